@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import click
+
+from .. import db
+from ..settings import Settings
+
+
+@click.command("migrate")
+@click.option("--revision", default="head", show_default=True, help="Alembic revision to upgrade to.")
+@click.option("--downgrade", "down", metavar="REV", help="Downgrade to REV instead (e.g. base).")
+def command(revision: str, down: str | None) -> None:
+    """Apply the database schema (Alembic) to BRIDGE_DATABASE_URL."""
+    dsn = Settings().database_url.get_secret_value()
+    if down:
+        db.downgrade(dsn, down)
+        click.echo(f"downgraded to {down}")
+    else:
+        db.migrate(dsn, revision)
+        click.echo(f"schema at {revision}")

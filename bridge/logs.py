@@ -1,0 +1,83 @@
+"""JSON-lines logging with secret redaction.
+
+Every line is one JSON object with ``ts``, ``level``, ``logger``, ``msg`` and whatever the caller put in
+``extra`` (by convention an ``action`` key such as ``relay.publish`` plus ``event_id``, ``entity_type``,
+``entity_id``).  Secrets never reach the output: values registered with :func:`register_secret` (the webhook
+code, ingest tokens, passwords in DSNs) and anything shaped like a Bitrix24 webhook path are replaced by
+``***`` in the final text, whichever field they hide in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+_RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "taskName"}
+_WEBHOOK_PATH = re.compile(r"(/rest/\d+/)([^/\s\"']+)")
+_URL_PASSWORD = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s\"']*:)([^@\s\"']+)(@)", re.IGNORECASE)
+_secrets: set[str] = set()
+_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a value that must never appear in a log line (ignores short or empty values)."""
+    if value and len(value) >= 4:
+        with _lock:
+            _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """Replace every registered secret, webhook code and URL password in ``text`` by ``***``."""
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "***")
+    text = _WEBHOOK_PATH.sub(r"\1***", text)
+    return _URL_PASSWORD.sub(r"\1***\3", text)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return redact(json.dumps(out, ensure_ascii=False, default=str))
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        extra = {k: v for k, v in record.__dict__.items() if k not in _RESERVED and not k.startswith("_")}
+        line = super().format(record)
+        if extra:
+            line += " " + " ".join(f"{k}={v}" for k, v in extra.items())
+        return redact(line)
+
+
+def configure(level: str = "INFO", fmt: str = "json", stream: Any = None) -> None:
+    """Install the formatter on the root logger (idempotent: replaces handlers it installed before)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_bridge", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler._bridge = True  # type: ignore[attr-defined]
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for noisy in ("aiormq", "aio_pika", "httpx", "httpcore", "asyncio", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,78 @@
+"""Connection settings, read from ``BRIDGE_*`` environment variables (and nothing else reads the environment).
+
+Every default works on a developer machine with local PostgreSQL and RabbitMQ, so ``b24bridge`` runs
+with no configuration at all against ``./dev services``.  Portal-specific choices (funnel, presets,
+users) are not here: they live in the YAML mapping file (see :mod:`bridge.mapping`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+DEFAULT_DATABASE_URL = "postgresql://bridge:bridge@127.0.0.1:5432/bridge"
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+DEFAULT_SANDBOX_WEBHOOK_URL = "http://127.0.0.1:8090/rest/1/sandbox0webhook0code/"
+
+
+class Settings(BaseSettings):
+    """What the bridge needs to reach its neighbours, and how hard to push them."""
+
+    model_config = SettingsConfigDict(env_prefix="BRIDGE_", extra="ignore", env_file=None)
+
+    database_url: SecretStr = Field(
+        SecretStr(DEFAULT_DATABASE_URL), description="PostgreSQL DSN (asyncpg form, postgresql://…)"
+    )
+    amqp_url: SecretStr = Field(SecretStr(DEFAULT_AMQP_URL), description="RabbitMQ URL (amqp://…)")
+    b24_webhook_url: SecretStr = Field(
+        SecretStr(DEFAULT_SANDBOX_WEBHOOK_URL),
+        description="Bitrix24 inbound webhook, https://PORTAL/rest/<user>/<code>/ (the code is a secret)",
+    )
+    ingest_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated bearer tokens accepted by POST /v1/events; ingest refuses to start without one",
+    )
+    mapping_file: Path | None = Field(
+        None, description="YAML mapping file with portal-specific ids; the embedded default fits the sandbox"
+    )
+
+    ingest_host: str = "0.0.0.0"
+    ingest_port: int = 8080
+    ingest_max_body_bytes: int = Field(16 * 1024 * 1024, description="larger request bodies get 413")
+    ingest_max_batch: int = Field(1000, description="more events in one request get 413")
+
+    relay_batch_size: int = Field(500, ge=1, le=10_000)
+    relay_poll_interval: float = Field(1.0, gt=0, description="seconds between polls when NOTIFY is silent")
+    relay_metrics_port: int = 9101
+
+    consumer_prefetch: int = Field(32, ge=1, le=1000, description="messages handled concurrently per consumer")
+    consumer_metrics_port: int = 9102
+    consumer_entities: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["counterparty"], description="which targets `b24bridge consume` serves"
+    )
+
+    b24_timeout: float = Field(30.0, gt=0, description="seconds per Bitrix24 HTTP request")
+    b24_max_retries: int = Field(8, ge=0, description="in-process retries of a retryable Bitrix24 error")
+
+    log_level: str = "INFO"
+    log_format: str = Field("json", description="json (default) or text")
+
+    @field_validator("ingest_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [t.strip() for t in value.split(",") if t.strip()]
+        return value
+
+    @field_validator("consumer_entities", mode="before")
+    @classmethod
+    def _split_entities(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [t.strip() for t in value.split(",") if t.strip()]
+        return value
+
+    def token_values(self) -> list[bytes]:
+        return [t.get_secret_value().encode() for t in self.ingest_tokens]
