@@ -1,0 +1,148 @@
+"""The composition root: builds the pool, the Bitrix24 client and the components from settings.
+
+Nothing connects at import time; the CLI commands (and tests) call these functions.  Each ``run_*``
+coroutine runs until ``stop`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from typing import Any
+
+import asyncpg
+
+from . import db, mapping as mapping_mod, ops_http
+from .consumer import Consumer, ConsumerConfig, Handler
+from .relay import Relay
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def handler_factories() -> dict[str, Any]:
+    """Consumer targets by name → a function (pool, b24, mapping) → Handler."""
+    from .sync.counterparty import CounterpartyHandler
+
+    return {"counterparty": CounterpartyHandler}
+
+
+def build_handlers(names: list[str], pool: asyncpg.Pool, b24: Any, mapping: mapping_mod.Mapping) -> list[Handler]:
+    factories = handler_factories()
+    unknown = [n for n in names if n not in factories]
+    if unknown:
+        from .errors import ConfigError
+
+        raise ConfigError(f"BRIDGE_CONSUMER_ENTITIES: unknown consumer(s) {unknown}; known: {sorted(factories)}")
+    return [factories[n](pool, b24, mapping) for n in names]
+
+
+def b24_client(settings: Settings, pool: asyncpg.Pool | None):
+    from .b24 import client_from_settings
+
+    return client_from_settings(settings, pool=pool)
+
+
+async def _amqp_ready(settings: Settings) -> None:
+    import aio_pika
+
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value(), timeout=3)
+    await connection.close()
+
+
+def _db_check(pool: asyncpg.Pool):
+    async def check() -> None:
+        async with pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+    return check
+
+
+async def run_relay(settings: Settings, stop: asyncio.Event, *, serve_http: bool = True) -> None:
+    dsn = settings.database_url.get_secret_value()
+    pool = await db.create_pool(dsn, max_size=4)
+    try:
+        relay = Relay(pool, settings.amqp_url.get_secret_value(), listen_dsn=dsn,
+                      batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval)
+        tasks = [asyncio.create_task(relay.run(stop))]
+        if serve_http:
+            app = ops_http.ops_app({"postgresql": _db_check(pool), "rabbitmq": lambda: _amqp_ready(settings)})
+            tasks.append(asyncio.create_task(ops_http.serve(app, settings.ingest_host, settings.relay_metrics_port, stop)))
+        await _gather_until_stop(tasks, stop)
+    finally:
+        await pool.close()
+
+
+async def run_consumers(settings: Settings, stop: asyncio.Event, *, entities: list[str] | None = None,
+                        serve_http: bool = True) -> None:
+    mapping = mapping_mod.load(settings.mapping_file)
+    names = entities or settings.consumer_entities
+    pool = await db.create_pool(settings.database_url.get_secret_value(),
+                                max_size=max(10, settings.consumer_prefetch * len(names) + 4))
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(pool.close)
+        b24 = b24_client(settings, pool)
+        stack.push_async_callback(b24.aclose)
+        config = ConsumerConfig(prefetch=settings.consumer_prefetch)
+        consumers = [Consumer(h, settings.amqp_url.get_secret_value(), config)
+                     for h in build_handlers(names, pool, b24, mapping)]
+        tasks = [asyncio.create_task(c.run(stop)) for c in consumers]
+        if serve_http:
+            app = ops_http.ops_app({"postgresql": _db_check(pool), "rabbitmq": lambda: _amqp_ready(settings)})
+            tasks.append(asyncio.create_task(
+                ops_http.serve(app, settings.ingest_host, settings.consumer_metrics_port, stop)))
+        await _gather_until_stop(tasks, stop)
+
+
+async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
+    from onec_outbox.ingest import IngestConfig, create_app
+
+    app = create_app(_ingest_config(settings), dsn=settings.database_url.get_secret_value())
+    await ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop, lifespan="on")
+
+
+def _ingest_config(settings: Settings):
+    from onec_outbox.ingest import IngestConfig
+
+    return IngestConfig(settings.token_values(), settings.ingest_max_body_bytes, settings.ingest_max_batch)
+
+
+async def run_all(settings: Settings, stop: asyncio.Event) -> None:
+    """Ingest, relay and consumers in one process (`b24bridge run`): one HTTP port, one pool."""
+    from onec_outbox.ingest import create_app
+
+    mapping = mapping_mod.load(settings.mapping_file)
+    dsn = settings.database_url.get_secret_value()
+    pool = await db.create_pool(dsn, max_size=settings.consumer_prefetch * len(settings.consumer_entities) + 14)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(pool.close)
+        b24 = b24_client(settings, pool)
+        stack.push_async_callback(b24.aclose)
+        app = create_app(_ingest_config(settings), pool=pool,
+                         extra_ready={"rabbitmq": lambda: _amqp_ready(settings)})
+        relay = Relay(pool, settings.amqp_url.get_secret_value(), listen_dsn=dsn,
+                      batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval)
+        config = ConsumerConfig(prefetch=settings.consumer_prefetch)
+        consumers = [Consumer(h, settings.amqp_url.get_secret_value(), config)
+                     for h in build_handlers(settings.consumer_entities, pool, b24, mapping)]
+        tasks = [asyncio.create_task(relay.run(stop)), *(asyncio.create_task(c.run(stop)) for c in consumers),
+                 asyncio.create_task(ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop))]
+        await _gather_until_stop(tasks, stop)
+
+
+async def _gather_until_stop(tasks: list[asyncio.Task], stop: asyncio.Event) -> None:
+    """Wait for every task; if one dies with an error, stop the others and re-raise it."""
+    try:
+        while tasks:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                tasks.remove(task)
+                if task.exception() is not None:
+                    stop.set()
+                    for other in tasks:
+                        other.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+                    raise task.exception()
+    finally:
+        stop.set()

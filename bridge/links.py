@@ -1,0 +1,81 @@
+"""Entity links (1C object ↔ Bitrix24 object) and the consumer inbox, read and written inside one
+transaction per event: the unit of work that makes a Bitrix24 effect happen once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
+
+import asyncpg
+
+from .sql import Q
+
+
+@dataclass(frozen=True)
+class Link:
+    source: str
+    onec_type: str
+    onec_id: str
+    b24_type: str
+    b24_id: int
+    version: int
+    state_hash: str | None
+    pushed_state: Any
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> "Link":
+        return cls(row["source"], row["onec_type"], row["onec_id"], row["b24_type"], row["b24_id"],
+                   row["version"], row["state_hash"], row["pushed_state"])
+
+
+def state_hash(state: Any) -> str:
+    """A stable hash of a JSON-able state (key order does not matter)."""
+    return hashlib.sha256(json.dumps(state, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+class UnitOfWork:
+    """One event's transaction: the per-object lock, the inbox, and the links it reads and writes."""
+
+    def __init__(self, conn: asyncpg.Connection, consumer: str, source: str) -> None:
+        self.conn = conn
+        self.consumer = consumer
+        self.source = source
+
+    async def seen(self, event_id: Any) -> bool:
+        return bool(await self.conn.fetchval(Q.inbox_seen, self.consumer, event_id))
+
+    async def mark_processed(self, event_id: Any) -> None:
+        await self.conn.execute(Q.inbox_add, self.consumer, event_id)
+
+    async def links(self, onec_type: str, onec_id: str) -> dict[str, Link]:
+        """Links of one 1C object, by Bitrix24 type."""
+        rows = await self.conn.fetch(Q.links_for, self.source, onec_type, onec_id)
+        return {r["b24_type"]: Link.from_row(r) for r in rows}
+
+    async def links_many(self, onec_type: str, onec_ids: list[str]) -> dict[tuple[str, str], Link]:
+        rows = await self.conn.fetch(Q.links_for_many, self.source, onec_type, onec_ids)
+        return {(r["onec_id"], r["b24_type"]): Link.from_row(r) for r in rows}
+
+    async def save_link(self, onec_type: str, onec_id: str, b24_type: str, b24_id: int, *,
+                        version: int = -1, pushed_state: Any = None) -> None:
+        await self.conn.execute(
+            Q.link_upsert, self.source, onec_type, onec_id, b24_type, b24_id, version,
+            state_hash(pushed_state) if pushed_state is not None else None, pushed_state)
+
+    async def drop_link(self, onec_type: str, onec_id: str, b24_type: str) -> None:
+        await self.conn.execute(Q.link_delete, self.source, onec_type, onec_id, b24_type)
+
+
+@asynccontextmanager
+async def unit_of_work(pool: asyncpg.Pool, consumer: str, source: str, lock_key: str) -> AsyncIterator[UnitOfWork]:
+    """A transaction holding an advisory lock on ``lock_key`` (one 1C object), committed on normal exit.
+
+    The lock serialises every consumer replica working on the same 1C object, so two versions of one
+    counterparty can never race to create two companies.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(Q.link_lock, f"{source}/{lock_key}")
+        yield UnitOfWork(conn, consumer, source)

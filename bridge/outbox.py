@@ -1,0 +1,91 @@
+"""The PostgreSQL outbox: the ingest stores events here (commit before 2xx), the relay drains it."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import AsyncIterator
+
+import asyncpg
+
+from .sql import Q
+from .wire import OutboxMessage
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A validated event ready to store; ``body`` is its JSON text."""
+
+    event_id: uuid.UUID
+    event_type: str
+    entity: str
+    source: str
+    entity_id: uuid.UUID
+    version: int
+    occurred_at: datetime
+    body: str
+
+
+@dataclass(frozen=True)
+class Backlog:
+    entity: str
+    pending: int
+    oldest_age: float
+
+
+class Claim:
+    """Rows locked by one relay transaction; ``mark`` records those whose confirm arrived."""
+
+    def __init__(self, conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> None:
+        self._conn = conn
+        self.ids = [r["id"] for r in rows]
+        self.messages = [
+            OutboxMessage(r["event_id"], r["event_type"], r["entity"], r["source"], r["entity_id"],
+                          r["version"], r["body"].encode())
+            for r in rows
+        ]
+
+    async def mark(self, ids: list[int]) -> None:
+        if ids:
+            await self._conn.execute(Q.outbox_mark_published, ids)
+
+
+class Outbox:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def store(self, events: list[NewEvent]) -> set[uuid.UUID]:
+        """Insert in one transaction; returns the event_ids stored now (the rest were already there)."""
+        if not events:
+            return set()
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                Q.outbox_insert,
+                [e.event_id for e in events], [e.event_type for e in events], [e.entity for e in events],
+                [e.source for e in events], [e.entity_id for e in events], [e.version for e in events],
+                [e.occurred_at for e in events], [e.body for e in events],
+            )
+            if rows:
+                await conn.execute(Q.outbox_notify)
+        return {r["event_id"] for r in rows}
+
+    @asynccontextmanager
+    async def claim(self, limit: int) -> AsyncIterator[Claim]:
+        """Lock up to ``limit`` unpublished rows for the duration of the block (commit on normal exit)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield Claim(conn, await conn.fetch(Q.outbox_claim, limit))
+
+    async def backlog(self) -> list[Backlog]:
+        async with self._pool.acquire() as conn:
+            return [Backlog(r["entity"], r["pending"], r["oldest_age"]) for r in await conn.fetch(Q.outbox_backlog)]
+
+    async def purge(self, retention: timedelta, limit: int = 10_000) -> int:
+        async with self._pool.acquire() as conn:
+            status = await conn.execute(Q.outbox_purge, datetime.now(timezone.utc) - retention, limit)
+        return int(status.split()[-1])
+
+    async def get(self, event_id: uuid.UUID) -> asyncpg.Record | None:
+        async with self._pool.acquire() as conn:
+            return await conn.fetchrow(Q.outbox_get, event_id)

@@ -1,0 +1,190 @@
+"""The relay: PostgreSQL outbox → RabbitMQ, at least once, in id order per claim.
+
+One cycle claims up to ``batch_size`` unpublished rows (``FOR UPDATE SKIP LOCKED``, so two relays share
+the work without publishing a row twice), publishes all of them at once with publisher confirms
+(pipelined, never one by one), and marks as published only the rows whose confirm arrived, then commits.
+A crash anywhere before the commit releases the locks and leaves the rows unpublished: another relay (or
+this one, restarted) publishes them again, and consumers drop the repeats by ``event_id``.
+
+Publishes are ``mandatory``; a return raises (aio-pika ``on_return_raises``) so an unroutable message is
+never counted as delivered.  The entity exchanges carry an alternate exchange, so in practice a message
+no queue takes yet lands in ``onec.unrouted`` instead of being returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+
+import aio_pika
+import aiormq
+import asyncpg
+
+from . import metrics, topology
+from .backoff import Backoff
+from .outbox import Outbox
+from .wire import OutboxMessage, to_amqp
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BACKLOG_EVERY = 5.0  # seconds between outbox backlog gauge updates
+DEFAULT_PURGE_EVERY = 600.0  # seconds between retention purges
+DEFAULT_RETENTION = timedelta(days=7)  # published rows kept for operations ("did the bridge get it?")
+DEFAULT_CONFIRM_TIMEOUT = 30.0  # seconds to wait for a batch's confirms (a blocked broker must not hold locks forever)
+CONNECTION_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, asyncio.TimeoutError,
+                     asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+
+class Relay:
+    def __init__(self, pool: asyncpg.Pool, amqp_url: str, *, listen_dsn: str | None = None,
+                 batch_size: int = 500, poll_interval: float = 1.0,
+                 retention: timedelta = DEFAULT_RETENTION) -> None:
+        self._outbox = Outbox(pool)
+        self._amqp_url = amqp_url
+        self._listen_dsn = listen_dsn
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._retention = retention
+        self._confirm_timeout = DEFAULT_CONFIRM_TIMEOUT
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+        self._next_backlog = 0.0
+        self._next_purge = time.monotonic() + 60
+        self.published = 0  # since start, for progress output
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until ``stop`` is set, reconnecting with backoff whenever RabbitMQ or PostgreSQL fails."""
+        backoff = Backoff()
+        try:
+            while not stop.is_set():
+                try:
+                    connection = await aio_pika.connect(self._amqp_url, timeout=10)
+                    async with connection:
+                        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                        await topology.declare(channel)
+                        log.info("relay connected", extra={"action": "relay.connect"})
+                        backoff.reset()
+                        await self._loop(channel, stop)
+                except CONNECTION_ERRORS as exc:
+                    delay = backoff.next()
+                    log.warning("relay lost a connection; retrying", extra={
+                        "action": "relay.reconnect", "error": f"{type(exc).__name__}: {exc}", "delay": round(delay, 2)})
+                    await _sleep_or_stop(stop, delay)
+        finally:
+            await self._unlisten()
+
+    async def _loop(self, channel: aio_pika.abc.AbstractChannel, stop: asyncio.Event) -> None:
+        exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
+        while not stop.is_set():
+            await self._listen()
+            self._wake.clear()
+            claimed = await self.cycle(channel, exchanges)
+            await self._housekeeping()
+            if claimed < self._batch_size:
+                await _wait_any(stop, self._wake, self._poll_interval)
+
+    async def cycle(self, channel: aio_pika.abc.AbstractChannel,
+                    exchanges: dict[str, aio_pika.abc.AbstractExchange] | None = None) -> int:
+        """Claim, publish, confirm and mark one batch; returns how many rows were claimed."""
+        exchanges = {} if exchanges is None else exchanges
+        started = time.perf_counter()
+        async with self._outbox.claim(self._batch_size) as claim:
+            if not claim.ids:
+                return 0
+            results = await _settle(
+                [self._publish(channel, exchanges, m) for m in claim.messages], self._confirm_timeout)
+            confirmed = [row_id for row_id, r in zip(claim.ids, results) if not isinstance(r, BaseException)]
+            await claim.mark(confirmed)
+        metrics.RELAY_BATCH_SECONDS.observe(time.perf_counter() - started)
+        metrics.RELAY_LAST_SUCCESS.set_to_current_time()
+        for message, result in zip(claim.messages, results):
+            if isinstance(result, BaseException):
+                metrics.RELAY_FAILED.labels(type(result).__name__).inc()
+            else:
+                metrics.RELAY_PUBLISHED.labels(message.entity).inc()
+        self.published += len(confirmed)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        log.info("relay published a batch", extra={
+            "action": "relay.publish", "claimed": len(claim.ids), "confirmed": len(confirmed),
+            "failed": len(failures), "first_event_id": claim.messages[0].event_id})
+        if failures:
+            # Rows stay unpublished; a broken channel must be rebuilt before the next try.
+            raise failures[0] if isinstance(failures[0], CONNECTION_ERRORS) else ConnectionError(
+                f"{len(failures)} of {len(claim.ids)} publishes failed: {failures[0]!r}")
+        return len(claim.ids)
+
+    async def _publish(self, channel, exchanges, message: OutboxMessage) -> None:
+        name = topology.exchange_for(message.entity)
+        exchange = exchanges.get(name)
+        if exchange is None:
+            exchange = exchanges[name] = await channel.get_exchange(name, ensure=False)
+        await exchange.publish(to_amqp(message), routing_key=topology.routing_key_for(message.event_type),
+                               mandatory=True)
+
+    async def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_backlog:
+            self._next_backlog = now + DEFAULT_BACKLOG_EVERY
+            backlog = {b.entity: b for b in await self._outbox.backlog()}
+            for entity in topology.ENTITIES:
+                item = backlog.get(entity)
+                metrics.OUTBOX_PENDING.labels(entity).set(item.pending if item else 0)
+                metrics.OUTBOX_OLDEST_AGE.labels(entity).set(item.oldest_age if item else 0)
+        if now >= self._next_purge:
+            self._next_purge = now + DEFAULT_PURGE_EVERY
+            purged = await self._outbox.purge(self._retention)
+            if purged:
+                log.info("relay purged published rows", extra={"action": "relay.purge", "rows": purged})
+
+    async def _listen(self) -> None:
+        """Keep a LISTEN connection; if it cannot be had, polling alone still works."""
+        if not self._listen_dsn or (self._listener is not None and not self._listener.is_closed()):
+            return
+        try:
+            self._listener = await asyncpg.connect(self._listen_dsn, timeout=5)
+            await self._listener.add_listener("bridge_outbox", lambda *_: self._wake.set())
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            self._listener = None
+            log.warning("relay could not LISTEN; polling only", extra={"action": "relay.listen", "error": str(exc)})
+
+    async def _unlisten(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            await self._listener.close()
+        self._listener = None
+
+
+async def _settle(coros: list, timeout: float) -> list:
+    """Run all at once; each result is its value or its exception (a timeout for those still pending)."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+    results = []
+    for task in tasks:
+        if task in pending:
+            results.append(asyncio.TimeoutError("no publisher confirm in time"))
+        elif task.exception() is not None:
+            results.append(task.exception())
+        else:
+            results.append(task.result())
+    return results
+
+
+async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), delay)
+    except asyncio.TimeoutError:
+        pass
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()

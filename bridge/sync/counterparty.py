@@ -1,0 +1,247 @@
+"""Apply a counterparty snapshot to Bitrix24, exactly once in effect.
+
+Inside one PostgreSQL transaction holding the counterparty's advisory lock: skip the event if the inbox
+has it or the link holds a newer version; compute the desired state (pure); then, for every Bitrix24
+object, find it (link → external-key look-up → create) and send only what 1C changed since the last push;
+finally save links, the pushed state and the inbox row, and commit.  A crash after a Bitrix24 call and
+before the commit is harmless: the redelivered event finds what was created by its external key.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+
+from .. import topology
+from ..consumer import Outcome
+from ..domain import counterparty as domain
+from ..domain.diff import field_changes, multifield_changes
+from ..errors import B24NotFound, B24ValidationError
+from ..links import Link, UnitOfWork, state_hash, unit_of_work
+from ..mapping import Mapping
+
+log = logging.getLogger(__name__)
+
+ONEC_COUNTERPARTY = "counterparty"
+ONEC_BANK_ACCOUNT = "bank_account"
+ONEC_CONTACT_PERSON = "contact_person"
+
+
+class CounterpartyHandler:
+    name = "counterparty"
+    target = topology.TARGETS["counterparty"]
+    event_types = frozenset({"counterparty.upserted"})
+
+    def __init__(self, pool: asyncpg.Pool, b24: Any, mapping: Mapping) -> None:
+        self._pool = pool
+        self._b24 = b24
+        self._mapping = mapping
+
+    async def handle(self, event: Any) -> Outcome:
+        entity_id = str(event.entity_id)
+        async with unit_of_work(self._pool, self.name, event.source, f"counterparty/{entity_id}") as uow:
+            if await uow.seen(event.event_id):
+                return Outcome.DUPLICATE
+            links = await uow.links(ONEC_COUNTERPARTY, entity_id)
+            main = links.get("company") or links.get("contact")
+            if main is not None and main.version >= event.version:
+                await uow.mark_processed(event.event_id)
+                return Outcome.STALE
+            originator = self._mapping.originator(event.source)
+            desired = domain.desired_state(event.payload, entity_id=entity_id, originator=originator,
+                                           presets=self._mapping.requisite_presets)
+            state = _as_json(desired)
+            pushed = main.pushed_state if main is not None and main.b24_type == desired.kind else None
+            if pushed is not None and state_hash(pushed) == state_hash(state):
+                await uow.save_link(ONEC_COUNTERPARTY, entity_id, main.b24_type, main.b24_id,
+                                    version=event.version, pushed_state=state)
+                await uow.mark_processed(event.event_id)
+                return Outcome.UNCHANGED
+            apply = _Apply(self._b24, uow, self._mapping, entity_id, desired, pushed or {})
+            owner_id = await apply.main(links.get(desired.kind))
+            await apply.requisite_tree(owner_id, links.get("requisite"))
+            if desired.kind == "company":
+                await apply.contacts(owner_id)
+            await apply.deletion_mark(owner_id)
+            await uow.save_link(ONEC_COUNTERPARTY, entity_id, desired.kind, owner_id,
+                                version=event.version, pushed_state=state)
+            await uow.mark_processed(event.event_id)
+            return Outcome.APPLIED
+
+
+def _as_json(state: domain.CounterpartyState) -> dict[str, Any]:
+    return {
+        "kind": state.kind,
+        "main": state.main.as_json(),
+        "requisite": state.requisite,
+        "addresses": {str(k): v for k, v in state.addresses.items()},
+        "bank_details": state.bank_details,
+        "contacts": {k: v.as_json() for k, v in state.contacts.items()},
+        "deleted": state.deleted,
+    }
+
+
+class _Apply:
+    """The Bitrix24 calls for one counterparty event (one instance per event)."""
+
+    def __init__(self, b24: Any, uow: UnitOfWork, mapping: Mapping, entity_id: str,
+                 desired: domain.CounterpartyState, pushed: dict[str, Any]) -> None:
+        self.b24 = b24
+        self.uow = uow
+        self.mapping = mapping
+        self.entity_id = entity_id
+        self.desired = desired
+        self.pushed = pushed
+
+    # --- the company, or the contact of a ФизЛицо -------------------------------------------------------
+
+    async def main(self, link: Link | None) -> int:
+        kind = self.desired.kind
+        pushed = self.pushed.get("main")
+        if link is not None:
+            try:
+                await self._update_person(kind, link.b24_id, self.desired.main, pushed)
+                return link.b24_id
+            except B24NotFound:  # deleted by hand in Bitrix24: make it again
+                log.warning("linked Bitrix24 object is gone; recreating", extra={
+                    "action": "sync.relink", "b24_type": kind, "b24_id": link.b24_id, "entity_id": self.entity_id})
+                pushed = None
+        extra = {"ASSIGNED_BY_ID": str(self.mapping.default_responsible_id)}
+        if kind == "company":
+            extra["COMPANY_TYPE"] = self.mapping.company_type
+        return await self._ensure_person(kind, self.desired.main, pushed if link is not None else None, extra)
+
+    async def _ensure_person(self, kind: str, state: domain.PersonState, pushed: dict | None,
+                             extra: dict[str, str]) -> int:
+        """Find by ORIGINATOR_ID + ORIGIN_ID, else create; a found one is brought up to date."""
+        found = await self.b24.call(f"crm.{kind}.list", {
+            "filter": {"ORIGINATOR_ID": state.fields["ORIGINATOR_ID"], "ORIGIN_ID": state.fields["ORIGIN_ID"]},
+            "select": ["ID"], "order": {"ID": "ASC"}})
+        if found:
+            b24_id = int(found[0]["ID"])
+            await self._update_person(kind, b24_id, state, pushed)
+            return b24_id
+        fields: dict[str, Any] = {**extra, **state.fields}
+        if state.phones:
+            fields["PHONE"] = [{"VALUE": v, "VALUE_TYPE": "WORK"} for v in state.phones]
+        if state.emails:
+            fields["EMAIL"] = [{"VALUE": v, "VALUE_TYPE": "WORK"} for v in state.emails]
+        return int(await self.b24.call(f"crm.{kind}.add", {"fields": fields}))
+
+    async def _update_person(self, kind: str, b24_id: int, state: domain.PersonState, pushed: dict | None) -> None:
+        fields: dict[str, Any] = field_changes(state.fields, (pushed or {}).get("fields") if pushed else None)
+        multi = {"PHONE": state.phones, "EMAIL": state.emails}
+        if pushed is None or any(list(multi[k]) != list(pushed.get(k, [])) for k in multi):
+            current = await self.b24.call(f"crm.{kind}.get", {"id": b24_id})
+            for key, values in multi.items():
+                ops = multifield_changes(key, current.get(key) or [], pushed.get(key) if pushed else None, values)
+                if ops:
+                    fields[key] = ops
+        if fields:
+            await self.b24.call(f"crm.{kind}.update", {"id": b24_id, "fields": fields})
+
+    # --- requisite, its addresses and bank details --------------------------------------------------------
+
+    async def requisite_tree(self, owner_id: int, link: Link | None) -> None:
+        owner_type = domain.REQUISITE_OWNER_COMPANY if self.desired.kind == "company" else domain.REQUISITE_OWNER_CONTACT
+        desired = self.desired.requisite
+        pushed = self.pushed.get("requisite")
+        requisite_id = link.b24_id if link is not None else None
+        if requisite_id is None:
+            found = await self.b24.call("crm.requisite.list", {
+                "filter": {"ENTITY_TYPE_ID": owner_type, "ENTITY_ID": owner_id, "XML_ID": desired["XML_ID"]},
+                "select": ["ID"], "order": {"ID": "ASC"}})
+            if found:
+                requisite_id = int(found[0]["ID"])
+                pushed = None
+            else:
+                requisite_id = int(await self.b24.call("crm.requisite.add", {
+                    "fields": {"ENTITY_TYPE_ID": owner_type, "ENTITY_ID": owner_id, **desired}}))
+                pushed = desired
+        changes = field_changes(desired, pushed)
+        if changes:
+            await self.b24.call("crm.requisite.update", {"id": requisite_id, "fields": changes})
+        await self.uow.save_link(ONEC_COUNTERPARTY, self.entity_id, "requisite", requisite_id)
+        await self._addresses(requisite_id, fresh=link is None)
+        await self._bank_details(requisite_id)
+
+    async def _addresses(self, requisite_id: int, *, fresh: bool) -> None:
+        pushed_all = self.pushed.get("addresses") or {}
+        for type_id, fields in self.desired.addresses.items():
+            pushed = pushed_all.get(str(type_id))
+            if pushed == fields and not fresh:
+                continue
+            full = {**{k: "" for k in (pushed or {}) if k not in fields}, **fields,
+                    "TYPE_ID": type_id, "ENTITY_TYPE_ID": 8, "ENTITY_ID": requisite_id}
+            first, second = ("crm.address.update", "crm.address.add") if pushed else ("crm.address.add", "crm.address.update")
+            try:
+                await self.b24.call(first, {"fields": full})
+            except (B24NotFound, B24ValidationError) as exc:
+                if "TypeAddress" not in exc.description:
+                    raise
+                await self.b24.call(second, {"fields": full})
+
+    async def _bank_details(self, requisite_id: int) -> None:
+        pushed_all = self.pushed.get("bank_details") or {}
+        keys = [f"{self.entity_id}/{n}" for n in {*self.desired.bank_details, *pushed_all}]
+        links = await self.uow.links_many(ONEC_BANK_ACCOUNT, keys)
+        for number, fields in self.desired.bank_details.items():
+            key = f"{self.entity_id}/{number}"
+            link = links.get((key, "bankdetail"))
+            pushed = pushed_all.get(number) if link is not None else None
+            detail_id = link.b24_id if link is not None else None
+            if detail_id is None:
+                found = await self.b24.call("crm.requisite.bankdetail.list", {
+                    "filter": {"ENTITY_ID": requisite_id, "XML_ID": fields["XML_ID"]}, "select": ["ID"]})
+                if found:
+                    detail_id = int(found[0]["ID"])
+                else:
+                    detail_id = int(await self.b24.call("crm.requisite.bankdetail.add", {
+                        "fields": {"ENTITY_ID": requisite_id, "COUNTRY_ID": 1, **fields}}))
+                    pushed = fields
+            changes = field_changes(fields, pushed)
+            if changes:
+                await self.b24.call("crm.requisite.bankdetail.update", {"id": detail_id, "fields": changes})
+            await self.uow.save_link(ONEC_BANK_ACCOUNT, key, "bankdetail", detail_id)
+        for number in set(pushed_all) - set(self.desired.bank_details):  # account closed in 1C
+            key = f"{self.entity_id}/{number}"
+            link = links.get((key, "bankdetail"))
+            if link is not None:
+                try:
+                    await self.b24.call("crm.requisite.bankdetail.delete", {"id": link.b24_id})
+                except B24NotFound:
+                    pass
+                await self.uow.drop_link(ONEC_BANK_ACCOUNT, key, "bankdetail")
+
+    # --- contact persons ----------------------------------------------------------------------------------
+
+    async def contacts(self, company_id: int) -> None:
+        pushed_all = self.pushed.get("contacts") or {}
+        links = await self.uow.links_many(ONEC_CONTACT_PERSON, list(self.desired.contacts))
+        for person_id, state in self.desired.contacts.items():
+            link = links.get((person_id, "contact"))
+            pushed = pushed_all.get(person_id) if link is not None else None
+            if link is not None:
+                try:
+                    await self._update_person("contact", link.b24_id, state, pushed)
+                    contact_id = link.b24_id
+                except B24NotFound:
+                    link = None
+            if link is None:
+                contact_id = await self._ensure_person("contact", state, None, {
+                    "ASSIGNED_BY_ID": str(self.mapping.default_responsible_id)})
+            if pushed is None:  # newly made or found: make sure it is linked (false = already linked)
+                await self.b24.call("crm.contact.company.add", {"id": contact_id, "fields": {"COMPANY_ID": company_id}})
+            await self.uow.save_link(ONEC_CONTACT_PERSON, person_id, "contact", contact_id)
+
+    # --- deletion mark ------------------------------------------------------------------------------------
+
+    async def deletion_mark(self, owner_id: int) -> None:
+        if not self.desired.deleted or self.pushed.get("deleted") or self.mapping.deleted_counterparty != "comment":
+            return
+        await self.b24.call("crm.timeline.comment.add", {"fields": {
+            "ENTITY_ID": owner_id, "ENTITY_TYPE": self.desired.kind,
+            "COMMENT": "Контрагент помечен на удаление в 1С. Запись в Битрикс24 оставлена; "
+                       "история и сделки сохранены."}})

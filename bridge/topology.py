@@ -1,0 +1,137 @@
+"""The RabbitMQ topology as data, and one function that declares it (idempotently) from that data.
+
+::
+
+    onec.<entity>  (topic, durable, alternate-exchange → onec.unrouted)     one per 1C entity, the relay publishes here
+        └─ <entity>.upserted ─► b24.<target>                                quorum queue per consumer target
+    onec.unrouted  (fanout) ─► onec.unrouted                                events no consumer takes yet: kept, counted
+    b24.<target>.retry.<tier>  (quorum, TTL, dead-letters back into b24.<target>)   delayed retries, one queue per delay
+    b24.<target>.wait          (quorum, TTL, dead-letters back)                      dependency waits (longer, not counted)
+    b24.dlx (direct) ─► b24.<target>.dlq                                    dead letters: poison, permanent errors,
+                                                                            exhausted retries, the queue's delivery limit
+
+Whichever component starts first (relay or a consumer) declares everything; declaring again with the same
+arguments is a no-op.  Changing an argument of an existing queue needs a migration (RabbitMQ refuses it
+with PRECONDITION_FAILED, reported as a ConfigError naming the queue).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import aio_pika
+import aiormq
+
+from .errors import ConfigError
+
+ENTITIES = ("counterparty", "product", "customer_order", "invoice", "payment", "shipment")
+UNROUTED = "onec.unrouted"
+DLX = "b24.dlx"
+DEFAULT_DELIVERY_LIMIT = 10  # redeliveries of one message (consumer crashes) before the queue dead-letters it
+DEFAULT_RETRY_DELAYS = (5, 30, 120, 600, 1800)  # seconds; a retryable failure moves one tier up per attempt
+DEFAULT_WAIT_DELAY = 60  # seconds between looks for a missing dependency
+
+
+def exchange_for(entity: str) -> str:
+    return f"onec.{entity}"
+
+
+def routing_key_for(event_type: str) -> str:
+    return event_type
+
+
+@dataclass(frozen=True)
+class Target:
+    """A consumer's queue: which entity exchanges and event types feed it."""
+
+    name: str  # "counterparty" → queue "b24.counterparty"
+    sources: tuple[tuple[str, str], ...]  # (entity, event_type) pairs bound to the queue
+    retry_delays: tuple[int, ...] = DEFAULT_RETRY_DELAYS
+    wait_delay: int = DEFAULT_WAIT_DELAY
+    delivery_limit: int = DEFAULT_DELIVERY_LIMIT
+
+    @property
+    def queue(self) -> str:
+        return f"b24.{self.name}"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.queue}.dlq"
+
+    @property
+    def wait_queue(self) -> str:
+        return f"{self.queue}.wait"
+
+    def retry_queue(self, tier: int) -> str:
+        return f"{self.queue}.retry.{self.retry_delays[tier]}s"
+
+
+TARGETS: dict[str, Target] = {
+    "counterparty": Target("counterparty", (("counterparty", "counterparty.upserted"),)),
+}
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    arguments: dict = field(default_factory=dict)
+    bindings: tuple[tuple[str, str], ...] = ()  # (exchange, routing key)
+
+
+def _quorum(**extra) -> dict:
+    return {"x-queue-type": "quorum", **extra}
+
+
+def _dead_letter_back(queue: str, ttl_seconds: int) -> dict:
+    """A delay queue: messages expire after the TTL and dead-letter (at least once) back into ``queue``."""
+    return _quorum(**{
+        "x-message-ttl": ttl_seconds * 1000,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": queue,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    })
+
+
+def queues_for(target: Target) -> list[QueueSpec]:
+    main = QueueSpec(
+        target.queue,
+        _quorum(**{
+            "x-delivery-limit": target.delivery_limit,
+            "x-dead-letter-exchange": DLX,
+            "x-dead-letter-routing-key": target.dlq,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }),
+        tuple((exchange_for(entity), routing_key_for(event_type)) for entity, event_type in target.sources),
+    )
+    specs = [main, QueueSpec(target.dlq, _quorum(), ((DLX, target.dlq),))]
+    specs += [QueueSpec(target.retry_queue(i), _dead_letter_back(target.queue, d))
+              for i, d in enumerate(target.retry_delays)]
+    specs.append(QueueSpec(target.wait_queue, _dead_letter_back(target.queue, target.wait_delay)))
+    return specs
+
+
+async def declare(channel: aio_pika.abc.AbstractChannel, targets: list[Target] | None = None) -> None:
+    """Declare the exchanges of every entity, the unrouted and dead-letter plumbing, and the given targets."""
+    targets = list(TARGETS.values()) if targets is None else targets
+    try:
+        unrouted = await channel.declare_exchange(UNROUTED, aio_pika.ExchangeType.FANOUT, durable=True)
+        unrouted_q = await channel.declare_queue(UNROUTED, durable=True, arguments=_quorum())
+        await unrouted_q.bind(unrouted, routing_key="")
+        await channel.declare_exchange(DLX, aio_pika.ExchangeType.DIRECT, durable=True)
+        for entity in ENTITIES:
+            await channel.declare_exchange(
+                exchange_for(entity), aio_pika.ExchangeType.TOPIC, durable=True,
+                arguments={"alternate-exchange": UNROUTED},
+            )
+        for target in targets:
+            for spec in queues_for(target):
+                queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
+                for exchange, key in spec.bindings:
+                    await queue.bind(exchange, routing_key=key)
+    except aiormq.exceptions.ChannelPreconditionFailed as exc:
+        raise ConfigError(
+            f"RabbitMQ refused the topology ({exc}): an exchange or queue exists with other arguments; "
+            "see docs/operations.md 'Changing queue arguments'"
+        ) from exc

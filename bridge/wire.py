@@ -1,0 +1,107 @@
+"""The wire format, in one place: how an outbox row becomes an AMQP message and how a delivery is read back.
+
+A message is the event's JSON (contract v1, UTF-8), persistent, ``message_id`` = ``event_id``,
+``type`` = event type, ``timestamp`` = publish time, with headers naming the 1C source, entity and id so
+operators can filter dead letters without parsing bodies.  Retry bookkeeping lives in ``x-bridge-*``
+headers that only the consumer framework writes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import aio_pika
+
+from .errors import PoisonMessage
+
+H_SOURCE = "x-source"
+H_ENTITY = "x-entity"
+H_ENTITY_ID = "x-entity-id"
+H_VERSION = "x-version"
+H_ATTEMPT = "x-bridge-attempt"  # retryable failures so far
+H_FIRST_FAILED = "x-bridge-first-failed-at"
+H_WAIT_SINCE = "x-bridge-waiting-since"  # first time a dependency was missing (unix seconds)
+H_REASON = "x-bridge-reason"  # why a message is in a DLQ
+H_ERROR = "x-bridge-error"  # the error text (no secrets: our errors never carry them)
+H_QUEUE = "x-bridge-queue"  # the queue it failed in (replay target)
+H_FAILED_AT = "x-bridge-failed-at"
+H_REPLAYED = "x-bridge-replayed"  # times an operator replayed it from a DLQ
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """What the relay publishes for one outbox row."""
+
+    event_id: str
+    event_type: str
+    entity: str
+    source: str
+    entity_id: str
+    version: int
+    body: bytes
+
+
+def to_amqp(msg: OutboxMessage) -> aio_pika.Message:
+    return aio_pika.Message(
+        body=msg.body,
+        content_type="application/json",
+        content_encoding="utf-8",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=msg.event_id,
+        type=msg.event_type,
+        timestamp=datetime.now(timezone.utc),
+        headers={H_SOURCE: msg.source, H_ENTITY: msg.entity, H_ENTITY_ID: msg.entity_id, H_VERSION: msg.version},
+    )
+
+
+@dataclass
+class Delivery:
+    """A consumed message, decoded: the event as a dict plus the bridge's bookkeeping headers."""
+
+    message_id: str | None
+    event: dict[str, Any]
+    headers: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def attempt(self) -> int:
+        return int(self.headers.get(H_ATTEMPT) or 0)
+
+    @property
+    def waiting_since(self) -> float | None:
+        value = self.headers.get(H_WAIT_SINCE)
+        return float(value) if value is not None else None
+
+
+def decode(message: aio_pika.abc.AbstractIncomingMessage) -> Delivery:
+    """Read an incoming message; a body that is not a JSON object is poison."""
+    try:
+        event = json.loads(message.body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PoisonMessage(f"body is not JSON: {exc}", reason="unparseable") from exc
+    if not isinstance(event, dict):
+        raise PoisonMessage("body is JSON but not an event object", reason="unparseable")
+    return Delivery(message.message_id, event, dict(message.headers or {}))
+
+
+def copy_with(message: aio_pika.abc.AbstractIncomingMessage, **headers: Any) -> aio_pika.Message:
+    """The same message (body, ids, properties) with headers added or replaced, for retry and dead-lettering."""
+    merged = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-death")
+              and k not in ("x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
+                            "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason",
+                            "x-delivery-count")}
+    merged.update({k: v for k, v in headers.items() if v is not None})
+    for key in [k for k, v in headers.items() if v is None]:
+        merged.pop(key, None)
+    return aio_pika.Message(
+        body=message.body,
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message.message_id,
+        type=message.type,
+        timestamp=message.timestamp,
+        headers=merged,
+    )

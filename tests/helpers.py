@@ -1,0 +1,57 @@
+"""Small helpers shared by integration tests (no fakes of PostgreSQL or RabbitMQ here)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import datetime, timezone
+
+import aio_pika
+
+from bridge.outbox import NewEvent
+
+
+def new_event(entity: str = "counterparty", *, version: int = 1, entity_id: uuid.UUID | None = None,
+              source: str = "ut103-test") -> NewEvent:
+    event_id = uuid.uuid4()
+    entity_id = entity_id or uuid.uuid4()
+    body = {"event_id": str(event_id), "event_type": f"{entity}.upserted", "source": source,
+            "entity_id": str(entity_id), "version": version,
+            "occurred_at": datetime.now(timezone.utc).isoformat(), "payload": {"deleted": False}}
+    return NewEvent(event_id, f"{entity}.upserted", entity, source, entity_id, version,
+                    datetime.now(timezone.utc), json.dumps(body))
+
+
+async def tap(channel: aio_pika.abc.AbstractChannel, exchange: str, routing_key: str = "#") -> aio_pika.abc.AbstractQueue:
+    """A private queue bound to ``exchange``, to watch what is published there."""
+    queue = await channel.declare_queue(f"tap-{uuid.uuid4().hex[:8]}", exclusive=True)
+    await queue.bind(exchange, routing_key=routing_key)
+    return queue
+
+
+async def drain(queue: aio_pika.abc.AbstractQueue, count: int, timeout: float = 30.0) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    """Get messages until ``count`` arrived or ``timeout`` passed; then anything else already there."""
+    got: list = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        message = await queue.get(no_ack=True, fail=False)
+        if message is None:
+            if len(got) >= count:
+                break
+            await asyncio.sleep(0.05)
+            continue
+        got.append(message)
+    return got
+
+
+async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
+    """Poll an async predicate until it returns something truthy; returns its last value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    value = await predicate()
+    while not value and loop.time() < deadline:
+        await asyncio.sleep(interval)
+        value = await predicate()
+    return value
