@@ -25,6 +25,7 @@ from __future__ import annotations
 import random
 import re
 from operator import mul
+from typing import Self
 
 __all__ = [
     "Reason",
@@ -59,7 +60,7 @@ class Reason(str):
 
     code: str
 
-    def __new__(cls, code: str, text: str) -> Reason:
+    def __new__(cls, code: str, text: str) -> Self:
         self = super().__new__(cls, text)
         self.code = code
         return self

@@ -11,16 +11,25 @@ from hypothesis import strategies as st
 from onec_outbox.contract import checksums as cs
 
 # Published requisites of large Russian companies and banks (registers of ФНС and Банк России).
-SBERBANK = {"inn": "7707083893", "ogrn": "1027700132195", "kpp": "773601001", "bik": "044525225",
-            "corr": "30101810400000000225"}
+SBERBANK = {
+    "inn": "7707083893",
+    "ogrn": "1027700132195",
+    "kpp": "773601001",
+    "bik": "044525225",
+    "corr": "30101810400000000225",
+}
 VTB = {"inn": "7702070139", "ogrn": "1027739609391"}
 # Federal Treasury bodies (ТОФК) have БИК 00…/01…/02… and a ЕКС in place of the correspondent account.
-TREASURY = [("004525988", "40102810545370000003"), ("017003983", "40102810445370000059"),
-            ("024501901", "40102810045370000002"), ("014030106", "40102810945370000005")]
+TREASURY = [
+    ("004525988", "40102810545370000003"),
+    ("017003983", "40102810445370000059"),
+    ("024501901", "40102810045370000002"),
+    ("014030106", "40102810945370000005"),
+]
 
 
 def change_digit(value: str, index: int, shift: int) -> str:
-    return value[:index] + str((int(value[index]) + shift) % 10) + value[index + 1:]
+    return value[:index] + str((int(value[index]) + shift) % 10) + value[index + 1 :]
 
 
 def test_public_requisites_of_sberbank_and_vtb_are_valid():
@@ -62,8 +71,12 @@ def test_wrong_individual_inn_reports_both_expected_control_digits():
 
 @pytest.mark.parametrize(
     "value, fragment",
-    [("770708389", "10 или 12 цифр, а содержит 9"), ("77070838931", "содержит 11"), ("77070838 3", "только цифры"),
-     ("７７０７０８３８９３", "только цифры")],
+    [
+        ("770708389", "10 или 12 цифр, а содержит 9"),
+        ("77070838931", "содержит 11"),
+        ("77070838 3", "только цифры"),
+        ("７７０７０８３８９３", "только цифры"),
+    ],
 )
 def test_inn_of_wrong_shape_is_a_format_problem(value, fragment):
     reason = cs.inn_valid(value)
@@ -119,8 +132,14 @@ def company(seed: int) -> dict[str, str]:
     rng = random.Random(seed)
     inn = cs.make_inn10(rng)
     bik = cs.make_bik(rng)
-    return {"inn": inn, "kpp": cs.make_kpp(rng, inn), "ogrn": cs.make_ogrn(rng), "bik": bik,
-            "corr": cs.make_corr_account(rng, bik), "account": cs.make_account(rng, bik)}
+    return {
+        "inn": inn,
+        "kpp": cs.make_kpp(rng, inn),
+        "ogrn": cs.make_ogrn(rng),
+        "bik": bik,
+        "corr": cs.make_corr_account(rng, bik),
+        "account": cs.make_account(rng, bik),
+    }
 
 
 @given(seeds)
@@ -158,7 +177,10 @@ def test_changing_a_control_digit_always_breaks_the_checksum(seed, shift):
 @given(seeds, st.integers(min_value=0, max_value=19), st.integers(min_value=1, max_value=9))
 def test_changing_any_one_digit_of_an_account_breaks_its_key(seed, index, shift):
     values = company(seed)
-    assert cs.account_valid(change_digit(values["account"], index, shift), values["bik"]).code == "account_checksum"
+    assert (
+        cs.account_valid(change_digit(values["account"], index, shift), values["bik"]).code
+        == "account_checksum"
+    )
     assert cs.corr_account_valid(change_digit(values["corr"], index, shift), values["bik"]).code == (
         "corr_account_checksum"
     )
@@ -169,5 +191,7 @@ def test_changing_a_keying_digit_of_the_bik_breaks_its_accounts(seed, index, shi
     values = company(seed)
     bik = change_digit(values["bik"], index, shift)
     # БИК digits 5-6 key the correspondent account, digits 7-9 the settlement account.
-    broken = cs.corr_account_valid(values["corr"], bik) if index < 6 else cs.account_valid(values["account"], bik)
+    broken = (
+        cs.corr_account_valid(values["corr"], bik) if index < 6 else cs.account_valid(values["account"], bik)
+    )
     assert broken is not None
