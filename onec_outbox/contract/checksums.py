@@ -51,7 +51,7 @@ _INN10_WEIGHTS = (2, 4, 10, 3, 5, 9, 4, 6, 8)
 _INN11_WEIGHTS = (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
 _INN12_WEIGHTS = (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
 _ACCOUNT_WEIGHTS = (7, 1, 3) * 8  # 24 >= 23 digits
-_KPP = re.compile(r"\d{4}[\dA-Z]{2}\d{3}")
+_KPP = re.compile(r"\d{4}[\dA-Z]{2}\d{3}", re.ASCII)
 _BIK_PREFIXES = ("04", "00", "01", "02")
 
 

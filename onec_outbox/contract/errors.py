@@ -11,8 +11,6 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypedDict
 
-from pydantic import ValidationError
-
 from bridge.errors import PoisonMessage
 from onec_outbox.contract.base import FIELD_PROBLEMS
 from onec_outbox.contract.fields import RUSSIAN, describe
@@ -151,14 +149,14 @@ def _translate_one(err: dict[str, Any]) -> list[FieldError]:
 
 
 def translate(
-    exc: ValidationError, *, drop_first: Callable[[Any], bool] = lambda part: False
+    errors: Iterable[dict[str, Any]], *, drop_first: Callable[[Any], bool] = lambda part: False
 ) -> list[FieldError]:
-    """All errors of a pydantic ``ValidationError``, in order, as ``FieldError`` dicts.
+    """pydantic's ``ValidationError.errors()``, in order, as ``FieldError`` dicts.
 
     ``drop_first`` removes a leading location part (the discriminator tag pydantic puts in front).
     """
     out: list[FieldError] = []
-    for err in exc.errors(include_url=False):
+    for err in errors:
         loc = err["loc"]
         if loc and drop_first(loc[0]):
             err = {**err, "loc": loc[1:]}

@@ -149,15 +149,15 @@ def parse_event(data: object) -> Event:
     try:
         return EVENT_ADAPTER.validate_python(data)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        if first["type"] in ("union_tag_invalid", "union_tag_not_found") and isinstance(data, dict):
+        raw = exc.errors(include_url=False)
+        if raw[0]["type"] in ("union_tag_invalid", "union_tag_not_found") and isinstance(data, dict):
             errors = [_event_type_error(data)]
             try:
                 _ENVELOPE_ADAPTER.validate_python({**data, "event_type": ""})
             except ValidationError as envelope_exc:
-                errors += translate(envelope_exc)
+                errors += translate(envelope_exc.errors(include_url=False))
         else:
-            errors = translate(exc, drop_first=_is_tag)
+            errors = translate(raw, drop_first=_is_tag)
         event_id = data.get("event_id") if isinstance(data, dict) else None
         raise ContractViolation(errors, event_id=event_id if isinstance(event_id, str) else None) from None
 

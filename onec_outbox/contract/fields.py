@@ -77,7 +77,7 @@ def describe(value: object) -> str:
 
 # --- decimals ---------------------------------------------------------------------------------------
 
-_DECIMAL = re.compile(r"-?\d{1,15}(?:\.(\d+))?")
+_DECIMAL = re.compile(r"-?\d{1,15}(?:\.(\d+))?", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -159,8 +159,10 @@ Percent = _decimal_type(PERCENT)
 
 # --- dates ------------------------------------------------------------------------------------------
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_DATETIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?", re.ASCII
+)
 _EMPTY_1C_YEAR = 1
 
 

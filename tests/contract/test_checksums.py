@@ -195,3 +195,7 @@ def test_changing_a_keying_digit_of_the_bik_breaks_its_accounts(seed, index, shi
         cs.corr_account_valid(values["corr"], bik) if index < 6 else cs.account_valid(values["account"], bik)
     )
     assert broken is not None
+
+
+def test_kpp_with_fullwidth_digits_is_rejected():
+    assert cs.kpp_valid("７７３６01001").code == "kpp_format"

@@ -205,3 +205,8 @@ def test_items_null_is_rejected_with_a_hint_to_send_an_empty_array():
     }
     error = the_violation(payload_with("invoice", items={"0": {}}))
     assert error["code"] == "not_an_array" and "[]" in error["message"]
+
+
+def test_non_ascii_digits_are_not_numbers():
+    assert the_violation(payload_with("invoice", amount="１２.００"))["code"] == "decimal_invalid"
+    assert the_violation(payload_with("invoice", date="２０２６-11-27"))["code"] == "date_format"
