@@ -30,6 +30,7 @@ from onec_outbox.contract.events import (
     PaymentEvent,
     ProductEvent,
     ShipmentEvent,
+    event_json_schema,
     event_to_json,
     parse_event,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "ShipmentEvent",
     "ShipmentPayload",
     "Unit",
+    "event_json_schema",
     "event_to_json",
     "parse_event",
 ]

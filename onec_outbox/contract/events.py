@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictInt, TypeAdapter, ValidationError
+from pydantic.json_schema import DEFAULT_REF_TEMPLATE
 
 from onec_outbox.contract.base import ContractModel, Payload
 from onec_outbox.contract.counterparty import CounterpartyPayload
@@ -160,6 +161,14 @@ def parse_event(data: object) -> Event:
             errors = translate(raw, drop_first=_is_tag)
         event_id = data.get("event_id") if isinstance(data, dict) else None
         raise ContractViolation(errors, event_id=event_id if isinstance(event_id, str) else None) from None
+
+
+def event_json_schema(ref_template: str = DEFAULT_REF_TEMPLATE) -> dict[str, Any]:
+    """JSON Schema of an event (all six types, chosen by ``event_type``), e.g. for the ingest's OpenAPI.
+
+    ``ref_template`` places the nested definitions (``"#/components/schemas/{model}"`` for OpenAPI).
+    """
+    return EVENT_ADAPTER.json_schema(ref_template=ref_template)
 
 
 def event_to_json(event: Event) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from onec_outbox.contract.events import ENTITIES, EVENT_ADAPTER, PAYLOADS
+from onec_outbox.contract.events import ENTITIES, PAYLOADS, event_json_schema
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -39,7 +39,7 @@ def _text(schema: dict[str, Any]) -> str:
 
 def render() -> dict[str, str]:
     """File name → file text for every published schema."""
-    event = EVENT_ADAPTER.json_schema()
+    event = event_json_schema()
     event.update({"$schema": DIALECT, "title": "Event (contract v1)", "description": _EVENT_DESCRIPTION})
     files = {"event.schema.json": _text(event)}
     for entity in ENTITIES:

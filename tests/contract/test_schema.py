@@ -8,7 +8,7 @@ from functools import cache
 import jsonschema
 import pytest
 
-from onec_outbox.contract import ENTITIES
+from onec_outbox.contract import ENTITIES, event_json_schema
 from onec_outbox.contract.schema import COMMAND, SCHEMA_DIR, main, render, stale
 from tests.contract.samples import CONTRACT_EXAMPLE, PAYLOADS, event
 
@@ -90,3 +90,9 @@ def test_check_command_reports_stale_files_and_the_command_to_run(tmp_path, caps
 
 def test_schema_dir_is_the_package_folder_shipped_with_the_wheel():
     assert SCHEMA_DIR.name == "schema" and SCHEMA_DIR.parent.name == "onec_outbox"
+
+
+def test_event_schema_can_place_its_definitions_for_openapi():
+    schema = event_json_schema(ref_template="#/components/schemas/{model}")
+    assert schema["discriminator"]["mapping"]["invoice.upserted"] == "#/components/schemas/InvoiceEvent"
+    assert "InvoicePayload" in schema["$defs"]
