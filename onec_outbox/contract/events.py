@@ -1,0 +1,176 @@
+"""The event envelope, the six event types, and the one entry point the ingest calls: :func:`parse_event`.
+
+``event_type`` picks the payload model (a discriminated union), so an ``invoice.upserted`` carrying a
+counterparty is reported on the invoice fields it lacks.  The union is compiled once into a module-level
+``TypeAdapter``; parsing an event is one call into pydantic-core plus our small field validators.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StrictInt, TypeAdapter, ValidationError
+from pydantic.json_schema import DEFAULT_REF_TEMPLATE
+
+from onec_outbox.contract.base import ContractModel, Payload
+from onec_outbox.contract.counterparty import CounterpartyPayload
+from onec_outbox.contract.documents import (
+    CustomerOrderPayload,
+    InvoicePayload,
+    PaymentPayload,
+    ShipmentPayload,
+)
+from onec_outbox.contract.errors import ContractViolation, FieldError, translate
+from onec_outbox.contract.fields import AwareDatetime, InfobaseId, Ref, describe
+from onec_outbox.contract.product import ProductPayload
+
+ENTITIES: tuple[str, ...] = ("counterparty", "product", "customer_order", "invoice", "payment", "shipment")
+EVENT_TYPES: tuple[str, ...] = tuple(f"{entity}.upserted" for entity in ENTITIES)
+MAX_VERSION = 2**63 - 1  # PostgreSQL bigint
+
+
+class Event(ContractModel):
+    """One change of one 1C object: who sent it, which object, which version, and its full state."""
+
+    event_id: Ref = Field(description="Уникальный id события (создаётся 1С при записи в очередь) / event id")
+    event_type: str = Field(description="<сущность>.upserted / event type, <entity>.upserted")
+    source: InfobaseId = Field(
+        description="Идентификатор информационной базы 1С, 1–64 символа / 1C infobase id"
+    )
+    entity_id: Ref = Field(description="УникальныйИдентификатор() объекта 1С / the 1C object's UUID")
+    version: StrictInt = Field(
+        ge=0,
+        le=MAX_VERSION,
+        description="Версия объекта в этой базе: больше — новее / grows with every change of the object",
+    )
+    occurred_at: AwareDatetime = Field(
+        description="Момент записи в 1С, ISO-8601 со смещением / when the change was committed in 1C"
+    )
+    payload: Payload = Field(description="Полное текущее состояние объекта / full current snapshot")
+
+    @property
+    def entity(self) -> str:
+        """``counterparty``, ``product`` …: the part of ``event_type`` before ``.upserted``."""
+        return self.event_type.removesuffix(".upserted")
+
+
+_TYPE = "Тип события / event type"
+_PAYLOAD = "Полное текущее состояние объекта / full current snapshot"
+
+
+class CounterpartyEvent(Event):
+    event_type: Literal["counterparty.upserted"] = Field(description=_TYPE)
+    payload: CounterpartyPayload = Field(description=_PAYLOAD)
+
+
+class ProductEvent(Event):
+    event_type: Literal["product.upserted"] = Field(description=_TYPE)
+    payload: ProductPayload = Field(description=_PAYLOAD)
+
+
+class CustomerOrderEvent(Event):
+    event_type: Literal["customer_order.upserted"] = Field(description=_TYPE)
+    payload: CustomerOrderPayload = Field(description=_PAYLOAD)
+
+
+class InvoiceEvent(Event):
+    event_type: Literal["invoice.upserted"] = Field(description=_TYPE)
+    payload: InvoicePayload = Field(description=_PAYLOAD)
+
+
+class PaymentEvent(Event):
+    event_type: Literal["payment.upserted"] = Field(description=_TYPE)
+    payload: PaymentPayload = Field(description=_PAYLOAD)
+
+
+class ShipmentEvent(Event):
+    event_type: Literal["shipment.upserted"] = Field(description=_TYPE)
+    payload: ShipmentPayload = Field(description=_PAYLOAD)
+
+
+PAYLOADS: dict[str, type[Payload]] = {
+    "counterparty": CounterpartyPayload,
+    "product": ProductPayload,
+    "customer_order": CustomerOrderPayload,
+    "invoice": InvoicePayload,
+    "payment": PaymentPayload,
+    "shipment": ShipmentPayload,
+}
+EVENT_CLASSES: dict[str, type[Event]] = {
+    "counterparty": CounterpartyEvent,
+    "product": ProductEvent,
+    "customer_order": CustomerOrderEvent,
+    "invoice": InvoiceEvent,
+    "payment": PaymentEvent,
+    "shipment": ShipmentEvent,
+}
+
+AnyEvent = Annotated[
+    CounterpartyEvent | ProductEvent | CustomerOrderEvent | InvoiceEvent | PaymentEvent | ShipmentEvent,
+    Field(discriminator="event_type"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)
+
+
+class _UnknownTypeEnvelope(Event):
+    """Used only after the type was refused, to report the envelope's other problems in the same answer."""
+
+    payload: dict[str, Any]
+
+
+_ENVELOPE_ADAPTER = TypeAdapter(_UnknownTypeEnvelope)
+
+
+def _event_type_error(data: Any) -> FieldError:
+    allowed = ", ".join(EVENT_TYPES)
+    value = data.get("event_type")
+    if value is None:
+        return FieldError(
+            path="event_type",
+            code="required",
+            message=f"не указан тип события event_type; допустимы: {allowed}",
+        )
+    return FieldError(
+        path="event_type",
+        code="unknown_event_type",
+        message=f"неизвестный тип события: {describe(value)}; допустимы: {allowed}",
+    )
+
+
+def _is_tag(part: Any) -> bool:
+    return part in EVENT_TYPES
+
+
+def parse_event(data: object) -> Event:
+    """Validate one decoded JSON event against contract v1.
+
+    Returns the typed event (``CounterpartyEvent`` …, all subclasses of :class:`Event`); raises
+    :class:`ContractViolation` with every problem found, each as ``{"path", "code", "message"}``.
+    """
+    try:
+        return EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raw = exc.errors(include_url=False)
+        if raw[0]["type"] in ("union_tag_invalid", "union_tag_not_found") and isinstance(data, dict):
+            errors = [_event_type_error(data)]
+            try:
+                _ENVELOPE_ADAPTER.validate_python({**data, "event_type": ""})
+            except ValidationError as envelope_exc:
+                errors += translate(envelope_exc.errors(include_url=False))
+        else:
+            errors = translate(raw, drop_first=_is_tag)
+        event_id = data.get("event_id") if isinstance(data, dict) else None
+        raise ContractViolation(errors, event_id=event_id if isinstance(event_id, str) else None) from None
+
+
+def event_json_schema(ref_template: str = DEFAULT_REF_TEMPLATE) -> dict[str, Any]:
+    """JSON Schema of an event (all six types, chosen by ``event_type``), e.g. for the ingest's OpenAPI.
+
+    ``ref_template`` places the nested definitions (``"#/components/schemas/{model}"`` for OpenAPI).
+    """
+    return EVENT_ADAPTER.json_schema(ref_template=ref_template)
+
+
+def event_to_json(event: Event) -> dict[str, Any]:
+    """The event as JSON-ready data for storage: money as strings, dates ISO, unknown fields kept."""
+    return event.model_dump(mode="json")
