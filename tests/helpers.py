@@ -55,3 +55,11 @@ async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
         await asyncio.sleep(interval)
         value = await predicate()
     return value
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -18,14 +17,9 @@ import pytest
 from bridge import bootstrap
 from bridge.sandbox import SandboxConfig, serve_in_thread
 from bridge.settings import Settings
+from tests.helpers import free_port
 
 TOKEN = "e2e-test-token-0001"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -1,0 +1,225 @@
+"""The HTTP ingest follows the transport of contract v1 exactly, and stores nothing it refuses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from bridge import ops_http
+from onec_outbox.ingest import IngestConfig, create_app
+from tests.contract.samples import event, payload_with
+from tests.helpers import free_port
+
+TOKEN = "ingest-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def fresh(entity: str = "counterparty", **envelope) -> dict:
+    return event(entity, event_id=str(uuid.uuid4()), **envelope)
+
+
+@pytest.fixture
+async def ingest(db_pool):
+    """The ingest app served by uvicorn on a real port; yields (base url, pool)."""
+    app = create_app(IngestConfig([TOKEN.encode()], max_body_bytes=256 * 1024, max_batch=1000), pool=db_pool)
+    port = free_port()
+    stop = asyncio.Event()
+    task = asyncio.create_task(ops_http.serve(app, "127.0.0.1", port, stop))
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        for _ in range(100):
+            try:
+                await client.get("/healthz")
+                break
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+        yield client, db_pool
+    stop.set()
+    await task
+
+
+async def stored(pool) -> list[dict]:
+    return [dict(r) for r in await pool.fetch("SELECT event_id::text, version, body FROM outbox ORDER BY id")]
+
+
+async def test_one_event_is_accepted_and_stored_before_the_answer(ingest):
+    client, pool = ingest
+    e = fresh()
+    r = await client.post("/v1/events", json=e, headers=AUTH)
+    assert r.status_code == 200
+    assert r.json() == {"results": [{"event_id": e["event_id"], "status": "accepted", "errors": []}]}
+    rows = await stored(pool)
+    assert [row["event_id"] for row in rows] == [e["event_id"]]
+    assert rows[0]["body"]["payload"]["inn"] == "7707083893"
+
+
+async def test_a_batch_gets_one_result_per_event_in_request_order_and_only_valid_ones_are_stored(ingest):
+    client, pool = ingest
+    good, bad, other = fresh("product"), payload_with("counterparty", inn="7707083894"), fresh("customer_order")
+    bad["event_id"] = str(uuid.uuid4())
+    r = await client.post("/v1/events", json=[good, bad, other], headers=AUTH)
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == ["accepted", "rejected", "accepted"]
+    assert [x["event_id"] for x in results] == [good["event_id"], bad["event_id"], other["event_id"]]
+    assert results[1]["errors"][0]["path"] == "payload.inn"
+    assert results[1]["errors"][0]["code"] == "inn_checksum"
+    assert {row["event_id"] for row in await stored(pool)} == {good["event_id"], other["event_id"]}
+
+
+async def test_the_same_event_twice_is_a_duplicate_and_the_first_write_wins(ingest):
+    client, pool = ingest
+    first = fresh()
+    second = json.loads(json.dumps(first))
+    second["payload"]["name"] = "Другое имя"
+    assert (await client.post("/v1/events", json=first, headers=AUTH)).json()["results"][0]["status"] == "accepted"
+    assert (await client.post("/v1/events", json=second, headers=AUTH)).json()["results"][0]["status"] == "duplicate"
+    in_one = await client.post("/v1/events", json=[fresh(), first], headers=AUTH)
+    assert [x["status"] for x in in_one.json()["results"]] == ["accepted", "duplicate"]
+    rows = await stored(pool)
+    assert len(rows) == 2 and rows[0]["body"]["payload"]["name"] == "Ромашка ООО"
+
+
+async def test_an_event_repeated_inside_one_batch_is_stored_once(ingest):
+    client, pool = ingest
+    e = fresh()
+    r = await client.post("/v1/events", json=[e, e], headers=AUTH)
+    assert [x["status"] for x in r.json()["results"]] == ["accepted", "duplicate"]
+    assert len(await stored(pool)) == 1
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"},
+                                     {"Authorization": "Bearer"}])
+async def test_a_missing_or_unknown_token_gets_401_and_nothing_is_stored(ingest, headers):
+    client, pool = ingest
+    r = await client.post("/v1/events", json=fresh(), headers=headers)
+    assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+    assert await stored(pool) == []
+
+
+async def test_a_body_that_is_not_json_gets_400_saying_where(ingest):
+    client, pool = ingest
+    r = await client.post("/v1/events", content=b'{"event_id": ', headers={**AUTH, "Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_json"
+    assert "line 1" in r.json()["message"]
+    assert await stored(pool) == []
+
+
+async def test_a_byte_order_mark_is_refused_with_a_hint_for_1c(ingest):
+    client, _ = ingest
+    body = b"\xef\xbb\xbf" + json.dumps(fresh()).encode()
+    r = await client.post("/v1/events", content=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert r.status_code == 400 and "ИспользованиеByteOrderMark" in r.json()["message"]
+
+
+@pytest.mark.parametrize("body", [b"42", b'"text"', b"null", b"true"])
+async def test_json_that_is_neither_an_event_nor_an_array_gets_400(ingest, body):
+    client, _ = ingest
+    r = await client.post("/v1/events", content=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_body"
+
+
+async def test_a_wrong_content_type_gets_415(ingest):
+    client, pool = ingest
+    r = await client.post("/v1/events", content=json.dumps(fresh()).encode(),
+                          headers={**AUTH, "Content-Type": "text/plain"})
+    assert r.status_code == 415
+    r = await client.post("/v1/events", content=json.dumps(fresh()).encode(),
+                          headers={**AUTH, "Content-Type": "application/json; charset=windows-1251"})
+    assert r.status_code == 415
+    assert await stored(pool) == []
+
+
+async def test_an_oversize_batch_gets_413_and_nothing_is_stored(ingest):
+    client, pool = ingest
+    small = [{"event_id": str(uuid.uuid4())} for _ in range(1001)]
+    r = await client.post("/v1/events", json=small, headers=AUTH)
+    assert r.status_code == 413 and r.json()["error"] == "batch_too_large"
+    big = [fresh() for _ in range(400)]  # over this app's 256 KB limit
+    r = await client.post("/v1/events", json=big, headers=AUTH)
+    assert r.status_code == 413 and r.json()["error"] == "body_too_large"
+    assert await stored(pool) == []
+
+
+async def test_each_kind_of_bad_event_is_rejected_with_its_own_path_and_code(ingest):
+    client, pool = ingest
+    bad_inn = payload_with("counterparty", inn="7707083894")
+    unknown = fresh(event_type="warehouse.upserted")
+    missing = fresh()
+    del missing["payload"]["name"]
+    money_float = payload_with("customer_order", amount=2250.0)
+    for e in (bad_inn, money_float):
+        e["event_id"] = str(uuid.uuid4())
+    r = await client.post("/v1/events", json=[bad_inn, unknown, missing, money_float], headers=AUTH)
+    errors = [x["errors"] for x in r.json()["results"]]
+    assert all(x["status"] == "rejected" for x in r.json()["results"])
+    assert (errors[0][0]["path"], errors[0][0]["code"]) == ("payload.inn", "inn_checksum")
+    assert errors[1][0]["path"] == "event_type" and "counterparty.upserted" in errors[1][0]["message"]
+    assert errors[2][0]["path"] == "payload.name"
+    assert errors[3][0]["path"] == "payload.amount"
+    assert await stored(pool) == []
+
+
+async def test_a_storage_failure_answers_503_with_retry_after_not_500(db_url):
+    from bridge import db
+
+    pool = await db.create_pool(db_url)
+    app = create_app(IngestConfig([TOKEN.encode()]), pool=pool)
+    await pool.close()  # the database is gone for this app
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
+        r = await client.post("/v1/events", json=fresh(), headers=AUTH)
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+
+
+async def test_health_readiness_metrics_and_openapi_are_served(ingest):
+    client, _ = ingest
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["postgresql"] == "ok"
+    await client.post("/v1/events", json=fresh(), headers=AUTH)
+    text = (await client.get("/metrics")).text
+    assert 'bridge_ingest_events_total{entity="counterparty",result="accepted"}' in text
+    spec = (await client.get("/openapi.json")).json()
+    assert "Event" in spec["components"]["schemas"] and "/v1/events" in spec["paths"]
+    assert (await client.get("/docs")).status_code == 200
+
+
+async def test_the_token_never_appears_in_the_logs(ingest, caplog):
+    client, _ = ingest
+    caplog.set_level("DEBUG")
+    await client.post("/v1/events", json=fresh(), headers=AUTH)
+    await client.post("/v1/events", json=fresh(), headers={"Authorization": "Bearer not-the-token-123"})
+    assert TOKEN not in caplog.text and "not-the-token-123" not in caplog.text
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(json_values.map(lambda v: json.dumps(v).encode()), st.binary(max_size=200),
+                      st.builds(lambda e, k, v: json.dumps({**e, k: v}).encode(),
+                                st.just(event()), st.sampled_from(["event_id", "version", "occurred_at",
+                                                                   "payload", "entity_id", "source"]), json_values)))
+def test_no_malformed_input_ever_gets_a_500(db_url, body):
+    async def run() -> int:
+        from bridge import db
+
+        pool = await db.create_pool(db_url, max_size=2)
+        try:
+            app = create_app(IngestConfig([TOKEN.encode()]), pool=pool)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://i") as client:
+                r = await client.post("/v1/events", content=body, headers={**AUTH, "Content-Type": "application/json"})
+                return r.status_code
+        finally:
+            await pool.close()
+
+    assert asyncio.run(run()) in (200, 400, 413)
