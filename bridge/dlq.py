@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import aio_pika
+import aiormq
 
 from . import topology, wire
 
@@ -92,23 +93,26 @@ class DeadLetters:
 
     async def __aenter__(self) -> "DeadLetters":
         self._connection = await aio_pika.connect(self._url, timeout=10)
-        channel = await self._connection.channel()
-        await topology.declare(channel)
-        await channel.close()
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
         if self._connection is not None:
             await self._connection.close()
 
-    async def counts(self) -> dict[str, int]:
+    async def _depth(self, name: str) -> int:
+        """Messages in a queue; 0 when it does not exist (nothing declared it yet, so nothing died there)."""
         assert self._connection is not None
         channel = await self._connection.channel()
         try:
-            return {name: (await channel.declare_queue(name, passive=True)).declaration_result.message_count
-                    for name in dead_letter_queues()}
+            return (await channel.declare_queue(name, passive=True)).declaration_result.message_count
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            return 0
         finally:
-            await channel.close()
+            if not channel.is_closed:
+                await channel.close()
+
+    async def counts(self) -> dict[str, int]:
+        return {name: await self._depth(name) for name in dead_letter_queues()}
 
     async def visit(self, queues: list[str], selector: Selector, action: Callable | None = None,
                     limit: int = DEFAULT_LIMIT) -> list[DeadLetter]:
@@ -117,10 +121,12 @@ class DeadLetters:
         assert self._connection is not None
         seen: list[DeadLetter] = []
         for name in queues:
+            depth = await self._depth(name)
+            if not depth:
+                continue
             channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
             try:
                 queue = await channel.get_queue(name, ensure=False)
-                depth = (await channel.declare_queue(name, passive=True)).declaration_result.message_count
                 for _ in range(depth):
                     message = await queue.get(no_ack=False, fail=False)
                     if message is None:

@@ -1,0 +1,194 @@
+"""The consumer framework's acknowledgement policy, against real RabbitMQ (the handler is a test double of
+our own Handler protocol; the broker and its queues are real)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass, field
+
+import aio_pika
+import pytest
+
+from bridge import dlq, topology, wire
+from bridge.consumer import Consumer, ConsumerConfig, Outcome
+from bridge.errors import B24TransportError, B24ValidationError, DependencyMissing
+from tests.contract.samples import event
+from tests.helpers import drain, wait_for
+
+TARGET = topology.Target("counterparty", (("counterparty", "counterparty.upserted"),),
+                         retry_delays=(1, 1), wait_delay=1)
+
+
+@dataclass
+class ScriptedHandler:
+    """Raises the scripted exceptions in turn, then applies; records what it applied."""
+
+    script: list = field(default_factory=list)
+    name: str = "counterparty"
+    target: topology.Target = TARGET
+    event_types: frozenset = frozenset({"counterparty.upserted"})
+    applied: list = field(default_factory=list)
+    calls: int = 0
+
+    async def handle(self, event_obj) -> Outcome:
+        self.calls += 1
+        if self.script:
+            step = self.script.pop(0)
+            if isinstance(step, BaseException):
+                raise step
+        self.applied.append(str(event_obj.event_id))
+        return Outcome.APPLIED
+
+
+async def publish(amqp_url: str, body: bytes, message_id: str | None = None) -> None:
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await topology.declare(channel, [TARGET])
+        exchange = await channel.get_exchange("onec.counterparty")
+        await exchange.publish(aio_pika.Message(body, message_id=message_id, delivery_mode=2),
+                               routing_key="counterparty.upserted", mandatory=True)
+
+
+def valid_event() -> tuple[str, bytes]:
+    e = event(event_id=str(uuid.uuid4()))
+    return e["event_id"], json.dumps(e).encode()
+
+
+async def run_consumer(handler, amqp_url, **config):
+    stop = asyncio.Event()
+    consumer = Consumer(handler, amqp_url, ConsumerConfig(prefetch=4, **config))
+    return stop, asyncio.create_task(consumer.run(stop))
+
+
+async def dead_letters(amqp_url) -> list[dlq.DeadLetter]:
+    async with dlq.DeadLetters(amqp_url) as letters:
+        return await letters.list([TARGET.dlq])
+
+
+async def settle(stop, task):
+    stop.set()
+    await asyncio.wait_for(task, 30)
+
+
+async def test_an_applied_event_is_acked_once(amqp_url):
+    handler = ScriptedHandler()
+    event_id, body = valid_event()
+    await publish(amqp_url, body, event_id)
+    stop, task = await run_consumer(handler, amqp_url)
+    assert await wait_for(lambda: _async(handler.applied))
+    await settle(stop, task)
+    assert handler.applied == [event_id]
+    assert await dead_letters(amqp_url) == []
+
+
+async def _async(value):
+    return value
+
+
+async def test_a_permanent_error_dead_letters_the_event_with_its_reason_and_error(amqp_url):
+    handler = ScriptedHandler([B24ValidationError("crm.company.add", "ERROR_CORE", "bad e-mail", 400)])
+    event_id, body = valid_event()
+    await publish(amqp_url, body, event_id)
+    stop, task = await run_consumer(handler, amqp_url)
+    letters = await wait_for(lambda: dead_letters(amqp_url))
+    await settle(stop, task)
+    assert [l.event_id for l in letters] == [event_id]
+    assert letters[0].reason == "b24_rejected"
+    assert "ERROR_CORE" in letters[0].headers[wire.H_ERROR]
+    assert letters[0].headers[wire.H_QUEUE] == "b24.counterparty"
+    assert handler.calls == 1
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"not json at all", "unparseable"),
+    (json.dumps({**event(), "event_type": "product.upserted"}).encode(), "unknown_event_type"),
+    (json.dumps({**event(), "version": -5}).encode(), "invalid_event"),
+])
+async def test_poison_goes_to_the_dlq_with_a_reason_not_back_into_the_queue(amqp_url, body, reason):
+    handler = ScriptedHandler()
+    await publish(amqp_url, body, "poison-1")
+    stop, task = await run_consumer(handler, amqp_url)
+    letters = await wait_for(lambda: dead_letters(amqp_url))
+    await settle(stop, task)
+    assert [l.reason for l in letters] == [reason]
+    assert handler.calls == 0
+
+
+async def test_an_unexpected_error_is_retried_through_the_delay_tiers_then_applied(amqp_url):
+    handler = ScriptedHandler([RuntimeError("boom"), RuntimeError("boom again")])
+    event_id, body = valid_event()
+    await publish(amqp_url, body, event_id)
+    stop, task = await run_consumer(handler, amqp_url)
+    assert await wait_for(lambda: _async(handler.applied), timeout=30)
+    await settle(stop, task)
+    assert handler.applied == [event_id] and handler.calls == 3
+    assert await dead_letters(amqp_url) == []
+
+
+async def test_an_error_that_outlasts_every_tier_ends_in_the_dlq(amqp_url):
+    handler = ScriptedHandler([RuntimeError("always")] * 10)
+    event_id, body = valid_event()
+    await publish(amqp_url, body, event_id)
+    stop, task = await run_consumer(handler, amqp_url)
+    letters = await wait_for(lambda: dead_letters(amqp_url), timeout=30)
+    await settle(stop, task)
+    assert [l.reason for l in letters] == ["retries_exhausted"]
+    assert handler.calls == len(TARGET.retry_delays) + 1
+
+
+async def test_a_missing_dependency_waits_without_counting_and_follows_once_it_exists(amqp_url):
+    missing = DependencyMissing("company not in Bitrix24 yet", missing=["counterparty/x"])
+    handler = ScriptedHandler([missing, missing, missing])
+    event_id, body = valid_event()
+    await publish(amqp_url, body, event_id)
+    stop, task = await run_consumer(handler, amqp_url)
+    assert await wait_for(lambda: _async(handler.applied), timeout=30)
+    await settle(stop, task)
+    assert handler.applied == [event_id] and handler.calls == 4
+    assert await dead_letters(amqp_url) == []
+
+
+async def test_a_dependency_missing_beyond_its_budget_is_dead_lettered_as_dependency_missing(amqp_url):
+    handler = ScriptedHandler([DependencyMissing("no company")] * 10)
+    _, body = valid_event()
+    await publish(amqp_url, body, "dep-1")
+    stop, task = await run_consumer(handler, amqp_url, wait_budget=1.5)
+    letters = await wait_for(lambda: dead_letters(amqp_url), timeout=30)
+    await settle(stop, task)
+    assert [l.reason for l in letters] == ["dependency_missing"]
+
+
+async def test_while_bitrix24_is_down_the_message_is_held_not_retried_or_dead_lettered(amqp_url):
+    down = B24TransportError("crm.company.list", "", "connection refused")
+    handler = ScriptedHandler([down, down, down])
+    event_id, body = valid_event()
+    await publish(amqp_url, body, event_id)
+    stop, task = await run_consumer(handler, amqp_url)
+    assert await wait_for(lambda: _async(handler.applied), timeout=60)
+    await settle(stop, task)
+    assert handler.applied == [event_id] and handler.calls == 4
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        for tier in range(len(TARGET.retry_delays)):
+            q = await channel.declare_queue(TARGET.retry_queue(tier), passive=True)
+            assert q.declaration_result.message_count == 0
+    assert await dead_letters(amqp_url) == []
+
+
+async def test_a_replayed_dead_letter_is_applied_after_the_cause_is_fixed(amqp_url):
+    handler = ScriptedHandler([B24ValidationError("crm.company.add", "", "Access denied.", 400)])
+    event_id, body = valid_event()
+    await publish(amqp_url, body, event_id)
+    stop, task = await run_consumer(handler, amqp_url)
+    assert await wait_for(lambda: dead_letters(amqp_url))
+    async with dlq.DeadLetters(amqp_url) as letters:
+        replayed = await letters.replay([TARGET.dlq], dlq.Selector(event_ids=frozenset({event_id})))
+    assert [l.event_id for l in replayed] == [event_id]
+    assert await wait_for(lambda: _async(handler.applied))
+    await settle(stop, task)
+    assert handler.applied == [event_id]
+    assert await dead_letters(amqp_url) == []
