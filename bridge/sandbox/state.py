@@ -1,0 +1,28 @@
+"""``/_sandbox/state``: everything stored, grouped by entity, each record as the portal's ``get`` shows it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .methods import Call, address, bankdetail, company, contact, requisite
+
+if TYPE_CHECKING:
+    from .app import Sandbox
+
+
+def build_state(sandbox: Sandbox) -> dict[str, Any]:
+    store = sandbox.store
+    call = Call("_sandbox.state", {}, store, sandbox.config, sandbox, sandbox.config.webhook_user)
+
+    def rendered(crud: Any) -> list[dict[str, Any]]:
+        return [crud.render(call, r) for r in store.rows(crud.entity.table)]
+
+    return {
+        "companies": rendered(company.CRUD),
+        "contacts": rendered(contact.CRUD),
+        "contact_company": [dict(r) for r in store.rows(contact.LINKS)],
+        "requisites": rendered(requisite.CRUD),
+        "bank_details": rendered(bankdetail.CRUD),
+        "addresses": [address.render(r) for r in store.rows(address.TABLE)],
+        "presets": rendered(requisite.PRESETS),
+    }
