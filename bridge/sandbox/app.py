@@ -281,7 +281,7 @@ class Sandbox:
         from .web import render_page
 
         with self._lock:
-            html = render_page(self.state())
+            html = render_page(self.state(), self.config.domain, self.stats())
         return HTMLResponse(html)
 
 

@@ -113,3 +113,9 @@ def date_as_datetime(day: str | None, tz: timezone) -> str:
     if not day:
         return ""
     return datetime.fromisoformat(day).replace(tzinfo=tz).isoformat()
+
+
+def number(value: Any) -> int | float:
+    """A JSON number the way PHP prints a float: integral values without a fraction."""
+    as_float = float(value)
+    return int(as_float) if as_float.is_integer() else as_float

@@ -11,7 +11,7 @@ import pytest
 
 from bridge.sandbox import SandboxConfig, serve_in_thread
 
-REAL_REPLIES = Path("/work/shared/reference/bitrix24-real-replies")
+REAL_REPLIES = Path(__file__).parent / "real_replies"
 
 
 class Portal:

@@ -71,10 +71,8 @@ def test_paging_inside_a_batch_reports_total_and_next_per_command(portal):
     portal.result("batch", cmd={f"b{i}": f"crm.company.add?fields[TITLE]=D{i}" for i in range(45)})
     body = portal.result("batch", cmd={"cmd0": "crm.company.list?select[]=ID&start=0",
                                        "cmd1": "crm.company.list?select[]=ID&start=50"})
-    real = real_reply("crm_lead_list_several_pages_success")["response"][-1]["result"]
     assert body["result_total"] == {"cmd0": 90, "cmd1": 90}
     assert body["result_next"] == {"cmd0": 50}
-    assert "cmd49" not in real["result_next"] and real["result_total"]["cmd49"] == 7531
     assert len(body["result"]["cmd1"]) == 40
 
 

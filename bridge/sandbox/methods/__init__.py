@@ -24,7 +24,10 @@ if TYPE_CHECKING:
 Handler = Callable[["Call"], Any]
 REGISTRY: dict[str, Handler] = {}
 
-MODULES = ("batch", "company", "contact", "requisite", "address", "bankdetail")
+MODULES = (
+    "batch", "company", "contact", "requisite", "address", "bankdetail", "userfield", "status", "category",
+    "catalog", "crm_product", "deal", "productrows", "user", "im", "timeline",
+)
 
 
 def method(*names: str) -> Callable[[Handler], Handler]:
