@@ -46,10 +46,16 @@ class Portal:
                                                         "PRESET_ID": 1, "NAME": "Организация", **fields})
 
 
+@pytest.fixture(scope="session")
+def http_client():
+    with httpx.Client(timeout=10) as client:
+        yield client
+
+
 @pytest.fixture
-def portal():
-    with serve_in_thread(SandboxConfig(rate=0)) as srv, httpx.Client(timeout=10) as client:
-        yield Portal(srv, client)
+def portal(http_client):
+    with serve_in_thread(SandboxConfig(rate=0)) as srv:
+        yield Portal(srv, http_client)
 
 
 def real_reply(name: str) -> dict[str, Any]:
