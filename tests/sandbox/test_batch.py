@@ -134,3 +134,14 @@ def test_form_encoded_batch_is_parsed_the_same(portal):
     response = portal.http.post(portal.srv.webhook_url + "batch", content=form,
                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert response.json()["result"]["result"]["b"]["TITLE"] == "Form"
+
+
+def test_next_and_total_references_resolve_to_numbers(portal):
+    portal.result("batch", cmd={f"a{i}": f"crm.company.add?fields[TITLE]=C{i}" for i in range(50)})
+    portal.result("batch", cmd={f"a{i}": f"crm.company.add?fields[TITLE]=D{i}" for i in range(10)})
+    body = portal.result("batch", cmd={"first": "crm.company.list?select[]=ID",
+                                       "second": "crm.company.list?select[]=ID&start=$next[first]",
+                                       "count": "crm.contact.add?fields[NAME]=$total[first]"})
+    assert body["result_next"] == {"first": 50}
+    assert [r["ID"] for r in body["result"]["second"]] == [str(i) for i in range(51, 61)]
+    assert portal.result("crm.contact.get", id=body["result"]["count"])["NAME"] == "60"
