@@ -12,6 +12,8 @@ from collections import defaultdict
 from html import escape
 from typing import Any
 
+from .methods.address import TYPES as ADDRESS_TYPES
+
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#eef2f4;color:#333}
 header{background:#2fc6f6;color:#fff;padding:10px 20px;display:flex;gap:24px;align-items:baseline}
@@ -95,7 +97,7 @@ def _kanban(state: dict[str, Any]) -> str:
                         f"<tr><td>{_e(r['PRODUCT_NAME'])}</td><td>{_e(r['QUANTITY'])} {_e(r['MEASURE_NAME'])}"
                         f" × {_e(_money(r['PRICE'], ''))}</td></tr>" for r in rows[d["ID"]]) + "</table>")
                 for c in comments.get(d["ID"], []):
-                    out.append(f"<div class=muted>💬 {_e(c['COMMENT'])}</div>")
+                    out.append(f"<div class=muted>Комментарий: {_e(c['COMMENT'])}</div>")
                 out.append("</div>")
             out.append("</div>")
         out.append("</div>")
@@ -124,7 +126,8 @@ def _companies(state: dict[str, Any]) -> str:
                 f"<b>{_e(r['NAME'])}</b> ИНН {_e(r['RQ_INN'])} КПП {_e(r['RQ_KPP'])}"
                 + "".join(f"<br><span class=muted>банк:</span> {_e(b['RQ_BANK_NAME'])} БИК {_e(b['RQ_BIK'])}"
                           f" р/с {_e(b['RQ_ACC_NUM'])}" for b in banks)
-                + "".join(f"<br><span class=muted>адрес ({_e(a['TYPE_ID'])}):</span> {_e(a['POSTAL_CODE'])} "
+                + "".join(f"<br><span class=muted>{_e(ADDRESS_TYPES.get(int(a['TYPE_ID']), 'Адрес'))}:</span> "
+                          f"{_e(a['POSTAL_CODE'])} "
                           f"{_e(a['CITY'])}, {_e(a['ADDRESS_1'])} {_e(a['ADDRESS_2'])}" for a in addresses))
         contacts = [x for x in state["contact_company"] if str(x["COMPANY_ID"]) == c["ID"]]
         names = {p["ID"]: f"{p['NAME'] or ''} {p['LAST_NAME'] or ''}".strip() for p in state["contacts"]}
@@ -134,9 +137,10 @@ def _companies(state: dict[str, Any]) -> str:
 
 
 def _contacts(state: dict[str, Any]) -> str:
+    titles = {c["ID"]: c["TITLE"] for c in state["companies"]}
     return _table(["ID", "Имя", "Должность", "Компания", "Связь", "ORIGIN_ID"], [
         [_e(p["ID"]), _e(f"{p['LAST_NAME'] or ''} {p['NAME'] or ''} {p['SECOND_NAME'] or ''}"), _e(p["POST"]),
-         _e(p["COMPANY_ID"]), _multi(p, "PHONE") + _multi(p, "EMAIL"), _e(p["ORIGIN_ID"])]
+         _e(titles.get(p["COMPANY_ID"] or "", "")), _multi(p, "PHONE") + _multi(p, "EMAIL"), _e(p["ORIGIN_ID"])]
         for p in state["contacts"]])
 
 
