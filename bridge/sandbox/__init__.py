@@ -1,0 +1,8 @@
+"""The Bitrix24 sandbox: a real HTTP server that answers like a Bitrix24 cloud portal (see docs/sandbox.md)."""
+
+from .app import CallEvent, Sandbox
+from .config import SandboxConfig
+from .ratelimit import ManualClock
+from .server import RunningSandbox, serve_in_thread
+
+__all__ = ["CallEvent", "ManualClock", "RunningSandbox", "Sandbox", "SandboxConfig", "serve_in_thread"]

@@ -1,0 +1,142 @@
+"""``*.list`` mechanics: filter operators, ``order``, and paging by 50 with ``start``/``next``/``total``.
+
+Filter keys carry an operator prefix: ``>= > <= < @ !@ % !% =% %= !=% !%= = != !`` (none = ``=``).  Plain
+equality is exact (so ``ORIGINATOR_ID``/``ORIGIN_ID``/``XML_ID`` match exactly), an array value means IN,
+and multifields (``PHONE``, ``EMAIL``…) match by exact value only.  Unknown filter fields are ignored, as
+the portal's SQL builder does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from . import values
+
+_OPERATORS = ("!=%", "!%=", ">=", "<=", "!=", "!@", "=%", "%=", "!%", "@", ">", "<", "=", "%", "!")
+_NUMERIC = {"int", "money", "decimal", "number"}
+
+
+@dataclass
+class Page:
+    rows: list[Any]
+    total: int | None
+    next: int | None
+
+
+def split_key(key: str) -> tuple[str, str]:
+    for op in _OPERATORS:
+        if key.startswith(op):
+            return op, key[len(op):]
+    return "", key
+
+
+def as_list(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict):
+        return list(value.values())
+    return [value]
+
+
+def _norm(value: Any, kind: str) -> Any:
+    if value is None or value == "":
+        return None
+    if kind in _NUMERIC:
+        return values.decimal(value)
+    if kind == "date":
+        return values.parse_date(value)
+    return values.text(value) if not isinstance(value, Decimal) else str(value)
+
+
+def _like(pattern: str, candidate: str) -> bool:
+    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, candidate, re.IGNORECASE | re.DOTALL) is not None
+
+
+def matches(actual: Any, op: str, wanted: Any, kind: str) -> bool:
+    """One filter condition; ``actual`` is the stored value, or a list of values for multifields."""
+    if isinstance(actual, list) and kind == "multi":
+        hits = [matches(v, "=", wanted, "str") for v in actual] if op in ("", "=", "%", "=%", "%=", "@") else []
+        if op in ("!", "!=", "!%", "!@"):
+            return not any(matches(v, "=", wanted, "str") for v in actual)
+        return any(hits)
+    if op in ("@", "!@") or (op in ("", "=") and isinstance(wanted, (list, dict))):
+        options = {_norm(v, kind) for v in as_list(wanted)}
+        inside = _norm(actual, kind) in options
+        return not inside if op == "!@" else inside
+    a, w = _norm(actual, kind), _norm(wanted, kind)
+    if op in ("", "="):
+        return a == w
+    if op in ("!", "!="):
+        return a != w
+    if op in ("%", "!%"):
+        found = a is not None and w is not None and str(w).lower() in str(a).lower()
+        return not found if op == "!%" else found
+    if op in ("=%", "%=", "!=%", "!%="):
+        found = a is not None and w is not None and _like(str(w), str(a))
+        return not found if op.startswith("!") else found
+    if a is None or w is None:
+        return False
+    try:
+        if op == ">":
+            return a > w
+        if op == ">=":
+            return a >= w
+        if op == "<":
+            return a < w
+        if op == "<=":
+            return a <= w
+    except TypeError:
+        return False
+    return False
+
+
+Getter = Callable[[Any, str], Any]
+KindOf = Callable[[str], "str | None"]
+
+
+def apply_filter(rows: Iterable[Any], filter_: Any, get: Getter, kind_of: KindOf) -> list[Any]:
+    conditions = []
+    if isinstance(filter_, dict):
+        for key, wanted in filter_.items():
+            op, name = split_key(str(key))
+            kind = kind_of(name)
+            if kind is not None:
+                conditions.append((name, op, wanted, kind))
+    return [row for row in rows if all(matches(get(row, n), op, w, k) for n, op, w, k in conditions)]
+
+
+def apply_order(rows: list[Any], order: Any, get: Getter, kind_of: KindOf, default: str = "ID") -> list[Any]:
+    keys: list[tuple[str, bool]] = []
+    if isinstance(order, dict):
+        for name, direction in order.items():
+            if kind_of(str(name)) is not None:
+                keys.append((str(name), values.text(direction).strip().upper() == "DESC"))
+    if not keys:
+        keys = [(default, False)]
+    result = list(rows)
+    for name, desc in reversed(keys):
+        kind = kind_of(name) or "str"
+
+        def sort_key(row: Any, name: str = name, kind: str = kind) -> tuple:
+            value = _norm(get(row, name), kind)
+            return (value is not None, value if value is not None else 0)
+
+        result.sort(key=sort_key, reverse=desc)
+    return result
+
+
+def paginate(rows: list[Any], start: Any, page_size: int, floor_start: bool = True) -> Page:
+    """Legacy lists floor ``start`` to a page; ORM lists use it as an offset; ``start=-1`` skips the count."""
+    raw = values.intval(start) if start not in (None, "") else 0
+    if raw == -1:
+        return Page(rows[:page_size], 0, None)
+    raw = max(raw, 0)
+    offset = (raw // page_size) * page_size if floor_start else raw
+    chunk = rows[offset:offset + page_size]
+    more = offset + page_size < len(rows)
+    return Page(chunk, len(rows), offset + page_size if more else None)

@@ -1,0 +1,99 @@
+"""The method table: every Bitrix24 method the sandbox answers, registered by its lower-case name.
+
+A handler takes a :class:`Call` (the parsed params, the store, the portal config) and returns the
+``result`` payload, or a :class:`Result` when the reply also carries ``total``/``next``.  It raises
+:class:`~bridge.sandbox.errors.ApiError` for an error reply.  One module per method family.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timezone
+from typing import TYPE_CHECKING, Any
+
+from .. import values
+from ..config import SandboxConfig
+from ..errors import FIELDS_NOT_ARRAY, ID_INVALID, invalid
+from ..store import Store
+
+if TYPE_CHECKING:
+    from ..app import Sandbox
+
+Handler = Callable[["Call"], Any]
+REGISTRY: dict[str, Handler] = {}
+
+MODULES = (
+    "batch", "company", "contact", "requisite", "address", "bankdetail", "userfield", "status", "category",
+    "catalog", "crm_product", "deal", "productrows", "user", "im", "timeline",
+)
+
+
+def method(*names: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        for name in names:
+            REGISTRY[name.lower()] = handler
+        return handler
+
+    return register
+
+
+def lookup(name: str) -> Handler | None:
+    if not REGISTRY:
+        load()
+    return REGISTRY.get(name.lower())
+
+
+def load() -> None:
+    for module in MODULES:
+        importlib.import_module(f"{__name__}.{module}")
+
+
+@dataclass
+class Result:
+    value: Any
+    total: int | None = None
+    next: int | None = None
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    store: Store
+    config: SandboxConfig
+    sandbox: Sandbox
+    user_id: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> timezone:
+        return self.config.tz
+
+    def now(self) -> str:
+        return values.now_iso(self.tz)
+
+    def param(self, *names: str, default: Any = None) -> Any:
+        """First of ``names`` present in the params (legacy methods accept several spellings)."""
+        for name in names:
+            if name in self.params:
+                return self.params[name]
+        return default
+
+    def fields(self, *names: str) -> dict[str, Any]:
+        """The ``fields`` object (``fields``/``FIELDS``/``Fields``/``arFields``); not an object → 400."""
+        raw = self.param(*(names or ("fields", "FIELDS", "Fields", "arFields")))
+        if isinstance(raw, list) and not raw:
+            return {}
+        if isinstance(raw, list):
+            return {str(i): v for i, v in enumerate(raw)}
+        if not isinstance(raw, dict):
+            raise invalid(FIELDS_NOT_ARRAY)
+        return raw
+
+    def id(self, *names: str) -> int:
+        raw = self.param(*(names or ("id", "ID")))
+        if not values.is_positive_id(raw):
+            raise invalid(ID_INVALID)
+        return values.intval(raw)

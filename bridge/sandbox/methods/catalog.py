@@ -1,0 +1,274 @@
+"""catalog.catalog.list, catalog.product.*, catalog.price.*, catalog.priceType.list.
+
+The new-style catalog API: camelCase keys, typed values, payloads wrapped in a named key
+(``{"element": …}``, ``{"product": …}``, ``{"products": […]}``), numeric error codes with HTTP 400, and
+``start`` used as a plain offset.  ``purchasingPrice`` comes back as a string with six decimals.
+Products are shared with the legacy ``crm.product.*`` methods (same table, as on a real portal).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from .. import listing, values
+from ..errors import ApiError
+from ..seed import OFFERS_IBLOCK, PRODUCT_IBLOCK
+from . import Call, Result, method
+
+PRODUCTS = "products"
+PRICES = "prices"
+ERR_REQUIRED = 100
+ERR_NOT_FOUND = 200040300000
+ERR_CODE_EXISTS = 0
+
+INT_FIELDS = {"id", "iblockId", "iblockSectionId", "createdBy", "modifiedBy", "measure", "vatId", "sort", "type",
+              "previewPicture", "detailPicture"}
+FLOAT_FIELDS = {"quantity", "quantityReserved", "weight", "width", "length", "height"}
+FLAG_FIELDS = {"active", "available", "bundle", "canBuyZero", "vatIncluded", "quantityTrace", "subscribe"}
+TEXT_FIELDS = {"name", "code", "xmlId", "previewText", "previewTextType", "detailText", "detailTextType",
+               "purchasingCurrency", "dateActiveFrom", "dateActiveTo"}
+READ_ONLY = {"id", "dateCreate", "timestampX", "createdBy", "modifiedBy", "available", "type"}
+ORDER = ("active", "available", "bundle", "canBuyZero", "code", "createdBy", "dateActiveFrom", "dateActiveTo",
+         "dateCreate", "detailPicture", "detailText", "detailTextType", "height", "iblockId", "iblockSectionId",
+         "id", "length", "measure", "modifiedBy", "name", "previewPicture", "previewText", "previewTextType",
+         "purchasingCurrency", "purchasingPrice", "quantity", "quantityReserved", "quantityTrace", "sort",
+         "subscribe", "timestampX", "type", "vatId", "vatIncluded", "weight", "width", "xmlId")
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if name in INT_FIELDS:
+        return values.intval(value)
+    if name in FLOAT_FIELDS:
+        return values.number(values.decimal(value))
+    if name in FLAG_FIELDS:
+        return values.flag(value) if name not in ("quantityTrace", "subscribe", "canBuyZero") else values.text(value)
+    if name == "purchasingPrice":
+        return values.decimal(value)
+    return values.text(value)
+
+
+def new_product(call: Call, iblock_id: int) -> dict[str, Any]:
+    now = call.now()
+    return {"active": "Y", "available": "Y", "bundle": "N", "canBuyZero": "Y", "code": None,
+            "createdBy": call.user_id, "dateActiveFrom": None, "dateActiveTo": None, "dateCreate": now,
+            "detailPicture": None, "detailText": None, "detailTextType": "text", "height": None,
+            "iblockId": iblock_id, "iblockSectionId": None, "length": None, "measure": 5,
+            "modifiedBy": call.user_id, "name": None, "previewPicture": None, "previewText": None,
+            "previewTextType": "text", "purchasingCurrency": None, "purchasingPrice": None, "quantity": 0,
+            "quantityReserved": 0, "quantityTrace": "D", "sort": 500, "subscribe": "D", "timestampX": now,
+            "type": 1, "vatId": None, "vatIncluded": "N", "weight": None, "width": None, "xmlId": None}
+
+
+def write_fields(record: dict[str, Any], fields: dict[str, Any]) -> None:
+    for name, value in fields.items():
+        if (name in ORDER and name not in READ_ONLY) or name.startswith("property"):
+            record[name] = value if name.startswith("property") else _coerce(name, value)
+
+
+def check_code(call: Call, record: dict[str, Any]) -> None:
+    code = record.get("code")
+    if code and any(p is not record and p.get("code") == code and p["iblockId"] == record["iblockId"]
+                    for p in call.store.rows(PRODUCTS)):
+        raise ApiError(ERR_CODE_EXISTS, f"An element with the symbolic code \"{code}\" already exists.", 400)
+
+
+def render_product(record: dict[str, Any], select: set[str] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    names = list(ORDER) + sorted(k for k in record if k.startswith("property"))
+    for name in names:
+        if select is not None and name not in select:
+            continue
+        value = record.get(name)
+        if name == "purchasingPrice":
+            value = None if value is None else f"{value:.6f}"
+        out[name] = value
+    return out
+
+
+def _product(call: Call, product_id: int) -> dict[str, Any]:
+    record = call.store.get(PRODUCTS, product_id)
+    if record is None:
+        raise ApiError(ERR_NOT_FOUND, "Product is not exists", 400)
+    return record
+
+
+@method("catalog.catalog.list")
+def catalog_list(call: Call) -> Result:
+    rows = call.store.rows("catalogs")
+    return Result({"catalogs": [dict(r) for r in rows]}, len(rows))
+
+
+@method("catalog.product.add")
+def product_add(call: Call) -> dict[str, Any]:
+    fields = call.fields("fields")
+    missing = [name for name in ("iblockId", "name") if not values.text(fields.get(name)).strip()]
+    if missing:
+        raise ApiError(ERR_REQUIRED, "Required fields: " + ", ".join(missing), 400)
+    iblock_id = values.intval(fields["iblockId"])
+    if call.store.get("catalogs", iblock_id) is None:
+        raise ApiError(ERR_REQUIRED, f"Iblock {iblock_id} is not a product catalog", 400)
+    record = new_product(call, iblock_id)
+    write_fields(record, fields)
+    check_code(call, record)
+    product_id = call.store.insert(PRODUCTS, record, key="id", counter="iblock_element")
+    if record["xmlId"] is None:
+        record["xmlId"] = str(product_id)
+    return {"element": render_product(record)}
+
+
+@method("catalog.product.update")
+def product_update(call: Call) -> dict[str, Any]:
+    product_id = values.intval(call.param("id"))
+    fields = call.fields("fields")
+    record = _product(call, product_id)
+    write_fields(record, fields)
+    check_code(call, record)
+    record["timestampX"] = call.now()
+    record["modifiedBy"] = call.user_id
+    return {"element": render_product(record)}
+
+
+@method("catalog.product.get")
+def product_get(call: Call) -> dict[str, Any]:
+    return {"product": render_product(_product(call, values.intval(call.param("id"))))}
+
+
+def _product_kind(name: str) -> str | None:
+    if name in INT_FIELDS or name in FLOAT_FIELDS or name == "purchasingPrice":
+        return "number"
+    return "str" if name in ORDER else None
+
+
+@method("catalog.product.list")
+def product_list(call: Call) -> Result:
+    select = [values.text(s) for s in listing.as_list(call.param("select", default=[])) if s]
+    filter_ = call.param("filter", default={})
+    if not {"id", "iblockId"} <= set(select):
+        raise ApiError(ERR_REQUIRED, "Required select fields: id, iblockId", 400)
+    if not isinstance(filter_, dict) or not any(listing.split_key(k)[1] == "iblockId" for k in filter_):
+        raise ApiError(ERR_REQUIRED, "Required filter fields: iblockId", 400)
+    rows = listing.apply_filter(call.store.rows(PRODUCTS), filter_, lambda r, n: r.get(n), _product_kind)
+    rows = listing.apply_order(rows, call.param("order"), lambda r, n: r.get(n), _product_kind, default="id")
+    page = listing.paginate(rows, call.param("start"), call.config.page_size, floor_start=False)
+    chosen = None if "*" in select else set(select)
+    return Result({"products": [render_product(r, chosen) for r in page.rows]}, page.total, page.next)
+
+
+# ---- prices ---------------------------------------------------------------------------------------------
+
+PRICE_ORDER = ("catalogGroupId", "currency", "extraId", "id", "price", "productId", "quantityFrom", "quantityTo",
+               "timestampX")
+
+
+def render_price(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: (values.number(row[name]) if name == "price" else row.get(name)) for name in PRICE_ORDER}
+
+
+def _price_fields(call: Call, fields: dict[str, Any], row: dict[str, Any] | None) -> dict[str, Any]:
+    merged = {**(row or {}), **{k: v for k, v in fields.items() if k in PRICE_ORDER and k != "id"}}
+    missing = [n for n in ("productId", "catalogGroupId", "price", "currency") if merged.get(n) in (None, "")]
+    if missing:
+        raise ApiError(ERR_REQUIRED, "Required fields: " + ", ".join(missing), 400)
+    _product(call, values.intval(merged["productId"]))
+    if call.store.get("price_types", values.intval(merged["catalogGroupId"])) is None:
+        raise ApiError(ERR_REQUIRED, "Price type is not exists", 400)
+    return {"productId": values.intval(merged["productId"]), "catalogGroupId": values.intval(merged["catalogGroupId"]),
+            "price": values.decimal(merged["price"]), "currency": values.text(merged["currency"]),
+            "quantityFrom": merged.get("quantityFrom"), "quantityTo": merged.get("quantityTo"),
+            "extraId": merged.get("extraId"), "timestampX": call.now()}
+
+
+def set_price(call: Call, product_id: int, group_id: int, price: Decimal, currency: str) -> dict[str, Any]:
+    """Create or replace the price of one type (used by crm.product.* for PRICE)."""
+    row = next((r for r in call.store.rows(PRICES) if r["productId"] == product_id and r["catalogGroupId"] == group_id),
+               None)
+    data = {"productId": product_id, "catalogGroupId": group_id, "price": price, "currency": currency,
+            "quantityFrom": None, "quantityTo": None, "extraId": None, "timestampX": call.now()}
+    if row is None:
+        row = data
+        call.store.insert(PRICES, row, key="id")
+    else:
+        row.update(data)
+    return row
+
+
+@method("catalog.price.add")
+def price_add(call: Call) -> dict[str, Any]:
+    row = _price_fields(call, call.fields("fields"), None)
+    call.store.insert(PRICES, row, key="id")
+    return {"price": render_price(row)}
+
+
+@method("catalog.price.update")
+def price_update(call: Call) -> dict[str, Any]:
+    row = call.store.get(PRICES, values.intval(call.param("id")))
+    if row is None:
+        raise ApiError(ERR_NOT_FOUND, "Price is not exists", 400)
+    row.update(_price_fields(call, call.fields("fields"), row))
+    return {"price": render_price(row)}
+
+
+@method("catalog.price.get")
+def price_get(call: Call) -> dict[str, Any]:
+    row = call.store.get(PRICES, values.intval(call.param("id")))
+    if row is None:
+        raise ApiError(ERR_NOT_FOUND, "Price is not exists", 400)
+    return {"price": render_price(row)}
+
+
+@method("catalog.price.modify")
+def price_modify(call: Call) -> dict[str, Any]:
+    """Replace-all: prices with an id are updated, without one created, and the ones left out deleted."""
+    product = call.fields("fields").get("product")
+    if not isinstance(product, dict) or not values.is_positive_id(product.get("id")):
+        raise ApiError(ERR_REQUIRED, "Required fields: product[id]", 400)
+    product_id = values.intval(product["id"])
+    _product(call, product_id)
+    wanted = [p for p in listing.as_list(product.get("prices", [])) if isinstance(p, dict)]
+    existing = {r["id"]: r for r in call.store.rows(PRICES) if r["productId"] == product_id}
+    prepared = []
+    for item in wanted:
+        price_id = values.intval(item.get("id")) if item.get("id") not in (None, "") else None
+        if price_id is not None and price_id not in existing:
+            raise ApiError(ERR_NOT_FOUND, f"Price {price_id} is not exists", 400)
+        prepared.append((price_id, _price_fields(call, {**item, "productId": product_id}, existing.get(price_id))))
+    kept: list[dict[str, Any]] = []
+    for price_id, data in prepared:
+        if price_id is None:
+            call.store.insert(PRICES, data, key="id")
+            kept.append(data)
+        else:
+            existing[price_id].update(data)
+            kept.append(existing[price_id])
+    for price_id, row in existing.items():
+        if all(row is not k for k in kept):
+            call.store.delete(PRICES, price_id)
+    return {"prices": [render_price(r) for r in kept]}
+
+
+def _price_kind(name: str) -> str | None:
+    return "number" if name in ("id", "productId", "catalogGroupId", "price") else "str" if name in PRICE_ORDER else None
+
+
+@method("catalog.price.list")
+def price_list(call: Call) -> Result:
+    rows = listing.apply_filter(call.store.rows(PRICES), call.param("filter"), lambda r, n: r.get(n), _price_kind)
+    rows = listing.apply_order(rows, call.param("order"), lambda r, n: r.get(n), _price_kind, default="id")
+    page = listing.paginate(rows, call.param("start"), call.config.page_size, floor_start=False)
+    select = [values.text(s) for s in listing.as_list(call.param("select", default=[])) if s]
+    out = [render_price(r) for r in page.rows]
+    if select and "*" not in select:
+        out = [{k: v for k, v in r.items() if k in select} for r in out]
+    return Result({"prices": out}, page.total, page.next)
+
+
+@method("catalog.pricetype.list")
+def price_type_list(call: Call) -> Result:
+    rows = call.store.rows("price_types")
+    return Result({"priceTypes": [dict(r) for r in rows]}, len(rows))
+
+
+__all__ = ["OFFERS_IBLOCK", "PRODUCT_IBLOCK"]

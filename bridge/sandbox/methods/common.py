@@ -1,0 +1,24 @@
+"""Field groups and messages shared by several crm.* families."""
+
+from __future__ import annotations
+
+from ..entity import Field
+
+RO = Field("int", readonly=True)
+UTM = {name: Field() for name in ("UTM_SOURCE", "UTM_MEDIUM", "UTM_CAMPAIGN", "UTM_CONTENT", "UTM_TERM")}
+AUDIT = {
+    "ASSIGNED_BY_ID": Field("int"),
+    "CREATED_BY_ID": Field("int", readonly=True),
+    "MODIFY_BY_ID": Field("int", readonly=True),
+    "DATE_CREATE": Field("datetime", readonly=True),
+    "DATE_MODIFY": Field("datetime", readonly=True),
+}
+EXTERNAL = {"ORIGINATOR_ID": Field(), "ORIGIN_ID": Field(), "ORIGIN_VERSION": Field()}
+ACTIVITY = {"LAST_ACTIVITY_TIME": Field("datetime", readonly=True), "LAST_ACTIVITY_BY": Field("int", readonly=True)}
+
+OWNER_LEAD, OWNER_DEAL, OWNER_CONTACT, OWNER_COMPANY, OWNER_REQUISITE = 1, 2, 3, 4, 8
+
+
+def required(title: str) -> str:
+    """Wording of a missing required field (core ``CheckFields``)."""
+    return f'The "{title}" field is required.'

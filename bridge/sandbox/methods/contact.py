@@ -1,0 +1,166 @@
+"""crm.contact.add|update|get|list|fields and the contact → company links.
+
+``COMPANY_IDS`` is write-only (replaces the set of linked companies; the first becomes primary);
+``COMPANY_ID`` is the primary company.  Links themselves are read with
+``crm.contact.company.items.get`` and grown with ``crm.contact.company.add``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import values
+from ..entity import Entity, Field
+from ..errors import invalid
+from ..multifield import KINDS
+from ..store import Store
+from . import Call, method
+from .common import ACTIVITY, AUDIT, EXTERNAL, RO, UTM
+from .legacy import LegacyCrud
+
+LINKS = "contact_company"
+
+CONTACT = Entity(
+    name="contact",
+    table="contacts",
+    fields={
+        "ID": RO,
+        "HONORIFIC": Field(),
+        "NAME": Field(),
+        "SECOND_NAME": Field(),
+        "LAST_NAME": Field(),
+        "BIRTHDATE": Field("date"),
+        "TYPE_ID": Field(),
+        "SOURCE_ID": Field(),
+        "SOURCE_DESCRIPTION": Field(),
+        "POST": Field(),
+        "COMMENTS": Field(),
+        "OPENED": Field("flag"),
+        "EXPORT": Field("flag"),
+        "HAS_PHONE": Field("flag", readonly=True),
+        "HAS_EMAIL": Field("flag", readonly=True),
+        "HAS_IMOL": Field("flag", readonly=True),
+        **AUDIT,
+        "COMPANY_ID": Field("int"),
+        "COMPANY_IDS": Field("ids", writeonly=True),
+        "LEAD_ID": Field("int"),
+        **EXTERNAL,
+        "FACE_ID": Field("int", readonly=True),
+        **ACTIVITY,
+        **UTM,
+    },
+    multifields=KINDS,
+    uf_entity="CRM_CONTACT",
+)
+
+
+def _defaults(call: Call) -> dict[str, Any]:
+    return {"TYPE_ID": "CLIENT", "SOURCE_ID": "SELF", "OPENED": "Y", "EXPORT": "Y", "HAS_PHONE": "N",
+            "HAS_EMAIL": "N", "HAS_IMOL": "N", "ASSIGNED_BY_ID": call.user_id}
+
+
+def links(store: Store, contact_id: int) -> list[dict[str, Any]]:
+    rows = [r for r in store.rows(LINKS) if r["CONTACT_ID"] == contact_id]
+    return sorted(rows, key=lambda r: r["SORT"])
+
+
+def _sync_primary(store: Store, contact_id: int) -> None:
+    record = store.get("contacts", contact_id)
+    if record is not None:
+        primary = next((r for r in links(store, contact_id) if r["IS_PRIMARY"] == "Y"), None)
+        record["COMPANY_ID"] = primary["COMPANY_ID"] if primary else None
+
+
+def add_link(store: Store, contact_id: int, company_id: int, primary: bool | None = None,
+             sort: int | None = None) -> bool:
+    """Link a company; the first link is primary unless told otherwise.  False if already linked."""
+    current = links(store, contact_id)
+    if any(r["COMPANY_ID"] == company_id for r in current):
+        return False
+    make_primary = primary if primary is not None else not current
+    if make_primary:
+        for r in current:
+            r["IS_PRIMARY"] = "N"
+    if sort is None:
+        sort = max((r["SORT"] for r in current), default=0) + 10
+    store.put(LINKS, (contact_id, company_id), {"CONTACT_ID": contact_id, "COMPANY_ID": company_id,
+                                                "SORT": sort, "ROLE_ID": 0,
+                                                "IS_PRIMARY": "Y" if make_primary else "N"})
+    _sync_primary(store, contact_id)
+    return True
+
+
+def set_links(store: Store, contact_id: int, company_ids: list[int]) -> None:
+    for r in links(store, contact_id):
+        store.delete(LINKS, (contact_id, r["COMPANY_ID"]))
+    for n, company_id in enumerate(dict.fromkeys(company_ids)):
+        if store.get("companies", company_id) is not None:
+            add_link(store, contact_id, company_id, primary=n == 0, sort=(n + 1) * 10)
+    _sync_primary(store, contact_id)
+
+
+def _after_write(call: Call, record: dict[str, Any], raw: dict[str, Any], creating: bool) -> None:
+    store, contact_id = call.store, record["ID"]
+    company_ids = record.pop("COMPANY_IDS", None)
+    if company_ids is not None and "COMPANY_IDS" in raw:
+        set_links(store, contact_id, company_ids)
+    elif "COMPANY_ID" in raw:
+        company_id = values.intval(raw["COMPANY_ID"])
+        if company_id > 0 and store.get("companies", company_id) is not None:
+            existing = next((r for r in links(store, contact_id) if r["COMPANY_ID"] == company_id), None)
+            if existing is None:
+                add_link(store, contact_id, company_id, primary=True)
+            else:
+                for r in links(store, contact_id):
+                    r["IS_PRIMARY"] = "Y" if r is existing else "N"
+        elif company_id <= 0:
+            for r in links(store, contact_id):
+                if r["IS_PRIMARY"] == "Y":
+                    store.delete(LINKS, (contact_id, r["COMPANY_ID"]))
+    _sync_primary(store, contact_id)
+
+
+CRUD = LegacyCrud(CONTACT, defaults=_defaults, after_write=_after_write)
+CRUD.register("crm.contact")
+
+
+@method("crm.contact.company.add")
+def company_add(call: Call) -> bool:
+    contact_id = call.id()
+    fields = call.fields()
+    CRUD.find(call, contact_id)
+    company_id = values.intval(fields.get("COMPANY_ID"))
+    if company_id <= 0:
+        raise invalid("The parameter 'COMPANY_ID' is invalid or not defined.")
+    if call.store.get("companies", company_id) is None:
+        raise invalid("Not found")
+    primary = values.flag(fields["IS_PRIMARY"]) == "Y" if "IS_PRIMARY" in fields else None
+    sort = values.intval(fields["SORT"]) if fields.get("SORT") not in (None, "") else None
+    return add_link(call.store, contact_id, company_id, primary, sort)
+
+
+@method("crm.contact.company.items.get")
+def company_items_get(call: Call) -> list[dict[str, Any]]:
+    contact_id = call.id()
+    CRUD.find(call, contact_id)
+    return [{"COMPANY_ID": r["COMPANY_ID"], "SORT": r["SORT"], "ROLE_ID": r["ROLE_ID"],
+             "IS_PRIMARY": r["IS_PRIMARY"]} for r in links(call.store, contact_id)]
+
+
+@method("crm.contact.company.items.set")
+def company_items_set(call: Call) -> bool:
+    contact_id = call.id()
+    CRUD.find(call, contact_id)
+    items = call.param("items", "ITEMS", default=[])
+    items = list(items.values()) if isinstance(items, dict) else items if isinstance(items, list) else []
+    store = call.store
+    for r in links(store, contact_id):
+        store.delete(LINKS, (contact_id, r["COMPANY_ID"]))
+    rows = [i for i in items if isinstance(i, dict) and values.intval(i.get("COMPANY_ID")) > 0]
+    explicit = any(values.flag(i.get("IS_PRIMARY", "N")) == "Y" for i in rows)
+    for n, item in enumerate(rows):
+        primary = values.flag(item.get("IS_PRIMARY", "N")) == "Y" if explicit else n == 0
+        sort = values.intval(item["SORT"]) if item.get("SORT") not in (None, "") else (n + 1) * 10
+        add_link(store, contact_id, values.intval(item["COMPANY_ID"]), primary, sort)
+    _sync_primary(store, contact_id)
+    return True

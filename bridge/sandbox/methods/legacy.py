@@ -1,0 +1,153 @@
+"""add / update / get / list for legacy crm.* entities, driven by an :class:`~bridge.sandbox.entity.Entity`.
+
+Each family module (company, contact, deal, requisite, …) describes its entity and plugs hooks into
+:class:`LegacyCrud` for what is special about it (validation, defaults, links); the common protocol —
+int id from ``add``, ``true`` from ``update``, strings from ``get``/``list``, ``400 ""`` for a missing
+record — lives here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .. import listing, multifield
+from ..entity import Entity, externalize, internalize, selection, uf_definitions
+from ..errors import invalid
+from . import Call, Result, method
+
+Hook = Callable[..., Any]
+
+
+class LegacyCrud:
+    def __init__(
+        self,
+        entity: Entity,
+        *,
+        defaults: Callable[[Call], dict[str, Any]] | None = None,
+        prepare: Hook | None = None,
+        after_write: Hook | None = None,
+        decorate: Hook | None = None,
+    ) -> None:
+        self.entity = entity
+        self._defaults = defaults
+        self._prepare = prepare
+        self._after_write = after_write
+        self._decorate = decorate
+
+    def register(self, prefix: str, *, ops: tuple[str, ...] = ("add", "update", "get", "list")) -> None:
+        for op in ops:
+            method(f"{prefix}.{op}")(getattr(self, op))
+        method(f"{prefix}.fields")(self.describe)
+
+    def find(self, call: Call, record_id: int) -> dict[str, Any]:
+        record = call.store.get(self.entity.table, record_id)
+        if record is None:
+            raise invalid(self.entity.not_found(record_id))
+        return record
+
+    def add(self, call: Call) -> int:
+        raw = call.fields()
+        multifield.validate(self.entity.multifields, raw)
+        data = internalize(self.entity, raw, call.store, call.tz)
+        record: dict[str, Any] = {name: None for name in self.entity.fields}
+        record.update(self._meta(call, creating=True))
+        if self._defaults:
+            record.update(self._defaults(call))
+        record.update({k: v for k, v in data.items() if v is not None or k not in record})
+        if self._prepare:
+            self._prepare(call, record, raw, None)
+        new_id = call.store.insert(self.entity.table, record)
+        multifield.apply(record, self.entity.multifields, raw, lambda: call.store.next_id("multifield"))
+        if self._after_write:
+            self._after_write(call, record, raw, True)
+        return new_id
+
+    def update(self, call: Call) -> bool:
+        record_id = call.id()
+        raw = call.fields()
+        record = self.find(call, record_id)
+        multifield.validate(self.entity.multifields, raw)
+        data = internalize(self.entity, raw, call.store, call.tz)
+        if self._prepare:
+            self._prepare(call, data, raw, record)
+        record.update(data)
+        record.update(self._meta(call, creating=False))
+        multifield.apply(record, self.entity.multifields, raw, lambda: call.store.next_id("multifield"))
+        if self._after_write:
+            self._after_write(call, record, raw, False)
+        return True
+
+    def get(self, call: Call) -> dict[str, Any]:
+        record = self.find(call, call.id())
+        return self.render(call, record)
+
+    def render(self, call: Call, record: dict[str, Any], select: Any = None) -> dict[str, Any]:
+        out = externalize(self.entity, record, call.store, call.tz, select)
+        if self._decorate:
+            self._decorate(call, record, out)
+        return out
+
+    def list(self, call: Call) -> Result:
+        rows = self.query(call)
+        page = listing.paginate(rows, call.param("start"), call.config.page_size, self.entity.floor_start)
+        chosen = selection(self.entity, call.store, call.param("select", "SELECT"))
+        return Result([self.render(call, r, chosen) for r in page.rows], page.total, page.next)
+
+    def query(self, call: Call) -> list[dict[str, Any]]:
+        rows = call.store.rows(self.entity.table)
+        rows = listing.apply_filter(rows, call.param("filter", "FILTER"), self.get_value, self.kind_of(call))
+        return listing.apply_order(rows, call.param("order", "ORDER"), self.get_value, self.kind_of(call))
+
+    def get_value(self, record: dict[str, Any], name: str) -> Any:
+        if name in self.entity.multifields:
+            return multifield.values_of(record, name)
+        return record.get(name)
+
+    def kind_of(self, call: Call) -> Callable[[str], str | None]:
+        ufs = {uf["FIELD_NAME"] for uf in uf_definitions(call.store, self.entity.uf_entity)}
+
+        def kind(name: str) -> str | None:
+            if name in self.entity.multifields:
+                return "multi"
+            if name in self.entity.fields:
+                return self.entity.fields[name].kind
+            return "str" if name in ufs else None
+
+        return kind
+
+    def describe(self, call: Call) -> dict[str, Any]:
+        """``*.fields``: one descriptor per field, in the shape of the real ``crm.*.fields`` replies."""
+        out: dict[str, Any] = {}
+        types = {"int": "integer", "money": "double", "decimal": "double", "flag": "char", "date": "date",
+                 "datetime": "datetime", "ids": "integer", "str": "string"}
+        for name, spec in self.entity.fields.items():
+            if spec.writeonly:
+                continue
+            out[name] = {"type": types.get(spec.kind, "string"), "isRequired": False, "isReadOnly": spec.readonly,
+                         "isImmutable": False, "isMultiple": spec.kind == "ids", "isDynamic": False,
+                         "title": name}
+        for kind in self.entity.multifields:
+            out[kind] = {"type": "crm_multifield", "isRequired": False, "isReadOnly": False,
+                         "isImmutable": False, "isMultiple": True, "isDynamic": False, "title": kind}
+        for uf in uf_definitions(call.store, self.entity.uf_entity):
+            out[uf["FIELD_NAME"]] = {"type": uf["USER_TYPE_ID"], "isRequired": uf.get("MANDATORY") == "Y",
+                                     "isReadOnly": False, "isImmutable": False,
+                                     "isMultiple": uf.get("MULTIPLE") == "Y", "isDynamic": True,
+                                     "title": uf["FIELD_NAME"], "listLabel": uf.get("LABEL") or uf["FIELD_NAME"],
+                                     "formLabel": uf.get("LABEL") or uf["FIELD_NAME"],
+                                     "filterLabel": uf.get("LABEL") or uf["FIELD_NAME"]}
+        return out
+
+    def _meta(self, call: Call, *, creating: bool) -> dict[str, Any]:
+        fields = self.entity.fields
+        meta: dict[str, Any] = {}
+        now = call.now()
+        stamps = [("DATE_MODIFY", now), ("MODIFY_BY_ID", call.user_id)]
+        if creating:
+            stamps = [("DATE_CREATE", now), ("CREATED_BY_ID", call.user_id)] + (
+                stamps if self.entity.touch_on_create else [])
+        for name, value in stamps:
+            if name in fields:
+                meta[name] = value
+        return meta

@@ -1,0 +1,137 @@
+"""catalog.* envelopes and typed values, prices (modify replaces all), legacy crm.product.*, product rows."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def product(portal):
+    element = portal.result("catalog.product.add", fields={"iblockId": 25, "name": "Гвоздь 100 мм", "xmlId": "nom-1",
+                                                           "purchasingPrice": 1000, "purchasingCurrency": "RUB"})
+    return element["element"]
+
+
+def test_catalog_list_names_the_product_and_offer_iblocks(portal):
+    body = portal.call("catalog.catalog.list").json()
+    catalogs = body["result"]["catalogs"]
+    assert body["total"] == 2
+    offers = next(c for c in catalogs if c["productIblockId"])
+    assert offers["productIblockId"] == 25 and {c["iblockId"] for c in catalogs} == {25, 27}
+
+
+def test_product_add_wraps_the_element_with_typed_camel_case_values(product):
+    assert isinstance(product["id"], int) and product["iblockId"] == 25
+    assert product["purchasingPrice"] == "1000.000000" and product["xmlId"] == "nom-1"
+    assert product["active"] == "Y" and product["name"] == "Гвоздь 100 мм"
+
+
+def test_product_get_and_update(portal, product):
+    updated = portal.result("catalog.product.update", id=product["id"], fields={"name": "Гвоздь 120 мм"})
+    assert updated["element"]["name"] == "Гвоздь 120 мм"
+    assert portal.result("catalog.product.get", id=product["id"])["product"]["name"] == "Гвоздь 120 мм"
+
+
+def test_missing_product_answers_a_numeric_error_code(portal):
+    status, body = portal.error("catalog.product.get", id=555)
+    assert status == 400 and isinstance(body["error"], int)
+
+
+def test_product_add_without_required_fields_answers_100(portal):
+    status, body = portal.error("catalog.product.add", fields={"name": "no iblock"})
+    assert status == 400 and body["error"] == 100
+
+
+def test_product_list_needs_id_and_iblock_in_select_and_iblock_in_filter(portal, product):
+    assert portal.error("catalog.product.list", select=["name"], filter={"iblockId": 25})[0] == 400
+    assert portal.error("catalog.product.list", select=["id", "iblockId"], filter={})[0] == 400
+    body = portal.call("catalog.product.list", select=["id", "iblockId", "xmlId"],
+                       filter={"iblockId": 25, "xmlId": "nom-1"}).json()
+    assert body["result"] == {"products": [{"id": product["id"], "iblockId": 25, "xmlId": "nom-1"}]}
+    assert body["total"] == 1
+
+
+def test_duplicate_symbolic_code_answers_error_zero(portal):
+    portal.result("catalog.product.add", fields={"iblockId": 25, "name": "A", "code": "nail"})
+    status, body = portal.error("catalog.product.add", fields={"iblockId": 25, "name": "B", "code": "nail"})
+    assert status == 400 and body["error"] == 0
+
+
+def test_base_price_type_is_id_one(portal):
+    types = portal.result("catalog.priceType.list")["priceTypes"]
+    assert types[0]["id"] == 1 and types[0]["name"] == "BASE" and types[0]["base"] == "Y"
+
+
+def test_price_add_and_list(portal, product):
+    price = portal.result("catalog.price.add", fields={"productId": product["id"], "catalogGroupId": 1,
+                                                       "price": 1500.5, "currency": "RUB"})["price"]
+    assert price["price"] == 1500.5 and isinstance(price["id"], int)
+    listed = portal.result("catalog.price.list", filter={"productId": product["id"]})
+    assert listed == {"prices": [price]}
+
+
+def test_price_modify_replaces_all_prices(portal, product):
+    portal.result("catalog.price.add", fields={"productId": product["id"], "catalogGroupId": 1, "price": 10,
+                                               "currency": "RUB"})
+    kept = portal.result("catalog.price.add", fields={"productId": product["id"], "catalogGroupId": 1, "price": 20,
+                                                      "currency": "RUB", "quantityFrom": 10})["price"]
+    portal.result("catalog.price.modify", fields={"product": {"id": product["id"], "prices": [
+        {"id": kept["id"], "catalogGroupId": 1, "price": 25, "currency": "RUB"},
+        {"catalogGroupId": 1, "price": 30, "currency": "USD"}]}})
+    prices = portal.result("catalog.price.list", filter={"productId": product["id"]})["prices"]
+    assert sorted((p["price"], p["currency"]) for p in prices) == [(25, "RUB"), (30, "USD")]
+    assert kept["id"] in [p["id"] for p in prices]
+
+
+def test_legacy_crm_product_shares_the_catalog(portal, product):
+    legacy_id = portal.result("crm.product.add", fields={"NAME": "Шуруп", "PRICE": 12.5, "CURRENCY_ID": "RUB",
+                                                         "XML_ID": "nom-2"})
+    assert isinstance(legacy_id, int)
+    legacy = portal.result("crm.product.get", id=legacy_id)
+    assert legacy["PRICE"] == "12.50" and legacy["CATALOG_ID"] == "25" and legacy["ID"] == str(legacy_id)
+    found = portal.result("catalog.product.list", select=["id", "iblockId", "name"],
+                          filter={"iblockId": 25, "xmlId": "nom-2"})
+    assert found["products"][0]["name"] == "Шуруп"
+    assert portal.result("crm.product.list", filter={"XML_ID": "nom-1"}, select=["ID", "NAME"]) == [
+        {"ID": str(product["id"]), "NAME": "Гвоздь 100 мм"}]
+    assert portal.error("crm.product.get", id=999) == (400, {"error": "", "error_description": "Not found"})
+
+
+def test_product_rows_set_replaces_all_and_empty_clears(portal, product):
+    deal_id = portal.result("crm.deal.add", fields={"TITLE": "Заказ"})
+    assert portal.result("crm.deal.productrows.set", id=deal_id, rows=[
+        {"PRODUCT_ID": product["id"], "PRICE": 120, "QUANTITY": 2},
+        {"PRODUCT_NAME": "Доставка", "PRICE": 500}]) is True
+    rows = portal.result("crm.deal.productrows.get", id=deal_id)
+    assert [(r["PRODUCT_NAME"], r["QUANTITY"], r["PRICE"]) for r in rows] == [
+        ("Гвоздь 100 мм", 2, 120), ("Доставка", 1, 500)]
+    assert rows[0]["ID"].isdigit() and rows[0]["OWNER_ID"] == str(deal_id) and rows[0]["OWNER_TYPE"] == "D"
+    assert portal.result("crm.deal.get", id=deal_id)["OPPORTUNITY"] == "740.00"
+    portal.result("crm.deal.productrows.set", id=deal_id, rows=[{"PRODUCT_NAME": "Только это", "PRICE": 1}])
+    assert [r["PRODUCT_NAME"] for r in portal.result("crm.deal.productrows.get", id=deal_id)] == ["Только это"]
+    portal.result("crm.deal.productrows.set", id=deal_id, rows=[])
+    assert portal.result("crm.deal.productrows.get", id=deal_id) == []
+    assert portal.result("crm.deal.get", id=deal_id)["OPPORTUNITY"] == "0.00"
+
+
+def test_product_row_prices_follow_discount_and_tax(portal):
+    deal_id = portal.result("crm.deal.add", fields={})
+    portal.result("crm.deal.productrows.set", id=deal_id, rows=[
+        {"PRODUCT_NAME": "A", "PRICE": 108, "DISCOUNT_TYPE_ID": 2, "DISCOUNT_RATE": 10, "TAX_RATE": 20,
+         "TAX_INCLUDED": "Y"}])
+    row = portal.result("crm.deal.productrows.get", id=deal_id)[0]
+    assert (row["PRICE"], row["PRICE_EXCLUSIVE"], row["PRICE_NETTO"], row["PRICE_BRUTTO"]) == (108, 90, 100, 120)
+    assert row["DISCOUNT_SUM"] == 10 and row["TAX_RATE"] == 20 and row["PRICE_ACCOUNT"] == "108.00"
+
+
+def test_discount_rules_answer_error_core(portal):
+    deal_id = portal.result("crm.deal.add", fields={})
+    for row in ({"PRICE": 1, "DISCOUNT_TYPE_ID": 2},
+                {"PRICE": 0, "DISCOUNT_TYPE_ID": 2, "DISCOUNT_RATE": 100},
+                {"PRICE": 1, "DISCOUNT_TYPE_ID": 1}):
+        status, body = portal.error("crm.deal.productrows.set", id=deal_id, rows=[row])
+        assert status == 400 and body["error"] == "ERROR_CORE"
+
+
+def test_product_rows_of_a_missing_deal(portal):
+    assert portal.error("crm.deal.productrows.get", id=404)[0] == 400

@@ -1,0 +1,151 @@
+"""Deals, funnels, stages and deal user fields."""
+
+from __future__ import annotations
+
+from .conftest import real_reply
+
+DEFAULT_STAGES = ["NEW", "PREPARATION", "PREPAYMENT_INVOICE", "EXECUTING", "FINAL_INVOICE", "WON", "LOSE", "APOLOGY"]
+
+
+def test_deal_defaults(portal):
+    deal_id = portal.result("crm.deal.add", fields={})
+    deal = portal.result("crm.deal.get", id=deal_id)
+    assert deal["TITLE"] == f"Сделка #{deal_id}" and deal["STAGE_ID"] == "NEW" and deal["CATEGORY_ID"] == "0"
+    assert deal["OPPORTUNITY"] == "0.00" and deal["CURRENCY_ID"] == "RUB" and deal["STAGE_SEMANTIC_ID"] == "P"
+    assert deal["CLOSED"] == "N" and deal["ASSIGNED_BY_ID"] == "1" and deal["BEGINDATE"].endswith("T00:00:00+03:00")
+
+
+def test_deal_fields_round_trip_as_strings(portal):
+    company_id = portal.company()
+    deal_id = portal.result("crm.deal.add", fields={"TITLE": "Заказ №15", "COMPANY_ID": company_id,
+                                                    "OPPORTUNITY": 100, "ORIGINATOR_ID": "1C_UT", "ORIGIN_ID": "o-15",
+                                                    "ASSIGNED_BY_ID": 2, "CONTACT_IDS": [7, 8]})
+    deal = portal.result("crm.deal.get", id=deal_id)
+    assert (deal["TITLE"], deal["COMPANY_ID"], deal["OPPORTUNITY"], deal["ASSIGNED_BY_ID"]) == (
+        "Заказ №15", str(company_id), "100.00", "2")
+    assert deal["CONTACT_ID"] == "7" and "CONTACT_IDS" not in deal
+    assert [d["ID"] for d in portal.result("crm.deal.list", filter={"ORIGINATOR_ID": "1C_UT", "ORIGIN_ID": "o-15"})] \
+        == [str(deal_id)]
+
+
+def test_stage_must_belong_to_the_deals_funnel(portal):
+    status, body = portal.error("crm.deal.add", fields={"STAGE_ID": "C1:NEW"})
+    assert status == 400 and body["error"] == ""
+    deal_id = portal.result("crm.deal.add", fields={"STAGE_ID": "EXECUTING"})
+    status, _ = portal.error("crm.deal.update", id=deal_id, fields={"STAGE_ID": "NO_SUCH"})
+    assert status == 400
+    assert portal.result("crm.deal.update", id=deal_id, fields={"STAGE_ID": "WON"}) is True
+    deal = portal.result("crm.deal.get", id=deal_id)
+    assert deal["STAGE_SEMANTIC_ID"] == "S" and deal["CLOSED"] == "Y"
+
+
+def test_category_is_fixed_on_update(portal):
+    category = portal.result("crm.category.add", entityTypeId=2, fields={"name": "Опт"})["category"]
+    deal_id = portal.result("crm.deal.add", fields={"CATEGORY_ID": category["id"]})
+    assert portal.result("crm.deal.get", id=deal_id)["STAGE_ID"] == f"C{category['id']}:NEW"
+    assert portal.result("crm.deal.update", id=deal_id, fields={"CATEGORY_ID": 0, "COMMENTS": "x"}) is True
+    deal = portal.result("crm.deal.get", id=deal_id)
+    assert deal["CATEGORY_ID"] == str(category["id"]) and deal["COMMENTS"] == "x"
+
+
+def test_missing_deal_answers_400_not_found(portal):
+    assert portal.error("crm.deal.update", id=77, fields={"TITLE": "x"}) == (
+        400, {"error": "", "error_description": "Not found"})
+
+
+def test_invalid_currency_is_refused(portal):
+    status, body = portal.error("crm.deal.add", fields={"CURRENCY_ID": "XXX"})
+    assert status == 400 and body["error_description"] == "Invalid value for the 'Currency' field"
+
+
+def test_category_list_is_wrapped_like_the_real_reply(portal):
+    real = real_reply("crm_category_list")["response"]
+    portal.result("crm.category.add", entityTypeId=2, fields={"name": "Опт", "sort": 200})
+    body = portal.call("crm.category.list", entityTypeId=2).json()
+    assert list(body["result"]) == ["categories"] and body["total"] == 2
+    default, added = body["result"]["categories"]
+    assert list(default) == list(real["result"]["categories"][0])
+    assert list(added) == list(real["result"]["categories"][1])
+    assert default["id"] == 0 and default["isDefault"] == "Y" and added["originId"] == ""
+
+
+def test_default_funnel_stages_pre_exist(portal):
+    rows = portal.result("crm.status.list", filter={"ENTITY_ID": "DEAL_STAGE"}, order={"SORT": "ASC"})
+    assert [r["STATUS_ID"] for r in rows] == DEFAULT_STAGES
+    semantics = {r["STATUS_ID"]: r["SEMANTICS"] for r in rows}
+    assert semantics["NEW"] is None and semantics["WON"] == "S" and semantics["LOSE"] == "F"
+    assert rows[0]["SORT"] == "10" and rows[0]["EXTRA"] == {"SEMANTICS": "process", "COLOR": rows[0]["COLOR"]}
+
+
+def test_status_add_prefixes_stage_ids_of_other_funnels(portal):
+    category_id = portal.result("crm.category.add", entityTypeId=2, fields={"name": "Опт"})["category"]["id"]
+    entity = f"DEAL_STAGE_{category_id}"
+    status_id = portal.result("crm.status.add", fields={"ENTITY_ID": entity, "STATUS_ID": "PAID", "NAME": "Оплачен",
+                                                        "SORT": 55})
+    assert isinstance(status_id, int)
+    again = portal.result("crm.status.add", fields={"ENTITY_ID": entity, "STATUS_ID": f"C{category_id}:SHIPPED",
+                                                    "NAME": "Отгружен", "SORT": 56})
+    rows = portal.result("crm.status.list", filter={"ENTITY_ID": entity})
+    by_id = {r["ID"]: r["STATUS_ID"] for r in rows}
+    assert by_id[str(status_id)] == f"C{category_id}:PAID" and by_id[str(again)] == f"C{category_id}:SHIPPED"
+    stage_list = real_reply("crm_dealcategory_stage_list")["response"]["result"]["result"]["2"]
+    mine = portal.result("crm.dealcategory.stage.list", id=category_id)
+    assert list(mine[0]) == list(stage_list[0]) and mine[0]["STATUS_ID"] == f"C{category_id}:NEW"
+
+
+def test_status_add_errors(portal):
+    fields = {"ENTITY_ID": "DEAL_STAGE", "STATUS_ID": "NEW", "NAME": "Дубль"}
+    assert portal.error("crm.status.add", fields=fields) == (
+        400, {"error": "ERROR_CORE", "error_description": "The specified status ID already exists."})
+    status, body = portal.error("crm.status.add", fields={**fields, "STATUS_ID": "A" * 23})
+    assert status == 400 and body["error"] == "ERROR_CORE"
+    status, body = portal.error("crm.status.add", fields={**fields, "STATUS_ID": "BAD ID"})
+    assert status == 400 and body["error"] == "ERROR_CORE"
+    status, body = portal.error("crm.status.add", fields={**fields, "ENTITY_ID": "DEAL_STAGE_99"})
+    assert status == 400 and body["error_description"] == "Specified entity type is not supported."
+
+
+def test_userfield_names_are_normalised(portal):
+    for raw, expected in (("invoice_no", "UF_CRM_INVOICE_NO"), ("UF_PAID", "UF_CRM_PAID"),
+                          ("UF_CRM_SHIPPED", "UF_CRM_SHIPPED")):
+        portal.result("crm.deal.userfield.add", fields={"FIELD_NAME": raw, "USER_TYPE_ID": "string", "LABEL": raw})
+        found = portal.result("crm.deal.userfield.list", filter={"FIELD_NAME": expected})
+        assert [f["FIELD_NAME"] for f in found] == [expected]
+        assert found[0]["ENTITY_ID"] == "CRM_DEAL"
+
+
+def test_userfield_name_errors(portal):
+    def add(**fields):
+        return portal.error("crm.deal.userfield.add", fields=fields)
+
+    assert add(FIELD_NAME="x" * 44, USER_TYPE_ID="string")[1]["error"] == "ERROR_CORE"
+    assert portal.result("crm.deal.userfield.add", fields={"FIELD_NAME": "x" * 43, "USER_TYPE_ID": "string"})
+    assert add(FIELD_NAME="сумма", USER_TYPE_ID="string")[1]["error"] == "ERROR_CORE"
+    assert add(FIELD_NAME="A-B", USER_TYPE_ID="string")[1]["error"] == "ERROR_CORE"
+    assert add(FIELD_NAME="OK", USER_TYPE_ID="hologram") == (
+        400, {"error": "ERROR_CORE", "error_description": "Incorrect custom type specified."})
+    assert add(USER_TYPE_ID="string") == (400, {"error": "", "error_description": "The 'FIELD_NAME' field is not found."})
+
+
+def test_labels_come_with_lang_filter_only(portal):
+    portal.result("crm.deal.userfield.add", fields={"FIELD_NAME": "INVOICE", "USER_TYPE_ID": "string",
+                                                    "LABEL": "Номер счёта"})
+    plain = portal.result("crm.deal.userfield.list")[0]
+    assert "EDIT_FORM_LABEL" not in plain
+    labelled = portal.result("crm.deal.userfield.list", filter={"LANG": "ru"})[0]
+    assert labelled["EDIT_FORM_LABEL"] == labelled["LIST_COLUMN_LABEL"] == "Номер счёта"
+
+
+def test_user_field_values_are_stored_and_returned(portal):
+    for name, kind in (("INVOICE", "string"), ("PAID_SUM", "money"), ("PAID_AT", "date")):
+        portal.result("crm.deal.userfield.add", fields={"FIELD_NAME": name, "USER_TYPE_ID": kind})
+    deal_id = portal.result("crm.deal.add", fields={"UF_CRM_INVOICE": "СЧ-00015", "UF_CRM_PAID_SUM": "300|RUB",
+                                                    "UF_CRM_UNDEFINED": "dropped"})
+    deal = portal.result("crm.deal.get", id=deal_id)
+    assert deal["UF_CRM_INVOICE"] == "СЧ-00015" and deal["UF_CRM_PAID_SUM"] == "300|RUB"
+    assert deal["UF_CRM_PAID_AT"] is None and "UF_CRM_UNDEFINED" not in deal
+    portal.result("crm.deal.update", id=deal_id, fields={"UF_CRM_PAID_AT": "2024-05-01"})
+    rows = portal.result("crm.deal.list", filter={"UF_CRM_INVOICE": "СЧ-00015"}, select=["ID", "UF_*"])
+    assert rows == [{"ID": str(deal_id), "UF_CRM_INVOICE": "СЧ-00015", "UF_CRM_PAID_SUM": "300|RUB",
+                     "UF_CRM_PAID_AT": "2024-05-01"}]
+    assert "UF_CRM_INVOICE" not in portal.result("crm.deal.list", select=["*"])[0]

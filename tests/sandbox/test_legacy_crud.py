@@ -1,0 +1,79 @@
+"""Legacy crm.* add/update/get semantics: ints in, strings out, tolerant params, 400 "" errors."""
+
+from __future__ import annotations
+
+
+def test_add_returns_an_int_id_and_get_returns_strings(portal):
+    company_id = portal.company(REVENUE=1500, ASSIGNED_BY_ID=2)
+    assert company_id == 1 and isinstance(company_id, int)
+    company = portal.result("crm.company.get", id=company_id)
+    assert company["ID"] == "1"
+    assert company["ASSIGNED_BY_ID"] == "2"
+    assert company["REVENUE"] == "1500"
+    assert company["OPENED"] == "Y" and company["COMPANY_TYPE"] == "CUSTOMER"
+    assert company["COMMENTS"] is None and company["ORIGIN_ID"] is None
+
+
+def test_update_returns_true_and_changes_only_given_fields(portal):
+    company_id = portal.company(COMMENTS="first")
+    assert portal.result("crm.company.update", id=company_id, fields={"TITLE": "Новое имя"}) is True
+    company = portal.result("crm.company.get", id=company_id)
+    assert company["TITLE"] == "Новое имя" and company["COMMENTS"] == "first"
+
+
+def test_top_level_param_names_are_case_tolerant(portal):
+    company_id = portal.result("crm.company.add", FIELDS={"TITLE": "Upper"})
+    assert portal.result("crm.company.update", ID=company_id, arFields={"COMMENTS": "ar"}) is True
+    assert portal.result("crm.company.get", ID=company_id)["COMMENTS"] == "ar"
+    assert portal.result("crm.company.update", id=company_id, Fields={"COMMENTS": "cap"}) is True
+
+
+def test_unknown_and_read_only_fields_are_dropped_silently(portal):
+    company_id = portal.company(NO_SUCH_FIELD="x", ID=999, DATE_CREATE="2001-01-01T00:00:00+03:00", HAS_PHONE="Y")
+    company = portal.result("crm.company.get", id=company_id)
+    assert company["ID"] == str(company_id) and "NO_SUCH_FIELD" not in company
+    assert not company["DATE_CREATE"].startswith("2001") and company["HAS_PHONE"] == "N"
+
+
+def test_fields_that_are_not_an_object_answer_400_with_empty_error(portal):
+    status, body = portal.error("crm.company.add", fields="TITLE=x")
+    assert status == 400 and body == {"error": "", "error_description": "Parameter 'fields' must be array."}
+
+
+def test_missing_fields_answer_400(portal):
+    status, body = portal.error("crm.company.add")
+    assert status == 400 and body["error_description"] == "Parameter 'fields' must be array."
+
+
+def test_missing_id_answers_400_with_empty_error(portal):
+    status, body = portal.error("crm.company.get")
+    assert status == 400 and body == {"error": "", "error_description": "ID is not defined or invalid."}
+    status, body = portal.error("crm.company.update", id=0, fields={"TITLE": "x"})
+    assert status == 400 and body["error_description"] == "ID is not defined or invalid."
+
+
+def test_missing_record_answers_400_not_404(portal):
+    status, body = portal.error("crm.company.get", id=4242)
+    assert status == 400 and body == {"error": "", "error_description": "Not found"}
+    status, body = portal.error("crm.contact.update", id=4242, fields={"NAME": "x"})
+    assert status == 400 and body == {"error": "", "error_description": "Not found"}
+
+
+def test_company_without_title_is_refused(portal):
+    status, body = portal.error("crm.company.add", fields={"COMMENTS": "no title"})
+    assert status == 400 and body["error"] == "" and "Company name" in body["error_description"]
+
+
+def test_contact_fields_and_defaults(portal):
+    contact_id = portal.contact(BIRTHDATE="1980-05-17", ORIGINATOR_ID="1C_UT", ORIGIN_ID="guid-1")
+    contact = portal.result("crm.contact.get", id=contact_id)
+    assert contact["NAME"] == "Иван" and contact["LAST_NAME"] == "Петров"
+    assert contact["BIRTHDATE"] == "1980-05-17T00:00:00+03:00"
+    assert contact["ORIGINATOR_ID"] == "1C_UT" and contact["ORIGIN_ID"] == "guid-1"
+    assert contact["COMPANY_ID"] is None and "COMPANY_IDS" not in contact
+
+
+def test_fields_method_describes_the_entity(portal):
+    fields = portal.result("crm.company.fields")
+    assert fields["TITLE"]["type"] == "string" and fields["ID"]["isReadOnly"] is True
+    assert fields["PHONE"]["type"] == "crm_multifield" and fields["PHONE"]["isMultiple"] is True

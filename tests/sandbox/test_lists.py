@@ -1,0 +1,95 @@
+"""``*.list``: fixed pages of 50, start/next/total, start=-1, select, order and filter operators."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def companies(portal):
+    """120 companies, added in 3 batches (one HTTP request each)."""
+    for chunk in range(3):
+        cmd = {f"c{i}": f"crm.company.add?fields[TITLE]=Company%20{chunk * 40 + i:03d}"
+                        f"&fields[ORIGINATOR_ID]=1C_UT&fields[ORIGIN_ID]=guid-{chunk * 40 + i}"
+                        f"&fields[REVENUE]={chunk * 40 + i}"
+               for i in range(40)}
+        assert not portal.result("batch", halt=1, cmd=cmd)["result_error"]
+    return portal
+
+
+def test_first_page_has_50_rows_total_and_next(companies):
+    body = companies.call("crm.company.list", select=["ID", "TITLE"]).json()
+    assert len(body["result"]) == 50 and body["total"] == 120 and body["next"] == 50
+    assert list(body) == ["result", "next", "total", "time"]
+    assert body["result"][0] == {"ID": "1", "TITLE": "Company 000"}
+
+
+def test_last_page_has_no_next(companies):
+    body = companies.call("crm.company.list", select=["ID"], start=100).json()
+    assert len(body["result"]) == 20 and body["total"] == 120 and "next" not in body
+
+
+def test_start_is_floored_to_a_page(companies):
+    at_75 = companies.call("crm.company.list", select=["ID"], start=75).json()
+    at_50 = companies.call("crm.company.list", select=["ID"], start=50).json()
+    assert at_75["result"] == at_50["result"] and at_75["next"] == 100
+
+
+def test_start_minus_one_skips_the_count(companies):
+    body = companies.call("crm.company.list", select=["ID"], start=-1, order={"ID": "ASC"},
+                          filter={">ID": 60}).json()
+    assert len(body["result"]) == 50 and body["result"][0]["ID"] == "61"
+    assert body.get("total", 0) == 0 and "next" not in body
+
+
+def test_exact_match_on_external_ids(companies):
+    rows = companies.result("crm.company.list", filter={"ORIGINATOR_ID": "1C_UT", "ORIGIN_ID": "guid-1"},
+                            select=["ID", "ORIGIN_ID"])
+    assert rows == [{"ID": "2", "ORIGIN_ID": "guid-1"}]
+    assert companies.result("crm.company.list", filter={"ORIGIN_ID": "guid"}) == []
+
+
+def test_comparison_in_and_like_operators(companies):
+    def ids(**filter_):
+        return [int(r["ID"]) for r in companies.result("crm.company.list", filter=filter_, select=["ID"])]
+
+    assert ids(**{">=REVENUE": 118}) == [119, 120]
+    assert ids(**{"<ID": 3}) == [1, 2]
+    assert ids(**{"@ID": [5, 7]}) == [5, 7]
+    assert ids(**{"!@ID": list(range(1, 119))}) == [119, 120]
+    assert ids(**{"%TITLE": "pany 11"}) == list(range(111, 121))
+    assert ids(**{"=%TITLE": "%any 00_"}) == list(range(1, 11))
+    assert ids(**{"!ORIGIN_ID": "guid-0", "<ID": 4}) == [2, 3]
+
+
+def test_order_desc(companies):
+    rows = companies.result("crm.company.list", order={"REVENUE": "DESC"}, select=["ID", "REVENUE"])
+    assert rows[0] == {"ID": "120", "REVENUE": "119"}
+
+
+def test_select_star_leaves_out_multifields_which_must_be_named(portal):
+    portal.company(PHONE=[{"VALUE": "+7 900 000-00-01", "VALUE_TYPE": "WORK"}])
+    star = portal.result("crm.company.list", select=["*"])[0]
+    assert "TITLE" in star and "PHONE" not in star
+    named = portal.result("crm.company.list", select=["ID", "PHONE"])[0]
+    assert named == {"ID": "1", "PHONE": [{"ID": "1", "VALUE_TYPE": "WORK", "VALUE": "+7 900 000-00-01",
+                                           "TYPE_ID": "PHONE"}]}
+    default = portal.result("crm.company.list")[0]
+    assert "TITLE" in default and "PHONE" not in default
+
+
+def test_multifield_filter_matches_exact_value_only(portal):
+    portal.company(EMAIL=[{"VALUE": "sales@romashka.ru", "VALUE_TYPE": "WORK"}])
+    portal.company(TITLE="Other", EMAIL=[{"VALUE": "info@other.ru", "VALUE_TYPE": "WORK"}])
+    assert [r["ID"] for r in portal.result("crm.company.list", filter={"EMAIL": "sales@romashka.ru"})] == ["1"]
+    assert portal.result("crm.company.list", filter={"EMAIL": "sales@"}) == []
+
+
+def test_unknown_filter_fields_are_ignored(portal):
+    portal.company()
+    assert len(portal.result("crm.company.list", filter={"NO_SUCH": "x"})) == 1
+
+
+def test_empty_list_has_total_zero_and_no_next(portal):
+    body = portal.call("crm.contact.list").json()
+    assert body["result"] == [] and body["total"] == 0 and "next" not in body

@@ -1,0 +1,87 @@
+"""The webhook URL, authentication, body encodings and the reply envelope."""
+
+from __future__ import annotations
+
+import httpx
+
+from bridge.sandbox import SandboxConfig
+
+TIME_KEYS = ["start", "finish", "duration", "processing", "date_start", "date_finish", "operating_reset_at",
+             "operating"]
+
+
+def test_success_envelope_carries_result_and_the_time_block(portal):
+    body = portal.call("crm.company.add", fields={"TITLE": "ACME"}).json()
+    assert list(body) == ["result", "time"]
+    assert list(body["time"]) == TIME_KEYS
+    assert isinstance(body["time"]["start"], float) and body["time"]["date_start"].endswith("+03:00")
+
+
+def test_wrong_webhook_code_answers_401_invalid_credentials(portal):
+    response = portal.http.post(portal.srv.base_url + "/rest/1/wrongcode/crm.company.list", json={})
+    assert response.status_code == 401
+    assert response.json() == {"error": "INVALID_CREDENTIALS", "error_description": "Invalid request credentials"}
+
+
+def test_wrong_webhook_user_answers_401(portal):
+    code = portal.sandbox.config.webhook_code
+    response = portal.http.post(f"{portal.srv.base_url}/rest/7/{code}/crm.company.list", json={})
+    assert response.status_code == 401 and response.json()["error"] == "INVALID_CREDENTIALS"
+
+
+def test_unknown_method_answers_404_method_not_found(portal):
+    response = portal.call("crm.company.teleport")
+    assert response.status_code == 404
+    assert response.json() == {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}
+
+
+def test_malformed_webhook_path_answers_404(portal):
+    response = portal.http.post(portal.srv.base_url + "/rest/abc/def/ghi/crm.company.list", json={})
+    assert response.status_code == 404 and response.json()["error"] == "ERROR_METHOD_NOT_FOUND"
+
+
+def test_json_suffix_and_method_case_are_ignored(portal):
+    assert portal.call("CRM.Company.Add.json", fields={"TITLE": "ACME"}).json()["result"] == 1
+    assert portal.result("crm.company.get.json", id=1)["TITLE"] == "ACME"
+
+
+def test_form_encoded_and_json_bodies_give_the_same_result(portal):
+    form = "fields[TITLE]=ACME&fields[PHONE][0][VALUE]=%2B79001234567&fields[PHONE][0][VALUE_TYPE]=WORK"
+    by_form = portal.http.post(portal.srv.webhook_url + "crm.company.add", content=form,
+                               headers={"Content-Type": "application/x-www-form-urlencoded"}).json()["result"]
+    by_json = portal.result("crm.company.add", fields={"TITLE": "ACME",
+                                                       "PHONE": [{"VALUE": "+79001234567", "VALUE_TYPE": "WORK"}]})
+    a = portal.result("crm.company.get", id=by_form)
+    b = portal.result("crm.company.get", id=by_json)
+    for record in (a, b):
+        for key in ("ID", "DATE_CREATE", "DATE_MODIFY"):
+            record.pop(key)
+        record["PHONE"][0].pop("ID")
+    assert a == b
+
+
+def test_get_with_a_query_string_works_like_post(portal):
+    company_id = portal.company(TITLE="Query")
+    response = portal.http.get(portal.srv.webhook_url + f"crm.company.get?id={company_id}")
+    assert response.status_code == 200 and response.json()["result"]["TITLE"] == "Query"
+
+
+def test_multipart_body_is_parsed_with_bracket_keys(portal):
+    response = portal.http.post(portal.srv.webhook_url + "crm.company.add",
+                                files={"fields[TITLE]": (None, "Multipart"),
+                                       "fields[EMAIL][0][VALUE]": (None, "info@example.ru")})
+    company = portal.result("crm.company.get", id=response.json()["result"])
+    assert company["TITLE"] == "Multipart" and company["EMAIL"][0]["VALUE"] == "info@example.ru"
+
+
+def test_oauth_style_path_without_a_token_answers_401_no_auth_found(portal):
+    response = portal.http.post(portal.srv.base_url + "/rest/crm.company.list", json={})
+    assert response.status_code == 401 and response.json()["error"] == "NO_AUTH_FOUND"
+
+
+def test_custom_webhook_user_and_code_are_honoured():
+    from bridge.sandbox import serve_in_thread
+
+    with serve_in_thread(SandboxConfig(webhook_user=9, webhook_code="abc123", rate=0)) as srv:
+        assert srv.webhook_url.endswith("/rest/9/abc123/")
+        assert httpx.post(srv.webhook_url + "crm.company.list", json={}).status_code == 200

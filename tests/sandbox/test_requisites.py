@@ -1,0 +1,144 @@
+"""Contacts ↔ companies, requisites, presets, bank details and addresses."""
+
+from __future__ import annotations
+
+
+def test_first_company_link_is_primary_and_a_second_add_is_false(portal):
+    a, b = portal.company(TITLE="A"), portal.company(TITLE="B")
+    contact_id = portal.contact()
+    assert portal.result("crm.contact.company.add", id=contact_id, fields={"COMPANY_ID": a}) is True
+    assert portal.result("crm.contact.company.add", id=contact_id, fields={"COMPANY_ID": b}) is True
+    assert portal.result("crm.contact.company.add", id=contact_id, fields={"COMPANY_ID": a}) is False
+    items = portal.result("crm.contact.company.items.get", id=contact_id)
+    assert items == [{"COMPANY_ID": a, "SORT": 10, "ROLE_ID": 0, "IS_PRIMARY": "Y"},
+                     {"COMPANY_ID": b, "SORT": 20, "ROLE_ID": 0, "IS_PRIMARY": "N"}]
+    assert portal.result("crm.contact.get", id=contact_id)["COMPANY_ID"] == str(a)
+
+
+def test_is_primary_on_a_later_link_takes_primary_over(portal):
+    a, b = portal.company(TITLE="A"), portal.company(TITLE="B")
+    contact_id = portal.contact(COMPANY_ID=a)
+    portal.result("crm.contact.company.add", id=contact_id, fields={"COMPANY_ID": b, "IS_PRIMARY": "Y"})
+    assert portal.result("crm.contact.get", id=contact_id)["COMPANY_ID"] == str(b)
+
+
+def test_company_ids_are_write_only_and_replace_the_links(portal):
+    a, b, c = (portal.company(TITLE=t) for t in "ABC")
+    contact_id = portal.contact(COMPANY_IDS=[a, b])
+    contact = portal.result("crm.contact.get", id=contact_id)
+    assert "COMPANY_IDS" not in contact and contact["COMPANY_ID"] == str(a)
+    assert all("COMPANY_IDS" not in row for row in portal.result("crm.contact.list", select=["*", "COMPANY_IDS"]))
+    portal.result("crm.contact.update", id=contact_id, fields={"COMPANY_IDS": [c]})
+    assert [i["COMPANY_ID"] for i in portal.result("crm.contact.company.items.get", id=contact_id)] == [c]
+
+
+def test_contact_list_filters_by_primary_company(portal):
+    a = portal.company()
+    portal.contact(COMPANY_ID=a)
+    portal.contact(NAME="Без компании")
+    assert [r["ID"] for r in portal.result("crm.contact.list", filter={"COMPANY_ID": a})] == ["1"]
+
+
+def test_presets_are_the_ru_system_ones_with_their_xml_ids(portal):
+    presets = portal.result("crm.requisite.preset.list", select=["ID", "NAME", "XML_ID", "COUNTRY_ID"])
+    assert presets[:3] == [
+        {"ID": "1", "NAME": "Организация", "XML_ID": "#CRM_REQUISITE_PRESET_DEF_RU_COMPANY#", "COUNTRY_ID": "1"},
+        {"ID": "2", "NAME": "ИП", "XML_ID": "#CRM_REQUISITE_PRESET_DEF_RU_INDIVIDUAL#", "COUNTRY_ID": "1"},
+        {"ID": "3", "NAME": "Физ. лицо", "XML_ID": "#CRM_REQUISITE_PRESET_DEF_RU_PERSON#", "COUNTRY_ID": "1"},
+    ]
+    found = portal.result("crm.requisite.preset.list", filter={"XML_ID": "#CRM_REQUISITE_PRESET_DEF_RU_INDIVIDUAL#"})
+    assert [p["ID"] for p in found] == ["2"]
+
+
+def test_requisite_round_trip_with_rq_fields_and_xml_id(portal):
+    company_id = portal.company()
+    requisite_id = portal.requisite(company_id, RQ_INN="7701234567", RQ_KPP="770101001", XML_ID="ut-guid-1",
+                                    ORIGINATOR_ID="1C_UT", NO_SUCH="dropped")
+    requisite = portal.result("crm.requisite.get", id=requisite_id)
+    assert requisite["ENTITY_TYPE_ID"] == "4" and requisite["ENTITY_ID"] == str(company_id)
+    assert requisite["PRESET_ID"] == "1" and requisite["RQ_INN"] == "7701234567"
+    assert requisite["RQ_OGRN"] is None and requisite["DATE_MODIFY"] == "" and requisite["MODIFY_BY_ID"] is None
+    assert "NO_SUCH" not in requisite
+    assert portal.result("crm.requisite.update", id=requisite_id, fields={"RQ_KPP": "770102002"}) is True
+    found = portal.result("crm.requisite.list", filter={"XML_ID": "ut-guid-1"}, select=["ID", "RQ_KPP"])
+    assert found == [{"ID": str(requisite_id), "RQ_KPP": "770102002"}]
+
+
+def test_requisite_validation_errors(portal):
+    company_id = portal.company()
+    base = {"ENTITY_TYPE_ID": 4, "ENTITY_ID": company_id, "PRESET_ID": 1, "NAME": "R"}
+    cases = [
+        ({**base, "ENTITY_TYPE_ID": 2}, "ENTITY_TYPE_ID is not defined or invalid."),
+        ({**base, "ENTITY_ID": 0}, "ENTITY_ID is not defined or invalid."),
+        ({**base, "ENTITY_ID": 999}, "Entity not found."),
+        ({**base, "PRESET_ID": 99}, "PRESET_ID is not defined or invalid."),
+    ]
+    for fields, message in cases:
+        status, body = portal.error("crm.requisite.add", fields=fields)
+        assert (status, body) == (400, {"error": "", "error_description": message})
+    status, body = portal.error("crm.requisite.add", fields={**base, "NAME": ""})
+    assert status == 400 and body["error"] == ""
+
+
+def test_missing_requisite_names_its_id(portal):
+    status, body = portal.error("crm.requisite.get", id=27)
+    assert status == 400 and body == {"error": "", "error_description": "The Requisite with ID '27' is not found"}
+
+
+def test_requisite_on_a_contact(portal):
+    contact_id = portal.contact()
+    requisite_id = portal.result("crm.requisite.add", fields={"ENTITY_TYPE_ID": 3, "ENTITY_ID": contact_id,
+                                                              "PRESET_ID": 3, "NAME": "Физ. лицо"})
+    assert portal.result("crm.requisite.list", filter={"ENTITY_TYPE_ID": 3, "ENTITY_ID": contact_id},
+                         select=["ID"]) == [{"ID": str(requisite_id)}]
+
+
+def test_bank_detail_round_trip(portal):
+    requisite_id = portal.requisite(portal.company())
+    bank_id = portal.result("crm.requisite.bankdetail.add", fields={
+        "ENTITY_ID": requisite_id, "NAME": "Основной счёт", "RQ_BIK": "044525225", "RQ_ACC_NUM": "40702810400000000001",
+        "RQ_COR_ACC_NUM": "30101810400000000225", "RQ_BANK_NAME": "ПАО Сбербанк", "XML_ID": "acc-1"})
+    bank = portal.result("crm.requisite.bankdetail.get", id=bank_id)
+    assert bank["ENTITY_ID"] == str(requisite_id) and bank["ENTITY_TYPE_ID"] == "8"
+    assert bank["RQ_BIK"] == "044525225" and bank["COUNTRY_ID"] == "1"
+    portal.result("crm.requisite.bankdetail.update", id=bank_id, fields={"RQ_ACC_NUM": "40702810400000000002"})
+    rows = portal.result("crm.requisite.bankdetail.list", filter={"ENTITY_ID": requisite_id},
+                         select=["ID", "RQ_ACC_NUM"])
+    assert rows == [{"ID": str(bank_id), "RQ_ACC_NUM": "40702810400000000002"}]
+
+
+def test_bank_detail_needs_an_existing_requisite(portal):
+    status, body = portal.error("crm.requisite.bankdetail.add", fields={"ENTITY_ID": 5, "NAME": "x"})
+    assert status == 400 and body == {"error": "", "error_description": "ENTITY_ID is not defined or invalid."}
+
+
+def test_address_is_keyed_by_type_and_requisite(portal):
+    requisite_id = portal.requisite(portal.company())
+    key = {"TYPE_ID": 6, "ENTITY_TYPE_ID": 8, "ENTITY_ID": requisite_id}
+    assert portal.result("crm.address.add", fields={**key, "ADDRESS_1": "ул. Ленина, 1", "CITY": "Москва",
+                                                    "POSTAL_CODE": "101000"}) is True
+    status, body = portal.error("crm.address.add", fields={**key, "CITY": "Тверь"})
+    assert (status, body) == (400, {"error": "", "error_description": "TypeAddress exists"})
+    assert portal.result("crm.address.add", fields={**key, "TYPE_ID": 1, "CITY": "Тверь"}) is True
+    assert portal.result("crm.address.update", fields={**key, "ADDRESS_2": "оф. 5"}) is True
+    rows = portal.result("crm.address.list", filter={"ENTITY_TYPE_ID": 8, "ENTITY_ID": requisite_id},
+                         order={"TYPE_ID": "DESC"})
+    assert [(r["TYPE_ID"], r["CITY"], r["ADDRESS_2"]) for r in rows] == [("6", "Москва", "оф. 5"),
+                                                                        ("1", "Тверь", None)]
+    assert rows[0]["ANCHOR_TYPE_ID"] == "4" and "ID" not in rows[0]
+
+
+def test_address_update_of_a_missing_type_fails(portal):
+    requisite_id = portal.requisite(portal.company())
+    status, body = portal.error("crm.address.update", fields={"TYPE_ID": 4, "ENTITY_TYPE_ID": 8,
+                                                              "ENTITY_ID": requisite_id, "CITY": "x"})
+    assert (status, body) == (400, {"error": "", "error_description": "TypeAddress not found"})
+
+
+def test_address_needs_a_known_type_and_a_requisite_owner(portal):
+    requisite_id = portal.requisite(portal.company())
+    status, body = portal.error("crm.address.add", fields={"TYPE_ID": 99, "ENTITY_TYPE_ID": 8,
+                                                           "ENTITY_ID": requisite_id})
+    assert status == 400 and body["error_description"] == "TYPE_ID is not defined or invalid."
+    status, body = portal.error("crm.address.add", fields={"TYPE_ID": 1, "ENTITY_TYPE_ID": 8, "ENTITY_ID": 77})
+    assert status == 400 and body["error_description"] == "ENTITY_ID is not defined or invalid."
