@@ -36,10 +36,12 @@ _WEBHOOK_PATH = re.compile(r"^/rest/(\d+)/([^/]+)/?$")
 
 
 def origin_of(url: str, what: str) -> tuple[str, str]:
-    """(``scheme://host[:port]``, lower-cased ``host[:port]``: the portal's key) of a URL from the settings."""
+    """(``scheme://host[:port]``, lower-cased ``host[:port]``: the portal's key) of a URL from the settings.
+
+    Errors name the setting and the expected shape, never the URL: its path may hold the secret."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{what} must be an http(s) URL with a host, got {redact(url)!r}")
+        raise ConfigError(f"{what} must be an http(s) URL with a host (scheme {parts.scheme!r})")
     return f"{parts.scheme}://{parts.netloc}", parts.netloc.lower()
 
 
@@ -69,8 +71,8 @@ class WebhookAuth:
         match = _WEBHOOK_PATH.match(urlsplit(webhook_url.strip()).path)
         if not match:
             raise ConfigError(
-                "BRIDGE_B24_WEBHOOK_URL must look like https://PORTAL/rest/<user id>/<webhook code>/, "
-                f"got {redact(webhook_url)!r}"
+                "BRIDGE_B24_WEBHOOK_URL must look like https://PORTAL/rest/<user id>/<webhook code>/ "
+                f"(host {self.portal!r}; the path is not shown, it may hold the code)"
             )
         user, self._code = match.groups()
         register_secret(self._code)

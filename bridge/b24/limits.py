@@ -23,6 +23,7 @@ DEFAULT_RATE_PER_SECOND = 2.0
 DEFAULT_RATE_BURST = 50
 ENTERPRISE_RATE_PER_SECOND = 5.0
 ENTERPRISE_RATE_BURST = 250
+DEFAULT_RATE_HEADROOM = 1
 
 MAX_BATCH_COMMANDS = 50  # the portal answers ERROR_BATCH_LENGTH_EXCEEDED for command #51 and later
 DEFAULT_BATCH_LINGER = 0.02
@@ -94,15 +95,29 @@ DEFAULT_RETRY = RetryPolicy()
 
 @dataclass(frozen=True)
 class RateLimit:
-    """The portal's leaky bucket: ``per_second`` drained, ``burst`` requests of head room."""
+    """The portal's leaky bucket: ``per_second`` drained, room for ``burst`` requests.
+
+    The client fills its bucket only to ``burst - headroom``.  A request that reaches the portal later
+    than its slot (network or event-loop jitter) drains later too, so the next one, on time, finds the
+    portal's bucket fuller than ours; one free slot absorbs ``1/per_second`` seconds of such jitter
+    (0.5 s at 2/s).
+    """
 
     per_second: float = DEFAULT_RATE_PER_SECOND
     burst: int = DEFAULT_RATE_BURST
+    headroom: int = DEFAULT_RATE_HEADROOM
 
     def __post_init__(self) -> None:
         _positive("RateLimit.per_second", self.per_second)
         if self.burst < 1:
             raise ValueError(f"RateLimit.burst must be >= 1, got {self.burst!r}")
+        if not 0 <= self.headroom < self.burst:
+            raise ValueError(f"RateLimit.headroom must be within 0..burst-1, got {self.headroom!r}")
+
+    @property
+    def capacity(self) -> int:
+        """How full the client lets the bucket get before requests wait."""
+        return self.burst - self.headroom
 
 
 DEFAULT_RATE_LIMIT = RateLimit()

@@ -2,7 +2,8 @@
 
 Both buckets use virtual scheduling: every request *reserves* the next slot (level + 1, after draining
 ``per_second`` since the last update) and is told how long to wait until that slot is due — zero while
-the level is within ``burst``.  One atomic step per request, no polling, first come first served.
+the level is within the capacity (``burst`` less a slot of headroom for jitter).  One atomic step per
+request, no polling, first come first served.
 
 * :class:`LocalBucket` — in-process, for one replica (or tests without a database).
 * :class:`PgBucket` — one row per portal in ``b24_rate_buckets``, updated by a single
@@ -59,7 +60,7 @@ class LocalBucket:
     def reserve(self) -> float:
         """Reserve a slot now; the seconds until it is due."""
         self._level = self._drained() + 1
-        return max(self._level - self.rate.burst, 0.0) / self.rate.per_second
+        return max(self._level - self.rate.capacity, 0.0) / self.rate.per_second
 
     async def acquire(self) -> float:
         return await _wait(self.reserve())
@@ -81,7 +82,7 @@ class PgBucket:
     async def reserve(self) -> float:
         try:
             wait = await self.pool.fetchval(
-                Q.b24_rate_take, self.portal, self.rate.per_second, float(self.rate.burst)
+                Q.b24_rate_take, self.portal, self.rate.per_second, float(self.rate.capacity)
             )
         except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
             raise InfrastructureError(

@@ -59,7 +59,9 @@ def err(status: int, code: Any, description: str = "") -> Reply:
     return Reply(status, {"error": code, "error_description": description})
 
 
-def html(status: int, text: str = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"):
+def html(
+    status: int, text: str = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+):
     return Reply(status, raw=text.encode(), content_type="text/html")
 
 
@@ -118,8 +120,9 @@ class FakePortal:
         return _response(reply)
 
     def _batch(self, params: dict[str, Any], path: str) -> Reply:
-        buckets: dict[str, dict[str, Any]] = {b: {} for b in ("result", "result_error", "result_total",
-                                                                "result_next", "result_time")}
+        buckets: dict[str, dict[str, Any]] = {
+            b: {} for b in ("result", "result_error", "result_total", "result_next", "result_time")
+        }
         for key, command in params["cmd"].items():
             method, _, query = command.partition("?")
             reply = self._run(method, php_parse_str(query), path)

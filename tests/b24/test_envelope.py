@@ -39,7 +39,12 @@ def fail(status, payload, content_type="application/json"):
     ("status", "code", "description", "expected"),
     [
         (503, "QUERY_LIMIT_EXCEEDED", "Too many requests", B24QueryLimitExceeded),
-        (429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.", B24OperationTimeLimit),
+        (
+            429,
+            "OPERATION_TIME_LIMIT",
+            "Method is blocked due to operation time limit.",
+            B24OperationTimeLimit,
+        ),
         (401, "NO_AUTH_FOUND", "Wrong authorization data", B24AuthError),
         (401, "INVALID_CREDENTIALS", "Invalid request credentials", B24AuthError),
         (403, "insufficient_scope", "", B24AuthError),
@@ -86,12 +91,16 @@ def test_limits_and_5xx_are_retryable_and_refusals_are_permanent():
 
 def test_operation_time_limit_carries_the_reset_time_it_was_given():
     with pytest.raises(B24OperationTimeLimit) as info:
-        parse_reply("crm.deal.list", 429, "application/json", b'{"error":"OPERATION_TIME_LIMIT"}', reset_at=1778747792)
+        parse_reply(
+            "crm.deal.list", 429, "application/json", b'{"error":"OPERATION_TIME_LIMIT"}', reset_at=1778747792
+        )
     assert info.value.reset_at == 1778747792
 
 
 def test_an_html_error_page_is_a_server_error_with_its_title():
-    exc = fail(503, b"<html><head><title>503 Service Temporarily Unavailable</title></head></html>", "text/html")
+    exc = fail(
+        503, b"<html><head><title>503 Service Temporarily Unavailable</title></head></html>", "text/html"
+    )
     assert type(exc) is B24ServerError
     assert exc.code == NON_JSON
     assert "503 Service Temporarily Unavailable" in exc.description
@@ -107,14 +116,22 @@ def test_an_html_page_with_status_200_is_a_server_error():
 
 def test_a_redirect_is_reported_as_portal_moved_with_its_location():
     with pytest.raises(B24PortalMoved) as info:
-        parse_reply("crm.deal.get", 302, "text/html", b"", location="https://new.bitrix24.ru/rest/7/***/crm.deal.get")
+        parse_reply(
+            "crm.deal.get", 302, "text/html", b"", location="https://new.bitrix24.ru/rest/7/***/crm.deal.get"
+        )
     assert info.value.location == "https://new.bitrix24.ru/rest/7/***/crm.deal.get"
     assert "new.bitrix24.ru" in str(info.value)
 
 
 def test_a_success_envelope_gives_result_total_and_next():
-    page = Page.from_envelope(parse_reply("crm.company.list", 200, "application/json",
-                                          b'{"result":[{"ID":"1"}],"total":"120","next":50,"time":{}}'))
+    page = Page.from_envelope(
+        parse_reply(
+            "crm.company.list",
+            200,
+            "application/json",
+            b'{"result":[{"ID":"1"}],"total":"120","next":50,"time":{}}',
+        )
+    )
     assert (page.result, page.total, page.next) == ([{"ID": "1"}], 120, 50)
 
 
@@ -141,8 +158,10 @@ def test_real_batch_with_empty_buckets_as_lists():
 
 
 def test_real_batch_with_errors_collapsed_into_a_list_maps_them_to_keys_zero_and_one():
-    result = parse_batch(real("crm_get_batch_mix_success_and_errors"),
-                         {"0": "crm.lead.get", "1": "crm.lead.get", "35943": "crm.lead.get"})
+    result = parse_batch(
+        real("crm_get_batch_mix_success_and_errors"),
+        {"0": "crm.lead.get", "1": "crm.lead.get", "35943": "crm.lead.get"},
+    )
     assert result["35943"] == {"ID": "35943"}
     assert type(result.errors["0"]) is B24ValidationError
     assert type(result.errors["1"]) is B24NotFound
@@ -163,8 +182,15 @@ def test_real_batch_times_carry_operating_reset_at():
 
 
 def test_commands_missing_after_halt_are_skipped_not_errors():
-    envelope = {"result": {"result": {"a": 1}, "result_error": {"b": {"error": "", "error_description": "x"}},
-                           "result_total": [], "result_next": [], "result_time": []}}
+    envelope = {
+        "result": {
+            "result": {"a": 1},
+            "result_error": {"b": {"error": "", "error_description": "x"}},
+            "result_total": [],
+            "result_next": [],
+            "result_time": [],
+        }
+    }
     result = parse_batch(envelope, {"a": "crm.deal.get", "b": "crm.deal.get", "c": "crm.deal.get"})
     assert result.skipped == ("c",)
     with pytest.raises(KeyError, match="halt"):

@@ -30,7 +30,9 @@ def test_nested_fields_and_multifields_use_php_bracket_keys():
 
 
 def test_filter_operators_in_keys_are_encoded_once():
-    assert build_query({"filter": {">ID": 5, "=%TITLE": "a&b"}}) == "filter[%3EID]=5&filter[%3D%25TITLE]=a%26b"
+    assert (
+        build_query({"filter": {">ID": 5, "=%TITLE": "a&b"}}) == "filter[%3EID]=5&filter[%3D%25TITLE]=a%26b"
+    )
 
 
 def test_booleans_become_one_and_zero_and_none_is_left_out():
@@ -79,19 +81,30 @@ def test_json_body_writes_decimals_and_dates_as_text():
 
 
 _text = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="[]"), min_size=1, max_size=8)
-_scalar = st.one_of(st.integers(-(10**12), 10**12), st.booleans(), st.none(), st.text(max_size=12),
-                    st.floats(allow_nan=False, allow_infinity=False))
+_scalar = st.one_of(
+    st.integers(-(10**12), 10**12),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=12),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
 _value = st.recursive(
     _scalar,
     lambda inner: st.one_of(
         st.lists(inner, min_size=1, max_size=3).filter(lambda xs: any(x is not None for x in xs)),
-        st.dictionaries(_text, inner, min_size=1, max_size=3).filter(lambda d: any(v is not None for v in d.values())),
+        st.dictionaries(_text, inner, min_size=1, max_size=3).filter(
+            lambda d: any(v is not None for v in d.values())
+        ),
     ),
     max_leaves=10,
 )
 
 
-@given(st.dictionaries(_text.filter(lambda k: k.strip() == k and "." not in k and " " not in k), _value, max_size=4))
+@given(
+    st.dictionaries(
+        _text.filter(lambda k: k.strip() == k and "." not in k and " " not in k), _value, max_size=4
+    )
+)
 def test_parse_str_reads_back_what_was_encoded(params):
     """Any structure (with no empty containers, which PHP cannot carry) round-trips through parse_str."""
     try:
