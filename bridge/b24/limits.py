@@ -6,6 +6,7 @@ settings into these objects, and tests build them directly.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -23,7 +24,7 @@ DEFAULT_RATE_PER_SECOND = 2.0
 DEFAULT_RATE_BURST = 50
 ENTERPRISE_RATE_PER_SECOND = 5.0
 ENTERPRISE_RATE_BURST = 250
-DEFAULT_RATE_HEADROOM = 1
+DEFAULT_RATE_JITTER = 0.5
 
 MAX_BATCH_COMMANDS = 50  # the portal answers ERROR_BATCH_LENGTH_EXCEEDED for command #51 and later
 DEFAULT_BATCH_LINGER = 0.02
@@ -97,27 +98,27 @@ DEFAULT_RETRY = RetryPolicy()
 class RateLimit:
     """The portal's leaky bucket: ``per_second`` drained, room for ``burst`` requests.
 
-    The client fills its bucket only to ``burst - headroom``.  A request that reaches the portal later
-    than its slot (network or event-loop jitter) drains later too, so the next one, on time, finds the
-    portal's bucket fuller than ours; one free slot absorbs ``1/per_second`` seconds of such jitter
-    (0.5 s at 2/s).
+    The client keeps ``ceil(per_second * jitter)`` slots free (at least one request may always go).  A
+    request that reaches the portal later than its slot (network, event loop, another replica's latency)
+    drains later too, so the portal's bucket runs fuller than ours by ``per_second`` × that lateness —
+    and in steady state it never empties to forget it.  ``jitter`` is the lateness absorbed: 0.5 s costs
+    one slot of 50 at 2/s and three of 250 at 5/s.
     """
 
     per_second: float = DEFAULT_RATE_PER_SECOND
     burst: int = DEFAULT_RATE_BURST
-    headroom: int = DEFAULT_RATE_HEADROOM
+    jitter: float = DEFAULT_RATE_JITTER
 
     def __post_init__(self) -> None:
         _positive("RateLimit.per_second", self.per_second)
         if self.burst < 1:
             raise ValueError(f"RateLimit.burst must be >= 1, got {self.burst!r}")
-        if not 0 <= self.headroom < self.burst:
-            raise ValueError(f"RateLimit.headroom must be within 0..burst-1, got {self.headroom!r}")
+        _positive("RateLimit.jitter", self.jitter, zero_ok=True)
 
     @property
     def capacity(self) -> int:
-        """How full the client lets the bucket get before requests wait."""
-        return self.burst - self.headroom
+        """How full the client lets the bucket get before requests wait (1..burst)."""
+        return max(1, self.burst - math.ceil(self.per_second * self.jitter))
 
 
 DEFAULT_RATE_LIMIT = RateLimit()

@@ -2,7 +2,7 @@
 
 Both buckets use virtual scheduling: every request *reserves* the next slot (level + 1, after draining
 ``per_second`` since the last update) and is told how long to wait until that slot is due — zero while
-the level is within the capacity (``burst`` less a slot of headroom for jitter).  One atomic step per
+the level is within the capacity (``burst`` less a few slots kept free for jitter).  One atomic step per
 request, no polling, first come first served.
 
 * :class:`LocalBucket` — in-process, for one replica (or tests without a database).

@@ -4,7 +4,7 @@
 -- Reserve the next request slot of a portal's leaky bucket and say how long until it is due.
 -- The level drains $2 per second since updated_at (PostgreSQL's clock, read after the row lock, so
 -- replicas with skewed clocks agree), then grows by one; the wait is the part above the burst.
--- $1 portal, $2 drain rate per second, $3 capacity (the burst less the headroom the client keeps)
+-- $1 portal, $2 drain rate per second, $3 capacity (the burst less the slots the client keeps free for jitter)
 INSERT INTO b24_rate_buckets AS b (portal, level, updated_at)
 VALUES ($1, 1, clock_timestamp())
 ON CONFLICT (portal) DO UPDATE

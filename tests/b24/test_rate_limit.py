@@ -25,19 +25,19 @@ class FakeClock:
 
 def test_the_burst_goes_at_once_and_then_one_slot_per_drain_interval():
     clock = FakeClock()
-    bucket = LocalBucket(RateLimit(per_second=2, burst=3, headroom=0), clock)
+    bucket = LocalBucket(RateLimit(per_second=2, burst=3, jitter=0), clock)
     assert [bucket.reserve() for _ in range(5)] == [0, 0, 0, 0.5, 1.0]
 
 
-def test_the_headroom_slot_is_kept_free():
+def test_slots_for_half_a_second_of_jitter_are_kept_free():
     clock = FakeClock()
-    bucket = LocalBucket(RateLimit(per_second=2, burst=3, headroom=1), clock)
+    bucket = LocalBucket(RateLimit(per_second=2, burst=3, jitter=0.5), clock)
     assert [bucket.reserve() for _ in range(3)] == [0, 0, 0.5]
 
 
 def test_the_bucket_drains_while_idle():
     clock = FakeClock()
-    bucket = LocalBucket(RateLimit(per_second=2, burst=3, headroom=0), clock)
+    bucket = LocalBucket(RateLimit(per_second=2, burst=3, jitter=0), clock)
     for _ in range(3):
         bucket.reserve()
     clock.now += 1.0  # two slots drained
@@ -46,9 +46,9 @@ def test_the_bucket_drains_while_idle():
 
 async def test_a_refusal_by_the_portal_fills_the_bucket():
     clock = FakeClock()
-    bucket = LocalBucket(RateLimit(per_second=2, burst=50, headroom=1), clock)
+    bucket = LocalBucket(RateLimit(per_second=2, burst=50, jitter=0.5), clock)
     await bucket.saturate()
-    assert bucket.reserve() == 1.0  # the portal is full: wait for a slot to drain, plus the headroom one
+    assert bucket.reserve() == 1.0  # the portal is full: wait for a slot to drain, plus the jitter one
 
 
 class LeakyPortal:
@@ -136,7 +136,7 @@ async def test_a_503_pushes_the_shared_bucket_to_full_for_every_replica(db_pool)
 
 
 async def test_each_portal_has_its_own_bucket(db_pool):
-    rate = RateLimit(per_second=1, burst=1, headroom=0)
+    rate = RateLimit(per_second=1, burst=1, jitter=0)
     assert await PgBucket(db_pool, "a.example.com", rate).reserve() == 0
     assert await PgBucket(db_pool, "b.example.com", rate).reserve() == 0
     assert await PgBucket(db_pool, "a.example.com", rate).reserve() == pytest.approx(1.0, abs=0.05)
