@@ -1,7 +1,4 @@
-"""The client against the Bitrix24 sandbox over real HTTP (``bridge.sandbox``, a real uvicorn server).
-
-Skipped, with this reason, while the sandbox is not on the branch under test.
-"""
+"""The client against the Bitrix24 sandbox over real HTTP (``bridge.sandbox``, a real uvicorn server)."""
 
 from __future__ import annotations
 
@@ -13,11 +10,7 @@ from bridge import db
 from bridge.b24 import B24Client, Batching, PgBucket, RateLimit, RetryPolicy, WebhookAuth
 from bridge.b24.limits import NO_BATCHING
 from bridge.errors import B24MethodNotFound, B24NotFound, B24ValidationError
-
-try:
-    from bridge.sandbox import SandboxConfig, serve_in_thread
-except ImportError:  # pragma: no cover - depends on what is merged
-    pytest.skip("bridge.sandbox (branch `sandbox`) is not merged here yet", allow_module_level=True)
+from bridge.sandbox import SandboxConfig, serve_in_thread
 
 UNLIMITED = SandboxConfig(rate=0, burst=0)
 
