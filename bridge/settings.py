@@ -56,6 +56,24 @@ class Settings(BaseSettings):
 
     b24_timeout: float = Field(30.0, gt=0, description="seconds per Bitrix24 HTTP request")
     b24_max_retries: int = Field(8, ge=0, description="in-process retries of a retryable Bitrix24 error")
+    b24_rate_per_second: float = Field(
+        2.0, gt=0, description="the portal's leaky bucket drain rate (2; 5 on Enterprise), shared by all replicas"
+    )
+    b24_rate_burst: int = Field(50, ge=1, description="the portal's leaky bucket size (50; 250 on Enterprise)")
+    b24_batch_linger: float = Field(
+        0.02, ge=0, description="seconds a call waits to share a batch request with others; 0 turns batching off"
+    )
+    b24_oauth_client_id: str | None = Field(
+        None, description="OAuth app mode instead of the webhook: the app's client_id (needs the three below)"
+    )
+    b24_oauth_client_secret: SecretStr | None = Field(None, description="OAuth app client_secret")
+    b24_oauth_refresh_token: SecretStr | None = Field(
+        None, description="initial OAuth refresh token; refreshed ones are kept in PostgreSQL (b24_oauth_tokens)"
+    )
+    b24_oauth_portal_url: str | None = Field(None, description="OAuth mode: https://PORTAL/ of the Bitrix24 portal")
+    b24_oauth_server_url: str = Field(
+        "https://oauth.bitrix.info/oauth/token/", description="OAuth server that refreshes tokens"
+    )
 
     log_level: str = "INFO"
     log_format: str = Field("json", description="json (default) or text")

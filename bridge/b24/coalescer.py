@@ -1,0 +1,186 @@
+"""Transparent batching: concurrent independent ``call()``\\ s share ``batch`` requests.
+
+A call joins a queue.  The queue is drained when it holds ``max_commands`` calls, or ``linger`` seconds
+after its first call arrived.  The drainer first takes a slot of the rate limiter and only then takes
+up to ``max_commands`` calls off the queue — so while the portal's limit is the bottleneck, calls pile
+up during the wait and go out as full batches (commands per request grow with the load).  A lone call
+is sent as a plain request.  Each caller gets its own result, or its own typed error from
+``result_error``: a failing command never fails its neighbours (``halt=0``).  When the whole request
+fails (network, 503 after retries, auth) every caller gets that error, re-labelled with its own method.
+
+Ordering contract: calls that are in the queue together are independent.  A call that depends on
+another (a contact for a company just created) is issued only after the caller awaited the first one,
+so it lands in a later batch, or later in the same queue — commands of one batch run in queue order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import B24Error, B24ServerError
+from .envelope import COMMAND_MISSING, BatchResult, Page
+from .limits import Batching
+
+log = logging.getLogger("bridge.b24")
+
+
+@dataclass
+class _Pending:
+    method: str
+    params: Mapping[str, Any]
+    command: str
+    future: asyncio.Future
+
+
+def relabel(exc: B24Error, method: str) -> B24Error:
+    """A copy of a whole-batch error that names the caller's own method (the batch error as its cause)."""
+    if exc.method == method:
+        return exc
+    copy = type(exc).__new__(type(exc))
+    copy.__dict__.update(exc.__dict__)
+    copy.method = method
+    Exception.__init__(copy, copy._text())
+    copy.__cause__ = exc
+    return copy
+
+
+class Coalescer:
+    def __init__(
+        self,
+        batching: Batching,
+        acquire_slot: Callable[[], Awaitable[float]],
+        send_one: Callable[[str, Mapping[str, Any]], Awaitable[Page]],
+        send_batch: Callable[[dict[str, str], dict[str, str]], Awaitable[BatchResult]],
+    ) -> None:
+        self.batching = batching
+        self._acquire_slot = acquire_slot
+        self._send_one = send_one
+        self._send_batch = send_batch
+        self._queue: list[_Pending] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._drainer: asyncio.Task | None = None
+        self._sending: set[asyncio.Task] = set()
+        self._closing = False
+
+    async def submit(self, method: str, params: Mapping[str, Any], command: str) -> Page:
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(method, params, command, future))
+        self._kick()
+        return await future
+
+    def _kick(self) -> None:
+        if self._drainer is not None or not self._queue:
+            return
+        if len(self._queue) >= self.batching.max_commands or self._closing:
+            self._start_drainer()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(
+                self.batching.linger or 0, self._start_drainer
+            )
+
+    def _start_drainer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._drainer is None and self._queue:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                try:
+                    await self._acquire_slot()
+                except BaseException as exc:
+                    self._fail_all(exc)
+                    raise
+                items = self._take()
+                if not items:
+                    break
+                task = asyncio.get_running_loop().create_task(self._send(items))
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
+                if len(self._queue) < self.batching.max_commands and not self._closing:
+                    break
+        finally:
+            self._drainer = None
+            self._kick()
+
+    def _take(self) -> list[_Pending]:
+        items: list[_Pending] = []
+        while self._queue and len(items) < self.batching.max_commands:
+            item = self._queue.pop(0)
+            if not item.future.done():  # the caller was cancelled while waiting
+                items.append(item)
+        return items
+
+    def _fail_all(self, exc: BaseException) -> None:
+        queue, self._queue = self._queue, []
+        for item in queue:
+            _settle(
+                item.future, exc=exc if not isinstance(exc, asyncio.CancelledError) else None, cancel=True
+            )
+
+    async def _send(self, items: list[_Pending]) -> None:
+        if len(items) == 1:
+            item = items[0]
+            try:
+                page = await self._send_one(item.method, item.params)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                _settle(item.future, exc=exc)
+            else:
+                _settle(item.future, result=page)
+            return
+        keys = {f"c{i}": item for i, item in enumerate(items)}
+        try:
+            result = await self._send_batch(
+                {key: item.command for key, item in keys.items()},
+                {key: item.method for key, item in keys.items()},
+            )
+        except B24Error as exc:
+            for item in items:
+                _settle(item.future, exc=relabel(exc, item.method))
+            return
+        except BaseException as exc:  # cancellation or a bug: every caller must hear of it
+            for item in items:
+                _settle(item.future, exc=exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        for key, item in keys.items():
+            if key in result.errors:
+                _settle(item.future, exc=result.errors[key])
+            elif key in result.results:
+                _settle(item.future, result=result.page(key))
+            else:
+                _settle(
+                    item.future,
+                    exc=B24ServerError(
+                        item.method,
+                        COMMAND_MISSING,
+                        "the batch reply has neither a result nor an error for this command",
+                    ),
+                )
+
+    async def aclose(self) -> None:
+        """Send what is queued now and wait for every request in flight."""
+        self._closing = True
+        self._start_drainer()
+        while self._drainer is not None or self._sending:
+            await asyncio.gather(*(t for t in [self._drainer, *self._sending] if t), return_exceptions=True)
+
+
+def _settle(
+    future: asyncio.Future, *, result: Any = None, exc: BaseException | None = None, cancel: bool = False
+) -> None:
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    elif cancel:
+        future.cancel()
+    else:
+        future.set_result(result)

@@ -1,0 +1,123 @@
+"""The webhook code never shows: not in logs, exception texts, tracebacks, reprs or metric labels.
+
+The log checks read the raw log records (before the JSON formatter's redaction), so they prove the client
+never hands the code to logging at all, not that redaction catches it afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import traceback
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+
+from bridge.b24 import B24Client, RateLimit, RetryPolicy, WebhookAuth
+from bridge.b24.limits import NO_BATCHING
+from bridge.errors import B24AuthError, B24Error, B24ServerError, B24TransportError
+from tests.b24.fakes import WEBHOOK_CODE
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make(url: str, transport: httpx.AsyncBaseTransport | None = None) -> B24Client:
+    return B24Client(
+        WebhookAuth(url),
+        transport=transport,
+        retry=RetryPolicy(max_retries=1, base_delay=0),
+        rate=RateLimit(1000, 1000),
+        batching=NO_BATCHING,
+    )
+
+
+def assert_clean(exc: BaseException, caplog, b24: B24Client) -> None:
+    texts = [str(exc), repr(exc), "".join(traceback.format_exception(exc)), repr(b24), repr(b24.auth)]
+    cause = exc.__cause__
+    while cause is not None:
+        texts += [str(cause), repr(cause)]
+        request = getattr(cause, "_request", None)
+        if request is not None:
+            texts += [repr(request), str(request.url)]
+        cause = cause.__cause__
+    for record in caplog.records:
+        texts += [record.getMessage(), repr(record.__dict__)]
+    assert caplog.records, "the failing call should have logged something to check"
+    for text in texts:
+        assert WEBHOOK_CODE not in text
+
+
+@pytest.fixture(autouse=True)
+def _debug_logs(caplog):
+    caplog.set_level(logging.DEBUG)
+
+
+async def test_a_network_error_leaks_no_secret(caplog):
+    b24 = make(f"http://127.0.0.1:{closed_port()}/rest/7/{WEBHOOK_CODE}/")
+    async with b24:
+        with pytest.raises(B24TransportError) as info:
+            await b24.call("crm.company.get", {"id": 1})
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert info.value.__cause__.request.url.path == "/rest/7/***/crm.company.get"
+    assert_clean(info.value, caplog, b24)
+
+
+async def test_a_401_leaks_no_secret(caplog):
+    def handler(request):
+        return httpx.Response(
+            401, json={"error": "INVALID_CREDENTIALS", "error_description": "Invalid request credentials"}
+        )
+
+    b24 = make(f"https://portal.example.com/rest/7/{WEBHOOK_CODE}/", httpx.MockTransport(handler))
+    async with b24:
+        with pytest.raises(B24AuthError) as info:
+            await b24.call("crm.company.get", {"id": 1})
+        logging.getLogger("bridge.test").error(
+            "call failed", exc_info=info.value, extra={"error": str(info.value)}
+        )
+    assert_clean(info.value, caplog, b24)
+
+
+async def test_a_500_html_page_that_echoes_the_url_leaks_no_secret(caplog):
+    def handler(request):
+        page = f"<html><head><title>500 Internal Server Error at {request.url}</title></head></html>"
+        return httpx.Response(500, text=page, headers={"content-type": "text/html"})
+
+    b24 = make(f"https://portal.example.com/rest/7/{WEBHOOK_CODE}/", httpx.MockTransport(handler))
+    async with b24:
+        with pytest.raises(B24ServerError) as info:
+            await b24.call("crm.company.list")
+    assert "500 Internal Server Error" in info.value.description
+    assert_clean(info.value, caplog, b24)
+
+
+async def test_no_metric_label_holds_the_secret():
+    def handler(request):
+        return httpx.Response(503, json={"error": "QUERY_LIMIT_EXCEEDED"})
+
+    async with make(
+        f"https://portal.example.com/rest/7/{WEBHOOK_CODE}/", httpx.MockTransport(handler)
+    ) as b24:
+        with pytest.raises(B24Error):
+            await b24.call("crm.company.list")
+    labels = [
+        value
+        for metric in REGISTRY.collect()
+        for sample in metric.samples
+        for value in sample.labels.values()
+    ]
+    assert "crm.company.list" in labels
+    assert not [value for value in labels if WEBHOOK_CODE in value or "/rest/" in value]
+
+
+def test_a_malformed_webhook_url_error_does_not_echo_the_code():
+    from bridge.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        WebhookAuth(f"https://portal.example.com/rest/{WEBHOOK_CODE}/")
+    assert WEBHOOK_CODE not in str(info.value)
