@@ -23,14 +23,17 @@ REQUISITE_OWNER_COMPANY = 4
 
 @dataclass(frozen=True)
 class PersonState:
-    """A Bitrix24 contact: scalar fields plus its multifields."""
+    """A Bitrix24 company or contact: scalar fields plus its multifields, and for a contact person the
+    city, which Bitrix24 keeps in an address of an address-only requisite (contact ADDRESS_* fields are
+    deprecated compatibility fields)."""
 
     fields: dict[str, str]
     phones: tuple[str, ...] = ()
     emails: tuple[str, ...] = ()
+    city: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"fields": self.fields, "PHONE": list(self.phones), "EMAIL": list(self.emails)}
+        return {"fields": self.fields, "PHONE": list(self.phones), "EMAIL": list(self.emails), "city": self.city}
 
 
 @dataclass(frozen=True)
@@ -99,19 +102,26 @@ def bank_detail_fields(account: Any, *, counterparty_id: str, originator: str) -
 
 
 def contact_person_state(person: Any, *, originator: str) -> PersonState:
+    city = _get(person, "city")
     return PersonState(
         _clean({
             "NAME": _get(person, "first_name"),
             "LAST_NAME": _get(person, "last_name"),
             "SECOND_NAME": _get(person, "middle_name"),
             "POST": _get(person, "position"),
-            "ADDRESS_CITY": _get(person, "city"),
             "ORIGINATOR_ID": originator,
             "ORIGIN_ID": str(_get(person, "id")),
         }),
         _strings(_get(person, "phones")),
         _strings(_get(person, "emails")),
+        str(city).strip() if city and str(city).strip() else None,
     )
+
+
+def address_only_requisite(person_id: str, *, originator: str, presets: Any) -> dict[str, str]:
+    """The requisite that carries a contact person's address (Bitrix24 keeps addresses on requisites)."""
+    return {"PRESET_ID": str(presets.person), "NAME": "Адрес", "ADDRESS_ONLY": "Y", "XML_ID": person_id,
+            "ORIGINATOR_ID": originator}
 
 
 def desired_state(payload: Any, *, entity_id: str, originator: str, presets: Any) -> CounterpartyState:
@@ -125,7 +135,6 @@ def desired_state(payload: Any, *, entity_id: str, originator: str, presets: Any
                 "NAME": _get(payload, "first_name") or (None if _get(payload, "last_name") else name),
                 "LAST_NAME": _get(payload, "last_name"),
                 "SECOND_NAME": _get(payload, "middle_name"),
-                "ADDRESS_CITY": _get(payload, "city"),
                 "ORIGINATOR_ID": originator,
                 "ORIGIN_ID": entity_id,
             }),

@@ -146,16 +146,24 @@ class _Apply:
 
     async def requisite_tree(self, owner_id: int, link: Link | None) -> None:
         owner_type = domain.REQUISITE_OWNER_COMPANY if self.desired.kind == "company" else domain.REQUISITE_OWNER_CONTACT
-        desired = self.desired.requisite
-        pushed = self.pushed.get("requisite")
-        requisite_id = link.b24_id if link is not None else None
-        if requisite_id is None:
+        requisite_id, fresh = await self._ensure_requisite(owner_type, owner_id, self.desired.requisite, link,
+                                                           self.pushed.get("requisite"))
+        await self.uow.save_link(ONEC_COUNTERPARTY, self.entity_id, "requisite", requisite_id)
+        await self._addresses(requisite_id, self.desired.addresses, self.pushed.get("addresses") or {}, fresh)
+        await self._bank_details(requisite_id)
+
+    async def _ensure_requisite(self, owner_type: int, owner_id: int, desired: dict[str, str],
+                                link: Link | None, pushed: dict | None) -> tuple[int, bool]:
+        """The requisite's id (link → look-up by XML_ID on the owner → create), brought up to date;
+        ``fresh`` is True when it was not known from the link (its addresses must be checked)."""
+        if link is not None:
+            requisite_id = link.b24_id
+        else:
             found = await self.b24.call("crm.requisite.list", {
                 "filter": {"ENTITY_TYPE_ID": owner_type, "ENTITY_ID": owner_id, "XML_ID": desired["XML_ID"]},
                 "select": ["ID"], "order": {"ID": "ASC"}})
             if found:
-                requisite_id = int(found[0]["ID"])
-                pushed = None
+                requisite_id, pushed = int(found[0]["ID"]), None
             else:
                 requisite_id = int(await self.b24.call("crm.requisite.add", {
                     "fields": {"ENTITY_TYPE_ID": owner_type, "ENTITY_ID": owner_id, **desired}}))
@@ -163,13 +171,12 @@ class _Apply:
         changes = field_changes(desired, pushed)
         if changes:
             await self.b24.call("crm.requisite.update", {"id": requisite_id, "fields": changes})
-        await self.uow.save_link(ONEC_COUNTERPARTY, self.entity_id, "requisite", requisite_id)
-        await self._addresses(requisite_id, fresh=link is None)
-        await self._bank_details(requisite_id)
+        return requisite_id, link is None
 
-    async def _addresses(self, requisite_id: int, *, fresh: bool) -> None:
-        pushed_all = self.pushed.get("addresses") or {}
-        for type_id, fields in self.desired.addresses.items():
+    async def _addresses(self, requisite_id: int, desired: dict[int, dict[str, str]],
+                         pushed_all: dict[str, dict], fresh: bool) -> None:
+        """Write each address whole (Bitrix24 keys it by type on the requisite and has no id for it)."""
+        for type_id, fields in desired.items():
             pushed = pushed_all.get(str(type_id))
             if pushed == fields and not fresh:
                 continue
@@ -219,7 +226,7 @@ class _Apply:
 
     async def contacts(self, company_id: int) -> None:
         pushed_all = self.pushed.get("contacts") or {}
-        links = await self.uow.links_many(ONEC_CONTACT_PERSON, list(self.desired.contacts))
+        links = await self.uow.links_many(ONEC_CONTACT_PERSON, list(self.desired.contacts))  # contact + requisite
         for person_id, state in self.desired.contacts.items():
             link = links.get((person_id, "contact"))
             pushed = pushed_all.get(person_id) if link is not None else None
@@ -235,6 +242,20 @@ class _Apply:
             if pushed is None:  # newly made or found: make sure it is linked (false = already linked)
                 await self.b24.call("crm.contact.company.add", {"id": contact_id, "fields": {"COMPANY_ID": company_id}})
             await self.uow.save_link(ONEC_CONTACT_PERSON, person_id, "contact", contact_id)
+            if state.city and (pushed is None or pushed.get("city") != state.city):
+                await self._contact_city(person_id, contact_id, state.city, links.get((person_id, "requisite")),
+                                         pushed.get("city") if pushed else None)
+
+    async def _contact_city(self, person_id: str, contact_id: int, city: str, link: Link | None,
+                            pushed_city: str | None) -> None:
+        """A contact person's city, on the actual address of the contact's address-only requisite."""
+        desired = domain.address_only_requisite(person_id, originator=self.desired.main.fields["ORIGINATOR_ID"],
+                                                presets=self.mapping.requisite_presets)
+        requisite_id, fresh = await self._ensure_requisite(domain.REQUISITE_OWNER_CONTACT, contact_id, desired,
+                                                           link, desired if link is not None else None)
+        await self.uow.save_link(ONEC_CONTACT_PERSON, person_id, "requisite", requisite_id)
+        pushed = {str(domain.ADDRESS_ACTUAL): {"CITY": pushed_city}} if pushed_city else {}
+        await self._addresses(requisite_id, {domain.ADDRESS_ACTUAL: {"CITY": city}}, pushed, fresh)
 
     # --- deletion mark ------------------------------------------------------------------------------------
 

@@ -114,3 +114,20 @@ async def stack(db_url, amqp_url):
             for process in s.processes:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture
+async def bare_stack(db_url, amqp_url):
+    """Ingest and relay in this process, no consumer: tests start consumers as separate processes."""
+    with sandbox() as portal:
+        settings, env = make_settings(db_url, amqp_url, portal.webhook_url)
+        settings.consumer_entities = []
+        s = Stack(settings, portal, f"http://127.0.0.1:{settings.ingest_port}", env)
+        await s.start()
+        try:
+            yield s
+        finally:
+            await s.stop()
+            for process in s.processes:
+                process.kill()
+                process.wait()
