@@ -314,3 +314,12 @@ def test_every_setting_is_a_monitor_attribute_and_is_saved_by_it() -> None:
     save = source.procedures(OBJECT_MODULE)["записатьнастройки"]
     saved = set(re.findall(r"Менеджер\.(\w+) =", source.code_without_comments(save.node)))
     assert saved == settings
+
+
+def test_every_setting_is_read_with_a_default() -> None:
+    """Б24Мост_Очередь.ПрочитатьНастройки selects every setting and gives each a default value."""
+    settings = {name for name, kind in metadata.registers()["Б24Мост_Настройки"].items() if kind == "Ресурс"}
+    read = source.procedures(source.common_module_files()["Б24Мост_Очередь"])["прочитатьнастройки"]
+    code = source.code_without_comments(read.node)
+    assert set(re.findall(r"Н\.(\w+) КАК", code)) == settings
+    assert set(re.findall(r'Настройки\.Вставить\("(\w+)"', code)) == settings
