@@ -12,8 +12,8 @@ import re
 from typing import Any
 
 import pytest
-from onec_outbox.contract import ContractViolation, parse_event
 
+from onec_outbox.contract import ContractViolation, parse_event
 from tests.bsl import source
 
 ENTITIES = {"counterparty", "product", "customer_order", "invoice", "payment", "shipment"}
