@@ -24,6 +24,79 @@ class RequisitePresets(BaseModel):
     person: PositiveInt
 
 
+STAGE_KEYS = ("new", "invoiced", "shipped_unpaid", "paid", "cancelled")
+USER_FIELD_KEYS = ("invoice_number", "invoice_date", "paid_amount", "payment_date", "shipment_number",
+                   "shipment_date", "shipment_amount", "legal_entity")
+
+
+class Stage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=22, pattern=r"^(C\d+:)?[A-Za-z0-9_-]+$")
+    name: str = Field(min_length=1, max_length=100)
+
+
+class Stages(BaseModel):
+    """The bridge's deal stages: STATUS_IDs in the funnel (without the ``C{N}:`` prefix) and their names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    new: Stage = Stage(id="B24B_ORDER", name="Заявка получена, подготовка счета")
+    invoiced: Stage = Stage(id="B24B_INVOICE", name="Счет отправлен, ожидание оплаты")
+    shipped_unpaid: Stage = Stage(id="B24B_SHIPPED", name="Отгрузка, без оплаты")
+    paid: Stage = Stage(id="B24B_PAID", name="Счет оплачен / Оплата получена")
+    cancelled: Stage = Stage(id="LOSE", name="Сделка провалена")
+
+
+class UserFields(BaseModel):
+    """FIELD_NAMEs of the deal user fields the bridge fills (``portal setup`` creates missing ones)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    invoice_number: str = Field("UF_CRM_B24B_INVOICE_NO", pattern=r"^UF_CRM_[A-Z0-9_]{1,43}$")
+    invoice_date: str = Field("UF_CRM_B24B_INVOICE_DATE", pattern=r"^UF_CRM_[A-Z0-9_]{1,43}$")
+    paid_amount: str = Field("UF_CRM_B24B_PAID_SUM", pattern=r"^UF_CRM_[A-Z0-9_]{1,43}$")
+    payment_date: str = Field("UF_CRM_B24B_PAYMENT_DATE", pattern=r"^UF_CRM_[A-Z0-9_]{1,43}$")
+    shipment_number: str = Field("UF_CRM_B24B_SHIPMENT_NO", pattern=r"^UF_CRM_[A-Z0-9_]{1,43}$")
+    shipment_date: str = Field("UF_CRM_B24B_SHIPMENT_DATE", pattern=r"^UF_CRM_[A-Z0-9_]{1,43}$")
+    shipment_amount: str = Field("UF_CRM_B24B_SHIPMENT_SUM", pattern=r"^UF_CRM_[A-Z0-9_]{1,43}$")
+    legal_entity: str = Field("UF_CRM_B24B_LEGAL_ENTITY", pattern=r"^UF_CRM_[A-Z0-9_]{1,43}$")
+
+
+class Deals(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    category_id: int = Field(0, ge=0)
+    stages: Stages = Stages()
+    paid_when: Literal["full", "any"] = "full"
+    user_fields: UserFields = UserFields()
+    dependency_wait_hours: float = Field(24.0, gt=0)
+    notify_paid: bool = True
+    timeline_comments: bool = True
+
+    def stage_id(self, key: str) -> str:
+        """The STATUS_ID for a bridge stage, with the ``C{N}:`` prefix of a non-default funnel."""
+        code = getattr(self.stages, key).id
+        if self.category_id == 0 or code.startswith(f"C{self.category_id}:"):
+            return code
+        return f"C{self.category_id}:{code}"
+
+
+class Products(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    api: Literal["catalog", "legacy"] = "catalog"
+    iblock_id: PositiveInt | None = None  # catalog API: the product catalog's iblock; None = look it up
+    base_price_type_id: PositiveInt = 1  # catalog.priceType id of the sale price (BASE)
+
+
+class Users(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    by_onec_id: dict[str, PositiveInt] = Field(default_factory=dict)  # 1C user UUID → Bitrix24 user id
+    match_email: bool = True  # else look the 1C user's e-mail up with user.get
+
+
 class Mapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -32,6 +105,9 @@ class Mapping(BaseModel):
     default_responsible_id: PositiveInt = 1
     company_type: str = "CUSTOMER"
     deleted_counterparty: Literal["comment", "ignore"] = "comment"
+    deals: Deals = Deals()
+    products: Products = Products()
+    users: Users = Users()
 
     def originator(self, source: str) -> str:
         return self.originator_id.replace("{source}", source)

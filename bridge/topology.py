@@ -68,6 +68,11 @@ class Target:
 
 TARGETS: dict[str, Target] = {
     "counterparty": Target("counterparty", (("counterparty", "counterparty.upserted"),)),
+    "product": Target("product", (("product", "product.upserted"),)),
+    # one queue for the whole order lifecycle: the deal is a function of all four kinds of documents
+    "deal": Target("deal", (("customer_order", "customer_order.upserted"), ("invoice", "invoice.upserted"),
+                            ("payment", "payment.upserted"), ("shipment", "shipment.upserted")),
+                   wait_delay=30),
 }
 
 

@@ -13,13 +13,14 @@ from bridge.outbox import NewEvent
 
 
 def new_event(entity: str = "counterparty", *, version: int = 1, entity_id: uuid.UUID | None = None,
-              source: str = "ut103-test") -> NewEvent:
+              source: str = "ut103-test", event_type: str | None = None) -> NewEvent:
     event_id = uuid.uuid4()
     entity_id = entity_id or uuid.uuid4()
-    body = {"event_id": str(event_id), "event_type": f"{entity}.upserted", "source": source,
+    event_type = event_type or f"{entity}.upserted"
+    body = {"event_id": str(event_id), "event_type": event_type, "source": source,
             "entity_id": str(entity_id), "version": version,
             "occurred_at": datetime.now(timezone.utc).isoformat(), "payload": {"deleted": False}}
-    return NewEvent(event_id, f"{entity}.upserted", entity, source, entity_id, version,
+    return NewEvent(event_id, event_type, entity, source, entity_id, version,
                     datetime.now(timezone.utc), json.dumps(body))
 
 

@@ -48,7 +48,7 @@ async def test_each_row_is_published_once_with_its_event_id_type_and_headers(db_
 
 
 async def test_an_event_no_queue_takes_lands_in_the_unrouted_queue_and_is_not_lost(db_pool, db_url, amqp_url):
-    event = new_event("shipment")  # nothing consumes shipments in the walking skeleton
+    event = new_event("shipment", event_type="shipment.deleted")  # a type no consumer is bound for (yet)
     await Outbox(db_pool).store([event])
     stop, task = await _start(db_pool, amqp_url, db_url)
     assert await wait_for(lambda: _published(db_pool))
