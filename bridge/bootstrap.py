@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 def handler_factories() -> dict[str, Any]:
     """Consumer targets by name → a function (pool, b24, mapping) → Handler."""
     from .sync.counterparty import CounterpartyHandler
+    from .sync.deal import DealHandler
 
-    return {"counterparty": CounterpartyHandler}
+    return {"counterparty": CounterpartyHandler, "deal": DealHandler}
 
 
 def build_handlers(names: list[str], pool: asyncpg.Pool, b24: Any, mapping: mapping_mod.Mapping) -> list[Handler]:
@@ -84,15 +85,21 @@ async def run_consumers(settings: Settings, stop: asyncio.Event, *, entities: li
         stack.push_async_callback(pool.close)
         b24 = b24_client(settings, pool)
         stack.push_async_callback(b24.aclose)
-        config = ConsumerConfig(prefetch=settings.consumer_prefetch)
-        consumers = [Consumer(h, settings.amqp_url.get_secret_value(), config)
-                     for h in build_handlers(names, pool, b24, mapping)]
+        consumers = _consumers(settings, build_handlers(names, pool, b24, mapping))
         tasks = [asyncio.create_task(c.run(stop)) for c in consumers]
         if serve_http:
             app = ops_http.ops_app({"postgresql": _db_check(pool), "rabbitmq": lambda: _amqp_ready(settings)})
             tasks.append(asyncio.create_task(
                 ops_http.serve(app, settings.ingest_host, settings.consumer_metrics_port, stop)))
         await _gather_until_stop(tasks, stop)
+
+
+def _consumers(settings: Settings, handlers: list[Handler]) -> list[Consumer]:
+    """One consumer per handler; a handler may set its own wait budget (how long to wait for dependencies)."""
+    return [Consumer(h, settings.amqp_url.get_secret_value(),
+                     ConsumerConfig(prefetch=settings.consumer_prefetch,
+                                    wait_budget=getattr(h, "wait_budget", ConsumerConfig.wait_budget)))
+            for h in handlers]
 
 
 async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
@@ -123,9 +130,7 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
                          extra_ready={"rabbitmq": lambda: _amqp_ready(settings)})
         relay = Relay(pool, settings.amqp_url.get_secret_value(), listen_dsn=dsn,
                       batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval)
-        config = ConsumerConfig(prefetch=settings.consumer_prefetch)
-        consumers = [Consumer(h, settings.amqp_url.get_secret_value(), config)
-                     for h in build_handlers(settings.consumer_entities, pool, b24, mapping)]
+        consumers = _consumers(settings, build_handlers(settings.consumer_entities, pool, b24, mapping))
         tasks = [asyncio.create_task(relay.run(stop)), *(asyncio.create_task(c.run(stop)) for c in consumers),
                  asyncio.create_task(ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop))]
         await _gather_until_stop(tasks, stop)

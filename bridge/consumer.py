@@ -262,7 +262,7 @@ class Consumer:
         if time.time() - since > self._config.wait_budget:
             await self._dead_letter(message, _DependencyExpired(str(exc)), context)
             return
-        await self._republish(message, self.handler.target.wait_queue, **{wire.H_WAIT_SINCE: since,
+        await self._republish(message, self.handler.target.wait_queue, **{wire.H_WAIT_SINCE: int(since * 1000),
                                                                          wire.H_ERROR: str(exc)[:2000]})
         metrics.DEPENDENCY_WAITS.labels(self.handler.name).inc()
         metrics.CONSUMED.labels(self.handler.name, "waiting").inc()

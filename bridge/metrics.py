@@ -48,3 +48,9 @@ END_TO_END = Histogram(
     "bridge_end_to_end_seconds", "From 1C's occurred_at to applied in Bitrix24", ["consumer"],
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
 )
+
+# --- deals --------------------------------------------------------------------------------------------
+PAID_NOTIFICATIONS = Counter("bridge_deal_paid_notifications_total", "'Client paid' notifications sent")
+UNMAPPED_USERS = Counter(
+    "bridge_deal_unmapped_users_total", "1C users with no Bitrix24 user (counted once per process)"
+)

@@ -23,7 +23,8 @@ H_ENTITY_ID = "x-entity-id"
 H_VERSION = "x-version"
 H_ATTEMPT = "x-bridge-attempt"  # retryable failures so far
 H_FIRST_FAILED = "x-bridge-first-failed-at"
-H_WAIT_SINCE = "x-bridge-waiting-since"  # first time a dependency was missing (unix seconds)
+H_WAIT_SINCE = "x-bridge-waiting-since"  # first time a dependency was missing (unix milliseconds, an int:
+#                                          AMQP tables carry Python floats as 32-bit floats, off by minutes)
 H_REASON = "x-bridge-reason"  # why a message is in a DLQ
 H_ERROR = "x-bridge-error"  # the error text (no secrets: our errors never carry them)
 H_QUEUE = "x-bridge-queue"  # the queue it failed in (replay target)
@@ -71,8 +72,9 @@ class Delivery:
 
     @property
     def waiting_since(self) -> float | None:
+        """Unix seconds of the first dependency wait, if any."""
         value = self.headers.get(H_WAIT_SINCE)
-        return float(value) if value is not None else None
+        return int(value) / 1000 if value is not None else None
 
 
 def decode(message: aio_pika.abc.AbstractIncomingMessage) -> Delivery:

@@ -1,0 +1,43 @@
+"""1C user (Ответственный) → Bitrix24 user: the mapping file by 1C id, then the e-mail via user.get,
+then the default user.  Each unmapped 1C user is counted and logged once per process."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping as TMapping
+
+from .. import metrics
+from ..mapping import Mapping
+
+log = logging.getLogger(__name__)
+
+
+class Responsibles:
+    def __init__(self, b24: Any, mapping: Mapping) -> None:
+        self._b24 = b24
+        self._mapping = mapping
+        self._by_email: dict[str, int | None] = {}
+        self._reported: set[str] = set()
+
+    async def resolve(self, responsible: TMapping[str, Any] | None) -> int:
+        default = self._mapping.default_responsible_id
+        if not responsible:
+            return default
+        onec_id = str(responsible.get("id") or "")
+        mapped = self._mapping.users.by_onec_id.get(onec_id)
+        if mapped:
+            return mapped
+        email = str(responsible.get("email") or "").strip().lower()
+        if email and self._mapping.users.match_email:
+            if email not in self._by_email:
+                found = await self._b24.call("user.get", {"FILTER": {"EMAIL": email, "ACTIVE": True}})
+                self._by_email[email] = int(found[0]["ID"]) if found else None
+            if self._by_email[email]:
+                return self._by_email[email]
+        if onec_id not in self._reported:
+            self._reported.add(onec_id)
+            metrics.UNMAPPED_USERS.inc()
+            log.warning("1C user has no Bitrix24 user; deals go to the default responsible", extra={
+                "action": "deal.unmapped_user", "onec_user_id": onec_id, "onec_user": responsible.get("name"),
+                "default_responsible_id": default})
+        return default

@@ -1,0 +1,111 @@
+"""The deal's stage, amount, card fields and rows follow from the 1C facts alone (pure, no I/O)."""
+
+from decimal import Decimal
+
+from bridge.domain.deal import (
+    CANCELLED, INVOICED, NEW, PAID, SHIPPED_UNPAID, Document, OrderFacts, deal_fields, deal_state, paid_tag,
+    product_rows,
+)
+
+ORDER = "00000000-0000-0000-0000-00000000000a"
+ITEM = {"product_id": "p1", "name": "Гвоздь", "quantity": "10.000", "unit": {"code": "796", "name": "шт"},
+        "price": "120.0000", "discount_percent": "0.00", "vat_rate": "20", "vat_amount": "200.00", "amount": "1200.00"}
+
+
+def order(posted=True, deleted=False, amount="1200.00", ever_posted=None, **extra):
+    snap = {"number": "ТД-1", "date": "2026-11-27", "posted": posted, "deleted": deleted, "currency": "RUB",
+            "amount": amount, "counterparty_id": "cp", "items": [ITEM], **extra}
+    return Document("customer_order", ORDER, snap, posted if ever_posted is None else ever_posted)
+
+
+def doc(kind, doc_id, amount, posted=True, deleted=False, date="2026-11-28", number="1", **extra):
+    snap = {"number": number, "date": date, "posted": posted, "deleted": deleted, "currency": "RUB",
+            "amount": str(amount), **extra}
+    return Document(kind, doc_id, snap, posted, Decimal(str(amount)))
+
+
+def state(*docs, paid_when="full"):
+    return deal_state(OrderFacts.from_documents(ORDER, docs), paid_when)
+
+
+def test_a_posted_order_alone_is_a_new_deal_with_the_order_amount_and_rows():
+    s = state(order())
+    assert s.stage == NEW and s.amount == Decimal("1200.00")
+    assert [r.product_id for r in s.rows] == ["p1"]
+    assert s.title == "Заказ ТД-1 от 27.11.2026"
+
+
+def test_an_order_never_posted_has_no_deal():
+    assert state(order(posted=False)) is None
+
+
+def test_an_order_unposted_after_posting_goes_back_to_new_and_a_deleted_one_is_cancelled():
+    assert state(order(posted=False, ever_posted=True), doc("invoice", "i1", 1200)).stage == NEW
+    assert state(order(deleted=True), doc("payment", "pay1", 1200)).stage == CANCELLED
+
+
+def test_an_invoice_moves_the_deal_to_invoiced_with_its_number_date_and_amount():
+    s = state(order(), doc("invoice", "i1", "1250.50", number="СЧ-7", items=[ITEM]))
+    assert s.stage == INVOICED and s.amount == Decimal("1250.50")
+    assert (s.invoice_number, s.invoice_date) == ("СЧ-7", "2026-11-28")
+
+
+def test_a_partial_payment_then_a_shipment_is_shipped_unpaid_with_the_paid_amount_shown():
+    s = state(order(), doc("invoice", "i1", 1200), doc("payment", "pay1", 500), doc("shipment", "s1", 1200, number="РТ-3",
+              organization={"id": "o", "name": "ООО ТД"}))
+    assert s.stage == SHIPPED_UNPAID
+    assert s.paid_amount == Decimal(500) and s.payment_date == "2026-11-28"
+    assert (s.shipment_number, s.legal_entity, s.shipment_amount) == ("РТ-3", "ООО ТД", Decimal(1200))
+
+
+def test_the_final_payment_makes_it_paid_whatever_was_shipped():
+    s = state(order(), doc("invoice", "i1", 1200), doc("payment", "pay1", 500), doc("shipment", "s1", 1200),
+              doc("payment", "pay2", 700, date="2026-11-30"))
+    assert s.stage == PAID and s.payment_date == "2026-11-30"
+    assert s.paying_payments == ("pay1", "pay2")
+
+
+def test_an_unposted_or_deleted_payment_no_longer_counts():
+    assert state(order(), doc("payment", "pay1", 1200, posted=False)).stage == NEW
+    s = state(order(), doc("invoice", "i1", 1200), doc("payment", "pay1", 1200, deleted=True))
+    assert s.stage == INVOICED and s.paid_amount == 0 and s.payment_date is None
+
+
+def test_paid_when_any_pays_on_the_first_payment():
+    assert state(order(), doc("payment", "pay1", 1), paid_when="any").stage == PAID
+    assert state(order(), doc("payment", "pay1", 1), paid_when="full").stage == NEW
+
+
+def test_the_facts_in_any_order_give_the_same_deal():
+    docs = [order(), doc("invoice", "i1", 1200), doc("payment", "pay1", 500), doc("shipment", "s1", 1200),
+            doc("payment", "pay2", 700)]
+    assert state(*docs) == state(*reversed(docs)) == state(*docs[2:], *docs[:2])
+
+
+def test_deal_fields_carry_1c_amount_manually_and_money_user_fields_with_currency():
+    s = state(order(), doc("invoice", "i1", 1200, number="СЧ-7"), doc("payment", "pay1", 500))
+    uf = {k: f"UF_CRM_{k.upper()}" for k in ("invoice_number", "invoice_date", "paid_amount", "payment_date",
+                                             "shipment_number", "shipment_date", "shipment_amount", "legal_entity")}
+    fields = deal_fields(s, stage_ids={k: k.upper() for k in ("new", "invoiced", "shipped_unpaid", "paid", "cancelled")},
+                         user_fields=uf, originator="ut", company_id=5, contact_id=None, contact_ids=[9],
+                         assigned_by_id=3)
+    assert fields["STAGE_ID"] == "INVOICED" and fields["OPPORTUNITY"] == "1200.00"
+    assert fields["IS_MANUAL_OPPORTUNITY"] == "Y" and fields["COMPANY_ID"] == "5" and fields["CONTACT_IDS"] == ["9"]
+    assert fields["UF_CRM_PAID_AMOUNT"] == "500.00|RUB" and fields["UF_CRM_INVOICE_NUMBER"] == "СЧ-7"
+    assert "UF_CRM_SHIPMENT_NUMBER" not in fields  # nothing shipped: not sent (cleared if it was)
+
+
+def test_product_rows_keep_1c_prices_vat_and_units():
+    rows = product_rows(state(order()), {"p1": 42})
+    assert rows == [{"PRODUCT_ID": 42, "PRODUCT_NAME": "Гвоздь", "PRICE": "120.0000", "QUANTITY": "10.000",
+                     "TAX_INCLUDED": "Y", "SORT": 10, "TAX_RATE": "20", "MEASURE_CODE": "796", "MEASURE_NAME": "шт"}]
+
+
+def test_amounts_without_vat_get_the_vat_added_to_the_row_price():
+    s = state(order(amounts_include_vat=False))
+    assert product_rows(s, {"p1": 1})[0]["PRICE"] == "140.0000"
+
+
+def test_the_paid_tag_depends_on_the_deal_and_the_paying_payments_only():
+    assert paid_tag("ut", ORDER, ["a", "b"]) == paid_tag("ut", ORDER, ["b", "a"])
+    assert paid_tag("ut", ORDER, ["a"]) != paid_tag("ut", ORDER, ["a", "b"])
