@@ -74,15 +74,16 @@ def shipped_unpaid(office: Office, clock: Clock) -> list[Doc]:
 
 
 def payment_unposted(office: Office, clock: Clock) -> list[Doc]:
-    """Paid, then the accountant unposts the payment; later posts it again, deletes it, or leaves it."""
+    """Paid, then the accountant unposts the payment; then posts it again, or marks it for deletion, or
+    leaves it unposted (in turn)."""
     order = office.order(clock)
     invoice = office.invoice(clock, order)
     payment = office.pay(clock, [(order, invoice.amount)], order)
     payment.write(clock.later(10, 240), posted=False)
-    fate = office.rng.random()
-    if fate < 0.5:
+    fate = office.turn("payment_unposted") % 3
+    if fate == 0:
         payment.write(clock.later(5, 120), posted=True)
-    elif fate < 0.75:
+    elif fate == 1:
         payment.write(clock.later(5, 120), deleted=True)
     return [order]
 
@@ -92,7 +93,7 @@ def invoice_deleted(office: Office, clock: Clock) -> list[Doc]:
     order = office.order(clock)
     office.invoice(clock, order).write(clock.later(5, 60), deleted=True)
     second = office.invoice(clock, order, discount=Decimal(5))
-    if office.rng.random() < 0.6:
+    if office.turn("invoice_deleted") % 2 == 0:
         office.pay(clock, [(order, second.amount)], order)
     return [order]
 
@@ -102,7 +103,7 @@ def shipment_deleted(office: Office, clock: Clock) -> list[Doc]:
     order = office.order(clock)
     office.invoice(clock, order)
     office.ship(clock, [order]).write(clock.later(5, 90), posted=False, deleted=True)
-    if office.rng.random() < 0.5:
+    if office.turn("shipment_deleted") % 2 == 0:
         office.ship(clock, [order])
     return [order]
 
@@ -112,7 +113,7 @@ def order_changed(office: Office, clock: Clock) -> list[Doc]:
     order = office.order(clock)
     office.change_items(clock, order)
     invoice = office.invoice(clock, order)
-    if office.rng.random() < 0.7:
+    if office.turn("order_changed") % 3 != 2:
         office.pay(clock, [(order, invoice.amount)], order)
     return [order]
 
@@ -120,7 +121,7 @@ def order_changed(office: Office, clock: Clock) -> list[Doc]:
 def order_deleted(office: Office, clock: Clock) -> list[Doc]:
     """The client cancels: the invoice (if any) and the order are marked for deletion."""
     order = office.order(clock)
-    if office.rng.random() < 0.5:
+    if office.turn("order_deleted") % 2 == 0:
         office.invoice(clock, order).write(clock.later(10, 120), deleted=True)
     order.write(clock.later(10, 240), posted=False, deleted=True)
     return [order]
@@ -135,7 +136,7 @@ def two_orders_one_payment(office: Office, clock: Clock) -> list[Doc]:
     second = office.order(clock, buyer, org)
     amounts = [office.invoice(clock, o).amount for o in (first, second)]
     office.pay(clock, [(first, amounts[0]), (second, amounts[1])], first)
-    if office.rng.random() < 0.5:
+    if office.turn("two_orders_one_payment") % 2 == 0:
         office.ship(clock, [first, second])
     else:
         office.ship(clock, [first])

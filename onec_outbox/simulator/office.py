@@ -100,6 +100,15 @@ class Office:
         self.cards: dict[str, Card] = {c.id: c for c in (*world.counterparties, *world.products)}
         self._prices: dict[str, tuple[list[int], list[Decimal]]] = {}
         self._first_kinds = list(PAYMENT_KINDS)  # the first payments use each kind once
+        self._turns: dict[str, int] = {}
+        self.organization_of: dict[str, str] = {}  # document id → organization id, where the payload lacks it
+
+    def turn(self, name: str) -> int:
+        """How many times ``name`` was asked before: lifecycles take their branches in turn, so the
+        first occurrences cover every branch and a default run shows them all."""
+        count = self._turns.get(name, 0)
+        self._turns[name] = count + 1
+        return count
 
     def record(self, at: int, entity: str, entity_id: str, payload: dict[str, Any]) -> None:
         self.changes.append(Change(at, len(self.changes), entity, entity_id, copy.deepcopy(payload)))
@@ -203,7 +212,9 @@ class Office:
             items = [reprice(i, discount) for i in items]
         payload = {"number": None, "date": None, "posted": True, "deleted": False, "order_id": order.id,
                    "currency": "RUB", "amount": money(total(items)), "items": items}
-        return Doc(self, "invoice", payload).write(clock.later(5, 90))
+        doc = Doc(self, "invoice", payload)
+        self.organization_of[doc.id] = order.payload["organization"]["id"]  # not in the invoice payload
+        return doc.write(clock.later(5, 90))
 
     def payment_kind(self, buyer_id: str) -> str:
         if self._first_kinds:

@@ -75,7 +75,7 @@ def generate(config: ScenarioConfig = ScenarioConfig()) -> Run:
     catalog.reprice_products(office, span, retired_product)
     _orders(office, config.sizes.orders, span)
     changes = _in_time_order(office.changes)
-    _number_documents(rng, world, changes, config.start)
+    _number_documents(rng, office, changes, config.start)
     events = tuple(_envelope(rng, config, change) for change in changes)
     return Run(config, world, events, office.patterns)
 
@@ -132,14 +132,14 @@ class _Calendar:
         return self._days[day] + timedelta(milliseconds=within)
 
 
-def _number_documents(rng: random.Random, world: World, changes: list[Change], start: datetime) -> None:
+def _number_documents(rng: random.Random, office: Office, changes: list[Change], start: datetime) -> None:
     """Give each document its number and date when it is first written, as 1C does; later snapshots keep them.
 
     Numbers follow the organization's prefix, one sequence per document type (and payment kind), each
     starting somewhere past 1000 as in a base with history.
     """
     calendar = _Calendar(start)
-    prefixes = {o.id: o.prefix for o in world.organizations}
+    prefixes = {o.id: o.prefix for o in office.world.organizations}
     assigned: dict[str, tuple[str, str]] = {}
     counters: dict[tuple[str, str, str], int] = {}
     for change in changes:
@@ -150,7 +150,8 @@ def _number_documents(rng: random.Random, world: World, changes: list[Change], s
         if change.entity_id not in assigned:
             number = payload["number"]
             if number is None:
-                prefix = prefixes.get((payload.get("organization") or {}).get("id"), "")
+                org = (payload.get("organization") or {}).get("id") or office.organization_of.get(change.entity_id)
+                prefix = prefixes.get(org, "")
                 key = (change.entity, payload.get("kind", ""), prefix)
                 counters[key] = counters.get(key, rng.randint(1000, 5000)) + 1
                 number = f"{prefix}{counters[key]:09d}"
