@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from click.testing import CliRunner
 from bridge.cli import main
 from onec_outbox.contract import parse_event
 from onec_outbox.simulator import ScenarioConfig, Sizes, expected_state, generate
+from tests.helpers import free_port
 
 SMALL = ["--counterparties", "6", "--products", "8", "--orders", "10", "--seed", "3"]
 
@@ -45,9 +45,7 @@ def test_posting_without_a_token_says_how_to_give_one(monkeypatch):
 
 
 def test_simulate_posts_a_run_into_a_running_ingest(db_url):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "BRIDGE_DATABASE_URL": db_url, "BRIDGE_INGEST_TOKENS": "cli-token,other",
            "BRIDGE_INGEST_PORT": str(port), "BRIDGE_INGEST_HOST": "127.0.0.1", "BRIDGE_LOG_LEVEL": "WARNING"}
     ingest = subprocess.Popen([sys.executable, "-m", "bridge.cli", "ingest"], env=env)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -14,14 +13,9 @@ from bridge import ops_http
 from onec_outbox.ingest import IngestConfig, create_app
 from onec_outbox.simulator import ScenarioConfig, Sizes, generate
 from onec_outbox.simulator.sender import SendOptions, send
+from tests.helpers import free_port
 
 TOKEN = "simulator-test-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @asynccontextmanager
@@ -56,7 +50,7 @@ async def _outbox(db_url: str) -> list[asyncpg.Record]:
 
 async def test_a_run_is_accepted_duplicates_come_back_duplicate_and_the_outbox_holds_each_event_once(db_url):
     run = generate(ScenarioConfig(seed=7, sizes=Sizes(10, 12, 24)))
-    async with _ingest(db_url, _free_port()) as url:
+    async with _ingest(db_url, free_port()) as url:
         report = await send(run.events, url=url, token=TOKEN,
                             options=SendOptions(batch_size=25, duplicates=0.4, seed=2))
     assert report.problems == []
@@ -73,7 +67,7 @@ async def test_a_run_is_accepted_duplicates_come_back_duplicate_and_the_outbox_h
 
 async def test_sending_the_same_run_again_stores_nothing_new(db_url):
     run = generate(ScenarioConfig(seed=8, sizes=Sizes(5, 5, 6)))
-    async with _ingest(db_url, _free_port()) as url:
+    async with _ingest(db_url, free_port()) as url:
         first = await send(run.events, url=url, token=TOKEN)
         second = await send(run.events, url=url, token=TOKEN, options=SendOptions(batch_size=7))
     assert first.accepted == len(run.events)
@@ -83,7 +77,7 @@ async def test_sending_the_same_run_again_stores_nothing_new(db_url):
 
 async def test_the_sender_waits_for_an_ingest_that_is_not_up_yet(db_url):
     run = generate(ScenarioConfig(seed=9, sizes=Sizes(3, 3, 2)))
-    port = _free_port()
+    port = free_port()
     options = SendOptions(batch_size=50, backoff_initial=0.05, backoff_maximum=0.2)
     sending = asyncio.create_task(send(run.events, url=f"http://127.0.0.1:{port}", token=TOKEN, options=options))
     await asyncio.sleep(0.3)  # nothing listens yet: the sender's first attempts are refused
