@@ -162,3 +162,26 @@ async def test_a_counterparty_marked_for_deletion_stays_in_bitrix24_with_a_comme
     assert len(companies(state)) == 1
     comment = one(state["timeline_comments"])
     assert "помечен на удаление" in comment["COMMENT"]
+
+
+async def test_trace_shows_the_event_applied_and_every_bitrix24_object_made_for_the_counterparty(stack, db_pool):
+    from bridge.trace import trace
+
+    event = full_company()
+    await stack.post(event)
+    assert await arrived(stack, lambda s: len(s["bank_details"]) == 2 and len(s["contacts"]) == 2)
+    found = await wait_for(lambda: _applied_trace(db_pool, stack, CP_ID), timeout=30)
+    assert [e["event_id"] for e in found.events] == [event["event_id"]]
+    assert found.events[0]["applied_by"] == ["counterparty"] and found.events[0]["published_at"] is not None
+    kinds = sorted((link["onec_type"], link["b24_type"]) for link in found.links)
+    assert kinds == [("bank_account", "bankdetail"), ("bank_account", "bankdetail"),
+                     ("counterparty", "company"), ("counterparty", "requisite")]
+    by_event = await trace(db_pool, None, event["event_id"])
+    assert by_event.events == found.events
+
+
+async def _applied_trace(pool, stack, ident):
+    from bridge.trace import trace
+
+    result = await trace(pool, stack.settings.amqp_url.get_secret_value(), ident)
+    return result if result.events and result.events[0]["applied_by"] else None
