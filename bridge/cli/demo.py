@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import asyncio
+import json
+
+import click
+
+from .. import logs
+from ..settings import Settings
+
+
+@click.command("demo")
+@click.option("--seed", type=int, default=1, show_default=True, help="The simulated 1C base (same seed, same day).")
+@click.option("--counterparties", type=int, default=12, show_default=True)
+@click.option("--products", type=int, default=15, show_default=True)
+@click.option("--orders", type=int, default=20, show_default=True)
+@click.option("--days", type=int, default=1, show_default=True, help="Working days the simulation spans.")
+@click.option("--sandbox-port", type=int, default=8090, show_default=True, help="Port of the sandbox Bitrix24.")
+@click.option("--ingest-port", type=int, default=8080, show_default=True, help="Port of the bridge's ingest.")
+@click.option("--rate", type=float, default=2.0, show_default=True,
+              help="The sandbox portal's request limit per second (a cloud portal: 2; 0 = none).")
+@click.option("--burst", type=int, default=50, show_default=True, help="The sandbox portal's burst (cloud: 50).")
+@click.option("--rabbitmq-api", help="RabbitMQ management API (default http://<amqp host>:15672/api).")
+@click.option("--timeout", type=float, default=600, show_default=True, help="Seconds to wait for the bridge.")
+@click.option("--serve", is_flag=True, help="Keep the sandbox and the bridge running after the summary (Ctrl-C stops).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def command(seed, counterparties, products, orders, days, sandbox_port, ingest_port, rate, burst, rabbitmq_api,
+            timeout, serve, as_json) -> None:
+    """Watch a simulated 1C business day flow into a sandbox Bitrix24, end to end.
+
+    Uses BRIDGE_DATABASE_URL and BRIDGE_AMQP_URL (the defaults fit ./dev services) but works in a
+    database and a RabbitMQ vhost of its own, recreated on every run. Starts a sandbox portal, prepares it
+    with `portal setup`, runs ingest + relay + consumers, posts the 1C simulator's events through the HTTP
+    ingest, waits until every event is applied, and prints what Bitrix24 shows next to what 1C says it must.
+    """
+    from ..demo import DemoOptions, running_demo
+
+    settings = Settings()
+    logs.configure("WARNING", settings.log_format)
+    options = DemoOptions(seed=seed, counterparties=counterparties, products=products, orders=orders, days=days,
+                          sandbox_port=sandbox_port, ingest_port=ingest_port, rate=rate, burst=burst,
+                          rabbitmq_api=rabbitmq_api, timeout=timeout)
+
+    async def main() -> int:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        console = Console(stderr=as_json)
+        with Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=as_json) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = bar.add_task(phase, total=total)
+                bar.update(tasks[phase], completed=done, total=total)
+
+            async with running_demo(settings, options, progress) as (result, _sandbox):
+                bar.stop()
+                if as_json:
+                    click.echo(json.dumps({"summary": result.summary, "expected": result.expected,
+                                           "problems": result.problems, "board": result.board_url,
+                                           "events": result.events, "seconds": round(result.seconds, 1)},
+                                          ensure_ascii=False, indent=2))
+                else:
+                    _print_summary(console, result)
+                if serve:
+                    console.print("serving: Ctrl-C stops")
+                    try:
+                        await asyncio.Event().wait()
+                    except asyncio.CancelledError:
+                        pass
+                return 1 if result.problems else 0
+
+    try:
+        code = asyncio.run(main())
+    except KeyboardInterrupt:
+        code = 0
+    raise SystemExit(code)
+
+
+def _print_summary(console, result) -> None:
+    from rich.table import Table
+
+    table = Table("", "Bitrix24 shows", "1C says", title=f"{result.events} events from 1C, {result.seconds:.0f} s")
+    for key in ("companies", "contacts", "products", "deals", "notifications"):
+        mark = "" if result.summary[key] == result.expected[key] else " ✗"
+        table.add_row(key, str(result.summary[key]) + mark, str(result.expected[key]))
+    for stage in sorted(set(result.summary["deals_by_stage"]) | set(result.expected["deals_by_stage"])):
+        table.add_row(f"  deals: {stage}", str(result.summary["deals_by_stage"].get(stage, 0)),
+                      str(result.expected["deals_by_stage"].get(stage, 0)))
+    dead = result.summary["dead_letters"]
+    table.add_row("dead letters", str(sum(dead.values())) + (f" {dead}" if dead else ""), "0")
+    console.print(table)
+    console.print(f"Deals as a sales manager sees them: [bold]{result.board_url}[/bold]")
+    console.print(f"Ingest: {result.ingest_url}/docs · webhook: {result.webhook_url.rsplit('/', 2)[0]}/***/")
+    for problem in result.problems:
+        console.print(f"[red]mismatch[/red] {problem}")

@@ -1,0 +1,274 @@
+"""`b24bridge demo`: a simulated 1C business day flowing through the whole bridge into a sandbox Bitrix24.
+
+It isolates itself: a database of its own (``<database>_demo``, recreated and migrated), a RabbitMQ
+virtual host of its own (``b24bridge-demo``, recreated), a sandbox portal on a local port prepared by
+``portal setup``, then ingest + relay + consumers in this process, and the 1C simulator posting through the
+real HTTP ingest.  It waits until every event is applied (or dead-lettered), prints a summary of what a
+sales manager now sees, and compares it with what the simulator says must be there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import tempfile
+import time
+from collections import Counter
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import yaml
+from pydantic import SecretStr
+
+from . import db
+from .errors import ConfigError
+from .settings import Settings
+
+DEMO_VHOST = "b24bridge-demo"
+DEFAULT_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    seed: int = 1
+    counterparties: int = 12
+    products: int = 15
+    orders: int = 20
+    days: int = 1
+    sandbox_port: int = 8090
+    ingest_port: int = 8080
+    rate: float = 2.0  # the sandbox portal's request limit (a real cloud portal: 2/s, burst 50)
+    burst: int = 50
+    rabbitmq_api: str | None = None  # management API; default http://<amqp host>:15672/api
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass
+class DemoResult:
+    summary: dict[str, Any]
+    expected: dict[str, Any]
+    board_url: str
+    webhook_url: str
+    ingest_url: str
+    events: int
+    seconds: float
+    problems: list[str] = field(default_factory=list)
+
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+# --- isolation: a database and a vhost of the demo's own -----------------------------------------------
+
+
+def _with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
+
+
+async def fresh_database(dsn: str) -> str:
+    """Recreate ``<database>_demo`` next to the configured database and migrate it; returns its DSN."""
+    base = unquote(urlsplit(dsn).path.lstrip("/")) or "postgres"
+    name = f"{base}_demo"
+    try:
+        conn = await asyncpg.connect(dsn, timeout=10)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise ConfigError(f"demo: cannot reach PostgreSQL at BRIDGE_DATABASE_URL ({exc}); run ./dev services") from exc
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    except asyncpg.InsufficientPrivilegeError as exc:
+        raise ConfigError(f"demo: the database role may not create databases ({exc}); "
+                          "grant CREATEDB or run ./dev services") from exc
+    finally:
+        await conn.close()
+    demo_dsn = _with_database(dsn, name)
+    await asyncio.to_thread(db.migrate, demo_dsn)
+    return demo_dsn
+
+
+def _api_url(amqp_url: str, override: str | None) -> str:
+    if override:
+        return override.rstrip("/")
+    parts = urlsplit(amqp_url)
+    user, password = unquote(parts.username or "guest"), unquote(parts.password or "guest")
+    return f"http://{quote(user)}:{quote(password)}@{parts.hostname or '127.0.0.1'}:15672/api"
+
+
+async def fresh_vhost(amqp_url: str, api_override: str | None) -> str:
+    """Recreate the demo's virtual host through the management API; returns the AMQP URL for it."""
+    api = _api_url(amqp_url, api_override)
+    user = unquote(urlsplit(amqp_url).username or "guest")
+    vhost = quote(DEMO_VHOST, safe="")
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            await client.delete(f"{api}/vhosts/{vhost}")
+            (await client.put(f"{api}/vhosts/{vhost}")).raise_for_status()
+            (await client.put(f"{api}/permissions/{vhost}/{quote(user, safe='')}",
+                              json={"configure": ".*", "write": ".*", "read": ".*"})).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise ConfigError(f"demo: the RabbitMQ management API does not answer ({type(exc).__name__}); enable it "
+                          "with `rabbitmq-plugins enable rabbitmq_management` or pass --rabbitmq-api") from exc
+    parts = urlsplit(amqp_url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + DEMO_VHOST, parts.query, ""))
+
+
+# --- the run --------------------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def running_demo(settings: Settings, options: DemoOptions,
+                       progress: Progress | None = None) -> AsyncIterator[tuple[DemoResult, Any]]:
+    """Run the demo; yields (result, sandbox) while everything still runs (for --serve and tests)."""
+    from onec_outbox.simulator import ScenarioConfig, Sizes, expected_state, generate
+    from onec_outbox.simulator.sender import SendOptions, send
+
+    from . import bootstrap
+    from .portal import setup_portal
+    from .sandbox import SandboxConfig, serve_in_thread
+
+    started = time.monotonic()
+    say = progress or (lambda *_: None)
+    say("database", 0, 1)
+    demo_dsn = await fresh_database(settings.database_url.get_secret_value())
+    amqp_url = await fresh_vhost(settings.amqp_url.get_secret_value(), options.rabbitmq_api)
+    say("database", 1, 1)
+    token = secrets.token_urlsafe(24)
+    with serve_in_thread(SandboxConfig(rate=options.rate, burst=options.burst), port=options.sandbox_port) as portal:
+        mapping = await setup_portal(Settings(b24_webhook_url=portal.webhook_url, b24_batch_linger=0),
+                                     bootstrap_mapping(settings))
+        mapping_file = Path(tempfile.mkdtemp(prefix="b24bridge-demo-")) / "mapping.yaml"
+        mapping_file.write_text(yaml.safe_dump(mapping.model_dump(mode="json"), allow_unicode=True, sort_keys=False))
+        bridge_settings = settings.model_copy(update={
+            "database_url": SecretStr(demo_dsn), "amqp_url": SecretStr(amqp_url),
+            "b24_webhook_url": SecretStr(portal.webhook_url),
+            "ingest_tokens": [SecretStr(token)], "ingest_port": options.ingest_port,
+            "ingest_host": "127.0.0.1", "mapping_file": mapping_file,
+            "consumer_entities": list(bootstrap.handler_factories())})
+        stop = asyncio.Event()
+        task = asyncio.create_task(bootstrap.run_all(bridge_settings, stop))
+        ingest_url = f"http://127.0.0.1:{options.ingest_port}"
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(_stop, stop, task)
+            await _wait_up(ingest_url, task)
+            run = generate(ScenarioConfig(seed=options.seed, days=options.days, sizes=Sizes(
+                counterparties=options.counterparties, products=options.products, orders=options.orders)))
+            events = list(run.events)
+            report = await send(events, url=ingest_url, token=token,
+                                options=SendOptions(batch_size=100, duplicates=0.05, seed=options.seed),
+                                progress=lambda r: say("1C → ingest", r.delivered, r.events))
+            report.raise_for_problems()
+            pool = await db.create_pool(demo_dsn, max_size=2)
+            stack.push_async_callback(pool.close)
+            await _drain(pool, amqp_url, len(events), options.timeout, task,
+                         lambda done: say("Bitrix24 ← bridge", done, len(events)))
+            expected = expected_state(events, paid_rule=mapping.deals.paid_when)
+            summary = await summarize(portal.sandbox.state(), amqp_url, mapping)
+            result = DemoResult(
+                summary=summary, expected=expected_summary(expected, mapping), board_url=portal.base_url + "/_sandbox/",
+                webhook_url=portal.webhook_url, ingest_url=ingest_url, events=len(events),
+                seconds=time.monotonic() - started)
+            result.problems = compare(result.summary, result.expected)
+            yield result, portal.sandbox
+
+
+def bootstrap_mapping(settings: Settings):
+    from . import mapping
+
+    return mapping.load(settings.mapping_file)
+
+
+async def _stop(stop: asyncio.Event, task: asyncio.Task) -> None:
+    stop.set()
+    try:
+        await asyncio.wait_for(task, 60)
+    except Exception:  # noqa: BLE001 - shutting down: nothing left to report to
+        pass
+
+
+async def _wait_up(url: str, task: asyncio.Task) -> None:
+    async with httpx.AsyncClient(timeout=2) as client:
+        for _ in range(300):
+            if task.done():
+                task.result()  # raises what stopped the bridge
+            try:
+                if (await client.get(f"{url}/healthz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"the bridge did not come up on {url}")
+
+
+async def _drain(pool: asyncpg.Pool, amqp_url: str, total: int, timeout: float, task: asyncio.Task,
+                 progress: Callable[[int], None]) -> None:
+    """Wait until every distinct event was applied by a consumer or dead-lettered."""
+    from .dlq import DeadLetters
+
+    deadline = time.monotonic() + timeout
+    async with DeadLetters(amqp_url) as letters:
+        while True:
+            if task.done():
+                task.result()
+            applied = await pool.fetchval("SELECT count(DISTINCT event_id) FROM inbox")
+            dead = sum((await letters.counts()).values())
+            progress(min(applied + dead, total))
+            if applied + dead >= total:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"after {timeout:.0f} s only {applied + dead} of {total} events were handled")
+            await asyncio.sleep(0.5)
+
+
+# --- what a sales manager sees ------------------------------------------------------------------------
+
+
+async def summarize(state: dict[str, Any], amqp_url: str | None, mapping) -> dict[str, Any]:
+    """Counts from the portal itself (and dead letters from RabbitMQ)."""
+    stage_names = {s["STATUS_ID"]: s["NAME"] for s in state["statuses"] if s["ENTITY_ID"].startswith("DEAL_STAGE")}
+    by_stage = Counter(stage_names.get(d["STAGE_ID"], d["STAGE_ID"]) for d in state["deals"])
+    dead: dict[str, int] = {}
+    if amqp_url:
+        from .dlq import DeadLetters
+
+        async with DeadLetters(amqp_url) as letters:
+            dead = {q: n for q, n in (await letters.counts()).items() if n}
+    return {
+        "companies": len(state["companies"]),
+        "contacts": len(state["contacts"]),
+        "products": len(state["products"]) or len(state.get("crm_products", [])),
+        "deals": len(state["deals"]),
+        "deals_by_stage": dict(sorted(by_stage.items())),
+        "notifications": len(state["notifications"]),
+        "dead_letters": dead,
+    }
+
+
+def expected_summary(expected: dict[str, Any], mapping) -> dict[str, Any]:
+    """The same counts, from the simulator's expected state."""
+    counterparties = expected["counterparties"].values()
+    stage_names = {key: getattr(mapping.deals.stages, key).name for key in ("new", "invoiced", "shipped_unpaid",
+                                                                               "paid", "cancelled")}
+    by_stage = Counter(stage_names[d["stage"]] for d in expected["deals"].values())
+    return {
+        "companies": sum(1 for c in counterparties if c["kind"] == "company"),
+        "contacts": sum(1 if c["kind"] == "contact" else 0 for c in counterparties)
+        + sum(len(c.get("contact_persons") or {}) for c in counterparties if c["kind"] == "company"),
+        "products": len(expected["products"]),
+        "deals": len(expected["deals"]),
+        "deals_by_stage": dict(sorted(by_stage.items())),
+        "notifications": sum(1 for d in expected["deals"].values() if d.get("paid_notification")),
+        "dead_letters": {},
+    }
+
+
+def compare(actual: dict[str, Any], expected: dict[str, Any]) -> list[str]:
+    return [f"{key}: Bitrix24 shows {json.dumps(actual[key], ensure_ascii=False)}, "
+            f"1C says {json.dumps(expected[key], ensure_ascii=False)}"
+            for key in expected if actual.get(key) != expected[key]]
