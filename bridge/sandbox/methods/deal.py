@@ -68,7 +68,7 @@ DEAL = Entity(
 
 
 def _defaults(call: Call) -> dict[str, Any]:
-    today = values.today(call.tz)
+    today = values.day_at(call.clock(), call.tz)
     return {"TYPE_ID": "SALE", "CURRENCY_ID": "RUB", "OPPORTUNITY": Decimal(0), "IS_MANUAL_OPPORTUNITY": "N",
             "TAX_VALUE": Decimal(0), "BEGINDATE": today.isoformat(),
             "CLOSEDATE": (today + timedelta(days=7)).isoformat(), "ASSIGNED_BY_ID": call.user_id, "OPENED": "Y",
