@@ -354,7 +354,10 @@ class Sandbox:
                 raise ApiError(injection.error or "", injection.description or "", injection.status)
             self._throttle()
             outcome = self.execute(target.method, params, caller.user_id, caller=caller.key)
-        except ApiError as exc:
+        except ApiError as exc:  # refused before any method ran: auth, limits, injected errors, bad path
+            with self._lock:
+                code = str(exc.code) or '""'
+                self._stats.errors[code] = self._stats.errors.get(code, 0) + 1
             outcome = Outcome(None, exc, envelope.time_block(start, start, self.config.tz))
         return self._envelope(method, outcome)
 

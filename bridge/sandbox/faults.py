@@ -174,9 +174,12 @@ class Faults:
         self.configure({"errors": [{"method": method, "error": error, "rate": rate, "count": count,
                                     "nested": nested, "status": status, "description": description}]})
 
-    def outage(self, seconds: float | None = None, *, mode: str = "drop") -> None:
-        """Fail every REST request for ``seconds`` (None = until cleared): ``drop``, ``502`` or ``504``."""
-        self.configure({"outage": {"seconds": seconds, "mode": mode}})
+    def outage(self, seconds: float | None = None, *, requests: int | None = None, mode: str = "drop") -> None:
+        """Fail every REST request for ``seconds`` and/or ``requests`` (neither = until cleared).
+
+        ``mode``: ``drop`` (close the connection unanswered), ``502`` or ``504`` (nginx pages).
+        """
+        self.configure({"outage": {"seconds": seconds, "requests": requests, "mode": mode}})
 
     def storm(self, seconds: float | None = None, *, requests: int | None = None) -> None:
         """Answer 503 QUERY_LIMIT_EXCEEDED to every REST request for ``seconds`` and/or ``requests``."""
