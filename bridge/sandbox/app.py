@@ -245,9 +245,9 @@ class Sandbox:
     def execute(self, method: str, params: dict[str, Any], user_id: int, *, nested: bool = False,
                 caller: str | None = None) -> Outcome:
         """Run one method (a request or a batch command).  ``caller`` turns on the operating-time limit."""
-        start = self.clock()
-        began = time.perf_counter()
         with self._lock:
+            start = self.clock()
+            began = time.perf_counter()  # inside the lock: waiting for another request is not run time
             result: Result | None = None
             error: ApiError | None = None
             counted = False

@@ -99,26 +99,27 @@ def test_a_file_that_is_not_a_sandbox_state_is_refused(tmp_path):
 def test_cli_keeps_the_portal_in_the_state_file_across_restarts(tmp_path):
     path = tmp_path / "portal.json"
 
-    def run() -> subprocess.Popen:
+    def run() -> tuple[subprocess.Popen, str]:
         port = _free_port()
         process = subprocess.Popen(
             [sys.executable, "-c", "from bridge.cli import main; main()", "sandbox", "--port", str(port),
              "--rate", "0", "--state-file", str(path)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        process.url = _wait_for(process, port)
-        return process
+        return process, _wait_for(process, port)
 
-    first = run()
+    def stop(process: subprocess.Popen) -> None:
+        process.send_signal(signal.SIGTERM)  # uvicorn shuts down gracefully: the lifespan saves the file
+        process.wait(timeout=10)
+
+    first, url = run()
     try:
-        assert httpx.post(first.url + "crm.company.add", json={"fields": {"TITLE": "CLI"}}).json()["result"] == 1
+        assert httpx.post(url + "crm.company.add", json={"fields": {"TITLE": "CLI"}}).json()["result"] == 1
     finally:
-        first.send_signal(signal.SIGTERM)
-        first.wait(timeout=10)
-    second = run()
+        stop(first)
+    second, url = run()
     try:
-        assert httpx.post(second.url + "crm.company.add", json={"fields": {"TITLE": "CLI 2"}}).json()["result"] == 2
-        assert [c["TITLE"] for c in httpx.get(second.url.split("/rest/")[0] + "/_sandbox/state").json()["companies"]] == [
-            "CLI", "CLI 2"]
+        assert httpx.post(url + "crm.company.add", json={"fields": {"TITLE": "CLI 2"}}).json()["result"] == 2
+        companies = httpx.post(url + "crm.company.list", json={"select": ["TITLE"]}).json()["result"]
+        assert [c["TITLE"] for c in companies] == ["CLI", "CLI 2"]
     finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(timeout=10)
+        stop(second)
