@@ -10,8 +10,9 @@ substitutions that change *when* things happen, never *what*:
   ``REQUESTS_CA_BUNDLE``.
 
 fast_bitrix24's own client-side throttling stays at its defaults (a pool of 50 requests, then 2 per
-second): every test here sends fewer than 50 requests, so it never waits, and the portal's limits are
-reached by shrinking the *sandbox's* bucket instead.
+second) in most tests: they send fewer than 50 requests, so it never waits, and the portal's limits are
+reached by shrinking the *sandbox's* bucket instead.  The one test of that throttle (``fast_throttle``)
+runs it on the sandbox's manual clock too, with a pool as small as the sandbox's bucket.
 """
 
 from __future__ import annotations
@@ -77,6 +78,16 @@ def b24pysdk_env(monkeypatch: pytest.MonkeyPatch, sleeps: SleepRecorder) -> Slee
 
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", CERT)
     monkeypatch.setattr(_base_requester, "time", types.SimpleNamespace(sleep=sleeps))
+    return sleeps
+
+
+@pytest.fixture
+def fast_throttle(monkeypatch: pytest.MonkeyPatch, clock: ManualClock, sleeps: SleepRecorder) -> SleepRecorder:
+    """Run fast_bitrix24's client-side throttle on the sandbox's manual clock (its waits advance it)."""
+    from fast_bitrix24 import throttle
+
+    monkeypatch.setattr(throttle, "time", types.SimpleNamespace(monotonic=clock))
+    monkeypatch.setattr(throttle, "asyncio", types.SimpleNamespace(sleep=sleeps.async_sleep))
     return sleeps
 
 

@@ -87,6 +87,15 @@ async def test_a_full_bucket_gets_503_and_the_client_backs_off_until_every_call_
     assert srv.sandbox.stats()["rate_limited"] > 0 and fast_env.delays  # it did hit the limit and wait
 
 
+async def test_its_own_throttle_set_to_the_portals_limits_never_trips_the_bucket(serve, fast_throttle):
+    srv = serve(rate=2, burst=5)
+    fast = _fast(srv.webhook_url, request_pool_size=5, requests_per_second=2.0)
+    for i in range(12):
+        assert await fast.call("crm.company.add", {"fields": {"TITLE": f"C{i}"}}) == i + 1
+    assert srv.sandbox.stats()["rate_limited"] == 0
+    assert [d for d in fast_throttle.delays if d] == [0.5] * 7  # after five requests, one every half second
+
+
 async def test_a_503_storm_shorter_than_its_retry_budget_is_ridden_out(serve, fast_env):
     srv = serve()
     srv.sandbox.faults.storm(requests=4)
