@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import httpx
 import pytest
@@ -71,6 +72,17 @@ def test_changes_close_together_make_one_write():
     saver.flush()
     saver.flush()
     assert writes == [1]
+
+
+def test_a_change_is_saved_by_itself_shortly_after(tmp_path):
+    path = tmp_path / "portal.json"
+    sandbox = Sandbox(SandboxConfig(state_file=str(path), save_delay=0.01))
+    saved = threading.Event()
+    real_save = sandbox._state_file.save
+    sandbox._state_file.save = lambda payload: (real_save(payload), saved.set())
+    sandbox.call("crm.company.add", {"fields": {"TITLE": "Autosaved"}})
+    assert saved.wait(timeout=5)
+    assert "Autosaved" in path.read_text(encoding="utf-8")
 
 
 def test_oauth_tokens_survive_a_restart(tmp_path):
