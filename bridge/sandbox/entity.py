@@ -63,8 +63,8 @@ def coerce(kind: str, value: Any, tz: timezone) -> Any:
     if kind == "ids":
         items = value if isinstance(value, list) else list(value.values()) if isinstance(value, dict) else [value]
         return [values.intval(v) for v in items if values.intval(v) > 0]
-    if isinstance(value, (dict, list)):
-        return None
+    if value is None or isinstance(value, (dict, list)):
+        return None  # a JSON null is PHP null: not a value (an empty string is one)
     return values.text(value)
 
 

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 from typing import Any
 
+from .operating import WINDOW, Usage
 from .phpquery import is_php_list
 
-OPERATING_WINDOW = 600
 
+def time_block(start: float, finish: float, tz: timezone, usage: Usage | None = None) -> dict[str, Any]:
+    """The ``time`` object every reply carries, keys in the order a cloud portal sends them.
 
-def time_block(start: float, finish: float, tz: timezone) -> dict[str, Any]:
-    """The ``time`` object every reply carries, keys in the order a cloud portal sends them."""
+    ``operating`` is the running operating-time sum of the method for this caller (0 when not counted, as
+    for the outer ``batch``) and ``operating_reset_at`` when its oldest bucket drops out.
+    """
+    operating: float | int = 0
+    reset_at = int(start + WINDOW)
+    if usage is not None:
+        operating = usage.operating or 0
+        reset_at = usage.reset_at
     return {
         "start": start,
         "finish": finish,
@@ -20,17 +27,13 @@ def time_block(start: float, finish: float, tz: timezone) -> dict[str, Any]:
         "processing": finish - start,
         "date_start": iso(start, tz),
         "date_finish": iso(finish, tz),
-        "operating_reset_at": int(start) + OPERATING_WINDOW,
-        "operating": 0,
+        "operating_reset_at": reset_at,
+        "operating": operating,
     }
 
 
 def iso(ts: float, tz: timezone) -> str:
     return datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds")
-
-
-def now() -> float:
-    return time.time()
 
 
 def php_array(mapping: dict[Any, Any]) -> Any:

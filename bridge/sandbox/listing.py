@@ -46,6 +46,8 @@ def _norm(value: Any, kind: str) -> Any:
     if value is None or value == "":
         return None
     if kind in _NUMERIC:
+        if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+            return value  # ints and Decimals compare with each other as they are
         return values.decimal(value)
     if kind == "date":
         return values.parse_date(value)
@@ -107,6 +109,8 @@ def apply_filter(rows: Iterable[Any], filter_: Any, get: Getter, kind_of: KindOf
             kind = kind_of(name)
             if kind is not None:
                 conditions.append((name, op, wanted, kind))
+    if not conditions:
+        return list(rows)
     return [row for row in rows if all(matches(get(row, n), op, w, k) for n, op, w, k in conditions)]
 
 

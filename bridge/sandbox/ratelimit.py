@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
-Clock = Callable[[], float]
+from .clock import Clock, ManualClock
+
+__all__ = ["Clock", "LeakyBucket", "ManualClock"]
 
 
 class LeakyBucket:
@@ -48,18 +49,5 @@ class LeakyBucket:
 
     def _drain(self) -> None:
         now = self._clock()
-        self._level = max(0.0, self._level - (now - self._last) * self.rate)
+        self._level = max(0.0, self._level - max(0.0, now - self._last) * self.rate)
         self._last = now
-
-
-class ManualClock:
-    """A clock for tests: time moves only when :meth:`advance` is called."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds

@@ -54,8 +54,8 @@ PRODUCT_IBLOCK = 25
 OFFERS_IBLOCK = 27
 
 
-def seed(store: Store, tz: timezone) -> None:
-    now = values.now_iso(tz)
+def seed(store: Store, tz: timezone, at: float) -> None:
+    now = values.iso_at(at, tz)
     for pid, name, xml_id, country in PRESETS:
         store.put("presets", pid, {"ID": pid, "ENTITY_TYPE_ID": 8, "COUNTRY_ID": country, "DATE_CREATE": now,
                                    "DATE_MODIFY": None, "CREATED_BY_ID": 1, "MODIFY_BY_ID": None, "NAME": name,

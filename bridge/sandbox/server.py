@@ -29,6 +29,19 @@ class _Server(uvicorn.Server):
         while not self.should_exit:
             await self._wake.wait()
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown without its fixed 0.1 s pause: poll until connections and tasks are gone."""
+        for server in self.servers:
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.config.timeout_graceful_shutdown or 1)
+        while (self.server_state.connections or self.server_state.tasks) and loop.time() < deadline:
+            await asyncio.sleep(0.002)
+        for task in list(self.server_state.tasks):
+            task.cancel()
+
     def stop(self) -> None:
         self.should_exit = True
         if self._loop is not None and self._wake is not None:
@@ -40,10 +53,26 @@ class RunningSandbox:
     sandbox: Sandbox
     host: str
     port: int
+    scheme: str = "http"
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def domain(self) -> str:
+        """``host:port``, what clients that build ``https://{domain}/rest/…`` themselves (b24pysdk) need."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def rest_url(self) -> str:
+        """The app-mode (OAuth) endpoint: ``{base_url}/rest/``."""
+        return self.base_url + "/rest/"
+
+    @property
+    def token_url(self) -> str:
+        """The OAuth server's token endpoint on this sandbox."""
+        return self.base_url + "/oauth/token/"
 
     @property
     def webhook_url(self) -> str:
@@ -58,15 +87,24 @@ def serve_in_thread(
     port: int = 0,
     clock: Clock | None = None,
     sandbox: Sandbox | None = None,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
 ) -> Iterator[RunningSandbox]:
-    """``with serve_in_thread(config, port=0) as srv:`` → ``srv.webhook_url``, ``srv.sandbox``."""
+    """``with serve_in_thread(config, port=0) as srv:`` → ``srv.webhook_url``, ``srv.sandbox``.
+
+    With ``ssl_certfile``/``ssl_keyfile`` it serves HTTPS (for clients that only speak ``https://``).
+    On exit the server stops and the sandbox saves its state file, if it has one.
+    """
     app = sandbox or Sandbox(config, clock=clock)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP, not 0: asyncio turns on TCP_NODELAY only for sockets that say they are TCP, and
+    # without it every keep-alive response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
     server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
-                                           timeout_graceful_shutdown=1))
+                                    timeout_graceful_shutdown=1, ssl_certfile=ssl_certfile,
+                                    ssl_keyfile=ssl_keyfile))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="b24-sandbox", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -75,8 +113,9 @@ def serve_in_thread(
             raise RuntimeError("sandbox server did not start")
         time.sleep(0.005)
     try:
-        yield RunningSandbox(app, host, bound_port)
+        yield RunningSandbox(app, host, bound_port, "https" if ssl_certfile else "http")
     finally:
         server.stop()
         thread.join(timeout=10)
         sock.close()
+        app.close()

@@ -27,6 +27,9 @@ class Store:
         self._counters[counter] += 1
         return self._counters[counter]
 
+    def counters(self) -> dict[str, int]:
+        return dict(self._counters)
+
     def bump_counter(self, counter: str, at_least: int) -> None:
         """Make sure the next id of ``counter`` is above ``at_least`` (used when seeding fixed ids)."""
         self._counters[counter] = max(self._counters[counter], at_least)

@@ -64,16 +64,26 @@ def truthy(value: Any) -> bool:
     return bool(value)
 
 
+def php_bool(value: Any) -> bool:
+    """PHP's ``(bool)`` cast: only ``""`` and ``"0"`` are false among strings (so ``"false"`` is true)."""
+    if isinstance(value, str):
+        return value not in ("", "0")
+    if isinstance(value, (list, dict)):
+        return bool(value)
+    return bool(value)
+
+
 def money(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:.2f}"
 
 
-def now_iso(tz: timezone) -> str:
-    return datetime.now(tz).replace(microsecond=0).isoformat()
+def iso_at(ts: float, tz: timezone) -> str:
+    """A unix time as the portal writes datetimes: ``2024-05-01T12:00:00+03:00``."""
+    return datetime.fromtimestamp(ts, tz).replace(microsecond=0).isoformat()
 
 
-def today(tz: timezone) -> date:
-    return datetime.now(tz).date()
+def day_at(ts: float, tz: timezone) -> date:
+    return datetime.fromtimestamp(ts, tz).date()
 
 
 def parse_date(value: Any) -> str | None:

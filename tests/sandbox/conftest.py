@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bridge.sandbox import SandboxConfig, serve_in_thread
+from bridge.sandbox import ManualClock, SandboxConfig, serve_in_thread
 
 REAL_REPLIES = Path(__file__).parent / "real_replies"
 
@@ -24,6 +25,9 @@ class Portal:
 
     def call(self, method: str, **params: Any) -> httpx.Response:
         return self.http.post(self.srv.webhook_url + method, json=params)
+
+    def url(self, path: str) -> str:
+        return self.srv.base_url + path
 
     def result(self, method: str, **params: Any) -> Any:
         response = self.call(method, **params)
@@ -56,6 +60,22 @@ def http_client():
 def portal(http_client):
     with serve_in_thread(SandboxConfig(rate=0)) as srv:
         yield Portal(srv, http_client)
+
+
+@pytest.fixture
+def clock():
+    return ManualClock(1_750_000_000.0)
+
+
+@pytest.fixture
+def make_portal(http_client, clock):
+    """``make_portal(**config)`` → a Portal on its own sandbox, driven by the test's manual ``clock``."""
+    with contextlib.ExitStack() as stack:
+        def make(**config: Any) -> Portal:
+            srv = stack.enter_context(serve_in_thread(SandboxConfig(**{"rate": 0, **config}), clock=clock))
+            return Portal(srv, http_client)
+
+        yield make
 
 
 def real_reply(name: str) -> dict[str, Any]:

@@ -92,9 +92,28 @@ def test_result_references_feed_later_commands(portal):
     assert portal.result("crm.contact.get", id=1)["COMMENTS"] == "1"
 
 
-def test_unresolvable_reference_is_left_in_place(portal):
+def test_unresolvable_reference_inside_a_text_is_left_in_place(portal):
+    body = portal.result("batch", cmd={"c1": "crm.company.add?fields[TITLE]=Copy of $result[missing][ID]"})
+    assert portal.result("crm.company.get", id=body["result"]["c1"])["TITLE"] == "Copy of $result[missing][ID]"
+
+
+def test_a_whole_value_reference_that_breaks_off_gives_the_partial_value(portal):
+    # processBatchElement walks from the bucket and stops at the first missing key: the value becomes
+    # what it reached (here the whole, empty, result bucket), so the TITLE is not a string any more.
     body = portal.result("batch", cmd={"c1": "crm.company.add?fields[TITLE]=$result[missing][ID]"})
-    assert portal.result("crm.company.get", id=body["result"]["c1"])["TITLE"] == "$result[missing][ID]"
+    assert body["result"] == [] and body["result_error"]["c1"]["error_description"].endswith("is required.")
+    body = portal.result("batch", cmd={"a": "crm.company.add?fields[TITLE]=A",
+                                       "b": "crm.company.list?select[]=ID&select[]=TITLE",
+                                       "c": "crm.company.add?fields[TITLE]=$result[b][0][TITLE]",
+                                       "d": "crm.company.add?fields[TITLE]=$result[b][7][TITLE]"})
+    assert list(body["result"]) == ["a", "b", "c"] and list(body["result_error"]) == ["d"]
+
+
+def test_several_references_in_one_value_are_all_replaced(portal):
+    body = portal.result("batch", cmd={"a": "crm.company.add?fields[TITLE]=Alpha",
+                                       "b": "crm.company.add?fields[TITLE]=Beta",
+                                       "c": "crm.company.add?fields[TITLE]=$result[a] and $result[b]"})
+    assert portal.result("crm.company.get", id=body["result"]["c"])["TITLE"] == "1 and 2"
 
 
 def test_halt_stops_after_the_first_error_without_rollback(portal):
@@ -145,3 +164,58 @@ def test_next_and_total_references_resolve_to_numbers(portal):
     assert body["result_next"] == {"first": 50}
     assert [r["ID"] for r in body["result"]["second"]] == [str(i) for i in range(51, 61)]
     assert portal.result("crm.contact.get", id=body["result"]["count"])["NAME"] == "60"
+
+
+def test_get_all_paging_replies_match_the_recorded_7531_row_export(portal):
+    """fast_bitrix24's get_all over 7531 leads, replayed on 7531 companies: same keys, counts, totals, nexts."""
+    skeleton = real_reply("crm_lead_list_several_pages_skeleton")["skeleton"]
+    for i in range(7531):
+        portal.sandbox.call("crm.company.add", {"fields": {"TITLE": f"C{i}"}})
+    params = {"select": ["ID", "TITLE"], "order": {"ID": "ASC"}}
+    first = portal.call("crm.company.list", **params).json()
+    assert {"kind": "direct", "keys": list(first), "rows": len(first["result"]), "row_keys": list(first["result"][0]),
+            "next": first["next"], "total": first["total"]} == skeleton[0]
+    query = "select[0]=ID&select[1]=TITLE&order[ID]=ASC"
+    for n, real in enumerate(skeleton[1:]):
+        cmd = {f"cmd{i}": f"crm.company.list?start={(n * 50 + i + 1) * 50}&{query}" for i in range(50)}
+        body = portal.call("batch", halt=0, cmd=cmd).json()
+        got = body["result"]
+        assert list(body) == real["keys"] and list(got) == real["buckets"]
+        assert {k: len(v) for k, v in got["result"].items()} == real["rows"]
+        assert got["result_total"] == real["result_total"] and got["result_next"] == real["result_next"]
+        assert got["result_error"] == real["result_error"] and list(got["result_time"]) == real["result_time_keys"]
+
+
+def test_a_list_chain_follows_the_last_row_of_each_page_and_breaks_off_after_a_short_page(portal):
+    """b24pysdk's as_list_fast chain: each command filters >ID on $result[previous][49][ID]."""
+    for i in range(120):
+        portal.sandbox.call("crm.company.add", {"fields": {"TITLE": f"C{i}"}})
+    base = "crm.company.list?select[0]=ID&order[ID]=ASC&start=-1"
+    cmd = {"1": f"{base}&filter[>ID]=0"} | {str(k): f"{base}&filter[>ID]=$result[{k - 1}][49][ID]" for k in (2, 3, 4)}
+    body = portal.result("batch", halt=True, cmd=cmd)
+    pages = [[int(row["ID"]) for row in body["result"][k]] for k in ("1", "2", "3")]
+    assert pages == [list(range(1, 51)), list(range(51, 101)), list(range(101, 121))]
+    assert body["result_total"] == {"1": 0, "2": 0, "3": 0, "4": 0} and body["result_next"] == []
+    assert body["result_error"] == []  # command 4's filter got page 3 itself (the walk broke off): no error
+
+
+def test_halt_stops_at_the_first_command_past_the_limit(portal):
+    body = portal.result("batch", halt=1, cmd={f"k{i}": "crm.company.list?select[]=ID" for i in range(52)})
+    assert len(body["result"]) == 50 and list(body["result_error"]) == ["k50"]
+
+
+def test_halt_follows_php_truthiness(portal):
+    cmd = {"a": "crm.company.get?id=999", "b": "crm.company.add?fields[TITLE]=B"}
+    form = "halt=false&cmd[a]=crm.company.get%3Fid%3D999&cmd[b]=crm.company.add%3Ffields%5BTITLE%5D%3DB"
+    response = portal.http.post(portal.srv.webhook_url + "batch", content=form,
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.json()["result"]["result"] == []  # (bool)"false" is true in PHP: the batch halted
+    assert portal.result("batch", halt="0", cmd=cmd)["result"] == {"b": 1}
+    assert portal.result("batch", halt=False, cmd=cmd)["result"] == {"b": 2}
+
+
+def test_a_command_that_is_not_a_string_is_skipped_but_counts_towards_fifty(portal):
+    cmd = {"n": 42, **{f"k{i}": "crm.company.list?select[]=ID" for i in range(50)}}
+    body = portal.result("batch", cmd=cmd)
+    assert "n" not in body["result"] and "n" not in body["result_error"]
+    assert len(body["result"]) == 49 and list(body["result_error"]) == ["k49"]

@@ -16,31 +16,49 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _wait_for(process: subprocess.Popen, port: int) -> str:
+    """Read the printed webhook URL and wait until the server answers; returns the URL."""
+    assert process.stdout is not None
+    first_line = process.stdout.readline().strip()
+    assert first_line.startswith("Webhook URL: http://127.0.0.1:"), first_line
+    url = first_line.split(" ", 2)[-1]
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz")
+            return url
+        except httpx.TransportError:
+            assert time.monotonic() < deadline and process.poll() is None, "sandbox did not start"
+            time.sleep(0.05)
+
+
 def test_cli_prints_the_webhook_url_and_logs_json_without_the_code(tmp_path):
     port, code = _free_port(), "clisecret42"
     log = tmp_path / "stderr.log"
     with log.open("w") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-c", "from bridge.cli import main; main()", "sandbox", "--port", str(port),
-             "--webhook-user", "5", "--webhook-code", code, "--rate", "0"],
+             "--webhook-user", "5", "--webhook-code", code, "--rate", "0", "--extra-webhook", "6/secondsecret",
+             "--operating-limit", "1", "--operating-cost", "2"],
             stdout=subprocess.PIPE, stderr=stderr, text=True)
     try:
-        assert process.stdout is not None
-        first_line = process.stdout.readline().strip()
-        assert first_line == f"Webhook URL: http://127.0.0.1:{port}/rest/5/{code}/"
-        url = first_line.split(" ", 2)[-1]
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                response = httpx.post(url + "crm.company.add", json={"fields": {"TITLE": "CLI"}})
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.05)
-        assert response.json()["result"] == 1
+        url = _wait_for(process, port)
+        assert url == f"http://127.0.0.1:{port}/rest/5/{code}/"
+        response = httpx.post(url + "crm.company.add", json={"fields": {"TITLE": "CLI"}})
+        assert response.json()["result"] == 1 and response.json()["time"]["operating"] == 2
+        assert httpx.post(url + "crm.company.add", json={"fields": {"TITLE": "CLI"}}).status_code == 429
+        second = httpx.post(f"http://127.0.0.1:{port}/rest/6/secondsecret/crm.company.list", json={})
+        assert second.json()["total"] == 1
     finally:
         process.terminate()
         process.wait(timeout=10)
     logged = log.read_text()
     assert '"action": "sandbox.call"' in logged and "crm.company.add" in logged
-    assert code not in logged
+    assert code not in logged and "secondsecret" not in logged
+
+
+def test_cli_refuses_a_malformed_extra_webhook():
+    result = subprocess.run([sys.executable, "-c", "from bridge.cli import main; main()", "sandbox",
+                             "--extra-webhook", "nobody"], check=False, capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 2 and "expected USER_ID/CODE" in result.stderr

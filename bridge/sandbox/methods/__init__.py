@@ -66,13 +66,17 @@ class Call:
     sandbox: Sandbox
     user_id: int
     extra: dict[str, Any] = field(default_factory=dict)
+    caller: str | None = None
 
     @property
     def tz(self) -> timezone:
         return self.config.tz
 
+    def clock(self) -> float:
+        return self.sandbox.clock()
+
     def now(self) -> str:
-        return values.now_iso(self.tz)
+        return values.iso_at(self.sandbox.clock(), self.tz)
 
     def param(self, *names: str, default: Any = None) -> Any:
         """First of ``names`` present in the params (legacy methods accept several spellings)."""

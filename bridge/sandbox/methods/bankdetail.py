@@ -1,4 +1,4 @@
-"""crm.requisite.bankdetail.add|update|get|list|fields (ENTITY_ID = the requisite's id)."""
+"""crm.requisite.bankdetail.add|update|get|list|delete|fields (ENTITY_ID = the requisite's id)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import values
 from ..entity import Entity, Field
-from ..errors import invalid
+from ..errors import ApiError, invalid
 from . import Call
 from .common import AUDIT, OWNER_REQUISITE, RO, required
 from .legacy import LegacyCrud
@@ -57,5 +57,10 @@ def _prepare(call: Call, data: dict[str, Any], raw: dict[str, Any], existing: di
         raise invalid(required("Name"))
 
 
-CRUD = LegacyCrud(BANK_DETAIL, defaults=_defaults, prepare=_prepare)
+def _delete_not_found(bank_detail_id: int) -> ApiError:
+    # delete words it differently from get/update (RU crm-requisite-bank-detail-delete.md)
+    return invalid(f"The RequisiteBankDetail with ID '{bank_detail_id}' is not found")
+
+
+CRUD = LegacyCrud(BANK_DETAIL, defaults=_defaults, prepare=_prepare, delete_not_found=_delete_not_found)
 CRUD.register("crm.requisite.bankdetail")

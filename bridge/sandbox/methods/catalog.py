@@ -136,6 +136,22 @@ def product_get(call: Call) -> dict[str, Any]:
     return {"product": render_product(_product(call, values.intval(call.param("id"))))}
 
 
+def delete_product(call: Call, product_id: int) -> None:
+    """A product goes with its prices; deal product rows keep their PRODUCT_ID and name, as on a portal."""
+    for row in [r for r in call.store.rows(PRICES) if r["productId"] == product_id]:
+        call.store.delete(PRICES, row["id"])
+    call.store.delete(PRODUCTS, product_id)
+
+
+@method("catalog.product.delete")
+def product_delete(call: Call) -> bool:
+    product_id = values.intval(call.param("id"))
+    if call.store.get(PRODUCTS, product_id) is None:
+        raise ApiError("", "product does not exist.", 400)
+    delete_product(call, product_id)
+    return True
+
+
 def _product_kind(name: str) -> str | None:
     if name in INT_FIELDS or name in FLOAT_FIELDS or name == "purchasingPrice":
         return "number"

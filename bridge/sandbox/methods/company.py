@@ -1,12 +1,19 @@
-"""crm.company.add|update|get|list|fields."""
+"""crm.company.add|update|get|list|delete|fields.
+
+Deleting a company deletes its requisites (with their bank details and addresses) and its timeline,
+unlinks it from its contacts (another link becomes primary) and clears it from deals.
+"""
 
 from __future__ import annotations
 
 from ..entity import Entity, Field
 from ..errors import invalid
 from ..multifield import KINDS
-from .common import ACTIVITY, AUDIT, EXTERNAL, RO, UTM, required
+from .common import ACTIVITY, AUDIT, EXTERNAL, OWNER_COMPANY, RO, UTM, required
+from .contact import unlink_company
 from .legacy import LegacyCrud
+from .requisite import delete_for_owner
+from .timeline import delete_timeline
 
 COMPANY = Entity(
     name="company",
@@ -52,5 +59,16 @@ def _prepare(call, data, raw, existing):
         raise invalid(required("Company name"))
 
 
-CRUD = LegacyCrud(COMPANY, defaults=_defaults, prepare=_prepare)
+def _on_delete(call, record):
+    store, company_id = call.store, record["ID"]
+    unlink_company(store, company_id)
+    delete_for_owner(store, OWNER_COMPANY, company_id)
+    for deal in store.rows("deals"):
+        if deal.get("COMPANY_ID") == company_id:
+            deal["COMPANY_ID"] = None
+    delete_timeline(store, "company", company_id)
+
+
+CRUD = LegacyCrud(COMPANY, defaults=_defaults, prepare=_prepare, on_delete=_on_delete,
+                  delete_not_found=lambda _id: invalid("Company is not found"))
 CRUD.register("crm.company")

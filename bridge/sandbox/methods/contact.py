@@ -1,8 +1,10 @@
-"""crm.contact.add|update|get|list|fields and the contact → company links.
+"""crm.contact.add|update|get|list|delete|fields and the contact ↔ company links.
 
 ``COMPANY_IDS`` is write-only (replaces the set of linked companies; the first becomes primary);
-``COMPANY_ID`` is the primary company.  Links themselves are read with
-``crm.contact.company.items.get`` and grown with ``crm.contact.company.add``.
+``COMPANY_ID`` is the primary company.  Links are read with ``crm.contact.company.items.get`` (or, from the
+company's side, ``crm.company.contact.items.get``), grown with ``crm.contact.company.add`` and cut with
+``crm.contact.company.delete``; when the primary link goes, the first remaining one becomes primary.
+Deleting a contact removes its links, its requisites and its place on deals.
 """
 
 from __future__ import annotations
@@ -11,14 +13,17 @@ from typing import Any
 
 from .. import values
 from ..entity import Entity, Field
-from ..errors import invalid
+from ..errors import core, invalid
 from ..multifield import KINDS
 from ..store import Store
 from . import Call, method
-from .common import ACTIVITY, AUDIT, EXTERNAL, RO, UTM
+from .common import ACTIVITY, AUDIT, EXTERNAL, OWNER_CONTACT, RO, UTM
 from .legacy import LegacyCrud
+from .requisite import delete_for_owner
+from .timeline import delete_timeline
 
 LINKS = "contact_company"
+OWNER_INVALID = "The parameter 'ownerEntityID' is invalid or not defined."
 
 CONTACT = Entity(
     name="contact",
@@ -62,6 +67,27 @@ def _defaults(call: Call) -> dict[str, Any]:
 def links(store: Store, contact_id: int) -> list[dict[str, Any]]:
     rows = [r for r in store.rows(LINKS) if r["CONTACT_ID"] == contact_id]
     return sorted(rows, key=lambda r: r["SORT"])
+
+
+def _promote_first(store: Store, contact_id: int) -> None:
+    current = links(store, contact_id)
+    if current and not any(r["IS_PRIMARY"] == "Y" for r in current):
+        current[0]["IS_PRIMARY"] = "Y"
+
+
+def remove_link(store: Store, contact_id: int, company_id: int) -> bool:
+    if store.get(LINKS, (contact_id, company_id)) is None:
+        return False
+    store.delete(LINKS, (contact_id, company_id))
+    _promote_first(store, contact_id)
+    _sync_primary(store, contact_id)
+    return True
+
+
+def unlink_company(store: Store, company_id: int) -> None:
+    """A deleted company leaves every contact it was linked to."""
+    for row in [r for r in store.rows(LINKS) if r["COMPANY_ID"] == company_id]:
+        remove_link(store, row["CONTACT_ID"], company_id)
 
 
 def _sync_primary(store: Store, contact_id: int) -> None:
@@ -120,8 +146,31 @@ def _after_write(call: Call, record: dict[str, Any], raw: dict[str, Any], creati
     _sync_primary(store, contact_id)
 
 
-CRUD = LegacyCrud(CONTACT, defaults=_defaults, after_write=_after_write)
+def _on_delete(call: Call, record: dict[str, Any]) -> None:
+    store, contact_id = call.store, record["ID"]
+    for row in links(store, contact_id):
+        store.delete(LINKS, (contact_id, row["COMPANY_ID"]))
+    delete_for_owner(store, OWNER_CONTACT, contact_id)
+    for deal in store.rows("deals"):
+        remaining = [c for c in deal.get("_contacts") or ([deal["CONTACT_ID"]] if deal.get("CONTACT_ID") else [])
+                     if c != contact_id]
+        if remaining != (deal.get("_contacts") or []) or deal.get("CONTACT_ID") == contact_id:
+            deal["_contacts"] = remaining
+            deal["CONTACT_ID"] = remaining[0] if remaining else None
+    delete_timeline(store, "contact", contact_id)
+
+
+CRUD = LegacyCrud(CONTACT, defaults=_defaults, after_write=_after_write, on_delete=_on_delete,
+                  delete_not_found=lambda _id: core("Element not found"))
 CRUD.register("crm.contact")
+
+
+def owner_id(call: Call) -> int:
+    """The ``id`` of a link method (``ownerEntityID`` in the portal's wording)."""
+    raw = call.param("id", "ID")
+    if not values.is_positive_id(raw):
+        raise invalid(OWNER_INVALID)
+    return values.intval(raw)
 
 
 @method("crm.contact.company.add")
@@ -139,9 +188,35 @@ def company_add(call: Call) -> bool:
     return add_link(call.store, contact_id, company_id, primary, sort)
 
 
+@method("crm.contact.company.delete")
+def company_delete(call: Call) -> bool:
+    """Cut one link: ``true``, or ``false`` when the company was not linked to the contact."""
+    contact_id = owner_id(call)
+    fields = call.param("fields", "FIELDS")
+    if not isinstance(fields, dict):
+        raise invalid("The parameter 'fields' must be array.")
+    CRUD.find(call, contact_id)
+    company_id = values.intval(fields.get("COMPANY_ID"))
+    if company_id <= 0:
+        raise invalid("The parameter 'fields' is not valid.")
+    return remove_link(call.store, contact_id, company_id)
+
+
+@method("crm.company.contact.items.get")
+def contact_items_get(call: Call) -> list[dict[str, Any]]:
+    """The company's side of the same links: ``{CONTACT_ID, SORT, ROLE_ID, IS_PRIMARY}`` with int ids."""
+    company_id = owner_id(call)
+    if call.store.get("companies", company_id) is None:
+        raise invalid("Not found")
+    rows = sorted((r for r in call.store.rows(LINKS) if r["COMPANY_ID"] == company_id),
+                  key=lambda r: (r["SORT"], r["CONTACT_ID"]))
+    return [{"CONTACT_ID": r["CONTACT_ID"], "SORT": r["SORT"], "ROLE_ID": r["ROLE_ID"],
+             "IS_PRIMARY": r["IS_PRIMARY"]} for r in rows]
+
+
 @method("crm.contact.company.items.get")
 def company_items_get(call: Call) -> list[dict[str, Any]]:
-    contact_id = call.id()
+    contact_id = owner_id(call)
     CRUD.find(call, contact_id)
     return [{"COMPANY_ID": r["COMPANY_ID"], "SORT": r["SORT"], "ROLE_ID": r["ROLE_ID"],
              "IS_PRIMARY": r["IS_PRIMARY"]} for r in links(call.store, contact_id)]

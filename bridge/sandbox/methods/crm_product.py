@@ -1,4 +1,4 @@
-"""Legacy crm.product.add|update|get|list|fields over the same product table as catalog.product.*.
+"""Legacy crm.product.add|update|get|list|delete|fields over the same product table as catalog.product.*.
 
 UPPER_SNAKE names mapped onto the catalog's camelCase ones; ``PRICE``/``CURRENCY_ID`` are the base price
 (price type 1), as on a real portal.  Replies are legacy-style: strings, ``PRICE`` with two decimals.
@@ -12,7 +12,7 @@ from .. import listing, values
 from ..errors import invalid
 from ..seed import PRODUCT_IBLOCK
 from . import Call, Result, method
-from .catalog import PRICES, PRODUCTS, new_product, set_price, write_fields
+from .catalog import PRICES, PRODUCTS, delete_product, new_product, set_price, write_fields
 from .common import required
 
 MAP = {"ID": "id", "CATALOG_ID": "iblockId", "NAME": "name", "CODE": "code", "ACTIVE": "active",
@@ -89,6 +89,13 @@ def update(call: Call) -> bool:
         raise invalid(required("Name"))
     _write(call, record, fields)
     record["timestampX"] = call.now()
+    return True
+
+
+@method("crm.product.delete")
+def delete(call: Call) -> bool:
+    record = _find(call)
+    delete_product(call, record["id"])
     return True
 
 

@@ -1,4 +1,4 @@
-"""crm.deal.add|update|get|list|fields.
+"""crm.deal.add|update|get|list|delete|fields (deleting a deal deletes its product rows).
 
 STAGE_ID must belong to the deal's funnel (default: the funnel's first stage); CATEGORY_ID is fixed after
 ``add`` (``update`` drops it silently, as the portal does); STAGE_SEMANTIC_ID and CLOSED follow the stage.
@@ -19,6 +19,7 @@ from . import Call
 from .common import ACTIVITY, AUDIT, RO, UTM
 from .legacy import LegacyCrud
 from .status import semantic_id, stage, stages
+from .timeline import delete_timeline
 
 CURRENCIES = ("RUB", "USD", "EUR", "UAH", "BYN", "KZT", "CNY")
 
@@ -68,7 +69,7 @@ DEAL = Entity(
 
 
 def _defaults(call: Call) -> dict[str, Any]:
-    today = values.today(call.tz)
+    today = values.day_at(call.clock(), call.tz)
     return {"TYPE_ID": "SALE", "CURRENCY_ID": "RUB", "OPPORTUNITY": Decimal(0), "IS_MANUAL_OPPORTUNITY": "N",
             "TAX_VALUE": Decimal(0), "BEGINDATE": today.isoformat(),
             "CLOSEDATE": (today + timedelta(days=7)).isoformat(), "ASSIGNED_BY_ID": call.user_id, "OPENED": "Y",
@@ -117,5 +118,11 @@ def _after_write(call: Call, record: dict[str, Any], raw: dict[str, Any], creati
         record["IS_NEW"] = "N"
 
 
-CRUD = LegacyCrud(DEAL, defaults=_defaults, prepare=_prepare, after_write=_after_write)
+def _on_delete(call: Call, record: dict[str, Any]) -> None:
+    for row in [r for r in call.store.rows("product_rows") if r["OWNER_ID"] == record["ID"]]:
+        call.store.delete("product_rows", row["ID"])
+    delete_timeline(call.store, "deal", record["ID"])
+
+
+CRUD = LegacyCrud(DEAL, defaults=_defaults, prepare=_prepare, after_write=_after_write, on_delete=_on_delete)
 CRUD.register("crm.deal")

@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import listing, multifield
 from ..entity import Entity, externalize, internalize, selection, uf_definitions
-from ..errors import invalid
+from ..errors import ApiError, invalid
 from . import Call, Result, method
 
 Hook = Callable[..., Any]
@@ -28,14 +28,18 @@ class LegacyCrud:
         prepare: Hook | None = None,
         after_write: Hook | None = None,
         decorate: Hook | None = None,
+        on_delete: Hook | None = None,
+        delete_not_found: Callable[[int], ApiError] | None = None,
     ) -> None:
         self.entity = entity
         self._defaults = defaults
         self._prepare = prepare
         self._after_write = after_write
         self._decorate = decorate
+        self._on_delete = on_delete
+        self._delete_not_found = delete_not_found
 
-    def register(self, prefix: str, *, ops: tuple[str, ...] = ("add", "update", "get", "list")) -> None:
+    def register(self, prefix: str, *, ops: tuple[str, ...] = ("add", "update", "get", "list", "delete")) -> None:
         for op in ops:
             method(f"{prefix}.{op}")(getattr(self, op))
         method(f"{prefix}.fields")(self.describe)
@@ -76,6 +80,17 @@ class LegacyCrud:
         multifield.apply(record, self.entity.multifields, raw, lambda: call.store.next_id("multifield"))
         if self._after_write:
             self._after_write(call, record, raw, False)
+        return True
+
+    def delete(self, call: Call) -> bool:
+        """``true``, after removing what hangs on the record (the family's ``on_delete``); 400 if missing."""
+        record_id = call.id()
+        record = call.store.get(self.entity.table, record_id)
+        if record is None:
+            raise (self._delete_not_found or (lambda rid: invalid(self.entity.not_found(rid))))(record_id)
+        if self._on_delete:
+            self._on_delete(call, record)
+        call.store.delete(self.entity.table, record_id)
         return True
 
     def get(self, call: Call) -> dict[str, Any]:

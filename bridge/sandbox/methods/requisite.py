@@ -11,8 +11,9 @@ from typing import Any
 from .. import values
 from ..entity import Entity, Field
 from ..errors import invalid
+from ..store import Store
 from . import Call
-from .common import AUDIT, OWNER_COMPANY, OWNER_CONTACT, RO, required
+from .common import AUDIT, OWNER_COMPANY, OWNER_CONTACT, OWNER_REQUISITE, RO, required
 from .legacy import LegacyCrud
 
 RQ_FIELDS = (
@@ -99,7 +100,27 @@ def _prepare(call: Call, data: dict[str, Any], raw: dict[str, Any], existing: di
         raise invalid(required("Name"))
 
 
-CRUD = LegacyCrud(REQUISITE, defaults=_defaults, prepare=_prepare)
+def delete_children(store: Store, requisite_id: int) -> None:
+    """A requisite takes its bank details and addresses with it."""
+    for row in [r for r in store.rows("bank_details") if r["ENTITY_ID"] == requisite_id]:
+        store.delete("bank_details", row["ID"])
+    for key in [k for k in store.tables["addresses"] if k[1] == OWNER_REQUISITE and k[2] == requisite_id]:
+        store.delete("addresses", key)
+
+
+def delete_for_owner(store: Store, entity_type_id: int, owner_id: int) -> None:
+    """Deleting a company or contact deletes its requisites (and what hangs on them)."""
+    for row in [r for r in store.rows("requisites") if r["ENTITY_TYPE_ID"] == entity_type_id
+                and r["ENTITY_ID"] == owner_id]:
+        delete_children(store, row["ID"])
+        store.delete("requisites", row["ID"])
+
+
+def _on_delete(call: Call, record: dict[str, Any]) -> None:
+    delete_children(call.store, record["ID"])
+
+
+CRUD = LegacyCrud(REQUISITE, defaults=_defaults, prepare=_prepare, on_delete=_on_delete)
 CRUD.register("crm.requisite")
 
 PRESETS = LegacyCrud(PRESET)

@@ -6,6 +6,7 @@ from typing import Any
 
 from .. import listing, values
 from ..errors import ApiError
+from ..store import Store
 from . import Call, Result, method
 
 TABLE = "timeline_comments"
@@ -28,6 +29,12 @@ def add(call: Call) -> int:
     record: dict[str, Any] = {"ENTITY_TYPE": entity_type, "ENTITY_TYPE_ID": owner[0], "ENTITY_ID": entity_id,
                               "COMMENT": comment, "AUTHOR_ID": call.user_id, "CREATED": call.now(), "FILES": []}
     return call.store.insert(TABLE, record, counter="timeline")
+
+
+def delete_timeline(store: Store, entity_type: str, entity_id: int) -> None:
+    """A deleted record takes its timeline with it."""
+    for row in [r for r in store.rows(TABLE) if r["ENTITY_TYPE"] == entity_type and r["ENTITY_ID"] == entity_id]:
+        store.delete(TABLE, row["ID"])
 
 
 def render(row: dict[str, Any]) -> dict[str, Any]:
