@@ -192,3 +192,19 @@ def test_an_invalid_mapping_file_exits_2_naming_the_key(portal, tmp_path):
     result = run(portal, "check", mapping=path)
     assert result.exit_code == 2
     assert "requisite_presets.company: must be a positive integer" in result.stderr
+
+
+def test_a_webhook_without_the_catalog_scope_gets_that_key_reported_and_the_rest_checked(portal):
+    run(portal, "setup")
+    portal.sandbox.faults.add_error("insufficient_scope", method="catalog.catalog.list", nested=True, status=401,
+                                    description="The request requires higher privileges than provided by the "
+                                                "webhook token")
+
+    result = run(portal, "check", "--json")
+
+    assert result.exit_code == 1, result.stderr
+    problems = json.loads(result.stdout)["problems"]
+    assert [p["key"] for p in problems] == ["products.iblock_id"]
+    assert problems[0]["problem"].startswith(
+        "cannot read product catalogs (catalog.catalog.list): insufficient_scope: The request requires")
+    assert "catalog scope" in problems[0]["fix"]
