@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .. import mapping as mapping_mod
+from ..errors import B24Error, ConfigError
+from ..settings import Settings
+
+T = TypeVar("T")
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_CANNOT_RUN = 0, 1, 2
+
+
+class CannotRun(click.ClickException):
+    """The mapping could not be read or the portal could not be asked: exit 2, nothing was checked."""
+
+    exit_code = EXIT_CANNOT_RUN
+
+
+_mapping_opt = click.option(
+    "--mapping", "mapping_file", type=click.Path(dir_okay=False, path_type=Path),
+    help="Mapping file (default: BRIDGE_MAPPING_FILE, else the embedded default that fits the sandbox).")
+_json_opt = click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout instead of text.")
+
+
+@click.group("portal")
+def command() -> None:
+    """Create on the Bitrix24 portal what the mapping file needs (setup), and verify it (check).
+
+    The portal is the one BRIDGE_B24_WEBHOOK_URL points at (scopes crm, user, catalog, im).
+    """
+
+
+@command.command("check")
+@_mapping_opt
+@_json_opt
+def check(mapping_file: Path | None, as_json: bool) -> None:
+    """Verify the mapping against the portal and say exactly what is wrong (exit 1 if anything is)."""
+    from ..portal import service
+
+    settings = Settings()
+    mapping, _, origin = _load(mapping_file or settings.mapping_file)
+    result = _run(settings, lambda b24: service.check(b24, mapping))
+    if as_json:
+        _echo_json({"ok": result.ok, "mapping": origin, "problems": [p.as_dict() for p in result.problems]})
+    else:
+        out = _console()
+        out.print(_header(origin, settings))
+        for problem in result.problems:
+            _print_problem(out, problem)
+        out.print(_summary(result))
+    sys.exit(EXIT_OK if result.ok else EXIT_PROBLEMS)
+
+
+@command.command("setup")
+@_mapping_opt
+@click.option("--dry-run", is_flag=True, help="Only show what would be created and filled in; write nothing.")
+@click.option("--write", "write_to", type=click.Path(dir_okay=False, path_type=Path),
+              help="Save the resulting mapping to this file instead of printing it.")
+@_json_opt
+def setup(mapping_file: Path | None, dry_run: bool, write_to: Path | None, as_json: bool) -> None:
+    """Create the missing stages and deal user fields, fill in what can be discovered, print the mapping.
+
+    The resulting mapping (YAML) goes to stdout, the report to stderr.  Exit 0 when the portal now matches
+    the mapping, 1 when problems remain that need a human.  Running it again changes nothing.
+    """
+    from ..portal import service
+
+    settings = Settings()
+    mapping, text, origin = _load(mapping_file or settings.mapping_file)
+    report = _run(settings, lambda b24: service.setup(b24, mapping, text, origin, dry_run=dry_run))
+    written = None
+    if write_to is not None and not dry_run:
+        try:
+            write_to.write_text(report.text, encoding="utf-8")
+        except OSError as exc:
+            raise CannotRun(f"cannot write the mapping to {write_to}: {exc.strerror}") from exc
+        written = str(write_to)
+    if as_json:
+        _echo_json({
+            "ok": report.ok, "dry_run": dry_run, "mapping_file": origin,
+            "actions": [_action_json(report, a) for a in report.before.actions],
+            "changes": [c.as_dict() for c in report.changes],
+            "problems": [p.as_dict() for p in report.after.problems],
+            "mapping": None if dry_run else report.text, "written": written,
+        })
+    else:
+        _print_setup(report, origin, settings, written)
+        if not dry_run and written is None:
+            click.echo(report.text, nl=not report.text.endswith("\n"))
+    sys.exit(EXIT_OK if report.ok else EXIT_PROBLEMS)
+
+
+# ------------------------------------------------------------------------------------------ plumbing
+
+def _load(path: Path | None) -> tuple[mapping_mod.Mapping, str, str]:
+    try:
+        if path is None:
+            text, origin = mapping_mod.default_text(), "the embedded default mapping"
+        else:
+            try:
+                text, origin = Path(path).read_text(encoding="utf-8"), str(path)
+            except OSError as exc:
+                raise ConfigError(f"mapping file {path}: cannot read it: {exc.strerror}") from exc
+        return mapping_mod.parse(text, origin), text, origin
+    except ConfigError as exc:
+        raise CannotRun(str(exc)) from exc
+
+
+def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    async def go() -> T:
+        from .. import db
+        from ..b24 import client_from_settings
+
+        pool = None
+        if settings.b24_oauth_client_id:  # OAuth tokens live in PostgreSQL
+            pool = await db.create_pool(settings.database_url.get_secret_value(), max_size=2)
+        try:
+            async with client_from_settings(settings, pool) as b24:
+                with _console(stderr=True).status("reading the portal…"):
+                    return await work(b24)
+        finally:
+            if pool is not None:
+                await pool.close()
+
+    try:
+        return asyncio.run(go())
+    except ConfigError as exc:
+        raise CannotRun(str(exc)) from exc
+    except B24Error as exc:
+        raise CannotRun(f"cannot ask the portal: {exc}") from exc
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _text(*parts: tuple[str, str] | str):
+    from rich.text import Text
+
+    return Text.assemble(*parts)
+
+
+def _header(origin: str, settings: Settings):
+    from ..b24 import auth_from_settings
+
+    try:
+        portal = auth_from_settings(settings).base_url
+    except ConfigError:
+        portal = "(OAuth app)"
+    return _text(("mapping: ", "dim"), origin, ("  portal: ", "dim"), portal)
+
+
+def _print_problem(out, problem) -> None:
+    mark, style = ("⚠", "yellow") if problem.severity == "warning" else ("✗", "red")
+    out.print(_text((f"{mark} ", style), (problem.key, "bold"), f": {problem.message}"))
+    out.print(_text(("    → ", "dim"), problem.fix))
+
+
+def _summary(result, would: bool = False):
+    errors, warnings = result.errors, result.warnings
+    tail = f", {_count(len(warnings), 'warning')}" if warnings else ""
+    if not errors:
+        verb = "after setup the portal would match" if would else "the portal matches"
+        return _text((f"✓ {verb} the mapping", "green"), tail)
+    by_setup = sum(1 for p in errors if p.by == "setup")
+    human = len(errors) - by_setup
+    parts = [f"{human} need{'s' if human == 1 else ''} a human"] if human else []
+    if by_setup:
+        parts.append(f"{by_setup} fixed by `b24bridge portal setup`")
+    return _text((f"✗ {_count(len(errors), 'problem')}", "red"), f" ({', '.join(parts)}){tail}")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _print_setup(report, origin: str, settings: Settings, written: str | None) -> None:
+    out = _console(stderr=True)
+    out.print(_header(origin, settings))
+    verb = "would " if report.dry_run else ""
+    outcomes = {id(o.action): o for o in report.outcomes}
+    for action in report.before.actions:
+        outcome = outcomes.get(id(action))
+        if outcome is not None and not outcome.done:
+            out.print(_text(("✗ failed to ", "red"), action.describe(), f": {outcome.error}"))
+        else:
+            out.print(_text(("+ ", "green"), f"{verb}{action.describe()}"))
+    for change in report.changes:
+        out.print(_text(("~ ", "cyan"), f"{'would set' if report.dry_run else 'mapping'}: {change.describe()}"))
+    if not report.before.actions:
+        out.print(_text(("= ", "dim"), "nothing to create: the portal has every stage and field the mapping needs"))
+    for problem in report.after.problems:
+        _print_problem(out, problem)
+    out.print(_summary(report.after, would=report.dry_run))
+    if written:
+        out.print(_text(("mapping written to ", "dim"), written))
+
+
+def _action_json(report, action) -> dict[str, Any]:
+    out = action.as_dict()
+    outcome = next((o for o in report.outcomes if o.action is action), None)
+    out["done"] = outcome.done if outcome is not None else False
+    out["error"] = outcome.error if outcome is not None else None
+    return out
+
+
+def _echo_json(data: dict[str, Any]) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
