@@ -23,7 +23,6 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
 import httpx
-import yaml
 from pydantic import SecretStr
 
 from . import db
@@ -130,7 +129,6 @@ async def running_demo(settings: Settings, options: DemoOptions,
     from onec_outbox.simulator.sender import SendOptions, send
 
     from . import bootstrap
-    from .portal import setup_portal
     from .sandbox import SandboxConfig, serve_in_thread
 
     started = time.monotonic()
@@ -141,10 +139,11 @@ async def running_demo(settings: Settings, options: DemoOptions,
     say("database", 1, 1)
     token = secrets.token_urlsafe(24)
     with serve_in_thread(SandboxConfig(rate=options.rate, burst=options.burst), port=options.sandbox_port) as portal:
-        mapping = await setup_portal(Settings(b24_webhook_url=portal.webhook_url, b24_batch_linger=0),
-                                     bootstrap_mapping(settings))
+        say("portal setup", 0, 1)
+        mapping, text = await prepare_portal(portal.webhook_url, settings.mapping_file)
         mapping_file = Path(tempfile.mkdtemp(prefix="b24bridge-demo-")) / "mapping.yaml"
-        mapping_file.write_text(yaml.safe_dump(mapping.model_dump(mode="json"), allow_unicode=True, sort_keys=False))
+        mapping_file.write_text(text, encoding="utf-8")
+        say("portal setup", 1, 1)
         bridge_settings = settings.model_copy(update={
             "database_url": SecretStr(demo_dsn), "amqp_url": SecretStr(amqp_url),
             "b24_webhook_url": SecretStr(portal.webhook_url),
@@ -178,10 +177,23 @@ async def running_demo(settings: Settings, options: DemoOptions,
             yield result, portal.sandbox
 
 
-def bootstrap_mapping(settings: Settings):
-    from . import mapping
+async def prepare_portal(webhook_url: str, mapping_file: Path | None):
+    """`portal setup` on the sandbox: the stages and user fields the mapping needs; returns the resulting
+    mapping and its YAML text."""
+    from . import mapping as mapping_mod
+    from .b24 import client_from_settings
+    from .portal.service import setup
 
-    return mapping.load(settings.mapping_file)
+    text = mapping_file.read_text(encoding="utf-8") if mapping_file else mapping_mod.default_text()
+    origin = str(mapping_file) if mapping_file else "embedded default mapping"
+    client = client_from_settings(Settings(b24_webhook_url=SecretStr(webhook_url), b24_batch_linger=0))
+    try:
+        report = await setup(client, mapping_mod.parse(text, origin), text, origin)
+    finally:
+        await client.aclose()
+    if not report.ok:
+        raise ConfigError("demo: portal setup left problems: " + "; ".join(str(p) for p in report.after.problems))
+    return report.mapping, report.text
 
 
 async def _stop(stop: asyncio.Event, task: asyncio.Task) -> None:

@@ -26,7 +26,7 @@ MAPPING = mapping_mod.load(None)
 @pytest.fixture(scope="module")
 def portal():
     with serve_in_thread(SandboxConfig(rate=0)) as srv:
-        prepare_deals(srv.sandbox, MAPPING)
+        prepare_deals(srv.webhook_url, MAPPING)
         yield srv
 
 
@@ -71,7 +71,7 @@ EXPECTED = {
 }
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(data=st.data())
 def test_every_permutation_with_duplicates_ends_in_one_identical_deal(db_url, portal, data):

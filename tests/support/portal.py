@@ -1,27 +1,27 @@
-"""Prepare a sandbox portal the way `b24bridge portal setup` does (stages and deal user fields of the
-mapping), through the sandbox's in-process call, for tests that exercise deals."""
+"""Prepare a sandbox portal with `b24bridge portal setup` itself (stages and deal user fields of the
+mapping), for tests that exercise deals."""
 
 from __future__ import annotations
 
-from bridge.mapping import STAGE_KEYS, USER_FIELD_KEYS, Mapping
+import asyncio
 
-UF_TYPES = {"invoice_number": "string", "invoice_date": "date", "paid_amount": "money", "payment_date": "date",
-            "shipment_number": "string", "shipment_date": "date", "shipment_amount": "money",
-            "legal_entity": "string"}
+from pydantic import SecretStr
+
+from bridge.b24 import client_from_settings
+from bridge.mapping import Mapping, default_text
+from bridge.portal.service import setup
+from bridge.settings import Settings
 
 
-def prepare_deals(sandbox, mapping: Mapping) -> None:
-    deals = mapping.deals
-    entity = "DEAL_STAGE" if deals.category_id == 0 else f"DEAL_STAGE_{deals.category_id}"
-    existing = {s["STATUS_ID"] for s in sandbox.call("crm.status.list", {"filter": {"ENTITY_ID": entity}}).result.value}
-    for n, key in enumerate(STAGE_KEYS):
-        stage = getattr(deals.stages, key)
-        if deals.stage_id(key) not in existing:
-            sandbox.call("crm.status.add", {"fields": {"ENTITY_ID": entity, "STATUS_ID": stage.id,
-                                                       "NAME": stage.name, "SORT": 11 + n}})
-    fields = {f["FIELD_NAME"] for f in sandbox.call("crm.deal.userfield.list", {}).result.value}
-    for key in USER_FIELD_KEYS:
-        name = getattr(deals.user_fields, key)
-        if name not in fields:
-            sandbox.call("crm.deal.userfield.add", {"fields": {"FIELD_NAME": name, "USER_TYPE_ID": UF_TYPES[key],
-                                                               "LABEL": key}})
+async def prepare_deals_async(webhook_url: str, mapping: Mapping) -> Mapping:
+    client = client_from_settings(Settings(b24_webhook_url=SecretStr(webhook_url), b24_batch_linger=0))
+    try:
+        report = await setup(client, mapping, default_text(), "test mapping")
+    finally:
+        await client.aclose()
+    assert report.ok, report.after.problems
+    return report.mapping
+
+
+def prepare_deals(webhook_url: str, mapping: Mapping) -> Mapping:
+    return asyncio.run(prepare_deals_async(webhook_url, mapping))
