@@ -16,6 +16,7 @@ import pytest
 
 from bridge import db
 from bridge.mapping import default_text
+from bridge.sql import Q
 from tests.contract.samples import PAYLOADS, PRODUCT_ID
 from tests.e2e.conftest import Stack, make_settings, sandbox
 from tests.helpers import wait_for
@@ -46,13 +47,10 @@ def prices_of(state, product_id: int) -> dict[int, dict]:
     return {r["catalogGroupId"]: r for r in rows}
 
 
-async def arrived(stack, check, timeout: float = 60):
-    async def probe():
-        try:
-            return check(stack.state())
-        except (KeyError, IndexError, AssertionError):
-            return False
-    return await wait_for(probe, timeout=timeout, interval=0.2)
+async def sent(stack, event: dict) -> None:
+    """Post one event and wait until the product consumer has handled it."""
+    assert (await stack.post(event)).json()["results"][0]["status"] == "accepted"
+    await handled(stack, event)
 
 
 async def rest(stack, method: str, params: dict):
@@ -69,17 +67,14 @@ async def handled(stack, *events: dict) -> None:
     conn = await db.connect(stack.settings.database_url.get_secret_value())
     try:
         async def probe():
-            return await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = 'product' "
-                                       "AND event_id = ANY($1::uuid[])", ids) == len(ids)
+            return all([await conn.fetchval(Q.inbox_seen, "product", event_id) for event_id in ids])
         assert await wait_for(probe, timeout=60, interval=0.2), "not handled in time"
     finally:
         await conn.close()
 
 
 async def test_a_product_appears_with_name_base_price_and_purchase_price_found_by_its_xml_id(stack):
-    response = await stack.post(product())
-    assert response.json()["results"][0]["status"] == "accepted"
-    assert await arrived(stack, lambda s: prices_of(s, by_xml_id(s)["id"]))
+    await sent(stack, product())
     state = stack.state()
     item = by_xml_id(state)
     assert item["name"] == "Гвоздь строительный 100 мм"
@@ -95,8 +90,7 @@ async def test_a_product_appears_with_name_base_price_and_purchase_price_found_b
 
 
 async def test_a_price_change_sends_only_the_price_and_keeps_a_managers_name_and_second_price_type(stack):
-    await stack.post(product(version=1))
-    assert await arrived(stack, lambda s: prices_of(s, by_xml_id(s)["id"]))
+    await sent(stack, product(version=1))
     product_id = by_xml_id(stack.state())["id"]
     portal = stack.portal.sandbox
     # the sandbox has no catalog.priceType.add: a second price type is seeded as a portal admin would make it
@@ -108,9 +102,8 @@ async def test_a_price_change_sends_only_the_price_and_keeps_a_managers_name_and
     calls: list[str] = []
     remove = portal.on_call(lambda call: calls.append(call.method))
     try:
-        change = product(version=2, sale_price={"amount": "195.50", "currency": "RUB", "price_type": "Оптовая"})
-        await stack.post(change)
-        await handled(stack, change)
+        await sent(stack, product(version=2, sale_price={"amount": "195.50", "currency": "RUB",
+                                                         "price_type": "Оптовая"}))
     finally:
         remove()
     state = stack.state()
@@ -125,14 +118,11 @@ async def test_a_price_change_sends_only_the_price_and_keeps_a_managers_name_and
 
 
 async def test_a_purchase_price_change_updates_only_that_field_and_leaves_the_prices_alone(stack):
-    await stack.post(product(version=1))
-    assert await arrived(stack, lambda s: prices_of(s, by_xml_id(s)["id"]))
+    await sent(stack, product(version=1))
     calls: list[tuple[str, dict]] = []
     remove = stack.portal.sandbox.on_call(lambda call: calls.append((call.method, call.params)))
     try:
-        change = product(version=2, purchase_price={"amount": "130.00", "currency": "RUB"})
-        await stack.post(change)
-        await handled(stack, change)
+        await sent(stack, product(version=2, purchase_price={"amount": "130.00", "currency": "RUB"}))
     finally:
         remove()
     assert Decimal(by_xml_id(stack.state())["purchasingPrice"]) == Decimal(130)
@@ -165,52 +155,48 @@ async def test_repeats_equal_and_older_versions_change_nothing(stack):
 
 
 async def test_a_newer_version_with_nothing_new_for_bitrix24_sends_nothing(stack):
-    first = product(version=1)
-    await stack.post(first)
-    await handled(stack, first)
+    await sent(stack, product(version=1))
     calls: list[str] = []
     remove = stack.portal.sandbox.on_call(lambda call: calls.append(call.method))
     try:
-        same = product(version=2, sale_price={"amount": "180.0000", "currency": "RUB", "price_type": "Розничная"})
-        await stack.post(same)
-        await handled(stack, same)
+        await sent(stack, product(version=2, sale_price={"amount": "180.0000", "currency": "RUB",
+                                                         "price_type": "Розничная"}))
     finally:
         remove()
     assert calls == []
 
 
 async def test_a_product_marked_for_deletion_in_1c_becomes_inactive_and_stays(stack):
-    await stack.post(product(version=1))
-    assert await arrived(stack, lambda s: by_xml_id(s)["active"] == "Y")
-    await stack.post(product(version=2, deleted=True))
-    assert await arrived(stack, lambda s: by_xml_id(s)["active"] == "N")
+    await sent(stack, product(version=1))
+    assert by_xml_id(stack.state())["active"] == "Y"
+    await sent(stack, product(version=2, deleted=True))
     state = stack.state()
+    assert by_xml_id(state)["active"] == "N"
     assert prices_of(state, by_xml_id(state)["id"])[1]["price"] == 180
 
 
 async def test_a_product_already_in_bitrix24_with_the_1c_id_as_xml_id_is_taken_over_not_duplicated(stack):
     stack.portal.sandbox.call("catalog.product.add", {"fields": {
         "iblockId": 25, "name": "Гвоздь (из старой выгрузки)", "xmlId": PRODUCT_ID}})
-    await stack.post(product())
-    assert await arrived(stack, lambda s: by_xml_id(s)["name"] == "Гвоздь строительный 100 мм")
-    assert await arrived(stack, lambda s: prices_of(s, by_xml_id(s)["id"]))
-    assert len(stack.state()["products"]) == 1
+    await sent(stack, product())
+    state = stack.state()
+    assert by_xml_id(state)["name"] == "Гвоздь строительный 100 мм"
+    assert prices_of(state, by_xml_id(state)["id"])[1]["price"] == 180
+    assert len(state["products"]) == 1
 
 
 async def test_a_product_deleted_by_hand_in_bitrix24_is_made_again_on_the_next_change(stack):
-    await stack.post(product(version=1))
-    assert await arrived(stack, lambda s: prices_of(s, by_xml_id(s)["id"]))
+    await sent(stack, product(version=1))
     old_id = by_xml_id(stack.state())["id"]
     portal = stack.portal.sandbox
     with portal._lock:  # the sandbox has no catalog.product.delete: remove the row as a manager would
         portal.store.delete("products", old_id)
         for price in [p for p in portal.store.rows("prices") if p["productId"] == old_id]:
             portal.store.delete("prices", price["id"])
-    await stack.post(product(version=2, name="Гвоздь 100 мм"))
-    assert await arrived(stack, lambda s: by_xml_id(s)["name"] == "Гвоздь 100 мм")
+    await sent(stack, product(version=2, name="Гвоздь 100 мм"))
     state = stack.state()
     new = by_xml_id(state)
-    assert new["id"] != old_id
+    assert new["id"] != old_id and new["name"] == "Гвоздь 100 мм"
     assert prices_of(state, new["id"])[1]["price"] == 180
 
 
@@ -235,11 +221,9 @@ async def test_in_legacy_mode_the_product_is_written_with_crm_product_and_has_it
     calls: list[str] = []
     remove = legacy_stack.portal.sandbox.on_call(lambda call: calls.append(call.method))
     try:
-        await legacy_stack.post(product(version=1))
-        assert await arrived(legacy_stack, lambda s: prices_of(s, by_xml_id(s)["id"]))
-        await legacy_stack.post(product(version=2, sale_price={"amount": "199.00", "currency": "RUB",
-                                                               "price_type": "Оптовая"}))
-        assert await arrived(legacy_stack, lambda s: prices_of(s, by_xml_id(s)["id"])[1]["price"] == 199)
+        await sent(legacy_stack, product(version=1))
+        await sent(legacy_stack, product(version=2, sale_price={"amount": "199.00", "currency": "RUB",
+                                                                "price_type": "Оптовая"}))
     finally:
         remove()
     legacy = one(await rest(legacy_stack, "crm.product.list", {
