@@ -25,8 +25,9 @@ def handler_factories() -> dict[str, Any]:
     """Consumer targets by name → a function (pool, b24, mapping) → Handler."""
     from .sync.counterparty import CounterpartyHandler
     from .sync.deal import DealHandler
+    from .sync.product import ProductHandler
 
-    return {"counterparty": CounterpartyHandler, "deal": DealHandler}
+    return {"counterparty": CounterpartyHandler, "product": ProductHandler, "deal": DealHandler}
 
 
 def build_handlers(names: list[str], pool: asyncpg.Pool, b24: Any, mapping: mapping_mod.Mapping) -> list[Handler]:

@@ -51,7 +51,8 @@ class Settings(BaseSettings):
     consumer_prefetch: int = Field(32, ge=1, le=1000, description="messages handled concurrently per consumer")
     consumer_metrics_port: int = 9102
     consumer_entities: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["counterparty", "deal"], description="which targets `b24bridge consume` serves"
+        default_factory=lambda: ["counterparty", "product", "deal"],
+        description="which targets `b24bridge consume` serves",
     )
 
     b24_timeout: float = Field(30.0, gt=0, description="seconds per Bitrix24 HTTP request")

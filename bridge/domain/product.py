@@ -1,0 +1,218 @@
+"""1C product (Номенклатура) → the Bitrix24 product that shows it: pure functions, no I/O.
+
+Two Bitrix24 APIs, chosen by the mapping file (``products.api``):
+
+* ``catalog`` — ``catalog.product.*`` fields in camelCase, the purchase price on the product
+  (``purchasingPrice``/``purchasingCurrency``) and the sale price as a price of the base price type
+  (``catalog.price.*``, ``catalogGroupId``);
+* ``legacy`` — ``crm.product.*`` fields in UPPER_SNAKE; ``PRICE``/``CURRENCY_ID`` are the portal's base
+  price, and there is no purchase price at all.
+
+Bitrix24 key (how the bridge finds what it made, even after a crash): ``xmlId``/``XML_ID`` = the 1C id.
+The symbolic code is set explicitly from the 1C id: a portal builds it from the name otherwise, and long
+similar names cut to 100 characters clash.
+
+Prices are never cleared by the bridge: a price that disappears from 1C stays in Bitrix24 as it was
+(a wrong 0 in a deal is worse than a stale price); a new price from 1C is always sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .diff import field_changes
+
+CATALOG = "catalog"
+LEGACY = "legacy"
+
+# Fields the bridge never empties when 1C stops sending them (see the module docstring).
+NEVER_CLEARED = frozenset({"purchasingPrice", "purchasingCurrency", "PRICE", "CURRENCY_ID"})
+
+CODE_PREFIX = "1c-"
+PRICE_KEYS = ("quantityFrom", "quantityTo", "extraId")  # kept as they are on prices the bridge does not own
+
+
+@dataclass(frozen=True)
+class ProductState:
+    """Everything Bitrix24 should show for one product, in the words of one API."""
+
+    api: str  # CATALOG or LEGACY
+    fields: dict[str, str]  # product fields (catalog: without iblockId, which is known only at run time)
+    base_price: dict[str, str] | None  # catalog: {"catalogGroupId", "price", "currency"}; None = leave alone
+    has_purchase_price: bool = False  # 1C has one (the legacy API cannot show it)
+    deleted: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {"api": self.api, "fields": self.fields, "base_price": self.base_price,
+                "deleted": self.deleted}
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    return obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def amount(value: Any) -> str:
+    """A price as the shortest exact decimal string (``"180.00"`` and ``"180.0000"`` both → ``"180"``),
+    so the same price always compares equal, whatever precision 1C or Bitrix24 writes it with."""
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation as exc:
+        raise ValueError(f"not a price: {value!r}") from exc
+    text = format(number.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def symbolic_code(entity_id: str) -> str:
+    """A symbolic code unique per product and stable across renames: derived from the 1C id."""
+    return CODE_PREFIX + str(entity_id).strip().lower()
+
+
+def vat_label(rate: Any) -> str | None:
+    rate = _text(rate)
+    if rate is None:
+        return None
+    if rate == "none":
+        return "Без НДС"
+    return f"НДС {rate}%"
+
+
+def description(payload: Any) -> str:
+    """What 1C knows that the product card has no field for: full name, article, 1C code, unit, VAT rate,
+    service flag; one item per line (plain text)."""
+    name = _text(_get(payload, "name"))
+    lines = []
+    full_name = _text(_get(payload, "full_name"))
+    if full_name and full_name != name:
+        lines.append(full_name)
+    article = _text(_get(payload, "article"))
+    if article:
+        lines.append(f"Артикул: {article}")
+    code = _text(_get(payload, "code"))
+    if code:
+        lines.append(f"Код 1С: {code}")
+    unit = _get(payload, "unit")
+    if unit is not None:
+        unit_name, okei = _text(_get(unit, "name")), _text(_get(unit, "code"))
+        lines.append(f"Единица: {unit_name}" + (f" (ОКЕИ {okei})" if okei else ""))
+    vat = vat_label(_get(payload, "vat_rate"))
+    if vat:
+        lines.append(vat)
+    if _get(payload, "is_service"):
+        lines.append("Услуга")
+    return "\n".join(lines)
+
+
+def vat_included(payload: Any) -> str:
+    """1C UT price types include VAT (ЦенаВключаетНДС) unless the product is not taxed at all."""
+    rate = _text(_get(payload, "vat_rate"))
+    return "N" if rate in (None, "none") else "Y"
+
+
+def _clean(values: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in values.items() if v is not None and str(v) != ""}
+
+
+def desired_state(payload: Any, *, entity_id: str, api: str = CATALOG,
+                  base_price_type_id: int = 1) -> ProductState:
+    """What Bitrix24 should show for this product snapshot, for the chosen API."""
+    if api not in (CATALOG, LEGACY):
+        raise ValueError(f"unknown products API {api!r} (catalog or legacy)")
+    sale = _get(payload, "sale_price")
+    purchase = _get(payload, "purchase_price")
+    deleted = bool(_get(payload, "deleted", False))
+    common = {"name": _text(_get(payload, "name")), "xml": str(entity_id), "code": symbolic_code(entity_id),
+              "active": "N" if deleted else "Y", "vat": vat_included(payload), "text": description(payload)}
+    if api == CATALOG:
+        fields = _clean({
+            "name": common["name"],
+            "xmlId": common["xml"],
+            "code": common["code"],
+            "active": common["active"],
+            "vatIncluded": common["vat"],
+            "detailText": common["text"],
+            "detailTextType": "text" if common["text"] else None,
+            "purchasingPrice": amount(_get(purchase, "amount")) if purchase is not None else None,
+            "purchasingCurrency": _text(_get(purchase, "currency")) if purchase is not None else None,
+        })
+        base = None
+        if sale is not None:
+            base = {"catalogGroupId": str(int(base_price_type_id)), "price": amount(_get(sale, "amount")),
+                    "currency": str(_get(sale, "currency")).strip()}
+        return ProductState(CATALOG, fields, base, purchase is not None, deleted)
+    fields = _clean({
+        "NAME": common["name"],
+        "XML_ID": common["xml"],
+        "CODE": common["code"],
+        "ACTIVE": common["active"],
+        "VAT_INCLUDED": common["vat"],
+        "DESCRIPTION": common["text"],
+        "DESCRIPTION_TYPE": "text" if common["text"] else None,
+        "PRICE": amount(_get(sale, "amount")) if sale is not None else None,
+        "CURRENCY_ID": _text(_get(sale, "currency")) if sale is not None else None,
+    })
+    return ProductState(LEGACY, fields, None, purchase is not None, deleted)
+
+
+def product_changes(desired: dict[str, str], pushed: dict[str, str] | None) -> dict[str, str]:
+    """Fields to send: what 1C changed since the last push (all when nothing was pushed), except that a
+    price 1C no longer has is not cleared."""
+    return {k: v for k, v in field_changes(desired, pushed).items() if v != "" or k not in NEVER_CLEARED}
+
+
+def product_iblock(catalogs: Iterable[dict[str, Any]]) -> int | None:
+    """The product catalog's iblock among ``catalog.catalog.list`` entries: the one without
+    ``productIblockId`` (an entry that has it is an offers/SKU catalog).  With several, the CRM catalog
+    (``iblockTypeId`` CRM_PRODUCT_CATALOG) wins; None when there is no unambiguous answer."""
+    products = [c for c in catalogs if isinstance(c, dict) and not c.get("productIblockId")]
+    if len(products) > 1:
+        products = [c for c in products if c.get("iblockTypeId") == "CRM_PRODUCT_CATALOG"]
+    if len(products) != 1:
+        return None
+    chosen = products[0]
+    value = chosen.get("iblockId") if chosen.get("iblockId") is not None else chosen.get("id")
+    return int(value) if value is not None else None
+
+
+def _same_price(row: dict[str, Any], base: dict[str, str]) -> bool:
+    try:
+        return amount(row.get("price")) == base["price"] and str(row.get("currency")) == base["currency"]
+    except ValueError:
+        return False
+
+
+def _is_base_row(row: dict[str, Any], group: int) -> bool:
+    """The base price row the bridge owns: its type, and no quantity range (ranges are a manager's)."""
+    return (str(row.get("catalogGroupId")) == str(group)
+            and row.get("quantityFrom") in (None, "") and row.get("quantityTo") in (None, ""))
+
+
+def price_rows(current: Iterable[dict[str, Any]], base: dict[str, str]) -> list[dict[str, Any]] | None:
+    """The ``prices`` for ``catalog.price.modify`` (which deletes every price it is not given): all of the
+    product's current prices as they are, with only the base one changed or added.  None when the base
+    price already is what 1C says (no call needed)."""
+    group = int(base["catalogGroupId"])
+    rows = list(current)
+    own = next((r for r in rows if _is_base_row(r, group)), None)
+    if own is not None and _same_price(own, base):
+        return None
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        item: dict[str, Any] = {"id": row["id"], "catalogGroupId": row["catalogGroupId"],
+                                "price": row["price"], "currency": row["currency"]}
+        item.update({k: row[k] for k in PRICE_KEYS if row.get(k) not in (None, "")})
+        if row is own:
+            item.update(price=base["price"], currency=base["currency"])
+        out.append(item)
+    if own is None:
+        out.append({"catalogGroupId": group, "price": base["price"], "currency": base["currency"]})
+    return out

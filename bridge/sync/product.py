@@ -1,0 +1,200 @@
+"""Apply a product snapshot to Bitrix24, exactly once in effect.
+
+Inside one PostgreSQL transaction holding the product's advisory lock: skip the event if the inbox has
+it or the link holds a newer version; compute the desired state (pure); find the product (link →
+look-up by ``xmlId``/``XML_ID`` → create) and send only the fields 1C changed since the last push; then
+the base sale price (catalog API: ``catalog.price.modify`` with every other price kept); finally save the
+link with the pushed state and the inbox row, and commit.  A crash after a Bitrix24 call and before the
+commit is harmless: the redelivered event finds the product by its ``xmlId``.
+
+The link is ``('product', <1C id>) → ('product', <Bitrix24 product id>)`` for both APIs (they share one
+product table on a portal): the deal consumer reads it to fill product rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import asyncpg
+
+from .. import topology
+from ..b24.envelope import items_of
+from ..consumer import Outcome
+from ..domain import product as domain
+from ..errors import B24NotFound, B24ValidationError, PermanentError
+from ..links import Link, state_hash, unit_of_work
+from ..mapping import Mapping
+
+log = logging.getLogger(__name__)
+
+ONEC_PRODUCT = "product"
+B24_PRODUCT = "product"
+PRICE_SELECT = ["id", "productId", "catalogGroupId", "price", "currency", "quantityFrom", "quantityTo",
+                "extraId"]
+
+
+class ProductHandler:
+    name = "product"
+    target = topology.TARGETS["product"]
+    event_types = frozenset({"product.upserted"})
+
+    def __init__(self, pool: asyncpg.Pool, b24: Any, mapping: Mapping) -> None:
+        self._pool = pool
+        self._b24 = b24
+        self._mapping = mapping
+        self._iblock: int | None = mapping.products.iblock_id
+        self._iblock_lock = asyncio.Lock()
+        self._warned_no_purchase_price = False
+
+    async def handle(self, event: Any) -> Outcome:
+        entity_id = str(event.entity_id)
+        settings = self._mapping.products
+        async with unit_of_work(self._pool, self.name, event.source, f"product/{entity_id}") as uow:
+            if await uow.seen(event.event_id):
+                return Outcome.DUPLICATE
+            link = (await uow.links(ONEC_PRODUCT, entity_id)).get(B24_PRODUCT)
+            if link is not None and link.version >= event.version:
+                await uow.mark_processed(event.event_id)
+                return Outcome.STALE
+            desired = domain.desired_state(event.payload, entity_id=entity_id, api=settings.api,
+                                           base_price_type_id=settings.base_price_type_id)
+            state = desired.as_json()
+            pushed = link.pushed_state if link is not None else None
+            if pushed is not None and state_hash(pushed) == state_hash(state):
+                await uow.save_link(ONEC_PRODUCT, entity_id, B24_PRODUCT, link.b24_id,
+                                    version=event.version, pushed_state=state)
+                await uow.mark_processed(event.event_id)
+                return Outcome.UNCHANGED
+            if pushed is not None and pushed.get("api") != desired.api:
+                pushed = None  # the mapping switched APIs: push every field once in the new API's words
+            if desired.api == domain.CATALOG:
+                writer = _Catalog(self._b24, await self._catalog_iblock(), entity_id, desired)
+            else:
+                self._warn_purchase_price(desired, entity_id)
+                writer = _Legacy(self._b24, settings.iblock_id, entity_id, desired)
+            product_id = await writer.apply(link, pushed)
+            await uow.save_link(ONEC_PRODUCT, entity_id, B24_PRODUCT, product_id,
+                                version=event.version, pushed_state=state)
+            await uow.mark_processed(event.event_id)
+            return Outcome.APPLIED
+
+    async def _catalog_iblock(self) -> int:
+        """The product catalog's iblock: from the mapping, else found once per process."""
+        if self._iblock is not None:
+            return self._iblock
+        async with self._iblock_lock:
+            if self._iblock is None:
+                catalogs = items_of(await self._b24.call("catalog.catalog.list", {}), "catalog.catalog.list")
+                iblock = domain.product_iblock(catalogs)
+                if iblock is None:
+                    raise PermanentError(
+                        "catalog.catalog.list shows no single product catalog (an entry without "
+                        "productIblockId); set products.iblock_id in the mapping file, then replay the dead letters")
+                log.info("product catalog found", extra={"action": "product.catalog", "iblock_id": iblock})
+                self._iblock = iblock
+        return self._iblock
+
+    def _warn_purchase_price(self, desired: domain.ProductState, entity_id: str) -> None:
+        if desired.has_purchase_price and not self._warned_no_purchase_price:
+            self._warned_no_purchase_price = True
+            log.warning("the legacy crm.product API has no purchase price; purchase prices are not "
+                        "transferred (set products.api: catalog to transfer them)",
+                        extra={"action": "product.no_purchase_price", "entity_id": entity_id})
+
+
+class _Catalog:
+    """catalog.product.* and catalog.price.* for one event."""
+
+    def __init__(self, b24: Any, iblock: int, entity_id: str, desired: domain.ProductState) -> None:
+        self.b24 = b24
+        self.iblock = iblock
+        self.entity_id = entity_id
+        self.desired = desired
+
+    async def apply(self, link: Link | None, pushed: dict[str, Any] | None) -> int:
+        if link is not None:
+            pushed = pushed or {}
+            try:
+                await self._update(link.b24_id, domain.product_changes(self.desired.fields, pushed.get("fields")))
+                await self._base_price(link.b24_id, pushed.get("base_price"), fresh=not pushed)
+                return link.b24_id
+            except (B24NotFound, B24ValidationError):
+                if await self._exists(link.b24_id):
+                    raise
+                log.warning("linked Bitrix24 product is gone; recreating", extra={
+                    "action": "sync.relink", "b24_type": B24_PRODUCT, "b24_id": link.b24_id,
+                    "entity_id": self.entity_id})
+        product_id = await self._find_or_create()
+        await self._base_price(product_id, None, fresh=True)
+        return product_id
+
+    async def _find_or_create(self) -> int:
+        found = items_of(await self.b24.call("catalog.product.list", {
+            "select": ["id", "iblockId", "xmlId"], "order": {"id": "ASC"},
+            "filter": {"iblockId": self.iblock, "xmlId": self.entity_id}}), "catalog.product.list")
+        if found:
+            product_id = int(found[0]["id"])
+            await self._update(product_id, dict(self.desired.fields))  # 1C is the master at first contact
+            return product_id
+        created = await self.b24.call("catalog.product.add", {"fields": {"iblockId": self.iblock,
+                                                                         **self.desired.fields}})
+        return int(created["element"]["id"])
+
+    async def _update(self, product_id: int, changes: dict[str, str]) -> None:
+        if changes:
+            await self.b24.call("catalog.product.update", {"id": product_id, "fields": changes})
+
+    async def _exists(self, product_id: int) -> bool:
+        found = items_of(await self.b24.call("catalog.product.list", {
+            "select": ["id", "iblockId"], "filter": {"iblockId": self.iblock, "id": product_id}}),
+            "catalog.product.list")
+        return bool(found)
+
+    async def _base_price(self, product_id: int, pushed: dict[str, str] | None, *, fresh: bool) -> None:
+        """Set the base price, keeping every other price of the product (price.modify replaces them all);
+        skipped when 1C's price did not change since the last push."""
+        base = self.desired.base_price
+        if base is None or (not fresh and pushed == base):
+            return
+        current = items_of(await self.b24.call("catalog.price.list", {
+            "select": PRICE_SELECT, "filter": {"productId": product_id}, "order": {"id": "ASC"}}),
+            "catalog.price.list")
+        rows = domain.price_rows(current, base)
+        if rows is not None:
+            await self.b24.call("catalog.price.modify", {
+                "fields": {"product": {"id": product_id, "prices": rows}}})
+
+
+class _Legacy:
+    """crm.product.* for one event (PRICE/CURRENCY_ID are the portal's base price)."""
+
+    def __init__(self, b24: Any, catalog_id: int | None, entity_id: str,
+                 desired: domain.ProductState) -> None:
+        self.b24 = b24
+        self.catalog_id = catalog_id
+        self.entity_id = entity_id
+        self.desired = desired
+
+    async def apply(self, link: Link | None, pushed: dict[str, Any] | None) -> int:
+        if link is not None:
+            changes = domain.product_changes(self.desired.fields, (pushed or {}).get("fields"))
+            try:
+                if changes:
+                    await self.b24.call("crm.product.update", {"id": link.b24_id, "fields": changes})
+                return link.b24_id
+            except B24NotFound:
+                log.warning("linked Bitrix24 product is gone; recreating", extra={
+                    "action": "sync.relink", "b24_type": B24_PRODUCT, "b24_id": link.b24_id,
+                    "entity_id": self.entity_id})
+        found = await self.b24.call("crm.product.list", {
+            "filter": {"XML_ID": self.entity_id}, "select": ["ID"], "order": {"ID": "ASC"}})
+        fields = dict(self.desired.fields)
+        if found:
+            product_id = int(found[0]["ID"])
+            await self.b24.call("crm.product.update", {"id": product_id, "fields": fields})
+            return product_id
+        if self.catalog_id is not None:
+            fields["CATALOG_ID"] = str(self.catalog_id)
+        return int(await self.b24.call("crm.product.add", {"fields": fields}))
