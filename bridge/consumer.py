@@ -8,7 +8,7 @@ Policy, in one place (what happens to a delivered message):
   succeeds, with growing delays shared by all messages in flight.  Nothing is acked, nothing burns a retry
   budget, so an outage of hours costs nothing but time;
 * dependency missing (e.g. an order whose company is not in Bitrix24 yet) → republished to the target's
-  ``.wait`` queue (delayed, not counted as a failure), then acked; after the wait budget → DLQ
+  ``.wait.<N>s`` queue (5 s at first, every minute after the first minute) (delayed, not counted as a failure), then acked; after the wait budget → DLQ
   ``dependency_missing``;
 * permanent error (invalid event, unknown type, Bitrix24 refused the data, access) → republished to the
   DLQ with ``x-bridge-reason`` and ``x-bridge-error``, then acked;
@@ -262,8 +262,8 @@ class Consumer:
         if time.time() - since > self._config.wait_budget:
             await self._dead_letter(message, _DependencyExpired(str(exc)), context)
             return
-        await self._republish(message, self.handler.target.wait_queue, **{wire.H_WAIT_SINCE: int(since * 1000),
-                                                                         wire.H_ERROR: str(exc)[:2000]})
+        await self._republish(message, self.handler.target.wait_queue(time.time() - since),
+                              **{wire.H_WAIT_SINCE: int(since * 1000), wire.H_ERROR: str(exc)[:2000]})
         metrics.DEPENDENCY_WAITS.labels(self.handler.name).inc()
         metrics.CONSUMED.labels(self.handler.name, "waiting").inc()
         log.info("dependency missing; waiting", extra={**context, "action": "consumer.wait",

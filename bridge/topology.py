@@ -6,7 +6,7 @@
         └─ <entity>.upserted ─► b24.<target>                                quorum queue per consumer target
     onec.unrouted  (fanout) ─► onec.unrouted                                events no consumer takes yet: kept, counted
     b24.<target>.retry.<tier>  (quorum, TTL, dead-letters back into b24.<target>)   delayed retries, one queue per delay
-    b24.<target>.wait          (quorum, TTL, dead-letters back)                      dependency waits (longer, not counted)
+    b24.<target>.wait.<N>s     (quorum, TTL, dead-letters back)                      dependency waits (not counted)
     b24.dlx (direct) ─► b24.<target>.dlq                                    dead letters: poison, permanent errors,
                                                                             exhausted retries, the queue's delivery limit
 
@@ -29,7 +29,8 @@ UNROUTED = "onec.unrouted"
 DLX = "b24.dlx"
 DEFAULT_DELIVERY_LIMIT = 10  # redeliveries of one message (consumer crashes) before the queue dead-letters it
 DEFAULT_RETRY_DELAYS = (5, 30, 120, 600, 1800)  # seconds; a retryable failure moves one tier up per attempt
-DEFAULT_WAIT_DELAY = 60  # seconds between looks for a missing dependency
+DEFAULT_WAIT_DELAYS = (5, 60)  # seconds between looks for a missing dependency: soon at first, then every minute
+WAIT_ESCALATE_AFTER = 60  # seconds of waiting after which the longer delay is used
 
 
 def exchange_for(entity: str) -> str:
@@ -47,7 +48,7 @@ class Target:
     name: str  # "counterparty" → queue "b24.counterparty"
     sources: tuple[tuple[str, str], ...]  # (entity, event_type) pairs bound to the queue
     retry_delays: tuple[int, ...] = DEFAULT_RETRY_DELAYS
-    wait_delay: int = DEFAULT_WAIT_DELAY
+    wait_delays: tuple[int, ...] = DEFAULT_WAIT_DELAYS
     delivery_limit: int = DEFAULT_DELIVERY_LIMIT
 
     @property
@@ -58,9 +59,10 @@ class Target:
     def dlq(self) -> str:
         return f"{self.queue}.dlq"
 
-    @property
-    def wait_queue(self) -> str:
-        return f"{self.queue}.wait"
+    def wait_queue(self, waited: float = 0.0) -> str:
+        """The delay queue for a message that has waited ``waited`` seconds for a dependency so far."""
+        delay = self.wait_delays[0] if waited < WAIT_ESCALATE_AFTER else self.wait_delays[-1]
+        return f"{self.queue}.wait.{delay}s"
 
     def retry_queue(self, tier: int) -> str:
         return f"{self.queue}.retry.{self.retry_delays[tier]}s"
@@ -72,7 +74,7 @@ TARGETS: dict[str, Target] = {
     # one queue for the whole order lifecycle: the deal is a function of all four kinds of documents
     "deal": Target("deal", (("customer_order", "customer_order.upserted"), ("invoice", "invoice.upserted"),
                             ("payment", "payment.upserted"), ("shipment", "shipment.upserted")),
-                   wait_delay=30),
+                   ),
 }
 
 
@@ -113,7 +115,8 @@ def queues_for(target: Target) -> list[QueueSpec]:
     specs = [main, QueueSpec(target.dlq, _quorum(), ((DLX, target.dlq),))]
     specs += [QueueSpec(target.retry_queue(i), _dead_letter_back(target.queue, d))
               for i, d in enumerate(target.retry_delays)]
-    specs.append(QueueSpec(target.wait_queue, _dead_letter_back(target.queue, target.wait_delay)))
+    specs += [QueueSpec(f"{target.queue}.wait.{d}s", _dead_letter_back(target.queue, d))
+              for d in sorted(set(target.wait_delays))]
     return specs
 
 

@@ -21,11 +21,12 @@ from ..settings import Settings
               help="The sandbox portal's request limit per second (a cloud portal: 2; 0 = none).")
 @click.option("--burst", type=int, default=50, show_default=True, help="The sandbox portal's burst (cloud: 50).")
 @click.option("--rabbitmq-api", help="RabbitMQ management API (default http://<amqp host>:15672/api).")
+@click.option("--vhost", default="b24bridge-demo", show_default=True, help="RabbitMQ vhost the demo recreates.")
 @click.option("--timeout", type=float, default=600, show_default=True, help="Seconds to wait for the bridge.")
 @click.option("--serve", is_flag=True, help="Keep the sandbox and the bridge running after the summary (Ctrl-C stops).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def command(seed, counterparties, products, orders, days, sandbox_port, ingest_port, rate, burst, rabbitmq_api,
-            timeout, serve, as_json) -> None:
+            vhost, timeout, serve, as_json) -> None:
     """Watch a simulated 1C business day flow into a sandbox Bitrix24, end to end.
 
     Uses BRIDGE_DATABASE_URL and BRIDGE_AMQP_URL (the defaults fit ./dev services) but works in a
@@ -35,11 +36,16 @@ def command(seed, counterparties, products, orders, days, sandbox_port, ingest_p
     """
     from ..demo import DemoOptions, running_demo
 
+    import tempfile
+    from pathlib import Path
+
     settings = Settings()
-    logs.configure("WARNING", settings.log_format)
+    log_path = Path(tempfile.gettempdir()) / "b24bridge-demo.log"
+    log_file = log_path.open("w", encoding="utf-8")  # the bridge's JSON log lines, away from the progress bars
+    logs.configure(settings.log_level, settings.log_format, stream=log_file)
     options = DemoOptions(seed=seed, counterparties=counterparties, products=products, orders=orders, days=days,
                           sandbox_port=sandbox_port, ingest_port=ingest_port, rate=rate, burst=burst,
-                          rabbitmq_api=rabbitmq_api, timeout=timeout)
+                          rabbitmq_api=rabbitmq_api, vhost=vhost, timeout=timeout)
 
     async def main() -> int:
         from rich.console import Console
@@ -64,6 +70,7 @@ def command(seed, counterparties, products, orders, days, sandbox_port, ingest_p
                                           ensure_ascii=False, indent=2))
                 else:
                     _print_summary(console, result)
+                    console.print(f"Bridge logs (JSON lines): {log_path}")
                 if serve:
                     console.print("serving: Ctrl-C stops")
                     try:
@@ -83,9 +90,12 @@ def _print_summary(console, result) -> None:
     from rich.table import Table
 
     table = Table("", "Bitrix24 shows", "1C says", title=f"{result.events} events from 1C, {result.seconds:.0f} s")
-    for key in ("companies", "contacts", "products", "deals", "notifications"):
+    for key in ("companies", "contacts", "products", "deals"):
         mark = "" if result.summary[key] == result.expected[key] else " ✗"
         table.add_row(key, str(result.summary[key]) + mark, str(result.expected[key]))
+    notified, paid = result.summary["notifications"], result.expected["notifications"]
+    table.add_row("'client paid' notifications", str(notified) + ("" if notified >= paid else " ✗"),
+                  f"≥ {paid} (one per paid deal)")
     for stage in sorted(set(result.summary["deals_by_stage"]) | set(result.expected["deals_by_stage"])):
         table.add_row(f"  deals: {stage}", str(result.summary["deals_by_stage"].get(stage, 0)),
                       str(result.expected["deals_by_stage"].get(stage, 0)))
@@ -94,5 +104,9 @@ def _print_summary(console, result) -> None:
     console.print(table)
     console.print(f"Deals as a sales manager sees them: [bold]{result.board_url}[/bold]")
     console.print(f"Ingest: {result.ingest_url}/docs · webhook: {result.webhook_url.rsplit('/', 2)[0]}/***/")
-    for problem in result.problems:
+    for problem in result.problems[:30]:
         console.print(f"[red]mismatch[/red] {problem}")
+    if len(result.problems) > 30:
+        console.print(f"[red]… and {len(result.problems) - 30} more mismatches[/red]")
+    if not result.problems:
+        console.print("[green]Every company, contact, product and deal matches what 1C says, field by field.[/green]")

@@ -18,7 +18,7 @@ from tests.contract.samples import event
 from tests.helpers import drain, wait_for
 
 TARGET = topology.Target("counterparty", (("counterparty", "counterparty.upserted"),),
-                         retry_delays=(1, 1), wait_delay=1)
+                         retry_delays=(1, 1), wait_delays=(1,))
 
 
 @dataclass
