@@ -8,7 +8,7 @@ import subprocess
 
 import yaml
 
-from tests.deploy.support import CHART, RULE_TESTS, RULES, selector_names, tool, unknown_metrics
+from tests.deploy.support import CHART, ROOT, RULE_TESTS, RULES, selector_names, tool, unknown_metrics
 
 CYRILLIC = re.compile("[а-яА-ЯёЁ]")
 
@@ -68,3 +68,9 @@ def test_rules_read_only_metrics_the_bridge_or_rabbitmq_export():
         used |= selector_names(rule["expr"])
     assert {n for n in used if n.startswith("bridge_")}, "the rules read no bridge metric at all"
     assert unknown_metrics(used) == set()
+
+
+def test_the_deployment_guide_lists_every_alert():
+    guide = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| `(Bridge\w+)` \|", guide, re.MULTILINE))
+    assert listed == {rule["alert"] for rule in alerts()}
