@@ -315,7 +315,7 @@ def test_network_policies_admit_the_configured_peers_to_each_port():
 
 
 def test_the_commands_the_chart_runs_exist_in_the_b24bridge_cli():
-    from bridge import topology
+    from bridge import bootstrap, topology
     from bridge.cli import main
 
     manifests = render(ci_values("everything"))
@@ -326,7 +326,8 @@ def test_the_commands_the_chart_runs_exist_in_the_b24bridge_cli():
         options = {opt for param in command.params for opt in param.opts}
         assert {a for a in args[1:] if a.startswith("--")} <= options, m.name
         if args[0] == "consume":
-            assert args[args.index("--entity") + 1] in topology.TARGETS
+            target = args[args.index("--entity") + 1]
+            assert target in topology.TARGETS and target in bootstrap.handler_factories(), m.name
 
 
 def test_the_chart_prometheus_rule_is_the_plain_rules_file_with_the_chosen_changes():
