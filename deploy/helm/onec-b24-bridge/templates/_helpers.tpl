@@ -1,0 +1,311 @@
+{{/* Names ------------------------------------------------------------------------------------------ */}}
+
+{{- define "bridge.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* <release>-<chart>, or the release name alone when it already contains the chart name. */}}
+{{- define "bridge.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A component's object name: (dict "ctx" $ "component" "relay") → <fullname>-relay */}}
+{{- define "bridge.componentName" -}}
+{{- printf "%s-%s" (include "bridge.fullname" .ctx) .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "bridge.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels ----------------------------------------------------------------------------------------- */}}
+
+{{- define "bridge.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "bridge.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Standard labels of every object. */}}
+{{- define "bridge.labels" -}}
+helm.sh/chart: {{ include "bridge.chart" . }}
+{{ include "bridge.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | trunc 63 | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: onec-b24-bridge
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* (dict "ctx" $ "component" "relay") */}}
+{{- define "bridge.componentSelectorLabels" -}}
+{{ include "bridge.selectorLabels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "bridge.componentLabels" -}}
+{{ include "bridge.labels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* metadata.annotations of every object (empty when there are none). */}}
+{{- define "bridge.annotations" -}}
+{{- with .Values.commonAnnotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* Pieces of the pod spec -------------------------------------------------------------------------- */}}
+
+{{- define "bridge.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "bridge.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "bridge.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "bridge.secretName" -}}
+{{- .Values.secrets.existingSecret | default (include "bridge.fullname" .) -}}
+{{- end -}}
+
+{{- define "bridge.mappingConfigMap" -}}
+{{- .Values.mapping.existingConfigMap | default (printf "%s-mapping" (include "bridge.fullname" .)) -}}
+{{- end -}}
+
+{{- define "bridge.hasMapping" -}}
+{{- if or .Values.mapping.existingConfigMap .Values.mapping.content -}}true{{- end -}}
+{{- end -}}
+
+{{/* The secret environment of a component: (dict "ctx" $ "keys" (list "BRIDGE_DATABASE_URL" …) "optional" (list …)) */}}
+{{- define "bridge.secretEnv" -}}
+{{- $secret := include "bridge.secretName" .ctx -}}
+{{- range .keys }}
+- name: {{ . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ . }}
+{{- end }}
+{{- range .optional }}
+- name: {{ . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ . }}
+      optional: true
+{{- end }}
+{{- end -}}
+
+{{/* The non-secret environment shared by every component (values.env), sorted by name. */}}
+{{- define "bridge.commonEnv" -}}
+{{- range $name, $value := .Values.env }}
+- name: {{ $name }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod annotations that roll the pods when the Secret or the mapping file changes. */}}
+{{- define "bridge.checksums" -}}
+{{- if not .Values.secrets.existingSecret }}
+checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}
+{{- end }}
+{{- if and .Values.mapping.content (not .Values.mapping.existingConfigMap) }}
+checksum/mapping: {{ .Values.mapping.content | sha256sum }}
+{{- end }}
+{{- end -}}
+
+{{/* Probes on the named port "ops" (or "http" for the ingest): (dict "ctx" $ "port" "http") */}}
+{{- define "bridge.probes" -}}
+livenessProbe:
+  httpGet:
+    path: /healthz
+    port: {{ .port }}
+  {{- toYaml .ctx.Values.probes.liveness | nindent 2 }}
+readinessProbe:
+  httpGet:
+    path: /readyz
+    port: {{ .port }}
+  {{- toYaml .ctx.Values.probes.readiness | nindent 2 }}
+{{- end -}}
+
+{{/* Scheduling: a component's own nodeSelector/tolerations/affinity, else the global ones: (dict "ctx" $ "c" $component) */}}
+{{- define "bridge.scheduling" -}}
+{{- with (.c.nodeSelector | default .ctx.Values.nodeSelector) }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (.c.tolerations | default .ctx.Values.tolerations) }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (.c.affinity | default .ctx.Values.affinity) }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .c.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* The pod-level parts shared by every long-running component. */}}
+{{- define "bridge.podCommon" -}}
+serviceAccountName: {{ include "bridge.serviceAccountName" . }}
+automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- end -}}
+
+{{/* A PodDisruptionBudget: (dict "ctx" $ "component" "relay" "pdb" $pdb); minAvailable wins when set. */}}
+{{- define "bridge.pdb" -}}
+{{- if .pdb.create }}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "bridge.componentName" . }}
+  namespace: {{ .ctx.Release.Namespace }}
+  labels:
+    {{- include "bridge.componentLabels" . | nindent 4 }}
+  {{- with include "bridge.annotations" .ctx }}{{ . | trim | nindent 2 }}{{ end }}
+{{- $min := ternary "" (toString .pdb.minAvailable) (kindIs "invalid" .pdb.minAvailable) }}
+{{- $max := ternary "" (toString .pdb.maxUnavailable) (kindIs "invalid" .pdb.maxUnavailable) }}
+spec:
+  {{- if $min }}
+  minAvailable: {{ .pdb.minAvailable }}
+  {{- else }}
+  maxUnavailable: {{ .pdb.maxUnavailable | default 1 }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "bridge.componentSelectorLabels" . | nindent 6 }}
+{{- end }}
+{{- end -}}
+
+{{/* A NetworkPolicy admitting `from` to `ports`: (dict "ctx" $ "component" "x" "rules" (list (dict "port" "http" "from" list))) */}}
+{{- define "bridge.networkPolicy" -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "bridge.componentName" . }}
+  namespace: {{ .ctx.Release.Namespace }}
+  labels:
+    {{- include "bridge.componentLabels" . | nindent 4 }}
+  {{- with include "bridge.annotations" .ctx }}{{ . | trim | nindent 2 }}{{ end }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "bridge.componentSelectorLabels" . | nindent 6 }}
+  policyTypes: ["Ingress"]
+  ingress:
+    {{- range .rules }}
+    - ports:
+        - port: {{ .port }}
+          protocol: TCP
+      {{- with .from }}
+      from:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
+{{- end -}}
+
+{{/* Fail early, with the value to set, when a component would start without a secret it needs. */}}
+{{- define "bridge.validateSecrets" -}}
+{{- if not .Values.secrets.existingSecret -}}
+{{- $s := .Values.secrets -}}
+{{- $missing := list -}}
+{{- $anyDb := or .Values.ingest.enabled .Values.relay.enabled (include "bridge.anyConsumer" .) .Values.migrations.enabled -}}
+{{- if and $anyDb (not $s.databaseUrl) }}{{ $missing = append $missing "secrets.databaseUrl" }}{{ end -}}
+{{- if and (or .Values.relay.enabled (include "bridge.anyConsumer" .)) (not $s.amqpUrl) }}{{ $missing = append $missing "secrets.amqpUrl" }}{{ end -}}
+{{- if and .Values.ingest.enabled (not $s.ingestTokens) }}{{ $missing = append $missing "secrets.ingestTokens" }}{{ end -}}
+{{- if and (include "bridge.anyConsumer" .) (not $s.b24WebhookUrl) (not $s.b24OauthRefreshToken) }}{{ $missing = append $missing "secrets.b24WebhookUrl (or the OAuth secrets)" }}{{ end -}}
+{{- if $missing -}}
+{{- fail (printf "missing secrets: set secrets.existingSecret to a Secret you manage, or give %s (see docs/deployment.md)" (join ", " $missing)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when at least one consumer target is enabled. */}}
+{{- define "bridge.anyConsumer" -}}
+{{- range .Values.consumers.targets }}{{ if .enabled }}true{{ end }}{{ end -}}
+{{- end -}}
+
+{{/* A HorizontalPodAutoscaler for a component's Deployment: (dict "ctx" $ "component" "x" "autoscaling" $a) */}}
+{{- define "bridge.hpa" -}}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ include "bridge.componentName" . }}
+  namespace: {{ .ctx.Release.Namespace }}
+  labels:
+    {{- include "bridge.componentLabels" . | nindent 4 }}
+  {{- with include "bridge.annotations" .ctx }}{{ . | trim | nindent 2 }}{{ end }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ include "bridge.componentName" . }}
+  minReplicas: {{ .autoscaling.minReplicas }}
+  maxReplicas: {{ .autoscaling.maxReplicas }}
+  metrics:
+    {{- with .autoscaling.targetCPUUtilizationPercentage }}
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ . }}
+    {{- end }}
+    {{- with .autoscaling.metrics }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end -}}
+
+{{/* The ClusterIP Service of a component's ops port (/healthz, /readyz, /metrics), named `metrics`:
+     (dict "ctx" $ "component" "relay" "port" 9101) */}}
+{{- define "bridge.opsService" -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "bridge.componentName" . }}
+  namespace: {{ .ctx.Release.Namespace }}
+  labels:
+    {{- include "bridge.componentLabels" . | nindent 4 }}
+  {{- with include "bridge.annotations" .ctx }}{{ . | trim | nindent 2 }}{{ end }}
+spec:
+  type: ClusterIP
+  selector:
+    {{- include "bridge.componentSelectorLabels" . | nindent 4 }}
+  ports:
+    - name: metrics
+      port: {{ .port }}
+      targetPort: metrics
+      protocol: TCP
+{{- end -}}
+
+{{/* A consumer target's settings: consumers.defaults overridden by the target's own keys (YAML). */}}
+{{- define "bridge.consumer" -}}
+{{- mergeOverwrite (deepCopy .ctx.Values.consumers.defaults) (deepCopy .target) | toYaml -}}
+{{- end -}}
