@@ -43,6 +43,7 @@ def alembic_config(dsn: str):
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(dsn).replace("%", "%%"))
+    cfg.attributes["url_from_code"] = True  # env.py must not swap in BRIDGE_DATABASE_URL (the demo migrates another DB)
     return cfg
 
 

@@ -160,10 +160,16 @@ async def running_demo(settings: Settings, options: DemoOptions,
             run = generate(ScenarioConfig(seed=options.seed, days=options.days, sizes=Sizes(
                 counterparties=options.counterparties, products=options.products, orders=options.orders)))
             events = list(run.events)
-            report = await send(events, url=ingest_url, token=token,
-                                options=SendOptions(batch_size=100, duplicates=0.05, seed=options.seed),
-                                progress=lambda r: say("1C → ingest", r.delivered, r.events))
-            report.raise_for_problems()
+            sending = asyncio.create_task(send(
+                events, url=ingest_url, token=token,
+                options=SendOptions(batch_size=100, duplicates=0.05, seed=options.seed),
+                progress=lambda r: say("1C → ingest", r.delivered, r.events)))
+            await asyncio.wait([sending, task], return_when=asyncio.FIRST_COMPLETED)
+            if not sending.done():  # the bridge stopped while 1C was still sending: say why
+                sending.cancel()
+                task.result()
+                raise RuntimeError("the bridge stopped while the simulator was sending")
+            sending.result().raise_for_problems()
             pool = await db.create_pool(demo_dsn, max_size=2)
             stack.push_async_callback(pool.close)
             await _drain(pool, amqp_url, len(events), options.timeout, task,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from typing import Awaitable, Callable
 
 import uvicorn
@@ -14,6 +15,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +60,30 @@ class _Server(uvicorn.Server):
         yield
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves: a busy port is a clear error here, not uvicorn's sys.exit."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror} (is another process using the port?)") from exc
+    return sock
+
+
 async def serve(app, host: str, port: int, stop: asyncio.Event, lifespan: str = "off") -> None:
     """Serve ``app`` until ``stop`` is set."""
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan=lifespan)
+    sock = listen(host, port)
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan=lifespan)
     server = _Server(config)
-    task = asyncio.create_task(server.serve())
-    await stop.wait()
-    server.should_exit = True
-    await task
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:  # stopped, cancelled or crashed: never leave a server running in the background
+        stopped.cancel()
+        server.should_exit = True
+        await asyncio.shield(task)
+        sock.close()

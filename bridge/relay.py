@@ -71,6 +71,7 @@ class Relay:
                     delay = backoff.next()
                     log.warning("relay lost a connection; retrying", extra={
                         "action": "relay.reconnect", "error": f"{type(exc).__name__}: {exc}", "delay": round(delay, 2)})
+                    await self._backlog_gauges()  # keep the lag visible while RabbitMQ is away
                     await _sleep_or_stop(stop, delay)
         finally:
             await self._unlisten()
@@ -92,6 +93,7 @@ class Relay:
         started = time.perf_counter()
         async with self._outbox.claim(self._batch_size) as claim:
             if not claim.ids:
+                metrics.RELAY_LAST_SUCCESS.set_to_current_time()  # idle is healthy: the heartbeat moves too
                 return 0
             results = await _settle(
                 [self._publish(channel, exchanges, m) for m in claim.messages], self._confirm_timeout)
@@ -123,15 +125,21 @@ class Relay:
         await exchange.publish(to_amqp(message), routing_key=topology.routing_key_for(message.event_type),
                                mandatory=True)
 
+    async def _backlog_gauges(self) -> None:
+        try:
+            backlog = {b.entity: b for b in await self._outbox.backlog()}
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return  # PostgreSQL is away too; the relay's own alerts cover that
+        for entity in topology.ENTITIES:
+            item = backlog.get(entity)
+            metrics.OUTBOX_PENDING.labels(entity).set(item.pending if item else 0)
+            metrics.OUTBOX_OLDEST_AGE.labels(entity).set(item.oldest_age if item else 0)
+
     async def _housekeeping(self) -> None:
         now = time.monotonic()
         if now >= self._next_backlog:
             self._next_backlog = now + DEFAULT_BACKLOG_EVERY
-            backlog = {b.entity: b for b in await self._outbox.backlog()}
-            for entity in topology.ENTITIES:
-                item = backlog.get(entity)
-                metrics.OUTBOX_PENDING.labels(entity).set(item.pending if item else 0)
-                metrics.OUTBOX_OLDEST_AGE.labels(entity).set(item.oldest_age if item else 0)
+            await self._backlog_gauges()
         if now >= self._next_purge:
             self._next_purge = now + DEFAULT_PURGE_EVERY
             purged = await self._outbox.purge(self._retention)

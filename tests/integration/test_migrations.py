@@ -37,3 +37,11 @@ async def test_every_named_query_prepares_against_the_migrated_schema(db_url):
                 raise AssertionError(f"query {name} does not prepare: {exc}") from exc
     finally:
         await conn.close()
+
+
+async def test_migrating_a_named_database_ignores_bridge_database_url_in_the_environment(empty_db_url, db_url,
+                                                                                         monkeypatch):
+    """The demo migrates its own database while BRIDGE_DATABASE_URL names another one."""
+    monkeypatch.setenv("BRIDGE_DATABASE_URL", db_url)
+    db.migrate(empty_db_url)
+    assert EXPECTED_TABLES <= await _tables(empty_db_url)
