@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import asyncpg
@@ -30,8 +29,10 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
 
 
 def migrations_dir() -> Path:
-    """The Alembic scripts: ``$BRIDGE_MIGRATIONS_DIR`` or ``migrations/`` beside the package."""
-    path = Path(os.environ.get("BRIDGE_MIGRATIONS_DIR") or Path(__file__).resolve().parent.parent / "migrations")
+    """The Alembic scripts: ``BRIDGE_MIGRATIONS_DIR`` or ``migrations/`` beside the package."""
+    from .settings import Settings
+
+    path = Settings().migrations_dir or Path(__file__).resolve().parent.parent / "migrations"
     if not (path / "env.py").exists():
         raise ConfigError(f"Alembic migrations not found at {path}; set BRIDGE_MIGRATIONS_DIR")
     return path

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
         "https://oauth.bitrix.info/oauth/token/", description="OAuth server that refreshes tokens"
     )
 
+    migrations_dir: Path | None = Field(
+        None, description="where the Alembic scripts are (default: migrations/ beside the package)"
+    )
+
     log_level: str = "INFO"
     log_format: str = Field("json", description="json (default) or text")
 

@@ -1,0 +1,40 @@
+"""The documentation a user reads first stays true to the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from bridge.cli import main as cli
+from bridge.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_readme_configuration_table_lists_every_setting():
+    listed = set(re.findall(r"^\| `(BRIDGE_[A-Z0-9_]+)` \|", README, re.MULTILINE))
+    settings = {f"BRIDGE_{name.upper()}" for name in Settings.model_fields}
+    assert settings - listed == set(), "settings missing from the README table"
+    assert listed - settings == set(), "README lists settings the code does not have"
+
+
+def test_every_command_the_readme_names_exists_with_help():
+    named = set(re.findall(r"^\| `b24bridge (\w+)", README, re.MULTILINE))
+    assert named and named <= set(cli.commands), named - set(cli.commands)
+    assert set(cli.commands) <= named, f"commands missing from the README: {set(cli.commands) - named}"
+
+
+def test_every_document_the_readme_links_exists():
+    for link in re.findall(r"\]\(([^)#]+)\)", README):
+        if not link.startswith("http"):
+            assert (ROOT / link).exists(), link
+
+
+def test_every_alert_has_a_runbook_section():
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/rules.yml").read_text(encoding="utf-8"))
+    alerts = {r["alert"] for group in rules["groups"] for r in group["rules"] if "alert" in r}
+    sections = set(re.findall(r"^### (\w+)$", (ROOT / "docs/operations.md").read_text(encoding="utf-8"), re.MULTILINE))
+    assert alerts and alerts <= sections, alerts - sections
