@@ -3,10 +3,12 @@
 Policy, in one place (what happens to a delivered message):
 
 * handled (applied, duplicate, stale, unchanged) → **ack**;
-* Bitrix24 or PostgreSQL unavailable (network, 5xx, ``QUERY_LIMIT_EXCEEDED``, ``OPERATION_TIME_LIMIT``,
-  a lost database) → the consumer **pauses**: the message is kept in hand and tried again when a probe
-  succeeds, with growing delays shared by all messages in flight.  Nothing is acked, nothing burns a retry
-  budget, so an outage of hours costs nothing but time;
+* Bitrix24 or PostgreSQL unavailable (network, 5xx, ``QUERY_LIMIT_EXCEEDED``, a lost database) → the
+  consumer **pauses**: the message is kept in hand and tried again when a probe succeeds, with growing
+  delays shared by all messages in flight.  Nothing is acked, nothing burns a retry budget, so an outage
+  of hours costs nothing but time;
+* one method's run-time budget spent (``OPERATION_TIME_LIMIT``) → only that message waits until the
+  portal's ``operating_reset_at``; messages needing other methods go on;
 * dependency missing (e.g. an order whose company is not in Bitrix24 yet) → republished to the target's
   ``.wait.<N>s`` queue (5 s at first, every minute after the first minute) (delayed, not counted as a failure), then acked; after the wait budget → DLQ
   ``dependency_missing``;
@@ -97,8 +99,6 @@ class Pause:
 
     def failed(self, exc: BaseException) -> float:
         delay = self._backoff.next()
-        if isinstance(exc, B24OperationTimeLimit) and exc.reset_at:
-            delay = max(delay, exc.reset_at - time.time())
         self._until = max(self._until, time.monotonic() + delay)
         metrics.PAUSED.labels(self._name).set(1)
         return delay
@@ -227,6 +227,17 @@ class Consumer:
                 return None
             try:
                 outcome = await self.handler.handle(event)
+            except B24OperationTimeLimit as exc:
+                # one method's run-time budget is spent: hold this message until the portal resets it,
+                # while messages that need other methods keep flowing (no consumer-wide pause)
+                delay = max(1.0, min((exc.reset_at or 0) - time.time(), 600.0))
+                log.warning("method paused by the portal; holding the message", extra={
+                    **context, "action": "consumer.hold", "method": exc.method, "retry_in": round(delay, 1)})
+                try:
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+                continue
             except (RetryableError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
                 if isinstance(exc, PermanentError):
                     raise

@@ -192,3 +192,22 @@ async def test_a_replayed_dead_letter_is_applied_after_the_cause_is_fixed(amqp_u
     await settle(stop, task)
     assert handler.applied == [event_id]
     assert await dead_letters(amqp_url) == []
+
+
+async def test_a_method_paused_by_the_portal_holds_only_its_message_while_others_flow(amqp_url):
+    import time
+
+    from bridge.errors import B24OperationTimeLimit
+
+    blocked = B24OperationTimeLimit("crm.deal.update", "OPERATION_TIME_LIMIT", "blocked", 429,
+                                    reset_at=time.time() + 2)
+    handler = ScriptedHandler([blocked])  # the first message hits the paused method once
+    first_id, first = valid_event()
+    second_id, second = valid_event()
+    await publish(amqp_url, first, first_id)
+    stop, task = await run_consumer(handler, amqp_url)
+    await wait_for(lambda: _async(handler.calls >= 1))
+    await publish(amqp_url, second, second_id)
+    assert await wait_for(lambda: _async(len(handler.applied) == 2), timeout=30)
+    await settle(stop, task)
+    assert handler.applied == [second_id, first_id]  # the second went through while the first waited
