@@ -22,7 +22,7 @@ import json
 import statistics
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
@@ -96,7 +96,7 @@ async def round_relay(dsn: str, amqp_url: str, bodies: list[str], batch: int) ->
     pool = await db.create_pool(dsn, max_size=4)
     try:
         await pool.execute("TRUNCATE outbox")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         events = [NewEvent(uuid.uuid4(), "counterparty.upserted", "counterparty", "bench", uuid.uuid4(), i, now, b)
                   for i, b in enumerate(bodies)]
         outbox = Outbox(pool)

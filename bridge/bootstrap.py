@@ -13,7 +13,8 @@ from typing import Any
 
 import asyncpg
 
-from . import db, mapping as mapping_mod, ops_http
+from . import db, ops_http
+from . import mapping as mapping_mod
 from .consumer import Consumer, ConsumerConfig, Handler
 from .relay import Relay
 from .settings import Settings
@@ -104,7 +105,7 @@ def _consumers(settings: Settings, handlers: list[Handler]) -> list[Consumer]:
 
 
 async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
-    from onec_outbox.ingest import IngestConfig, create_app
+    from onec_outbox.ingest import create_app
 
     app = create_app(_ingest_config(settings), dsn=settings.database_url.get_secret_value())
     await ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop, lifespan="on")

@@ -29,7 +29,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Protocol
 
@@ -112,7 +112,7 @@ class Pause:
         while (remaining := self._until - time.monotonic()) > 0 and not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 
@@ -148,7 +148,7 @@ class Consumer:
                     "error": f"{type(exc).__name__}: {exc}", "delay": round(delay, 2)})
                 try:
                     await asyncio.wait_for(stop.wait(), delay)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def _session(self, stop: asyncio.Event) -> None:
@@ -205,7 +205,7 @@ class Consumer:
             metrics.CONSUMED.labels(name, outcome.value).inc()
             metrics.CONSUME_SECONDS.labels(name).observe(time.perf_counter() - started)
             if outcome is Outcome.APPLIED:
-                age = (datetime.now(timezone.utc) - event.occurred_at).total_seconds()
+                age = (datetime.now(UTC) - event.occurred_at).total_seconds()
                 metrics.END_TO_END.labels(name).observe(max(age, 0.0))
             log.info("event handled", extra={**context, "action": f"consumer.{outcome.value}",
                                              "version": event.version})
@@ -215,7 +215,7 @@ class Consumer:
             await self._wait(message, delivery, exc, context)
         except CONNECTION_ERRORS:
             raise  # the channel is gone: the message will be redelivered
-        except Exception as exc:  # noqa: BLE001 - unexpected: retry tiers, then DLQ
+        except Exception as exc:
             log.exception("unexpected error while handling", extra={**context, "action": "consumer.error"})
             await self._retry(message, delivery, exc, context)
 
@@ -235,7 +235,7 @@ class Consumer:
                     **context, "action": "consumer.hold", "method": exc.method, "retry_in": round(delay, 1)})
                 try:
                     await asyncio.wait_for(self._stop.wait(), delay)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 continue
             except (RetryableError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
@@ -262,7 +262,7 @@ class Consumer:
         await self._republish(
             message, target.dlq, exchange=topology.DLX,
             **{wire.H_REASON: reason, wire.H_ERROR: str(exc)[:2000], wire.H_QUEUE: target.queue,
-               wire.H_FAILED_AT: datetime.now(timezone.utc).isoformat()})
+               wire.H_FAILED_AT: datetime.now(UTC).isoformat()})
         metrics.DEAD_LETTERS.labels(self.handler.name, reason).inc()
         metrics.CONSUMED.labels(self.handler.name, "dead_lettered").inc()
         log.error("event dead-lettered", extra={**context, "action": "consumer.dead_letter", "reason": reason,
@@ -289,7 +289,7 @@ class Consumer:
         await self._republish(message, target.retry_queue(attempt), **{
             wire.H_ATTEMPT: attempt + 1, wire.H_ERROR: repr(exc)[:2000],
             wire.H_FIRST_FAILED: (delivery.headers.get(wire.H_FIRST_FAILED) if delivery else None)
-            or datetime.now(timezone.utc).isoformat()})
+            or datetime.now(UTC).isoformat()})
         metrics.RETRIES.labels(self.handler.name, failure_reason(exc)).inc()
         metrics.CONSUMED.labels(self.handler.name, "retried").inc()
         log.warning("event sent to retry tier", extra={**context, "action": "consumer.retry", "attempt": attempt + 1,

@@ -10,8 +10,9 @@ exchange, which routes it now that a queue is bound.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import aio_pika
 import aiormq
@@ -91,11 +92,11 @@ class DeadLetters:
         self._url = amqp_url
         self._connection: aio_pika.abc.AbstractConnection | None = None
 
-    async def __aenter__(self) -> "DeadLetters":
+    async def __aenter__(self) -> DeadLetters:
         self._connection = await aio_pika.connect(self._url, timeout=10)
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         if self._connection is not None:
             await self._connection.close()
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
 import asyncpg
 
@@ -26,7 +27,7 @@ class Link:
     pushed_state: Any
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> "Link":
+    def from_row(cls, row: asyncpg.Record) -> Link:
         return cls(row["source"], row["onec_type"], row["onec_id"], row["b24_type"], row["b24_id"],
                    row["version"], row["state_hash"], row["pushed_state"])
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -83,7 +83,7 @@ class Outbox:
 
     async def purge(self, retention: timedelta, limit: int = 10_000) -> int:
         async with self._pool.acquire() as conn:
-            status = await conn.execute(Q.outbox_purge, datetime.now(timezone.utc) - retention, limit)
+            status = await conn.execute(Q.outbox_purge, datetime.now(UTC) - retention, limit)
         return int(status.split()[-1])
 
     async def get(self, event_id: uuid.UUID) -> asyncpg.Record | None:

@@ -153,7 +153,7 @@ class Relay:
         try:
             self._listener = await asyncpg.connect(self._listen_dsn, timeout=5)
             await self._listener.add_listener("bridge_outbox", lambda *_: self._wake.set())
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             self._listener = None
             log.warning("relay could not LISTEN; polling only", extra={"action": "relay.listen", "error": str(exc)})
 
@@ -174,7 +174,7 @@ async def _settle(coros: list, timeout: float) -> list:
     results = []
     for task in tasks:
         if task in pending:
-            results.append(asyncio.TimeoutError("no publisher confirm in time"))
+            results.append(TimeoutError("no publisher confirm in time"))
         elif task.exception() is not None:
             results.append(task.exception())
         else:
@@ -185,7 +185,7 @@ async def _settle(coros: list, timeout: float) -> list:
 async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
     try:
         await asyncio.wait_for(stop.wait(), delay)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
 
 

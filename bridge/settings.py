@@ -8,10 +8,10 @@ users) are not here: they live in the YAML mapping file (see :mod:`bridge.mappin
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 DEFAULT_DATABASE_URL = "postgresql://bridge:bridge@127.0.0.1:5432/bridge"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
@@ -53,7 +53,7 @@ def to_amqp(msg: OutboxMessage) -> aio_pika.Message:
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         message_id=msg.event_id,
         type=msg.event_type,
-        timestamp=datetime.now(timezone.utc),
+        timestamp=datetime.now(UTC),
         headers={H_SOURCE: msg.source, H_ENTITY: msg.entity, H_ENTITY_ID: msg.entity_id, H_VERSION: msg.version},
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import aio_pika
 
@@ -19,9 +19,9 @@ def new_event(entity: str = "counterparty", *, version: int = 1, entity_id: uuid
     event_type = event_type or f"{entity}.upserted"
     body = {"event_id": str(event_id), "event_type": event_type, "source": source,
             "entity_id": str(entity_id), "version": version,
-            "occurred_at": datetime.now(timezone.utc).isoformat(), "payload": {"deleted": False}}
+            "occurred_at": datetime.now(UTC).isoformat(), "payload": {"deleted": False}}
     return NewEvent(event_id, event_type, entity, source, entity_id, version,
-                    datetime.now(timezone.utc), json.dumps(body))
+                    datetime.now(UTC), json.dumps(body))
 
 
 async def tap(channel: aio_pika.abc.AbstractChannel, exchange: str, routing_key: str = "#") -> aio_pika.abc.AbstractQueue:

@@ -34,10 +34,10 @@ def command(seed, counterparties, products, orders, days, sandbox_port, ingest_p
     with `portal setup`, runs ingest + relay + consumers, posts the 1C simulator's events through the HTTP
     ingest, waits until every event is applied, and prints what Bitrix24 shows next to what 1C says it must.
     """
-    from ..demo import DemoOptions, running_demo
-
     import tempfile
     from pathlib import Path
+
+    from ..demo import DemoOptions, running_demo
 
     settings = Settings()
     log_path = Path(tempfile.gettempdir()) / "b24bridge-demo.log"

@@ -20,10 +20,11 @@ Stage rules (``docs/deals.md``):
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 NEW, INVOICED, SHIPPED_UNPAID, PAID, CANCELLED = "new", "invoiced", "shipped_unpaid", "paid", "cancelled"
 STAGES = (NEW, INVOICED, SHIPPED_UNPAID, PAID, CANCELLED)
@@ -94,7 +95,7 @@ class OrderFacts:
     shipments: tuple[Document, ...] = ()
 
     @classmethod
-    def from_documents(cls, order_id: str, documents: Iterable[Document]) -> "OrderFacts":
+    def from_documents(cls, order_id: str, documents: Iterable[Document]) -> OrderFacts:
         order, kinds = None, {"invoice": [], "payment": [], "shipment": []}
         for doc in documents:
             if doc.doc_type == "customer_order":

@@ -8,7 +8,8 @@ differs from the one the bridge pushed before, and a phone is removed only when 
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 _NOT_DIGITS = re.compile(r"\D+")
 

@@ -4,7 +4,8 @@ then the default user.  Each unmapped 1C user is counted and logged once per pro
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping as TMapping
+from collections.abc import Mapping as TMapping
+from typing import Any
 
 from .. import metrics
 from ..mapping import Mapping

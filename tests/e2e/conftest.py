@@ -7,7 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,11 +101,16 @@ def sandbox(**config: Any):
         yield srv
 
 
-@pytest.fixture
-async def stack(db_url, amqp_url):
-    with sandbox() as portal:
-        settings, env = make_settings(db_url, amqp_url, portal.webhook_url)
-        s = Stack(settings, portal, f"http://127.0.0.1:{settings.ingest_port}", env)
+@asynccontextmanager
+async def running_stack(db_url: str, amqp_url: str, *, portal_config: dict | None = None, consumers: bool = True,
+                        **settings: Any):
+    """A sandbox portal and a running bridge (ingest, relay and — unless ``consumers`` is False — the
+    consumers) in this process; processes spawned from the stack are killed at the end."""
+    with sandbox(**(portal_config or {})) as portal:
+        config, env = make_settings(db_url, amqp_url, portal.webhook_url, **settings)
+        if not consumers:
+            config.consumer_entities = []
+        s = Stack(config, portal, f"http://127.0.0.1:{config.ingest_port}", env)
         await s.start()
         try:
             yield s
@@ -114,20 +119,16 @@ async def stack(db_url, amqp_url):
             for process in s.processes:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture
+async def stack(db_url, amqp_url):
+    async with running_stack(db_url, amqp_url) as s:
+        yield s
 
 
 @pytest.fixture
 async def bare_stack(db_url, amqp_url):
     """Ingest and relay in this process, no consumer: tests start consumers as separate processes."""
-    with sandbox() as portal:
-        settings, env = make_settings(db_url, amqp_url, portal.webhook_url)
-        settings.consumer_entities = []
-        s = Stack(settings, portal, f"http://127.0.0.1:{settings.ingest_port}", env)
-        await s.start()
-        try:
-            yield s
-        finally:
-            await s.stop()
-            for process in s.processes:
-                process.kill()
-                process.wait()
+    async with running_stack(db_url, amqp_url, consumers=False) as s:
+        yield s

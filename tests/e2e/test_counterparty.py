@@ -7,8 +7,6 @@ import asyncio
 import copy
 import uuid
 
-import pytest
-
 from tests.contract.samples import CONTRACT_EXAMPLE
 from tests.helpers import wait_for
 

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import Stack, make_settings, sandbox
+from tests.e2e.conftest import running_stack
 from tests.e2e.test_counterparty import full_company
 from tests.helpers import wait_for
 
@@ -55,21 +55,17 @@ async def test_events_ingested_while_rabbitmq_is_stopped_all_arrive_after_it_sta
 
 
 async def test_a_portal_answering_query_limit_exceeded_for_a_while_still_gets_everything(db_url, amqp_url):
-    with sandbox(rate=2, burst=5) as portal:  # a portal far stricter than the client believes
-        settings, env = make_settings(db_url, amqp_url, portal.webhook_url, b24_rate_per_second=50,
-                                      b24_rate_burst=500)
-        stack = Stack(settings, portal, f"http://127.0.0.1:{settings.ingest_port}", env)
-        await stack.start()
-        try:
-            events = many(12, "Лимит")
-            await stack.post(events)
-            expected = sorted(e["payload"]["name"] for e in events)
-            assert await wait_for(lambda: _async(len(portal.sandbox.state()["bank_details"]) == 24), timeout=180)
-            stats = portal.sandbox.stats()
-            assert stats["rate_limited"] > 0, stats  # the portal did refuse requests on the way
-            assert companies_named(portal.sandbox.state()) == expected
-        finally:
-            await stack.stop()
+    # a portal far stricter than the client believes
+    async with running_stack(db_url, amqp_url, portal_config={"rate": 2, "burst": 5}, b24_rate_per_second=50,
+                             b24_rate_burst=500) as stack:
+        portal = stack.portal
+        events = many(12, "Лимит")
+        await stack.post(events)
+        expected = sorted(e["payload"]["name"] for e in events)
+        assert await wait_for(lambda: _async(len(portal.sandbox.state()["bank_details"]) == 24), timeout=180)
+        stats = portal.sandbox.stats()
+        assert stats["rate_limited"] > 0, stats  # the portal did refuse requests on the way
+        assert companies_named(portal.sandbox.state()) == expected
 
 
 async def _async(value):

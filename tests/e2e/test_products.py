@@ -18,7 +18,7 @@ from bridge import db
 from bridge.mapping import default_text
 from bridge.sql import Q
 from tests.contract.samples import PAYLOADS, PRODUCT_ID
-from tests.e2e.conftest import Stack, make_settings, sandbox
+from tests.e2e.conftest import running_stack
 from tests.helpers import wait_for
 
 SOURCE = "ut103-main"
@@ -206,15 +206,9 @@ async def test_a_product_deleted_by_hand_in_bitrix24_is_made_again_on_the_next_c
 async def legacy_stack(db_url, amqp_url, tmp_path: Path):
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text(default_text().replace("api: catalog ", "api: legacy  "), encoding="utf-8")
-    with sandbox() as portal:
-        settings, env = make_settings(db_url, amqp_url, portal.webhook_url, mapping_file=mapping)
-        assert settings.mapping_file == mapping
-        s = Stack(settings, portal, f"http://127.0.0.1:{settings.ingest_port}", env)
-        await s.start()
-        try:
-            yield s
-        finally:
-            await s.stop()
+    async with running_stack(db_url, amqp_url, mapping_file=mapping) as s:
+        assert s.settings.mapping_file == mapping
+        yield s
 
 
 async def test_in_legacy_mode_the_product_is_written_with_crm_product_and_has_its_base_price(legacy_stack):

@@ -15,7 +15,7 @@ from bridge import dlq, topology, wire
 from bridge.consumer import Consumer, ConsumerConfig, Outcome
 from bridge.errors import B24TransportError, B24ValidationError, DependencyMissing
 from tests.contract.samples import event
-from tests.helpers import drain, wait_for
+from tests.helpers import wait_for
 
 TARGET = topology.Target("counterparty", (("counterparty", "counterparty.upserted"),),
                          retry_delays=(1, 1), wait_delays=(1,))

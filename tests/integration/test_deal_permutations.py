@@ -8,9 +8,11 @@ import asyncio
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from bridge import db, mapping as mapping_mod
+from bridge import db
+from bridge import mapping as mapping_mod
 from bridge.b24 import client_from_settings
 from bridge.links import unit_of_work
 from bridge.sandbox import SandboxConfig, serve_in_thread

@@ -8,7 +8,8 @@ import uuid
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bridge import ops_http
 from onec_outbox.ingest import IngestConfig, create_app

@@ -3,7 +3,16 @@
 from decimal import Decimal
 
 from bridge.domain.deal import (
-    CANCELLED, INVOICED, NEW, PAID, SHIPPED_UNPAID, Document, OrderFacts, deal_fields, deal_state, paid_tag,
+    CANCELLED,
+    INVOICED,
+    NEW,
+    PAID,
+    SHIPPED_UNPAID,
+    Document,
+    OrderFacts,
+    deal_fields,
+    deal_state,
+    paid_tag,
     product_rows,
 )
 
