@@ -51,3 +51,20 @@ SELECT d.doc_type, d.doc_id::text AS doc_id, d.version, d.snapshot, d.ever_poste
 -- $1 source, $2 order_id uuid
 SELECT version, snapshot, ever_posted FROM order_documents
  WHERE source = $1 AND doc_type = 'customer_order' AND doc_id = $2::uuid
+
+-- name: projection_resync_add
+-- Remember the orders a newer snapshot of a document touched (before or now) until each is recomputed.
+-- $1 source, $2 doc_type, $3 doc_id uuid, $4 order_ids uuid[]
+INSERT INTO order_resync (source, doc_type, doc_id, order_id)
+SELECT $1, $2, $3::uuid, o FROM unnest($4::uuid[]) AS u(o)
+    ON CONFLICT DO NOTHING
+
+-- name: projection_resync_of
+-- Orders a document touched that still wait for their deal to be recomputed.
+-- $1 source, $2 doc_type, $3 doc_id uuid
+SELECT order_id::text AS order_id FROM order_resync WHERE source = $1 AND doc_type = $2 AND doc_id = $3::uuid
+
+-- name: projection_resync_done
+-- The order's deal was recomputed from all its facts: nothing waits for it any more.
+-- $1 source, $2 order_id uuid
+DELETE FROM order_resync WHERE source = $1 AND order_id = $2::uuid

@@ -1,9 +1,10 @@
 """Apply the order lifecycle (orders, invoices, payments, shipments) to Bitrix24 deals.
 
 For each event: (1) merge the document's snapshot into the order projection, version-guarded, in its
-own transaction; (2) for every order the document touches now or touched before, under that order's
-lock, recompute the deal from all facts known for it (pure: ``bridge.domain.deal``) and push only what
-differs from the last push; (3) record the event in the inbox.  A crash anywhere repeats (2) on
+own transaction, recording every order it touches now or touched before in ``order_resync``; (2) for each
+of those orders (and any still pending from an earlier attempt), under that order's lock, recompute the
+deal from all facts known for it (pure: ``bridge.domain.deal``), push only what differs from the last push,
+and clear its resync row; (3) record the event in the inbox once every order is done.  A crash anywhere repeats (2) on
 redelivery, which changes nothing that already happened: the deal is found by its external key, fields
 are three-way diffed, the product rows are replaced whole, and the paid notification carries a TAG.
 """
@@ -71,10 +72,17 @@ class DealHandler:
                 return Outcome.DUPLICATE
             async with conn.transaction():
                 await conn.execute(Q.link_lock, f"{source}/{doc_type}/{doc_id}")
-                newer, affected = await _merge(conn, source, doc_type, doc_id, event.version, payload)
-        changed = False
-        for order_id in sorted(affected):
-            changed |= await self.sync_order(source, order_id)
+                newer = await _merge(conn, source, doc_type, doc_id, event.version, payload)
+                affected = {r["order_id"] for r in await conn.fetch(Q.projection_links_of, source, doc_type, doc_id)}
+                affected |= {r["order_id"] for r in await conn.fetch(Q.projection_resync_of, source, doc_type, doc_id)}
+        changed, failures = False, []
+        for order_id in sorted(affected):  # every order, even when one of them fails
+            try:
+                changed |= await self.sync_order(source, order_id)
+            except Exception as exc:  # noqa: BLE001 - re-raised below, after the other orders had their turn
+                failures.append(exc)
+        if failures:  # the event comes back (retry or wait) and recomputes what is still pending
+            raise next((f for f in failures if not isinstance(f, DependencyMissing)), failures[0])
         async with self._pool.acquire() as conn:
             await conn.execute(Q.inbox_add, self.name, event.event_id)
         if changed:
@@ -85,6 +93,7 @@ class DealHandler:
         """Bring one order's deal in line with the projection; True if Bitrix24 changed."""
         async with unit_of_work(self._pool, self.name, source, f"order/{order_id}") as uow:
             state = domain.deal_state(await _facts(uow.conn, source, order_id), self._mapping.deals.paid_when)
+            await uow.conn.execute(Q.projection_resync_done, source, order_id)  # kept if this transaction fails
             if state is None:
                 return False
             link = (await uow.links(ONEC_ORDER, order_id)).get("deal")
@@ -142,21 +151,23 @@ def event_to_payload_json(event: Any) -> dict[str, Any]:
 
 
 async def _merge(conn: asyncpg.Connection, source: str, doc_type: str, doc_id: str, version: int,
-                 payload: dict[str, Any]) -> tuple[bool, set[str]]:
-    """Merge one snapshot into the projection; returns (was it newer, orders touched before or now)."""
+                 payload: dict[str, Any]) -> bool:
+    """Merge one snapshot into the projection; True if it was newer.  A newer snapshot also records every
+    order it touched before or touches now in ``order_resync``, until each deal has been recomputed."""
     current = await conn.fetchrow(Q.projection_document, source, doc_type, doc_id)
-    before = {r["order_id"] for r in await conn.fetch(Q.projection_links_of, source, doc_type, doc_id)}
     posted = bool(payload.get("posted"))
     if current is not None and current["version"] >= version:
         if posted and not current["ever_posted"]:
             await conn.execute(Q.projection_mark_posted, source, doc_type, doc_id)
-        return False, before
+        return False
+    before = {r["order_id"] for r in await conn.fetch(Q.projection_links_of, source, doc_type, doc_id)}
     await conn.execute(Q.projection_document_upsert, source, doc_type, doc_id, version, payload, posted)
     links = order_links(doc_type, doc_id, payload)
     await conn.execute(Q.projection_links_clear, source, doc_type, doc_id)
     if links:
         await conn.execute(Q.projection_links_add, source, doc_type, doc_id, list(links), list(links.values()))
-    return True, before | set(links)
+    await conn.execute(Q.projection_resync_add, source, doc_type, doc_id, sorted(before | set(links)))
+    return True
 
 
 async def _facts(conn: asyncpg.Connection, source: str, order_id: str) -> domain.OrderFacts:
