@@ -3,10 +3,12 @@
 Policy, in one place (what happens to a delivered message):
 
 * handled (applied, duplicate, stale, unchanged) → **ack**;
-* Bitrix24 or PostgreSQL unavailable (network, 5xx, ``QUERY_LIMIT_EXCEEDED``, a lost database) → the
-  consumer **pauses**: the message is kept in hand and tried again when a probe succeeds, with growing
-  delays shared by all messages in flight.  Nothing is acked, nothing burns a retry budget, so an outage
-  of hours costs nothing but time;
+* Bitrix24 or PostgreSQL unavailable (network, 5xx, ``QUERY_LIMIT_EXCEEDED``, a lost database), or the
+  portal refusing the webhook itself (deleted, scope missing, plan expired) → the consumer **pauses**: the
+  message is kept in hand and tried again when a probe succeeds, with growing delays shared by all
+  messages in flight; after 15 minutes in hand it goes back to the broker through the 60 s wait queue
+  (uncounted), so RabbitMQ's consumer timeout never closes the channel.  Nothing burns a retry budget, so
+  an outage of hours costs nothing but time;
 * one method's run-time budget spent (``OPERATION_TIME_LIMIT``) → only that message waits until the
   portal's ``operating_reset_at``; messages needing other methods go on;
 * dependency missing (e.g. an order whose company is not in Bitrix24 yet) → republished to the target's
@@ -40,6 +42,7 @@ import asyncpg
 from . import metrics, topology, wire
 from .backoff import Backoff
 from .errors import (
+    B24AuthError,
     B24OperationTimeLimit,
     DependencyMissing,
     PermanentError,
@@ -51,7 +54,12 @@ from .errors import (
 log = logging.getLogger(__name__)
 
 DEFAULT_WAIT_BUDGET = 24 * 3600.0  # seconds a message may wait for a missing dependency
-CONNECTION_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, asyncio.TimeoutError)
+# A message held through an outage goes back to the broker (the 60 s wait queue) after this long, well
+# before RabbitMQ's consumer_timeout (30 min by default) closes a channel that keeps a delivery unacked.
+DEFAULT_HOLD_LIMIT = 15 * 60.0
+CONNECTION_ERRORS = (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError, ConnectionError,
+                     OSError, asyncio.TimeoutError)
+_PARK = object()  # _apply's answer for "held too long: hand the message back to the broker"
 
 
 class Outcome(str, Enum):
@@ -120,6 +128,7 @@ class Pause:
 class ConsumerConfig:
     prefetch: int = 32
     wait_budget: float = DEFAULT_WAIT_BUDGET
+    hold_limit: float = DEFAULT_HOLD_LIMIT
 
 
 class Consumer:
@@ -153,12 +162,14 @@ class Consumer:
 
     async def _session(self, stop: asyncio.Event) -> None:
         connection = await aio_pika.connect(self._amqp_url, timeout=10)
-        closed = asyncio.Event()
+        closed = asyncio.Event()  # the connection or either channel went away: start a new session
         connection.close_callbacks.add(lambda *_: closed.set())
         async with connection:
             self._publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            self._publish_channel.close_callbacks.add(lambda *_: closed.set())
             await topology.declare(self._publish_channel, [self.handler.target])
             channel = await connection.channel()
+            channel.close_callbacks.add(lambda *_: closed.set())
             await channel.set_qos(prefetch_count=self._config.prefetch)
             queue = await channel.get_queue(self.handler.target.queue, ensure=False)
             tag = await queue.consume(self._on_message)
@@ -169,7 +180,7 @@ class Consumer:
             for w in waiters:
                 w.cancel()
             if closed.is_set() and not stop.is_set():
-                raise ConnectionError("RabbitMQ closed the connection")
+                raise ConnectionError("RabbitMQ closed the connection or a channel")
             try:
                 await queue.cancel(tag)
             except CONNECTION_ERRORS:
@@ -200,6 +211,11 @@ class Consumer:
             outcome = await self._apply(event, context)
             if outcome is None:  # stopping while paused: leave it unacked, it will be redelivered
                 return
+            if outcome is _PARK:
+                await self._republish(message, self.handler.target.wait_queue(float("inf")))
+                metrics.CONSUMED.labels(name, "parked").inc()
+                log.info("held too long; handed back to the broker", extra={**context, "action": "consumer.park"})
+                return
             await message.ack()
             self.handled += 1
             metrics.CONSUMED.labels(name, outcome.value).inc()
@@ -219,12 +235,16 @@ class Consumer:
             log.exception("unexpected error while handling", extra={**context, "action": "consumer.error"})
             await self._retry(message, delivery, exc, context)
 
-    async def _apply(self, event: Any, context: dict) -> Outcome | None:
-        """Run the handler, holding the message through outages of Bitrix24 or PostgreSQL."""
+    async def _apply(self, event: Any, context: dict) -> Any:
+        """Run the handler, holding the message through outages of Bitrix24 or PostgreSQL (None: stopping;
+        ``_PARK``: held too long, give it back to the broker)."""
+        held_since = time.monotonic()
         while True:
             await self._pause.wait(self._stop)
             if self._stop.is_set():
                 return None
+            if time.monotonic() - held_since > self._config.hold_limit:
+                return _PARK
             try:
                 outcome = await self.handler.handle(event)
             except B24OperationTimeLimit as exc:
@@ -238,8 +258,9 @@ class Consumer:
                 except TimeoutError:
                     pass
                 continue
-            except (RetryableError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
-                if isinstance(exc, PermanentError):
+            except (RetryableError, B24AuthError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                    OSError) as exc:
+                if isinstance(exc, PermanentError) and not isinstance(exc, B24AuthError):
                     raise
                 delay = self._pause.failed(exc)
                 log.warning("dependency failing; holding the message", extra={

@@ -211,3 +211,56 @@ async def test_a_method_paused_by_the_portal_holds_only_its_message_while_others
     assert await wait_for(lambda: _async(len(handler.applied) == 2), timeout=30)
     await settle(stop, task)
     assert handler.applied == [second_id, first_id]  # the second went through while the first waited
+
+
+async def test_a_channel_the_broker_closes_is_replaced_and_consuming_goes_on(amqp_url):
+    """RabbitMQ closes a channel that breaks its rules (e.g. consumer_timeout); the consumer must notice."""
+    handler = ScriptedHandler()
+    consumer = Consumer(handler, amqp_url, ConsumerConfig(prefetch=4))
+    seen = []
+    original = consumer._on_message
+
+    async def spy(message):
+        seen.append(message)
+        await original(message)
+
+    consumer._on_message = spy
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    first_id, first = valid_event()
+    await publish(amqp_url, first, first_id)
+    assert await wait_for(lambda: _async(len(handler.applied) == 1))
+    await seen[0].channel.basic_ack(delivery_tag=987654)  # an unknown tag: the broker closes this channel
+    second_id, second = valid_event()
+    await publish(amqp_url, second, second_id)
+    assert await wait_for(lambda: _async(len(handler.applied) == 2), timeout=30)
+    await settle(stop, task)
+    assert handler.applied == [first_id, second_id]
+
+
+async def test_a_message_held_too_long_goes_back_to_the_broker_and_is_applied_later(amqp_url):
+    down = B24TransportError("crm.company.list", "", "connection refused")
+    handler = ScriptedHandler([down] * 3)
+    event_id, body = valid_event()
+    await publish(amqp_url, body, event_id)
+    stop = asyncio.Event()
+    consumer = Consumer(handler, amqp_url, ConsumerConfig(prefetch=4, hold_limit=0.5))
+    task = asyncio.create_task(consumer.run(stop))
+    assert await wait_for(lambda: _async(handler.applied), timeout=60)
+    await settle(stop, task)
+    assert handler.applied == [event_id]
+    assert await dead_letters(amqp_url) == []
+
+
+async def test_a_webhook_the_portal_refuses_pauses_the_consumer_instead_of_dead_lettering(amqp_url):
+    from bridge.errors import B24AuthError
+
+    refused = B24AuthError("crm.company.list", "INVALID_CREDENTIALS", "Invalid request credentials", 401)
+    handler = ScriptedHandler([refused, refused])
+    event_id, body = valid_event()
+    await publish(amqp_url, body, event_id)
+    stop, task = await run_consumer(handler, amqp_url)
+    assert await wait_for(lambda: _async(handler.applied), timeout=60)
+    await settle(stop, task)
+    assert handler.applied == [event_id]
+    assert await dead_letters(amqp_url) == []
