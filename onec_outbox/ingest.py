@@ -130,6 +130,8 @@ def _decode(body: bytes, max_batch: int) -> list[Any]:
                               "without it (1С: ИспользованиеByteOrderMark.НеИспользовать)")
     try:
         data = json.loads(body.decode("utf-8"))
+    except RecursionError:
+        raise RequestRejected(400, "invalid_json", "the body nests too deeply to be an event") from None
     except UnicodeDecodeError as exc:
         raise RequestRejected(400, "invalid_json", f"the body is not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
@@ -206,11 +208,17 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None, dsn: s
             log.warning("ingest request refused", extra={"action": "ingest.refuse", "status": exc.status,
                                                           "error": exc.code})
             return _error(exc.status, exc.code, exc.message)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
             metrics.INGEST_REQUESTS.labels("503").inc()
             log.error("ingest could not store events", extra={"action": "ingest.storage_error", "error": str(exc)})
             return _error(503, "storage_unavailable", "the bridge cannot store events right now; retry later",
                           {"Retry-After": "5"})
+        except asyncpg.PostgresError as exc:  # validation let through data PostgreSQL refuses: a bridge bug
+            metrics.INGEST_REQUESTS.labels("500").inc()
+            log.error("ingest failed to store a batch", extra={"action": "ingest.store_failed", "error": str(exc)})
+            return _error(500, "store_failed", f"the bridge could not store this batch ({type(exc).__name__}); "
+                          "send the events one by one to find the one it refuses, and report it")
         counts: dict[str, int] = {}
         for item, result in zip(items, results):
             counts[result.status] = counts.get(result.status, 0) + 1

@@ -7,6 +7,8 @@ counterparty is reported on the invoice fields it lacks.  The union is compiled 
 
 from __future__ import annotations
 
+import re
+
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictInt, TypeAdapter, ValidationError
@@ -141,12 +143,44 @@ def _is_tag(part: Any) -> bool:
     return part in EVENT_TYPES
 
 
+MAX_DEPTH = 16  # v1 events nest four levels; anything far deeper is not an event
+_FIELD_NAME = re.compile(r"[a-z_]+")
+
+
+def _unstorable(data: object, path: str = "", depth: int = 0) -> list[dict[str, str]]:
+    """Text PostgreSQL cannot store (NUL, half of a surrogate pair) anywhere in the event, unknown fields
+    included: such an event must be rejected on its own, or the whole batch it came in could never be
+    stored and 1C would resend it forever."""
+    if depth > MAX_DEPTH:
+        return [{"path": path or "(событие)", "code": "too_deep",
+                 "message": f"Вложенность глубже {MAX_DEPTH} уровней: это не событие контракта v1"}]
+    found: list[dict[str, str]] = []
+    if isinstance(data, str):
+        if "\x00" in data or any("\ud800" <= ch <= "\udfff" for ch in data):
+            found.append({"path": path or "(событие)", "code": "invalid_character",
+                          "message": "Недопустимый символ в строке (NUL или половина суррогатной пары, например "
+                                     "обрезанный эмодзи): уберите его в 1С"})
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            # a field path names contract-like keys; under any other key the problem is reported at the parent
+            where = (f"{path}.{key}" if path else key) if _FIELD_NAME.fullmatch(str(key)) else path
+            found += _unstorable(key, path, depth + 1) + _unstorable(value, where, depth + 1)
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            found += _unstorable(value, f"{path}[{i}]", depth + 1)
+    return found
+
+
 def parse_event(data: object) -> Event:
     """Validate one decoded JSON event against contract v1.
 
     Returns the typed event (``CounterpartyEvent`` …, all subclasses of :class:`Event`); raises
     :class:`ContractViolation` with every problem found, each as ``{"path", "code", "message"}``.
     """
+    unstorable = _unstorable(data)
+    if unstorable:
+        event_id = data.get("event_id") if isinstance(data, dict) else None
+        raise ContractViolation(unstorable, event_id=event_id if isinstance(event_id, str) else None)
     try:
         return EVENT_ADAPTER.validate_python(data)
     except ValidationError as exc:

@@ -224,3 +224,24 @@ def test_no_malformed_input_ever_gets_a_500(db_url, body):
             await pool.close()
 
     assert asyncio.run(run()) in (200, 400, 413)
+
+
+@pytest.mark.parametrize("text", ["Доставка\u0000до склада", "Эмодзи обрезан: \ud83d"])
+async def test_text_postgresql_cannot_store_rejects_that_event_alone_and_the_rest_are_stored(ingest, text):
+    client, pool = ingest
+    good, bad = fresh("product"), fresh("customer_order")
+    bad["payload"]["comment"] = text
+    body = json.dumps([good, bad])  # ASCII-escaped, so the lone surrogate survives the HTTP body
+    r = await client.post("/v1/events", content=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert r.status_code == 200
+    assert [x["status"] for x in r.json()["results"]] == ["accepted", "rejected"]
+    error = r.json()["results"][1]["errors"][0]
+    assert (error["path"], error["code"]) == ("payload.comment", "invalid_character")
+    assert [row["event_id"] for row in await stored(pool)] == [good["event_id"]]
+
+
+async def test_a_body_nested_absurdly_deep_gets_400_not_500(ingest):
+    client, _ = ingest
+    r = await client.post("/v1/events", content=b"[" * 100_000 + b"]" * 100_000,
+                          headers={**AUTH, "Content-Type": "application/json"})
+    assert r.status_code == 400
