@@ -45,22 +45,25 @@ class CounterpartyHandler:
             if await uow.seen(event.event_id):
                 return Outcome.DUPLICATE
             links = await uow.links(ONEC_COUNTERPARTY, entity_id)
-            main = links.get("company") or links.get("contact")
-            if main is not None and main.version >= event.version:
+            owners = [links[k] for k in ("company", "contact") if k in links]
+            if owners and max(o.version for o in owners) >= event.version:  # newest of both kinds counts
                 await uow.mark_processed(event.event_id)
                 return Outcome.STALE
             originator = self._mapping.originator(event.source)
             desired = domain.desired_state(event.payload, entity_id=entity_id, originator=originator,
                                            presets=self._mapping.requisite_presets)
             state = _as_json(desired)
-            pushed = main.pushed_state if main is not None and main.b24_type == desired.kind else None
+            main = links.get(desired.kind)
+            pushed = main.pushed_state if main is not None else None
             if pushed is not None and state_hash(pushed) == state_hash(state):
                 await uow.save_link(ONEC_COUNTERPARTY, entity_id, main.b24_type, main.b24_id,
                                     version=event.version, pushed_state=state)
                 await uow.mark_processed(event.event_id)
                 return Outcome.UNCHANGED
             apply = _Apply(self._b24, uow, self._mapping, entity_id, desired, pushed or {})
-            owner_id = await apply.main(links.get(desired.kind))
+            # a different kind than before (ФизЛицо ↔ ЮрЛицо/ИП): a new owner, and all it holds made anew
+            apply.fresh = main is None and bool(owners)
+            owner_id = await apply.main(main)
             await apply.requisite_tree(owner_id, links.get("requisite"))
             if desired.kind == "company":
                 await apply.contacts(owner_id)
@@ -94,6 +97,7 @@ class _Apply:
         self.entity_id = entity_id
         self.desired = desired
         self.pushed = pushed
+        self.fresh = False  # the owner is new or re-made: links and pushed state of what it holds are void
 
     # --- the company, or the contact of a ФизЛицо -------------------------------------------------------
 
@@ -104,10 +108,11 @@ class _Apply:
             try:
                 await self._update_person(kind, link.b24_id, self.desired.main, pushed)
                 return link.b24_id
-            except B24NotFound:  # deleted by hand in Bitrix24: make it again
+            except B24NotFound:  # deleted by hand in Bitrix24: make it again, with everything it held
                 log.warning("linked Bitrix24 object is gone; recreating", extra={
                     "action": "sync.relink", "b24_type": kind, "b24_id": link.b24_id, "entity_id": self.entity_id})
                 pushed = None
+                self.fresh = True
         extra = {"ASSIGNED_BY_ID": str(self.mapping.default_responsible_id)}
         if kind == "company":
             extra["COMPANY_TYPE"] = self.mapping.company_type
@@ -146,10 +151,14 @@ class _Apply:
 
     async def requisite_tree(self, owner_id: int, link: Link | None) -> None:
         owner_type = domain.REQUISITE_OWNER_COMPANY if self.desired.kind == "company" else domain.REQUISITE_OWNER_CONTACT
+        if self.fresh:
+            link = None
         requisite_id, fresh = await self._ensure_requisite(owner_type, owner_id, self.desired.requisite, link,
                                                            self.pushed.get("requisite"))
+        self.fresh = self.fresh or fresh  # a new requisite holds none of the old bank details or addresses
         await self.uow.save_link(ONEC_COUNTERPARTY, self.entity_id, "requisite", requisite_id)
-        await self._addresses(requisite_id, self.desired.addresses, self.pushed.get("addresses") or {}, fresh)
+        await self._addresses(requisite_id, self.desired.addresses,
+                              {} if self.fresh else self.pushed.get("addresses") or {}, self.fresh)
         await self._bank_details(requisite_id)
 
     async def _ensure_requisite(self, owner_type: int, owner_id: int, desired: dict[str, str],
@@ -157,25 +166,37 @@ class _Apply:
         """The requisite's id (link → look-up by XML_ID on the owner → create), brought up to date;
         ``fresh`` is True when it was not known from the link (its addresses must be checked)."""
         if link is not None:
-            requisite_id = link.b24_id
+            changes = field_changes(desired, pushed)
+            try:
+                if changes:
+                    await self.b24.call("crm.requisite.update", {"id": link.b24_id, "fields": changes})
+                return link.b24_id, False
+            except B24NotFound:  # deleted by hand in Bitrix24: find or make it again
+                log.warning("linked requisite is gone; recreating", extra={
+                    "action": "sync.relink", "b24_type": "requisite", "b24_id": link.b24_id,
+                    "entity_id": self.entity_id})
+        found = await self.b24.call("crm.requisite.list", {
+            "filter": {"ENTITY_TYPE_ID": owner_type, "ENTITY_ID": owner_id, "XML_ID": desired["XML_ID"]},
+            "select": ["ID"], "order": {"ID": "ASC"}})
+        if found:
+            requisite_id = int(found[0]["ID"])
+            await self.b24.call("crm.requisite.update", {"id": requisite_id, "fields": dict(desired)})
         else:
-            found = await self.b24.call("crm.requisite.list", {
-                "filter": {"ENTITY_TYPE_ID": owner_type, "ENTITY_ID": owner_id, "XML_ID": desired["XML_ID"]},
-                "select": ["ID"], "order": {"ID": "ASC"}})
-            if found:
-                requisite_id, pushed = int(found[0]["ID"]), None
-            else:
-                requisite_id = int(await self.b24.call("crm.requisite.add", {
-                    "fields": {"ENTITY_TYPE_ID": owner_type, "ENTITY_ID": owner_id, **desired}}))
-                pushed = desired
-        changes = field_changes(desired, pushed)
-        if changes:
-            await self.b24.call("crm.requisite.update", {"id": requisite_id, "fields": changes})
-        return requisite_id, link is None
+            requisite_id = int(await self.b24.call("crm.requisite.add", {
+                "fields": {"ENTITY_TYPE_ID": owner_type, "ENTITY_ID": owner_id, **desired}}))
+        return requisite_id, True
 
     async def _addresses(self, requisite_id: int, desired: dict[int, dict[str, str]],
                          pushed_all: dict[str, dict], fresh: bool) -> None:
-        """Write each address whole (Bitrix24 keys it by type on the requisite and has no id for it)."""
+        """Write each address whole (Bitrix24 keys it by type on the requisite and has no id for it); an
+        address type 1C no longer has is deleted."""
+        for type_id in sorted({int(t) for t in pushed_all} - set(desired)):
+            try:
+                await self.b24.call("crm.address.delete", {"fields": {
+                    "TYPE_ID": type_id, "ENTITY_TYPE_ID": 8, "ENTITY_ID": requisite_id}})
+            except (B24NotFound, B24ValidationError) as exc:
+                if "TypeAddress" not in exc.description and not isinstance(exc, B24NotFound):
+                    raise
         for type_id, fields in desired.items():
             pushed = pushed_all.get(str(type_id))
             if pushed == fields and not fresh:
@@ -193,24 +214,28 @@ class _Apply:
     async def _bank_details(self, requisite_id: int) -> None:
         pushed_all = self.pushed.get("bank_details") or {}
         keys = [f"{self.entity_id}/{n}" for n in {*self.desired.bank_details, *pushed_all}]
-        links = await self.uow.links_many(ONEC_BANK_ACCOUNT, keys)
+        links = {} if self.fresh else await self.uow.links_many(ONEC_BANK_ACCOUNT, keys)
         for number, fields in self.desired.bank_details.items():
             key = f"{self.entity_id}/{number}"
             link = links.get((key, "bankdetail"))
-            pushed = pushed_all.get(number) if link is not None else None
-            detail_id = link.b24_id if link is not None else None
+            detail_id = None
+            if link is not None:
+                changes = field_changes(fields, pushed_all.get(number))
+                try:
+                    if changes:
+                        await self.b24.call("crm.requisite.bankdetail.update", {"id": link.b24_id, "fields": changes})
+                    detail_id = link.b24_id
+                except B24NotFound:  # deleted by hand in Bitrix24: find or make it again
+                    pass
             if detail_id is None:
                 found = await self.b24.call("crm.requisite.bankdetail.list", {
                     "filter": {"ENTITY_ID": requisite_id, "XML_ID": fields["XML_ID"]}, "select": ["ID"]})
                 if found:
                     detail_id = int(found[0]["ID"])
+                    await self.b24.call("crm.requisite.bankdetail.update", {"id": detail_id, "fields": dict(fields)})
                 else:
                     detail_id = int(await self.b24.call("crm.requisite.bankdetail.add", {
                         "fields": {"ENTITY_ID": requisite_id, "COUNTRY_ID": 1, **fields}}))
-                    pushed = fields
-            changes = field_changes(fields, pushed)
-            if changes:
-                await self.b24.call("crm.requisite.bankdetail.update", {"id": detail_id, "fields": changes})
             await self.uow.save_link(ONEC_BANK_ACCOUNT, key, "bankdetail", detail_id)
         for number in set(pushed_all) - set(self.desired.bank_details):  # account closed in 1C
             key = f"{self.entity_id}/{number}"
@@ -239,7 +264,7 @@ class _Apply:
             if link is None:
                 contact_id = await self._ensure_person("contact", state, None, {
                     "ASSIGNED_BY_ID": str(self.mapping.default_responsible_id)})
-            if pushed is None:  # newly made or found: make sure it is linked (false = already linked)
+            if pushed is None or self.fresh:  # newly made or found, or a new company: link it (false = linked)
                 await self.b24.call("crm.contact.company.add", {"id": contact_id, "fields": {"COMPANY_ID": company_id}})
             await self.uow.save_link(ONEC_CONTACT_PERSON, person_id, "contact", contact_id)
             if state.city and (pushed is None or pushed.get("city") != state.city):
