@@ -20,7 +20,8 @@ from typing import Any
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "taskName"}
 _WEBHOOK_PATH = re.compile(r"(/rest/\d+/)([^/\s\"']+)")
 _URL_PASSWORD = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s\"']*:)([^@\s\"']+)(@)", re.IGNORECASE)
-_secrets: set[str] = set()
+_secrets: dict[str, None] = {}  # insertion-ordered: the oldest go first when the cap is reached
+_MAX_SECRETS = 256  # OAuth access tokens are renewed hourly; expired ones need no protection for ever
 _lock = threading.Lock()
 
 
@@ -28,12 +29,17 @@ def register_secret(value: str | None) -> None:
     """Remember a value that must never appear in a log line (ignores short or empty values)."""
     if value and len(value) >= 4:
         with _lock:
-            _secrets.add(value)
+            _secrets.pop(value, None)
+            _secrets[value] = None
+            while len(_secrets) > _MAX_SECRETS:
+                del _secrets[next(iter(_secrets))]
 
 
 def redact(text: str) -> str:
     """Replace every registered secret, webhook code and URL password in ``text`` by ``***``."""
-    for secret in sorted(_secrets, key=len, reverse=True):
+    with _lock:
+        known = sorted(_secrets, key=len, reverse=True)
+    for secret in known:
         if secret in text:
             text = text.replace(secret, "***")
     text = _WEBHOOK_PATH.sub(r"\1***", text)

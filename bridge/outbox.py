@@ -86,6 +86,12 @@ class Outbox:
             status = await conn.execute(Q.outbox_purge, datetime.now(UTC) - retention, limit)
         return int(status.split()[-1])
 
+    async def purge_inbox(self, retention: timedelta) -> int:
+        """Forget processed event ids older than ``retention`` (the consumers' links keep versions)."""
+        async with self._pool.acquire() as conn:
+            status = await conn.execute(Q.inbox_purge, datetime.now(timezone.utc) - retention)
+        return int(status.split()[-1])
+
     async def get(self, event_id: uuid.UUID) -> asyncpg.Record | None:
         async with self._pool.acquire() as conn:
             return await conn.fetchrow(Q.outbox_get, event_id)

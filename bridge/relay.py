@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BACKLOG_EVERY = 5.0  # seconds between outbox backlog gauge updates
 DEFAULT_PURGE_EVERY = 600.0  # seconds between retention purges
 DEFAULT_RETENTION = timedelta(days=7)  # published rows kept for operations ("did the bridge get it?")
+DEFAULT_INBOX_RETENTION = timedelta(days=30)  # processed event ids; older repeats are stopped by version guards
 DEFAULT_CONFIRM_TIMEOUT = 30.0  # seconds to wait for a batch's confirms (a blocked broker must not hold locks forever)
 CONNECTION_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, asyncio.TimeoutError,
                      asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
@@ -143,8 +144,10 @@ class Relay:
         if now >= self._next_purge:
             self._next_purge = now + DEFAULT_PURGE_EVERY
             purged = await self._outbox.purge(self._retention)
-            if purged:
-                log.info("relay purged published rows", extra={"action": "relay.purge", "rows": purged})
+            forgotten = await self._outbox.purge_inbox(DEFAULT_INBOX_RETENTION)
+            if purged or forgotten:
+                log.info("relay purged old rows", extra={"action": "relay.purge", "outbox_rows": purged,
+                                                         "inbox_rows": forgotten})
 
     async def _listen(self) -> None:
         """Keep a LISTEN connection; if it cannot be had, polling alone still works."""

@@ -1,5 +1,6 @@
 """1C user (Ответственный) → Bitrix24 user: the mapping file by 1C id, then the e-mail via user.get,
-then the default user.  Each unmapped 1C user is counted and logged once per process."""
+then the default user.  Each unmapped 1C user is counted and logged once per process.  An e-mail nobody
+on the portal has is asked again after ten minutes: a manager may be added to Bitrix24 meanwhile."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from ..mapping import Mapping
 
 log = logging.getLogger(__name__)
 
+NOT_FOUND_TTL = 600.0  # seconds before an e-mail no Bitrix24 user had is looked up again
+
 
 class Responsibles:
     def __init__(self, b24: Any, mapping: Mapping) -> None:
         self._b24 = b24
         self._mapping = mapping
-        self._by_email: dict[str, int | None] = {}
+        self._by_email: dict[str, tuple[int | None, float]] = {}  # e-mail → (user id or None, when asked)
         self._reported: set[str] = set()
 
     async def resolve(self, responsible: TMapping[str, Any] | None) -> int:
@@ -30,11 +33,12 @@ class Responsibles:
             return mapped
         email = str(responsible.get("email") or "").strip().lower()
         if email and self._mapping.users.match_email:
-            if email not in self._by_email:
+            known = self._by_email.get(email)
+            if known is None or (known[0] is None and time.monotonic() - known[1] > NOT_FOUND_TTL):
                 found = await self._b24.call("user.get", {"FILTER": {"EMAIL": email, "ACTIVE": True}})
-                self._by_email[email] = int(found[0]["ID"]) if found else None
-            if self._by_email[email]:
-                return self._by_email[email]
+                known = self._by_email[email] = (int(found[0]["ID"]) if found else None, time.monotonic())
+            if known[0]:
+                return known[0]
         if onec_id not in self._reported:
             self._reported.add(onec_id)
             metrics.UNMAPPED_USERS.inc()
