@@ -89,7 +89,7 @@ class Outbox:
     async def purge_inbox(self, retention: timedelta) -> int:
         """Forget processed event ids older than ``retention`` (the consumers' links keep versions)."""
         async with self._pool.acquire() as conn:
-            status = await conn.execute(Q.inbox_purge, datetime.now(timezone.utc) - retention)
+            status = await conn.execute(Q.inbox_purge, datetime.now(UTC) - retention)
         return int(status.split()[-1])
 
     async def get(self, event_id: uuid.UUID) -> asyncpg.Record | None:

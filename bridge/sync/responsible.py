@@ -5,6 +5,7 @@ on the portal has is asked again after ten minutes: a manager may be added to Bi
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping as TMapping
 from typing import Any
 

@@ -128,3 +128,20 @@ async def test_a_relay_killed_mid_stream_loses_nothing_the_other_relay_finishes(
 
 async def _some_published(pool) -> bool:
     return await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL") > 0
+
+
+async def test_retention_deletes_only_old_published_rows_and_old_inbox_entries(db_pool):
+    from datetime import timedelta
+
+    old, fresh_, pending = new_event(), new_event(), new_event()
+    outbox = Outbox(db_pool)
+    await outbox.store([old, fresh_, pending])
+    await db_pool.execute("UPDATE outbox SET published_at = now() - interval '8 days' WHERE event_id = $1", old.event_id)
+    await db_pool.execute("UPDATE outbox SET published_at = now() WHERE event_id = $1", fresh_.event_id)
+    await db_pool.execute("INSERT INTO inbox (consumer, event_id, processed_at) VALUES "
+                          "('deal', $1, now() - interval '31 days'), ('deal', $2, now())", old.event_id, fresh_.event_id)
+    assert await outbox.purge(timedelta(days=7)) == 1
+    assert await outbox.purge_inbox(timedelta(days=30)) == 1
+    left = {r["event_id"] for r in await db_pool.fetch("SELECT event_id FROM outbox")}
+    assert left == {fresh_.event_id, pending.event_id}  # unpublished rows are never purged
+    assert [r["event_id"] for r in await db_pool.fetch("SELECT event_id FROM inbox")] == [fresh_.event_id]
