@@ -101,6 +101,21 @@ Getter = Callable[[Any, str], Any]
 KindOf = Callable[[str], "str | None"]
 
 
+def _predicate(op: str, wanted: Any, kind: str) -> Callable[[Any], bool]:
+    """One condition as a function of the stored value; the wanted side is normalised once, not per row
+    (a look-up of 50 ids over a 10,000-product catalog would otherwise normalise 500,000 values)."""
+    if kind != "multi":
+        if op in ("@", "!@") or (op in ("", "=") and isinstance(wanted, (list, dict))):
+            options = {_norm(v, kind) for v in as_list(wanted)}
+            if op == "!@":
+                return lambda actual: _norm(actual, kind) not in options
+            return lambda actual: _norm(actual, kind) in options
+        if op in ("", "="):
+            target = _norm(wanted, kind)
+            return lambda actual: _norm(actual, kind) == target
+    return lambda actual: matches(actual, op, wanted, kind)
+
+
 def apply_filter(rows: Iterable[Any], filter_: Any, get: Getter, kind_of: KindOf) -> list[Any]:
     conditions = []
     if isinstance(filter_, dict):
@@ -108,10 +123,10 @@ def apply_filter(rows: Iterable[Any], filter_: Any, get: Getter, kind_of: KindOf
             op, name = split_key(str(key))
             kind = kind_of(name)
             if kind is not None:
-                conditions.append((name, op, wanted, kind))
+                conditions.append((name, _predicate(op, wanted, kind)))
     if not conditions:
         return list(rows)
-    return [row for row in rows if all(matches(get(row, n), op, w, k) for n, op, w, k in conditions)]
+    return [row for row in rows if all(test(get(row, name)) for name, test in conditions)]
 
 
 def apply_order(rows: list[Any], order: Any, get: Getter, kind_of: KindOf, default: str = "ID") -> list[Any]:

@@ -2,7 +2,8 @@
 
 Inside one PostgreSQL transaction holding the product's advisory lock: skip the event if the inbox has
 it or the link holds a newer version; compute the desired state (pure); find the product (link →
-look-up by ``xmlId``/``XML_ID`` → create) and send only the fields 1C changed since the last push; then
+look-up by ``xmlId``/``XML_ID``, asked together with the look-ups of concurrent events in one list
+command → create) and send only the fields 1C changed since the last push; then
 the base sale price (catalog API: ``catalog.price.modify`` with every other price kept); finally save the
 link with the pushed state and the inbox row, and commit.  A crash after a Bitrix24 call and before the
 commit is harmless: the redelivered event finds the product by its ``xmlId``.
@@ -21,6 +22,7 @@ import asyncpg
 
 from .. import topology
 from ..b24.envelope import items_of
+from ..b24.lookup import KeyLookup
 from ..consumer import Outcome
 from ..domain import product as domain
 from ..errors import B24NotFound, B24ValidationError, PermanentError
@@ -47,6 +49,19 @@ class ProductHandler:
         self._iblock: int | None = mapping.products.iblock_id
         self._iblock_lock = asyncio.Lock()
         self._warned_no_purchase_price = False
+        self._lookups: dict[Any, KeyLookup] = {}
+
+    def _lookup(self, api: str, iblock: int | None) -> KeyLookup:
+        """One shared look-up per catalog, so concurrent events ask for their products together."""
+        if (api, iblock) not in self._lookups:
+            if api == domain.CATALOG:
+                lookup = KeyLookup(self._b24, "catalog.product.list", key="xmlId", select=["iblockId"],
+                                   base_filter={"iblockId": iblock})
+            else:
+                lookup = KeyLookup(self._b24, "crm.product.list", key="XML_ID", select=["ID"],
+                                   id_field="ID")
+            self._lookups[(api, iblock)] = lookup
+        return self._lookups[(api, iblock)]
 
     async def handle(self, event: Any) -> Outcome:
         entity_id = str(event.entity_id)
@@ -70,10 +85,12 @@ class ProductHandler:
             if pushed is not None and pushed.get("api") != desired.api:
                 pushed = None  # the mapping switched APIs: push every field once in the new API's words
             if desired.api == domain.CATALOG:
-                writer = _Catalog(self._b24, await self._catalog_iblock(), entity_id, desired)
+                iblock = await self._catalog_iblock()
+                writer = _Catalog(self._b24, iblock, entity_id, desired, self._lookup(domain.CATALOG, iblock))
             else:
                 self._warn_purchase_price(desired, entity_id)
-                writer = _Legacy(self._b24, settings.iblock_id, entity_id, desired)
+                writer = _Legacy(self._b24, settings.iblock_id, entity_id, desired,
+                                 self._lookup(domain.LEGACY, None))
             product_id = await writer.apply(link, pushed)
             await uow.save_link(ONEC_PRODUCT, entity_id, B24_PRODUCT, product_id,
                                 version=event.version, pushed_state=state)
@@ -107,11 +124,13 @@ class ProductHandler:
 class _Catalog:
     """catalog.product.* and catalog.price.* for one event."""
 
-    def __init__(self, b24: Any, iblock: int, entity_id: str, desired: domain.ProductState) -> None:
+    def __init__(self, b24: Any, iblock: int, entity_id: str, desired: domain.ProductState,
+                 lookup: KeyLookup) -> None:
         self.b24 = b24
         self.iblock = iblock
         self.entity_id = entity_id
         self.desired = desired
+        self.lookup = lookup
 
     async def apply(self, link: Link | None, pushed: dict[str, Any] | None) -> int:
         if link is not None:
@@ -126,21 +145,17 @@ class _Catalog:
                 log.warning("linked Bitrix24 product is gone; recreating", extra={
                     "action": "sync.relink", "b24_type": B24_PRODUCT, "b24_id": link.b24_id,
                     "entity_id": self.entity_id})
-        product_id = await self._find_or_create()
-        await self._base_price(product_id, None, fresh=True)
-        return product_id
-
-    async def _find_or_create(self) -> int:
-        found = items_of(await self.b24.call("catalog.product.list", {
-            "select": ["id", "iblockId", "xmlId"], "order": {"id": "ASC"},
-            "filter": {"iblockId": self.iblock, "xmlId": self.entity_id}}), "catalog.product.list")
+        found = await self.lookup.find(self.entity_id)
         if found:
             product_id = int(found[0]["id"])
             await self._update(product_id, dict(self.desired.fields))  # 1C is the master at first contact
+            await self._base_price(product_id, None, fresh=True)
             return product_id
         created = await self.b24.call("catalog.product.add", {"fields": {"iblockId": self.iblock,
                                                                          **self.desired.fields}})
-        return int(created["element"]["id"])
+        product_id = int(created["element"]["id"])
+        await self._base_price(product_id, None, fresh=True, known=[])  # a new product has no prices
+        return product_id
 
     async def _update(self, product_id: int, changes: dict[str, str]) -> None:
         if changes:
@@ -152,13 +167,15 @@ class _Catalog:
             "catalog.product.list")
         return bool(found)
 
-    async def _base_price(self, product_id: int, pushed: dict[str, str] | None, *, fresh: bool) -> None:
+    async def _base_price(self, product_id: int, pushed: dict[str, str] | None, *, fresh: bool,
+                          known: list[dict[str, Any]] | None = None) -> None:
         """Set the base price, keeping every other price of the product (price.modify replaces them all);
-        skipped when 1C's price did not change since the last push."""
+        skipped when 1C's price did not change since the last push.  ``known``: the product's prices when
+        the caller knows them (none, right after creating it), saving the look-up."""
         base = self.desired.base_price
         if base is None or (not fresh and pushed == base):
             return
-        current = items_of(await self.b24.call("catalog.price.list", {
+        current = known if known is not None else items_of(await self.b24.call("catalog.price.list", {
             "select": PRICE_SELECT, "filter": {"productId": product_id}, "order": {"id": "ASC"}}),
             "catalog.price.list")
         rows = domain.price_rows(current, base)
@@ -171,11 +188,12 @@ class _Legacy:
     """crm.product.* for one event (PRICE/CURRENCY_ID are the portal's base price)."""
 
     def __init__(self, b24: Any, catalog_id: int | None, entity_id: str,
-                 desired: domain.ProductState) -> None:
+                 desired: domain.ProductState, lookup: KeyLookup) -> None:
         self.b24 = b24
         self.catalog_id = catalog_id
         self.entity_id = entity_id
         self.desired = desired
+        self.lookup = lookup
 
     async def apply(self, link: Link | None, pushed: dict[str, Any] | None) -> int:
         if link is not None:
@@ -188,8 +206,7 @@ class _Legacy:
                 log.warning("linked Bitrix24 product is gone; recreating", extra={
                     "action": "sync.relink", "b24_type": B24_PRODUCT, "b24_id": link.b24_id,
                     "entity_id": self.entity_id})
-        found = await self.b24.call("crm.product.list", {
-            "filter": {"XML_ID": self.entity_id}, "select": ["ID"], "order": {"ID": "ASC"}})
+        found = await self.lookup.find(self.entity_id)
         fields = dict(self.desired.fields)
         if found:
             product_id = int(found[0]["ID"])

@@ -1,0 +1,84 @@
+"""KeyLookup against the sandbox: concurrent look-ups share list commands and never miss a record."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bridge.b24 import B24Client, Batching, RateLimit, RetryPolicy, WebhookAuth
+from bridge.b24.limits import NO_BATCHING
+from bridge.b24.lookup import KeyLookup
+from bridge.errors import B24AccessDenied, B24Error
+from bridge.sandbox import SandboxConfig, serve_in_thread
+
+
+@pytest.fixture
+def sandbox():
+    with serve_in_thread(SandboxConfig(rate=0, burst=0), port=0) as srv:
+        yield srv
+
+
+def make(srv, **kwargs) -> B24Client:
+    kwargs.setdefault("rate", RateLimit(1000, 1000))
+    kwargs.setdefault("retry", RetryPolicy(max_retries=1, base_delay=0.05))
+    return B24Client(WebhookAuth(srv.webhook_url), **kwargs)
+
+
+async def _add_companies(b24: B24Client, origins: list[str]) -> dict[str, int]:
+    ids = await asyncio.gather(*(b24.call("crm.company.add", {"fields": {"TITLE": o, "ORIGIN_ID": o}})
+                                 for o in origins))
+    return dict(zip(origins, ids, strict=True))
+
+
+async def test_a_hundred_concurrent_look_ups_cost_two_list_commands(sandbox):
+    async with make(sandbox, batching=Batching(linger=0.02)) as b24:
+        existing = await _add_companies(b24, [f"1c-{i}" for i in range(0, 200, 2)])  # every even id exists
+        lookup = KeyLookup(b24, "crm.company.list", key="ORIGIN_ID", select=["TITLE"], id_field="ID")
+        before = sandbox.sandbox.stats()["commands"]
+        answers = await asyncio.gather(*(lookup.find(f"1c-{i}") for i in range(100)))
+    for i, rows in enumerate(answers):
+        if i % 2:
+            assert rows == [], i
+        else:
+            assert [int(r["ID"]) for r in rows] == [existing[f"1c-{i}"]]
+    assert lookup.requests == 2
+    assert sandbox.sandbox.stats()["commands"] - before == 2
+
+
+async def test_duplicates_filling_a_page_do_not_hide_another_key(sandbox):
+    """60 companies share one ORIGIN_ID: the IN reply is cut at 50 rows, and the other key, whose company
+    is newer, is on the next page — it must still be found, not reported absent (that would create a
+    duplicate in Bitrix24)."""
+    async with make(sandbox, batching=NO_BATCHING) as b24:
+        dups = [await b24.call("crm.company.add", {"fields": {"TITLE": "d", "ORIGIN_ID": "dup"}}) for _ in range(60)]
+        other = await b24.call("crm.company.add", {"fields": {"TITLE": "o", "ORIGIN_ID": "other"}})
+        lookup = KeyLookup(b24, "crm.company.list", key="ORIGIN_ID", select=[], id_field="ID")
+        dup_rows, other_rows, none = await asyncio.gather(lookup.find("dup"), lookup.find("other"),
+                                                          lookup.find("nobody"))
+    assert int(dup_rows[0]["ID"]) == dups[0]  # the oldest first
+    assert [int(r["ID"]) for r in other_rows] == [other]
+    assert none == []
+
+
+async def test_the_same_key_asked_twice_at_once_is_asked_once(sandbox):
+    async with make(sandbox, batching=NO_BATCHING) as b24:
+        ids = await _add_companies(b24, ["x"])
+        lookup = KeyLookup(b24, "crm.company.list", key="ORIGIN_ID", select=[], id_field="ID")
+        first, second = await asyncio.gather(lookup.find("x"), lookup.find("x"))
+    assert [int(r["ID"]) for r in first] == [int(r["ID"]) for r in second] == [ids["x"]]
+    assert lookup.requests == 1
+
+
+async def test_every_waiter_gets_the_error_of_its_request(sandbox):
+    sandbox.sandbox.faults.add_error("ACCESS_DENIED", method="crm.company.list", status=403)
+    async with make(sandbox, batching=NO_BATCHING) as b24:
+        lookup = KeyLookup(b24, "crm.company.list", key="ORIGIN_ID", select=[], id_field="ID")
+        results = await asyncio.gather(*(lookup.find(f"k{i}") for i in range(3)), return_exceptions=True)
+    assert all(isinstance(r, B24Error) for r in results), results
+    assert all(isinstance(r, B24AccessDenied) for r in results), results
+
+
+def test_more_keys_than_a_page_is_refused():
+    with pytest.raises(ValueError, match="max_keys"):
+        KeyLookup(object(), "crm.company.list", key="ORIGIN_ID", select=[], max_keys=51)
