@@ -5,6 +5,11 @@ has it or the link holds a newer version; compute the desired state (pure); then
 object, find it (link → external-key look-up → create) and send only what 1C changed since the last push;
 finally save links, the pushed state and the inbox row, and commit.  A crash after a Bitrix24 call and
 before the commit is harmless: the redelivered event finds what was created by its external key.
+
+Look-ups cost what they must and no more: companies and contacts are looked up by ``ORIGIN_ID`` together
+with the look-ups of concurrent events (one IN-filtered list command for up to 50), and the children of
+an object this event has just created (its requisite, the requisite's bank details) are not looked up at
+all, because a new object holds nothing yet.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 import asyncpg
 
 from .. import topology
+from ..b24.lookup import KeyLookup
 from ..consumer import Outcome
 from ..domain import counterparty as domain
 from ..domain.diff import field_changes, multifield_changes
@@ -38,6 +44,15 @@ class CounterpartyHandler:
         self._pool = pool
         self._b24 = b24
         self._mapping = mapping
+        self._lookups: dict[tuple[str, str], KeyLookup] = {}
+
+    def _lookup(self, kind: str, originator: str) -> KeyLookup:
+        """One shared look-up per kind and originator, so concurrent events ask together."""
+        if (kind, originator) not in self._lookups:
+            self._lookups[(kind, originator)] = KeyLookup(
+                self._b24, f"crm.{kind}.list", key="ORIGIN_ID", select=[], id_field="ID",
+                base_filter={"ORIGINATOR_ID": originator})
+        return self._lookups[(kind, originator)]
 
     async def handle(self, event: Any) -> Outcome:
         entity_id = str(event.entity_id)
@@ -60,7 +75,7 @@ class CounterpartyHandler:
                                     version=event.version, pushed_state=state)
                 await uow.mark_processed(event.event_id)
                 return Outcome.UNCHANGED
-            apply = _Apply(self._b24, uow, self._mapping, entity_id, desired, pushed or {})
+            apply = _Apply(self._b24, uow, self._mapping, entity_id, desired, pushed or {}, self._lookup)
             # a different kind than before (ФизЛицо ↔ ЮрЛицо/ИП): a new owner, and all it holds made anew
             apply.fresh = main is None and bool(owners)
             owner_id = await apply.main(main)
@@ -90,8 +105,11 @@ class _Apply:
     """The Bitrix24 calls for one counterparty event (one instance per event)."""
 
     def __init__(self, b24: Any, uow: UnitOfWork, mapping: Mapping, entity_id: str,
-                 desired: domain.CounterpartyState, pushed: dict[str, Any]) -> None:
+                 desired: domain.CounterpartyState, pushed: dict[str, Any],
+                 lookup: Any) -> None:
         self.b24 = b24
+        self.lookup = lookup
+        self.created: set[tuple[str, int]] = set()  # (kind, id) made by this event: nothing to look up under them
         self.uow = uow
         self.mapping = mapping
         self.entity_id = entity_id
@@ -121,9 +139,7 @@ class _Apply:
     async def _ensure_person(self, kind: str, state: domain.PersonState, pushed: dict | None,
                              extra: dict[str, str]) -> int:
         """Find by ORIGINATOR_ID + ORIGIN_ID, else create; a found one is brought up to date."""
-        found = await self.b24.call(f"crm.{kind}.list", {
-            "filter": {"ORIGINATOR_ID": state.fields["ORIGINATOR_ID"], "ORIGIN_ID": state.fields["ORIGIN_ID"]},
-            "select": ["ID"], "order": {"ID": "ASC"}})
+        found = await self.lookup(kind, state.fields["ORIGINATOR_ID"]).find(state.fields["ORIGIN_ID"])
         if found:
             b24_id = int(found[0]["ID"])
             await self._update_person(kind, b24_id, state, pushed)
@@ -133,7 +149,9 @@ class _Apply:
             fields["PHONE"] = [{"VALUE": v, "VALUE_TYPE": "WORK"} for v in state.phones]
         if state.emails:
             fields["EMAIL"] = [{"VALUE": v, "VALUE_TYPE": "WORK"} for v in state.emails]
-        return int(await self.b24.call(f"crm.{kind}.add", {"fields": fields}))
+        b24_id = int(await self.b24.call(f"crm.{kind}.add", {"fields": fields}))
+        self.created.add((kind, b24_id))
+        return b24_id
 
     async def _update_person(self, kind: str, b24_id: int, state: domain.PersonState, pushed: dict | None) -> None:
         fields: dict[str, Any] = field_changes(state.fields, (pushed or {}).get("fields") if pushed else None)
@@ -175,7 +193,8 @@ class _Apply:
                 log.warning("linked requisite is gone; recreating", extra={
                     "action": "sync.relink", "b24_type": "requisite", "b24_id": link.b24_id,
                     "entity_id": self.entity_id})
-        found = await self.b24.call("crm.requisite.list", {
+        owner_kind = "company" if owner_type == domain.REQUISITE_OWNER_COMPANY else "contact"
+        found = [] if (owner_kind, owner_id) in self.created else await self.b24.call("crm.requisite.list", {
             "filter": {"ENTITY_TYPE_ID": owner_type, "ENTITY_ID": owner_id, "XML_ID": desired["XML_ID"]},
             "select": ["ID"], "order": {"ID": "ASC"}})
         if found:
@@ -184,6 +203,7 @@ class _Apply:
         else:
             requisite_id = int(await self.b24.call("crm.requisite.add", {
                 "fields": {"ENTITY_TYPE_ID": owner_type, "ENTITY_ID": owner_id, **desired}}))
+            self.created.add(("requisite", requisite_id))
         return requisite_id, True
 
     async def _addresses(self, requisite_id: int, desired: dict[int, dict[str, str]],
@@ -228,8 +248,9 @@ class _Apply:
                 except B24NotFound:  # deleted by hand in Bitrix24: find or make it again
                     pass
             if detail_id is None:
-                found = await self.b24.call("crm.requisite.bankdetail.list", {
-                    "filter": {"ENTITY_ID": requisite_id, "XML_ID": fields["XML_ID"]}, "select": ["ID"]})
+                found = [] if ("requisite", requisite_id) in self.created else await self.b24.call(
+                    "crm.requisite.bankdetail.list", {
+                        "filter": {"ENTITY_ID": requisite_id, "XML_ID": fields["XML_ID"]}, "select": ["ID"]})
                 if found:
                     detail_id = int(found[0]["ID"])
                     await self.b24.call("crm.requisite.bankdetail.update", {"id": detail_id, "fields": dict(fields)})
