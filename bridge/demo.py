@@ -73,10 +73,10 @@ def _with_database(dsn: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
 
 
-async def fresh_database(dsn: str) -> str:
-    """Recreate ``<database>_demo`` next to the configured database and migrate it; returns its DSN."""
+async def fresh_database(dsn: str, suffix: str = "_demo") -> str:
+    """Recreate ``<database><suffix>`` next to the configured database and migrate it; returns its DSN."""
     base = unquote(urlsplit(dsn).path.lstrip("/")) or "postgres"
-    name = f"{base}_demo"
+    name = f"{base}{suffix}"
     try:
         conn = await asyncpg.connect(dsn, timeout=10)
     except (OSError, asyncpg.PostgresError) as exc:
@@ -173,7 +173,7 @@ async def running_demo(settings: Settings, options: DemoOptions,
             sending.result().raise_for_problems()
             pool = await db.create_pool(demo_dsn, max_size=2)
             stack.push_async_callback(pool.close)
-            await _drain(pool, amqp_url, len(events), options.timeout, task,
+            await drain(pool, amqp_url, len(events), options.timeout, task,
                          lambda done: say("Bitrix24 ← bridge", done, len(events)))
             expected = expected_state(events, paid_rule=mapping.deals.paid_when)
             state = portal.sandbox.state()
@@ -229,7 +229,7 @@ async def _wait_up(url: str, task: asyncio.Task) -> None:
     raise RuntimeError(f"the bridge did not come up on {url}")
 
 
-async def _drain(pool: asyncpg.Pool, amqp_url: str, total: int, timeout: float, task: asyncio.Task,
+async def drain(pool: asyncpg.Pool, amqp_url: str, total: int, timeout: float, task: asyncio.Task,
                  progress: Callable[[int], None]) -> None:
     """Wait until every distinct event was applied by a consumer or dead-lettered."""
     from .dlq import DeadLetters

@@ -5,6 +5,7 @@ See ``docs/b24-client.md``.  Build it with :func:`client_from_settings`; nothing
 
 from .auth import DEFAULT_OAUTH_SERVER_URL, OAuthAuth, PgTokenStore, WebhookAuth
 from .client import B24Client, is_read_only, normalize_method
+from .coalescer import chain_ref
 from .envelope import BatchResult, Page, items_of
 from .factory import auth_from_settings, client_from_settings
 from .limits import (
@@ -38,6 +39,7 @@ __all__ = [
     "Unencodable",
     "WebhookAuth",
     "auth_from_settings",
+    "chain_ref",
     "build_command",
     "build_query",
     "client_from_settings",

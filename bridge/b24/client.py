@@ -17,7 +17,7 @@ import asyncio
 import logging
 import random
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Self
 
 import httpx
@@ -32,8 +32,8 @@ from ..errors import (
 )
 from . import metrics
 from .auth import Auth, OAuthAuth
-from .coalescer import Coalescer
-from .envelope import PAUSED, BatchResult, Page, items_of, parse_batch, parse_reply
+from .coalescer import Coalescer, step_token
+from .envelope import COMMAND_MISSING, PAUSED, BatchResult, Page, items_of, parse_batch, parse_reply
 from .limits import (
     DEFAULT_BATCHING,
     DEFAULT_OPERATING_LIMIT,
@@ -172,6 +172,40 @@ class B24Client:
                 raise
             metrics.CALLS.labels(method, "ok").inc()
             return page
+
+    async def call_chain(self, steps: Sequence[tuple[str, Mapping[str, Any] | None]]) -> list[Any]:
+        """Commands that depend on each other in one request, saving a round trip per step: a later step
+        refers to an earlier one's result with :func:`chain_ref` (``chain_ref(0, "element", "id")``).  With
+        batching on, the chain rides in a batch with other callers' commands.  Returns each step's
+        ``result``; the first failing step's typed error is raised (a batch is not a transaction: the
+        steps before it took effect)."""
+        methods = [normalize_method(method) for method, _ in steps]
+        encoded = [build_command(method, params or {}, max_vars=self.batching.max_command_vars)
+                   for method, (_, params) in zip(methods, steps, strict=True)]
+        if self._coalescer is not None:
+            outcomes: list[Page | B24Error] = await self._coalescer.submit_chain(
+                list(zip(methods, encoded, strict=True)))
+        else:
+            keys = [f"step{j}" for j in range(len(steps))]
+            commands: dict[str, str] = {}
+            for key, command in zip(keys, encoded, strict=True):
+                for j, other in enumerate(keys):
+                    command = command.replace(step_token(j), other)
+                commands[key] = command
+            result = await self._batch(commands, dict(zip(keys, methods, strict=True)), halt=True,
+                                       slot_held=False)
+            outcomes = [result.errors[key] if key in result.errors else result.page(key) for key in keys
+                        if key in result.errors or key in result.results]
+        values = []
+        for method, outcome in zip(methods, outcomes, strict=False):
+            if isinstance(outcome, B24Error):
+                self._count(method, outcome)
+                raise outcome
+            metrics.CALLS.labels(method, "ok").inc()
+            values.append(outcome.result)
+        if len(values) < len(methods):
+            raise B24ServerError(methods[len(values)], COMMAND_MISSING, "the batch reply has no result for this step")
+        return values
 
     def _command_for(self, method: str, params: Mapping[str, Any]) -> str | None:
         """The batch command of a call that may be coalesced, or None when it must go alone."""

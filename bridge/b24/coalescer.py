@@ -11,6 +11,10 @@ fails (network, 503 after retries, auth) every caller gets that error, re-labell
 Ordering contract: calls that are in the queue together are independent.  A call that depends on
 another (a contact for a company just created) is issued only after the caller awaited the first one,
 so it lands in a later batch, or later in the same queue — commands of one batch run in queue order.
+
+A *chain* (:meth:`Coalescer.submit_chain`) is the exception that saves a round trip: a few commands of
+one caller that refer to each other's results (``$result[<step>]…``) travel together, in order, in the
+same batch as other callers' commands; each step's key is filled in when the batch is assembled.
 """
 
 from __future__ import annotations
@@ -34,6 +38,22 @@ class _Pending:
     params: Mapping[str, Any]
     command: str
     future: asyncio.Future
+    chain: list[tuple[str, str]] | None = None  # (method, command template) per step of a chain
+
+    @property
+    def size(self) -> int:
+        return len(self.chain) if self.chain else 1
+
+
+def step_token(index: int) -> str:
+    """What a chain step's params write where the key of step ``index`` goes: ``$result[<token>]``.
+    Letters, digits and underscores only, so it survives query encoding unchanged."""
+    return f"__chain_step_{index}__"
+
+
+def chain_ref(step: int, *path: str) -> str:
+    """A chain step's reference to an earlier step's result: ``chain_ref(0, "element", "id")``."""
+    return f"$result[{step_token(step)}]" + "".join(f"[{part}]" for part in path)
 
 
 def relabel(exc: B24Error, method: str) -> B24Error:
@@ -72,10 +92,23 @@ class Coalescer:
         self._kick()
         return await future
 
+    async def submit_chain(self, steps: list[tuple[str, str]]) -> list[Page | B24Error]:
+        """Send dependent commands together (templates may hold :func:`step_token`); per step its page or
+        its error, in order."""
+        if not 1 <= len(steps) <= self.batching.max_commands:
+            raise ValueError(f"a chain has 1 to {self.batching.max_commands} commands, got {len(steps)}")
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(steps[0][0], {}, steps[0][1], future, chain=list(steps)))
+        self._kick()
+        return await future
+
+    def _queued_commands(self) -> int:
+        return sum(item.size for item in self._queue)
+
     def _kick(self) -> None:
         if self._drainer is not None or not self._queue:
             return
-        if len(self._queue) >= self.batching.max_commands or self._closing:
+        if self._queued_commands() >= self.batching.max_commands or self._closing:
             self._start_drainer()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(
@@ -103,7 +136,7 @@ class Coalescer:
                 task = asyncio.get_running_loop().create_task(self._send(items))
                 self._sending.add(task)
                 task.add_done_callback(self._sending.discard)
-                if len(self._queue) < self.batching.max_commands and not self._closing:
+                if self._queued_commands() < self.batching.max_commands and not self._closing:
                     break
         finally:
             self._drainer = None
@@ -111,10 +144,14 @@ class Coalescer:
 
     def _take(self) -> list[_Pending]:
         items: list[_Pending] = []
-        while self._queue and len(items) < self.batching.max_commands:
+        room = self.batching.max_commands
+        while self._queue and room > 0:
+            if self._queue[0].size > room:  # a chain never splits: it waits for the next request
+                break
             item = self._queue.pop(0)
             if not item.future.done():  # the caller was cancelled while waiting
                 items.append(item)
+                room -= item.size
         return items
 
     def _fail_all(self, exc: BaseException) -> None:
@@ -125,7 +162,7 @@ class Coalescer:
             )
 
     async def _send(self, items: list[_Pending]) -> None:
-        if len(items) == 1:
+        if len(items) == 1 and items[0].chain is None:
             item = items[0]
             try:
                 page = await self._send_one(item.method, item.params)
@@ -134,12 +171,22 @@ class Coalescer:
             else:
                 _settle(item.future, result=page)
             return
-        keys = {f"c{i}": item for i, item in enumerate(items)}
+        keys = {f"c{i}": item for i, item in enumerate(items) if item.chain is None}
+        commands = {key: item.command for key, item in keys.items()}
+        methods = {key: item.method for key, item in keys.items()}
+        chains: list[tuple[_Pending, list[str]]] = []
+        for i, item in enumerate(items):
+            if item.chain is None:
+                continue
+            step_keys = [f"c{i}s{j}" for j in range(len(item.chain))]
+            for key, (method, template) in zip(step_keys, item.chain, strict=True):
+                for j, step_key in enumerate(step_keys):
+                    template = template.replace(step_token(j), step_key)
+                commands[key], methods[key] = template, method
+            chains.append((item, step_keys))
+        commands = {k: commands[k] for k in sorted(commands, key=_queue_order)}  # chains in place, in order
         try:
-            result = await self._send_batch(
-                {key: item.command for key, item in keys.items()},
-                {key: item.method for key, item in keys.items()},
-            )
+            result = await self._send_batch(commands, {k: methods[k] for k in commands})
         except B24Error as exc:
             for item in items:
                 _settle(item.future, exc=relabel(exc, item.method))
@@ -150,6 +197,11 @@ class Coalescer:
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
+        for item, step_keys in chains:
+            _settle(item.future, result=[
+                result.errors[key] if key in result.errors else result.page(key) if key in result.results
+                else B24ServerError(method, COMMAND_MISSING, "the batch reply has no result for this step")
+                for key, (method, _) in zip(step_keys, item.chain or [], strict=True)])
         for key, item in keys.items():
             if key in result.errors:
                 _settle(item.future, exc=result.errors[key])
@@ -171,6 +223,12 @@ class Coalescer:
         self._start_drainer()
         while self._drainer is not None or self._sending:
             await asyncio.gather(*(t for t in [self._drainer, *self._sending] if t), return_exceptions=True)
+
+
+def _queue_order(key: str) -> tuple[int, int]:
+    """``c3`` → (3, -1), ``c3s1`` → (3, 1): the batch keeps the queue's order and a chain's own order."""
+    item, _, step = key[1:].partition("s")
+    return int(item), int(step) if step else -1
 
 
 def _settle(

@@ -22,6 +22,7 @@ import asyncpg
 
 from .. import topology
 from ..b24.envelope import items_of
+from ..b24 import chain_ref
 from ..b24.lookup import KeyLookup
 from ..consumer import Outcome
 from ..domain import product as domain
@@ -151,11 +152,17 @@ class _Catalog:
             await self._update(product_id, dict(self.desired.fields))  # 1C is the master at first contact
             await self._base_price(product_id, None, fresh=True)
             return product_id
-        created = await self.b24.call("catalog.product.add", {"fields": {"iblockId": self.iblock,
-                                                                         **self.desired.fields}})
-        product_id = int(created["element"]["id"])
-        await self._base_price(product_id, None, fresh=True, known=[])  # a new product has no prices
-        return product_id
+        add = ("catalog.product.add", {"fields": {"iblockId": self.iblock, **self.desired.fields}})
+        base = self.desired.base_price
+        if base is None:
+            created = await self.b24.call(*add)
+            return int(created["element"]["id"])
+        # a new product has no prices: its base price goes in the same request, referring to the new id;
+        # if only the add succeeds, the retry finds the product by its xmlId and sets the price then
+        prices = domain.price_rows([], base)
+        created, _ = await self.b24.call_chain([add, ("catalog.price.modify", {"fields": {"product": {
+            "id": chain_ref(0, "element", "id"), "prices": prices}}})])
+        return int(created["element"]["id"])
 
     async def _update(self, product_id: int, changes: dict[str, str]) -> None:
         if changes:
@@ -167,15 +174,13 @@ class _Catalog:
             "catalog.product.list")
         return bool(found)
 
-    async def _base_price(self, product_id: int, pushed: dict[str, str] | None, *, fresh: bool,
-                          known: list[dict[str, Any]] | None = None) -> None:
+    async def _base_price(self, product_id: int, pushed: dict[str, str] | None, *, fresh: bool) -> None:
         """Set the base price, keeping every other price of the product (price.modify replaces them all);
-        skipped when 1C's price did not change since the last push.  ``known``: the product's prices when
-        the caller knows them (none, right after creating it), saving the look-up."""
+        skipped when 1C's price did not change since the last push."""
         base = self.desired.base_price
         if base is None or (not fresh and pushed == base):
             return
-        current = known if known is not None else items_of(await self.b24.call("catalog.price.list", {
+        current = items_of(await self.b24.call("catalog.price.list", {
             "select": PRICE_SELECT, "filter": {"productId": product_id}, "order": {"id": "ASC"}}),
             "catalog.price.list")
         rows = domain.price_rows(current, base)

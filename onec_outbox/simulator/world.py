@@ -194,8 +194,16 @@ class _Clients:
                 yield getattr(self, form)()
 
     def _unique(self, make) -> str:
+        """A name not used yet; when the word lists run out (bases of thousands of clients), a numbered
+        one, as 1C users number their own look-alikes ("Ромашка-2")."""
         for _ in range(1000):
             name = make()
+            if name not in self.names:
+                self.names.add(name)
+                return name
+        base = make()
+        for number in range(2, 1_000_000):
+            name = base.replace("|", f"-{number}|", 1) if "|" in base else f"{base}-{number}"
             if name not in self.names:
                 self.names.add(name)
                 return name

@@ -185,6 +185,20 @@ async def test_a_product_already_in_bitrix24_with_the_1c_id_as_xml_id_is_taken_o
     assert len(state["products"]) == 1
 
 
+async def test_when_the_price_fails_after_the_product_was_created_the_retry_adds_the_price_not_a_twin(stack):
+    """A new product and its base price go in one request; here the portal refuses the price once, after
+    the product was made.  The redelivered event must find that product by its xmlId and price it."""
+    stack.portal.sandbox.faults.add_error("INTERNAL_SERVER_ERROR", method="catalog.price.modify", count=1, nested=True,
+                                          description="price refused once")
+    await sent(stack, product())
+    state = stack.state()
+    item = by_xml_id(state)  # exactly one
+    assert prices_of(state, item["id"])[1]["price"] == 180
+    stats = stack.portal.sandbox.stats()
+    assert stats["per_method"].get("catalog.product.add") == 1
+    assert sum(stats["faults"].values()) == 1  # the refusal did happen
+
+
 async def test_a_product_deleted_by_hand_in_bitrix24_is_made_again_on_the_next_change(stack):
     await sent(stack, product(version=1))
     old_id = by_xml_id(stack.state())["id"]

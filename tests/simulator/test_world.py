@@ -124,3 +124,14 @@ def test_managers_include_portal_users_an_unknown_email_and_none():
     emails = [m.email for m in managers]
     assert "irina.sales@sandbox.example" in emails and None in emails
     assert len({m.id for m in managers}) == len(managers)
+
+
+def test_a_base_of_thousands_of_clients_gets_numbered_look_alikes_not_a_crash():
+    """An initial-load benchmark needs 2,000 clients; the word lists run out long before that."""
+    world = build_world(3, counterparties=2000, products=5)
+    assert len(world.counterparties) == 2000
+    names = [c.payload["name"] for c in world.counterparties if c.payload["legal_form"] != "person"]
+    assert len(names) == len(set(names))  # private persons may be namesakes, as in real bases
+    numbered = [n for n in names if re.search(r"-\d+ ", n)]
+    assert numbered, "expected look-alikes numbered like 1C users do (Ромашка-2)"
+    assert all(c.payload["full_name"] for c in world.counterparties)

@@ -1,0 +1,72 @@
+"""call_chain: dependent commands of one caller in one request, riding along with other callers' calls."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bridge.b24 import B24Client, Batching, RateLimit, RetryPolicy, WebhookAuth, chain_ref
+from bridge.b24.limits import NO_BATCHING
+from bridge.errors import B24NotFound, B24ValidationError
+from bridge.sandbox import SandboxConfig, serve_in_thread
+
+
+@pytest.fixture
+def sandbox():
+    with serve_in_thread(SandboxConfig(rate=0, burst=0), port=0) as srv:
+        yield srv
+
+
+def make(srv, **kwargs) -> B24Client:
+    kwargs.setdefault("rate", RateLimit(1000, 1000))
+    kwargs.setdefault("retry", RetryPolicy(max_retries=1, base_delay=0.05))
+    return B24Client(WebhookAuth(srv.webhook_url), **kwargs)
+
+
+def _company_then_contact(title: str):
+    return [("crm.company.add", {"fields": {"TITLE": title}}),
+            ("crm.contact.add", {"fields": {"NAME": f"of {title}", "COMPANY_ID": chain_ref(0)}})]
+
+
+@pytest.mark.parametrize("batching", [Batching(linger=0.05), NO_BATCHING], ids=["coalesced", "alone"])
+async def test_a_later_step_gets_the_earlier_steps_result_in_the_same_request(sandbox, batching):
+    async with make(sandbox, batching=batching) as b24:
+        company_id, contact_id = await b24.call_chain(_company_then_contact("ACME"))
+    contact = sandbox.sandbox.call("crm.contact.get", {"id": contact_id}).result.value
+    assert contact["COMPANY_ID"] == str(company_id)
+    assert sandbox.sandbox.stats()["http_requests"] == 1
+
+
+async def test_chains_and_single_calls_share_a_request_and_each_gets_its_own_results(sandbox):
+    async with make(sandbox, batching=Batching(linger=0.05)) as b24:
+        singles = [b24.call("crm.company.add", {"fields": {"TITLE": f"S{i}"}}) for i in range(20)]
+        chains = [b24.call_chain(_company_then_contact(f"C{i}")) for i in range(10)]
+        results = await asyncio.gather(*singles, *chains)
+    assert sandbox.sandbox.stats()["http_requests"] == 1  # 20 + 10 × 2 = 40 commands
+    for company_id, contact_id in results[20:]:
+        contact = sandbox.sandbox.call("crm.contact.get", {"id": contact_id}).result.value
+        assert contact["COMPANY_ID"] == str(company_id)
+    assert len(set(results[:20])) == 20
+
+
+async def test_a_chain_is_never_split_across_requests(sandbox):
+    async with make(sandbox, batching=Batching(linger=0.05)) as b24:
+        singles = [b24.call("crm.company.add", {"fields": {"TITLE": f"S{i}"}}) for i in range(49)]
+        chain = b24.call_chain(_company_then_contact("last"))
+        results = await asyncio.gather(*singles, chain)
+    company_id, contact_id = results[-1]
+    contact = sandbox.sandbox.call("crm.contact.get", {"id": contact_id}).result.value
+    assert contact["COMPANY_ID"] == str(company_id)
+    assert sandbox.sandbox.stats()["http_requests"] == 2  # 49 + the chain would be 51 commands
+
+
+@pytest.mark.parametrize("batching", [Batching(linger=0.05), NO_BATCHING], ids=["coalesced", "alone"])
+async def test_the_first_failing_step_is_raised_and_neighbours_are_unharmed(sandbox, batching):
+    async with make(sandbox, batching=batching) as b24:
+        neighbour = asyncio.ensure_future(b24.call("crm.company.add", {"fields": {"TITLE": "fine"}}))
+        with pytest.raises((B24NotFound, B24ValidationError)) as raised:
+            await b24.call_chain([("crm.company.update", {"id": 999999, "fields": {"TITLE": "x"}}),
+                                  ("crm.company.get", {"id": chain_ref(0)})])
+        assert raised.value.method == "crm.company.update"
+        assert isinstance(await neighbour, int)
