@@ -151,7 +151,7 @@ class B24Client:
             try:
                 if command is not None:
                     assert self._coalescer is not None
-                    page = await self._coalescer.submit(method, params, command)
+                    page = await self._coalescer.submit(method, params, command, first=is_read_only(method))
                 else:
                     page = await self._send_one(method, params)
             except B24OperationTimeLimit as exc:

