@@ -180,6 +180,8 @@ class B24Client:
         ``result``; the first failing step's typed error is raised (a batch is not a transaction: the
         steps before it took effect)."""
         methods = [normalize_method(method) for method, _ in steps]
+        for method in dict.fromkeys(methods):  # a method paused by OPERATION_TIME_LIMIT holds the chain
+            await self._wait_if_paused(method)
         encoded = [build_command(method, params or {}, max_vars=self.batching.max_command_vars)
                    for method, (_, params) in zip(methods, steps, strict=True)]
         if self._coalescer is not None:

@@ -4,7 +4,9 @@ Consumers find a record by its 1C id before creating it (that look-up is what ma
 event harmless).  During an initial load hundreds of them ask at once, each for another id; one call per
 question would spend a third of the portal's capacity on look-ups.  A :class:`KeyLookup` gathers the
 keys asked within ``linger`` seconds (or until ``max_keys`` are waiting) and asks once, with an IN
-filter (``@key: [...]``), then hands every caller the rows that carry its key.
+filter, then hands every caller the rows that carry its key.  How a method spells IN differs: crm
+lists take the ``@`` prefix (``@ORIGIN_ID: [...]``), the catalog takes a plain array (``xmlId: [...]``,
+"for IN searches, pass multiple values as an array"); ``in_prefix`` says which.
 
 Correctness does not depend on the page: when the reply says there is more (``next``), or filled a whole
 page, the keys it did not answer are asked again one by one, so a key is never reported absent because
@@ -27,7 +29,8 @@ class KeyLookup:
 
     def __init__(self, b24: Any, method: str, *, key: str, select: list[str],
                  base_filter: Mapping[str, Any] | None = None, order: Mapping[str, str] | None = None,
-                 id_field: str = "id", linger: float = 0.02, max_keys: int = PAGE_SIZE) -> None:
+                 id_field: str = "id", in_prefix: str = "@", linger: float = 0.02,
+                 max_keys: int = PAGE_SIZE) -> None:
         if not 1 <= max_keys <= PAGE_SIZE:
             raise ValueError(f"max_keys must be from 1 to {PAGE_SIZE} (one page)")
         self._b24 = b24
@@ -36,6 +39,7 @@ class KeyLookup:
         self._select = list(dict.fromkeys([*select, id_field, key]))
         self._filter = dict(base_filter or {})
         self._order = dict(order or {id_field: "ASC"})
+        self._in_prefix = in_prefix
         self._linger = linger
         self._max_keys = max_keys
         self._waiting: dict[str, list[asyncio.Future]] = {}
@@ -80,7 +84,7 @@ class KeyLookup:
                     future.set_result(list(found.get(key, [])))
 
     async def _rows(self, keys: list[str]) -> dict[str, list[dict[str, Any]]]:
-        wanted = {f"@{self._key}": keys} if len(keys) > 1 else {self._key: keys[0]}
+        wanted = {f"{self._in_prefix}{self._key}": keys} if len(keys) > 1 else {self._key: keys[0]}
         page = await self._list({**self._filter, **wanted})
         rows = items_of(page.result, self._method)
         found = _group(rows, self._key)

@@ -57,10 +57,10 @@ class ProductHandler:
         if (api, iblock) not in self._lookups:
             if api == domain.CATALOG:
                 lookup = KeyLookup(self._b24, "catalog.product.list", key="xmlId", select=["iblockId"],
-                                   base_filter={"iblockId": iblock})
+                                   base_filter={"iblockId": iblock}, in_prefix="")
             else:
                 lookup = KeyLookup(self._b24, "crm.product.list", key="XML_ID", select=["ID"],
-                                   id_field="ID")
+                                   id_field="ID", in_prefix="")
             self._lookups[(api, iblock)] = lookup
         return self._lookups[(api, iblock)]
 
