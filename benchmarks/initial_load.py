@@ -175,9 +175,9 @@ def say(text: str) -> None:
 # --- the bridge -------------------------------------------------------------------------------------------
 
 
-async def bridge_load(args: argparse.Namespace, world, products: list, counterparties: list) -> dict[str, Any]:
+async def bridge_load(args: argparse.Namespace, products: list, counterparties: list) -> dict[str, Any]:
     from bridge import bootstrap, db
-    from bridge.demo import drain, fresh_database, fresh_vhost, prepare_portal
+    from bridge.demo import drain, fresh_database, fresh_vhost, prepare_portal, wait_up
     from bridge.verify import compare
     from onec_outbox.simulator.expected import expected_state
     from onec_outbox.simulator.sender import SendOptions, send
@@ -205,9 +205,7 @@ async def bridge_load(args: argparse.Namespace, world, products: list, counterpa
         ingest_url = f"http://127.0.0.1:{ingest_port}"
         pool = await db.create_pool(dsn, max_size=2)
         try:
-            from bridge.demo import _wait_up
-
-            await _wait_up(ingest_url, task)
+            await wait_up(ingest_url, task)
             done = 0
 
             async def phase(name: str, events: list[dict[str, Any]]) -> Figures:
@@ -388,7 +386,6 @@ class B24pysdkRun(threading.Thread):
                 self.figures = Figures(f"b24pysdk: {len(self.products)} products", seconds, requests, commands,
                                        refused, self.args.rate, methods,
                                        note=f"→ {self.total_products} products ≈ {whole:,.0f} s (extrapolated)")
-                self.figures.extrapolated = whole  # type: ignore[attr-defined]
         except BaseException as exc:  # noqa: BLE001 - reported with the figures
             self.error = exc
 
@@ -428,7 +425,7 @@ def main() -> None:
     if not args.skip_third_party and args.b24pysdk_products > 0:
         pysdk = B24pysdkRun(args, products[: args.b24pysdk_products], len(products))
         pysdk.start()
-    bridge = asyncio.run(bridge_load(args, world, products, counterparties))
+    bridge = asyncio.run(bridge_load(args, products, counterparties))
     fast_runs = [] if args.skip_third_party else fast_bitrix24_load(args, products)
     fast = next((f for f in fast_runs if not f.note), None)
     if pysdk is not None:

@@ -157,7 +157,7 @@ async def running_demo(settings: Settings, options: DemoOptions,
         ingest_url = f"http://127.0.0.1:{options.ingest_port}"
         async with AsyncExitStack() as stack:
             stack.push_async_callback(_stop, stop, task)
-            await _wait_up(ingest_url, task)
+            await wait_up(ingest_url, task)
             run = generate(ScenarioConfig(seed=options.seed, days=options.days, sizes=Sizes(
                 counterparties=options.counterparties, products=options.products, orders=options.orders)))
             events = list(run.events)
@@ -215,7 +215,7 @@ async def _stop(stop: asyncio.Event, task: asyncio.Task) -> None:
         pass
 
 
-async def _wait_up(url: str, task: asyncio.Task) -> None:
+async def wait_up(url: str, task: asyncio.Task) -> None:
     async with httpx.AsyncClient(timeout=2) as client:
         for _ in range(300):
             if task.done():

@@ -42,7 +42,7 @@ def test_the_initial_load_benchmark_loads_verifies_and_proves_the_second_run_wri
     env = {**os.environ, "BRIDGE_DATABASE_URL": pg_server, "BRIDGE_AMQP_URL": rabbit.amqp_url}
     run = subprocess.run(
         [sys.executable, "-m", "benchmarks.initial_load", "--products", "60", "--counterparties", "12",
-         "--b24pysdk-products", "3", "--namespace", namespace, "--rabbitmq-api", rabbit.api_url,
+         "--b24pysdk-products", "3", "--prefetch", "16", "--namespace", namespace, "--rabbitmq-api", rabbit.api_url,
          "--json", str(out)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
