@@ -201,6 +201,10 @@ class B24Client:
         values = []
         for method, outcome in zip(methods, outcomes, strict=False):
             if isinstance(outcome, B24Error):
+                if isinstance(outcome, B24OperationTimeLimit):  # pause the method for every caller, as call() does
+                    reset_at = self.operating.refused(method)
+                    if outcome.reset_at is None:
+                        outcome.reset_at = reset_at
                 self._count(method, outcome)
                 raise outcome
             metrics.CALLS.labels(method, "ok").inc()

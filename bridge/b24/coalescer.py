@@ -10,7 +10,8 @@ fails (network, 503 after retries, auth) every caller gets that error, re-labell
 
 Ordering contract: calls that are in the queue together are independent.  A call that depends on
 another (a contact for a company just created) is issued only after the caller awaited the first one,
-so it lands in a later batch, or later in the same queue — commands of one batch run in queue order.
+so it lands in a later batch.  Within a batch, reads go ahead of writes (see ``Coalescer._take``);
+otherwise commands keep queue order.
 
 A *chain* (:meth:`Coalescer.submit_chain`) is the exception that saves a round trip: a few commands of
 one caller that refer to each other's results (``$result[<step>]…``) travel together, in order, in the
@@ -155,14 +156,18 @@ class Coalescer:
         never split (it waits for a request with room)."""
         items: list[_Pending] = []
         room = self.batching.max_commands
+        oldest_write = next((item for item in self._queue if not item.first and not item.future.done()), None)
         for reads in (True, False):
+            # the oldest write waiting always gets its place, so a stream of reads can't hold writes back
+            limit = room - oldest_write.size if reads and oldest_write is not None else room
             kept: list[_Pending] = []
             for item in self._queue:
                 if item.future.done():  # the caller was cancelled while waiting
                     continue
-                if item.first == reads and item.size <= room:
+                if item.first == reads and item.size <= (limit if reads else room):
                     items.append(item)
                     room -= item.size
+                    limit -= item.size
                 else:
                     kept.append(item)
             self._queue = kept

@@ -81,18 +81,19 @@ class KeyLookup:
         for key, futures in asked.items():
             for future in futures:
                 if not future.done():
-                    future.set_result(list(found.get(key, [])))
+                    future.set_result(list(found.get(_fold(key), [])))
 
     async def _rows(self, keys: list[str]) -> dict[str, list[dict[str, Any]]]:
         wanted = {f"{self._in_prefix}{self._key}": keys} if len(keys) > 1 else {self._key: keys[0]}
         page = await self._list({**self._filter, **wanted})
         rows = items_of(page.result, self._method)
+        if len(keys) == 1:  # the portal's own match (its collation may ignore case): every row is the key's
+            return {_fold(keys[0]): rows} if rows else {}
         found = _group(rows, self._key)
-        cut = page.next is not None or len(rows) >= PAGE_SIZE
-        if cut and len(keys) > 1:
+        if page.next is not None or len(rows) >= PAGE_SIZE:
             # rows come in id order, so a key seen on this page has its oldest row here; a key not seen
             # may sit on a later page: ask for it on its own
-            missing = [k for k in keys if k not in found]
+            missing = [k for k in keys if _fold(k) not in found]
             for part in await asyncio.gather(*(self._rows([k]) for k in missing)):
                 found.update(part)
         return found
@@ -103,11 +104,16 @@ class KeyLookup:
                                                         "order": self._order})
 
 
+def _fold(value: Any) -> str:
+    """Keys compared as the portal's MySQL collation compares them: case and edge blanks ignored."""
+    return str(value).strip().casefold()
+
+
 def _group(rows: list[dict[str, Any]], key: str) -> dict[str, list[dict[str, Any]]]:
     grouped: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         value = row.get(key)
         if value is not None:
-            grouped.setdefault(str(value), []).append(row)
+            grouped.setdefault(_fold(value), []).append(row)
     return grouped
 

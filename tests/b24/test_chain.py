@@ -61,3 +61,14 @@ async def test_the_first_failing_step_is_raised_and_neighbours_are_unharmed(sand
                                   ("crm.company.get", {"id": chain_ref(0)})])
         assert raised.value.method == "crm.company.update"
         assert isinstance(await neighbour, int)
+
+
+async def test_a_step_refused_for_operating_time_pauses_that_method_for_every_caller(sandbox):
+    from bridge.errors import B24OperationTimeLimit
+
+    sandbox.sandbox.faults.add_error("OPERATION_TIME_LIMIT", method="crm.company.add", nested=True, count=1)
+    async with make(sandbox, batching=Batching(linger=0.05)) as b24:
+        with pytest.raises(B24OperationTimeLimit):
+            await b24.call_chain(_company_then_contact("busy"))
+        assert b24.operating.wait("crm.company.add") > 0  # call() on it now waits instead of being refused
+        assert b24.operating.wait("crm.contact.add") == 0

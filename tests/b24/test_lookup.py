@@ -73,3 +73,28 @@ async def test_every_waiter_gets_the_error_of_its_request(sandbox):
 def test_more_keys_than_a_page_is_refused():
     with pytest.raises(ValueError, match="max_keys"):
         KeyLookup(object(), "crm.company.list", key="ORIGIN_ID", select=[], max_keys=51)
+
+
+class _Portal:
+    """A portal whose filter ignores case (MySQL collation), answering list calls from fixed rows."""
+
+    def __init__(self, rows: list[dict]) -> None:
+        self.rows = rows
+
+    async def call_page(self, method: str, params: dict):
+        from bridge.b24.envelope import Page
+
+        wanted = params["filter"].get("@ORIGIN_ID") or [params["filter"]["ORIGIN_ID"]]
+        folded = {w.casefold() for w in wanted}
+        return Page(result=[r for r in self.rows if r["ORIGIN_ID"].casefold() in folded])
+
+
+async def test_a_key_the_portal_matches_in_another_case_is_found_not_created_again():
+    """A company made earlier by another tool with ORIGIN_ID in upper case: the portal's filter matches it,
+    so the look-up must report it (reporting it absent would create a duplicate)."""
+    portal = _Portal([{"ID": "7", "ORIGIN_ID": "ABC-1"}, {"ID": "8", "ORIGIN_ID": "def-2"}])
+    lookup = KeyLookup(portal, "crm.company.list", key="ORIGIN_ID", select=[], id_field="ID")
+    together = await asyncio.gather(lookup.find("abc-1"), lookup.find("DEF-2"), lookup.find("x"))
+    alone = await lookup.find("abc-1")
+    assert [[r["ID"] for r in rows] for rows in together] == [["7"], ["8"], []]
+    assert [r["ID"] for r in alone] == ["7"]
