@@ -46,6 +46,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -240,15 +241,11 @@ async def bridge_load(args: argparse.Namespace, products: list, counterparties: 
                                                                                    1_000_000)]
             for name, events in (("bridge: products", first[0]), ("bridge: counterparties", first[1])):
                 out["phases"].append(await phase(name, events))
-            if out["phases"]:
-                phases = out["phases"]
-                total = Figures("bridge: whole load", sum(p.seconds for p in phases),
-                                sum(p.requests for p in phases), sum(p.commands for p in phases),
-                                sum(p.refused for p in phases), args.rate)
-                for p in phases:
-                    for m, n in p.per_method.items():
-                        total.per_method[m] = total.per_method.get(m, 0) + n
-                out["total"] = total
+            phases = out["phases"]
+            out["total"] = Figures("bridge: whole load", sum(p.seconds for p in phases),
+                                   sum(p.requests for p in phases), sum(p.commands for p in phases),
+                                   sum(p.refused for p in phases), args.rate,
+                                   dict(sum((Counter(p.per_method) for p in phases), Counter())))
             say("  comparing the portal with the 1C base, field by field …")
             expected = expected_state(first[0] + first[1], paid_rule=mapping.deals.paid_when)
             state = portal.state()

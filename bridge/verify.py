@@ -37,17 +37,18 @@ def compare(expected: dict[str, Any], portal: dict[str, Any], mapping: Mapping) 
     return problems
 
 
-def _by_origin(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def _by(records: list[dict[str, Any]], key: str = "ORIGIN_ID") -> dict[str, list[dict[str, Any]]]:
+    """Records grouped by the text of ``key`` (records without it left out)."""
     index: dict[str, list[dict[str, Any]]] = {}
     for record in records:
-        if record.get("ORIGIN_ID"):
-            index.setdefault(record["ORIGIN_ID"], []).append(record)
+        if record.get(key) not in (None, ""):
+            index.setdefault(str(record[key]), []).append(record)
     return index
 
 
 def _counterparties(expected: dict[str, Any], portal: dict[str, Any]) -> list[str]:
     problems = []
-    companies, contacts = _by_origin(portal["companies"]), _by_origin(portal["contacts"])
+    companies, contacts = _by(portal["companies"]), _by(portal["contacts"])
     links = {(str(l["CONTACT_ID"]), str(l["COMPANY_ID"])) for l in portal["contact_company"]}
     for cp_id, cp in expected.items():
         found = (companies if cp["kind"] == "company" else contacts).get(cp_id, [])
@@ -98,9 +99,7 @@ def _products(expected: dict[str, Any], portal: dict[str, Any], mapping: Mapping
     problems = []
     if mapping.products.api != "catalog":
         return problems
-    by_xml: dict[str, list[dict[str, Any]]] = {}
-    for product in portal["products"]:
-        by_xml.setdefault(str(product.get("xmlId")), []).append(product)
+    by_xml = _by(portal["products"], "xmlId")
     prices = {(str(p["productId"]), int(p["catalogGroupId"])): p for p in portal["prices"]}
     for product_id, product in expected.items():
         found = by_xml.get(product_id, [])
@@ -124,12 +123,10 @@ def _products(expected: dict[str, Any], portal: dict[str, Any], mapping: Mapping
 
 def _deals(expected: dict[str, Any], portal: dict[str, Any], mapping: Mapping) -> list[str]:
     problems = []
-    deals = _by_origin(portal["deals"])
-    companies, contacts = _by_origin(portal["companies"]), _by_origin(portal["contacts"])
+    deals = _by(portal["deals"])
+    companies, contacts = _by(portal["companies"]), _by(portal["contacts"])
     products = {str(p["id"]): str(p.get("xmlId")) for p in portal["products"]}
-    rows: dict[str, list[dict[str, Any]]] = {}
-    for row in portal["product_rows"]:
-        rows.setdefault(str(row["OWNER_ID"]), []).append(row)
+    rows = _by(portal["product_rows"], "OWNER_ID")
     uf = mapping.deals.user_fields
     tags = [n.get("TAG") or "" for n in portal["notifications"]]
     extra = set(deals) - set(expected)

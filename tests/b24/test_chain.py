@@ -9,10 +9,7 @@ import pytest
 from bridge.b24 import Batching, chain_ref
 from bridge.b24.limits import NO_BATCHING
 from bridge.errors import B24NotFound, B24ValidationError
-from tests.b24 import sandboxed
-
-sandbox = sandboxed.sandbox  # the fixture
-make = sandboxed.make
+from tests.b24.conftest import make
 
 
 def _company_then_contact(title: str):

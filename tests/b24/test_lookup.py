@@ -10,10 +10,7 @@ from bridge.b24 import B24Client, Batching
 from bridge.b24.limits import NO_BATCHING
 from bridge.b24.lookup import KeyLookup
 from bridge.errors import B24AccessDenied, B24Error
-from tests.b24 import sandboxed
-
-sandbox = sandboxed.sandbox  # the fixture
-make = sandboxed.make
+from tests.b24.conftest import make
 
 
 async def _add_companies(b24: B24Client, origins: list[str]) -> dict[str, int]:

@@ -7,54 +7,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge import db
-from bridge import mapping as mapping_mod
 from bridge.b24 import client_from_settings
-from bridge.links import unit_of_work
-from bridge.sandbox import SandboxConfig, serve_in_thread
 from bridge.settings import Settings
 from bridge.sync.deal import DealHandler
 from onec_outbox.contract import parse_event
+from tests.integration.conftest import MAPPING
+from tests.support.deals import deal_of, deal_of_id, seed_links
 from tests.support.orders import Lifecycle
-from tests.support.portal import prepare_deals
 
-MAPPING = mapping_mod.load(None)
-
-
-@pytest.fixture(scope="module")
-def portal():
-    with serve_in_thread(SandboxConfig(rate=0)) as srv:
-        prepare_deals(srv.webhook_url, MAPPING)
-        yield srv
-
-
-async def seed_links(pool, sandbox, source="ut103-main") -> tuple[str, str, int]:
-    """A counterparty and a product that are already in Bitrix24 (their own consumers made them)."""
-    cp, product = str(uuid.uuid4()), str(uuid.uuid4())
-    company = sandbox.call("crm.company.add", {"fields": {"TITLE": "ООО Ромашка"}}).result.value
-    b24_product = sandbox.call("crm.product.add", {"fields": {"NAME": "Гвоздь"}}).result.value
-    async with unit_of_work(pool, "test", source, "seed") as uow:
-        await uow.save_link("counterparty", cp, "company", company, version=1,
-                            pushed_state={"main": {"fields": {"TITLE": "ООО Ромашка"}}})
-        await uow.save_link("product", product, "product", b24_product, version=1)
-    return cp, product, company
-
-
-def deal_of(sandbox, order_id: str) -> dict:
-    deals = [d for d in sandbox.state()["deals"] if d["ORIGIN_ID"] == order_id]
-    assert len(deals) == 1, deals
-    deal = deals[0]
-    rows = sandbox.call("crm.deal.productrows.get", {"id": deal["ID"]}).result.value
-    keep = ("STAGE_ID", "OPPORTUNITY", "CURRENCY_ID", "COMPANY_ID", "TITLE", "IS_MANUAL_OPPORTUNITY") + tuple(
-        k for k in deal if k.startswith("UF_CRM_"))
-    return {**{k: deal[k] for k in keep},
-            "rows": [(r["PRODUCT_ID"], r["PRICE"], r["QUANTITY"]) for r in rows],
-            "paid_notifications": sum(1 for n in sandbox.state()["notifications"]
-                                      if n["TAG"] and order_id in n["TAG"])}
 
 
 def full_lifecycle(lc: Lifecycle) -> list[dict]:
@@ -104,48 +68,36 @@ def test_every_permutation_with_duplicates_ends_in_one_identical_deal(db_url, po
     asyncio.run(run())
 
 
-async def test_a_payment_for_two_orders_moves_both_deals_and_unposting_it_moves_both_back(db_pool, portal):
-    client = client_from_settings(Settings(b24_webhook_url=portal.webhook_url, b24_batch_linger=0))
-    try:
-        cp, product, _ = await seed_links(db_pool, portal.sandbox)
-        handler = DealHandler(db_pool, client, MAPPING)
-        first, second = Lifecycle(cp, product), Lifecycle(cp, product)
-        for e in (first.order(), first.invoice(), second.order(), second.invoice()):
-            await handler.handle(parse_event(e))
-        payment_id = str(uuid.uuid4())
-        both = [(first.order_id, "1200.00"), (second.order_id, "1200.00")]
-        await handler.handle(parse_event(first.payment(payment_id, orders=both, version=1)))
-        assert deal_of(portal.sandbox, first.order_id)["STAGE_ID"] == "B24B_PAID"
-        assert deal_of(portal.sandbox, second.order_id)["STAGE_ID"] == "B24B_PAID"
-        await handler.handle(parse_event(first.payment(payment_id, orders=both, posted=False, version=2)))
-        for lc in (first, second):
-            deal = deal_of(portal.sandbox, lc.order_id)
-            assert deal["STAGE_ID"] == "B24B_INVOICE"
-            assert deal["UF_CRM_B24B_PAID_SUM"] is None and deal["UF_CRM_B24B_PAYMENT_DATE"] is None
-    finally:
-        await client.aclose()
+async def test_a_payment_for_two_orders_moves_both_deals_and_unposting_it_moves_both_back(
+        db_pool, portal, deal_handler):
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    first, second = Lifecycle(cp, product), Lifecycle(cp, product)
+    for e in (first.order(), first.invoice(), second.order(), second.invoice()):
+        await deal_handler.handle(parse_event(e))
+    payment_id = str(uuid.uuid4())
+    both = [(first.order_id, "1200.00"), (second.order_id, "1200.00")]
+    await deal_handler.handle(parse_event(first.payment(payment_id, orders=both, version=1)))
+    assert deal_of(portal.sandbox, first.order_id)["STAGE_ID"] == "B24B_PAID"
+    assert deal_of(portal.sandbox, second.order_id)["STAGE_ID"] == "B24B_PAID"
+    await deal_handler.handle(parse_event(first.payment(payment_id, orders=both, posted=False, version=2)))
+    for lc in (first, second):
+        deal = deal_of(portal.sandbox, lc.order_id)
+        assert deal["STAGE_ID"] == "B24B_INVOICE"
+        assert deal["UF_CRM_B24B_PAID_SUM"] is None and deal["UF_CRM_B24B_PAYMENT_DATE"] is None
 
 
-async def test_the_paid_notification_goes_once_to_whoever_is_responsible_now(db_pool, portal):
-    client = client_from_settings(Settings(b24_webhook_url=portal.webhook_url, b24_batch_linger=0))
-    try:
-        cp, product, _ = await seed_links(db_pool, portal.sandbox)
-        handler = DealHandler(db_pool, client, MAPPING)
-        lc = Lifecycle(cp, product)
-        await handler.handle(parse_event(lc.order()))
-        deal_id = deal_of_id(portal.sandbox, lc.order_id)
-        portal.sandbox.call("crm.deal.update", {"id": deal_id, "fields": {"ASSIGNED_BY_ID": 3}})  # reassigned
-        payment = lc.payment()
-        await handler.handle(parse_event(payment))
-        await handler.handle(parse_event(payment))  # redelivered
-        replay = dict(payment, event_id=str(uuid.uuid4()))  # replayed with a new event id
-        await handler.handle(parse_event(replay))
-        notes = [n for n in portal.sandbox.state()["notifications"] if n["TAG"] and lc.order_id in n["TAG"]]
-        assert len(notes) == 1 and int(notes[0]["USER_ID"]) == 3
-        assert "оплатил" in notes[0]["MESSAGE"] and "ООО Ромашка" in notes[0]["MESSAGE"]
-    finally:
-        await client.aclose()
-
-
-def deal_of_id(sandbox, order_id: str) -> int:
-    return int(next(d["ID"] for d in sandbox.state()["deals"] if d["ORIGIN_ID"] == order_id))
+async def test_the_paid_notification_goes_once_to_whoever_is_responsible_now(
+        db_pool, portal, deal_handler):
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    lc = Lifecycle(cp, product)
+    await deal_handler.handle(parse_event(lc.order()))
+    deal_id = deal_of_id(portal.sandbox, lc.order_id)
+    portal.sandbox.call("crm.deal.update", {"id": deal_id, "fields": {"ASSIGNED_BY_ID": 3}})  # reassigned
+    payment = lc.payment()
+    await deal_handler.handle(parse_event(payment))
+    await deal_handler.handle(parse_event(payment))  # redelivered
+    replay = dict(payment, event_id=str(uuid.uuid4()))  # replayed with a new event id
+    await deal_handler.handle(parse_event(replay))
+    notes = [n for n in portal.sandbox.state()["notifications"] if n["TAG"] and lc.order_id in n["TAG"]]
+    assert len(notes) == 1 and int(notes[0]["USER_ID"]) == 3
+    assert "оплатил" in notes[0]["MESSAGE"] and "ООО Ромашка" in notes[0]["MESSAGE"]

@@ -8,84 +8,60 @@ import uuid
 
 import pytest
 
-from bridge import mapping as mapping_mod
-from bridge.b24 import client_from_settings
 from bridge.errors import DependencyMissing
-from bridge.sandbox import SandboxConfig, serve_in_thread
-from bridge.settings import Settings
-from bridge.sync.deal import DealHandler
 from onec_outbox.contract import parse_event
-from tests.integration.test_deal_permutations import deal_of, seed_links
+from tests.support.deals import deal_of, seed_links
 from tests.support.orders import Lifecycle
-from tests.support.portal import prepare_deals
 
-MAPPING = mapping_mod.load(None)
-
-
-@pytest.fixture(scope="module")
-def portal():
-    with serve_in_thread(SandboxConfig(rate=0)) as srv:
-        prepare_deals(srv.webhook_url, MAPPING)
-        yield srv
-
-
-async def test_a_payment_moved_to_an_order_still_waiting_unpays_the_order_it_left(db_pool, portal):
-    client = client_from_settings(Settings(b24_webhook_url=portal.webhook_url, b24_batch_linger=0))
-    try:
-        cp, product, _ = await seed_links(db_pool, portal.sandbox)
-        handler = DealHandler(db_pool, client, MAPPING)
-        a = Lifecycle(cp, product, order_id="ffffffff-" + str(uuid.uuid4())[9:])
-        for e in (a.order(), a.invoice()):
-            await handler.handle(parse_event(e))
-        payment = str(uuid.uuid4())
-        await handler.handle(parse_event(a.payment(payment, version=1)))
-        assert deal_of(portal.sandbox, a.order_id)["STAGE_ID"] == "B24B_PAID"
-        # order B's company is not in Bitrix24 yet, and B sorts before A
-        b = Lifecycle(str(uuid.uuid4()), product, order_id="00000000-" + str(uuid.uuid4())[9:])
-        with pytest.raises(DependencyMissing):
-            await handler.handle(parse_event(b.order()))
-        moved = a.payment(payment, version=2, orders=[(b.order_id, "1200.00")])
-        with pytest.raises(DependencyMissing):
-            await handler.handle(parse_event(moved))  # B waits, but A was recomputed anyway
-        left = deal_of(portal.sandbox, a.order_id)
-        assert left["STAGE_ID"] == "B24B_INVOICE" and left["UF_CRM_B24B_PAID_SUM"] is None
-        with pytest.raises(DependencyMissing):
-            await handler.handle(parse_event(moved))  # redelivered from the wait queue: still consistent
-        assert deal_of(portal.sandbox, a.order_id)["STAGE_ID"] == "B24B_INVOICE"
-    finally:
-        await client.aclose()
+async def test_a_payment_moved_to_an_order_still_waiting_unpays_the_order_it_left(
+        db_pool, portal, deal_handler):
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    a = Lifecycle(cp, product, order_id="ffffffff-" + str(uuid.uuid4())[9:])
+    for e in (a.order(), a.invoice()):
+        await deal_handler.handle(parse_event(e))
+    payment = str(uuid.uuid4())
+    await deal_handler.handle(parse_event(a.payment(payment, version=1)))
+    assert deal_of(portal.sandbox, a.order_id)["STAGE_ID"] == "B24B_PAID"
+    # order B's company is not in Bitrix24 yet, and B sorts before A
+    b = Lifecycle(str(uuid.uuid4()), product, order_id="00000000-" + str(uuid.uuid4())[9:])
+    with pytest.raises(DependencyMissing):
+        await deal_handler.handle(parse_event(b.order()))
+    moved = a.payment(payment, version=2, orders=[(b.order_id, "1200.00")])
+    with pytest.raises(DependencyMissing):
+        await deal_handler.handle(parse_event(moved))  # B waits, but A was recomputed anyway
+    left = deal_of(portal.sandbox, a.order_id)
+    assert left["STAGE_ID"] == "B24B_INVOICE" and left["UF_CRM_B24B_PAID_SUM"] is None
+    with pytest.raises(DependencyMissing):
+        await deal_handler.handle(parse_event(moved))  # redelivered from the wait queue: still consistent
+    assert deal_of(portal.sandbox, a.order_id)["STAGE_ID"] == "B24B_INVOICE"
 
 
-async def test_an_order_left_behind_by_a_failed_attempt_is_recomputed_on_redelivery(db_pool, portal):
-    client = client_from_settings(Settings(b24_webhook_url=portal.webhook_url, b24_batch_linger=0))
-    try:
-        cp, product, _ = await seed_links(db_pool, portal.sandbox)
-        handler = DealHandler(db_pool, client, MAPPING)
-        a = Lifecycle(cp, product, order_id="ffffffff-" + str(uuid.uuid4())[9:])  # synced second
-        for e in (a.order(), a.invoice()):
-            await handler.handle(parse_event(e))
-        invoice_to_a = a.invoice(number="СЧ-9", amount="1300.00", version=1)
-        invoice_id = invoice_to_a["entity_id"]
-        await handler.handle(parse_event(invoice_to_a))
-        b = Lifecycle(cp, product, order_id="00000000-" + str(uuid.uuid4())[9:])  # synced first
-        await handler.handle(parse_event(b.order()))
-        moved = b.invoice(invoice_id, number="СЧ-9", amount="1300.00", version=2)
-        original = handler.sync_order
-        calls = []
+async def test_an_order_left_behind_by_a_failed_attempt_is_recomputed_on_redelivery(
+        db_pool, portal, deal_handler):
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    a = Lifecycle(cp, product, order_id="ffffffff-" + str(uuid.uuid4())[9:])  # synced second
+    for e in (a.order(), a.invoice()):
+        await deal_handler.handle(parse_event(e))
+    invoice_to_a = a.invoice(number="СЧ-9", amount="1300.00", version=1)
+    invoice_id = invoice_to_a["entity_id"]
+    await deal_handler.handle(parse_event(invoice_to_a))
+    b = Lifecycle(cp, product, order_id="00000000-" + str(uuid.uuid4())[9:])  # synced first
+    await deal_handler.handle(parse_event(b.order()))
+    moved = b.invoice(invoice_id, number="СЧ-9", amount="1300.00", version=2)
+    original = deal_handler.sync_order
+    calls = []
 
-        async def crash_after_first(source, order_id):  # the process dies after B's push, before A's
-            calls.append(order_id)
-            if len(calls) == 2:
-                raise RuntimeError("killed")
-            return await original(source, order_id)
+    async def crash_after_first(source, order_id):  # the process dies after B's push, before A's
+        calls.append(order_id)
+        if len(calls) == 2:
+            raise RuntimeError("killed")
+        return await original(source, order_id)
 
-        handler.sync_order = crash_after_first
-        with pytest.raises(RuntimeError):
-            await handler.handle(parse_event(moved))
-        handler.sync_order = original
-        assert deal_of(portal.sandbox, a.order_id)["UF_CRM_B24B_INVOICE_NO"] == "СЧ-9"  # A still shows it
-        await handler.handle(parse_event(moved))  # redelivered: A is recomputed although the invoice left it
-        assert deal_of(portal.sandbox, a.order_id)["UF_CRM_B24B_INVOICE_NO"] != "СЧ-9"
-        assert deal_of(portal.sandbox, b.order_id)["UF_CRM_B24B_INVOICE_NO"] == "СЧ-9"
-    finally:
-        await client.aclose()
+    deal_handler.sync_order = crash_after_first
+    with pytest.raises(RuntimeError):
+        await deal_handler.handle(parse_event(moved))
+    deal_handler.sync_order = original
+    assert deal_of(portal.sandbox, a.order_id)["UF_CRM_B24B_INVOICE_NO"] == "СЧ-9"  # A still shows it
+    await deal_handler.handle(parse_event(moved))  # redelivered: A is recomputed although the invoice left it
+    assert deal_of(portal.sandbox, a.order_id)["UF_CRM_B24B_INVOICE_NO"] != "СЧ-9"
+    assert deal_of(portal.sandbox, b.order_id)["UF_CRM_B24B_INVOICE_NO"] == "СЧ-9"

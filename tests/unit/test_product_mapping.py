@@ -1,5 +1,6 @@
 """A 1C product maps to the Bitrix24 product fields and base price a sales manager expects (pure, no I/O)."""
 
+import copy
 from decimal import Decimal
 
 import pytest
@@ -13,25 +14,12 @@ from bridge.domain.product import (
     symbolic_code,
 )
 from onec_outbox.contract.product import ProductPayload
-
-PRODUCT_ID = "7a2b4c6d-2f4d-11ef-8b1a-00155d012a07"
+from tests.contract.samples import PAYLOADS, PRODUCT_ID
 
 
 def nail(**overrides):
-    payload = {
-        "code": "00000123",
-        "article": "ГВ-100",
-        "name": "Гвоздь строительный 100 мм",
-        "full_name": "Гвоздь строительный 4,0×100 мм ГОСТ 4028-63",
-        "is_service": False,
-        "unit": {"code": "166", "name": "кг"},
-        "vat_rate": "20",
-        "sale_price": {"amount": "180.00", "currency": "RUB", "price_type": "Оптовая"},
-        "purchase_price": {"amount": "121.5000", "currency": "RUB"},
-        "deleted": False,
-    }
-    payload.update(overrides)
-    return payload
+    """The contract's sample product (Гвоздь строительный 100 мм, 180 ₽, bought at 121.5 ₽), changed."""
+    return {**copy.deepcopy(PAYLOADS["product"]), **overrides}
 
 
 def catalog(payload, base_price_type_id=1):

@@ -1,4 +1,5 @@
-"""A client against an unlimited sandbox over real HTTP, for tests of the client's own features."""
+"""An unlimited sandbox over real HTTP and a client for it, for tests of the client's own features
+(``test_sandbox.py`` keeps its own fixture)."""
 
 from __future__ import annotations
 
