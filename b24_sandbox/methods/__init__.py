@@ -2,7 +2,7 @@
 
 A handler takes a :class:`Call` (the parsed params, the store, the portal config) and returns the
 ``result`` payload, or a :class:`Result` when the reply also carries ``total``/``next``.  It raises
-:class:`~bridge.sandbox.errors.ApiError` for an error reply.  One module per method family.
+:class:`~b24_sandbox.errors.ApiError` for an error reply.  One module per method family.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ from .phpquery import parse_multipart, parse_query
 from .ratelimit import LeakyBucket
 from .store import Store
 
-log = logging.getLogger("bridge.sandbox")
+log = logging.getLogger("b24_sandbox")
 
 READ_ONLY_SUFFIXES = (".get", ".list", ".fields", ".current")
 
