@@ -18,7 +18,7 @@ from ..config import SandboxConfig
 from ..errors import FIELDS_NOT_ARRAY, ID_INVALID, invalid
 from ..store import Store
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for the annotation only: app imports this module
     from ..app import Sandbox
 
 Handler = Callable[["Call"], Any]

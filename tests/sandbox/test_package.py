@@ -20,6 +20,15 @@ def _imports(tree: ast.AST):
             yield ("." * node.level + (node.module or ""), node)
 
 
+def _type_checking_blocks(tree: ast.AST) -> set[int]:
+    """ids of the import nodes inside ``if TYPE_CHECKING:`` (annotation-only, never run)."""
+    inside = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            inside |= {id(child) for child in ast.walk(node)}
+    return inside
+
+
 def _modules():
     files = sorted(SANDBOX.rglob("*.py"))
     assert len(files) > 20, "the sandbox package was not found where this test looks"
@@ -32,3 +41,12 @@ def test_the_sandbox_imports_nothing_from_the_bridge_or_the_1c_side():
                  if name.split(".")[0] in PROJECT_PACKAGES]
     assert offending == []
 
+
+def test_the_sandbox_imports_at_module_level_only():
+    """A function-level import hides a dependency; annotation-only imports under TYPE_CHECKING are fine."""
+    offending = []
+    for path, tree in _modules():
+        module_level = {id(node) for node in tree.body} | _type_checking_blocks(tree)
+        offending += [f"{path.relative_to(ROOT)}:{node.lineno} imports {name}"
+                      for name, node in _imports(tree) if id(node) not in module_level]
+    assert offending == []
