@@ -7,13 +7,18 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-# Only what `pip install .` needs (pyproject.toml names README.md as the readme).
+# Only what `pip install .` needs (pyproject.toml names README.md as the readme).  The Bitrix24 sandbox
+# (b24_sandbox/, a test and demo portal) is deliberately not copied, and .dockerignore keeps it out of the
+# build context: setuptools finds only the packages present, so this install has no b24_sandbox (setuptools
+# cannot leave a package out per extra).  `b24bridge sandbox` and `demo` then say how to install it.  The
+# last line fails the build if the sandbox ever slips in.
 COPY pyproject.toml README.md ./
 COPY bridge ./bridge
 COPY onec_outbox ./onec_outbox
 RUN python -m venv /opt/bridge \
  && /opt/bridge/bin/pip install . \
- && /opt/bridge/bin/b24bridge --version
+ && /opt/bridge/bin/b24bridge --version \
+ && ! /opt/bridge/bin/python -c "import b24_sandbox" 2>/dev/null
 
 FROM ${PYTHON_IMAGE}
 # A fixed uid/gid so Kubernetes' runAsNonRoot can verify it (the Helm chart runs as 10001 too).

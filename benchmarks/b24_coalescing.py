@@ -25,7 +25,7 @@ def _floor_seconds(requests: int, rate: RateLimit) -> float:
 
 
 async def run(n: int, workers: int, rate: RateLimit, linger: float) -> None:
-    from bridge.sandbox import SandboxConfig, serve_in_thread
+    from b24_sandbox import SandboxConfig, serve_in_thread
 
     with serve_in_thread(SandboxConfig(rate=rate.per_second, burst=rate.burst), port=0) as srv:
         queue = list(range(n))

@@ -356,7 +356,7 @@ class B24pysdkRun(threading.Thread):
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        from bridge.sandbox import SandboxConfig, serve_in_thread
+        from b24_sandbox import SandboxConfig, serve_in_thread
 
         os.environ["REQUESTS_CA_BUNDLE"] = str(TLS / "cert.pem")
         try:

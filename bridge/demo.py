@@ -26,6 +26,8 @@ import asyncpg
 import httpx
 from pydantic import SecretStr
 
+from b24_sandbox import SandboxConfig, serve_in_thread
+
 from . import db
 from .errors import ConfigError
 from .settings import Settings
@@ -131,7 +133,6 @@ async def running_demo(settings: Settings, options: DemoOptions,
     from onec_outbox.simulator.sender import SendOptions, send
 
     from . import bootstrap
-    from .sandbox import SandboxConfig, serve_in_thread
 
     started = time.monotonic()
     say = progress or (lambda *_: None)

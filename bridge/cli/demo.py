@@ -1,3 +1,5 @@
+"""`b24bridge demo`.  Needs the optional ``b24_sandbox`` package through ``bridge.demo`` (see ``_optional``)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -6,6 +8,7 @@ import json
 import click
 
 from .. import logs
+from ..demo import DemoOptions, running_demo
 from ..settings import Settings
 
 
@@ -36,8 +39,6 @@ def command(seed, counterparties, products, orders, days, sandbox_port, ingest_p
     """
     import tempfile
     from pathlib import Path
-
-    from ..demo import DemoOptions, running_demo
 
     settings = Settings()
     log_path = Path(tempfile.gettempdir()) / "b24bridge-demo.log"

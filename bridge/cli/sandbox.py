@@ -1,8 +1,15 @@
+"""`b24bridge sandbox`: serve the Bitrix24 sandbox (needs the optional ``b24_sandbox``, see ``_optional``)."""
+
 from __future__ import annotations
 
 import click
+import uvicorn
 
-from ..sandbox import config as sandbox_config
+from b24_sandbox import Sandbox, SandboxConfig
+from b24_sandbox import config as sandbox_config
+from b24_sandbox.persistence import StateFileError
+
+from .. import logs
 
 
 def _webhook(value: str) -> tuple[int, str]:
@@ -63,12 +70,6 @@ def command(host: str, port: int, webhook_user: int, webhook_code: str, extra_we
             state_file: str | None, fault_seed: int | None, ssl_certfile: str | None, ssl_keyfile: str | None,
             domain: str, log_level: str) -> None:
     """Run the Bitrix24 sandbox: an in-memory portal with the real webhook URL shape, OAuth and limits."""
-    import uvicorn
-
-    from .. import logs
-    from ..sandbox import Sandbox, SandboxConfig
-    from ..sandbox.persistence import StateFileError
-
     webhooks = tuple(_webhook(value) for value in extra_webhooks)
     costs = dict(_method_cost(value) for value in method_costs)
     for secret in (webhook_code, oauth_client_secret, *(code for _, code in webhooks)):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.b24 import B24Client, RateLimit, RetryPolicy, WebhookAuth
-from bridge.sandbox import SandboxConfig, serve_in_thread
+from b24_sandbox import SandboxConfig, serve_in_thread
 
 
 @pytest.fixture

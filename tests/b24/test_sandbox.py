@@ -1,4 +1,4 @@
-"""The client against the Bitrix24 sandbox over real HTTP (``bridge.sandbox``, a real uvicorn server)."""
+"""The client against the Bitrix24 sandbox over real HTTP (``b24_sandbox``, a real uvicorn server)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from bridge import db
 from bridge.b24 import B24Client, Batching, PgBucket, RateLimit, RetryPolicy, WebhookAuth
 from bridge.b24.limits import NO_BATCHING
 from bridge.errors import B24MethodNotFound, B24NotFound, B24ValidationError
-from bridge.sandbox import SandboxConfig, serve_in_thread
+from b24_sandbox import SandboxConfig, serve_in_thread
 
 UNLIMITED = SandboxConfig(rate=0, burst=0)
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from bridge.sandbox import ManualClock, RunningSandbox, SandboxConfig, serve_in_thread
+from b24_sandbox import ManualClock, RunningSandbox, SandboxConfig, serve_in_thread
 
 TLS = Path(__file__).parent / "tls"
 CERT, KEY = str(TLS / "cert.pem"), str(TLS / "key.pem")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -51,15 +52,43 @@ def test_the_image_builds_from_python_3_11_slim_and_installs_the_project_with_pi
     assert any(op == "RUN" and "pip install ." in args for op, args in steps)
 
 
-def test_everything_pip_install_needs_is_copied_into_the_build():
-    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    packages = re.search(r'include = \[(.*?)\]', pyproject).group(1)
-    needed = {p.strip().strip('"').rstrip("*") for p in packages.split(",")} | {"pyproject.toml", "README.md"}
+SANDBOX = "b24_sandbox"
+
+
+def packaged() -> set[str]:
+    """The top-level packages pyproject.toml's packages.find includes."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return {pattern.rstrip("*") for pattern in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
+
+
+def copied_into_the_build() -> set[str]:
     copied = set()
     for op, args in instructions():
         if op == "COPY" and not args.startswith("--from"):
             copied |= set(args.split()[:-1])
-    assert needed <= copied, f"not copied: {needed - copied}"
+    return copied
+
+
+def dockerignored() -> set[str]:
+    return {line.strip() for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")}
+
+
+def test_everything_pip_install_needs_is_copied_into_the_build():
+    needed = (packaged() - {SANDBOX}) | {"pyproject.toml", "README.md"}
+    assert needed <= copied_into_the_build(), f"not copied: {needed - copied_into_the_build()}"
+
+
+def test_the_image_does_not_ship_the_bitrix24_sandbox():
+    """The sandbox is in the wheel's package list (dev and demo installs get it); the image leaves its
+    directory out of the build context, so `pip install .` there cannot find it, and the build checks that."""
+    assert SANDBOX in packaged() and (ROOT / SANDBOX / "__init__.py").exists()
+    assert not any(Path(source).parts[0] == SANDBOX for source in copied_into_the_build())
+    assert SANDBOX in dockerignored()
+    assert not any(op in ("ADD", "COPY") and args.split()[0] == "." for op, args in instructions()), \
+        "copying the whole context would bring the sandbox back if .dockerignore ever lost it"
+    install = next(args for op, args in instructions() if op == "RUN" and "pip install ." in args)
+    assert f'! /opt/bridge/bin/python -c "import {SANDBOX}"' in install
 
 
 def test_migrations_are_copied_where_BRIDGE_MIGRATIONS_DIR_points_and_the_bridge_looks_there(monkeypatch):
@@ -94,8 +123,7 @@ def test_no_secret_is_baked_into_the_image():
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_build_context():
-    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
-               if line.strip() and not line.startswith("#")}
+    ignored = dockerignored()
     assert {".git", ".venv", ".env", "tests", "**/__pycache__"} <= ignored
     for needed in ("bridge", "onec_outbox", "migrations", "pyproject.toml", "README.md"):
         assert needed not in ignored and (ROOT / needed).exists()

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from bridge import bootstrap
-from bridge.sandbox import SandboxConfig, serve_in_thread
+from b24_sandbox import SandboxConfig, serve_in_thread
 from bridge.settings import Settings
 from tests.helpers import free_port
 

@@ -7,7 +7,7 @@ import pytest
 
 from bridge.b24 import client_from_settings
 from bridge.errors import B24AuthError
-from bridge.sandbox import SandboxConfig, serve_in_thread
+from b24_sandbox import SandboxConfig, serve_in_thread
 from bridge.settings import Settings
 
 

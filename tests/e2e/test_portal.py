@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 
 from bridge.cli import main
 from bridge.mapping import default_text, parse
-from bridge.sandbox import SandboxConfig, serve_in_thread
+from b24_sandbox import SandboxConfig, serve_in_thread
 
 ONEC_USER = "5d1e9a70-2f4b-11ef-8b1a-00155d012a07"
 BRIDGE_STAGES = ("B24B_ORDER", "B24B_INVOICE", "B24B_SHIPPED", "B24B_PAID")

@@ -6,7 +6,7 @@ import pytest
 
 from bridge import mapping as mapping_mod
 from bridge.b24 import client_from_settings
-from bridge.sandbox import SandboxConfig, serve_in_thread
+from b24_sandbox import SandboxConfig, serve_in_thread
 from bridge.settings import Settings
 from bridge.sync.deal import DealHandler
 from tests.support.portal import prepare_deals

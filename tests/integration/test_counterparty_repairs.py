@@ -11,7 +11,7 @@ import pytest
 from bridge import mapping as mapping_mod
 from bridge.b24 import client_from_settings
 from bridge.consumer import Outcome
-from bridge.sandbox import SandboxConfig, serve_in_thread
+from b24_sandbox import SandboxConfig, serve_in_thread
 from bridge.settings import Settings
 from bridge.sync.counterparty import CounterpartyHandler
 from onec_outbox.contract import parse_event

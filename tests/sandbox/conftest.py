@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bridge.sandbox import ManualClock, SandboxConfig, serve_in_thread
+from b24_sandbox import ManualClock, SandboxConfig, serve_in_thread
 
 REAL_REPLIES = Path(__file__).parent / "real_replies"
 

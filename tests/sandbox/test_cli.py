@@ -62,3 +62,39 @@ def test_cli_refuses_a_malformed_extra_webhook():
                              "--extra-webhook", "nobody"], check=False, capture_output=True, text=True,
                             timeout=30)
     assert result.returncode == 2 and "expected USER_ID/CODE" in result.stderr
+
+
+WITHOUT_SANDBOX = "import sys; sys.modules['b24_sandbox'] = None; from bridge.cli import main; main()"
+
+
+def _cli_without_the_sandbox(*args: str) -> subprocess.CompletedProcess:
+    """Run b24bridge as the production image has it: the optional b24_sandbox package cannot be imported."""
+    return subprocess.run([sys.executable, "-c", WITHOUT_SANDBOX, *args], check=False, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_without_the_sandbox_package_sandbox_and_demo_say_how_to_install_it_and_exit_2():
+    for args in (("sandbox", "--port", "8090"), ("sandbox", "--help"), ("demo", "--seed", "3")):
+        result = _cli_without_the_sandbox(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "pip install 'onec-b24-bridge[demo]'" in lines[0] and result.stdout == ""
+
+
+def test_without_the_sandbox_package_the_other_commands_still_load():
+    result = _cli_without_the_sandbox("--help")
+    assert result.returncode == 0, result.stderr
+    listed = result.stdout
+    for name in ("ingest", "relay", "consume", "migrate", "portal", "sandbox", "demo"):
+        assert f"  {name} " in listed, name
+    assert "Not installed here" in listed
+    assert _cli_without_the_sandbox("migrate", "--help").returncode == 0
+
+
+def test_a_missing_module_other_than_the_sandbox_still_fails_loudly():
+    """Only the optional sandbox is tolerated: any other missing import is a bug and must show as one."""
+    result = subprocess.run([sys.executable, "-c", "import sys; sys.modules['uvicorn'] = None; "
+                             "from bridge.cli import main; main()", "--help"],
+                            check=False, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "ModuleNotFoundError" in result.stderr and "uvicorn" in result.stderr

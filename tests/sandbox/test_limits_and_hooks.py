@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from bridge.sandbox import ManualClock, SandboxConfig, serve_in_thread
+from b24_sandbox import ManualClock, SandboxConfig, serve_in_thread
 
 
 def test_requests_beyond_the_burst_get_503_and_are_not_executed():

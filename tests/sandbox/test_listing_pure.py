@@ -1,6 +1,6 @@
 """Paging, filter and multifield rules as pure functions (no HTTP)."""
 
-from bridge.sandbox import listing, multifield
+from b24_sandbox import listing, multifield
 
 
 def test_legacy_paging_floors_start_and_orm_paging_uses_an_offset():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.sandbox.config import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET
+from b24_sandbox.config import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET
 
 TOKEN_KEYS = ["access_token", "expires", "expires_in", "scope", "domain", "server_endpoint", "status",
               "client_endpoint", "member_id", "user_id", "refresh_token"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge.sandbox.operating import OperatingLimiter
+from b24_sandbox.operating import OperatingLimiter
 
 LIMITED = {"error": "OPERATION_TIME_LIMIT", "error_description": "Method is blocked due to operation time limit."}
 

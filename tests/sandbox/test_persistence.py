@@ -12,8 +12,8 @@ import threading
 import httpx
 import pytest
 
-from bridge.sandbox import Sandbox, SandboxConfig, serve_in_thread
-from bridge.sandbox.persistence import DebouncedSaver, StateFile, StateFileError
+from b24_sandbox import Sandbox, SandboxConfig, serve_in_thread
+from b24_sandbox.persistence import DebouncedSaver, StateFile, StateFileError
 
 from .test_cli import _free_port, _wait_for
 

@@ -1,6 +1,6 @@
 """PHP ``parse_str`` semantics: what Bitrix24 makes of form bodies, query strings and batch commands."""
 
-from bridge.sandbox.phpquery import build, is_php_list, parse_multipart, parse_query
+from b24_sandbox.phpquery import build, is_php_list, parse_multipart, parse_query
 
 
 def test_bracket_keys_build_nested_lists_and_objects():

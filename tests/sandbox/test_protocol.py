@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from bridge.sandbox import SandboxConfig
+from b24_sandbox import SandboxConfig
 
 TIME_KEYS = ["start", "finish", "duration", "processing", "date_start", "date_finish", "operating_reset_at",
              "operating"]
@@ -80,7 +80,7 @@ def test_oauth_style_path_without_a_token_answers_401_no_auth_found(portal):
 
 
 def test_custom_webhook_user_and_code_are_honoured():
-    from bridge.sandbox import serve_in_thread
+    from b24_sandbox import serve_in_thread
 
     with serve_in_thread(SandboxConfig(webhook_user=9, webhook_code="abc123", rate=0)) as srv:
         assert srv.webhook_url.endswith("/rest/9/abc123/")

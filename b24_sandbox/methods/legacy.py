@@ -1,4 +1,4 @@
-"""add / update / get / list for legacy crm.* entities, driven by an :class:`~bridge.sandbox.entity.Entity`.
+"""add / update / get / list for legacy crm.* entities, driven by an :class:`~b24_sandbox.entity.Entity`.
 
 Each family module (company, contact, deal, requisite, …) describes its entity and plugs hooks into
 :class:`LegacyCrud` for what is special about it (validation, defaults, links); the common protocol —

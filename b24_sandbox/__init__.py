@@ -1,6 +1,7 @@
 """The Bitrix24 sandbox: a real HTTP server that answers like a Bitrix24 cloud portal (see docs/sandbox.md)."""
 
-from .app import CallEvent, Sandbox
+from .app import Sandbox
+from .calls import CallEvent
 from .clock import ManualClock
 from .config import SandboxConfig
 from .faults import FaultSpecError

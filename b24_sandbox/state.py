@@ -22,7 +22,7 @@ from .methods import (
     userfield,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for the annotation only: app imports this module
     from .app import Sandbox
 
 

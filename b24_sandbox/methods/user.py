@@ -1,4 +1,4 @@
-"""user.get / user.current: a few pre-made portal users (see :mod:`bridge.sandbox.seed`)."""
+"""user.get / user.current: a few pre-made portal users (see :mod:`b24_sandbox.seed`)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 A handler takes a :class:`Call` (the parsed params, the store, the portal config) and returns the
 ``result`` payload, or a :class:`Result` when the reply also carries ``total``/``next``.  It raises
-:class:`~bridge.sandbox.errors.ApiError` for an error reply.  One module per method family.
+:class:`~b24_sandbox.errors.ApiError` for an error reply.  One module per method family.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ..config import SandboxConfig
 from ..errors import FIELDS_NOT_ARRAY, ID_INVALID, invalid
 from ..store import Store
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for the annotation only: app imports this module
     from ..app import Sandbox
 
 Handler = Callable[["Call"], Any]

@@ -2,7 +2,7 @@
 
 FIELD_NAME is normalised the portal's way (``UF_CRM_`` always added, upper-cased) and must then be at most
 50 characters of ``A-Z 0-9 _``.  ``LABEL`` fills every label that is not given.  Values of defined fields
-are stored on the records and returned by ``get``/``list`` (see :mod:`bridge.sandbox.entity`).
+are stored on the records and returned by ``get``/``list`` (see :mod:`b24_sandbox.entity`).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import Any
 
 from .store import Store
 
-log = logging.getLogger("bridge.sandbox")
+log = logging.getLogger("b24_sandbox")
 
 FORMAT = "b24-sandbox-state"
 VERSION = 1
