@@ -1,9 +1,10 @@
 """The deal of a 1C customer order, as a pure function of the 1C facts known for that order.
 
 Facts are the latest snapshots of the order and of every invoice, payment and shipment that refers to it
-(each keyed by its own 1C document id, version-guarded upstream).  Because the deal depends only on these
-facts and not on the order they arrived in, any permutation or repetition of the same events gives the
-same deal, and a stage moves back only when a 1C fact changes (a document unposted or marked for deletion).
+(each keyed by its own 1C document id, version-guarded upstream), as typed documents that
+``bridge.projection`` builds from the stored contract JSON.  Because the deal depends only on these facts
+and not on the order they arrived in, any permutation or repetition of the same events gives the same
+deal, and a stage moves back only when a 1C fact changes (a document unposted or marked for deletion).
 
 Stage rules (``docs/deals.md``):
 
@@ -23,20 +24,13 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
+from typing import Any, ClassVar
 
 NEW, INVOICED, SHIPPED_UNPAID, PAID, CANCELLED = "new", "invoiced", "shipped_unpaid", "paid", "cancelled"
 STAGES = (NEW, INVOICED, SHIPPED_UNPAID, PAID, CANCELLED)
 CENT = Decimal("0.01")
 PAYMENT_KIND = {"bank": "банк", "cash": "касса", "card": "карта"}
-
-
-def money(value: Any) -> Decimal:
-    try:
-        return Decimal(str(value)) if value not in (None, "") else Decimal(0)
-    except InvalidOperation:
-        return Decimal(0)
 
 
 def fmt_money(value: Decimal) -> str:
@@ -52,59 +46,102 @@ def fmt_date(value: Any) -> str:
 
 
 @dataclass(frozen=True)
+class Responsible:
+    """Ответственный of an order: the 1C user, mapped to a Bitrix24 user by id or e-mail."""
+
+    id: str
+    name: str = ""
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """A row of an order or invoice as 1C sent it; ``amount`` includes VAT only if the document says so."""
+
+    product_id: str | None
+    name: str
+    quantity: Decimal
+    amount: Decimal
+    vat_amount: Decimal = Decimal(0)
+    discount_percent: Decimal = Decimal(0)
+    vat_rate: str = "none"
+    unit_code: str | None = None
+    unit_name: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Document:
-    """One 1C document's latest snapshot (contract payload as JSON) and what it means for this order."""
+    """One 1C document's latest snapshot, as far as the deal of an order needs it."""
 
-    doc_type: str  # customer_order | invoice | payment | shipment
+    doc_type: ClassVar[str]
     doc_id: str
-    snapshot: Mapping[str, Any]
-    ever_posted: bool = False
-    amount: Decimal | None = None  # a payment's allocation to this order; an invoice's/shipment's total
-
-    @property
-    def posted(self) -> bool:
-        return bool(self.snapshot.get("posted"))
-
-    @property
-    def deleted(self) -> bool:
-        return bool(self.snapshot.get("deleted"))
+    number: str = ""
+    date: str = ""  # YYYY-MM-DD
+    posted: bool = False
+    deleted: bool = False
+    currency: str = "RUB"
+    amount: Decimal = Decimal(0)  # the document's total
+    ever_posted: bool = False  # any version of it was posted (kept by the projection)
 
     @property
     def valid(self) -> bool:
         return self.posted and not self.deleted
 
     @property
-    def number(self) -> str:
-        return str(self.snapshot.get("number") or "")
-
-    @property
-    def date(self) -> str:
-        return str(self.snapshot.get("date") or "")
-
-    @property
     def sort_key(self) -> tuple[str, str, str]:
         return (self.date, self.number, self.doc_id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerOrder(Document):
+    doc_type: ClassVar[str] = "customer_order"
+    counterparty_id: str
+    contact_person_id: str | None = None
+    responsible: Responsible | None = None
+    comment: str | None = None
+    items: tuple[Item, ...] = ()
+    amounts_include_vat: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Invoice(Document):
+    doc_type: ClassVar[str] = "invoice"
+    items: tuple[Item, ...] = ()
+    amounts_include_vat: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Payment(Document):
+    doc_type: ClassVar[str] = "payment"
+    kind: str = ""  # bank | cash | card
+    allocated: Decimal = Decimal(0)  # what this payment pays toward the order in question
+
+
+@dataclass(frozen=True, kw_only=True)
+class Shipment(Document):
+    doc_type: ClassVar[str] = "shipment"
+    organization: str | None = None  # our legal entity's name
 
 
 @dataclass(frozen=True)
 class OrderFacts:
     order_id: str
-    order: Document | None
-    invoices: tuple[Document, ...] = ()
-    payments: tuple[Document, ...] = ()
-    shipments: tuple[Document, ...] = ()
+    order: CustomerOrder | None
+    invoices: tuple[Invoice, ...] = ()
+    payments: tuple[Payment, ...] = ()
+    shipments: tuple[Shipment, ...] = ()
 
     @classmethod
     def from_documents(cls, order_id: str, documents: Iterable[Document]) -> OrderFacts:
-        order, kinds = None, {"invoice": [], "payment": [], "shipment": []}
+        order, kinds = None, {Invoice: [], Payment: [], Shipment: []}
         for doc in documents:
-            if doc.doc_type == "customer_order":
+            if isinstance(doc, CustomerOrder):
                 if doc.doc_id == order_id:
                     order = doc
-            elif doc.doc_type in kinds:
-                kinds[doc.doc_type].append(doc)
+            elif type(doc) in kinds:
+                kinds[type(doc)].append(doc)
         ordered = {k: tuple(sorted(v, key=lambda d: d.sort_key)) for k, v in kinds.items()}
-        return cls(order_id, order, ordered["invoice"], ordered["payment"], ordered["shipment"])
+        return cls(order_id, order, ordered[Invoice], ordered[Payment], ordered[Shipment])
 
 
 @dataclass(frozen=True)
@@ -146,7 +183,7 @@ class DealState:
     amount: Decimal
     counterparty_id: str
     contact_person_id: str | None
-    responsible: Mapping[str, Any] | None
+    responsible: Responsible | None
     comment: str | None
     rows: tuple[Row, ...]
     invoice_number: str | None = None
@@ -169,21 +206,15 @@ class DealState:
         return {r.product_id for r in self.rows if r.product_id}
 
 
-def rows_of(snapshot: Mapping[str, Any]) -> tuple[Row, ...]:
-    include_vat = snapshot.get("amounts_include_vat", True) is not False
-    rows = []
-    for item in snapshot.get("items") or ():
-        amount, vat = money(item.get("amount")), money(item.get("vat_amount"))
-        unit = item.get("unit") or {}
-        rows.append(Row(
-            product_id=item.get("product_id"), name=str(item.get("name") or ""),
-            quantity=money(item.get("quantity")), total=amount if include_vat else amount + vat,
-            discount_percent=money(item.get("discount_percent")), vat_rate=str(item.get("vat_rate") or "none"),
-            unit_code=unit.get("code"), unit_name=unit.get("name")))
-    return tuple(rows)
+def rows_of(doc: CustomerOrder | Invoice) -> tuple[Row, ...]:
+    return tuple(Row(
+        product_id=item.product_id, name=item.name, quantity=item.quantity,
+        total=item.amount if doc.amounts_include_vat else item.amount + item.vat_amount,
+        discount_percent=item.discount_percent, vat_rate=item.vat_rate, unit_code=item.unit_code,
+        unit_name=item.unit_name) for item in doc.items)
 
 
-def stage_of(order: Document, *, paid: bool, shipped: bool, invoiced: bool) -> str:
+def stage_of(order: CustomerOrder, *, paid: bool, shipped: bool, invoiced: bool) -> str:
     if order.deleted:
         return CANCELLED
     if not order.posted:
@@ -202,14 +233,13 @@ def deal_state(facts: OrderFacts, paid_when: str = "full") -> DealState | None:
     order = facts.order
     if order is None or not order.ever_posted:
         return None
-    snap = order.snapshot
     invoices = [d for d in facts.invoices if d.valid]
-    payments = [d for d in facts.payments if d.valid and (d.amount or 0) > 0]
+    payments = [d for d in facts.payments if d.valid and d.allocated > 0]
     shipments = [d for d in facts.shipments if d.valid]
 
-    amount = sum((money(d.snapshot.get("amount")) for d in invoices), Decimal(0)) if invoices else money(snap.get("amount"))
-    rows = tuple(r for d in invoices for r in rows_of(d.snapshot)) if invoices else rows_of(snap)
-    paid_amount = sum((d.amount or Decimal(0) for d in payments), Decimal(0))
+    amount = sum((d.amount for d in invoices), Decimal(0)) if invoices else order.amount
+    rows = tuple(r for d in invoices for r in rows_of(d)) if invoices else rows_of(order)
+    paid_amount = sum((d.allocated for d in payments), Decimal(0))
     paid = paid_amount > 0 if paid_when == "any" else (amount > 0 and paid_amount >= amount)
     last_invoice = invoices[-1] if invoices else None
     last_shipment = shipments[-1] if shipments else None
@@ -218,12 +248,12 @@ def deal_state(facts: OrderFacts, paid_when: str = "full") -> DealState | None:
         number=order.number,
         date=order.date,
         stage=stage_of(order, paid=paid, shipped=bool(shipments), invoiced=bool(invoices)),
-        currency=str(snap.get("currency") or "RUB"),
+        currency=order.currency,
         amount=amount,
-        counterparty_id=str(snap.get("counterparty_id")),
-        contact_person_id=snap.get("contact_person_id"),
-        responsible=snap.get("responsible"),
-        comment=snap.get("comment"),
+        counterparty_id=order.counterparty_id,
+        contact_person_id=order.contact_person_id,
+        responsible=order.responsible,
+        comment=order.comment,
         rows=rows,
         invoice_number=last_invoice.number if last_invoice else None,
         invoice_date=last_invoice.date if last_invoice else None,
@@ -231,8 +261,8 @@ def deal_state(facts: OrderFacts, paid_when: str = "full") -> DealState | None:
         payment_date=max(d.date for d in payments) if payments else None,
         shipment_number=last_shipment.number if last_shipment else None,
         shipment_date=last_shipment.date if last_shipment else None,
-        shipment_amount=sum((money(d.snapshot.get("amount")) for d in shipments), Decimal(0)) if shipments else None,
-        legal_entity=((last_shipment.snapshot.get("organization") or {}).get("name")) if last_shipment else None,
+        shipment_amount=sum((d.amount for d in shipments), Decimal(0)) if shipments else None,
+        legal_entity=last_shipment.organization if last_shipment else None,
         paying_payments=tuple(sorted(d.doc_id for d in payments)) if paid else (),
         notes=tuple(_note(d) for d in (order, *facts.invoices, *facts.payments, *facts.shipments)),
     )
@@ -247,19 +277,18 @@ def _status(doc: Document) -> str:
 
 
 def _note(doc: Document) -> DocumentNote:
-    snap = doc.snapshot
-    currency = snap.get("currency") or "RUB"
+    currency = doc.currency
     head = f"№ {doc.number} от {fmt_date(doc.date)}"
-    if doc.doc_type == "customer_order":
-        text = f"1С: Заказ покупателя {head} на сумму {fmt_money(money(snap.get('amount')))} {currency}"
-    elif doc.doc_type == "invoice":
-        text = f"1С: Счёт на оплату {head} на сумму {fmt_money(money(snap.get('amount')))} {currency}"
-    elif doc.doc_type == "payment":
-        kind = PAYMENT_KIND.get(str(snap.get("kind")), str(snap.get("kind")))
-        text = (f"1С: Оплата ({kind}) {head}: {fmt_money(doc.amount or Decimal(0))} {currency} по этому заказу "
-                f"(всего по документу {fmt_money(money(snap.get('amount')))} {currency})")
+    if isinstance(doc, CustomerOrder):
+        text = f"1С: Заказ покупателя {head} на сумму {fmt_money(doc.amount)} {currency}"
+    elif isinstance(doc, Invoice):
+        text = f"1С: Счёт на оплату {head} на сумму {fmt_money(doc.amount)} {currency}"
+    elif isinstance(doc, Payment):
+        kind = PAYMENT_KIND.get(doc.kind, doc.kind)
+        text = (f"1С: Оплата ({kind}) {head}: {fmt_money(doc.allocated)} {currency} по этому заказу "
+                f"(всего по документу {fmt_money(doc.amount)} {currency})")
     else:
-        text = f"1С: Реализация {head} на сумму {fmt_money(money(snap.get('amount')))} {currency}"
+        text = f"1С: Реализация {head} на сумму {fmt_money(doc.amount)} {currency}"
     return DocumentNote(f"{doc.doc_type}:{doc.doc_id}", f"{text} — {_status(doc)}")
 
 

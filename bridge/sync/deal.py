@@ -1,18 +1,17 @@
 """Apply the order lifecycle (orders, invoices, payments, shipments) to Bitrix24 deals.
 
-For each event: (1) merge the document's snapshot into the order projection, version-guarded, in its
-own transaction, recording every order it touches now or touched before in ``order_resync``; (2) for each
-of those orders (and any still pending from an earlier attempt), under that order's lock, recompute the
-deal from all facts known for it (pure: ``bridge.domain.deal``), push only what differs from the last push,
-and clear its resync row; (3) record the event in the inbox once every order is done.  A crash anywhere repeats (2) on
-redelivery, which changes nothing that already happened: the deal is found by its external key, fields
+For each event: (1) under the document's lock, skip it if the inbox has it, else merge its snapshot into
+the order projection (``bridge.projection``: version-guarded, recording every order it touches now or
+touched before in ``order_resync``); (2) for each of those orders (and any still pending from an earlier
+attempt), under that order's lock, recompute the deal from all facts known for it (pure:
+``bridge.domain.deal``), push only what differs from the last push, and clear its resync row; (3) record
+the event in the inbox once every order is done.  A crash anywhere repeats (2) on redelivery, which changes nothing that already happened: the deal is found by its external key, fields
 are three-way diffed, the product rows are replaced whole, and the paid notification carries a TAG.
 """
 
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -24,31 +23,12 @@ from ..domain.diff import field_changes
 from ..errors import B24NotFound, DependencyMissing
 from ..links import Link, UnitOfWork, state_hash, unit_of_work
 from ..mapping import STAGE_KEYS, USER_FIELD_KEYS, Mapping
-from ..sql import Q
+from ..projection import OrderProjection
 from .responsible import Responsibles
 
 log = logging.getLogger(__name__)
 
 ONEC_ORDER = "customer_order"
-
-
-def order_links(doc_type: str, doc_id: str, payload: dict[str, Any]) -> dict[str, Decimal | None]:
-    """Which orders this snapshot touches, and with what amount (a payment may pay several orders)."""
-    if doc_type == "customer_order":
-        return {doc_id: None}
-    if doc_type == "invoice":
-        order = payload.get("order_id")
-        return {order: domain.money(payload.get("amount"))} if order else {}
-    if doc_type == "payment":
-        links: dict[str, Decimal | None] = {}
-        for allocation in payload.get("allocations") or ():
-            order = allocation.get("order_id")
-            if order:
-                links[order] = (links.get(order) or Decimal(0)) + domain.money(allocation.get("amount"))
-        return links
-    if doc_type == "shipment":
-        return {order: domain.money(payload.get("amount")) for order in dict.fromkeys(payload.get("order_ids") or ())}
-    raise ValueError(f"not an order document: {doc_type}")
 
 
 class DealHandler:
@@ -66,15 +46,13 @@ class DealHandler:
 
     async def handle(self, event: Any) -> Outcome:
         source, doc_type, doc_id = event.source, event.entity, str(event.entity_id)
-        payload = event_to_payload_json(event)
-        async with self._pool.acquire() as conn:
-            if await conn.fetchval(Q.inbox_seen, self.name, event.event_id):
+        document = f"{doc_type}/{doc_id}"
+        async with unit_of_work(self._pool, self.name, source, document) as uow:
+            if await uow.seen(event.event_id):
                 return Outcome.DUPLICATE
-            async with conn.transaction():
-                await conn.execute(Q.link_lock, f"{source}/{doc_type}/{doc_id}")
-                newer = await _merge(conn, source, doc_type, doc_id, event.version, payload)
-                affected = {r["order_id"] for r in await conn.fetch(Q.projection_links_of, source, doc_type, doc_id)}
-                affected |= {r["order_id"] for r in await conn.fetch(Q.projection_resync_of, source, doc_type, doc_id)}
+            projection = OrderProjection(uow.conn, source)
+            newer = await projection.merge(doc_type, doc_id, event.version, event.payload)
+            affected = await projection.affected_orders(doc_type, doc_id)
         changed, failures = False, []
         for order_id in sorted(affected):  # every order, even when one of them fails
             try:
@@ -83,8 +61,8 @@ class DealHandler:
                 failures.append(exc)
         if failures:  # the event comes back (retry or wait) and recomputes what is still pending
             raise next((f for f in failures if not isinstance(f, DependencyMissing)), failures[0])
-        async with self._pool.acquire() as conn:
-            await conn.execute(Q.inbox_add, self.name, event.event_id)
+        async with unit_of_work(self._pool, self.name, source, document) as uow:
+            await uow.mark_processed(event.event_id)
         if changed:
             return Outcome.APPLIED
         return Outcome.UNCHANGED if newer else Outcome.STALE
@@ -92,8 +70,9 @@ class DealHandler:
     async def sync_order(self, source: str, order_id: str) -> bool:
         """Bring one order's deal in line with the projection; True if Bitrix24 changed."""
         async with unit_of_work(self._pool, self.name, source, f"order/{order_id}") as uow:
-            state = domain.deal_state(await _facts(uow.conn, source, order_id), self._mapping.deals.paid_when)
-            await uow.conn.execute(Q.projection_resync_done, source, order_id)  # kept if this transaction fails
+            projection = OrderProjection(uow.conn, source)
+            state = domain.deal_state(await projection.facts(order_id), self._mapping.deals.paid_when)
+            await projection.resync_done(order_id)  # kept if this transaction fails
             if state is None:
                 return False
             link = (await uow.links(ONEC_ORDER, order_id)).get("deal")
@@ -142,39 +121,6 @@ class DealHandler:
             "paid_tag": domain.paid_tag(source, state.order_id, state.paying_payments) if state.stage == domain.PAID else None,
             "client": client.get("TITLE") or " ".join(filter(None, (client.get("LAST_NAME"), client.get("NAME")))),
         }
-
-
-def event_to_payload_json(event: Any) -> dict[str, Any]:
-    from onec_outbox.contract import event_to_json
-
-    return event_to_json(event)["payload"]
-
-
-async def _merge(conn: asyncpg.Connection, source: str, doc_type: str, doc_id: str, version: int,
-                 payload: dict[str, Any]) -> bool:
-    """Merge one snapshot into the projection; True if it was newer.  A newer snapshot also records every
-    order it touched before or touches now in ``order_resync``, until each deal has been recomputed."""
-    current = await conn.fetchrow(Q.projection_document, source, doc_type, doc_id)
-    posted = bool(payload.get("posted"))
-    if current is not None and current["version"] >= version:
-        if posted and not current["ever_posted"]:
-            await conn.execute(Q.projection_mark_posted, source, doc_type, doc_id)
-        return False
-    before = {r["order_id"] for r in await conn.fetch(Q.projection_links_of, source, doc_type, doc_id)}
-    await conn.execute(Q.projection_document_upsert, source, doc_type, doc_id, version, payload, posted)
-    links = order_links(doc_type, doc_id, payload)
-    await conn.execute(Q.projection_links_clear, source, doc_type, doc_id)
-    if links:
-        await conn.execute(Q.projection_links_add, source, doc_type, doc_id, list(links), list(links.values()))
-    await conn.execute(Q.projection_resync_add, source, doc_type, doc_id, sorted(before | set(links)))
-    return True
-
-
-async def _facts(conn: asyncpg.Connection, source: str, order_id: str) -> domain.OrderFacts:
-    rows = await conn.fetch(Q.projection_order_facts, source, order_id)
-    documents = [domain.Document(r["doc_type"], r["doc_id"], r["snapshot"], r["ever_posted"], r["amount"])
-                 for r in rows]
-    return domain.OrderFacts.from_documents(order_id, documents)
 
 
 class _ApplyDeal:

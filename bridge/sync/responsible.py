@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping as TMapping
 from typing import Any
 
 from .. import metrics
+from ..domain.deal import Responsible
 from ..mapping import Mapping
 
 log = logging.getLogger(__name__)
@@ -24,15 +24,15 @@ class Responsibles:
         self._by_email: dict[str, tuple[int | None, float]] = {}  # e-mail → (user id or None, when asked)
         self._reported: set[str] = set()
 
-    async def resolve(self, responsible: TMapping[str, Any] | None) -> int:
+    async def resolve(self, responsible: Responsible | None) -> int:
         default = self._mapping.default_responsible_id
         if not responsible:
             return default
-        onec_id = str(responsible.get("id") or "")
+        onec_id = responsible.id
         mapped = self._mapping.users.by_onec_id.get(onec_id)
         if mapped:
             return mapped
-        email = str(responsible.get("email") or "").strip().lower()
+        email = (responsible.email or "").strip().lower()
         if email and self._mapping.users.match_email:
             known = self._by_email.get(email)
             if known is None or (known[0] is None and time.monotonic() - known[1] > NOT_FOUND_TTL):
@@ -44,6 +44,6 @@ class Responsibles:
             self._reported.add(onec_id)
             metrics.UNMAPPED_USERS.inc()
             log.warning("1C user has no Bitrix24 user; deals go to the default responsible", extra={
-                "action": "deal.unmapped_user", "onec_user_id": onec_id, "onec_user": responsible.get("name"),
+                "action": "deal.unmapped_user", "onec_user_id": onec_id, "onec_user": responsible.name,
                 "default_responsible_id": default})
         return default

@@ -8,8 +8,12 @@ from bridge.domain.deal import (
     NEW,
     PAID,
     SHIPPED_UNPAID,
-    Document,
+    CustomerOrder,
+    Invoice,
+    Item,
     OrderFacts,
+    Payment,
+    Shipment,
     deal_fields,
     deal_state,
     paid_tag,
@@ -17,20 +21,23 @@ from bridge.domain.deal import (
 )
 
 ORDER = "00000000-0000-0000-0000-00000000000a"
-ITEM = {"product_id": "p1", "name": "Гвоздь", "quantity": "10.000", "unit": {"code": "796", "name": "шт"},
-        "price": "120.0000", "discount_percent": "0.00", "vat_rate": "20", "vat_amount": "200.00", "amount": "1200.00"}
+ITEM = Item(product_id="p1", name="Гвоздь", quantity=Decimal("10.000"), amount=Decimal("1200.00"),
+            vat_amount=Decimal("200.00"), discount_percent=Decimal("0.00"), vat_rate="20", unit_code="796",
+            unit_name="шт")
+KINDS = {"invoice": Invoice, "payment": Payment, "shipment": Shipment}
 
 
 def order(posted=True, deleted=False, amount="1200.00", ever_posted=None, **extra):
-    snap = {"number": "ТД-1", "date": "2026-11-27", "posted": posted, "deleted": deleted, "currency": "RUB",
-            "amount": amount, "counterparty_id": "cp", "items": [ITEM], **extra}
-    return Document("customer_order", ORDER, snap, posted if ever_posted is None else ever_posted)
+    return CustomerOrder(doc_id=ORDER, number="ТД-1", date="2026-11-27", posted=posted, deleted=deleted,
+                         amount=Decimal(amount), counterparty_id="cp", items=(ITEM,),
+                         ever_posted=posted if ever_posted is None else ever_posted, **extra)
 
 
 def doc(kind, doc_id, amount, posted=True, deleted=False, date="2026-11-28", number="1", **extra):
-    snap = {"number": number, "date": date, "posted": posted, "deleted": deleted, "currency": "RUB",
-            "amount": str(amount), **extra}
-    return Document(kind, doc_id, snap, posted, Decimal(str(amount)))
+    if kind == "payment":
+        extra.setdefault("allocated", Decimal(str(amount)))
+    return KINDS[kind](doc_id=doc_id, number=number, date=date, posted=posted, deleted=deleted,
+                       amount=Decimal(str(amount)), ever_posted=posted, **extra)
 
 
 def state(*docs, paid_when="full"):
@@ -54,14 +61,14 @@ def test_an_order_unposted_after_posting_goes_back_to_new_and_a_deleted_one_is_c
 
 
 def test_an_invoice_moves_the_deal_to_invoiced_with_its_number_date_and_amount():
-    s = state(order(), doc("invoice", "i1", "1250.50", number="СЧ-7", items=[ITEM]))
+    s = state(order(), doc("invoice", "i1", "1250.50", number="СЧ-7", items=(ITEM,)))
     assert s.stage == INVOICED and s.amount == Decimal("1250.50")
     assert (s.invoice_number, s.invoice_date) == ("СЧ-7", "2026-11-28")
 
 
 def test_a_partial_payment_then_a_shipment_is_shipped_unpaid_with_the_paid_amount_shown():
     s = state(order(), doc("invoice", "i1", 1200), doc("payment", "pay1", 500), doc("shipment", "s1", 1200, number="РТ-3",
-              organization={"id": "o", "name": "ООО ТД"}))
+              organization="ООО ТД"))
     assert s.stage == SHIPPED_UNPAID
     assert s.paid_amount == Decimal(500) and s.payment_date == "2026-11-28"
     assert (s.shipment_number, s.legal_entity, s.shipment_amount) == ("РТ-3", "ООО ТД", Decimal(1200))

@@ -1,0 +1,135 @@
+"""The order projection: the latest snapshot of every order document, the orders each one touches, and the
+orders still waiting for their deal to be recomputed — read and written inside the caller's transaction.
+
+Snapshots are stored as the contract's JSON (JSONB, ``order_documents``); they become the domain's typed
+facts here, once, on the way out, so ``bridge.domain.deal`` never reads a dict by string keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import asyncpg
+
+from onec_outbox.contract import DocumentPayload
+
+from .domain import deal as domain
+from .sql import Q
+
+
+class OrderProjection:
+    """The projection of one 1C source, on a connection whose transaction the caller holds (and locks)."""
+
+    def __init__(self, conn: asyncpg.Connection, source: str) -> None:
+        self._conn = conn
+        self._source = source
+
+    async def merge(self, doc_type: str, doc_id: str, version: int, payload: DocumentPayload) -> bool:
+        """Merge one snapshot; True if it was newer.  An older or equal version only remembers that the
+        document was posted; a newer one also records every order it touched before or touches now in
+        ``order_resync``, until each deal has been recomputed."""
+        key = (self._source, doc_type, doc_id)
+        snapshot = payload.model_dump(mode="json")
+        current = await self._conn.fetchrow(Q.projection_document, *key)
+        posted = bool(snapshot.get("posted"))
+        if current is not None and current["version"] >= version:
+            if posted and not current["ever_posted"]:
+                await self._conn.execute(Q.projection_mark_posted, *key)
+            return False
+        before = {r["order_id"] for r in await self._conn.fetch(Q.projection_links_of, *key)}
+        await self._conn.execute(Q.projection_document_upsert, *key, version, snapshot, posted)
+        links = order_links(doc_type, doc_id, snapshot)
+        await self._conn.execute(Q.projection_links_clear, *key)
+        if links:
+            await self._conn.execute(Q.projection_links_add, *key, list(links), list(links.values()))
+        await self._conn.execute(Q.projection_resync_add, *key, sorted(before | set(links)))
+        return True
+
+    async def affected_orders(self, doc_type: str, doc_id: str) -> frozenset[str]:
+        """The orders whose deal a document's event must recompute: those it touches now, and those it
+        touched before whose deal has not been recomputed since."""
+        key = (self._source, doc_type, doc_id)
+        now = await self._conn.fetch(Q.projection_links_of, *key)
+        waiting = await self._conn.fetch(Q.projection_resync_of, *key)
+        return frozenset(r["order_id"] for r in (*now, *waiting))
+
+    async def facts(self, order_id: str) -> domain.OrderFacts:
+        """Everything known about one order, as the domain's typed documents."""
+        rows = await self._conn.fetch(Q.projection_order_facts, self._source, order_id)
+        return domain.OrderFacts.from_documents(order_id, [
+            document(r["doc_type"], r["doc_id"], r["snapshot"], ever_posted=r["ever_posted"], allocated=r["amount"])
+            for r in rows])
+
+    async def resync_done(self, order_id: str) -> None:
+        """The order's deal was recomputed from all its facts (kept if the caller's transaction fails)."""
+        await self._conn.execute(Q.projection_resync_done, self._source, order_id)
+
+
+def order_links(doc_type: str, doc_id: str, snapshot: Mapping[str, Any]) -> dict[str, Decimal | None]:
+    """Which orders a snapshot touches, and with what amount (a payment may pay several orders)."""
+    if doc_type == "customer_order":
+        return {doc_id: None}
+    if doc_type == "invoice":
+        order = snapshot.get("order_id")
+        return {order: money(snapshot.get("amount"))} if order else {}
+    if doc_type == "payment":
+        links: dict[str, Decimal | None] = {}
+        for allocation in snapshot.get("allocations") or ():
+            order = allocation.get("order_id")
+            if order:
+                links[order] = (links.get(order) or Decimal(0)) + money(allocation.get("amount"))
+        return links
+    if doc_type == "shipment":
+        return {order: money(snapshot.get("amount")) for order in dict.fromkeys(snapshot.get("order_ids") or ())}
+    raise ValueError(f"not an order document: {doc_type}")
+
+
+def document(doc_type: str, doc_id: str, snapshot: Mapping[str, Any], *, ever_posted: bool = False,
+             allocated: Decimal | None = None) -> domain.Document:
+    """A stored snapshot (contract JSON) as the domain's document; ``allocated`` is the link's amount,
+    which for a payment is what it pays toward the order in question."""
+    head: dict[str, Any] = {
+        "doc_id": doc_id, "number": str(snapshot.get("number") or ""), "date": str(snapshot.get("date") or ""),
+        "posted": bool(snapshot.get("posted")), "deleted": bool(snapshot.get("deleted")),
+        "currency": str(snapshot.get("currency") or "RUB"), "amount": money(snapshot.get("amount")),
+        "ever_posted": ever_posted}
+    if doc_type == "customer_order":
+        contact_person = snapshot.get("contact_person_id")
+        return domain.CustomerOrder(
+            **head, counterparty_id=str(snapshot.get("counterparty_id")),
+            contact_person_id=str(contact_person) if contact_person else None,
+            responsible=_responsible(snapshot.get("responsible")), comment=snapshot.get("comment"),
+            items=_items(snapshot), amounts_include_vat=snapshot.get("amounts_include_vat", True) is not False)
+    if doc_type == "invoice":
+        return domain.Invoice(**head, items=_items(snapshot),
+                              amounts_include_vat=snapshot.get("amounts_include_vat", True) is not False)
+    if doc_type == "payment":
+        return domain.Payment(**head, kind=str(snapshot.get("kind") or ""), allocated=allocated or Decimal(0))
+    if doc_type == "shipment":
+        return domain.Shipment(**head, organization=(snapshot.get("organization") or {}).get("name"))
+    raise ValueError(f"not an order document: {doc_type}")
+
+
+def money(value: Any) -> Decimal:
+    """A contract money string as a Decimal; absent or unreadable counts as zero."""
+    try:
+        return Decimal(str(value)) if value not in (None, "") else Decimal(0)
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _responsible(value: Mapping[str, Any] | None) -> domain.Responsible | None:
+    if not value:
+        return None
+    return domain.Responsible(str(value.get("id") or ""), str(value.get("name") or ""), value.get("email"))
+
+
+def _items(snapshot: Mapping[str, Any]) -> tuple[domain.Item, ...]:
+    return tuple(domain.Item(
+        product_id=item.get("product_id"), name=str(item.get("name") or ""), quantity=money(item.get("quantity")),
+        amount=money(item.get("amount")), vat_amount=money(item.get("vat_amount")),
+        discount_percent=money(item.get("discount_percent")), vat_rate=str(item.get("vat_rate") or "none"),
+        unit_code=(item.get("unit") or {}).get("code"), unit_name=(item.get("unit") or {}).get("name"))
+        for item in snapshot.get("items") or ())

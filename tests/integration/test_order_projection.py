@@ -1,0 +1,81 @@
+"""The order projection keeps the latest version of each document, knows which orders a document touches
+now and touched before, and hands the deal rules typed facts made from the stored contract JSON."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from bridge.domain.deal import CustomerOrder, Item, Responsible
+from bridge.projection import OrderProjection
+from onec_outbox.contract import parse_event
+from tests.contract.samples import ORG
+from tests.support.orders import RESPONSIBLE, Lifecycle
+
+SOURCE = "ut103-main"
+
+
+async def merge(pool, raw: dict) -> bool:
+    event = parse_event(raw)
+    async with pool.acquire() as conn, conn.transaction():
+        return await OrderProjection(conn, SOURCE).merge(event.entity, str(event.entity_id), event.version,
+                                                         event.payload)
+
+
+async def affected(pool, doc_type: str, doc_id: str) -> set[str]:
+    async with pool.acquire() as conn:
+        return set(await OrderProjection(conn, SOURCE).affected_orders(doc_type, doc_id))
+
+
+async def recomputed(pool, *order_ids: str) -> None:
+    async with pool.acquire() as conn:
+        for order_id in order_ids:
+            await OrderProjection(conn, SOURCE).resync_done(order_id)
+
+
+async def facts(pool, order_id: str):
+    async with pool.acquire() as conn:
+        return await OrderProjection(conn, SOURCE).facts(order_id)
+
+
+async def test_an_older_or_equal_version_changes_nothing_but_remembers_that_the_document_was_posted(db_pool):
+    a = Lifecycle(str(uuid.uuid4()), str(uuid.uuid4()))
+    assert await merge(db_pool, a.order(posted=False, amount="900.00", version=2))
+    assert not await merge(db_pool, a.order(posted=True, version=1))
+    assert not await merge(db_pool, a.order(posted=False, amount="900.00", version=2))
+    order = (await facts(db_pool, a.order_id)).order
+    assert (order.posted, order.ever_posted, order.amount) == (False, True, Decimal("900.00"))
+
+
+async def test_a_reallocated_payment_affects_the_order_it_left_until_that_order_is_recomputed(db_pool):
+    a = Lifecycle(str(uuid.uuid4()), str(uuid.uuid4()))
+    b = Lifecycle(a.counterparty_id, a.product_id)
+    payment = str(uuid.uuid4())
+    await merge(db_pool, a.payment(payment, version=1))
+    await recomputed(db_pool, a.order_id)
+    assert await affected(db_pool, "payment", payment) == {a.order_id}
+    await merge(db_pool, a.payment(payment, version=2, orders=[(b.order_id, "1200.00")]))
+    assert await affected(db_pool, "payment", payment) == {a.order_id, b.order_id}
+    await recomputed(db_pool, a.order_id, b.order_id)
+    assert await affected(db_pool, "payment", payment) == {b.order_id}
+    assert (await facts(db_pool, a.order_id)).payments == ()
+
+
+async def test_the_facts_of_an_order_are_typed_documents_read_from_the_stored_contract_json(db_pool):
+    a = Lifecycle(str(uuid.uuid4()), str(uuid.uuid4()))
+    other = str(uuid.uuid4())
+    for raw in (a.order(amounts_include_vat=False), a.invoice(number="СЧ-9"), a.shipment(),
+                a.payment(orders=[(a.order_id, "500.00"), (other, "700.00"), (a.order_id, "100.00")])):
+        await merge(db_pool, raw)
+    known = await facts(db_pool, a.order_id)
+    assert isinstance(known.order, CustomerOrder) and not known.order.amounts_include_vat
+    assert known.order.responsible == Responsible(RESPONSIBLE["id"], RESPONSIBLE["name"], RESPONSIBLE["email"])
+    assert known.order.counterparty_id == a.counterparty_id and known.order.amount == Decimal("1200.00")
+    assert known.invoices[0].number == "СЧ-9" and known.invoices[0].items == (Item(
+        product_id=a.product_id, name="Товар", quantity=Decimal("10.000"), amount=Decimal("1200.00"),
+        vat_amount=Decimal("200.00"), discount_percent=Decimal("0.00"), vat_rate="20", unit_code="796",
+        unit_name="шт"),)
+    payment = known.payments[0]  # two allocations to this order add up; the other order's share is not ours
+    assert (payment.kind, payment.amount, payment.allocated) == ("bank", Decimal("1300.00"), Decimal("600.00"))
+    assert known.shipments[0].organization == ORG["name"] and known.shipments[0].date == "2026-11-30"
+    assert await affected(db_pool, "payment", payment.doc_id) == {a.order_id, other}
