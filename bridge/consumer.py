@@ -1,6 +1,7 @@
 """The consumer framework: one queue, one handler, and an explicit acknowledgement policy.
 
-Policy, in one place (what happens to a delivered message):
+Policy (what happens to a delivered message; which failure gets which decision is
+:func:`bridge.disposition.decide`, and this module only obeys it):
 
 * handled (applied, duplicate, stale, unchanged) → **ack**;
 * Bitrix24 or PostgreSQL unavailable (network, 5xx, ``QUERY_LIMIT_EXCEEDED``, a lost database), or the
@@ -209,7 +210,7 @@ class Consumer:
             metrics.CONSUMED.labels(name, "parked").inc()
             log.info("held too long; handed back to the broker", extra={**context, "action": "consumer.park"})
             return
-        if not isinstance(outcome, Outcome):
+        if isinstance(outcome, disposition.Decision):
             await self._let_go(message, delivery, outcome, context)
             return
         await message.ack()
