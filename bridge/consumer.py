@@ -1,6 +1,7 @@
 """The consumer framework: one queue, one handler, and an explicit acknowledgement policy.
 
-Policy, in one place (what happens to a delivered message):
+Policy (what happens to a delivered message; which failure gets which decision is
+:func:`bridge.disposition.decide`, and this module only obeys it):
 
 * handled (applied, duplicate, stale, unchanged) → **ack**;
 * Bitrix24 or PostgreSQL unavailable (network, 5xx, ``QUERY_LIMIT_EXCEEDED``, a lost database), or the
@@ -36,20 +37,10 @@ from enum import Enum
 from typing import Any, Protocol
 
 import aio_pika
-import aiormq
-import asyncpg
 
-from . import metrics, topology, wire
+from . import disposition, edges, metrics, topology, wire
 from .backoff import Backoff
-from .errors import (
-    B24AuthError,
-    B24OperationTimeLimit,
-    DependencyMissing,
-    PermanentError,
-    PoisonMessage,
-    RetryableError,
-    failure_reason,
-)
+from .errors import BrokerUnavailable, PoisonMessage, RetriesExhausted
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +48,6 @@ DEFAULT_WAIT_BUDGET = 24 * 3600.0  # seconds a message may wait for a missing de
 # A message held through an outage goes back to the broker (the 60 s wait queue) after this long, well
 # before RabbitMQ's consumer_timeout (30 min by default) closes a channel that keeps a delivery unacked.
 DEFAULT_HOLD_LIMIT = 15 * 60.0
-CONNECTION_ERRORS = (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError, ConnectionError,
-                     OSError, asyncio.TimeoutError)
 _PARK = object()  # _apply's answer for "held too long: hand the message back to the broker"
 
 
@@ -148,9 +137,10 @@ class Consumer:
         backoff = Backoff()
         while not stop.is_set():
             try:
-                await self._session(stop)
+                with edges.broker("consumer"):
+                    await self._session(stop)
                 backoff.reset()
-            except CONNECTION_ERRORS as exc:
+            except BrokerUnavailable as exc:
                 delay = backoff.next()
                 log.warning("consumer lost RabbitMQ; reconnecting", extra={
                     "action": "consumer.reconnect", "consumer": self.handler.name,
@@ -180,10 +170,11 @@ class Consumer:
             for w in waiters:
                 w.cancel()
             if closed.is_set() and not stop.is_set():
-                raise ConnectionError("RabbitMQ closed the connection or a channel")
+                raise BrokerUnavailable("RabbitMQ closed the connection or a channel")
             try:
-                await queue.cancel(tag)
-            except CONNECTION_ERRORS:
+                with edges.broker("consumer cancel"):
+                    await queue.cancel(tag)
+            except BrokerUnavailable:
                 pass
             if self._inflight:  # let handlers finish what they started; unfinished ones are redelivered
                 await asyncio.wait(self._inflight, timeout=30)
@@ -208,36 +199,43 @@ class Consumer:
         try:
             delivery = wire.decode(message)
             event = parse(delivery, self.handler.event_types)
-            outcome = await self._apply(event, context)
-            if outcome is None:  # stopping while paused: leave it unacked, it will be redelivered
-                return
-            if outcome is _PARK:
-                await self._republish(message, self.handler.target.wait_queue(float("inf")))
-                metrics.CONSUMED.labels(name, "parked").inc()
-                log.info("held too long; handed back to the broker", extra={**context, "action": "consumer.park"})
-                return
-            await message.ack()
-            self.handled += 1
-            metrics.CONSUMED.labels(name, outcome.value).inc()
-            metrics.CONSUME_SECONDS.labels(name).observe(time.perf_counter() - started)
-            if outcome is Outcome.APPLIED:
-                age = (datetime.now(UTC) - event.occurred_at).total_seconds()
-                metrics.END_TO_END.labels(name).observe(max(age, 0.0))
-            log.info("event handled", extra={**context, "action": f"consumer.{outcome.value}",
-                                             "version": event.version})
-        except PermanentError as exc:
-            await self._dead_letter(message, exc, context)
-        except DependencyMissing as exc:
-            await self._wait(message, delivery, exc, context)
-        except CONNECTION_ERRORS:
-            raise  # the channel is gone: the message will be redelivered
-        except Exception as exc:
-            log.exception("unexpected error while handling", extra={**context, "action": "consumer.error"})
-            await self._retry(message, delivery, exc, context)
+        except Exception as exc:  # noqa: BLE001 - a broken message (PoisonMessage) or a bug: decide() says which
+            await self._let_go(message, delivery, self._decide(exc, delivery, context), context)
+            return
+        outcome = await self._apply(event, delivery, context)
+        if outcome is None:  # stopping while paused: leave it unacked, it will be redelivered
+            return
+        if outcome is _PARK:
+            await self._republish(message, self.handler.target.wait_queue(float("inf")))
+            metrics.CONSUMED.labels(name, "parked").inc()
+            log.info("held too long; handed back to the broker", extra={**context, "action": "consumer.park"})
+            return
+        if isinstance(outcome, disposition.Decision):
+            await self._let_go(message, delivery, outcome, context)
+            return
+        await message.ack()
+        self.handled += 1
+        metrics.CONSUMED.labels(name, outcome.value).inc()
+        metrics.CONSUME_SECONDS.labels(name).observe(time.perf_counter() - started)
+        if outcome is Outcome.APPLIED:
+            age = (datetime.now(UTC) - event.occurred_at).total_seconds()
+            metrics.END_TO_END.labels(name).observe(max(age, 0.0))
+        log.info("event handled", extra={**context, "action": f"consumer.{outcome.value}",
+                                         "version": event.version})
 
-    async def _apply(self, event: Any, context: dict) -> Any:
-        """Run the handler, holding the message through outages of Bitrix24 or PostgreSQL (None: stopping;
-        ``_PARK``: held too long, give it back to the broker)."""
+    def _decide(self, exc: BaseException, delivery: wire.Delivery | None, context: dict) -> disposition.Decision:
+        decision = disposition.decide(
+            exc, now=time.time(), attempt=delivery.attempt if delivery else 0,
+            retry_tiers=len(self.handler.target.retry_delays),
+            waiting_since=delivery.waiting_since if delivery else None, wait_budget=self._config.wait_budget)
+        if isinstance(decision, disposition.Retry) or decision == disposition.DeadLetter(RetriesExhausted.reason):
+            log.error("unexpected error while handling", exc_info=exc, extra={**context, "action": "consumer.error"})
+        return decision
+
+    async def _apply(self, event: Any, delivery: wire.Delivery, context: dict) -> Any:
+        """Run the handler, keeping the message in hand while :func:`disposition.decide` says pause or hold.
+        Returns the Outcome, the decision that lets the message go, None (stopping) or ``_PARK`` (held too
+        long: give it back to the broker)."""
         held_since = time.monotonic()
         while True:
             await self._pause.wait(self._stop)
@@ -246,29 +244,42 @@ class Consumer:
             if time.monotonic() - held_since > self._config.hold_limit:
                 return _PARK
             try:
-                outcome = await self.handler.handle(event)
-            except B24OperationTimeLimit as exc:
-                # one method's run-time budget is spent: hold this message until the portal resets it,
-                # while messages that need other methods keep flowing (no consumer-wide pause)
-                delay = max(1.0, min((exc.reset_at or 0) - time.time(), 600.0))
-                log.warning("method paused by the portal; holding the message", extra={
-                    **context, "action": "consumer.hold", "method": exc.method, "retry_in": round(delay, 1)})
-                try:
-                    await asyncio.wait_for(self._stop.wait(), delay)
-                except TimeoutError:
-                    pass
-                continue
-            except (RetryableError, B24AuthError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                    OSError) as exc:
-                if isinstance(exc, PermanentError) and not isinstance(exc, B24AuthError):
-                    raise
-                delay = self._pause.failed(exc)
-                log.warning("dependency failing; holding the message", extra={
-                    **context, "action": "consumer.pause", "reason": failure_reason(exc),
-                    "error": str(exc), "retry_in": round(delay, 2)})
-                continue
+                with edges.postgres("PostgreSQL"):  # a handler's lost database pauses like an unreachable portal
+                    outcome = await self.handler.handle(event)
+            except Exception as exc:  # noqa: BLE001 - every failure is decided by the one table
+                decision = self._decide(exc, delivery, context)
+                if isinstance(decision, disposition.Hold):
+                    # one method's run-time budget is spent: hold this message until the portal resets it,
+                    # while messages that need other methods keep flowing (no consumer-wide pause)
+                    log.warning("method paused by the portal; holding the message", extra={
+                        **context, "action": "consumer.hold", "method": decision.method,
+                        "retry_in": round(decision.delay, 1)})
+                    try:
+                        await asyncio.wait_for(self._stop.wait(), decision.delay)
+                    except TimeoutError:
+                        pass
+                    continue
+                if isinstance(decision, disposition.Pause):
+                    delay = self._pause.failed(exc)
+                    log.warning("dependency failing; holding the message", extra={
+                        **context, "action": "consumer.pause", "reason": decision.reason,
+                        "error": decision.error, "retry_in": round(delay, 2)})
+                    continue
+                return decision
             self._pause.succeeded()
             return outcome
+
+    async def _let_go(self, message, delivery: wire.Delivery | None, decision: disposition.Decision,
+                      context: dict) -> None:
+        """Obey a decision that hands the message back to the broker: dead-letter, wait or retry tier."""
+        if isinstance(decision, disposition.DeadLetter):
+            await self._dead_letter(message, decision, context)
+        elif isinstance(decision, disposition.Wait):
+            await self._wait(message, decision, context)
+        elif isinstance(decision, disposition.Retry):
+            await self._retry(message, delivery, decision, context)
+        else:  # Pause/Hold for a message that never reached the handler: nothing to hold it for
+            raise AssertionError(f"{decision!r} for a message that was not applied")
 
     async def _republish(self, message, routing_key: str, exchange: str = "", **headers: Any) -> None:
         assert self._publish_channel is not None
@@ -277,50 +288,36 @@ class Consumer:
         await target.publish(wire.copy_with(message, **headers), routing_key=routing_key, mandatory=True)
         await message.ack()
 
-    async def _dead_letter(self, message, exc: BaseException, context: dict) -> None:
-        reason = failure_reason(exc)
+    async def _dead_letter(self, message, decision: disposition.DeadLetter, context: dict) -> None:
+        reason = decision.reason
         target = self.handler.target
         await self._republish(
             message, target.dlq, exchange=topology.DLX,
-            **{wire.H_REASON: reason, wire.H_ERROR: str(exc)[:2000], wire.H_QUEUE: target.queue,
+            **{wire.H_REASON: reason, wire.H_ERROR: decision.error[:2000], wire.H_QUEUE: target.queue,
                wire.H_FAILED_AT: datetime.now(UTC).isoformat()})
         metrics.DEAD_LETTERS.labels(self.handler.name, reason).inc()
         metrics.CONSUMED.labels(self.handler.name, "dead_lettered").inc()
         log.error("event dead-lettered", extra={**context, "action": "consumer.dead_letter", "reason": reason,
-                                                "error": str(exc)})
+                                                "error": decision.error})
 
-    async def _wait(self, message, delivery: wire.Delivery | None, exc: DependencyMissing, context: dict) -> None:
-        since = (delivery.waiting_since if delivery else None) or time.time()
-        if time.time() - since > self._config.wait_budget:
-            await self._dead_letter(message, _DependencyExpired(str(exc)), context)
-            return
+    async def _wait(self, message, decision: disposition.Wait, context: dict) -> None:
+        since = decision.since
         await self._republish(message, self.handler.target.wait_queue(time.time() - since),
-                              **{wire.H_WAIT_SINCE: int(since * 1000), wire.H_ERROR: str(exc)[:2000]})
+                              **{wire.H_WAIT_SINCE: int(since * 1000), wire.H_ERROR: decision.error[:2000]})
         metrics.DEPENDENCY_WAITS.labels(self.handler.name).inc()
         metrics.CONSUMED.labels(self.handler.name, "waiting").inc()
         log.info("dependency missing; waiting", extra={**context, "action": "consumer.wait",
-                                                        "missing": exc.missing, "waiting_since": since})
+                                                        "missing": list(decision.missing), "waiting_since": since})
 
-    async def _retry(self, message, delivery: wire.Delivery | None, exc: BaseException, context: dict) -> None:
+    async def _retry(self, message, delivery: wire.Delivery | None, decision: disposition.Retry,
+                     context: dict) -> None:
         target = self.handler.target
-        attempt = delivery.attempt if delivery else 0
-        if attempt >= len(target.retry_delays):
-            await self._dead_letter(message, _RetriesExhausted(f"after {attempt} retries: {exc!r}"), context)
-            return
-        await self._republish(message, target.retry_queue(attempt), **{
-            wire.H_ATTEMPT: attempt + 1, wire.H_ERROR: repr(exc)[:2000],
+        await self._republish(message, target.retry_queue(decision.tier), **{
+            wire.H_ATTEMPT: decision.tier + 1, wire.H_ERROR: decision.error[:2000],
             wire.H_FIRST_FAILED: (delivery.headers.get(wire.H_FIRST_FAILED) if delivery else None)
             or datetime.now(UTC).isoformat()})
-        metrics.RETRIES.labels(self.handler.name, failure_reason(exc)).inc()
+        metrics.RETRIES.labels(self.handler.name, decision.reason).inc()
         metrics.CONSUMED.labels(self.handler.name, "retried").inc()
-        log.warning("event sent to retry tier", extra={**context, "action": "consumer.retry", "attempt": attempt + 1,
-                                                       "delay": target.retry_delays[attempt]})
-
-
-class _DependencyExpired(PermanentError):
-    reason = "dependency_missing"
-
-
-class _RetriesExhausted(PermanentError):
-    reason = "retries_exhausted"
-
+        log.warning("event sent to retry tier", extra={**context, "action": "consumer.retry",
+                                                       "attempt": decision.tier + 1,
+                                                       "delay": target.retry_delays[decision.tier]})

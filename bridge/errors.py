@@ -1,29 +1,34 @@
-"""One error tree for the whole bridge, split by what the caller does next.
+"""One error tree for the whole bridge, split by what the consumer does next (``bridge/disposition.py``).
 
 ::
 
     BridgeError
     ├── ConfigError               bad settings or mapping file: refuse to start, say which key
-    ├── RetryableError            try again later (delay tiers; pause while Bitrix24 is down)
-    │   ├── B24TransportError         network error, timeout, connection refused
-    │   ├── B24ServerError            5xx without a known code, HTML error page
-    │   ├── B24QueryLimitExceeded     503 QUERY_LIMIT_EXCEEDED (leaky bucket full)
-    │   ├── B24OperationTimeLimit     429 OPERATION_TIME_LIMIT (one method paused until reset_at)
-    │   └── InfrastructureError       PostgreSQL or RabbitMQ unreachable
-    ├── DependencyMissing         what this entity refers to is not in Bitrix24 yet: wait, longer budget
-    └── PermanentError            dead-letter with the reason; retrying cannot help
+    ├── RetryableError            the same work may succeed later
+    │   ├── ServiceUnavailable        PAUSE: the service itself is down or refuses us; hold every message
+    │   │   ├── InfrastructureError       PostgreSQL or RabbitMQ unreachable (bridge/edges.py)
+    │   │   │   └── BrokerUnavailable         RabbitMQ: the consumer/relay reconnects, it never pauses on it
+    │   │   ├── B24TransportError         network error, timeout, connection refused
+    │   │   ├── B24ServerError            5xx without a known code, HTML error page
+    │   │   ├── B24QueryLimitExceeded     503 QUERY_LIMIT_EXCEEDED (leaky bucket full)
+    │   │   └── B24AuthError              webhook/app refused: NO_AUTH_FOUND, insufficient_scope, portal_deleted…
+    │   │       └── B24TokenExpired           expired_token (the OAuth client refreshes once, then repeats)
+    │   └── B24OperationTimeLimit     HOLD: 429 OPERATION_TIME_LIMIT, only this message until reset_at
+    ├── DependencyMissing         WAIT: what this entity refers to is not in Bitrix24 yet; longer budget
+    └── PermanentError            DEAD-LETTER with the reason; retrying cannot help
         ├── PoisonMessage             unparseable body, unknown event type
-        ├── B24AuthError              NO_AUTH_FOUND, INVALID_CREDENTIALS, insufficient_scope, invalid_grant…
-        │   └── B24TokenExpired           expired_token (the OAuth client refreshes once, then repeats)
-        ├── B24AccessDenied           ACCESS_DENIED, "Access denied."
+        ├── DependencyExpired         waited out the wait budget (reason dependency_missing)
+        ├── RetriesExhausted          an unexpected error outlasted every retry tier
+        ├── B24AccessDenied           ACCESS_DENIED, "Access denied." (this record or field, not the webhook)
         ├── B24MethodNotFound         ERROR_METHOD_NOT_FOUND
         ├── B24NotFound               error "" with "Not found" / "… is not found"
         ├── B24PortalMoved            302 after a portal domain change
         └── B24ValidationError        everything else the portal refused (ERROR_CORE, ERROR_ARGUMENT, "" …)
 
+Anything else (a bug, a raw library error no edge turned into ours) goes through the retry tiers.
 Every Bitrix24 error (``B24Error``) carries the method, the portal's ``error`` string, its description and
 the HTTP status.  Messages never contain the webhook URL.  Library exceptions (httpx, aio-pika, asyncpg)
-become these at the adapter edge with ``raise … from exc``.
+become these at the edge, in ``bridge/edges.py``, with ``raise … from exc``.
 """
 
 from __future__ import annotations
@@ -41,8 +46,17 @@ class RetryableError(BridgeError):
     """A transient failure: the same work may succeed later."""
 
 
-class InfrastructureError(RetryableError):
+class ServiceUnavailable(RetryableError):
+    """A service every message needs (Bitrix24, PostgreSQL) is down or refuses the bridge itself: retrying
+    one message cannot help until it is back, so the consumer holds everything and probes."""
+
+
+class InfrastructureError(ServiceUnavailable):
     """PostgreSQL or RabbitMQ is unreachable or dropped the connection."""
+
+
+class BrokerUnavailable(InfrastructureError):
+    """RabbitMQ is unreachable, closed the connection or a channel, or did not confirm in time."""
 
 
 class DependencyMissing(BridgeError):
@@ -85,15 +99,15 @@ class B24Error(BridgeError):
         return f"{self.method}: {code}{status}: {self.description}".rstrip(": ")
 
 
-class B24TransportError(B24Error, RetryableError):
+class B24TransportError(B24Error, ServiceUnavailable):
     reason = "b24_unreachable"
 
 
-class B24ServerError(B24Error, RetryableError):
+class B24ServerError(B24Error, ServiceUnavailable):
     reason = "b24_server_error"
 
 
-class B24QueryLimitExceeded(B24Error, RetryableError):
+class B24QueryLimitExceeded(B24Error, ServiceUnavailable):
     reason = "b24_query_limit"
 
 
@@ -106,7 +120,10 @@ class B24OperationTimeLimit(B24Error, RetryableError):
         super().__init__(method, code, description, status)
 
 
-class B24AuthError(B24Error, PermanentError):
+class B24AuthError(B24Error, ServiceUnavailable):
+    """The portal refuses the webhook or app itself (deleted, scope missing, plan expired): every call would
+    fail the same way, so it pauses rather than dead-letters; an operator fixes the portal side."""
+
     reason = "b24_auth"
 
 
@@ -137,6 +154,18 @@ class B24PortalMoved(B24Error, PermanentError):
 
 class B24ValidationError(B24Error, PermanentError):
     reason = "b24_rejected"
+
+
+class DependencyExpired(PermanentError):
+    """A missing dependency that did not appear within the wait budget."""
+
+    reason = "dependency_missing"
+
+
+class RetriesExhausted(PermanentError):
+    """An unexpected error that outlasted every retry tier."""
+
+    reason = "retries_exhausted"
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -19,11 +19,11 @@ import time
 from datetime import timedelta
 
 import aio_pika
-import aiormq
 import asyncpg
 
-from . import metrics, topology
+from . import edges, metrics, topology
 from .backoff import Backoff
+from .errors import BrokerUnavailable, InfrastructureError
 from .outbox import Outbox
 from .wire import OutboxMessage, to_amqp
 
@@ -34,8 +34,6 @@ DEFAULT_PURGE_EVERY = 600.0  # seconds between retention purges
 DEFAULT_RETENTION = timedelta(days=7)  # published rows kept for operations ("did the bridge get it?")
 DEFAULT_INBOX_RETENTION = timedelta(days=30)  # processed event ids; older repeats are stopped by version guards
 DEFAULT_CONFIRM_TIMEOUT = 30.0  # seconds to wait for a batch's confirms (a blocked broker must not hold locks forever)
-CONNECTION_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, asyncio.TimeoutError,
-                     asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 
 
 class Relay:
@@ -61,14 +59,15 @@ class Relay:
         try:
             while not stop.is_set():
                 try:
-                    connection = await aio_pika.connect(self._amqp_url, timeout=10)
-                    async with connection:
-                        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-                        await topology.declare(channel)
-                        log.info("relay connected", extra={"action": "relay.connect"})
-                        backoff.reset()
-                        await self._loop(channel, stop)
-                except CONNECTION_ERRORS as exc:
+                    with edges.broker("relay"):  # inside, the outbox's own edges name PostgreSQL
+                        connection = await aio_pika.connect(self._amqp_url, timeout=10)
+                        async with connection:
+                            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                            await topology.declare(channel)
+                            log.info("relay connected", extra={"action": "relay.connect"})
+                            backoff.reset()
+                            await self._loop(channel, stop)
+                except InfrastructureError as exc:  # RabbitMQ or PostgreSQL
                     delay = backoff.next()
                     log.warning("relay lost a connection; retrying", extra={
                         "action": "relay.reconnect", "error": f"{type(exc).__name__}: {exc}", "delay": round(delay, 2)})
@@ -92,14 +91,15 @@ class Relay:
         """Claim, publish, confirm and mark one batch; returns how many rows were claimed."""
         exchanges = {} if exchanges is None else exchanges
         started = time.perf_counter()
-        async with self._outbox.claim(self._batch_size) as claim:
-            if not claim.ids:
-                metrics.RELAY_LAST_SUCCESS.set_to_current_time()  # idle is healthy: the heartbeat moves too
-                return 0
-            results = await _settle(
-                [self._publish(channel, exchanges, m) for m in claim.messages], self._confirm_timeout)
-            confirmed = [row_id for row_id, r in zip(claim.ids, results) if not isinstance(r, BaseException)]
-            await claim.mark(confirmed)
+        with edges.postgres("outbox"):
+            async with self._outbox.claim(self._batch_size) as claim:
+                if not claim.ids:
+                    metrics.RELAY_LAST_SUCCESS.set_to_current_time()  # idle is healthy: the heartbeat moves too
+                    return 0
+                results = await _settle(
+                    [self._publish(channel, exchanges, m) for m in claim.messages], self._confirm_timeout)
+                confirmed = [row_id for row_id, r in zip(claim.ids, results) if not isinstance(r, BaseException)]
+                await claim.mark(confirmed)
         metrics.RELAY_BATCH_SECONDS.observe(time.perf_counter() - started)
         metrics.RELAY_LAST_SUCCESS.set_to_current_time()
         for message, result in zip(claim.messages, results):
@@ -114,8 +114,8 @@ class Relay:
             "failed": len(failures), "first_event_id": claim.messages[0].event_id})
         if failures:
             # Rows stay unpublished; a broken channel must be rebuilt before the next try.
-            raise failures[0] if isinstance(failures[0], CONNECTION_ERRORS) else ConnectionError(
-                f"{len(failures)} of {len(claim.ids)} publishes failed: {failures[0]!r}")
+            raise BrokerUnavailable(
+                f"{len(failures)} of {len(claim.ids)} publishes failed: {failures[0]!r}") from failures[0]
         return len(claim.ids)
 
     async def _publish(self, channel, exchanges, message: OutboxMessage) -> None:
@@ -128,8 +128,9 @@ class Relay:
 
     async def _backlog_gauges(self) -> None:
         try:
-            backlog = {b.entity: b for b in await self._outbox.backlog()}
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            with edges.postgres("outbox backlog", every_error=True):
+                backlog = {b.entity: b for b in await self._outbox.backlog()}
+        except InfrastructureError:
             return  # PostgreSQL is away too; the relay's own alerts cover that
         for entity in topology.ENTITIES:
             item = backlog.get(entity)
@@ -143,8 +144,9 @@ class Relay:
             await self._backlog_gauges()
         if now >= self._next_purge:
             self._next_purge = now + DEFAULT_PURGE_EVERY
-            purged = await self._outbox.purge(self._retention)
-            forgotten = await self._outbox.purge_inbox(DEFAULT_INBOX_RETENTION)
+            with edges.postgres("outbox purge"):
+                purged = await self._outbox.purge(self._retention)
+                forgotten = await self._outbox.purge_inbox(DEFAULT_INBOX_RETENTION)
             if purged or forgotten:
                 log.info("relay purged old rows", extra={"action": "relay.purge", "outbox_rows": purged,
                                                          "inbox_rows": forgotten})
@@ -154,9 +156,10 @@ class Relay:
         if not self._listen_dsn or (self._listener is not None and not self._listener.is_closed()):
             return
         try:
-            self._listener = await asyncpg.connect(self._listen_dsn, timeout=5)
-            await self._listener.add_listener("bridge_outbox", lambda *_: self._wake.set())
-        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+            with edges.postgres("LISTEN", every_error=True):
+                self._listener = await asyncpg.connect(self._listen_dsn, timeout=5)
+                await self._listener.add_listener("bridge_outbox", lambda *_: self._wake.set())
+        except InfrastructureError as exc:
             self._listener = None
             log.warning("relay could not LISTEN; polling only", extra={"action": "relay.listen", "error": str(exc)})
 

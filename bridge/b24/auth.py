@@ -22,7 +22,8 @@ from urllib.parse import urlencode, urlsplit
 
 import asyncpg
 
-from ..errors import B24AuthError, B24ServerError, ConfigError, InfrastructureError
+from .. import edges
+from ..errors import B24AuthError, B24ServerError, ConfigError
 from ..logs import redact, register_secret
 from ..sql import Q
 from . import metrics
@@ -102,6 +103,9 @@ class Tokens:
     expires_at: datetime | None = None
 
 
+_STORE = "OAuth token store"  # a store that cannot be read is unavailable, whatever PostgreSQL said
+
+
 class PgTokenStore:
     """The ``b24_oauth_tokens`` row of one portal and app."""
 
@@ -125,7 +129,7 @@ class PgTokenStore:
     ) -> tuple[Tokens, bool]:
         """Under the row lock: adopt a token someone else stored, or exchange the refresh token and store
         the new pair before returning it.  Returns (tokens, refreshed_here)."""
-        try:
+        with edges.postgres(_STORE, every_error=True):
             async with self.pool.acquire() as conn, conn.transaction():
                 row = await conn.fetchrow(Q.b24_oauth_lock, self.portal, self.client_id)
                 if row is None:
@@ -146,15 +150,11 @@ class PgTokenStore:
                     tokens.expires_at,
                 )
                 return tokens, True
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            raise InfrastructureError(f"OAuth token store unavailable: {type(exc).__name__}: {exc}") from exc
 
     @staticmethod
     async def _run(fn, *args):
-        try:
+        with edges.postgres(_STORE, every_error=True):
             return await fn(*args)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            raise InfrastructureError(f"OAuth token store unavailable: {type(exc).__name__}: {exc}") from exc
 
 
 Fetch = Callable[[str, str], Awaitable[tuple[int, bytes]]]  # (display URL, real URL) → (status, body)

@@ -23,7 +23,7 @@ from typing import Protocol
 
 import asyncpg
 
-from ..errors import InfrastructureError
+from .. import edges
 from ..sql import Q
 from . import metrics
 from .limits import RateLimit
@@ -73,6 +73,9 @@ class LocalBucket:
         return f"LocalBucket({self.rate.per_second}/s, burst {self.rate.burst})"
 
 
+_SHARED = "shared Bitrix24 rate limit"  # unreadable means unavailable, whatever PostgreSQL said
+
+
 class PgBucket:
     def __init__(self, pool: asyncpg.Pool, portal: str, rate: RateLimit) -> None:
         self.pool = pool
@@ -80,14 +83,10 @@ class PgBucket:
         self.rate = rate
 
     async def reserve(self) -> float:
-        try:
+        with edges.postgres(_SHARED, every_error=True):
             wait = await self.pool.fetchval(
                 Q.b24_rate_take, self.portal, self.rate.per_second, float(self.rate.capacity)
             )
-        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
-            raise InfrastructureError(
-                f"shared Bitrix24 rate limit unavailable: {type(exc).__name__}: {exc}"
-            ) from exc
         return float(wait)
 
     async def acquire(self) -> float:
@@ -95,14 +94,10 @@ class PgBucket:
 
     async def saturate(self) -> None:
         metrics.RATE_LIMIT_SATURATIONS.inc()
-        try:
+        with edges.postgres(_SHARED, every_error=True):
             await self.pool.execute(
                 Q.b24_rate_saturate, self.portal, self.rate.per_second, float(self.rate.burst)
             )
-        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
-            raise InfrastructureError(
-                f"shared Bitrix24 rate limit unavailable: {type(exc).__name__}: {exc}"
-            ) from exc
 
     def __repr__(self) -> str:
         return f"PgBucket({self.portal!r}, {self.rate.per_second}/s, burst {self.rate.burst})"

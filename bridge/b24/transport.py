@@ -5,7 +5,7 @@ carries the real URL in a request extension.  :class:`SecretUrlTransport`, the i
 the socket, swaps the real URL in just before sending.  So every ``httpx.Request`` / ``Response`` the
 rest of the program can see — in reprs, httpx's own log lines, ``exc.request`` of a network error —
 holds the display URL only.  httpx exceptions become :class:`~bridge.errors.B24TransportError` here,
-once, with ``raise … from exc``.
+once, through :func:`bridge.edges.http`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from .. import __version__
+from .. import __version__, edges
 from ..errors import B24TransportError
 from ..logs import redact
 from . import metrics
@@ -103,11 +103,11 @@ class Edge:
         )
         started = time.perf_counter()
         try:
-            response = await self.http.send(request)
-        except httpx.HTTPError as exc:
+            with edges.http(label, TRANSPORT, self.scrub):
+                response = await self.http.send(request)
+        except B24TransportError:
             metrics.REQUEST_SECONDS.labels(label).observe(time.perf_counter() - started)
-            detail = self.scrub(f"{type(exc).__name__}: {exc}".rstrip(": "))
-            raise B24TransportError(label, TRANSPORT, detail, None) from exc
+            raise
         seconds = time.perf_counter() - started
         metrics.REQUEST_SECONDS.labels(label).observe(seconds)
         location = response.headers.get("location")

@@ -19,6 +19,7 @@ from bridge.errors import (
     B24ValidationError,
     PermanentError,
     RetryableError,
+    ServiceUnavailable,
 )
 
 REPLIES = Path(__file__).parent / "replies"
@@ -82,11 +83,12 @@ def test_the_status_does_not_decide_when_the_code_is_known():
     assert type(fail(400, {"error": "expired_token"})) is B24TokenExpired
 
 
-def test_limits_and_5xx_are_retryable_and_refusals_are_permanent():
+def test_limits_and_5xx_are_retryable_refused_data_is_permanent_and_a_refused_webhook_pauses():
     assert isinstance(fail(503, {"error": "QUERY_LIMIT_EXCEEDED"}), RetryableError)
     assert isinstance(fail(429, {"error": "OPERATION_TIME_LIMIT"}), RetryableError)
     assert isinstance(fail(400, {"error": "", "error_description": "Not found"}), PermanentError)
-    assert isinstance(fail(401, {"error": "NO_AUTH_FOUND"}), PermanentError)
+    refused = fail(401, {"error": "NO_AUTH_FOUND"})  # every call would fail alike: pause, not dead-letter
+    assert isinstance(refused, ServiceUnavailable) and not isinstance(refused, PermanentError)
 
 
 def test_operation_time_limit_carries_the_reset_time_it_was_given():

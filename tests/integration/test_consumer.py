@@ -9,7 +9,9 @@ import uuid
 from dataclasses import dataclass, field
 
 import aio_pika
+import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
 from bridge import dlq, topology, wire
 from bridge.consumer import Consumer, ConsumerConfig, Outcome
@@ -263,4 +265,22 @@ async def test_a_webhook_the_portal_refuses_pauses_the_consumer_instead_of_dead_
     assert await wait_for(lambda: _async(handler.applied), timeout=60)
     await settle(stop, task)
     assert handler.applied == [event_id]
+    assert await dead_letters(amqp_url) == []
+
+
+async def test_a_lost_database_under_the_handler_pauses_like_an_unreachable_portal(amqp_url):
+    def retried() -> float:  # the consumer's own count of messages sent to a retry tier
+        return REGISTRY.get_sample_value("bridge_consumer_messages_total",
+                                         {"consumer": "counterparty", "outcome": "retried"}) or 0.0
+
+    handler = ScriptedHandler([ConnectionRefusedError(111, "Connection refused"),
+                               asyncpg.TooManyConnectionsError("sorry, too many clients already")])
+    event_id, body = valid_event()
+    before = retried()
+    await publish(amqp_url, body, event_id)
+    stop, task = await run_consumer(handler, amqp_url)
+    assert await wait_for(lambda: _async(handler.applied), timeout=60)
+    await settle(stop, task)
+    assert handler.applied == [event_id] and handler.calls == 3
+    assert retried() == before  # held in hand, never sent through the retry tiers
     assert await dead_letters(amqp_url) == []

@@ -1,0 +1,79 @@
+"""Where library errors become ours: one context manager per library, used at every edge.
+
+::
+
+    with edges.postgres("outbox claim"):        # asyncpg: PostgreSQL away → InfrastructureError
+        async with pool.acquire() as conn: ...
+    with edges.broker("relay"):                 # aio-pika/aiormq: RabbitMQ away → BrokerUnavailable
+        await exchange.publish(...)
+    with edges.http(method, TRANSPORT, scrub):  # httpx: no HTTP reply → B24TransportError
+        response = await client.send(request)
+
+Only failures of the service itself are translated.  PostgreSQL's refusal of a statement (a unique
+violation, a missing table…) passes through unchanged, as before, unless the caller says the whole store is
+unusable then (``every_error=True``: a rate-limit table or token store that cannot be read is as
+unavailable as a server that is down).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import aiormq
+import asyncpg
+import httpx
+
+from .errors import B24TransportError, BrokerUnavailable, InfrastructureError
+
+# PostgreSQL is down, restarting, full or the connection broke (OSError covers refused/reset sockets and
+# TimeoutError, as asyncpg raises them for connect and pool timeouts).
+POSTGRES_DOWN: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.InterfaceError,  # connection closed or broken under a query
+    asyncpg.CannotConnectNowError,  # 57P03: starting up / shutting down
+    asyncpg.TooManyConnectionsError,  # 53300
+    asyncpg.AdminShutdownError,  # 57P01: the server terminated the session
+    asyncpg.CrashShutdownError,  # 57P02
+)
+
+# RabbitMQ is away, or closed the connection or a channel (a closed channel must be rebuilt).
+BROKER_DOWN: tuple[type[BaseException], ...] = (
+    aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    OSError,  # ConnectionError, TimeoutError (no confirm in time)
+)
+
+
+def _text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".rstrip(": ")
+
+
+@contextmanager
+def postgres(what: str, *, every_error: bool = False) -> Iterator[None]:
+    """asyncpg failures of the server or connection → :class:`InfrastructureError` naming ``what``."""
+    caught = POSTGRES_DOWN + (asyncpg.PostgresError,) if every_error else POSTGRES_DOWN
+    try:
+        yield
+    except caught as exc:
+        raise InfrastructureError(f"{what} unavailable: {_text(exc)}") from exc
+
+
+@contextmanager
+def broker(what: str) -> Iterator[None]:
+    """aio-pika/aiormq failures → :class:`BrokerUnavailable` naming ``what``."""
+    try:
+        yield
+    except BROKER_DOWN as exc:
+        raise BrokerUnavailable(f"{what}: RabbitMQ unavailable: {_text(exc)}") from exc
+
+
+@contextmanager
+def http(method: str, code: str, scrub: Callable[[str], str]) -> Iterator[None]:
+    """Any httpx failure (no HTTP reply) → :class:`B24TransportError` for ``method`` with ``code``;
+    ``scrub`` takes secrets out of the text, since httpx may put the URL in its messages."""
+    try:
+        yield
+    except httpx.HTTPError as exc:
+        raise B24TransportError(method, code, scrub(_text(exc)), None) from exc
