@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     )
 
     migrations_dir: Path | None = Field(
-        None, description="where the Alembic scripts are (default: migrations/ beside the package)"
+        None, description="where the Alembic scripts are (default: bridge/migrations inside the package)"
     )
 
     log_level: str = "INFO"
