@@ -29,10 +29,11 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
 
 
 def migrations_dir() -> Path:
-    """The Alembic scripts: ``BRIDGE_MIGRATIONS_DIR`` or ``migrations/`` beside the package."""
+    """The Alembic scripts: ``BRIDGE_MIGRATIONS_DIR``, or ``bridge/migrations`` shipped inside the package
+    (package data, so an installed wheel or the image needs no copy of the repository)."""
     from .settings import Settings
 
-    path = Settings().migrations_dir or Path(__file__).resolve().parent.parent / "migrations"
+    path = Settings().migrations_dir or Path(__file__).resolve().parent / "migrations"
     if not (path / "env.py").exists():
         raise ConfigError(f"Alembic migrations not found at {path}; set BRIDGE_MIGRATIONS_DIR")
     return path

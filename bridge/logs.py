@@ -85,5 +85,6 @@ def configure(level: str = "INFO", fmt: str = "json", stream: Any = None) -> Non
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for noisy in ("aiormq", "aio_pika", "httpx", "httpcore", "asyncio", "uvicorn.access"):
+    for noisy in ("aiormq", "aio_pika", "httpx", "httpcore", "asyncio", "uvicorn.access",
+                  "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -8,14 +8,18 @@ import signal
 from collections.abc import Awaitable, Callable
 
 from . import logs
-from .settings import Settings
+from .settings import Settings, unknown_variables
 
 log = logging.getLogger(__name__)
 
 
 def setup(settings: Settings) -> None:
-    """Logging, and the secrets logging must never show."""
+    """Logging, the secrets logging must never show, and a warning for each unknown BRIDGE_* variable."""
     logs.configure(settings.log_level, settings.log_format)
+    for name, suggestion in unknown_variables():
+        hint = f"; did you mean {suggestion}?" if suggestion else ""
+        log.warning(f"{name} is not a bridge setting and is ignored{hint}", extra={
+            "action": "settings.unknown_variable", "variable": name, "did_you_mean": suggestion})
     for secret in (settings.database_url, settings.amqp_url, settings.b24_webhook_url, *settings.ingest_tokens):
         value = secret.get_secret_value()
         logs.register_secret(value)

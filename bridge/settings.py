@@ -7,6 +7,9 @@ users) are not here: they live in the YAML mapping file (see :mod:`bridge.mappin
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -16,12 +19,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_DATABASE_URL = "postgresql://bridge:bridge@127.0.0.1:5432/bridge"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_SANDBOX_WEBHOOK_URL = "http://127.0.0.1:8090/rest/1/sandbox0webhook0code/"
+ENV_PREFIX = "BRIDGE_"
+# BRIDGE_* names that the project's tooling reads, not the bridge: ./dev (BRIDGE_VENV) and the test suite.
+TOOLING_VARIABLES = ("BRIDGE_VENV", "BRIDGE_TEST_")
 
 
 class Settings(BaseSettings):
     """What the bridge needs to reach its neighbours, and how hard to push them."""
 
-    model_config = SettingsConfigDict(env_prefix="BRIDGE_", extra="ignore", env_file=None)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", env_file=None)
 
     database_url: SecretStr = Field(
         SecretStr(DEFAULT_DATABASE_URL), description="PostgreSQL DSN (asyncpg form, postgresql://…)"
@@ -77,7 +83,7 @@ class Settings(BaseSettings):
     )
 
     migrations_dir: Path | None = Field(
-        None, description="where the Alembic scripts are (default: migrations/ beside the package)"
+        None, description="where the Alembic scripts are (default: bridge/migrations inside the package)"
     )
 
     log_level: str = "INFO"
@@ -99,3 +105,19 @@ class Settings(BaseSettings):
 
     def token_values(self) -> list[bytes]:
         return [t.get_secret_value().encode() for t in self.ingest_tokens]
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """``BRIDGE_*`` names in the environment that no setting reads, each with the closest setting's name
+    (or None). Settings ignore unknown names, so a misspelt one would otherwise silently keep the default."""
+    environ = os.environ if environ is None else environ
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    suffixes = {name[len(ENV_PREFIX):]: name for name in known}
+    unknown = []
+    for name in sorted(environ):
+        upper = name.upper()  # pydantic-settings matches names case-insensitively
+        if not upper.startswith(ENV_PREFIX) or upper in known or upper.startswith(TOOLING_VARIABLES):
+            continue
+        close = difflib.get_close_matches(upper[len(ENV_PREFIX):], suffixes, n=1, cutoff=0.75)
+        unknown.append((name, suffixes[close[0]] if close else None))
+    return unknown

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from .. import db
+from .. import db, runner
 from ..settings import Settings
 
 
@@ -11,7 +11,9 @@ from ..settings import Settings
 @click.option("--downgrade", "down", metavar="REV", help="Downgrade to REV instead (e.g. base).")
 def command(revision: str, down: str | None) -> None:
     """Apply the database schema (Alembic) to BRIDGE_DATABASE_URL."""
-    dsn = Settings().database_url.get_secret_value()
+    settings = Settings()
+    runner.setup(settings)  # JSON logs, and a warning for a misspelt BRIDGE_* name before it costs a failed Job
+    dsn = settings.database_url.get_secret_value()
     if down:
         db.downgrade(dsn, down)
         click.echo(f"downgraded to {down}")

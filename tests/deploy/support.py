@@ -97,7 +97,8 @@ def of_kind(manifests: list[Manifest], kind: str) -> list[Manifest]:
 
 
 def pod_spec(manifest: Manifest) -> dict[str, Any]:
-    return manifest.doc["spec"]["template"]["spec"]
+    """The pod spec of a Pod, or of a Deployment's or Job's pod template."""
+    return manifest.doc["spec"] if manifest.kind == "Pod" else manifest.doc["spec"]["template"]["spec"]
 
 
 def workloads(manifests: list[Manifest]) -> Iterator[Manifest]:

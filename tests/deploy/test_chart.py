@@ -278,6 +278,22 @@ def test_probes_ask_healthz_and_readyz_on_the_port_the_component_listens_on():
     assert (defaults.ingest_port, defaults.relay_metrics_port, defaults.consumer_metrics_port) == (8080, 9101, 9102)
 
 
+def test_every_deployment_has_a_startup_probe_on_healthz_that_allows_a_slow_start():
+    manifests = render(ci_values("everything"))
+    deployments = of_kind(manifests, "Deployment")
+    assert len(deployments) == 5
+    for m in deployments:
+        container = pod_spec(m)["containers"][0]
+        startup = container["startupProbe"]
+        assert startup["httpGet"] == container["livenessProbe"]["httpGet"], m.name
+        assert startup["httpGet"]["path"] == "/healthz", m.name
+        # liveness begins only after this: give a start that waits for PostgreSQL/RabbitMQ 150 s
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 150, m.name
+    values = ci_values("minimal") | {"probes": {"startup": {"periodSeconds": 10, "failureThreshold": 60}}}
+    relay = pod_spec(one(render(values), "Deployment", f"{FULL}-relay"))["containers"][0]["startupProbe"]
+    assert (relay["periodSeconds"], relay["failureThreshold"]) == (10, 60)
+
+
 def test_every_component_has_a_service_port_named_metrics_that_the_service_monitor_scrapes():
     manifests = render(ci_values("everything"))
     monitor = one(manifests, "ServiceMonitor", FULL).doc["spec"]
@@ -302,16 +318,6 @@ def test_the_ingress_publishes_only_the_event_api_of_the_ingest_service():
     assert [p["path"] for p in paths] == ["/v1/"]
     assert {p["backend"]["service"]["name"] for p in paths} == {f"{FULL}-ingest"}
     assert {p["backend"]["service"]["port"]["name"] for p in paths} == {"http"}
-
-
-def test_network_policies_admit_the_configured_peers_to_each_port():
-    values = ci_values("everything")
-    manifests = render(values)
-    ingest = one(manifests, "NetworkPolicy", f"{FULL}-ingest").doc["spec"]["ingress"]
-    assert ingest == [{"ports": [{"port": "http", "protocol": "TCP"}],
-                       "from": values["networkPolicy"]["ingestFrom"] + values["networkPolicy"]["metricsFrom"]}]
-    relay = one(manifests, "NetworkPolicy", f"{FULL}-relay").doc["spec"]["ingress"]
-    assert relay == [{"ports": [{"port": "metrics", "protocol": "TCP"}], "from": values["networkPolicy"]["metricsFrom"]}]
 
 
 def test_the_commands_the_chart_runs_exist_in_the_b24bridge_cli():

@@ -37,6 +37,10 @@ def refusal(values: dict) -> str:
     ({"metrics": {"prometheusRule": {"runbookBaseUrl": "https://git.example.com/repo"}}},
      "/metrics/prometheusRule/runbookBaseUrl"),
     ({"replicaCount": 2}, "replicaCount"),
+    ({"probes": {"startup": {"successThreshold": 2}}}, "successThreshold"),  # Kubernetes allows only 1
+    ({"probes": {"startup": {"failureThreshold": 0}}}, "/probes/startup/failureThreshold"),
+    ({"helmTest": {"enabled": "yes"}}, "/helmTest/enabled"),
+    ({"networkPolicy": {"ingestFrom": {"ipBlock": {"cidr": "10.0.0.0/8"}}}}, "/networkPolicy/ingestFrom"),
 ])
 def test_schema_refuses_a_bad_value_and_says_where(values: dict, where: str):
     assert where in refusal(values)

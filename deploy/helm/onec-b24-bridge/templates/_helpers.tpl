@@ -133,8 +133,14 @@ checksum/mapping: {{ .Values.mapping.content | sha256sum }}
 {{- end }}
 {{- end -}}
 
-{{/* Probes on the named port "ops" (or "http" for the ingest): (dict "ctx" $ "port" "http") */}}
+{{/* Probes on the named port "metrics" (or "http" for the ingest): (dict "ctx" $ "port" "http").
+     Liveness and readiness begin only once the startup probe has seen the process answer. */}}
 {{- define "bridge.probes" -}}
+startupProbe:
+  httpGet:
+    path: /healthz
+    port: {{ .port }}
+  {{- toYaml .ctx.Values.probes.startup | nindent 2 }}
 livenessProbe:
   httpGet:
     path: /healthz
@@ -204,7 +210,9 @@ spec:
 {{- end }}
 {{- end -}}
 
-{{/* A NetworkPolicy admitting `from` to `ports`: (dict "ctx" $ "component" "x" "rules" (list (dict "port" "http" "from" list))) */}}
+{{/* A NetworkPolicy admitting `from` to `port`: (dict "ctx" $ "component" "x" "rules" (list (dict "port" "http" "from" list))).
+     A rule with no peers admits everyone, so the callers pass one only when no peer list is set at all
+     (bridge.networkPolicyOpen); otherwise they leave the rule out and the port admits no one. */}}
 {{- define "bridge.networkPolicy" -}}
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -219,8 +227,12 @@ spec:
     matchLabels:
       {{- include "bridge.componentSelectorLabels" . | nindent 6 }}
   policyTypes: ["Ingress"]
+  {{- if not .rules }}
+  ingress: []
+  {{- end }}
+  {{- with .rules }}
   ingress:
-    {{- range .rules }}
+    {{- range . }}
     - ports:
         - port: {{ .port }}
           protocol: TCP
@@ -229,6 +241,25 @@ spec:
         {{- toYaml . | nindent 8 }}
       {{- end }}
     {{- end }}
+  {{- end }}
+{{- end -}}
+
+{{/* "true" when networkPolicy lists no peers at all: every served port then admits everyone. As soon as
+     ingestFrom or metricsFrom is set, each port admits only the peers listed for it. */}}
+{{- define "bridge.networkPolicyOpen" -}}
+{{- if not (or .Values.networkPolicy.ingestFrom .Values.networkPolicy.metricsFrom) }}true{{ end -}}
+{{- end -}}
+
+{{/* Peers allowed to reach a component's ops port (metrics, probes): (dict "ctx" $ "component" "relay") */}}
+{{- define "bridge.opsNetworkPolicy" -}}
+{{- $np := .ctx.Values.networkPolicy }}
+{{- $rules := list }}
+{{- if include "bridge.networkPolicyOpen" .ctx }}
+{{- $rules = list (dict "port" "metrics" "from" list) }}
+{{- else if $np.metricsFrom }}
+{{- $rules = list (dict "port" "metrics" "from" $np.metricsFrom) }}
+{{- end }}
+{{- include "bridge.networkPolicy" (dict "ctx" .ctx "component" .component "rules" $rules) }}
 {{- end -}}
 
 {{/* Fail early, with the value to set, when a component would start without a secret it needs. */}}
