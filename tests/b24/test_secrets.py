@@ -12,8 +12,8 @@ import traceback
 
 import httpx
 import pytest
-from prometheus_client import REGISTRY
 
+from bridge import metrics
 from bridge.b24 import B24Client, RateLimit, RetryPolicy, WebhookAuth
 from bridge.b24.limits import NO_BATCHING
 from bridge.errors import B24AuthError, B24Error, B24ServerError, B24TransportError
@@ -107,7 +107,7 @@ async def test_no_metric_label_holds_the_secret():
             await b24.call("crm.company.list")
     labels = [
         value
-        for metric in REGISTRY.collect()
+        for metric in metrics.registry("consumer").collect()
         for sample in metric.samples
         for value in sample.labels.values()
     ]
