@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import click
 
 from .. import db
@@ -12,6 +14,7 @@ from ..settings import Settings
 def command(revision: str, down: str | None) -> None:
     """Apply the database schema (Alembic) to BRIDGE_DATABASE_URL."""
     dsn = Settings().database_url.get_secret_value()
+    asyncio.run(db.probe(dsn))
     if down:
         db.downgrade(dsn, down)
         click.echo(f"downgraded to {down}")
