@@ -11,7 +11,10 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY bridge ./bridge
 COPY onec_outbox ./onec_outbox
-RUN python -m venv /opt/bridge \
+# bridge_build_info{revision}: docker build --build-arg REVISION=$(git rev-parse HEAD) .
+ARG REVISION=""
+RUN if [ -n "$REVISION" ]; then echo "$REVISION" > bridge/REVISION; fi \
+ && python -m venv /opt/bridge \
  && /opt/bridge/bin/pip install . \
  && /opt/bridge/bin/b24bridge --version
 
