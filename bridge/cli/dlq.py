@@ -103,7 +103,7 @@ def replay(queue, event_ids, entity_id, reason, limit, everything, dry_run) -> N
     letters = _run(_with(op))
     verb = "would replay" if dry_run else "replayed"
     for letter in letters:
-        click.echo(f"{verb} {letter.event_id} from {letter.queue} ({letter.reason})")
+        click.echo(f"{verb} {_output.cell(letter.event_id)} from {letter.queue} ({letter.reason})")
     click.echo(f"{verb} {len(letters)} dead letter(s)")
 
 
