@@ -27,7 +27,10 @@ RUN python -m venv /opt/bridge \
 COPY pyproject.toml README.md ./
 COPY bridge ./bridge
 COPY onec_outbox ./onec_outbox
-RUN /opt/bridge/bin/pip install --no-deps --no-build-isolation . \
+# bridge_build_info{revision}: docker build --build-arg REVISION=$(git rev-parse HEAD) .
+ARG REVISION=""
+RUN if [ -n "$REVISION" ]; then echo "$REVISION" > bridge/REVISION; fi \
+ && /opt/bridge/bin/pip install --no-deps --no-build-isolation . \
  && /opt/bridge/bin/pip check \
  && /opt/bridge/bin/b24bridge --version \
  && ! /opt/bridge/bin/python -c "import b24_sandbox" 2>/dev/null

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from . import db, ops_http
+from . import db, metrics, ops_http
 from . import mapping as mapping_mod
 from .consumer import Consumer, ConsumerConfig, Handler
 from .relay import Relay
@@ -31,13 +31,20 @@ def handler_factories() -> dict[str, Any]:
     return {"counterparty": CounterpartyHandler, "product": ProductHandler, "deal": DealHandler}
 
 
-def build_handlers(names: list[str], pool: asyncpg.Pool, b24: Any, mapping: mapping_mod.Mapping) -> list[Handler]:
-    factories = handler_factories()
-    unknown = [n for n in names if n not in factories]
+def check_targets(names: list[str]) -> None:
+    """Refuse unknown consumer targets before anything connects."""
+    known = handler_factories()
+    unknown = [n for n in names if n not in known]
     if unknown:
         from .errors import ConfigError
 
-        raise ConfigError(f"BRIDGE_CONSUMER_ENTITIES: unknown consumer(s) {unknown}; known: {sorted(factories)}")
+        raise ConfigError(f"BRIDGE_CONSUMER_ENTITIES / --entity: unknown consumer(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(sorted(known))}")
+
+
+def build_handlers(names: list[str], pool: asyncpg.Pool, b24: Any, mapping: mapping_mod.Mapping) -> list[Handler]:
+    check_targets(names)
+    factories = handler_factories()
     return [factories[n](pool, b24, mapping) for n in names]
 
 
@@ -70,7 +77,8 @@ async def run_relay(settings: Settings, stop: asyncio.Event, *, serve_http: bool
                       batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval)
         tasks = [asyncio.create_task(relay.run(stop))]
         if serve_http:
-            app = ops_http.ops_app({"postgresql": _db_check(pool), "rabbitmq": lambda: _amqp_ready(settings)})
+            app = ops_http.ops_app({"postgresql": _db_check(pool), "rabbitmq": lambda: _amqp_ready(settings)},
+                                   metrics.registry("relay"))
             tasks.append(asyncio.create_task(ops_http.serve(app, settings.ingest_host, settings.relay_metrics_port, stop)))
         await _gather_until_stop(tasks, stop)
     finally:
@@ -79,8 +87,9 @@ async def run_relay(settings: Settings, stop: asyncio.Event, *, serve_http: bool
 
 async def run_consumers(settings: Settings, stop: asyncio.Event, *, entities: list[str] | None = None,
                         serve_http: bool = True) -> None:
-    mapping = mapping_mod.load(settings.mapping_file)
     names = entities or settings.consumer_entities
+    check_targets(names)
+    mapping = mapping_mod.load(settings.mapping_file)
     pool = await db.create_pool(settings.database_url.get_secret_value(),
                                 max_size=max(10, settings.consumer_prefetch * len(names) + 4))
     async with AsyncExitStack() as stack:
@@ -90,7 +99,8 @@ async def run_consumers(settings: Settings, stop: asyncio.Event, *, entities: li
         consumers = _consumers(settings, build_handlers(names, pool, b24, mapping))
         tasks = [asyncio.create_task(c.run(stop)) for c in consumers]
         if serve_http:
-            app = ops_http.ops_app({"postgresql": _db_check(pool), "rabbitmq": lambda: _amqp_ready(settings)})
+            app = ops_http.ops_app({"postgresql": _db_check(pool), "rabbitmq": lambda: _amqp_ready(settings)},
+                                   metrics.registry("consumer"))
             tasks.append(asyncio.create_task(
                 ops_http.serve(app, settings.ingest_host, settings.consumer_metrics_port, stop)))
         await _gather_until_stop(tasks, stop)
@@ -107,8 +117,17 @@ def _consumers(settings: Settings, handlers: list[Handler]) -> list[Consumer]:
 async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
     from onec_outbox.ingest import create_app
 
-    app = create_app(_ingest_config(settings), dsn=settings.database_url.get_secret_value())
-    await ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop, lifespan="on")
+    config = _ingest_config(settings)
+    if not config.tokens:  # before connecting: the empty token list is the error to report
+        create_app(config)
+    # the pool is opened here, not in the app's lifespan, so a wrong database is a ConfigError, not a
+    # failed ASGI start-up that uvicorn logs as a traceback
+    pool = await db.create_pool(settings.database_url.get_secret_value(), max_size=10)
+    try:
+        app = create_app(config, pool=pool, registry=metrics.registry("ingest"))
+        await ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop, lifespan="on")
+    finally:
+        await pool.close()
 
 
 def _ingest_config(settings: Settings):
@@ -121,6 +140,7 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
     """Ingest, relay and consumers in one process (`b24bridge run`): one HTTP port, one pool."""
     from onec_outbox.ingest import create_app
 
+    check_targets(settings.consumer_entities)
     mapping = mapping_mod.load(settings.mapping_file)
     dsn = settings.database_url.get_secret_value()
     pool = await db.create_pool(dsn, max_size=settings.consumer_prefetch * len(settings.consumer_entities) + 14)
@@ -129,7 +149,8 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
         b24 = b24_client(settings, pool)
         stack.push_async_callback(b24.aclose)
         app = create_app(_ingest_config(settings), pool=pool,
-                         extra_ready={"rabbitmq": lambda: _amqp_ready(settings)})
+                         extra_ready={"rabbitmq": lambda: _amqp_ready(settings)},
+                         registry=metrics.registry("ingest", "relay", "consumer"))
         relay = Relay(pool, settings.amqp_url.get_secret_value(), listen_dsn=dsn,
                       batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval)
         consumers = _consumers(settings, build_handlers(settings.consumer_entities, pool, b24, mapping))

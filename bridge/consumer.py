@@ -130,6 +130,7 @@ class Consumer:
         self._inflight: set[asyncio.Task] = set()
         self._publish_channel: aio_pika.abc.AbstractChannel | None = None
         self.handled = 0  # since start, for progress output
+        metrics.init_consumer(handler.name, (o.value for o in Outcome))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, reconnecting with backoff when RabbitMQ goes away."""

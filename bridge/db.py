@@ -23,9 +23,40 @@ async def connect(dsn: str) -> asyncpg.Connection:
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+    """The pool a component starts with; a database it cannot use at all is a ConfigError naming it."""
+    try:
+        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+    except (asyncpg.InvalidCatalogNameError, asyncpg.InvalidAuthorizationSpecificationError,
+            asyncpg.InvalidPasswordError, OSError) as exc:
+        raise unusable(dsn, exc) from exc
     assert pool is not None
     return pool
+
+
+async def probe(dsn: str) -> None:
+    """Connect once and leave, so a wrong BRIDGE_DATABASE_URL is one clear error before any work starts."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=10)
+    except (asyncpg.InvalidCatalogNameError, asyncpg.InvalidAuthorizationSpecificationError,
+            asyncpg.InvalidPasswordError, OSError) as exc:
+        raise unusable(dsn, exc) from exc
+    await conn.close()
+
+
+def unusable(dsn: str, exc: BaseException) -> ConfigError:
+    """The error for a database the bridge cannot use: which one (no password), and why."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(dsn)
+    where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+    name = parts.path.lstrip("/") or parts.username or "?"
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        why = f"database {name!r} does not exist on {where}: create it, then run `b24bridge migrate`"
+    elif isinstance(exc, asyncpg.PostgresError):
+        why = f"PostgreSQL at {where} refused user {parts.username!r}: {exc}"
+    else:
+        why = f"cannot reach PostgreSQL at {where}: {getattr(exc, 'strerror', None) or exc}"
+    return ConfigError(f"BRIDGE_DATABASE_URL: {why}")
 
 
 def migrations_dir() -> Path:

@@ -74,6 +74,11 @@ class TextFormatter(logging.Formatter):
         return redact(line)
 
 
+def configured() -> bool:
+    """Whether :func:`configure` installed its handler."""
+    return any(getattr(h, "_bridge", False) for h in logging.getLogger().handlers)
+
+
 def configure(level: str = "INFO", fmt: str = "json", stream: Any = None) -> None:
     """Install the formatter on the root logger (idempotent: replaces handlers it installed before)."""
     root = logging.getLogger()

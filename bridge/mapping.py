@@ -121,7 +121,10 @@ def parse(text: str, origin: str = "mapping") -> Mapping:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{origin}: not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{origin}: not valid YAML{where}: {what}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: must be a YAML mapping of keys to values")
     try:

@@ -1,56 +1,191 @@
 """Every Prometheus metric the bridge exports, named in one place (dashboards and alerts refer to these).
 
 Labels never carry secrets or unbounded values (no URLs, no ids): entity, event type, method, reason.
+
+Each process exports only the families of the components it runs: :func:`registry` builds the registry
+its ``/metrics`` serves (the ingest's, the relay's, the consumers', or all three for ``b24bridge run``),
+always with ``bridge_build_info``.  The metric objects themselves are module-level and registered nowhere
+else, so importing a module never adds families to another component's page.
+
+A labelled counter series that first appears at 1 is invisible to ``increase()``, so every label set an
+alert or panel needs is created at 0 when its component starts: the ingest's and the relay's when their
+registry is built (their label values are fixed), a consumer's by :func:`init_consumer` with its name.
+``_created`` series are off: they double the series count and no rule reads them.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from collections.abc import Iterable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+    generate_latest,
+)
+
+from . import build, topology
+from .b24 import metrics as b24_metrics
+from .errors import B24Error, PermanentError, failure_reason
+
+disable_created_metrics()
+
+# --- every process ------------------------------------------------------------------------------------
+BUILD_INFO = Info("bridge_build", "Version and source revision of the running bridge (value 1)", registry=None)
 
 # --- ingest -------------------------------------------------------------------------------------------
-INGEST_REQUESTS = Counter("bridge_ingest_requests_total", "POST /v1/events requests by HTTP status", ["status"])
+INGEST_REQUESTS = Counter("bridge_ingest_requests_total", "POST /v1/events requests by HTTP status", ["status"],
+                          registry=None)
 INGEST_EVENTS = Counter(
-    "bridge_ingest_events_total", "Events received, by entity and result", ["entity", "result"]
+    "bridge_ingest_events_total", "Events received, by entity and result", ["entity", "result"], registry=None
 )
 INGEST_SECONDS = Histogram(
     "bridge_ingest_request_seconds", "Time to validate and durably store one request",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=None,
 )
+# what POST /v1/events answers (see onec_outbox.ingest) and what it says per event
+INGEST_STATUSES = ("200", "400", "401", "413", "415", "500", "503")
+INGEST_RESULTS = ("accepted", "duplicate", "rejected")
 
 # --- outbox and relay ---------------------------------------------------------------------------------
-OUTBOX_PENDING = Gauge("bridge_outbox_pending", "Outbox rows not yet published, by entity", ["entity"])
+OUTBOX_PENDING = Gauge("bridge_outbox_pending", "Outbox rows not yet published, by entity", ["entity"],
+                       registry=None)
 OUTBOX_OLDEST_AGE = Gauge(
-    "bridge_outbox_oldest_pending_seconds", "Age of the oldest unpublished outbox row, by entity", ["entity"]
+    "bridge_outbox_oldest_pending_seconds", "Age of the oldest unpublished outbox row, by entity", ["entity"],
+    registry=None,
 )
-RELAY_PUBLISHED = Counter("bridge_relay_published_total", "Events published with a broker confirm", ["entity"])
-RELAY_FAILED = Counter("bridge_relay_publish_failures_total", "Publishes that failed (row kept)", ["reason"])
+RELAY_PUBLISHED = Counter("bridge_relay_published_total", "Events published with a broker confirm", ["entity"],
+                          registry=None)
+RELAY_FAILED = Counter("bridge_relay_publish_failures_total", "Publishes that failed (row kept)", ["reason"],
+                       registry=None)
 RELAY_BATCH_SECONDS = Histogram(
     "bridge_relay_batch_seconds", "Claim → publish → confirm → mark, per batch",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=None,
 )
-RELAY_LAST_SUCCESS = Gauge("bridge_relay_last_cycle_timestamp_seconds", "When the relay last finished a cycle")
+RELAY_LAST_SUCCESS = Gauge("bridge_relay_last_cycle_timestamp_seconds",
+                           "When the relay last finished a cycle (0 until its first); only relays export it",
+                           registry=None)
 
 # --- consumers ----------------------------------------------------------------------------------------
 CONSUMED = Counter(
-    "bridge_consumer_messages_total", "Messages handled, by consumer and outcome", ["consumer", "outcome"]
+    "bridge_consumer_messages_total", "Messages handled, by consumer and outcome", ["consumer", "outcome"],
+    registry=None,
 )
 CONSUME_SECONDS = Histogram(
     "bridge_consumer_handle_seconds", "Time to apply one message to Bitrix24", ["consumer"],
-    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=None,
 )
-RETRIES = Counter("bridge_consumer_retries_total", "Messages sent to a delay tier", ["consumer", "reason"])
-DEAD_LETTERS = Counter("bridge_consumer_dead_letters_total", "Messages dead-lettered", ["consumer", "reason"])
+RETRIES = Counter("bridge_consumer_retries_total", "Messages sent to a delay tier", ["consumer", "reason"],
+                  registry=None)
+DEAD_LETTERS = Counter("bridge_consumer_dead_letters_total", "Messages dead-lettered", ["consumer", "reason"],
+                       registry=None)
 DEPENDENCY_WAITS = Counter(
-    "bridge_consumer_dependency_waits_total", "Messages parked because a dependency is missing", ["consumer"]
+    "bridge_consumer_dependency_waits_total", "Messages parked because a dependency is missing", ["consumer"],
+    registry=None,
 )
-PAUSED = Gauge("bridge_consumer_paused", "1 while a consumer holds back because Bitrix24 is failing", ["consumer"])
+PAUSED = Gauge("bridge_consumer_paused", "1 while a consumer holds back because Bitrix24 is failing", ["consumer"],
+               registry=None)
 END_TO_END = Histogram(
     "bridge_end_to_end_seconds", "From 1C's occurred_at to applied in Bitrix24", ["consumer"],
-    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600), registry=None,
 )
+# outcomes the consumer counts besides its handlers' own (bridge.consumer.Outcome)
+HANDLING_OUTCOMES = ("parked", "dead_lettered", "waiting", "retried")
 
 # --- deals --------------------------------------------------------------------------------------------
-PAID_NOTIFICATIONS = Counter("bridge_deal_paid_notifications_total", "'Client paid' notifications sent")
+PAID_NOTIFICATIONS = Counter("bridge_deal_paid_notifications_total", "'Client paid' notifications sent",
+                             registry=None)
 UNMAPPED_USERS = Counter(
-    "bridge_deal_unmapped_users_total", "1C users with no Bitrix24 user (counted once per process)"
+    "bridge_deal_unmapped_users_total", "1C users with no Bitrix24 user (counted once per process)", registry=None
 )
+
+# --- which process exports what ----------------------------------------------------------------------
+COMPONENTS = {
+    "ingest": (INGEST_REQUESTS, INGEST_EVENTS, INGEST_SECONDS),
+    "relay": (OUTBOX_PENDING, OUTBOX_OLDEST_AGE, RELAY_PUBLISHED, RELAY_FAILED, RELAY_BATCH_SECONDS,
+              RELAY_LAST_SUCCESS),
+    "consumer": (CONSUMED, CONSUME_SECONDS, RETRIES, DEAD_LETTERS, DEPENDENCY_WAITS, PAUSED, END_TO_END,
+                 PAID_NOTIFICATIONS, UNMAPPED_USERS, *b24_metrics.ALL),
+}
+
+
+def registry(*components: str) -> CollectorRegistry:
+    """The registry a process serves on ``/metrics``: build info, process metrics and the families of
+    ``components`` (``ingest``, ``relay``, ``consumer``), with their fixed label sets at 0."""
+    unknown = set(components) - set(COMPONENTS)
+    if unknown:
+        raise ValueError(f"unknown components {sorted(unknown)}; known: {sorted(COMPONENTS)}")
+    out = CollectorRegistry(auto_describe=True)
+    BUILD_INFO.info({"version": build.VERSION, "revision": build.revision()})
+    for collector in (BUILD_INFO, PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        out.register(collector)
+    for component in dict.fromkeys(components):
+        for metric in COMPONENTS[component]:
+            out.register(metric)
+        _INIT.get(component, lambda: None)()
+    return out
+
+
+def exposition(reg: CollectorRegistry) -> tuple[bytes, str]:
+    """The text a ``/metrics`` request answers, and its content type."""
+    return generate_latest(reg), CONTENT_TYPE_LATEST
+
+
+def dead_letter_reasons() -> list[str]:
+    """Every reason a dead letter can carry, read from the error classes (``reason``, and ``reasons`` for
+    a class whose instances choose one, like PoisonMessage)."""
+    found: set[str] = set()
+    todo: list[type] = [PermanentError]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        for value in (cls.__dict__.get("reason"), *cls.__dict__.get("reasons", ())):
+            if isinstance(value, str):
+                found.add(value)
+    return sorted(found)
+
+
+def retry_reasons() -> list[str]:
+    """Reasons an event goes to a retry tier: errors the bridge does not classify (RetryableError pauses
+    the consumer instead; PermanentError dead-letters)."""
+    return sorted({failure_reason(Exception()), B24Error.reason})
+
+
+def init_consumer(name: str, outcomes: Iterable[str] = ()) -> None:
+    """Create every series of consumer ``name`` at 0, so the first dead letter, retry or wait of a kind
+    is an increase that alerts see (called when the consumer starts)."""
+    for outcome in (*outcomes, *HANDLING_OUTCOMES):
+        CONSUMED.labels(name, outcome)
+    for reason in dead_letter_reasons():
+        DEAD_LETTERS.labels(name, reason)
+    for reason in retry_reasons():
+        RETRIES.labels(name, reason)
+    DEPENDENCY_WAITS.labels(name)
+    PAUSED.labels(name).set(0)
+    CONSUME_SECONDS.labels(name)
+    END_TO_END.labels(name)
+
+
+def _init_ingest() -> None:
+    for status in INGEST_STATUSES:
+        INGEST_REQUESTS.labels(status)
+    for entity in (*topology.ENTITIES, "unknown"):
+        for result in INGEST_RESULTS:
+            INGEST_EVENTS.labels(entity, result)
+
+
+def _init_relay() -> None:
+    for entity in topology.ENTITIES:
+        RELAY_PUBLISHED.labels(entity)
+        OUTBOX_PENDING.labels(entity)
+        OUTBOX_OLDEST_AGE.labels(entity)
+
+
+_INIT = {"ingest": _init_ingest, "relay": _init_relay, "consumer": b24_metrics.init}

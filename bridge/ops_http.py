@@ -10,12 +10,13 @@ import socket
 from collections.abc import Awaitable, Callable
 
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import metrics as metrics_mod
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,9 @@ async def run_checks(checks: dict[str, Check], timeout: float = 3.0) -> tuple[bo
     return all(v == "ok" for v in results.values()), results
 
 
-def routes(checks: dict[str, Check]) -> list[Route]:
+def routes(checks: dict[str, Check], registry: CollectorRegistry) -> list[Route]:
+    """``registry`` holds the families this process exports (:func:`bridge.metrics.registry`)."""
+
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -43,13 +46,14 @@ def routes(checks: dict[str, Check]) -> list[Route]:
         return JSONResponse({"status": "ok" if ok else "failing", "checks": results}, status_code=200 if ok else 503)
 
     async def metrics(_: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        body, content_type = metrics_mod.exposition(registry)
+        return Response(body, media_type=content_type)
 
     return [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)]
 
 
-def ops_app(checks: dict[str, Check]) -> Starlette:
-    return Starlette(routes=routes(checks))
+def ops_app(checks: dict[str, Check], registry: CollectorRegistry) -> Starlette:
+    return Starlette(routes=routes(checks, registry))
 
 
 class _Server(uvicorn.Server):

@@ -21,8 +21,10 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry
 
 from bridge import metrics
+from bridge.openapi_docs import install as install_docs
 from bridge.ops_http import run_checks
 from bridge.outbox import NewEvent, Outbox
 from onec_outbox.contract import ContractViolation, event_to_json, parse_event
@@ -152,15 +154,17 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 
 
 def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None, dsn: str | None = None,
-               extra_ready: dict | None = None) -> FastAPI:
+               extra_ready: dict | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
     """The ingest application.  Give it a ``pool`` (shared, e.g. by ``b24bridge run``) or a ``dsn``
-    (it then opens and closes its own pool in its lifespan)."""
+    (it then opens and closes its own pool in its lifespan).  ``/metrics`` serves ``registry`` (default:
+    the ingest's families only)."""
     if not config.tokens:
         from bridge.errors import ConfigError
 
         raise ConfigError("BRIDGE_INGEST_TOKENS is empty: set at least one bearer token for the 1C sender")
 
     state: dict[str, Any] = {"pool": pool}
+    registry = metrics.registry("ingest") if registry is None else registry
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -240,11 +244,11 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None, dsn: s
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        body, content_type = metrics.exposition(registry)
+        return Response(body, media_type=content_type)
 
     _add_event_schema(app)
+    install_docs(app, token_description="one of BRIDGE_INGEST_TOKENS: Authorization: Bearer <token>")
     return app
 
 

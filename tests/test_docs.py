@@ -38,3 +38,18 @@ def test_every_alert_has_a_runbook_section():
     alerts = {r["alert"] for group in rules["groups"] for r in group["rules"] if "alert" in r}
     sections = set(re.findall(r"^### (\w+)$", (ROOT / "docs/operations.md").read_text(encoding="utf-8"), re.MULTILINE))
     assert alerts and alerts <= sections, alerts - sections
+
+
+def test_the_webhook_scopes_are_the_same_list_in_the_code_and_every_document():
+    from bridge.portal.scopes import WEBHOOK_SCOPES
+
+    expected = ", ".join(f"`{scope}`" for scope in WEBHOOK_SCOPES)
+    lists = re.compile(r"scopes? ((?:[`*]+[a-z_]+[`*]+(?:,? and |, |,? or )?)+)")
+    for path in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
+        text = " ".join(path.read_text(encoding="utf-8").split())  # a list may break across lines
+        for found in lists.findall(text):
+            names = re.findall(r"[a-z_]+", found)
+            if len(names) > 1:  # a list of scopes, not "the `crm` scope" of one section
+                assert found.strip() == expected, f"{path.name}: scopes {found!r}, the code says {expected}"
+    for name in ("README.md", "docs/deployment.md", "docs/portal.md", "docs/operations.md"):
+        assert f"scopes {expected}" in " ".join((ROOT / name).read_text(encoding="utf-8").split()), name

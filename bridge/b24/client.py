@@ -19,6 +19,7 @@ import random
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -428,17 +429,23 @@ class B24Client:
     def _count(method: str, exc: B24Error) -> None:
         metrics.CALLS.labels(method, metrics.code_label(exc.code)).inc()
 
-    @staticmethod
-    def _retried(method: str, exc: B24Error, attempt: int, delay: float) -> None:
+    def _retried(self, method: str, exc: B24Error, attempt: int, delay: float) -> None:
+        """Say which portal (host only: the webhook path is a secret), which try of how many, and how
+        long until the next, in the message itself: a CLI without JSON logging shows only the message."""
         metrics.RETRIES.labels(method, metrics.code_label(exc.code)).inc()
+        host = urlsplit(self.auth.base_url).netloc or "?"
+        code = exc.code or '""'
         log.warning(
-            "Bitrix24 request failed, retrying",
+            f"Bitrix24 {method} at {host} failed ({code}); retry {attempt} of {self.retry.max_retries} "
+            f"in {delay:.1f} s",
             extra={
                 "action": "b24.retry",
+                "host": host,
                 "method": method,
                 "code": exc.code,
                 "status": exc.status,
                 "attempt": attempt,
+                "max_retries": self.retry.max_retries,
                 "delay": round(delay, 3),
                 "error": str(exc),
             },

@@ -7,6 +7,7 @@ import sys
 import click
 
 from .. import dlq as dlq_mod
+from . import _output
 from ..settings import Settings
 
 
@@ -22,6 +23,12 @@ def _queues(queue: str | None) -> list[str]:
 
 def _selector(event_ids, entity_id, reason) -> dlq_mod.Selector:
     return dlq_mod.Selector(frozenset(event_ids), entity_id, reason)
+
+
+def _chosen(selector: dlq_mod.Selector, everything: bool, verb: str) -> None:
+    """Replay and purge touch every dead letter only when asked to in so many words."""
+    if selector == dlq_mod.Selector() and not everything:
+        raise click.UsageError(f"give --event-id/--entity-id/--reason, or --all to {verb} every dead letter")
 
 
 def _run(coro):
@@ -66,15 +73,10 @@ def list_(queue, event_ids, entity_id, reason, limit, as_json) -> None:
     if not letters:
         click.echo("no dead letters")
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("queue", "event_id", "type", "1C id", "reason", "failed at", "error")
-    for letter in letters:
-        s = letter.summary()
-        table.add_row(s["queue"], str(s["event_id"]), str(s["event_type"]), str(s["entity_id"]), s["reason"],
-                      str(s["failed_at"] or ""), str(s["error"] or "")[:80])
-    Console().print(table)
+    rows = [(s["queue"], s["event_id"], s["event_type"], s["entity_id"], s["reason"], s["failed_at"],
+             (s["error"] or "")[:200]) for s in (letter.summary() for letter in letters)]
+    _output.show(_output.console(), ("queue", "event_id", "type", "1C id", "reason", "failed at", "error"), rows,
+                 ids=("queue", "event_id", "1C id"))
 
 
 @command.command("show")
@@ -95,14 +97,13 @@ def show(event_id, queue) -> None:
 def replay(queue, event_ids, entity_id, reason, limit, everything, dry_run) -> None:
     """Put dead letters back into the queue they failed in (after fixing the cause)."""
     selector = _selector(event_ids, entity_id, reason)
-    if selector == dlq_mod.Selector() and not everything:
-        raise click.UsageError("give --event-id/--entity-id/--reason, or --all to replay everything")
+    _chosen(selector, everything, "replay")
     op = (lambda d: d.list(_queues(queue), selector, limit)) if dry_run else \
         (lambda d: d.replay(_queues(queue), selector, limit))
     letters = _run(_with(op))
     verb = "would replay" if dry_run else "replayed"
     for letter in letters:
-        click.echo(f"{verb} {letter.event_id} from {letter.queue} ({letter.reason})")
+        click.echo(f"{verb} {_output.cell(letter.event_id)} from {letter.queue} ({letter.reason})")
     click.echo(f"{verb} {len(letters)} dead letter(s)")
 
 
@@ -119,12 +120,15 @@ def export(queue, event_ids, entity_id, reason, limit, output) -> None:
 
 @command.command("purge")
 @filters
+@click.option("--all", "everything", is_flag=True, help="Purge every dead letter (needed when no filter is given).")
 @click.option("--yes", is_flag=True, help="Do it (without --yes nothing is removed).")
-def purge(queue, event_ids, entity_id, reason, limit, yes) -> None:
+def purge(queue, event_ids, entity_id, reason, limit, everything, yes) -> None:
     """Remove dead letters for good (export them first if in doubt)."""
+    selector = _selector(event_ids, entity_id, reason)
+    _chosen(selector, everything, "purge")
     if not yes:
         raise click.UsageError("purge removes messages for good: add --yes")
-    letters = _run(_with(lambda d: d.purge(_queues(queue), _selector(event_ids, entity_id, reason), limit)))
+    letters = _run(_with(lambda d: d.purge(_queues(queue), selector, limit)))
     click.echo(f"purged {len(letters)} dead letter(s)")
 
 

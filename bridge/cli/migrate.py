@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import click
 
 from .. import db, runner
@@ -14,6 +16,7 @@ def command(revision: str, down: str | None) -> None:
     settings = Settings()
     runner.setup(settings)  # JSON logs, and a warning for a misspelt BRIDGE_* name before it costs a failed Job
     dsn = settings.database_url.get_secret_value()
+    asyncio.run(db.probe(dsn))
     if down:
         db.downgrade(dsn, down)
         click.echo(f"downgraded to {down}")

@@ -11,6 +11,7 @@ import click
 
 from .. import mapping as mapping_mod
 from ..errors import B24Error, ConfigError
+from ..portal.scopes import WEBHOOK_SCOPES, scopes_text
 from ..settings import Settings
 
 T = TypeVar("T")
@@ -30,12 +31,13 @@ _mapping_opt = click.option(
 _json_opt = click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout instead of text.")
 
 
-@click.group("portal")
-def command() -> None:
-    """Create on the Bitrix24 portal what the mapping file needs (setup), and verify it (check).
+@click.group("portal", help=f"""Create on the Bitrix24 portal what the mapping file needs (setup), and verify it
+    (check).
 
-    The portal is the one BRIDGE_B24_WEBHOOK_URL points at (scopes crm, user, catalog, im).
-    """
+    The portal is the one BRIDGE_B24_WEBHOOK_URL points at; the webhook needs the scopes {scopes_text()}.
+    """)
+def command() -> None:
+    pass
 
 
 @command.command("check")
@@ -49,7 +51,8 @@ def check(mapping_file: Path | None, as_json: bool) -> None:
     mapping, _, origin = _load(mapping_file or settings.mapping_file)
     result = _run(settings, lambda b24: service.check(b24, mapping))
     if as_json:
-        _echo_json({"ok": result.ok, "mapping": origin, "problems": [p.as_dict() for p in result.problems]})
+        _echo_json({"ok": result.ok, "mapping": origin, "scopes": list(WEBHOOK_SCOPES),
+                    "problems": [p.as_dict() for p in result.problems]})
     else:
         out = _console()
         out.print(_header(origin, settings))
@@ -63,9 +66,12 @@ def check(mapping_file: Path | None, as_json: bool) -> None:
 @_mapping_opt
 @click.option("--dry-run", is_flag=True, help="Only show what would be created and filled in; write nothing.")
 @click.option("--write", "write_to", type=click.Path(dir_okay=False, path_type=Path),
-              help="Save the resulting mapping to this file instead of printing it.")
+              help="Save the resulting mapping to this file instead of printing it. An existing FILE is also "
+                   "the mapping read (unless --mapping names another); it is rewritten only when something "
+                   "changes, its old text kept as FILE.bak.")
+@click.option("--force", is_flag=True, help="Let --write replace a FILE that is not the mapping read.")
 @_json_opt
-def setup(mapping_file: Path | None, dry_run: bool, write_to: Path | None, as_json: bool) -> None:
+def setup(mapping_file: Path | None, dry_run: bool, write_to: Path | None, force: bool, as_json: bool) -> None:
     """Create the missing stages and deal user fields, fill in what can be discovered, print the mapping.
 
     The resulting mapping (YAML) goes to stdout, the report to stderr.  Exit 0 when the portal now matches
@@ -74,15 +80,15 @@ def setup(mapping_file: Path | None, dry_run: bool, write_to: Path | None, as_js
     from ..portal import service
 
     settings = Settings()
-    mapping, text, origin = _load(mapping_file or settings.mapping_file)
+    source = mapping_file or (write_to if write_to is not None and write_to.exists() else None) \
+        or settings.mapping_file
+    if write_to is not None and not force:
+        _refuse_to_replace(write_to, source)
+    mapping, text, origin = _load(source)
     report = _run(settings, lambda b24: service.setup(b24, mapping, text, origin, dry_run=dry_run))
     written = None
     if write_to is not None and not dry_run:
-        try:
-            write_to.write_text(report.text, encoding="utf-8")
-        except OSError as exc:
-            raise CannotRun(f"cannot write the mapping to {write_to}: {exc.strerror}") from exc
-        written = str(write_to)
+        written = _write(write_to, report.text)
     if as_json:
         _echo_json({
             "ok": report.ok, "dry_run": dry_run, "mapping_file": origin,
@@ -100,18 +106,43 @@ def setup(mapping_file: Path | None, dry_run: bool, write_to: Path | None, as_js
 
 # ------------------------------------------------------------------------------------------ plumbing
 
-def _load(path: Path | None) -> tuple[mapping_mod.Mapping, str, str]:
+def _same_file(a: Path, b: Path | None) -> bool:
+    return b is not None and Path(a).resolve() == Path(b).resolve()
+
+
+def _refuse_to_replace(target: Path, source: Path | None) -> None:
+    """An existing --write FILE that is not the mapping being read holds someone's edits: keep it."""
+    if target.exists() and not _same_file(target, source):
+        shown = source if source is not None else "the embedded default mapping"
+        raise ConfigError(f"{target} exists and is not the mapping read ({shown}): setup would replace it; "
+                          f"drop --mapping to update {target} itself, or add --force to replace it")
+
+
+def _write(target: Path, text: str) -> str:
+    """Write the mapping only when it changes, keeping the previous text as ``<file>.bak``; returns what
+    was done, for the report."""
     try:
-        if path is None:
-            text, origin = mapping_mod.default_text(), "the embedded default mapping"
-        else:
-            try:
-                text, origin = Path(path).read_text(encoding="utf-8"), str(path)
-            except OSError as exc:
-                raise ConfigError(f"mapping file {path}: cannot read it: {exc.strerror}") from exc
-        return mapping_mod.parse(text, origin), text, origin
-    except ConfigError as exc:
-        raise CannotRun(str(exc)) from exc
+        old = target.read_text(encoding="utf-8") if target.exists() else None
+        if old == text:
+            return f"{target} (unchanged)"
+        if old is not None:
+            target.with_name(target.name + ".bak").write_text(old, encoding="utf-8")
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CannotRun(f"cannot write the mapping to {target}: {exc.strerror}") from exc
+    return f"{target} (previous text in {target.name}.bak)" if old is not None else str(target)
+
+
+def _load(path: Path | None) -> tuple[mapping_mod.Mapping, str, str]:
+    """The mapping, its text and where it came from; a bad one is a ConfigError (exit 2)."""
+    if path is None:
+        text, origin = mapping_mod.default_text(), "the embedded default mapping"
+    else:
+        try:
+            text, origin = Path(path).read_text(encoding="utf-8"), str(path)
+        except OSError as exc:
+            raise ConfigError(f"mapping file {path}: cannot read it: {exc.strerror}") from exc
+    return mapping_mod.parse(text, origin), text, origin
 
 
 def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
@@ -132,8 +163,6 @@ def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(go())
-    except ConfigError as exc:
-        raise CannotRun(str(exc)) from exc
     except B24Error as exc:
         raise CannotRun(f"cannot ask the portal: {exc}") from exc
 
@@ -157,7 +186,8 @@ def _header(origin: str, settings: Settings):
         portal = auth_from_settings(settings).base_url
     except ConfigError:
         portal = "(OAuth app)"
-    return _text(("mapping: ", "dim"), origin, ("  portal: ", "dim"), portal)
+    return _text(("mapping: ", "dim"), origin, ("  portal: ", "dim"), portal,
+                 ("  webhook scopes needed: ", "dim"), scopes_text())
 
 
 def _print_problem(out, problem) -> None:

@@ -36,33 +36,28 @@ def command(ident: str, limit: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.__dict__, ensure_ascii=False, indent=2, default=str))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from . import _output
 
-    console = Console()
+    console = _output.console()
     if not result.found:
         console.print(f"nothing known about {result.query}: not received by the ingest (check the 1C queue monitor)")
         raise SystemExit(1)
     if result.events:
-        table = Table("event_id", "type", "version", "1C time", "received", "published", "applied by",
-                      title="events")
-        for e in result.events:
-            table.add_row(e["event_id"], e["event_type"], str(e["version"]), str(e["occurred_at"]),
-                          str(e["received_at"]), str(e["published_at"] or "— waiting for the relay"),
-                          ", ".join(e["applied_by"]) or "—")
-        console.print(table)
+        rows = [(e["event_id"], e["event_type"], e["version"], e["occurred_at"], e["received_at"],
+                 e["published_at"] or "— waiting for the relay", ", ".join(e["applied_by"]) or "—")
+                for e in result.events]
+        _output.show(console, ("event_id", "type", "version", "1C time", "received", "published", "applied by"),
+                     rows, ids=("event_id",), title="events")
     if result.links:
-        table = Table("1C", "Bitrix24", "id", "version", "updated", title="in Bitrix24")
-        for link in result.links:
-            table.add_row(f"{link['onec_type']} {link['onec_id']}", link["b24_type"], str(link["b24_id"]),
-                          str(link["version"]), str(link["updated_at"]))
-        console.print(table)
+        rows = [(f"{link['onec_type']} {link['onec_id']}", link["b24_type"], link["b24_id"], link["version"],
+                 link["updated_at"]) for link in result.links]
+        _output.show(console, ("1C", "Bitrix24", "id", "version", "updated"), rows, ids=("1C", "id"),
+                     title="in Bitrix24")
     if result.order_documents:
-        table = Table("document", "number", "date", "posted", "deleted", "amount for the order", title="order facts")
-        for d in result.order_documents:
-            table.add_row(f"{d['doc_type']} {d['doc_id']}", str(d["number"]), str(d["date"]), str(d["posted"]),
-                          str(d["deleted"]), str(d["amount"] or ""))
-        console.print(table)
+        rows = [(f"{d['doc_type']} {d['doc_id']}", d["number"], d["date"], d["posted"], d["deleted"], d["amount"])
+                for d in result.order_documents]
+        _output.show(console, ("document", "number", "date", "posted", "deleted", "amount for the order"), rows,
+                     ids=("document",), title="order facts")
     for letter in result.dead_letters:
         console.print(f"[red]dead letter[/red] {letter['event_id']} in {letter['queue']}: "
-                      f"{letter['reason']} — {letter['error']}")
+                      f"{letter['reason']} — {_output.cell(letter['error'])}")

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..mapping import STAGE_KEYS, USER_FIELD_KEYS, Mapping
 from .plan import Action, CreateStage, CreateUserField, MappingChange, Plan, Problem
+from .scopes import scopes_text
 from .state import PortalState, StageRow
 
 LIFECYCLE = ("new", "invoiced", "shipped_unpaid", "paid")  # in-progress stages setup creates, in this order
@@ -164,7 +165,8 @@ class _Planner:
         key, scope, what = SECTIONS[section]
         reason = self.state.unreadable.get(section, "no reply")
         self.problem(key, f"cannot read {what}: {reason}",
-                     f"give the webhook the {scope} scope and the right to read it, then check again")
+                     f"give the webhook the {scope} scope (the bridge needs {scopes_text()}) and the right to "
+                     "read it, then check again")
         return False
 
     # --------------------------------------------------------------------------------------- deals

@@ -7,13 +7,14 @@ never hands the code to logging at all, not that redaction catches it afterwards
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import traceback
 
 import httpx
 import pytest
-from prometheus_client import REGISTRY
 
+from bridge import metrics
 from bridge.b24 import B24Client, RateLimit, RetryPolicy, WebhookAuth
 from bridge.b24.limits import NO_BATCHING
 from bridge.errors import B24AuthError, B24Error, B24ServerError, B24TransportError
@@ -107,7 +108,7 @@ async def test_no_metric_label_holds_the_secret():
             await b24.call("crm.company.list")
     labels = [
         value
-        for metric in REGISTRY.collect()
+        for metric in metrics.registry("consumer").collect()
         for sample in metric.samples
         for value in sample.labels.values()
     ]
@@ -121,3 +122,17 @@ def test_a_malformed_webhook_url_error_does_not_echo_the_code():
     with pytest.raises(ConfigError) as info:
         WebhookAuth(f"https://portal.example.com/rest/{WEBHOOK_CODE}/")
     assert WEBHOOK_CODE not in str(info.value)
+
+
+async def test_a_retry_says_host_attempt_and_delay_but_not_the_webhook_path(caplog):
+    def handler(request):
+        return httpx.Response(503, json={"error": "QUERY_LIMIT_EXCEEDED"})
+
+    async with make(f"https://portal.example.com/rest/7/{WEBHOOK_CODE}/", httpx.MockTransport(handler)) as b24:
+        with pytest.raises(B24Error):
+            await b24.call("crm.company.list")
+    [retry] = [r for r in caplog.records if getattr(r, "action", None) == "b24.retry"]
+    message = retry.getMessage()
+    assert "portal.example.com" in message and "retry 1 of 1" in message and re.search(r"in \d+\.\d s", message)
+    assert "/rest/" not in message and WEBHOOK_CODE not in repr(retry.__dict__)
+    assert retry.host == "portal.example.com" and retry.attempt == 1

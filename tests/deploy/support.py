@@ -128,18 +128,15 @@ def tool(name: str) -> str:
 
 
 def exported_metric_names() -> frozenset[str]:
-    """Every series name the bridge can export, read from the prometheus-client registry after importing
-    the modules that define the metrics (a counter ``x`` is scraped as ``x_total``, a histogram as
-    ``x_bucket``/``x_sum``/``x_count``)."""
-    import prometheus_client
+    """Every series name the bridge can export: the families of every component's registry (a counter
+    ``x`` is scraped as ``x_total``, a histogram as ``x_bucket``/``x_sum``/``x_count``, an info as
+    ``x_info``; ``_created`` series are off)."""
+    from bridge import metrics
 
-    import bridge.b24.metrics  # registers the client's metrics
-    import bridge.metrics  # noqa: F401 - registers the bridge's metrics
-
-    suffixes = {"counter": ("_total", "_created"), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count", "_created"),
-                "summary": ("", "_sum", "_count", "_created"), "info": ("_info",)}
+    suffixes = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count"),
+                "summary": ("", "_sum", "_count"), "info": ("_info",)}
     names = set()
-    for family in prometheus_client.REGISTRY.collect():
+    for family in metrics.registry(*metrics.COMPONENTS).collect():
         if family.name.startswith("bridge_"):
             names.update(family.name + s for s in suffixes.get(family.type, ("",)))
     return frozenset(names)
@@ -171,6 +168,10 @@ def selector_names(expr: str) -> set[str]:
     return names
 
 
+# Series Prometheus itself records for every scrape target.
+PROMETHEUS_METRICS = frozenset({"up"})
+
+
 def unknown_metrics(names: set[str]) -> set[str]:
     known = exported_metric_names()
-    return {n for n in names if not (n in known or n in RABBITMQ_METRICS)}
+    return {n for n in names if not (n in known or n in RABBITMQ_METRICS or n in PROMETHEUS_METRICS)}

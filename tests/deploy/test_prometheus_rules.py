@@ -74,3 +74,41 @@ def test_the_deployment_guide_lists_every_alert():
     guide = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
     listed = set(re.findall(r"^\| `(Bridge\w+)` \|", guide, re.MULTILINE))
     assert listed == {rule["alert"] for rule in alerts()}
+
+
+# What BridgeDeadLettersGrowing was before: blind to a series that is born at 1 (increase() needs two samples).
+INCREASE_ONLY = "sum by (namespace, consumer, reason) (increase(bridge_consumer_dead_letters_total[15m])) > 0"
+
+
+def _promtool_test(tmp_path, rules: dict, tests: list[dict]) -> subprocess.CompletedProcess:
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    spec = {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": tests}
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return subprocess.run([tool("promtool"), "test", "rules", str(tmp_path / "tests.yml")], capture_output=True,
+                          text=True, check=False)
+
+
+def test_the_first_dead_letter_of_a_kind_alerts_where_increase_alone_stays_silent(tmp_path):
+    tests = yaml.safe_load(RULE_TESTS[0].read_text(encoding="utf-8"))["tests"]
+    first = [t for t in tests if "first seen at 1" in t["name"]]
+    assert len(first) == 1, "tests.yml lost its dead-letter series born at 1"
+    series = first[0]["input_series"][0]
+    assert series["series"].startswith("bridge_consumer_dead_letters_total") and series["values"].startswith("_x")
+    rules = yaml.safe_load(RULES.read_text(encoding="utf-8"))
+
+    now = _promtool_test(tmp_path, rules, first)
+    assert now.returncode == 0, now.stdout + now.stderr
+
+    for rule in (r for group in rules["groups"] for r in group["rules"]):
+        if rule.get("alert") == "BridgeDeadLettersGrowing":
+            rule["expr"] = INCREASE_ONLY
+    before = _promtool_test(tmp_path, rules, first)
+    assert before.returncode != 0, "the test case would pass with the old rule: it proves nothing"
+    said = before.stdout + before.stderr
+    assert "alertname: BridgeDeadLettersGrowing" in said and "got:[]" in said, said
+
+
+def test_relay_down_is_told_per_installation_not_by_absent():
+    rule = next(r for r in alerts() if r["alert"] == "BridgeRelayDown")
+    assert "absent(" not in rule["expr"]
+    assert "namespace" in rule["expr"]

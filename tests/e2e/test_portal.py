@@ -208,3 +208,42 @@ def test_a_webhook_without_the_catalog_scope_gets_that_key_reported_and_the_rest
     assert problems[0]["problem"].startswith(
         "cannot read product catalogs (catalog.catalog.list): insufficient_scope: The request requires")
     assert "catalog scope" in problems[0]["fix"]
+
+
+def test_setup_write_reads_the_existing_file_and_keeps_the_operators_edits(portal, tmp_path):
+    target = write_mapping(tmp_path, default_text() + "# edited by the operator: keep me\n")
+
+    first = run(portal, "setup", "--write", str(target))  # no --mapping: the file to write is the one read
+
+    assert first.exit_code == 0, first.stderr
+    assert f"mapping: {target}" in first.stderr
+    text = target.read_text(encoding="utf-8")
+    assert "# edited by the operator: keep me" in text
+    assert (tmp_path / "mapping.yaml.bak").read_text(encoding="utf-8").endswith("keep me\n")
+    (tmp_path / "mapping.yaml.bak").unlink()
+
+    again = run(portal, "setup", "--write", str(target))
+
+    assert again.exit_code == 0, again.stderr
+    assert "unchanged" in again.stderr
+    assert target.read_text(encoding="utf-8") == text and not (tmp_path / "mapping.yaml.bak").exists()
+
+
+def test_setup_never_replaces_another_mapping_without_force(portal, tmp_path):
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(default_text() + "# someone's work\n", encoding="utf-8")
+    source = write_mapping(tmp_path, default_text())
+
+    refused = run(portal, "setup", "--mapping", str(source), "--write", str(edited))
+
+    assert refused.exit_code == 2
+    [line] = [x for x in refused.stderr.splitlines() if x.startswith("Error: ")]
+    assert "--force" in line and str(edited) in line
+    assert edited.read_text(encoding="utf-8").endswith("# someone's work\n")
+    assert adds(portal) == {}  # refused before touching the portal
+
+    forced = run(portal, "setup", "--force", "--mapping", str(source), "--write", str(edited))
+
+    assert forced.exit_code == 0, forced.stderr
+    assert "# someone's work" not in edited.read_text(encoding="utf-8")
+    assert (tmp_path / "edited.yaml.bak").read_text(encoding="utf-8").endswith("# someone's work\n")

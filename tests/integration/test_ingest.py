@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 
 import httpx
@@ -185,6 +186,9 @@ async def test_health_readiness_metrics_and_openapi_are_served(ingest):
     await client.post("/v1/events", json=fresh(), headers=AUTH)
     text = (await client.get("/metrics")).text
     assert 'bridge_ingest_events_total{entity="counterparty",result="accepted"}' in text
+    assert 'bridge_ingest_requests_total{status="503"}' in text  # there before the first failure
+    assert "bridge_build_info{" in text and "_created" not in text
+    assert not re.search(r"^bridge_(consumer|relay|outbox|b24|deal)_", text, re.MULTILINE), "another process's families"
     spec = (await client.get("/openapi.json")).json()
     assert "Event" in spec["components"]["schemas"] and "/v1/events" in spec["paths"]
     assert (await client.get("/docs")).status_code == 200

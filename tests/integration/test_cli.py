@@ -1,0 +1,130 @@
+"""`b24bridge` as people and scripts run it: a real subprocess, stdout a pipe (as under `kubectl exec`
+without -t or `| grep`), real PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import uuid
+
+import aio_pika
+import pytest
+
+from bridge import topology, wire
+from tests import services
+from tests.helpers import free_port
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def b24bridge(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_") and k != "COLUMNS"}
+    return subprocess.run([sys.executable, "-m", "bridge.cli", *args], env={**clean, **env},
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False)
+
+
+# --------------------------------------------------------------------------------- configuration errors
+
+@pytest.fixture
+def busy_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+@pytest.fixture
+def bad_mapping(tmp_path):
+    path = tmp_path / "mapping.yaml"
+    path.write_text("deals: [this is: not, a mapping\n", encoding="utf-8")
+    return path
+
+
+CASES = {
+    "empty token list": (lambda f: (["ingest", "--port", str(free_port())], {"BRIDGE_INGEST_TOKENS": ""}),
+                         "BRIDGE_INGEST_TOKENS is empty"),
+    "busy port": (lambda f: (["ingest", "--port", str(f["busy_port"])],
+                             {"BRIDGE_INGEST_TOKENS": "cli-test-token", "BRIDGE_INGEST_HOST": "127.0.0.1",
+                              "BRIDGE_DATABASE_URL": f["db_url"]}),
+                  "cannot listen on 127.0.0.1:"),
+    "unknown consumer entity": (lambda f: (["consume", "--entity", "invoices"], {}),
+                                "unknown consumer(s) invoices"),
+    "missing database": (lambda f: (["relay"], {"BRIDGE_DATABASE_URL": services.replace_database(
+        f["pg_server"], "no_such_db_" + uuid.uuid4().hex[:8])}), "does not exist"),
+    "missing database for migrate": (lambda f: (["migrate"], {"BRIDGE_DATABASE_URL": services.replace_database(
+        f["pg_server"], "no_such_db_" + uuid.uuid4().hex[:8])}), "does not exist"),
+    "bad mapping": (lambda f: (["consume", "--entity", "counterparty"], {"BRIDGE_MAPPING_FILE": str(f["bad_mapping"])}),
+                    "not valid YAML"),
+    "bad setting": (lambda f: (["relay"], {"BRIDGE_RELAY_BATCH_SIZE": "many"}), "BRIDGE_RELAY_BATCH_SIZE"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_each_configuration_error_gives_one_line_a_json_log_line_and_exit_2(case, request, pg_server, bad_mapping):
+    fixtures = {"pg_server": pg_server, "bad_mapping": bad_mapping}
+    if case == "busy port":
+        fixtures |= {"busy_port": request.getfixturevalue("busy_port"), "db_url": request.getfixturevalue("db_url")}
+    make, expected = CASES[case]
+    args, env = make(fixtures)
+
+    done = b24bridge(*args, **env)
+
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2, done.stderr
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert len(errors) == 1 and expected in errors[0], done.stderr
+    [logged] = [json.loads(line) for line in lines if line.startswith("{")]
+    assert logged["level"] == "error" and logged["action"] == "config.error"
+    assert logged["msg"] == errors[0].removeprefix("Error: ")
+
+
+# --------------------------------------------------------------------------------------- dead letters
+
+async def dead_letter(amqp_url: str) -> tuple[str, str]:
+    """One dead letter in b24.counterparty.dlq with no event type (its cell must be empty, not None)."""
+    event_id, entity_id = str(uuid.uuid4()), str(uuid.uuid4())
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await topology.declare(channel, [topology.TARGETS["counterparty"]])
+        headers = {wire.H_REASON: "b24_rejected", wire.H_ENTITY_ID: entity_id,
+                   wire.H_ERROR: "crm.company.add: ERROR_CORE: [EMAIL] is not valid"}
+        await channel.default_exchange.publish(
+            aio_pika.Message(b'{"event_id": "x"}', message_id=event_id, headers=headers, delivery_mode=2),
+            routing_key=topology.TARGETS["counterparty"].dlq)
+    return event_id, entity_id
+
+
+async def test_dlq_list_through_a_pipe_keeps_full_ids_that_dlq_show_accepts(amqp_url):
+    event_id, entity_id = await dead_letter(amqp_url)
+
+    listed = b24bridge("dlq", "list", "--queue", "counterparty", BRIDGE_AMQP_URL=amqp_url)
+
+    assert listed.returncode == 0, listed.stderr
+    assert event_id in listed.stdout and entity_id in listed.stdout
+    assert "…" not in listed.stdout and "None" not in listed.stdout
+    assert "[EMAIL]" in listed.stdout  # the error as written, not eaten as markup
+    shown_id = next(i for i in UUID.findall(listed.stdout) if i == event_id)
+    shown = b24bridge("dlq", "show", shown_id, BRIDGE_AMQP_URL=amqp_url)
+    assert shown.returncode == 0 and json.loads(shown.stdout)["entity_id"] == entity_id
+
+
+async def test_dlq_purge_needs_a_filter_or_all_like_replay(amqp_url):
+    event_id, _ = await dead_letter(amqp_url)
+
+    refused = b24bridge("dlq", "purge", "--yes", BRIDGE_AMQP_URL=amqp_url)
+
+    assert refused.returncode == 2 and "--all" in refused.stderr
+    assert event_id in b24bridge("dlq", "list", "--json", BRIDGE_AMQP_URL=amqp_url).stdout
+
+    purged = b24bridge("dlq", "purge", "--all", "--yes", BRIDGE_AMQP_URL=amqp_url)
+
+    assert purged.returncode == 0 and "purged 1 dead letter(s)" in purged.stdout
+    assert b24bridge("dlq", "list", BRIDGE_AMQP_URL=amqp_url).stdout.strip() == "no dead letters"
