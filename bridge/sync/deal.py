@@ -17,6 +17,8 @@ from typing import Any
 
 import asyncpg
 
+from onec_outbox.contract import event_to_json
+
 from .. import metrics, topology
 from ..consumer import Outcome
 from ..domain import deal as domain
@@ -145,8 +147,6 @@ class DealHandler:
 
 
 def event_to_payload_json(event: Any) -> dict[str, Any]:
-    from onec_outbox.contract import event_to_json
-
     return event_to_json(event)["payload"]
 
 
