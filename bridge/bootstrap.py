@@ -11,23 +11,26 @@ import logging
 from contextlib import AsyncExitStack
 from typing import Any
 
+import aio_pika
 import asyncpg
 
 from . import db, ops_http
 from . import mapping as mapping_mod
+from .b24 import client_from_settings
 from .consumer import Consumer, ConsumerConfig, Handler
+from .errors import ConfigError
+from .ingest import IngestConfig, create_app
 from .relay import Relay
 from .settings import Settings
+from .sync.counterparty import CounterpartyHandler
+from .sync.deal import DealHandler
+from .sync.product import ProductHandler
 
 log = logging.getLogger(__name__)
 
 
 def handler_factories() -> dict[str, Any]:
     """Consumer targets by name → a function (pool, b24, mapping) → Handler."""
-    from .sync.counterparty import CounterpartyHandler
-    from .sync.deal import DealHandler
-    from .sync.product import ProductHandler
-
     return {"counterparty": CounterpartyHandler, "product": ProductHandler, "deal": DealHandler}
 
 
@@ -35,21 +38,15 @@ def build_handlers(names: list[str], pool: asyncpg.Pool, b24: Any, mapping: mapp
     factories = handler_factories()
     unknown = [n for n in names if n not in factories]
     if unknown:
-        from .errors import ConfigError
-
         raise ConfigError(f"BRIDGE_CONSUMER_ENTITIES: unknown consumer(s) {unknown}; known: {sorted(factories)}")
     return [factories[n](pool, b24, mapping) for n in names]
 
 
 def b24_client(settings: Settings, pool: asyncpg.Pool | None):
-    from .b24 import client_from_settings
-
     return client_from_settings(settings, pool=pool)
 
 
 async def _amqp_ready(settings: Settings) -> None:
-    import aio_pika
-
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value(), timeout=3)
     await connection.close()
 
@@ -105,22 +102,16 @@ def _consumers(settings: Settings, handlers: list[Handler]) -> list[Consumer]:
 
 
 async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
-    from onec_outbox.ingest import create_app
-
     app = create_app(_ingest_config(settings), dsn=settings.database_url.get_secret_value())
     await ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop, lifespan="on")
 
 
-def _ingest_config(settings: Settings):
-    from onec_outbox.ingest import IngestConfig
-
+def _ingest_config(settings: Settings) -> IngestConfig:
     return IngestConfig(settings.token_values(), settings.ingest_max_body_bytes, settings.ingest_max_batch)
 
 
 async def run_all(settings: Settings, stop: asyncio.Event) -> None:
     """Ingest, relay and consumers in one process (`b24bridge run`): one HTTP port, one pool."""
-    from onec_outbox.ingest import create_app
-
     mapping = mapping_mod.load(settings.mapping_file)
     dsn = settings.database_url.get_secret_value()
     pool = await db.create_pool(dsn, max_size=settings.consumer_prefetch * len(settings.consumer_entities) + 14)
