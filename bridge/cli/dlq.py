@@ -5,6 +5,8 @@ import json
 import sys
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from .. import dlq as dlq_mod
 from ..settings import Settings
@@ -66,9 +68,6 @@ def list_(queue, event_ids, entity_id, reason, limit, as_json) -> None:
     if not letters:
         click.echo("no dead letters")
         return
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table("queue", "event_id", "type", "1C id", "reason", "failed at", "error")
     for letter in letters:
         s = letter.summary()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from .. import db
+from .. import schema
 from ..settings import Settings
 
 
@@ -13,8 +13,8 @@ def command(revision: str, down: str | None) -> None:
     """Apply the database schema (Alembic) to BRIDGE_DATABASE_URL."""
     dsn = Settings().database_url.get_secret_value()
     if down:
-        db.downgrade(dsn, down)
+        schema.downgrade(dsn, down)
         click.echo(f"downgraded to {down}")
     else:
-        db.migrate(dsn, revision)
+        schema.migrate(dsn, revision)
         click.echo(f"schema at {revision}")

@@ -8,9 +8,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich.console import Console
+from rich.text import Text
 
+from .. import db
 from .. import mapping as mapping_mod
+from ..b24 import auth_from_settings, client_from_settings
 from ..errors import B24Error, ConfigError
+from ..portal import service
 from ..settings import Settings
 
 T = TypeVar("T")
@@ -43,8 +48,6 @@ def command() -> None:
 @_json_opt
 def check(mapping_file: Path | None, as_json: bool) -> None:
     """Verify the mapping against the portal and say exactly what is wrong (exit 1 if anything is)."""
-    from ..portal import service
-
     settings = Settings()
     mapping, _, origin = _load(mapping_file or settings.mapping_file)
     result = _run(settings, lambda b24: service.check(b24, mapping))
@@ -71,8 +74,6 @@ def setup(mapping_file: Path | None, dry_run: bool, write_to: Path | None, as_js
     The resulting mapping (YAML) goes to stdout, the report to stderr.  Exit 0 when the portal now matches
     the mapping, 1 when problems remain that need a human.  Running it again changes nothing.
     """
-    from ..portal import service
-
     settings = Settings()
     mapping, text, origin = _load(mapping_file or settings.mapping_file)
     report = _run(settings, lambda b24: service.setup(b24, mapping, text, origin, dry_run=dry_run))
@@ -116,9 +117,6 @@ def _load(path: Path | None) -> tuple[mapping_mod.Mapping, str, str]:
 
 def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     async def go() -> T:
-        from .. import db
-        from ..b24 import client_from_settings
-
         pool = None
         if settings.b24_oauth_client_id:  # OAuth tokens live in PostgreSQL
             pool = await db.create_pool(settings.database_url.get_secret_value(), max_size=2)
@@ -138,21 +136,15 @@ def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
         raise CannotRun(f"cannot ask the portal: {exc}") from exc
 
 
-def _console(stderr: bool = False):
-    from rich.console import Console
-
+def _console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
-def _text(*parts: tuple[str, str] | str):
-    from rich.text import Text
-
+def _text(*parts: tuple[str, str] | str) -> Text:
     return Text.assemble(*parts)
 
 
-def _header(origin: str, settings: Settings):
-    from ..b24 import auth_from_settings
-
+def _header(origin: str, settings: Settings) -> Text:
     try:
         portal = auth_from_settings(settings).base_url
     except ConfigError:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import click
+import uvicorn
 
+from .. import logs
 from ..sandbox import config as sandbox_config
 
 
@@ -63,9 +65,6 @@ def command(host: str, port: int, webhook_user: int, webhook_code: str, extra_we
             state_file: str | None, fault_seed: int | None, ssl_certfile: str | None, ssl_keyfile: str | None,
             domain: str, log_level: str) -> None:
     """Run the Bitrix24 sandbox: an in-memory portal with the real webhook URL shape, OAuth and limits."""
-    import uvicorn
-
-    from .. import logs
     from ..sandbox import Sandbox, SandboxConfig
     from ..sandbox.persistence import StateFileError
 

@@ -4,6 +4,8 @@ import asyncio
 import json
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from .. import db
 from ..settings import Settings
@@ -36,9 +38,6 @@ def command(ident: str, limit: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.__dict__, ensure_ascii=False, indent=2, default=str))
         return
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console()
     if not result.found:
         console.print(f"nothing known about {result.query}: not received by the ingest (check the 1C queue monitor)")

@@ -63,13 +63,13 @@ def test_everything_pip_install_needs_is_copied_into_the_build():
 
 
 def test_migrations_are_copied_where_BRIDGE_MIGRATIONS_DIR_points_and_the_bridge_looks_there(monkeypatch):
-    from bridge import db
+    from bridge import schema
 
     steps = final_stage()
     target = next(args.split()[-1] for op, args in steps if op == "COPY" and args.split()[0] == "migrations")
     assert env_of(steps)["BRIDGE_MIGRATIONS_DIR"] == target
     monkeypatch.setenv("BRIDGE_MIGRATIONS_DIR", str(ROOT / "migrations"))
-    assert db.migrations_dir() == ROOT / "migrations"
+    assert schema.migrations_dir() == ROOT / "migrations"
 
 
 def test_the_image_runs_b24bridge_as_the_non_root_user_the_chart_expects():
