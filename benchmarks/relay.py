@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aio_pika
 import asyncpg
 
-from bridge import db, topology
+from bridge import db, schema, topology
 from bridge.outbox import NewEvent, Outbox
 from bridge.relay import Relay
 from bridge.settings import Settings
@@ -54,7 +54,7 @@ async def bench_database(dsn: str) -> str:
     finally:
         await conn.close()
     bench = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
-    await asyncio.to_thread(db.migrate, bench)
+    await asyncio.to_thread(schema.migrate, bench)
     return bench
 
 

@@ -11,23 +11,26 @@ import logging
 from contextlib import AsyncExitStack
 from typing import Any
 
+import aio_pika
 import asyncpg
 
 from . import db, metrics, ops_http
 from . import mapping as mapping_mod
+from .b24 import client_from_settings
 from .consumer import Consumer, ConsumerConfig, Handler
+from .errors import ConfigError
+from .ingest import IngestConfig, create_app
 from .relay import Relay
 from .settings import Settings
+from .sync.counterparty import CounterpartyHandler
+from .sync.deal import DealHandler
+from .sync.product import ProductHandler
 
 log = logging.getLogger(__name__)
 
 
 def handler_factories() -> dict[str, Any]:
     """Consumer targets by name → a function (pool, b24, mapping) → Handler."""
-    from .sync.counterparty import CounterpartyHandler
-    from .sync.deal import DealHandler
-    from .sync.product import ProductHandler
-
     return {"counterparty": CounterpartyHandler, "product": ProductHandler, "deal": DealHandler}
 
 
@@ -36,8 +39,6 @@ def check_targets(names: list[str]) -> None:
     known = handler_factories()
     unknown = [n for n in names if n not in known]
     if unknown:
-        from .errors import ConfigError
-
         raise ConfigError(f"BRIDGE_CONSUMER_ENTITIES / --entity: unknown consumer(s) {', '.join(unknown)}; "
                           f"known: {', '.join(sorted(known))}")
 
@@ -49,14 +50,10 @@ def build_handlers(names: list[str], pool: asyncpg.Pool, b24: Any, mapping: mapp
 
 
 def b24_client(settings: Settings, pool: asyncpg.Pool | None):
-    from .b24 import client_from_settings
-
     return client_from_settings(settings, pool=pool)
 
 
 async def _amqp_ready(settings: Settings) -> None:
-    import aio_pika
-
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value(), timeout=3)
     await connection.close()
 
@@ -115,8 +112,6 @@ def _consumers(settings: Settings, handlers: list[Handler]) -> list[Consumer]:
 
 
 async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
-    from onec_outbox.ingest import create_app
-
     config = _ingest_config(settings)
     if not config.tokens:  # before connecting: the empty token list is the error to report
         create_app(config)
@@ -130,16 +125,12 @@ async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
         await pool.close()
 
 
-def _ingest_config(settings: Settings):
-    from onec_outbox.ingest import IngestConfig
-
+def _ingest_config(settings: Settings) -> IngestConfig:
     return IngestConfig(settings.token_values(), settings.ingest_max_body_bytes, settings.ingest_max_batch)
 
 
 async def run_all(settings: Settings, stop: asyncio.Event) -> None:
     """Ingest, relay and consumers in one process (`b24bridge run`): one HTTP port, one pool."""
-    from onec_outbox.ingest import create_app
-
     check_targets(settings.consumer_entities)
     mapping = mapping_mod.load(settings.mapping_file)
     dsn = settings.database_url.get_secret_value()

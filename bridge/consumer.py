@@ -38,6 +38,8 @@ from typing import Any, Protocol
 
 import aio_pika
 
+from onec_outbox.contract import ContractViolation, parse_event
+
 from . import disposition, edges, metrics, topology, wire
 from .backoff import Backoff
 from .errors import BrokerUnavailable, PoisonMessage, RetriesExhausted
@@ -70,8 +72,6 @@ class Handler(Protocol):
 
 def parse(delivery: wire.Delivery, event_types: frozenset[str]):
     """The contract event of a delivery, or PoisonMessage saying why not."""
-    from onec_outbox.contract import ContractViolation, parse_event
-
     event_type = delivery.event.get("event_type")
     if event_type not in event_types:
         raise PoisonMessage(f"event type {event_type!r} is not handled here (handles: {sorted(event_types)})",

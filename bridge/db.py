@@ -1,9 +1,9 @@
-"""PostgreSQL access: the asyncpg pool, and Alembic migrations run from Python."""
+"""PostgreSQL access: the asyncpg pool and its codecs (migrations: ``bridge.schema``)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -45,8 +45,6 @@ async def probe(dsn: str) -> None:
 
 def unusable(dsn: str, exc: BaseException) -> ConfigError:
     """The error for a database the bridge cannot use: which one (no password), and why."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(dsn)
     where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
     name = parts.path.lstrip("/") or parts.username or "?"
@@ -57,44 +55,3 @@ def unusable(dsn: str, exc: BaseException) -> ConfigError:
     else:
         why = f"cannot reach PostgreSQL at {where}: {getattr(exc, 'strerror', None) or exc}"
     return ConfigError(f"BRIDGE_DATABASE_URL: {why}")
-
-
-def migrations_dir() -> Path:
-    """The Alembic scripts: ``BRIDGE_MIGRATIONS_DIR``, or ``bridge/migrations`` shipped inside the package
-    (package data, so an installed wheel or the image needs no copy of the repository)."""
-    from .settings import Settings
-
-    path = Settings().migrations_dir or Path(__file__).resolve().parent / "migrations"
-    if not (path / "env.py").exists():
-        raise ConfigError(f"Alembic migrations not found at {path}; set BRIDGE_MIGRATIONS_DIR")
-    return path
-
-
-def alembic_config(dsn: str):
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(migrations_dir()))
-    cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(dsn).replace("%", "%%"))
-    cfg.attributes["url_from_code"] = True  # env.py must not swap in BRIDGE_DATABASE_URL (the demo migrates another DB)
-    return cfg
-
-
-def sqlalchemy_url(dsn: str) -> str:
-    for prefix in ("postgresql://", "postgres://"):
-        if dsn.startswith(prefix):
-            return "postgresql+asyncpg://" + dsn[len(prefix):]
-    return dsn
-
-
-def migrate(dsn: str, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision`` (blocking; runs its own event loop inside Alembic's env)."""
-    from alembic import command
-
-    command.upgrade(alembic_config(dsn), revision)
-
-
-def downgrade(dsn: str, revision: str) -> None:
-    from alembic import command
-
-    command.downgrade(alembic_config(dsn), revision)

@@ -27,10 +27,17 @@ import httpx
 from pydantic import SecretStr
 
 from b24_sandbox import SandboxConfig, serve_in_thread
+from onec_outbox.simulator import ScenarioConfig, Sizes, expected_state, generate
+from onec_outbox.simulator.sender import SendOptions, send
 
-from . import db
+from . import bootstrap, db, schema
+from . import mapping as mapping_mod
+from .b24 import client_from_settings
+from .dlq import DeadLetters
 from .errors import ConfigError
+from .portal.service import setup as portal_setup
 from .settings import Settings
+from .verify import compare as compare_in_detail
 
 DEMO_VHOST = "b24bridge-demo"
 DEFAULT_TIMEOUT = 600.0
@@ -92,7 +99,7 @@ async def fresh_database(dsn: str, suffix: str = "_demo") -> str:
     finally:
         await conn.close()
     demo_dsn = _with_database(dsn, name)
-    await asyncio.to_thread(db.migrate, demo_dsn)
+    await asyncio.to_thread(schema.migrate, demo_dsn)
     return demo_dsn
 
 
@@ -129,10 +136,6 @@ async def fresh_vhost(amqp_url: str, api_override: str | None, name: str = DEMO_
 async def running_demo(settings: Settings, options: DemoOptions,
                        progress: Progress | None = None) -> AsyncIterator[tuple[DemoResult, Any]]:
     """Run the demo; yields (result, sandbox) while everything still runs (for --serve and tests)."""
-    from onec_outbox.simulator import ScenarioConfig, Sizes, expected_state, generate
-    from onec_outbox.simulator.sender import SendOptions, send
-
-    from . import bootstrap
 
     started = time.monotonic()
     say = progress or (lambda *_: None)
@@ -183,8 +186,6 @@ async def running_demo(settings: Settings, options: DemoOptions,
                 summary=summary, expected=expected_summary(expected, mapping), board_url=portal.base_url + "/_sandbox/",
                 webhook_url=portal.webhook_url, ingest_url=ingest_url, events=len(events),
                 seconds=time.monotonic() - started)
-            from .verify import compare as compare_in_detail
-
             result.problems = compare(result.summary, result.expected) + compare_in_detail(expected, state, mapping)
             yield result, portal.sandbox
 
@@ -192,15 +193,11 @@ async def running_demo(settings: Settings, options: DemoOptions,
 async def prepare_portal(webhook_url: str, mapping_file: Path | None):
     """`portal setup` on the sandbox: the stages and user fields the mapping needs; returns the resulting
     mapping and its YAML text."""
-    from . import mapping as mapping_mod
-    from .b24 import client_from_settings
-    from .portal.service import setup
-
     text = mapping_file.read_text(encoding="utf-8") if mapping_file else mapping_mod.default_text()
     origin = str(mapping_file) if mapping_file else "embedded default mapping"
     client = client_from_settings(Settings(b24_webhook_url=SecretStr(webhook_url), b24_batch_linger=0))
     try:
-        report = await setup(client, mapping_mod.parse(text, origin), text, origin)
+        report = await portal_setup(client, mapping_mod.parse(text, origin), text, origin)
     finally:
         await client.aclose()
     if not report.ok:
@@ -233,8 +230,6 @@ async def wait_up(url: str, task: asyncio.Task) -> None:
 async def drain(pool: asyncpg.Pool, amqp_url: str, total: int, timeout: float, task: asyncio.Task,
                  progress: Callable[[int], None]) -> None:
     """Wait until every distinct event was applied by a consumer or dead-lettered."""
-    from .dlq import DeadLetters
-
     deadline = time.monotonic() + timeout
     async with DeadLetters(amqp_url) as letters:
         while True:
@@ -259,8 +254,6 @@ async def summarize(state: dict[str, Any], amqp_url: str | None, mapping) -> dic
     by_stage = Counter(stage_names.get(d["STAGE_ID"], d["STAGE_ID"]) for d in state["deals"])
     dead: dict[str, int] = {}
     if amqp_url:
-        from .dlq import DeadLetters
-
         async with DeadLetters(amqp_url) as letters:
             dead = {q: n for q, n in (await letters.counts()).items() if n}
     return {

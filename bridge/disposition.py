@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from onec_outbox.contract import ContractViolation
+
 from .errors import (
     B24OperationTimeLimit,
     DependencyExpired,
@@ -92,7 +94,7 @@ def decide(exc: BaseException, *, now: float, attempt: int = 0, retry_tiers: int
         if now - since > wait_budget:
             return _dead(DependencyExpired(str(exc)))
         return Wait(since, str(exc), tuple(exc.missing))
-    if isinstance(exc, PermanentError):
+    if isinstance(exc, (PermanentError, ContractViolation)):  # a contract violation is the event's own fault
         return _dead(exc)
     if attempt >= retry_tiers:
         return _dead(RetriesExhausted(f"after {attempt} retries: {exc!r}"))

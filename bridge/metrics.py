@@ -50,7 +50,7 @@ INGEST_SECONDS = Histogram(
     "bridge_ingest_request_seconds", "Time to validate and durably store one request",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=None,
 )
-# what POST /v1/events answers (see onec_outbox.ingest) and what it says per event
+# what POST /v1/events answers (see bridge.ingest) and what it says per event
 INGEST_STATUSES = ("200", "400", "401", "413", "415", "500", "503")
 INGEST_RESULTS = ("accepted", "duplicate", "rejected")
 

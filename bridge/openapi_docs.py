@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 DOCS_URL = "/docs"
 ASSETS_URL = "/docs/assets"
@@ -23,8 +24,6 @@ BEARER = "bearerAuth"
 def install(app: FastAPI, *, token_description: str) -> None:
     """Replace the app's CDN-backed ``/docs`` (and ``/redoc``) by a self-hosted Swagger UI, and declare
     bearer-token authentication (``token_description`` says which tokens) for every documented operation."""
-    from swagger_ui_bundle import swagger_ui_path
-
     dropped = {app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url} - {None}
     app.router.routes = [r for r in app.router.routes if getattr(r, "path", None) not in dropped]
     app.docs_url = app.redoc_url = None

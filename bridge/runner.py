@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from . import logs
 from .settings import Settings, unknown_variables
@@ -23,8 +24,6 @@ def setup(settings: Settings) -> None:
     for secret in (settings.database_url, settings.amqp_url, settings.b24_webhook_url, *settings.ingest_tokens):
         value = secret.get_secret_value()
         logs.register_secret(value)
-    from urllib.parse import urlsplit
-
     for secret in (settings.database_url, settings.amqp_url):
         password = urlsplit(secret.get_secret_value()).password
         logs.register_secret(password)

@@ -37,11 +37,11 @@ def pg_server() -> str:
 @pytest.fixture(scope="session")
 def pg_template(pg_server: str) -> str:
     """Name of a database migrated to head, used as the template of every test database."""
-    from bridge import db
+    from bridge import schema
 
     name = f"bridge_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     asyncio.run(_execute(pg_server, f'CREATE DATABASE "{name}"'))
-    db.migrate(services.replace_database(pg_server, name))
+    schema.migrate(services.replace_database(pg_server, name))
     yield name
     asyncio.run(_execute(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
 UNLIMITED = 10_000  # columns off a terminal: a line is as long as its content
 
 
 def console(stderr: bool = False, **kw: Any):
-    from rich.console import Console
-
     stream = sys.stderr if stderr else sys.stdout
     if not stream.isatty():
         kw.setdefault("width", UNLIMITED)
@@ -22,8 +24,6 @@ def console(stderr: bool = False, **kw: Any):
 def table(*headers: str, ids: tuple[str, ...] = (), **kw: Any):
     """A rich Table whose ``ids`` columns are never wrapped or shortened (a cut event id cannot be pasted
     into ``dlq show``); the other columns give way first."""
-    from rich.table import Table
-
     out = Table(**kw)
     for header in headers:
         if header in ids:
@@ -41,8 +41,6 @@ def show(out, headers: tuple[str, ...], rows: list[tuple[Any, ...]], *, ids: tup
     widest = {h: max([len(h), *(len(r[i]) for r in texts)]) for i, h in enumerate(headers)}
     needed = sum(widest[h] for h in ids) + 6 * (len(headers) - len(ids)) + 3 * len(headers) + 1
     if needed <= out.width:
-        from rich.text import Text
-
         grid = table(*headers, ids=ids, title=title)
         for row in texts:
             grid.add_row(*map(Text, row))  # Text: an error's [brackets] are not rich markup

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
+from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from .. import logs
 from ..demo import DemoOptions, running_demo
@@ -37,9 +42,6 @@ def command(seed, counterparties, products, orders, days, sandbox_port, ingest_p
     with `portal setup`, runs ingest + relay + consumers, posts the 1C simulator's events through the HTTP
     ingest, waits until every event is applied, and prints what Bitrix24 shows next to what 1C says it must.
     """
-    import tempfile
-    from pathlib import Path
-
     settings = Settings()
     log_path = Path(tempfile.gettempdir()) / "b24bridge-demo.log"
     log_file = log_path.open("w", encoding="utf-8")  # the bridge's JSON log lines, away from the progress bars
@@ -49,9 +51,6 @@ def command(seed, counterparties, products, orders, days, sandbox_port, ingest_p
                           rabbitmq_api=rabbitmq_api, vhost=vhost, timeout=timeout)
 
     async def main() -> int:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
         console = Console(stderr=as_json)
         with Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=as_json) as bar:
@@ -88,8 +87,6 @@ def command(seed, counterparties, products, orders, days, sandbox_port, ingest_p
 
 
 def _print_summary(console, result) -> None:
-    from rich.table import Table
-
     table = Table("", "Bitrix24 shows", "1C says", title=f"{result.events} events from 1C, {result.seconds:.0f} s")
     for key in ("companies", "contacts", "products", "deals"):
         mark = "" if result.summary[key] == result.expected[key] else " ✗"

@@ -4,7 +4,7 @@ import asyncio
 
 import click
 
-from .. import db, runner
+from .. import db, runner, schema
 from ..settings import Settings
 
 
@@ -18,8 +18,8 @@ def command(revision: str, down: str | None) -> None:
     dsn = settings.database_url.get_secret_value()
     asyncio.run(db.probe(dsn))
     if down:
-        db.downgrade(dsn, down)
+        schema.downgrade(dsn, down)
         click.echo(f"downgraded to {down}")
     else:
-        db.migrate(dsn, revision)
+        schema.migrate(dsn, revision)
         click.echo(f"schema at {revision}")

@@ -8,10 +8,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich.console import Console
+from rich.text import Text
 
+from .. import db
 from .. import mapping as mapping_mod
+from ..b24 import auth_from_settings, client_from_settings
 from ..errors import B24Error, ConfigError
 from ..portal.scopes import WEBHOOK_SCOPES, scopes_text
+from ..portal import service
 from ..settings import Settings
 
 T = TypeVar("T")
@@ -37,7 +42,7 @@ _json_opt = click.option("--json", "as_json", is_flag=True, help="One JSON docum
     The portal is the one BRIDGE_B24_WEBHOOK_URL points at; the webhook needs the scopes {scopes_text()}.
     """)
 def command() -> None:
-    pass
+    """Create on the Bitrix24 portal what the mapping file needs (setup), and verify it (check)."""
 
 
 @command.command("check")
@@ -45,8 +50,6 @@ def command() -> None:
 @_json_opt
 def check(mapping_file: Path | None, as_json: bool) -> None:
     """Verify the mapping against the portal and say exactly what is wrong (exit 1 if anything is)."""
-    from ..portal import service
-
     settings = Settings()
     mapping, _, origin = _load(mapping_file or settings.mapping_file)
     result = _run(settings, lambda b24: service.check(b24, mapping))
@@ -77,8 +80,6 @@ def setup(mapping_file: Path | None, dry_run: bool, write_to: Path | None, force
     The resulting mapping (YAML) goes to stdout, the report to stderr.  Exit 0 when the portal now matches
     the mapping, 1 when problems remain that need a human.  Running it again changes nothing.
     """
-    from ..portal import service
-
     settings = Settings()
     source = mapping_file or (write_to if write_to is not None and write_to.exists() else None) \
         or settings.mapping_file
@@ -147,9 +148,6 @@ def _load(path: Path | None) -> tuple[mapping_mod.Mapping, str, str]:
 
 def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     async def go() -> T:
-        from .. import db
-        from ..b24 import client_from_settings
-
         pool = None
         if settings.b24_oauth_client_id:  # OAuth tokens live in PostgreSQL
             pool = await db.create_pool(settings.database_url.get_secret_value(), max_size=2)
@@ -167,21 +165,15 @@ def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
         raise CannotRun(f"cannot ask the portal: {exc}") from exc
 
 
-def _console(stderr: bool = False):
-    from rich.console import Console
-
+def _console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
-def _text(*parts: tuple[str, str] | str):
-    from rich.text import Text
-
+def _text(*parts: tuple[str, str] | str) -> Text:
     return Text.assemble(*parts)
 
 
-def _header(origin: str, settings: Settings):
-    from ..b24 import auth_from_settings
-
+def _header(origin: str, settings: Settings) -> Text:
     try:
         portal = auth_from_settings(settings).base_url
     except ConfigError:

@@ -7,6 +7,11 @@ from datetime import datetime
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from onec_outbox.simulator import ScenarioConfig, Sizes, expected_state, generate
+from onec_outbox.simulator.sender import IngestRefused, SendOptions, send
 
 from .. import logs
 from ..settings import Settings
@@ -56,8 +61,6 @@ def command(url: str, token: str | None, seed: int, counterparties: int, product
     with growing versions, retries until the bridge answers and occasional duplicate sends.  Exits
     non-zero when the ingest rejects an event (a simulator bug) or a re-sent event is not a duplicate.
     """
-    from onec_outbox.simulator import ScenarioConfig, Sizes, expected_state, generate
-
     config = ScenarioConfig(seed=seed, sizes=Sizes(counterparties, products, orders), source=source,
                             days=days, **({"start": start} if start else {}))
     run = generate(config)
@@ -88,11 +91,6 @@ def command(url: str, token: str | None, seed: int, counterparties: int, product
 
 
 def _post(events, url: str, token: str, rate: float, batch_size: int, duplicates: float, seed: int):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from onec_outbox.simulator.sender import IngestRefused, SendOptions, send
-
     options = SendOptions(batch_size=batch_size, rate=rate, duplicates=duplicates, seed=seed)
     columns = (TextColumn("posting"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
                TimeElapsedColumn())

@@ -6,6 +6,7 @@ import json
 import click
 
 from .. import db
+from . import _output
 from ..settings import Settings
 from ..trace import trace
 
@@ -36,8 +37,6 @@ def command(ident: str, limit: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.__dict__, ensure_ascii=False, indent=2, default=str))
         return
-    from . import _output
-
     console = _output.console()
     if not result.found:
         console.print(f"nothing known about {result.query}: not received by the ingest (check the 1C queue monitor)")

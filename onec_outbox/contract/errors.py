@@ -3,6 +3,9 @@
 pydantic's own errors (missing field, wrong JSON type, bad UUID …) are translated here, in one place, so
 no English library text reaches the 1C queue monitor.  Our validators already speak Russian; anything
 unforeseen gets a generic Russian message and keeps a code.
+
+The contract is a leaf: its errors are its own, not the bridge's.  The bridge decides what a violation
+means for it (the ingest answers ``rejected``; the consumer wraps it in ``PoisonMessage``).
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypedDict
 
-from bridge.errors import PoisonMessage
 from onec_outbox.contract.base import FIELD_PROBLEMS
 from onec_outbox.contract.fields import RUSSIAN, describe
 
@@ -22,15 +24,17 @@ class FieldError(TypedDict):
     message: str
 
 
-class ContractViolation(PoisonMessage):
+class ContractViolation(Exception):
     """The event does not follow contract v1; ``errors`` say where and why (never stored in the outbox)."""
+
+    reason = "contract_violation"  # a stable machine code (the consumer dead-letters it as invalid_event)
 
     def __init__(self, errors: list[FieldError], *, event_id: str | None = None) -> None:
         self.errors = errors
         self.event_id = event_id  # as sent, if it was a string: lets the ingest answer per event
         shown = "; ".join(f"{e['path'] or '(событие)'}: {e['message']}" for e in errors[:3])
         more = f" и ещё {len(errors) - 3}" if len(errors) > 3 else ""
-        super().__init__(f"событие не соответствует контракту v1: {shown}{more}", reason="contract_violation")
+        super().__init__(f"событие не соответствует контракту v1: {shown}{more}")
 
 
 def path_of(loc: Iterable[str | int]) -> str:

@@ -10,6 +10,8 @@ A ``rejected`` event is a bug in the simulator (it generated something the contr
 sent again that comes back ``accepted`` means the bridge lost it: both end up in the report's problems,
 logged as errors, and :meth:`SendReport.raise_for_problems` raises.  A request the ingest refuses as a
 whole (401, 400, 413, 415) stops the run: retrying cannot help.
+
+Like the 1C job it imitates, the sender knows only the HTTP contract: it imports nothing from the bridge.
 """
 
 from __future__ import annotations
@@ -26,16 +28,17 @@ from typing import Any
 
 import httpx
 
-from bridge.backoff import Backoff
-from bridge.errors import BridgeError, RetryableError
-
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 100
 MAX_BATCH_SIZE = 1000  # the ingest refuses larger arrays with 413
 
 
-class IngestRefused(BridgeError):
+class SendError(Exception):
+    """Base of the sender's errors: the run did not get through the ingest as it should."""
+
+
+class IngestRefused(SendError):
     """The ingest refused a whole request (bad token, too large…): retrying the same request cannot help."""
 
     def __init__(self, status: int, body: str) -> None:
@@ -43,11 +46,11 @@ class IngestRefused(BridgeError):
         self.status = status
 
 
-class IngestUnavailable(RetryableError):
+class IngestUnavailable(SendError):
     """The ingest did not answer 200 within ``max_attempts`` (only when a limit was set)."""
 
 
-class DeliveryProblems(BridgeError):
+class DeliveryProblems(SendError):
     """Events were rejected (a simulator bug) or a re-sent event was not a duplicate (a bridge bug)."""
 
 
@@ -140,20 +143,19 @@ async def _post(client: httpx.AsyncClient, events: list[dict[str, Any]], options
                 report: SendReport) -> list[dict[str, Any]]:
     """One request, repeated until the bridge answers 200 (or ``max_attempts`` is used up)."""
     body = json.dumps(events, ensure_ascii=False, separators=(",", ":")).encode()
-    backoff = Backoff(options.backoff_initial, options.backoff_maximum)
     attempt = 0
     while True:
         attempt += 1
         try:
             response = await client.post("/v1/events", content=body)
         except httpx.TransportError as exc:
-            reason, wait = f"{type(exc).__name__}: {exc}", backoff.next()
+            reason, wait = f"{type(exc).__name__}: {exc}", _backoff(attempt, options)
         else:
             if response.status_code == 200:
                 break
             if response.status_code != 429 and response.status_code < 500:
                 raise IngestRefused(response.status_code, response.text)
-            reason, wait = f"HTTP {response.status_code}", _retry_after(response, backoff)
+            reason, wait = f"HTTP {response.status_code}", _retry_after(response, attempt, options)
         if options.max_attempts and attempt >= options.max_attempts:
             raise IngestUnavailable(f"gave up after {attempt} attempts; last failure: {reason}")
         report.retries += 1
@@ -168,12 +170,18 @@ async def _post(client: httpx.AsyncClient, events: list[dict[str, Any]], options
     return results
 
 
-def _retry_after(response: httpx.Response, backoff: Backoff) -> float:
-    wait = backoff.next()
+def _backoff(attempt: int, options: SendOptions) -> float:
+    """Jittered (±25 %) exponential wait before repeating a request that failed ``attempt`` times."""
+    delay = min(options.backoff_maximum, options.backoff_initial * 2 ** (attempt - 1))
+    return max(0.0, delay * (1 + random.uniform(-0.25, 0.25)))
+
+
+def _retry_after(response: httpx.Response, attempt: int, options: SendOptions) -> float:
+    """The server's ``Retry-After`` (seconds, capped at the backoff maximum), else the backoff."""
     header = response.headers.get("retry-after", "")
     if header.isdigit():
-        wait = min(float(header), backoff.maximum)
-    return wait
+        return min(float(header), options.backoff_maximum)
+    return _backoff(attempt, options)
 
 
 def _check(batch: list[tuple[dict[str, Any], bool]], results: list[dict[str, Any]], report: SendReport,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from bridge import db
+from bridge import schema
 from bridge.b24 import LocalBucket, PgBucket, WebhookAuth, client_from_settings
 from bridge.errors import ConfigError
 from bridge.settings import Settings
@@ -61,9 +61,9 @@ async def _tables(url: str) -> set[str]:
 
 
 async def test_migration_0002_adds_and_removes_the_client_state_tables(empty_db_url):
-    db.migrate(empty_db_url, "0002")
+    schema.migrate(empty_db_url, "0002")
     assert {"b24_rate_buckets", "b24_oauth_tokens"} <= await _tables(empty_db_url)
-    db.downgrade(empty_db_url, "0001")
+    schema.downgrade(empty_db_url, "0001")
     tables = await _tables(empty_db_url)
     assert not {"b24_rate_buckets", "b24_oauth_tokens"} & tables
     assert "outbox" in tables

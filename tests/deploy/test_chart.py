@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 
+import click
 import pytest
 import yaml
 
@@ -327,7 +328,7 @@ def test_the_commands_the_chart_runs_exist_in_the_b24bridge_cli():
     manifests = render(ci_values("everything"))
     for m in workloads(manifests):
         args = pod_spec(m)["containers"][0]["args"]
-        command = main.commands.get(args[0])
+        command = main.get_command(click.Context(main), args[0])
         assert command is not None, f"{m.name} runs b24bridge {args[0]}, which does not exist"
         options = {opt for param in command.params for opt in param.opts}
         assert {a for a in args[1:] if a.startswith("--")} <= options, m.name

@@ -23,10 +23,10 @@ def migration_files() -> set[str]:
 
 
 def test_the_bridge_finds_its_migrations_inside_the_package_by_default(monkeypatch):
-    from bridge import db
+    from bridge import schema
 
     monkeypatch.delenv("BRIDGE_MIGRATIONS_DIR", raising=False)
-    assert db.migrations_dir() == Path(db.__file__).resolve().parent / "migrations" == MIGRATIONS
+    assert schema.migrations_dir() == Path(schema.__file__).resolve().parent / "migrations" == MIGRATIONS
     assert {"bridge/migrations/env.py", "bridge/migrations/script.py.mako"} <= migration_files()
 
 

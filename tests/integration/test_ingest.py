@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge import ops_http
-from onec_outbox.ingest import IngestConfig, create_app
+from bridge.ingest import IngestConfig, create_app
 from tests.contract.samples import event, payload_with
 from tests.helpers import free_port
 

@@ -2,7 +2,7 @@
 
 import asyncpg
 
-from bridge import db
+from bridge import db, schema
 from bridge.sql import load
 
 EXPECTED_TABLES = {"outbox", "inbox", "entity_links"}
@@ -18,11 +18,11 @@ async def _tables(url: str) -> set[str]:
 
 
 async def test_upgrade_creates_tables_and_downgrade_removes_them(empty_db_url):
-    db.migrate(empty_db_url)
+    schema.migrate(empty_db_url)
     assert EXPECTED_TABLES <= await _tables(empty_db_url)
-    db.downgrade(empty_db_url, "base")
+    schema.downgrade(empty_db_url, "base")
     assert await _tables(empty_db_url) == set()
-    db.migrate(empty_db_url)  # and up again: the chain is repeatable
+    schema.migrate(empty_db_url)  # and up again: the chain is repeatable
     assert EXPECTED_TABLES <= await _tables(empty_db_url)
 
 
@@ -43,5 +43,5 @@ async def test_migrating_a_named_database_ignores_bridge_database_url_in_the_env
                                                                                          monkeypatch):
     """The demo migrates its own database while BRIDGE_DATABASE_URL names another one."""
     monkeypatch.setenv("BRIDGE_DATABASE_URL", db_url)
-    db.migrate(empty_db_url)
+    schema.migrate(empty_db_url)
     assert EXPECTED_TABLES <= await _tables(empty_db_url)

@@ -88,13 +88,12 @@ def test_without_the_sandbox_package_the_other_commands_still_load():
     listed = result.stdout
     for name in ("ingest", "relay", "consume", "migrate", "portal", "sandbox", "demo"):
         assert f"  {name} " in listed, name
-    assert "Not installed here" in listed
-    assert _cli_without_the_sandbox("migrate", "--help").returncode == 0
+    assert _cli_without_the_sandbox("migrate", "--help").returncode == 0  # a command module loads only when run
 
 
 def test_a_missing_module_other_than_the_sandbox_still_fails_loudly():
     """Only the optional sandbox is tolerated: any other missing import is a bug and must show as one."""
     result = subprocess.run([sys.executable, "-c", "import sys; sys.modules['uvicorn'] = None; "
-                             "from bridge.cli import main; main()", "--help"],
+                             "from bridge.cli import main; main()", "ingest", "--help"],
                             check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "ModuleNotFoundError" in result.stderr and "uvicorn" in result.stderr

@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 
 from bridge import ops_http
-from onec_outbox.ingest import IngestConfig, create_app
+from bridge.ingest import IngestConfig, create_app
 from onec_outbox.simulator import ScenarioConfig, Sizes, generate
 from onec_outbox.simulator.sender import SendOptions, send
 from tests.helpers import free_port

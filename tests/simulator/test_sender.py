@@ -13,6 +13,8 @@ from onec_outbox.simulator.sender import (
     IngestRefused,
     IngestUnavailable,
     SendOptions,
+    _backoff,
+    _retry_after,
     send,
 )
 
@@ -128,3 +130,18 @@ async def test_a_resent_event_that_comes_back_accepted_is_reported_as_lost():
 def test_impossible_options_are_refused(options):
     with pytest.raises(ValueError):
         SendOptions(**options)
+
+
+def test_waits_grow_from_the_initial_backoff_to_the_maximum_with_jitter():
+    options = SendOptions(backoff_initial=1.0, backoff_maximum=8.0)
+    for attempt, base in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 8.0)]:
+        waits = [_backoff(attempt, options) for _ in range(50)]
+        assert all(0.75 * base <= w <= 1.25 * base for w in waits), (attempt, waits)
+        assert len(set(waits)) > 1  # jittered, so many senders do not retry in step
+
+
+def test_retry_after_is_honoured_up_to_the_backoff_maximum():
+    answer = httpx.Response(503, headers={"Retry-After": "5"})
+    assert _retry_after(answer, 1, SendOptions(backoff_initial=0.5, backoff_maximum=30.0)) == 5.0
+    assert _retry_after(answer, 1, SendOptions(backoff_initial=0.5, backoff_maximum=2.0)) == 2.0
+    assert 0.375 <= _retry_after(httpx.Response(503), 1, SendOptions(backoff_initial=0.5)) <= 0.625

@@ -7,7 +7,7 @@ import re
 
 import httpx
 
-from onec_outbox.ingest import IngestConfig, create_app
+from bridge.ingest import IngestConfig, create_app
 
 
 def client() -> httpx.AsyncClient:

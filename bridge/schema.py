@@ -1,0 +1,47 @@
+"""The database schema: Alembic migrations run from Python (``b24bridge migrate``, the demo, tests).
+
+Apart from ``bridge.db`` so that only what migrates loads Alembic and SQLAlchemy, not every component.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from .errors import ConfigError
+from .settings import Settings
+
+
+def migrations_dir() -> Path:
+    """The Alembic scripts: ``BRIDGE_MIGRATIONS_DIR``, or ``bridge/migrations`` shipped inside the package
+    (package data, so an installed wheel or the image needs no copy of the repository)."""
+    path = Settings().migrations_dir or Path(__file__).resolve().parent / "migrations"
+    if not (path / "env.py").exists():
+        raise ConfigError(f"Alembic migrations not found at {path}; set BRIDGE_MIGRATIONS_DIR")
+    return path
+
+
+def alembic_config(dsn: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(dsn).replace("%", "%%"))
+    cfg.attributes["url_from_code"] = True  # env.py must not swap in BRIDGE_DATABASE_URL (the demo migrates another DB)
+    return cfg
+
+
+def sqlalchemy_url(dsn: str) -> str:
+    for prefix in ("postgresql://", "postgres://"):
+        if dsn.startswith(prefix):
+            return "postgresql+asyncpg://" + dsn[len(prefix):]
+    return dsn
+
+
+def migrate(dsn: str, revision: str = "head") -> None:
+    """Upgrade the schema to ``revision`` (blocking; runs its own event loop inside Alembic's env)."""
+    command.upgrade(alembic_config(dsn), revision)
+
+
+def downgrade(dsn: str, revision: str) -> None:
+    command.downgrade(alembic_config(dsn), revision)

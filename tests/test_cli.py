@@ -1,0 +1,43 @@
+"""The `b24bridge` registry: every command module is a command, and `--help` lists them without loading them."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+import click
+from click.testing import CliRunner
+
+import bridge.cli
+from bridge.cli import main
+
+
+def test_every_command_module_is_the_command_of_its_name():
+    ctx = click.Context(main)
+    modules = {m.name for m in pkgutil.iter_modules(bridge.cli.__path__) if not m.name.startswith("_")}
+    assert set(main.list_commands(ctx)) == modules
+    for name in modules:
+        assert main.get_command(ctx, name).name == name
+    assert main.get_command(ctx, "no-such-command") is None
+
+
+def test_help_lists_each_command_with_its_own_summary():
+    ctx = click.Context(main)
+    shown = CliRunner().invoke(main, ["--help"], terminal_width=100).output
+    listed = shown.split("Commands:\n", 1)[1]
+    width = max(len(name) for name in main.list_commands(ctx))
+    for name in main.list_commands(ctx):
+        summary = main.get_command(ctx, name).get_short_help_str(limit=100 - 6 - width)
+        assert f"  {name.ljust(width)}  {summary}\n" in listed, (name, summary)
+
+
+def test_help_imports_no_command_module():
+    """`b24bridge --help` stays quick: it reads the summaries instead of importing FastAPI, the client…"""
+    probe = ("import sys\nfrom bridge.cli import main\n"
+             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+             "heavy = ('fastapi', 'asyncpg', 'aio_pika', 'httpx', 'alembic', 'b24_sandbox', 'onec_outbox')\n"
+             "print(sorted(m for m in sys.modules if m.startswith('bridge.cli.') and m != 'bridge.cli._optional'\n"
+             "             or m.split('.')[0] in heavy))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"  # no command module, none of what they pull in
