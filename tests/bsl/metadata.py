@@ -154,3 +154,17 @@ def form_handlers() -> dict[str, str]:
 def declared_names() -> set[str]:
     """Every ``Б24Мост_…`` name the document mentions (objects, modules, roles, subscriptions, jobs)."""
     return set(re.findall(rf"{source.PREFIX}\w+", source.METADATA.read_text(encoding="utf-8")))
+
+
+PROCESSOR = "Б24Мост_МониторОчереди"
+PROCESSOR_TABLE = "События"
+
+
+def exchange_plans() -> dict[str, list[str]]:
+    """Exchange plan name → its composition (full names of the objects), from the «План обмена» section."""
+    found = {}
+    for sec in sections():
+        match = re.match(r"\d+\. План обмена `(\w+)`", sec.title)
+        if match:
+            found[match.group(1)] = [unquote(r[0]) for r in sec.tables[0]]
+    return found
