@@ -13,7 +13,8 @@ Stage rules (``docs/deals.md``):
   ``paid`` if paid, else ``shipped_unpaid`` if a valid shipment lists the order, else ``invoiced`` if a
   valid invoice is for the order, else ``new``;
 * amount = the valid invoices' total when there is one, else the order's amount; product rows likewise;
-* paid amount = allocations to this order from valid payments; paid when it covers the amount
+* paid amount = allocations to this order from valid payments, counted only in the order's currency (an
+  allocation's optional ``currency``, else its payment's); paid when it covers the amount
   (``paid_when: full``) or when it is positive (``paid_when: any``).
 """
 
@@ -197,19 +198,36 @@ def stage_of(order: Document, *, paid: bool, shipped: bool, invoiced: bool) -> s
     return NEW
 
 
+def allocation_currency(payment: Mapping[str, Any], allocation: Mapping[str, Any]) -> str:
+    return str(allocation.get("currency") or payment.get("currency") or "RUB")
+
+
+def allocated(doc: Document, order_id: str, currency: str) -> Decimal:
+    """What a payment allocates to this order in the order's currency (other currencies are not comparable:
+    an у.е. contract's payment in RUB is not the order's USD amount)."""
+    snap = doc.snapshot
+    allocations = snap.get("allocations")
+    if allocations is None:  # a snapshot without allocations: the projection's sum, in the payment's currency
+        return (doc.amount or Decimal(0)) if str(snap.get("currency") or "RUB") == currency else Decimal(0)
+    return sum((money(a.get("amount")) for a in allocations
+                if a.get("order_id") == order_id and allocation_currency(snap, a) == currency), Decimal(0))
+
+
 def deal_state(facts: OrderFacts, paid_when: str = "full") -> DealState | None:
     """The deal for these facts, or None when no deal should exist (the order was never posted)."""
     order = facts.order
     if order is None or not order.ever_posted:
         return None
     snap = order.snapshot
+    currency = str(snap.get("currency") or "RUB")
     invoices = [d for d in facts.invoices if d.valid]
-    payments = [d for d in facts.payments if d.valid and (d.amount or 0) > 0]
+    paying = {d.doc_id: allocated(d, facts.order_id, currency) for d in facts.payments}
+    payments = [d for d in facts.payments if d.valid and paying[d.doc_id] > 0]
     shipments = [d for d in facts.shipments if d.valid]
 
     amount = sum((money(d.snapshot.get("amount")) for d in invoices), Decimal(0)) if invoices else money(snap.get("amount"))
     rows = tuple(r for d in invoices for r in rows_of(d.snapshot)) if invoices else rows_of(snap)
-    paid_amount = sum((d.amount or Decimal(0) for d in payments), Decimal(0))
+    paid_amount = sum((paying[d.doc_id] for d in payments), Decimal(0))
     paid = paid_amount > 0 if paid_when == "any" else (amount > 0 and paid_amount >= amount)
     last_invoice = invoices[-1] if invoices else None
     last_shipment = shipments[-1] if shipments else None
@@ -218,7 +236,7 @@ def deal_state(facts: OrderFacts, paid_when: str = "full") -> DealState | None:
         number=order.number,
         date=order.date,
         stage=stage_of(order, paid=paid, shipped=bool(shipments), invoiced=bool(invoices)),
-        currency=str(snap.get("currency") or "RUB"),
+        currency=currency,
         amount=amount,
         counterparty_id=str(snap.get("counterparty_id")),
         contact_person_id=snap.get("contact_person_id"),
@@ -234,7 +252,8 @@ def deal_state(facts: OrderFacts, paid_when: str = "full") -> DealState | None:
         shipment_amount=sum((money(d.snapshot.get("amount")) for d in shipments), Decimal(0)) if shipments else None,
         legal_entity=((last_shipment.snapshot.get("organization") or {}).get("name")) if last_shipment else None,
         paying_payments=tuple(sorted(d.doc_id for d in payments)) if paid else (),
-        notes=tuple(_note(d) for d in (order, *facts.invoices, *facts.payments, *facts.shipments)),
+        notes=tuple(_note(d, facts.order_id, currency)
+                    for d in (order, *facts.invoices, *facts.payments, *facts.shipments)),
     )
 
 
@@ -246,7 +265,7 @@ def _status(doc: Document) -> str:
     return "проведён" if doc.posted else "проведение отменено"
 
 
-def _note(doc: Document) -> DocumentNote:
+def _note(doc: Document, order_id: str = "", order_currency: str = "RUB") -> DocumentNote:
     snap = doc.snapshot
     currency = snap.get("currency") or "RUB"
     head = f"№ {doc.number} от {fmt_date(doc.date)}"
@@ -256,11 +275,26 @@ def _note(doc: Document) -> DocumentNote:
         text = f"1С: Счёт на оплату {head} на сумму {fmt_money(money(snap.get('amount')))} {currency}"
     elif doc.doc_type == "payment":
         kind = PAYMENT_KIND.get(str(snap.get("kind")), str(snap.get("kind")))
-        text = (f"1С: Оплата ({kind}) {head}: {fmt_money(doc.amount or Decimal(0))} {currency} по этому заказу "
+        text = (f"1С: Оплата ({kind}) {head}: {_allocations_text(doc, order_id, order_currency)} по этому заказу "
                 f"(всего по документу {fmt_money(money(snap.get('amount')))} {currency})")
     else:
         text = f"1С: Реализация {head} на сумму {fmt_money(money(snap.get('amount')))} {currency}"
     return DocumentNote(f"{doc.doc_type}:{doc.doc_id}", f"{text} — {_status(doc)}")
+
+
+def _allocations_text(doc: Document, order_id: str, order_currency: str) -> str:
+    snap = doc.snapshot
+    if snap.get("allocations") is None:
+        return f"{fmt_money(doc.amount or Decimal(0))} {snap.get('currency') or 'RUB'}"
+    by_currency: dict[str, Decimal] = {}
+    for a in snap["allocations"]:
+        if a.get("order_id") == order_id:
+            cur = allocation_currency(snap, a)
+            by_currency[cur] = by_currency.get(cur, Decimal(0)) + money(a.get("amount"))
+    if not by_currency:
+        return f"0.00 {order_currency}"
+    return ", ".join(f"{fmt_money(v)} {c}" + ("" if c == order_currency else " (в другой валюте, не учтено)")
+                     for c, v in sorted(by_currency.items()))
 
 
 # --- Bitrix24 shapes ------------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
 from tree_sitter import Node
 

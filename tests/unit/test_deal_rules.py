@@ -118,3 +118,30 @@ def test_amounts_without_vat_get_the_vat_added_to_the_row_price():
 def test_the_paid_tag_depends_on_the_deal_and_the_paying_payments_only():
     assert paid_tag("ut", ORDER, ["a", "b"]) == paid_tag("ut", ORDER, ["b", "a"])
     assert paid_tag("ut", ORDER, ["a"]) != paid_tag("ut", ORDER, ["a", "b"])
+
+
+def _payment(doc_id, allocations, currency="RUB", amount="1200.00"):
+    p = doc("payment", doc_id, amount, allocations=allocations)
+    return Document("payment", doc_id, {**p.snapshot, "kind": "bank", "currency": currency}, True, p.amount)
+
+
+def test_an_allocation_counts_toward_the_order_only_in_the_order_currency():
+    usd_order = order(currency="USD", amount="100.00")
+    # у.е. contract: the payment is in RUB, 1C sends the allocation in the order's currency (USD)
+    paid = state(usd_order, _payment("pay1", [{"order_id": ORDER, "amount": "100.00", "currency": "USD"}],
+                                     currency="RUB", amount="9000.00"))
+    assert paid.stage == PAID and paid.paid_amount == Decimal("100.00") and paid.currency == "USD"
+    # the same payment without a currency on the allocation means RUB: not comparable with a USD order
+    rub = state(usd_order, _payment("pay1", [{"order_id": ORDER, "amount": "9000.00"}], currency="RUB",
+                                    amount="9000.00"))
+    assert rub.stage == NEW and rub.paid_amount == Decimal(0)
+    note = next(n.text for n in rub.notes if n.key == "payment:pay1")
+    assert "9000.00 RUB (в другой валюте, не учтено)" in note
+
+
+def test_allocations_in_the_order_currency_add_up_across_rows_and_others_are_ignored():
+    s = state(order(), _payment("pay1", [{"order_id": ORDER, "amount": "700.00"},
+                                         {"order_id": ORDER, "amount": "500.00", "currency": "RUB"},
+                                         {"order_id": ORDER, "amount": "5.00", "currency": "EUR"},
+                                         {"order_id": "other", "amount": "999.00"}]))
+    assert s.stage == PAID and s.paid_amount == Decimal("1200.00")
