@@ -121,7 +121,7 @@ def _definitions_and_reads(procedure: Node) -> tuple[list[tuple[int, str]], list
     defined: list[tuple[int, str]] = []
     reads: list[Node] = []
     for node in source.walk(procedure):
-        if node.type != "identifier":
+        if node.type != "identifier" or node.is_missing or not node.text:
             continue
         parent = node.parent
         name = source.text(node).lower()
@@ -337,6 +337,11 @@ def metadata_names(module: Module) -> list[Finding]:
             kind = {k.lower(): v for k, v in _MANAGERS.items()}.get(manager.lower())
             dot = node.next_sibling
             if kind is None or dot is None or dot.type != "." or dot.next_sibling is None:
+                continue
+            if dot.next_sibling.type == "method_call":
+                method = source.text(dot.next_sibling.child_by_field_name("name"))
+                if method.lower() not in {m.lower() for m in platform()["manager_methods"].get(kind, [])}:
+                    findings.append(Finding("metadata", where, f"{manager}.{method}(): нет такого метода менеджера"))
                 continue
             name = source.text(dot.next_sibling)
             member = None

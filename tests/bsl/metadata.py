@@ -75,7 +75,7 @@ class Subscription:
 
 
 def subscriptions() -> list[Subscription]:
-    rows = section("6. Подписки на события").tables[0]
+    rows = section("7. Подписки на события").tables[0]
     found = []
     for name, sources_cell, event, handler in rows:
         module, procedure = unquote(handler).split(".")
@@ -92,13 +92,13 @@ class Job:
 
 
 def jobs() -> list[Job]:
-    rows = section("7. Регламентные задания").tables[0]
+    rows = section("8. Регламентные задания").tables[0]
     return [Job(unquote(r[0]), *unquote(r[1]).split(".")) for r in rows]
 
 
 def common_modules() -> dict[str, str]:
     """Module name → file path relative to onec_outbox/bsl."""
-    rows = section("5. Общие модули").tables[0]
+    rows = section("6. Общие модули").tables[0]
     return {unquote(r[0]): unquote(r[1]) for r in rows}
 
 
@@ -122,15 +122,15 @@ def enum_values() -> dict[str, set[str]]:
 
 
 def processor_attributes() -> set[str]:
-    return {unquote(r[0]) for r in section("9.1. Реквизиты обработки").tables[0]}
+    return {unquote(r[0]) for r in section("10.1. Реквизиты обработки").tables[0]}
 
 
 def processor_table_columns() -> set[str]:
-    return {unquote(r[0]) for r in section("9.2. Табличная часть").tables[0]}
+    return {unquote(r[0]) for r in section("10.2. Табличная часть").tables[0]}
 
 
 def form_elements() -> set[str]:
-    sec = section("9.3. Форма")
+    sec = section("10.3. Форма")
     names = set()
     for table in sec.tables:
         for row in table:
@@ -140,7 +140,7 @@ def form_elements() -> set[str]:
 
 def form_handlers() -> dict[str, str]:
     """Handler procedure → the event it handles (Действие, ПриИзменении, Выбор, ПриОткрытии)."""
-    sec = section("9.3. Форма")
+    sec = section("10.3. Форма")
     handlers = {}
     for table in sec.tables:
         for row in table:
@@ -157,7 +157,7 @@ def declared_names() -> set[str]:
 
 
 PROCESSOR = "Б24Мост_МониторОчереди"
-PROCESSOR_TABLE = "События"
+PROCESSOR_TABLE = "Журнал"
 
 
 def exchange_plans() -> dict[str, list[str]]:
