@@ -79,7 +79,7 @@ class CustomerOrderPayload(DocumentPayload):
 
 
 class InvoicePayload(DocumentPayload):
-    """Документ.СчетНаОплатуПокупателю (written, not posted in UT 10.3: 1C sends posted=true when written)."""
+    """Документ.СчетНаОплатуПокупателю; ``posted`` is its Проведен (or "written", for bases set up never to post)."""
 
     order_id: OptionalRef = Field(default=None, description="ЗаказПокупателя или null / customer order UUID")
     currency: Currency = Field(description="ВалютаДокумента, ISO 4217 / document currency")

@@ -1,7 +1,7 @@
 """metadata.md as data: the objects a 1C programmer adds, read from the tables of that document.
 
-The document is written for people; these helpers only rely on its headings ("## 6. Подписки на
-события", "## 2. Регистр сведений `Б24Мост_ОчередьСобытий`") and its Markdown tables.
+The document is written for people; these helpers only rely on its headings ("## 7. Подписки на
+события", "## 3. Регистр сведений `Б24Мост_ЖурналОтправки`") and its Markdown tables.
 """
 
 from __future__ import annotations
