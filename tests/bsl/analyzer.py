@@ -14,7 +14,9 @@ event into «Отклонено».  tree-sitter-bsl parses such code happily; th
 * ``metadata``: every metadata name (``Справочники.X``, ``Документы.X``, ``Перечисления.X.Y``,
   ``Тип("СправочникСсылка.X")``, ``Справочник.X`` and ``Алиас.Реквизит`` in queries) resolves against the
   catalogue ``onec_outbox/bsl/catalogue/ut103.json`` (kept as data, with the UT release it was checked
-  against) or the objects the module adds (``metadata.md``).
+  against) or the objects the module adds (``metadata.md``); a release-dependent attribute is read in a
+  query only under ``Если ЕстьРеквизит("…") Тогда`` (else through a ``#Поле#`` placeholder filled by
+  ``ПолеЕслиЕсть``, which this check does not see as a field).
 
 Data: ``catalogue/platform.json`` (global functions with versions, types, global context names) and
 ``catalogue/ut103.json``.  What is not checked: methods of objects (no types), flow-sensitive definition.
@@ -370,30 +372,58 @@ def metadata_names(module: Module) -> list[Finding]:
     return findings
 
 
-def _queries(module: Module) -> list[tuple[int, str]]:
-    found: dict[int, tuple[int, str]] = {}
+def _queries(module: Module) -> list[tuple[int, str, tuple[str, ...]]]:
+    """(line, text, guards) of every query; guards are the names checked by an enclosing
+    ``Если ЕстьРеквизит("…") Тогда`` (non-literal parts of the name become ``1``)."""
+    found: dict[int, tuple[int, str, tuple[str, ...]]] = {}
     for node in source.walk(module.root):
         if node.type != "string" or not source.string_value(node).lstrip().upper().startswith("ВЫБРАТЬ"):
             continue
         root = source._concatenation_root(node)
-        found[root.start_byte] = (root.start_point.row + 1, source._concatenated(root))
+        found[root.start_byte] = (root.start_point.row + 1, source._concatenated(root), _guards(root))
     return list(found.values())
 
 
-def _query_findings(module: Module, query: tuple[int, str]) -> list[Finding]:
+def _guards(node: Node) -> tuple[str, ...]:
+    guards = []
+    current = node.parent
+    while current is not None:
+        if current.type == "if_statement":
+            condition = next((c for c in current.children if c.type == "expression"), None)
+            for call in source.calls(condition) if condition is not None else ():
+                if call.name.lower() == "естьреквизит":
+                    arguments = next(c for c in call.node.children if c.type == "arguments")
+                    first = next((c for c in arguments.children if c.type == "expression"), None)
+                    if first is not None:
+                        guards.append(source._concatenated(first))
+        current = current.parent
+    return tuple(guards)
+
+
+@cache
+def _release_dependent() -> frozenset[tuple[str, str, str]]:
+    """(object, table or "", field) of the names some UT 10.3 releases lack, lower-cased."""
+    found = set()
+    for name in ut103()["release_dependent"]:
+        kind, obj, *rest = name.lower().split(".")
+        found.add((f"{kind}.{obj}", rest[0] if len(rest) == 2 else "", rest[-1]))
+    return frozenset(found)
+
+
+def _query_findings(module: Module, query: tuple[int, str, tuple[str, ...]]) -> list[Finding]:
     """Findings of one query; ``#Документ#`` is tried with every document the module sends.
 
     A candidate document that lacks a table the query reads is not meant by the caller (the payment query
     reads РасшифровкаПлатежа, the goods query Товары); the query must fit at least one candidate with all
     its fields, else the findings of every candidate that has its tables are reported.
     """
-    line, text = query
+    line, text, guards = query
     text = re.sub(r"#(?!Документ#)\w+#", "Истина", text)
     if "#Документ#" not in text:
-        return _fixed_query_findings(module, line, text)
+        return _fixed_query_findings(module, line, text, guards)
     fitting = []
     for document in ut103()["sent_documents"]:
-        findings = _fixed_query_findings(module, line, text.replace("#Документ#", document))
+        findings = _fixed_query_findings(module, line, text.replace("#Документ#", document), guards)
         if not any("нет табличной части" in f.message for f in findings):
             fitting.append(findings)
     if not fitting:
@@ -403,7 +433,7 @@ def _query_findings(module: Module, query: tuple[int, str]) -> list[Finding]:
     return [finding for findings in fitting for finding in findings]
 
 
-def _fixed_query_findings(module: Module, line: int, text: str) -> list[Finding]:
+def _fixed_query_findings(module: Module, line: int, text: str, guards: tuple[str, ...] = ()) -> list[Finding]:
     where = f"{module.name}:{line}"
     findings = []
     for kind, name, member in _QUERY_REF.findall(text):
@@ -425,9 +455,16 @@ def _fixed_query_findings(module: Module, line: int, text: str) -> list[Finding]
         for field_name in re.findall(rf"(?<![\w.]){alias}\.(\w+)", text, re.IGNORECASE):
             if table and table.lower() in _VIRTUAL:
                 continue  # virtual tables (СрезПоследних, Остатки) carry dimensions and resources
+            owner = f"{full}.{table}" if table else full
             if not _has_field(full, table, field_name):
-                owner = f"{full}.{table}" if table else full
                 findings.append(Finding("metadata", where, f"в запросе: у «{owner}» нет поля «{field_name}»"))
+            elif (full.lower(), (table or "").lower(), field_name.lower()) in _release_dependent():
+                suffix = f".{table}.{field_name}" if table else f".{field_name}"
+                if not any(g.lower().endswith(suffix.lower()) for g in guards):
+                    findings.append(Finding(
+                        "metadata", where,
+                        f"в запросе: «{owner}.{field_name}» есть не во всех релизах УТ 10.3 — читайте его под "
+                        "Если ЕстьРеквизит(…) или через ПолеЕслиЕсть"))
     return findings
 
 
