@@ -168,3 +168,9 @@ def test_a_release_dependent_attribute_read_without_the_helper_is_found() -> Non
         f"\t\t{query}\n\tКонецЕсли;\nКонецПроцедуры\n"
     )
     assert _findings(guarded, "metadata") == []
+
+
+def test_names_whose_version_was_not_confirmed_are_compiled_by_step_1_of_the_guide() -> None:
+    names = analyzer.platform()["verify_on_platform"]["names"]
+    step_1 = next(line for line in source.GUIDE.read_text(encoding="utf-8").splitlines() if line.startswith("| 1 |"))
+    assert names and all(f"`{name}`" in step_1 for name in names)
