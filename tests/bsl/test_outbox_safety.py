@@ -262,3 +262,10 @@ def test_the_sender_walks_exactly_the_composition_of_the_exchange_plan() -> None
     assert sent == composition
     # catalogs before documents: the company and the product exist in Bitrix24 before the deal
     assert [k for k, _, _ in walked] == sorted((k for k, _, _ in walked), key=lambda k: k != "Справочники")
+
+
+def test_every_cycle_acknowledges_so_rows_stamped_by_a_crashed_cycle_return_to_the_queue() -> None:
+    """Portions select only NULL-stamped registrations; rows stamped by an interrupted cycle come back only
+    through the acknowledgement, so it must run unconditionally (at the procedure's top level)."""
+    code = _module("Б24Мост_Отправка")["циклотправки"].node.text.decode()
+    assert re.search(r"^\tПодтвердить\(Узел, НомерСообщения, Ход\.Принятые\);", code, re.M)
