@@ -269,3 +269,18 @@ def test_every_cycle_acknowledges_so_rows_stamped_by_a_crashed_cycle_return_to_t
     through the acknowledgement, so it must run unconditionally (at the procedure's top level)."""
     code = _module("Б24Мост_Отправка")["циклотправки"].node.text.decode()
     assert re.search(r"^\tПодтвердить\(Узел, НомерСообщения, Ход\.Принятые\);", code, re.M)
+
+
+def test_switching_on_checks_the_platform_and_remembers_this_infobase_and_the_sender_checks_it() -> None:
+    server = _module("Б24Мост_Сервер")
+    switch_on = source.code_without_comments(server["включитьобмен"].node)
+    check, node, remember = _order(switch_on, "ПроверитьПлатформу(", "СоздатьУзел()",
+                                   "СтрокаСоединенияБазы = СтрокаСоединенияИнформационнойБазы()")
+    assert 0 <= check < node < remember
+    platform = source.code_without_comments(server["проверитьплатформу"].node)
+    assert "8003006" in platform  # 8.3.6 as major·10⁶ + minor·10³ + release
+    run = source.code_without_comments(_module("Б24Мост_Отправка")["выполнитьотправку"].node)
+    guard, lock = _order(run, "Б24Мост_Сервер.ПроверкаКопииБазы(Настройки)", "ОбъектУзла.Заблокировать()")
+    assert 0 <= guard < lock
+    copy_guard = source.code_without_comments(server["проверкакопиибазы"].node)
+    assert "СтрокаСоединенияИнформационнойБазы()" in copy_guard
