@@ -59,7 +59,7 @@ class OrderProjection:
         """Everything known about one order, as the domain's typed documents."""
         rows = await self._conn.fetch(Q.projection_order_facts, self._source, order_id)
         return domain.OrderFacts.from_documents(order_id, [
-            document(r["doc_type"], r["doc_id"], r["snapshot"], ever_posted=r["ever_posted"], allocated=r["amount"])
+            document(r["doc_type"], r["doc_id"], r["snapshot"], ever_posted=r["ever_posted"], order_id=order_id)
             for r in rows])
 
     async def resync_done(self, order_id: str) -> None:
@@ -87,9 +87,9 @@ def order_links(doc_type: str, doc_id: str, snapshot: Mapping[str, Any]) -> dict
 
 
 def document(doc_type: str, doc_id: str, snapshot: Mapping[str, Any], *, ever_posted: bool = False,
-             allocated: Decimal | None = None) -> domain.Document:
-    """A stored snapshot (contract JSON) as the domain's document; ``allocated`` is the link's amount,
-    which for a payment is what it pays toward the order in question."""
+             order_id: str | None = None) -> domain.Document:
+    """A stored snapshot (contract JSON) as the domain's document, seen from the order ``order_id`` (a
+    payment keeps only its allocation rows toward that order, each with its currency)."""
     head: dict[str, Any] = {
         "doc_id": doc_id, "number": str(snapshot.get("number") or ""), "date": str(snapshot.get("date") or ""),
         "posted": bool(snapshot.get("posted")), "deleted": bool(snapshot.get("deleted")),
@@ -106,7 +106,9 @@ def document(doc_type: str, doc_id: str, snapshot: Mapping[str, Any], *, ever_po
         return domain.Invoice(**head, items=_items(snapshot),
                               amounts_include_vat=snapshot.get("amounts_include_vat", True) is not False)
     if doc_type == "payment":
-        return domain.Payment(**head, kind=str(snapshot.get("kind") or ""), allocated=allocated or Decimal(0))
+        return domain.Payment(**head, kind=str(snapshot.get("kind") or ""), allocations=tuple(
+            (str(a.get("currency") or head["currency"]), money(a.get("amount")))
+            for a in snapshot.get("allocations") or () if a.get("order_id") == order_id))
     if doc_type == "shipment":
         return domain.Shipment(**head, organization=(snapshot.get("organization") or {}).get("name"))
     raise ValueError(f"not an order document: {doc_type}")

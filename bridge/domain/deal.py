@@ -14,7 +14,8 @@ Stage rules (``docs/deals.md``):
   ``paid`` if paid, else ``shipped_unpaid`` if a valid shipment lists the order, else ``invoiced`` if a
   valid invoice is for the order, else ``new``;
 * amount = the valid invoices' total when there is one, else the order's amount; product rows likewise;
-* paid amount = allocations to this order from valid payments; paid when it covers the amount
+* paid amount = allocations to this order from valid payments, counted only in the order's currency (an
+  allocation's optional ``currency``, else its payment's); paid when it covers the amount
   (``paid_when: full``) or when it is positive (``paid_when: any``).
 """
 
@@ -114,7 +115,14 @@ class Invoice(Document):
 class Payment(Document):
     doc_type: ClassVar[str] = "payment"
     kind: str = ""  # bank | cash | card
-    allocated: Decimal = Decimal(0)  # what this payment pays toward the order in question
+    # (currency, amount) of each allocation row toward the order in question; a row's currency is the
+    # payment's unless 1C says otherwise (an у.е. contract allocates in the order's currency)
+    allocations: tuple[tuple[str, Decimal], ...] = ()
+
+    def allocated(self, currency: str) -> Decimal:
+        """What it pays toward the order in ``currency``: amounts in another currency are not comparable
+        (an у.е. contract's payment in RUB is not the order's USD amount)."""
+        return sum((amount for c, amount in self.allocations if c == currency), Decimal(0))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -233,13 +241,15 @@ def deal_state(facts: OrderFacts, paid_when: str = "full") -> DealState | None:
     order = facts.order
     if order is None or not order.ever_posted:
         return None
+    currency = order.currency
     invoices = [d for d in facts.invoices if d.valid]
-    payments = [d for d in facts.payments if d.valid and d.allocated > 0]
+    paying = {d.doc_id: d.allocated(currency) for d in facts.payments}
+    payments = [d for d in facts.payments if d.valid and paying[d.doc_id] > 0]
     shipments = [d for d in facts.shipments if d.valid]
 
     amount = sum((d.amount for d in invoices), Decimal(0)) if invoices else order.amount
     rows = tuple(r for d in invoices for r in rows_of(d)) if invoices else rows_of(order)
-    paid_amount = sum((d.allocated for d in payments), Decimal(0))
+    paid_amount = sum((paying[d.doc_id] for d in payments), Decimal(0))
     paid = paid_amount > 0 if paid_when == "any" else (amount > 0 and paid_amount >= amount)
     last_invoice = invoices[-1] if invoices else None
     last_shipment = shipments[-1] if shipments else None
@@ -264,7 +274,8 @@ def deal_state(facts: OrderFacts, paid_when: str = "full") -> DealState | None:
         shipment_amount=sum((d.amount for d in shipments), Decimal(0)) if shipments else None,
         legal_entity=last_shipment.organization if last_shipment else None,
         paying_payments=tuple(sorted(d.doc_id for d in payments)) if paid else (),
-        notes=tuple(_note(d) for d in (order, *facts.invoices, *facts.payments, *facts.shipments)),
+        notes=tuple(_note(d, currency)
+                    for d in (order, *facts.invoices, *facts.payments, *facts.shipments)),
     )
 
 
@@ -276,7 +287,7 @@ def _status(doc: Document) -> str:
     return "проведён" if doc.posted else "проведение отменено"
 
 
-def _note(doc: Document) -> DocumentNote:
+def _note(doc: Document, order_currency: str = "RUB") -> DocumentNote:
     currency = doc.currency
     head = f"№ {doc.number} от {fmt_date(doc.date)}"
     if isinstance(doc, CustomerOrder):
@@ -285,11 +296,21 @@ def _note(doc: Document) -> DocumentNote:
         text = f"1С: Счёт на оплату {head} на сумму {fmt_money(doc.amount)} {currency}"
     elif isinstance(doc, Payment):
         kind = PAYMENT_KIND.get(doc.kind, doc.kind)
-        text = (f"1С: Оплата ({kind}) {head}: {fmt_money(doc.allocated)} {currency} по этому заказу "
+        text = (f"1С: Оплата ({kind}) {head}: {_allocations_text(doc, order_currency)} по этому заказу "
                 f"(всего по документу {fmt_money(doc.amount)} {currency})")
     else:
         text = f"1С: Реализация {head} на сумму {fmt_money(doc.amount)} {currency}"
     return DocumentNote(f"{doc.doc_type}:{doc.doc_id}", f"{text} — {_status(doc)}")
+
+
+def _allocations_text(payment: Payment, order_currency: str) -> str:
+    by_currency: dict[str, Decimal] = {}
+    for currency, amount in payment.allocations:
+        by_currency[currency] = by_currency.get(currency, Decimal(0)) + amount
+    if not by_currency:
+        return f"0.00 {order_currency}"
+    return ", ".join(f"{fmt_money(v)} {c}" + ("" if c == order_currency else " (в другой валюте, не учтено)")
+                     for c, v in sorted(by_currency.items()))
 
 
 # --- Bitrix24 shapes ------------------------------------------------------------------------------------

@@ -79,7 +79,7 @@ class CustomerOrderPayload(DocumentPayload):
 
 
 class InvoicePayload(DocumentPayload):
-    """Документ.СчетНаОплатуПокупателю (written, not posted in UT 10.3: 1C sends posted=true when written)."""
+    """Документ.СчетНаОплатуПокупателю; ``posted`` is its Проведен (or "written", for bases set up never to post)."""
 
     order_id: OptionalRef = Field(default=None, description="ЗаказПокупателя или null / customer order UUID")
     currency: Currency = Field(description="ВалютаДокумента, ISO 4217 / document currency")
@@ -88,10 +88,20 @@ class InvoicePayload(DocumentPayload):
 
 
 class Allocation(ContractModel):
-    """A row of РасшифровкаПлатежа; without an order it affects no deal."""
+    """A row of РасшифровкаПлатежа; without an order it affects no deal.
+
+    ``currency`` (optional, added in v1 without breaking it) is the currency of ``amount``.  1C sends the
+    amount in the order's currency when it can (СуммаВзаиморасчетов of an у.е. contract); when absent the
+    amount is in the payment's ``currency``.  The bridge counts an allocation toward an order only in the
+    order's currency.
+    """
 
     order_id: OptionalRef = Field(default=None, description="Сделка (ЗаказПокупателя) или null / order UUID")
-    amount: Money = Field(description="СуммаПлатежа / amount paid for this order")
+    amount: Money = Field(description="СуммаПлатежа или СуммаВзаиморасчетов / amount paid for this order")
+    currency: Currency | None = Field(
+        default=None,
+        description="Валюта суммы, ISO 4217; нет — валюта платежа / currency of amount; absent: the payment's",
+    )
 
 
 class PaymentPayload(DocumentPayload):

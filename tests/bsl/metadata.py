@@ -1,7 +1,7 @@
 """metadata.md as data: the objects a 1C programmer adds, read from the tables of that document.
 
-The document is written for people; these helpers only rely on its headings ("## 6. Подписки на
-события", "## 2. Регистр сведений `Б24Мост_ОчередьСобытий`") and its Markdown tables.
+The document is written for people; these helpers only rely on its headings ("## 7. Подписки на
+события", "## 3. Регистр сведений `Б24Мост_ЖурналОтправки`") and its Markdown tables.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class Subscription:
 
 
 def subscriptions() -> list[Subscription]:
-    rows = section("6. Подписки на события").tables[0]
+    rows = section("7. Подписки на события").tables[0]
     found = []
     for name, sources_cell, event, handler in rows:
         module, procedure = unquote(handler).split(".")
@@ -92,13 +92,13 @@ class Job:
 
 
 def jobs() -> list[Job]:
-    rows = section("7. Регламентные задания").tables[0]
+    rows = section("8. Регламентные задания").tables[0]
     return [Job(unquote(r[0]), *unquote(r[1]).split(".")) for r in rows]
 
 
 def common_modules() -> dict[str, str]:
     """Module name → file path relative to onec_outbox/bsl."""
-    rows = section("5. Общие модули").tables[0]
+    rows = section("6. Общие модули").tables[0]
     return {unquote(r[0]): unquote(r[1]) for r in rows}
 
 
@@ -122,15 +122,15 @@ def enum_values() -> dict[str, set[str]]:
 
 
 def processor_attributes() -> set[str]:
-    return {unquote(r[0]) for r in section("9.1. Реквизиты обработки").tables[0]}
+    return {unquote(r[0]) for r in section("10.1. Реквизиты обработки").tables[0]}
 
 
 def processor_table_columns() -> set[str]:
-    return {unquote(r[0]) for r in section("9.2. Табличная часть").tables[0]}
+    return {unquote(r[0]) for r in section("10.2. Табличная часть").tables[0]}
 
 
 def form_elements() -> set[str]:
-    sec = section("9.3. Форма")
+    sec = section("10.3. Форма")
     names = set()
     for table in sec.tables:
         for row in table:
@@ -140,7 +140,7 @@ def form_elements() -> set[str]:
 
 def form_handlers() -> dict[str, str]:
     """Handler procedure → the event it handles (Действие, ПриИзменении, Выбор, ПриОткрытии)."""
-    sec = section("9.3. Форма")
+    sec = section("10.3. Форма")
     handlers = {}
     for table in sec.tables:
         for row in table:
@@ -154,3 +154,17 @@ def form_handlers() -> dict[str, str]:
 def declared_names() -> set[str]:
     """Every ``Б24Мост_…`` name the document mentions (objects, modules, roles, subscriptions, jobs)."""
     return set(re.findall(rf"{source.PREFIX}\w+", source.METADATA.read_text(encoding="utf-8")))
+
+
+PROCESSOR = "Б24Мост_МониторОчереди"
+PROCESSOR_TABLE = "Журнал"
+
+
+def exchange_plans() -> dict[str, list[str]]:
+    """Exchange plan name → its composition (full names of the objects), from the «План обмена» section."""
+    found = {}
+    for sec in sections():
+        match = re.match(r"\d+\. План обмена `(\w+)`", sec.title)
+        if match:
+            found[match.group(1)] = [unquote(r[0]) for r in sec.tables[0]]
+    return found

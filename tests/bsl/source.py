@@ -40,7 +40,7 @@ def bsl_files() -> list[Path]:
 
 
 def module_name(path: Path) -> str:
-    """``CommonModules/Б24Мост_Очередь.bsl`` → ``Б24Мост_Очередь``; other modules by their relative path."""
+    """``CommonModules/Б24Мост_Сервер.bsl`` → ``Б24Мост_Сервер``; other modules by their relative path."""
     relative = path.relative_to(BSL_DIR)
     if relative.parts[0] == "CommonModules":
         return path.stem
@@ -128,7 +128,7 @@ def procedures(path: Path) -> dict[str, Procedure]:
 @dataclass(frozen=True)
 class Call:
     name: str
-    qualifier: str | None  # "Б24Мост_Очередь" in Б24Мост_Очередь.ПоставитьВОчередь(…); None for Ф(…)
+    qualifier: str | None  # "Б24Мост_Сервер" in Б24Мост_Сервер.ПрочитатьНастройки(); None for Ф(…)
     arguments: int
     node: Node
 

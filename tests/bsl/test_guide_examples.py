@@ -111,3 +111,21 @@ def test_guide_response_example_has_a_result_with_a_known_status_per_event() -> 
             for error in result["errors"]:
                 assert set(error) == {"path", "code", "message"}
             assert bool(result["errors"]) == (result["status"] == "rejected")
+
+
+def test_the_guide_shows_a_deleted_catalog_object_and_a_physically_deleted_document() -> None:
+    deleted = [e for e in EVENTS if e["payload"]["deleted"] is True]
+    assert any(e["event_type"] == "counterparty.upserted" for e in deleted)
+    assert any(e["event_type"] == "shipment.upserted" and e["payload"]["posted"] is False for e in deleted)
+    # the deletion re-sends the last accepted snapshot of the same object with a larger version
+    for event in deleted:
+        earlier = [e for e in EVENTS if e["entity_id"] == event["entity_id"] and not e["payload"]["deleted"]]
+        assert earlier and all(e["version"] < event["version"] for e in earlier), event["event_type"]
+
+
+def test_the_guide_shows_an_allocation_in_the_order_currency_different_from_the_payment() -> None:
+    payments = [e["payload"] for e in EVENTS if e["event_type"] == "payment.upserted"]
+    assert any(
+        a.get("currency") and a["currency"] != p["currency"] and a["order_id"] for p in payments for a in p["allocations"]
+    )
+    assert all("currency" in a for p in payments for a in p["allocations"])  # 1C always says which

@@ -12,62 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.bsl import metadata, source
+from tests.bsl import analyzer, metadata, source
 
 OUR_MODULES = {name.lower(): path for name, path in source.common_module_files().items()}
 FORM_MODULE = source.BSL_DIR / "DataProcessors" / "Б24Мост_МониторОчереди" / "Forms" / "Форма" / "Module.bsl"
+ADMIN_MODULE = source.BSL_DIR / "CommonModules" / "Б24Мост_Администрирование.bsl"
 OBJECT_MODULE = source.BSL_DIR / "DataProcessors" / "Б24Мост_МониторОчереди" / "ObjectModule.bsl"
 
-# Global context functions of platform 8.2 the module may call (ЗаписатьJSON/ПрочитатьJSON: platform
-# 8.3.6+, available in compatibility mode 8.2.13).  A name missing here is either a typo in a call to
-# our own procedure or a platform function someone should first check against 8.2.13.
+# Global context functions the module may call: the analyzer's allow-list (catalogue/platform.json), each
+# with the platform version it appeared in.  A name missing there is either a typo in a call to our own
+# procedure or a platform function someone should first check against 8.3.6 in compatibility mode 8.2.13.
 PLATFORM_FUNCTIONS = {
-    name.lower()
-    for name in (
-        "XMLСтрока",
-        "ВРег",
-        "НРег",
-        "Вопрос",
-        "Дата",
-        "ЗаписатьJSON",
-        "ПрочитатьJSON",
-        "ЗаписьЖурналаРегистрации",
-        "ЗаполнитьЗначенияСвойств",
-        "НачатьТранзакцию",
-        "ЗафиксироватьТранзакцию",
-        "ОтменитьТранзакцию",
-        "ЗначениеЗаполнено",
-        "ИмяПользователя",
-        "НачалоДня",
-        "КонецДня",
-        "НачалоМесяца",
-        "Лев",
-        "Прав",
-        "Сред",
-        "СтрДлина",
-        "СтрЗаменить",
-        "СтрПолучитьСтроку",
-        "СтрЧислоСтрок",
-        "Найти",
-        "СокрЛП",
-        "ПустаяСтрока",
-        "Макс",
-        "Мин",
-        "Окр",
-        "Цел",
-        "Число",
-        "Строка",
-        "Формат",
-        "Тип",
-        "ТипЗнч",
-        "ТекущаяДата",
-        "УниверсальноеВремя",
-        "ОписаниеОшибки",
-        "ОбработкаПрерыванияПользователя",
-        "ОткрытьЗначение",
-        "Предупреждение",
-        "Состояние",
-    )
+    name.lower() for name, entry in analyzer.platform()["functions"].items() if analyzer._platform_function(name) is None
 }
 
 # Parameters of a handler, by event and kind of source (platform 8.2 signatures).
@@ -76,6 +32,7 @@ SIGNATURES = {
     ("ПриЗаписи", "ДокументОбъект"): 2,
     ("ПриЗаписи", "РегистрСведенийНаборЗаписей"): 3,  # (Источник, Отказ, Замещение)
     ("ПередЗаписью", "СправочникОбъект"): 2,
+    ("ПередУдалением", "СправочникОбъект"): 2,  # (Источник, Отказ)
     ("ПередЗаписью", "ДокументОбъект"): 4,  # (Источник, Отказ, РежимЗаписи, РежимПроведения)
     ("ПередЗаписью", "РегистрСведенийНаборЗаписей"): 3,
     ("ОбработкаПроведения", "ДокументОбъект"): 3,  # (Источник, Отказ, РежимПроведения)
@@ -92,24 +49,28 @@ def _procedure(module: str, name: str) -> source.Procedure | None:
     return None if path is None else source.procedures(path).get(name.lower())
 
 
-def test_metadata_describes_the_expected_subscriptions_and_jobs() -> None:
-    assert len(SUBSCRIPTIONS) == 5
-    covered = {s.split(".")[1] for sub in SUBSCRIPTIONS for s in sub.sources}
-    assert {
+def test_the_exchange_plan_carries_the_sent_objects_and_subscriptions_only_their_owners() -> None:
+    composition = {name.split(".")[1] for name in metadata.exchange_plans()["Б24Мост"]}
+    assert composition == {
         "Контрагенты",
-        "КонтактныеЛицаКонтрагентов",
-        "БанковскиеСчета",
         "Номенклатура",
-        "КонтактнаяИнформация",
-        "УстановкаЦенНоменклатуры",
         "ЗаказПокупателя",
         "СчетНаОплатуПокупателю",
         "ПлатежноеПоручениеВходящее",
         "ПриходныйКассовыйОрдер",
         "ОплатаОтПокупателяПлатежнойКартой",
         "РеализацияТоваровУслуг",
-    } <= covered
-    assert {job.procedure for job in JOBS} == {"ОтправитьСобытия", "ОчиститьОчередь"}
+    }
+    covered = {s.split(".")[1] for sub in SUBSCRIPTIONS for s in sub.sources}
+    owners = {"КонтактныеЛицаКонтрагентов", "БанковскиеСчета", "КонтактныеЛица", "КонтактнаяИнформация",
+              "УстановкаЦенНоменклатуры"}
+    payment_filter = {"ПлатежноеПоручениеВходящее", "ПриходныйКассовыйОрдер", "ОплатаОтПокупателяПлатежнойКартой"}
+    assert covered == owners | payment_filter
+    # an object of the composition gets a subscription only for the payment-kind filter (ПередЗаписью)
+    for sub in SUBSCRIPTIONS:
+        if {s.split(".")[1] for s in sub.sources} & composition:
+            assert sub.event == "ПередЗаписью" and sub.procedure == "ПередЗаписьюОплатыПередЗаписью", sub.name
+    assert {job.procedure for job in JOBS} == {"ОтправитьСобытия"}
 
 
 @pytest.mark.parametrize("subscription", SUBSCRIPTIONS, ids=[s.name for s in SUBSCRIPTIONS])
@@ -197,12 +158,14 @@ def test_names_with_the_prefix_used_in_code_are_all_described() -> None:
                 used.add(source.text(node))
         for query in source.query_texts(path):
             used.update(re.findall(rf"\.({source.PREFIX}\w+)", query.text))
+        used.update(re.findall(rf'РольДоступна\("({source.PREFIX}\w+)"\)', path.read_text(encoding="utf-8")))
     assert used - declared == set()
     assert {
-        "Б24Мост_ОчередьСобытий",
+        "Б24Мост_ЖурналОтправки",
         "Б24Мост_Настройки",
         "Б24Мост_СостояниеОбмена",
-        "Б24Мост_ЗаписьСобытий",
+        "Б24Мост_СостоянияДоставки",
+        "Б24Мост_Администратор",
     } <= used
 
 
@@ -222,7 +185,7 @@ def _register_fields_in_queries() -> list[tuple[str, str, str]]:
 def test_register_fields_used_in_queries_are_described() -> None:
     registers = metadata.registers()
     uses = _register_fields_in_queries()
-    assert len(uses) > 30
+    assert len(uses) > 25
     unknown = [u for u in uses if u[2] not in registers.get(u[1], {})]
     assert unknown == []
 
@@ -265,7 +228,7 @@ def test_fields_of_record_managers_and_record_sets_are_described() -> None:
                 for field in re.findall(rf"(?<![\w.]){var}\.Отбор\.(\w+)", code):
                     if fields.get(field) != "Измерение":
                         unknown.append(f"{procedure.name}: отбор по {field}, а это не измерение {register}")
-    assert checked > 40
+    assert checked > 30
     assert unknown == []
 
 
@@ -277,10 +240,13 @@ def test_enum_values_used_in_code_and_queries_are_described() -> None:
         used.update(re.findall(rf"Перечислени[ея]\.({source.PREFIX}\w+)\.(\w+)", text))
     assert used
     assert {(enum, value) for enum, value in used if value not in values.get(enum, set())} == set()
-    # ОтметитьГруппу picks a state by name: those names must be values too
-    sender = source.common_module_files()["Б24Мост_Отправка"].read_text(encoding="utf-8")
-    by_name = set(re.findall(r'ОтметитьГруппу\([^,]+,\s*"(\w+)"', sender))
-    assert by_name and by_name <= values["Б24Мост_СостоянияСобытий"]
+    # the sender and the log pick a state by name (Перечисления.Б24Мост_СостоянияДоставки[Запись.Состояние])
+    by_name = set()
+    for name in ("Б24Мост_Отправка", "Б24Мост_Сервер"):
+        code = source.common_module_files()[name].read_text(encoding="utf-8")
+        by_name |= set(re.findall(r'Состояние = "(\w+)"', code))
+        by_name |= set(re.findall(r'ТипСущности, "(\w+)", ""', code))
+    assert by_name == values["Б24Мост_СостоянияДоставки"]
 
 
 FORM_HANDLERS = sorted(metadata.form_handlers().items())
@@ -305,21 +271,32 @@ def test_table_columns_used_by_the_monitor_are_described() -> None:
     form_code = FORM_MODULE.read_text(encoding="utf-8")
     used = set(re.findall(r"НоваяСтрока\.(\w+)", object_code))
     used |= set(re.findall(r"(?:ТекущиеДанные|ВыбраннаяСтрока)\.(\w+)", form_code))
+    # the rows come from Б24Мост_Администрирование.Журнал: its structure fills the columns by name
+    journal = source.code_without_comments(source.procedures(ADMIN_MODULE)["журнал"].node)
+    fields = re.search(r'ЗаписьЖурнала = Новый Структура\("([^)]*)"\)', journal.replace('"\n\t\t\t+ "', "").replace('" + "', ""))
+    assert fields is not None
+    used |= {f.strip() for f in fields.group(1).split(",")} | {"Объект"}
     assert used and used <= columns
 
 
+SERVICE_SETTINGS = {"Включено", "СтрокаСоединенияБазы"}  # changed only by switching the exchange on/off
+
+
+def _settings() -> set[str]:
+    return {name for name, kind in metadata.registers()["Б24Мост_Настройки"].items() if kind == "Ресурс"}
+
+
 def test_every_setting_is_a_monitor_attribute_and_is_saved_by_it() -> None:
-    settings = {name for name, kind in metadata.registers()["Б24Мост_Настройки"].items() if kind == "Ресурс"}
-    assert settings <= metadata.processor_attributes()
-    save = source.procedures(OBJECT_MODULE)["записатьнастройки"]
-    saved = set(re.findall(r"Менеджер\.(\w+) =", source.code_without_comments(save.node)))
-    assert saved == settings
+    settings = _settings()
+    assert settings - {"СтрокаСоединенияБазы"} <= metadata.processor_attributes()
+    names = source.procedures(OBJECT_MODULE)["именанастроек"]
+    saved = set(re.findall(r"\w+", "".join(re.findall(r'"([^"]*)"', source.code_without_comments(names.node)))))
+    assert saved == settings - SERVICE_SETTINGS
 
 
 def test_every_setting_is_read_with_a_default() -> None:
-    """Б24Мост_Очередь.ПрочитатьНастройки selects every setting and gives each a default value."""
-    settings = {name for name, kind in metadata.registers()["Б24Мост_Настройки"].items() if kind == "Ресурс"}
-    read = source.procedures(source.common_module_files()["Б24Мост_Очередь"])["прочитатьнастройки"]
+    """Б24Мост_Сервер.ПрочитатьНастройки selects every setting and gives each a default value."""
+    read = source.procedures(source.common_module_files()["Б24Мост_Сервер"])["прочитатьнастройки"]
     code = source.code_without_comments(read.node)
-    assert set(re.findall(r"Н\.(\w+) КАК", code)) == settings
-    assert set(re.findall(r'Настройки\.Вставить\("(\w+)"', code)) == settings
+    assert set(re.findall(r"Н\.(\w+) КАК", code)) == _settings()
+    assert set(re.findall(r'Настройки\.Вставить\("(\w+)"', code)) == _settings()

@@ -1,25 +1,32 @@
-"""An event is never lost silently: nothing catches and swallows an error around the outbox write.
+"""A change is never lost silently, a user never fails because of the module, and the sender cannot jam.
 
-The outbox row is written inside the transaction of the change (document posting, catalog write).  If
-that write fails and someone catches the error without raising it again, the transaction is broken or
-the document is posted without its event — exactly the loss the outbox exists to prevent.  So every
-``Исключение`` branch whose ``Попытка`` branch (directly or through our procedures) writes the outbox
-must end in ``ВызватьИсключение``.
+Registration on the exchange plan node happens in the transaction of the change (the platform does it for
+the objects of the plan's composition; subscriptions do it for owners).  These checks read the syntax
+trees: no ``Исключение`` branch swallows an error around a registration; the subscription module reads
+nothing but the object being written and does nothing while the exchange is off; the modules that hold
+the token cannot be called from a client, and the one that can checks the administrator role; the sender
+locks the node, fixes the message number before selecting, never calls HTTP inside a transaction, splits a
+refused batch, and returns unaccepted registrations before deleting by number.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
 
 from tree_sitter import Node
 
-from tests.bsl import source
+from tests.bsl import metadata, source
 
-ENQUEUE = ("б24мост_очередь", "поставитьвочередь")
+REGISTER = ("планыобмена", "зарегистроватьизменения")
+MODULES = source.common_module_files()
+
+
+def _module(name: str) -> dict[str, source.Procedure]:
+    return source.procedures(MODULES[name])
 
 
 def call_graph() -> dict[tuple[str, str], set[tuple[str, str]]]:
-    """(module, procedure) → the (module, procedure) pairs it calls, for our own modules."""
+    """(module, procedure) → the (module, procedure) pairs it calls; platform managers kept as qualifiers."""
     modules = {source.module_name(path).lower(): path for path in source.bsl_files()}
     graph: dict[tuple[str, str], set[tuple[str, str]]] = {}
     for module, path in modules.items():
@@ -28,16 +35,16 @@ def call_graph() -> dict[tuple[str, str], set[tuple[str, str]]]:
             for call in source.calls(procedure.node):
                 if call.qualifier is None:
                     targets.add((module, call.name.lower()))
-                elif call.qualifier.lower() in modules:
+                elif call.qualifier != "…":
                     targets.add((call.qualifier.lower(), call.name.lower()))
             graph[(module, key)] = targets
     return graph
 
 
-def outbox_writers() -> set[tuple[str, str]]:
-    """ПоставитьВОчередь and every procedure that reaches it through our calls."""
+def registration_writers() -> set[tuple[str, str]]:
+    """Every procedure that registers a change on the node, directly or through our calls."""
     graph = call_graph()
-    writers = {ENQUEUE}
+    writers = {("планыобмена", "зарегистрироватьизменения")}
     changed = True
     while changed:
         changed = False
@@ -62,78 +69,218 @@ def swallowing_tries(root: Node, module: str, writers: set[tuple[str, str]]) -> 
     return found
 
 
-def test_the_enqueue_procedure_is_known_and_reached_from_the_subscriptions() -> None:
-    writers = outbox_writers()
-    assert ("б24мост_очередь", "призаписидокументапризаписи") in writers
-    assert ("б24мост_первичнаявыгрузка", "выполнитьпорцию") in writers
+def test_registration_is_reached_from_the_subscriptions_and_the_initial_export() -> None:
+    writers = registration_writers()
+    assert ("б24мост_подписки", "призаписиконтактнойинформациипризаписи") in writers
+    assert ("б24мост_подписки", "призаписиустановкиценпризаписи") in writers
+    assert ("б24мост_первичнаявыгрузка", "выполнитьполностью") in writers
 
 
-def test_no_attempt_block_swallows_an_error_around_an_outbox_write() -> None:
-    writers = outbox_writers()
+def test_no_attempt_block_swallows_an_error_around_a_registration() -> None:
+    writers = registration_writers()
     problems = []
     for path in source.bsl_files():
         module = source.module_name(path)
-        problems += [
-            f"{module}: {p}" for p in swallowing_tries(source.parse(path).root_node, module, writers)
-        ]
+        problems += [f"{module}: {p}" for p in swallowing_tries(source.parse(path).root_node, module, writers)]
     assert problems == []
 
 
-def test_every_exception_branch_in_the_enqueue_module_raises_again() -> None:
-    root = source.parse(source.common_module_files()["Б24Мост_Очередь"]).root_node
-    for statement in source.try_statements(root):
-        assert source.raises(source.try_parts(statement)[1]), source.position(statement)
-
-
-def test_the_check_finds_a_swallowed_outbox_write() -> None:
+def test_the_check_finds_a_swallowed_registration() -> None:
     code = (
-        "Процедура Т(Источник)\n"
+        "Процедура Т(Узел, Источник)\n"
         "\tПопытка\n"
-        '\t\tБ24Мост_Очередь.ПоставитьВОчередь(Источник.Ссылка, "product", "");\n'
+        "\t\tПланыОбмена.ЗарегистрироватьИзменения(Узел, Источник.Владелец);\n"
         "\tИсключение\n"
         '\t\tЗаписьЖурналаРегистрации("Ошибка");\n'
         "\tКонецПопытки;\n"
         "КонецПроцедуры\n"
     )
     root = source.parser("bsl").parse(code.encode()).root_node
-    assert swallowing_tries(root, "Тест", outbox_writers()) == ["Попытка в строка 2, колонка 2"]
+    assert swallowing_tries(root, "Тест", registration_writers()) == ["Попытка в строка 2, колонка 2"]
 
 
-def test_the_check_accepts_a_rollback_that_raises_again() -> None:
+# --- subscriptions: no rights needed, nothing while off ---------------------------------------------------
+
+_DATA_ACCESS = re.compile(r"\b(Запрос|РегистрыСведений|Справочники|Документы|Константы|ПланыОбмена)\b")
+
+
+def subscription_problems(procedures: dict[str, source.Procedure]) -> list[str]:
+    """A handler must read only its source and ask the privileged module for everything else, and must
+    return at once when the exchange is off (УзелМоста() = Неопределено)."""
+    problems = []
+    for procedure in procedures.values():
+        code = source.code_without_comments(procedure.node)
+        if match := _DATA_ACCESS.search(code):
+            problems.append(f"{procedure.name}: обращается к данным ({match.group(1)}) с правами пользователя")
+        if procedure.exported:
+            guard = re.search(r"Узел = Б24Мост_ПолныеПрава\.УзелМоста\(\);\s*Если Узел = Неопределено Тогда\s*Возврат;", code)
+            if guard is None:
+                problems.append(f"{procedure.name}: не выходит сразу при выключенном обмене")
+            else:
+                before = code[: guard.start()]
+                if re.search(r"\w+\s*\(", re.sub(r"Процедура \w+\(", "", before).replace("Если Отказ", "")):
+                    problems.append(f"{procedure.name}: что-то вызывает до проверки «обмен включён»")
+    return problems
+
+
+def test_subscription_handlers_read_only_their_source_and_do_nothing_while_the_exchange_is_off() -> None:
+    procedures = _module("Б24Мост_Подписки")
+    handlers = {s.procedure.lower() for s in metadata.subscriptions()}
+    assert handlers <= {k for k, p in procedures.items() if p.exported}
+    assert subscription_problems(procedures) == []
+
+
+def test_the_subscription_check_finds_a_settings_read_with_user_rights_and_a_missing_off_switch() -> None:
     code = (
-        "Процедура Т(Источник)\n"
-        "\tНачатьТранзакцию();\n"
-        "\tПопытка\n"
-        '\t\tБ24Мост_Очередь.ПоставитьВОчередь(Источник.Ссылка, "product", "");\n'
-        "\t\tЗафиксироватьТранзакцию();\n"
-        "\tИсключение\n"
-        "\t\tОтменитьТранзакцию();\n"
-        "\t\tВызватьИсключение ОписаниеОшибки();\n"
-        "\tКонецПопытки;\n"
+        "Процедура ПриЗаписиПриЗаписи(Источник, Отказ) Экспорт\n"
+        '\tНастройки = РегистрыСведений.Б24Мост_Настройки.Получить();\n'
+        "\tБ24Мост_ПолныеПрава.ЗарегистрироватьКонтрагентов(Неопределено, Источник.Владелец);\n"
         "КонецПроцедуры\n"
     )
     root = source.parser("bsl").parse(code.encode()).root_node
-    assert swallowing_tries(root, "Тест", outbox_writers()) == []
+    procedures = {}
+    for node in root.children:
+        name = source.text(node.child_by_field_name("name"))
+        procedures[name.lower()] = source.Procedure("Т", name, (), True, node)
+    assert len(subscription_problems(procedures)) == 2
 
 
-def _enqueue_module() -> Path:
-    return source.common_module_files()["Б24Мост_Очередь"]
+def test_owner_subscriptions_do_not_skip_exchange_loads() -> None:
+    """РИБ and the БП exchange write contact information with ОбменДанными.Загрузка = Истина: it must
+    still reach Bitrix24 (the platform registers the composition objects regardless of Загрузка)."""
+    code = source.code_without_comments(source.parse(MODULES["Б24Мост_Подписки"]).root_node)
+    assert "Загрузка" not in code
 
 
-def test_every_subscription_that_enqueues_skips_exchange_loads() -> None:
-    """Handlers of ПриЗаписи subscriptions ask НужноРегистрировать, which checks ОбменДанными.Загрузка."""
-    procedures = source.procedures(_enqueue_module())
-    guard = procedures["нужнорегистрировать"]
-    assert "ОбменДанными.Загрузка" in source.code_without_comments(guard.node)
-    handlers = [p for key, p in procedures.items() if key.startswith("призаписи") and p.exported]
-    assert len(handlers) == 4
-    for handler in handlers:
-        assert any(call.name == "НужноРегистрировать" for call in source.calls(handler.node)), handler.name
+def test_the_privileged_module_of_the_subscriptions_registers_only_objects_of_the_composition() -> None:
+    composition = {name.split(".")[1] for name in metadata.exchange_plans()["Б24Мост"]}
+    code = source.code_without_comments(source.parse(MODULES["Б24Мост_ПолныеПрава"]).root_node)
+    registered = re.findall(r"ПланыОбмена\.ЗарегистрироватьИзменения\(Узел, (\w+(?:\.\w+)?)\)", code)
+    assert sorted(registered) == ["Контрагент", "СтрокаТовара.Номенклатура"]
+    # Контрагент comes only through ДобавитьКонтрагента, which accepts nothing but Контрагенты
+    adds = source.procedures(MODULES["Б24Мост_ПолныеПрава"])["добавитьконтрагента"]
+    assert 'Тип("СправочникСсылка.Контрагенты")' in source.code_without_comments(adds.node)
+    assert {"Контрагенты", "Номенклатура"} <= composition
 
 
-def test_the_enqueue_writes_without_replacing_other_rows() -> None:
-    """Набор.Записать(Ложь): an insert by a fresh key, so a posting never locks or rewrites other events."""
-    enqueue = source.procedures(_enqueue_module())["поставитьвочередь"]
-    writes = [call for call in source.calls(enqueue.node) if call.name == "Записать"]
-    assert len(writes) == 1
-    assert source.text(writes[0].node).replace(" ", "") == "Записать(Ложь)"
+# --- secrets: who can call what ---------------------------------------------------------------------------
+
+def _flags() -> dict[str, dict[str, str]]:
+    rows = metadata.section("6. Общие модули").tables[0]
+    names = ["client", "server", "external", "server_call", "privileged", "global"]
+    return {metadata.unquote(r[0]): dict(zip(names, r[2:])) for r in rows}
+
+
+def test_modules_holding_the_token_cannot_be_called_from_a_client() -> None:
+    flags = _flags()
+    for module in ("Б24Мост_Сервер", "Б24Мост_Отправка", "Б24Мост_Сериализация"):
+        assert flags[module]["server_call"] == "нет" and flags[module]["client"] == "нет", module
+    # the privileged module every user's session calls never touches the token
+    code = source.code_without_comments(source.parse(MODULES["Б24Мост_ПолныеПрава"]).root_node)
+    assert "Токен" not in code and "ПрочитатьНастройки" not in code
+    client_privileged = {m for m, f in flags.items() if f["server_call"] == "да" and f["privileged"] == "да"}
+    assert client_privileged == {"Б24Мост_ПолныеПрава", "Б24Мост_Администрирование"}
+
+
+def test_every_export_of_the_client_callable_privileged_admin_module_checks_the_role() -> None:
+    missing = [
+        p.name
+        for p in _module("Б24Мост_Администрирование").values()
+        if p.exported and not any(c.name == "ТребоватьАдминистратора" for c in source.calls(p.node))
+    ]
+    assert missing == []
+
+
+def test_the_settings_read_for_the_form_blanks_the_token() -> None:
+    code = source.code_without_comments(_module("Б24Мост_Администрирование")["настройкидляформы"].node)
+    assert 'Настройки.Токен = "";' in code and 'Настройки.ПроксиПароль = "";' in code
+
+
+# --- sender -----------------------------------------------------------------------------------------------
+
+def _order(code: str, *needles: str) -> list[int]:
+    return [code.find(n) for n in needles]
+
+
+def test_the_sender_locks_the_node_before_the_cycle_and_fixes_the_message_number_before_selecting() -> None:
+    sender = _module("Б24Мост_Отправка")
+    run = source.code_without_comments(sender["выполнитьотправку"].node)
+    lock, cycle = _order(run, "ОбъектУзла.Заблокировать()", "ЦиклОтправки(")
+    assert 0 <= lock < cycle
+    loop = source.code_without_comments(sender["циклотправки"].node)
+    number, write, select = _order(loop, "НомерОтправленного + 1", "ОбъектУзла.Записать()", "ОтправитьТип(")
+    assert 0 <= number < write < select
+
+
+def http_inside_transactions(procedures: dict[str, source.Procedure]) -> list[str]:
+    """HTTP (ОтправитьHTTP/ОтправитьДляОбработки) between НачатьТранзакцию and its commit would hold locks
+    on user data for the length of a network call."""
+    found = []
+    for procedure in procedures.values():
+        code = source.code_without_comments(procedure.node)
+        for block in re.findall(r"НачатьТранзакцию\(\);(.*?)(?:ЗафиксироватьТранзакцию|ОтменитьТранзакцию)\(\)", code, re.S):
+            if re.search(r"ОтправитьHTTP|ОтправитьДляОбработки|ОтправитьСДелением|ОтправитьПакет", block):
+                found.append(procedure.name)
+    return found
+
+
+def test_no_http_call_runs_inside_a_transaction() -> None:
+    assert http_inside_transactions(_module("Б24Мост_Отправка")) == []
+    code = "Процедура Т()\n\tНачатьТранзакцию();\n\tОтправитьHTTP(1, 2);\n\tЗафиксироватьТранзакцию();\nКонецПроцедуры\n"
+    root = source.parser("bsl").parse(code.encode()).root_node
+    broken = {"т": source.Procedure("Т", "Т", (), False, root.children[0])}
+    assert http_inside_transactions(broken) == ["Т"]
+
+
+def test_each_snapshot_is_built_in_its_own_transaction() -> None:
+    code = source.code_without_comments(_module("Б24Мост_Отправка")["новыйэлемент"].node)
+    begin, build, commit = _order(code, "НачатьТранзакцию()", "Б24Мост_Сериализация.СобытиеОбъекта(", "ЗафиксироватьТранзакцию()")
+    assert 0 <= begin < build < commit
+
+
+def test_a_refused_batch_is_split_down_to_the_offending_event() -> None:
+    code = source.code_without_comments(_module("Б24Мост_Отправка")["отправитьсделением"].node)
+    assert re.search(r"Код = 400 ИЛИ Код = 413 ИЛИ Код = 415", code)
+    assert code.count("ОтправитьСДелением(Ход, Левая)") == 1 and code.count("ОтправитьСДелением(Ход, Правая)") == 1
+    assert "Элементы.Количество() = 1" in code
+
+
+def test_acknowledgement_returns_unaccepted_rows_before_deleting_by_number() -> None:
+    code = source.code_without_comments(_module("Б24Мост_Отправка")["подтвердить"].node)
+    back, delete = _order(code, "ПланыОбмена.ЗарегистрироватьИзменения(Узел, СтрокаРезультата.Ссылка)",
+                          "ПланыОбмена.УдалитьРегистрациюИзменений(Узел, НомерСообщения)")
+    assert 0 <= back < delete
+    assert "Новый УдалениеОбъекта(" in code  # a deleted object goes back as a deletion
+
+
+def test_the_sender_walks_exactly_the_composition_of_the_exchange_plan() -> None:
+    code = source.code_without_comments(_module("Б24Мост_Отправка")["порядокотправки"].node)
+    walked = re.findall(r"Метаданные\.(Справочники|Документы)\.(\w+), \"(\w+)\"", code)
+    kinds = {"Справочники": "Справочник", "Документы": "Документ"}
+    sent = {(f"{kinds[k]}.{n}", e) for k, n, e in walked}
+    composition = {(metadata.unquote(r[0]), r[2].strip()) for r in metadata.section("1. План обмена").tables[0]}
+    assert sent == composition
+    # catalogs before documents: the company and the product exist in Bitrix24 before the deal
+    assert [k for k, _, _ in walked] == sorted((k for k, _, _ in walked), key=lambda k: k != "Справочники")
+
+
+def test_every_cycle_acknowledges_so_rows_stamped_by_a_crashed_cycle_return_to_the_queue() -> None:
+    """Portions select only NULL-stamped registrations; rows stamped by an interrupted cycle come back only
+    through the acknowledgement, so it must run unconditionally (at the procedure's top level)."""
+    code = _module("Б24Мост_Отправка")["циклотправки"].node.text.decode()
+    assert re.search(r"^\tПодтвердить\(Узел, НомерСообщения, Ход\.Принятые\);", code, re.M)
+
+
+def test_switching_on_checks_the_platform_and_remembers_this_infobase_and_the_sender_checks_it() -> None:
+    server = _module("Б24Мост_Сервер")
+    switch_on = source.code_without_comments(server["включитьобмен"].node)
+    check, node, remember = _order(switch_on, "ПроверитьПлатформу(", "СоздатьУзел()",
+                                   "СтрокаСоединенияБазы = СтрокаСоединенияИнформационнойБазы()")
+    assert 0 <= check < node < remember
+    platform = source.code_without_comments(server["проверитьплатформу"].node)
+    assert "8003006" in platform  # 8.3.6 as major·10⁶ + minor·10³ + release
+    run = source.code_without_comments(_module("Б24Мост_Отправка")["выполнитьотправку"].node)
+    guard, lock = _order(run, "Б24Мост_Сервер.ПроверкаКопииБазы(Настройки)", "ОбъектУзла.Заблокировать()")
+    assert 0 <= guard < lock
+    copy_guard = source.code_without_comments(server["проверкакопиибазы"].node)
+    assert "СтрокаСоединенияИнформационнойБазы()" in copy_guard

@@ -159,3 +159,26 @@ async def _comments(stack, deal_id, at_least):
     found = [c["COMMENT"] for c in stack.state()["timeline_comments"]
              if str(c["ENTITY_ID"]) == deal_id and c["ENTITY_TYPE"].lower() == "deal"]
     return found if len(found) >= at_least else None
+
+
+async def test_an_allocation_in_the_order_currency_pays_a_foreign_currency_order(crm):
+    """у.е. contract: the order is in USD, the payment in RUB; 1C sends the allocation in the order's currency
+    (allocation ``currency``, optional in contract v1), and only that amount counts toward the order."""
+    cp, product = await counterparty_and_product(crm)
+    lc = Lifecycle(cp, product)
+    await crm.post(lc.order(amount="100.00", currency="USD"))
+    await settled(crm, lc.order_id, STAGE_ID="B24B_ORDER", CURRENCY_ID="USD")
+    payment_id = str(uuid.uuid4())
+    rub = lc.payment(payment_id, amount="9150.00")
+    rub["payload"]["allocations"] = [{"order_id": lc.order_id, "amount": "9150.00"}]  # RUB: not comparable
+    await crm.post(rub)
+    d = deal(crm, lc.order_id)
+    comments = await wait_for(lambda: _comments(crm, d["ID"], 2), timeout=30)
+    assert any("9150.00 RUB (в другой валюте, не учтено)" in c for c in comments), comments
+    assert deal(crm, lc.order_id)["STAGE_ID"] == "B24B_ORDER"
+    usd = lc.payment(payment_id, amount="9150.00")
+    usd["payload"]["allocations"] = [{"order_id": lc.order_id, "amount": "100.00", "currency": "USD"}]
+    await crm.post(usd)
+    d = await settled(crm, lc.order_id, STAGE_ID="B24B_PAID")
+    assert d[UF.paid_amount] == "100.00|USD"
+

@@ -76,6 +76,6 @@ async def test_the_facts_of_an_order_are_typed_documents_read_from_the_stored_co
         vat_amount=Decimal("200.00"), discount_percent=Decimal("0.00"), vat_rate="20", unit_code="796",
         unit_name="шт"),)
     payment = known.payments[0]  # two allocations to this order add up; the other order's share is not ours
-    assert (payment.kind, payment.amount, payment.allocated) == ("bank", Decimal("1300.00"), Decimal("600.00"))
+    assert (payment.kind, payment.amount, payment.allocated("RUB")) == ("bank", Decimal("1300.00"), Decimal("600.00"))
     assert known.shipments[0].organization == ORG["name"] and known.shipments[0].date == "2026-11-30"
     assert await affected(db_pool, "payment", payment.doc_id) == {a.order_id, other}

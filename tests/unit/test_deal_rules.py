@@ -35,7 +35,7 @@ def order(posted=True, deleted=False, amount="1200.00", ever_posted=None, **extr
 
 def doc(kind, doc_id, amount, posted=True, deleted=False, date="2026-11-28", number="1", **extra):
     if kind == "payment":
-        extra.setdefault("allocated", Decimal(str(amount)))
+        extra.setdefault("allocations", (("RUB", Decimal(str(amount))),))
     return KINDS[kind](doc_id=doc_id, number=number, date=date, posted=posted, deleted=deleted,
                        amount=Decimal(str(amount)), ever_posted=posted, **extra)
 
@@ -125,3 +125,27 @@ def test_amounts_without_vat_get_the_vat_added_to_the_row_price():
 def test_the_paid_tag_depends_on_the_deal_and_the_paying_payments_only():
     assert paid_tag("ut", ORDER, ["a", "b"]) == paid_tag("ut", ORDER, ["b", "a"])
     assert paid_tag("ut", ORDER, ["a"]) != paid_tag("ut", ORDER, ["a", "b"])
+
+
+def _payment(doc_id, allocations, currency="RUB", amount="1200.00"):
+    """A payment toward ORDER with these (currency, amount) allocation rows."""
+    rows = tuple((c, Decimal(a)) for c, a in allocations)
+    return Payment(doc_id=doc_id, number="1", date="2026-11-28", posted=True, ever_posted=True, kind="bank",
+                   currency=currency, amount=Decimal(amount), allocations=rows)
+
+
+def test_an_allocation_counts_toward_the_order_only_in_the_order_currency():
+    usd_order = order(currency="USD", amount="100.00")
+    # у.е. contract: the payment is in RUB, 1C sends the allocation in the order's currency (USD)
+    paid = state(usd_order, _payment("pay1", [("USD", "100.00")], currency="RUB", amount="9000.00"))
+    assert paid.stage == PAID and paid.paid_amount == Decimal("100.00") and paid.currency == "USD"
+    # the same payment with its allocation in RUB: not comparable with a USD order
+    rub = state(usd_order, _payment("pay1", [("RUB", "9000.00")], currency="RUB", amount="9000.00"))
+    assert rub.stage == NEW and rub.paid_amount == Decimal(0)
+    note = next(n.text for n in rub.notes if n.key == "payment:pay1")
+    assert "9000.00 RUB (в другой валюте, не учтено)" in note
+
+
+def test_allocations_in_the_order_currency_add_up_across_rows_and_others_are_ignored():
+    s = state(order(), _payment("pay1", [("RUB", "700.00"), ("RUB", "500.00"), ("EUR", "5.00")]))
+    assert s.stage == PAID and s.paid_amount == Decimal("1200.00")
