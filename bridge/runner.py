@@ -13,6 +13,11 @@ from .settings import Settings, unknown_variables
 
 log = logging.getLogger(__name__)
 
+# A DSN's password is always hidden inside a URL (``logs`` masks ``scheme://user:***@``); hiding it as a
+# bare word too is only safe when it is long enough not to be an ordinary word: the development default
+# ``bridge`` would otherwise turn every logger name into ``***.cli``.
+MIN_BARE_PASSWORD = 8
+
 
 def setup(settings: Settings) -> None:
     """Logging, the secrets logging must never show, and a warning for each unknown BRIDGE_* variable."""
@@ -26,7 +31,8 @@ def setup(settings: Settings) -> None:
         logs.register_secret(value)
     for secret in (settings.database_url, settings.amqp_url):
         password = urlsplit(secret.get_secret_value()).password
-        logs.register_secret(password)
+        if password and len(password) >= MIN_BARE_PASSWORD:
+            logs.register_secret(password)
     code = _webhook_code(settings.b24_webhook_url.get_secret_value())
     logs.register_secret(code)
 
