@@ -22,7 +22,7 @@ HUNDRED = Decimal(100)
 
 
 def rows_of(call: Call, deal_id: int) -> list[dict[str, Any]]:
-    return sorted((r for r in call.store.rows(TABLE) if r["OWNER_ID"] == deal_id), key=lambda r: (r["SORT"], r["ID"]))
+    return sorted(call.store.where(TABLE, "OWNER_ID", deal_id), key=lambda r: (r["SORT"], r["ID"]))
 
 
 def _deal(call: Call) -> tuple[int, dict[str, Any]]:
