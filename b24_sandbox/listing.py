@@ -123,7 +123,7 @@ def candidates(store: Store, table: str, filter_: Any, kind_of: KindOf) -> list[
     """The rows a filter can match: through an index when it has an equality or IN condition on an indexed
     field (the smallest such set), else the whole table.  ``apply_filter`` still checks every condition,
     so this only ever narrows the search, it never decides a match."""
-    best: list[Any] | None = None
+    best: tuple[int, str, set[Any]] | None = None
     if isinstance(filter_, dict):
         for key, wanted in filter_.items():
             op, name = split_key(str(key))
@@ -136,10 +136,10 @@ def candidates(store: Store, table: str, filter_: Any, kind_of: KindOf) -> list[
                 keys = {_norm(wanted, kind)}
             else:
                 continue
-            found = store.lookup(table, name, keys)
-            if best is None or len(found) < len(best):
-                best = found
-    return store.rows(table) if best is None else best
+            size = store.matches(table, name, keys)
+            if best is None or size < best[0]:
+                best = (size, name, keys)
+    return store.rows(table) if best is None else store.lookup(table, best[1], best[2])
 
 
 def apply_filter(rows: Iterable[Any], filter_: Any, get: Getter, kind_of: KindOf) -> list[Any]:

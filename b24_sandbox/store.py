@@ -52,6 +52,7 @@ class Store:
         self._indexes: dict[tuple[str, str], dict[Any, set[Any]]] = {}
         self._filed: dict[tuple[str, str], dict[Any, Any]] = {}  # (table, field) → key → the value it is filed under
         self.scanned: Counter[str] = Counter()
+        self.use_indexes = True  # False: every look-up scans its table (the benchmark's "before")
 
     def clear(self) -> None:
         """Forget everything: tables empty, ids start from 1 again."""
@@ -100,14 +101,19 @@ class Store:
     # ---- indexes -------------------------------------------------------------------------------------
 
     def indexed(self, table: str, field: str) -> bool:
-        return field in INDEXED.get(table, ())
+        return self.use_indexes and field in INDEXED.get(table, ())
+
+    def matches(self, table: str, field: str, wanted: Iterable[Any]) -> int:
+        """How many records ``lookup`` would hand out, without handing them out (to pick the narrowest)."""
+        index = self._index(table, field)
+        return sum(len(index.get(k, ())) for k in {index_key(v) for v in wanted})
 
     def lookup(self, table: str, field: str, wanted: Iterable[Any]) -> list[dict[str, Any]]:
         """Records whose ``field`` is one of ``wanted`` (already normalised as filters normalise), by key."""
         index = self._index(table, field)
         keys: set[Any] = set()
-        for value in wanted:
-            keys |= index.get(index_key(value), set())
+        for value in {index_key(v) for v in wanted}:
+            keys |= index.get(value, set())
         rows = self.tables[table]
         found = [rows[k] for k in sorted(keys)]
         self.scanned[table] += len(found)
