@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 # table → the fields it is looked up by (equality or IN filters, owner look-ups)
@@ -31,6 +31,11 @@ INDEXED: dict[str, tuple[str, ...]] = {
     "prices": ("productId",),
     "product_rows": ("OWNER_ID",),
 }
+
+
+# (table, index name) → the keys a record is filed under, for indexes on something other than one field's
+# value (e.g. every normalised phone number of a contact); registered by the method module that reads it
+DERIVED: dict[tuple[str, str], Callable[[dict[str, Any]], Iterable[Any]]] = {}
 
 
 def index_key(value: Any) -> Any:
@@ -50,7 +55,7 @@ class Store:
         self.tables: dict[str, dict[Any, dict[str, Any]]] = defaultdict(dict)
         self._counters: dict[str, int] = defaultdict(int)
         self._indexes: dict[tuple[str, str], dict[Any, set[Any]]] = {}
-        self._filed: dict[tuple[str, str], dict[Any, Any]] = {}  # (table, field) → key → the value it is filed under
+        self._filed: dict[tuple[str, str], dict[Any, tuple[Any, ...]]] = {}  # (table, field) → key → filed under
         self.scanned: Counter[str] = Counter()
         self.use_indexes = True  # False: every look-up scans its table (the benchmark's "before")
 
@@ -101,7 +106,7 @@ class Store:
     # ---- indexes -------------------------------------------------------------------------------------
 
     def indexed(self, table: str, field: str) -> bool:
-        return self.use_indexes and field in INDEXED.get(table, ())
+        return self.use_indexes and (field in INDEXED.get(table, ()) or (table, field) in DERIVED)
 
     def matches(self, table: str, field: str, wanted: Iterable[Any]) -> int:
         """How many records ``lookup`` would hand out, without handing them out (to pick the narrowest)."""
@@ -120,9 +125,12 @@ class Store:
         return found
 
     def where(self, table: str, field: str, value: Any) -> list[dict[str, Any]]:
-        """Records whose ``field`` equals ``value``: through the index when there is one."""
+        """Records whose ``field`` equals ``value`` (or are filed under ``value`` by a derived index)."""
         if self.indexed(table, field):
             return self.lookup(table, field, [value])
+        derive = DERIVED.get((table, field))
+        if derive is not None:
+            return [r for r in self.rows(table) if index_key(value) in {index_key(k) for k in derive(r)}]
         return [r for r in self.rows(table) if r.get(field) == value]
 
     def reindex(self, table: str, key: Any) -> None:
@@ -137,28 +145,30 @@ class Store:
         if index is None:
             index, filed = defaultdict(set), {}
             for key, record in self.tables[table].items():
-                filed[key] = value = index_key(record.get(field))
-                index[value].add(key)
+                filed[key] = values = _filed_under(table, field, record)
+                for value in values:
+                    index[value].add(key)
             self._indexes[(table, field)] = index
             self._filed[(table, field)] = filed
         return index
 
+    def _names(self, table: str) -> list[str]:
+        return [*INDEXED.get(table, ()), *(name for t, name in DERIVED if t == table)]
+
     def _file(self, table: str, key: Any, record: dict[str, Any]) -> None:
-        for field in INDEXED.get(table, ()):
+        for field in self._names(table):
             index = self._indexes.get((table, field))
             if index is not None:
-                value = index_key(record.get(field))
-                index[value].add(key)
-                self._filed[(table, field)][key] = value
+                self._filed[(table, field)][key] = values = _filed_under(table, field, record)
+                for value in values:
+                    index[value].add(key)
 
     def _unfile(self, table: str, key: Any) -> None:
-        for field in INDEXED.get(table, ()):
+        for field in self._names(table):
             index = self._indexes.get((table, field))
             if index is None:
                 continue
-            filed = self._filed[(table, field)]
-            if key in filed:
-                value = filed.pop(key)
+            for value in self._filed[(table, field)].pop(key, ()):
                 bucket = index.get(value)
                 if bucket is not None:
                     bucket.discard(key)
@@ -170,3 +180,10 @@ class Store:
 
     def snapshot(self) -> dict[str, list[dict[str, Any]]]:
         return {name: copy.deepcopy(list(rows.values())) for name, rows in self.tables.items()}
+
+
+def _filed_under(table: str, field: str, record: dict[str, Any]) -> tuple[Any, ...]:
+    derive = DERIVED.get((table, field))
+    if derive is None:
+        return (index_key(record.get(field)),)
+    return tuple({index_key(k) for k in derive(record)})

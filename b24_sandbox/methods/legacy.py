@@ -65,6 +65,7 @@ class LegacyCrud:
         multifield.apply(record, self.entity.multifields, raw, lambda: call.store.next_id("multifield"))
         if self._after_write:
             self._after_write(call, record, raw, True)
+        call.store.reindex(self.entity.table, new_id)  # the multifields (and hooks) came after the insert
         return new_id
 
     def update(self, call: Call) -> bool:
