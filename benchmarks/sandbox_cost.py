@@ -30,8 +30,7 @@ LOOKUPS: dict[str, tuple[str, Any]] = {
         "crm.company.list", lambda n, r: {"filter": {"@ORIGIN_ID": [f"guid-{r.randrange(n)}" for _ in range(50)]},
                                           "select": ["ID", "ORIGIN_ID"]}),
     "crm.requisite.list RQ_INN+RQ_KPP": (
-        "crm.requisite.list", lambda n, r: (lambda i: {"filter": {"RQ_INN": f"77{i:08d}", "RQ_KPP": "770101001"}})(
-            r.randrange(n))),
+        "crm.requisite.list", lambda n, r: {"filter": {"RQ_INN": f"77{r.randrange(n):08d}", "RQ_KPP": "770101001"}}),
     "crm.requisite.list ENTITY_ID": (
         "crm.requisite.list", lambda n, r: {"filter": {"ENTITY_TYPE_ID": 4, "ENTITY_ID": r.randrange(n) + 1}}),
     "catalog.product.list xmlId (50)": (

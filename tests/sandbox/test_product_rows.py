@@ -72,8 +72,8 @@ def test_a_full_discount_keeps_the_given_sum(portal):
     ({"PRICE": 1, "DISCOUNT_TYPE_ID": 2},
      "Discount Rate (DISCOUNT_RATE) is required if Percentage Discount Type (DISCOUNT_TYPE_ID) is defined.<br>"),
     ({"PRICE": 0, "DISCOUNT_TYPE_ID": 2, "DISCOUNT_RATE": 100, "DISCOUNT_SUM": 0},
-     "Discount Sum (DISCOUNT_SUM) is required if Percentage Discount Type (DISCOUNT_TYPE_ID) is defined and "
-     "Discount Rate (DISCOUNT_RATE) is 100%<br>"),
+     ("Discount Sum (DISCOUNT_SUM) is required if Percentage Discount Type (DISCOUNT_TYPE_ID) is defined and "
+      "Discount Rate (DISCOUNT_RATE) is 100%<br>")),
     ({"PRICE": 1, "DISCOUNT_TYPE_ID": 1},
      "Discount Sum (DISCOUNT_SUM) is required if Monetary Discount Type (DISCOUNT_TYPE_ID) is defined.<br>"),
 ])
@@ -84,7 +84,7 @@ def test_discount_rules_answer_the_portals_words(portal, row, text):
 
 
 def test_a_manual_opportunity_stays_while_the_tax_follows_the_rows(portal):
-    rows, deal = rows_and_deal(portal, [{"PRODUCT_NAME": "Х", "PRICE": 120, "TAX_RATE": 20, "TAX_INCLUDED": "Y"}],
+    _, deal = rows_and_deal(portal, [{"PRODUCT_NAME": "Х", "PRICE": 120, "TAX_RATE": 20, "TAX_INCLUDED": "Y"}],
                                OPPORTUNITY=5000, IS_MANUAL_OPPORTUNITY="Y")
     assert (deal["OPPORTUNITY"], deal["TAX_VALUE"]) == ("5000.00", "20.00")
 
