@@ -16,6 +16,7 @@ from html import escape
 _SIMPLE = {"B": "b", "I": "i", "U": "u", "S": "s", "QUOTE": "blockquote", "CODE": "code"}
 _DEAL_LINK = re.compile(r"^/crm/deal/details/(\d+)/?$")
 _SAFE_URL = re.compile(r"^(https?://|/|#)[^\s\"'<>]*$", re.IGNORECASE)
+_FLAGS = re.IGNORECASE | re.DOTALL
 _COLOR = re.compile(r"^(#[0-9a-f]{3,8}|[a-z]{3,20})$", re.IGNORECASE)
 
 
@@ -51,13 +52,13 @@ def to_html(text: str | None) -> str:
     for _ in range(4):  # nested tags: each pass renders the innermost ones
         before = out
         for tag, element in _SIMPLE.items():
-            out = re.sub(rf"\[{tag}\](.*?)\[/{tag}\]", rf"<{element}>\1</{element}>", out, flags=re.I | re.S)
-        out = re.sub(r"\[URL=([^\]]*)\](.*?)\[/URL\]", lambda m: _anchor(m.group(1), m.group(2)), out, flags=re.I | re.S)
-        out = re.sub(r"\[URL\](.*?)\[/URL\]", lambda m: _anchor(m.group(1), m.group(1)), out, flags=re.I | re.S)
-        out = re.sub(r"\[USER=\d+\](.*?)\[/USER\]", r"<b>\1</b>", out, flags=re.I | re.S)
-        out = re.sub(r"\[COLOR=([^\]]*)\](.*?)\[/COLOR\]", _color, out, flags=re.I | re.S)
+            out = re.sub(rf"\[{tag}\](.*?)\[/{tag}\]", rf"<{element}>\1</{element}>", out, flags=_FLAGS)
+        out = re.sub(r"\[URL=([^\]]*)\](.*?)\[/URL\]", lambda m: _anchor(m.group(1), m.group(2)), out, flags=_FLAGS)
+        out = re.sub(r"\[URL\](.*?)\[/URL\]", lambda m: _anchor(m.group(1), m.group(1)), out, flags=_FLAGS)
+        out = re.sub(r"\[USER=\d+\](.*?)\[/USER\]", r"<b>\1</b>", out, flags=_FLAGS)
+        out = re.sub(r"\[COLOR=([^\]]*)\](.*?)\[/COLOR\]", _color, out, flags=_FLAGS)
         if out == before:
             break
-    out = re.sub(r"\[BR\]", "<br>", out, flags=re.I)
+    out = re.sub(r"\[BR\]", "<br>", out, flags=re.IGNORECASE)
     return out.replace("\r\n", "\n").replace("\n", "<br>")
 

@@ -53,3 +53,11 @@ def browser():
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def by(browser):
+    """selenium's locator kinds (``by.CSS_SELECTOR``…), imported once the browser is known to be there."""
+    from selenium.webdriver.common.by import By
+
+    return By
