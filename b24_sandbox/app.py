@@ -42,7 +42,7 @@ from .ratelimit import LeakyBucket
 from .routes import Routes
 from .state import build_state
 from .store import Store
-from .web import render_page
+from .web import render_live, render_page
 
 log = logging.getLogger("b24_sandbox")
 
@@ -109,10 +109,15 @@ class Sandbox:
         with self._lock:
             return json.loads(json.dumps(build_state(self), ensure_ascii=False, default=str))
 
-    def board_html(self) -> str:
+    def board_html(self, refresh: int = 5) -> str:
         """The ``/_sandbox/`` board: the deals as a sales manager sees them, and the statistics."""
         with self._lock:
-            return render_page(self.state(), self.config.domain, self.stats())
+            return render_page(self.state(), self.config.domain, self.stats(), refresh)
+
+    def board_live(self) -> str:
+        """``/_sandbox/live``: the board's changing part, which the page swaps in without reloading."""
+        with self._lock:
+            return render_live(self.state(), self.stats())
 
     def stats(self) -> dict[str, Any]:
         with self._lock:

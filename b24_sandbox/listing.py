@@ -12,9 +12,12 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import values
+
+if TYPE_CHECKING:
+    from .store import Store
 
 _OPERATORS = ("!=%", "!%=", ">=", "<=", "!=", "!@", "=%", "%=", "!%", "@", ">", "<", "=", "%", "!")
 _NUMERIC = {"int", "money", "decimal", "number"}
@@ -114,6 +117,29 @@ def _predicate(op: str, wanted: Any, kind: str) -> Callable[[Any], bool]:
             target = _norm(wanted, kind)
             return lambda actual: _norm(actual, kind) == target
     return lambda actual: matches(actual, op, wanted, kind)
+
+
+def candidates(store: Store, table: str, filter_: Any, kind_of: KindOf) -> list[Any]:
+    """The rows a filter can match: through an index when it has an equality or IN condition on an indexed
+    field (the smallest such set), else the whole table.  ``apply_filter`` still checks every condition,
+    so this only ever narrows the search, it never decides a match."""
+    best: tuple[int, str, set[Any]] | None = None
+    if isinstance(filter_, dict):
+        for key, wanted in filter_.items():
+            op, name = split_key(str(key))
+            kind = kind_of(name)
+            if kind in (None, "multi") or not store.indexed(table, name):
+                continue
+            if op == "@" or (op in ("", "=") and isinstance(wanted, (list, dict))):
+                keys = {_norm(v, kind) for v in as_list(wanted)}
+            elif op in ("", "="):
+                keys = {_norm(wanted, kind)}
+            else:
+                continue
+            size = store.matches(table, name, keys)
+            if best is None or size < best[0]:
+                best = (size, name, keys)
+    return store.rows(table) if best is None else store.lookup(table, best[1], best[2])
 
 
 def apply_filter(rows: Iterable[Any], filter_: Any, get: Getter, kind_of: KindOf) -> list[Any]:

@@ -47,6 +47,7 @@ class Routes:
             Route("/_sandbox/faults", self._faults_endpoint, methods=["GET", "PUT", "POST", "DELETE"]),
             Route("/_sandbox/oauth", self._oauth_endpoint, methods=["GET", "POST"]),
             Route("/_sandbox/", self._page, methods=["GET"]),
+            Route("/_sandbox/live", self._live, methods=["GET"]),
             Route("/_sandbox", self._page, methods=["GET"]),
             Route("/healthz", self._healthz, methods=["GET"]),
             Route("/readyz", self._healthz, methods=["GET"]),
@@ -222,7 +223,12 @@ class Routes:
         return Response(generate_latest(self.sandbox.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def _page(self, request: Request) -> Response:
-        return HTMLResponse(self.sandbox.board_html())
+        refresh = request.query_params.get("refresh", "5")
+        seconds = int(refresh) if refresh.isdigit() else 5
+        return HTMLResponse(self.sandbox.board_html(seconds), headers={"Cache-Control": "no-store"})
+
+    async def _live(self, request: Request) -> Response:
+        return HTMLResponse(self.sandbox.board_live(), headers={"Cache-Control": "no-store"})
 
 
 def _route(path: str) -> Target:

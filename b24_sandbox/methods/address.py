@@ -91,7 +91,7 @@ def _kind(name: str) -> str | None:
 
 @method("crm.address.list")
 def list_(call: Call) -> Result:
-    rows = call.store.rows(TABLE)
+    rows = listing.candidates(call.store, TABLE, call.param("filter", "FILTER"), _kind)
     rows = listing.apply_filter(rows, call.param("filter", "FILTER"), lambda r, n: r.get(n), _kind)
     rows = listing.apply_order(rows, call.param("order", "ORDER"), lambda r, n: r.get(n), _kind, default="ENTITY_ID")
     page = listing.paginate(rows, call.param("start"), call.config.page_size, floor_start=False)

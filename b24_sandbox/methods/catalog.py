@@ -116,6 +116,7 @@ def product_add(call: Call) -> dict[str, Any]:
     product_id = call.store.insert(PRODUCTS, record, key="id", counter="iblock_element")
     if record["xmlId"] is None:
         record["xmlId"] = str(product_id)
+        call.store.reindex(PRODUCTS, product_id)
     return {"element": render_product(record)}
 
 
@@ -128,6 +129,7 @@ def product_update(call: Call) -> dict[str, Any]:
     check_code(call, record)
     record["timestampX"] = call.now()
     record["modifiedBy"] = call.user_id
+    call.store.reindex(PRODUCTS, product_id)
     return {"element": render_product(record)}
 
 
@@ -138,7 +140,7 @@ def product_get(call: Call) -> dict[str, Any]:
 
 def delete_product(call: Call, product_id: int) -> None:
     """A product goes with its prices; deal product rows keep their PRODUCT_ID and name, as on a portal."""
-    for row in [r for r in call.store.rows(PRICES) if r["productId"] == product_id]:
+    for row in call.store.where(PRICES, "productId", product_id):
         call.store.delete(PRICES, row["id"])
     call.store.delete(PRODUCTS, product_id)
 
@@ -152,7 +154,7 @@ def product_delete(call: Call) -> bool:
     return True
 
 
-def _product_kind(name: str) -> str | None:
+def product_kind(name: str) -> str | None:
     if name in INT_FIELDS or name in FLOAT_FIELDS or name == "purchasingPrice":
         return "number"
     return "str" if name in ORDER else None
@@ -166,8 +168,9 @@ def product_list(call: Call) -> Result:
         raise ApiError(ERR_REQUIRED, "Required select fields: id, iblockId", 400)
     if not isinstance(filter_, dict) or not any(listing.split_key(k)[1] == "iblockId" for k in filter_):
         raise ApiError(ERR_REQUIRED, "Required filter fields: iblockId", 400)
-    rows = listing.apply_filter(call.store.rows(PRODUCTS), filter_, lambda r, n: r.get(n), _product_kind)
-    rows = listing.apply_order(rows, call.param("order"), lambda r, n: r.get(n), _product_kind, default="id")
+    rows = listing.candidates(call.store, PRODUCTS, filter_, product_kind)
+    rows = listing.apply_filter(rows, filter_, lambda r, n: r.get(n), product_kind)
+    rows = listing.apply_order(rows, call.param("order"), lambda r, n: r.get(n), product_kind, default="id")
     page = listing.paginate(rows, call.param("start"), call.config.page_size, floor_start=False)
     chosen = None if "*" in select else set(select)
     return Result({"products": [render_product(r, chosen) for r in page.rows]}, page.total, page.next)
@@ -199,7 +202,7 @@ def _price_fields(call: Call, fields: dict[str, Any], row: dict[str, Any] | None
 
 def set_price(call: Call, product_id: int, group_id: int, price: Decimal, currency: str) -> dict[str, Any]:
     """Create or replace the price of one type (used by crm.product.* for PRICE)."""
-    row = next((r for r in call.store.rows(PRICES) if r["productId"] == product_id and r["catalogGroupId"] == group_id),
+    row = next((r for r in call.store.where(PRICES, "productId", product_id) if r["catalogGroupId"] == group_id),
                None)
     data = {"productId": product_id, "catalogGroupId": group_id, "price": price, "currency": currency,
             "quantityFrom": None, "quantityTo": None, "extraId": None, "timestampX": call.now()}
@@ -224,6 +227,7 @@ def price_update(call: Call) -> dict[str, Any]:
     if row is None:
         raise ApiError(ERR_NOT_FOUND, "Price is not exists", 400)
     row.update(_price_fields(call, call.fields("fields"), row))
+    call.store.reindex(PRICES, row["id"])
     return {"price": render_price(row)}
 
 
@@ -244,7 +248,7 @@ def price_modify(call: Call) -> dict[str, Any]:
     product_id = values.intval(product["id"])
     _product(call, product_id)
     wanted = [p for p in listing.as_list(product.get("prices", [])) if isinstance(p, dict)]
-    existing = {r["id"]: r for r in call.store.rows(PRICES) if r["productId"] == product_id}
+    existing = {r["id"]: r for r in call.store.where(PRICES, "productId", product_id)}
     prepared = []
     for item in wanted:
         price_id = values.intval(item.get("id")) if item.get("id") not in (None, "") else None
@@ -271,7 +275,8 @@ def _price_kind(name: str) -> str | None:
 
 @method("catalog.price.list")
 def price_list(call: Call) -> Result:
-    rows = listing.apply_filter(call.store.rows(PRICES), call.param("filter"), lambda r, n: r.get(n), _price_kind)
+    rows = listing.candidates(call.store, PRICES, call.param("filter"), _price_kind)
+    rows = listing.apply_filter(rows, call.param("filter"), lambda r, n: r.get(n), _price_kind)
     rows = listing.apply_order(rows, call.param("order"), lambda r, n: r.get(n), _price_kind, default="id")
     page = listing.paginate(rows, call.param("start"), call.config.page_size, floor_start=False)
     select = [values.text(s) for s in listing.as_list(call.param("select", default=[])) if s]

@@ -12,7 +12,7 @@ from .. import listing, values
 from ..errors import invalid
 from ..seed import PRODUCT_IBLOCK
 from . import Call, Result, method
-from .catalog import PRICES, PRODUCTS, delete_product, new_product, set_price, write_fields
+from .catalog import PRICES, PRODUCTS, delete_product, new_product, product_kind, set_price, write_fields
 from .common import required
 
 MAP = {"ID": "id", "CATALOG_ID": "iblockId", "NAME": "name", "CODE": "code", "ACTIVE": "active",
@@ -28,8 +28,7 @@ NUMERIC = {"ID", "CATALOG_ID", "SECTION_ID", "SORT", "VAT_ID", "MEASURE", "MODIF
 
 
 def base_price(call: Call, product_id: int) -> dict[str, Any] | None:
-    return next((r for r in call.store.rows(PRICES) if r["productId"] == product_id and r["catalogGroupId"] == 1),
-                None)
+    return next((r for r in call.store.where(PRICES, "productId", product_id) if r["catalogGroupId"] == 1), None)
 
 
 def view(call: Call, record: dict[str, Any]) -> dict[str, Any]:
@@ -59,6 +58,7 @@ def _write(call: Call, record: dict[str, Any], fields: dict[str, Any]) -> None:
         price = values.decimal(fields["PRICE"]) if "PRICE" in fields else (current["price"] if current else 0)
         currency = values.text(fields.get("CURRENCY_ID")) or (current["currency"] if current else "RUB")
         set_price(call, record["id"], 1, values.decimal(price), currency)
+    call.store.reindex(PRODUCTS, record["id"])
 
 
 def _find(call: Call) -> dict[str, Any]:
@@ -78,6 +78,7 @@ def add(call: Call) -> int:
     _write(call, record, fields)
     if record["xmlId"] is None:
         record["xmlId"] = str(product_id)
+        call.store.reindex(PRODUCTS, product_id)
     return product_id
 
 
@@ -110,8 +111,13 @@ def _kind(name: str) -> str | None:
 
 @method("crm.product.list")
 def list_(call: Call) -> Result:
-    rows = [(view(call, r), r) for r in call.store.rows(PRODUCTS)]
-    rows = listing.apply_filter(rows, call.param("filter", "FILTER"), lambda r, n: r[0].get(n), _kind)
+    filter_ = call.param("filter", "FILTER")
+    by_catalog_name = {op + MAP[name]: value for op, name, value in
+                       ((*listing.split_key(str(k)), v) for k, v in (filter_ if isinstance(filter_, dict) else {}).items())
+                       if name in MAP}
+    found = listing.candidates(call.store, PRODUCTS, by_catalog_name, product_kind)
+    rows = [(view(call, r), r) for r in found]
+    rows = listing.apply_filter(rows, filter_, lambda r, n: r[0].get(n), _kind)
     rows = listing.apply_order(rows, call.param("order", "ORDER"), lambda r, n: r[0].get(n), _kind)
     page = listing.paginate(rows, call.param("start"), call.config.page_size)
     select = [values.text(s) for s in listing.as_list(call.param("select", "SELECT", default=[])) if s]

@@ -119,7 +119,7 @@ def _after_write(call: Call, record: dict[str, Any], raw: dict[str, Any], creati
 
 
 def _on_delete(call: Call, record: dict[str, Any]) -> None:
-    for row in [r for r in call.store.rows("product_rows") if r["OWNER_ID"] == record["ID"]]:
+    for row in call.store.where("product_rows", "OWNER_ID", record["ID"]):
         call.store.delete("product_rows", row["ID"])
     delete_timeline(call.store, "deal", record["ID"])
 

@@ -65,6 +65,7 @@ class LegacyCrud:
         multifield.apply(record, self.entity.multifields, raw, lambda: call.store.next_id("multifield"))
         if self._after_write:
             self._after_write(call, record, raw, True)
+        call.store.reindex(self.entity.table, new_id)  # the multifields (and hooks) came after the insert
         return new_id
 
     def update(self, call: Call) -> bool:
@@ -80,6 +81,7 @@ class LegacyCrud:
         multifield.apply(record, self.entity.multifields, raw, lambda: call.store.next_id("multifield"))
         if self._after_write:
             self._after_write(call, record, raw, False)
+        call.store.reindex(self.entity.table, record_id)
         return True
 
     def delete(self, call: Call) -> bool:
@@ -110,9 +112,10 @@ class LegacyCrud:
         return Result([self.render(call, r, chosen) for r in page.rows], page.total, page.next)
 
     def query(self, call: Call) -> list[dict[str, Any]]:
-        rows = call.store.rows(self.entity.table)
-        rows = listing.apply_filter(rows, call.param("filter", "FILTER"), self.get_value, self.kind_of(call))
-        return listing.apply_order(rows, call.param("order", "ORDER"), self.get_value, self.kind_of(call))
+        filter_, kind_of = call.param("filter", "FILTER"), self.kind_of(call)
+        rows = listing.candidates(call.store, self.entity.table, filter_, kind_of)
+        rows = listing.apply_filter(rows, filter_, self.get_value, kind_of)
+        return listing.apply_order(rows, call.param("order", "ORDER"), self.get_value, kind_of)
 
     def get_value(self, record: dict[str, Any], name: str) -> Any:
         if name in self.entity.multifields:

@@ -102,16 +102,16 @@ def _prepare(call: Call, data: dict[str, Any], raw: dict[str, Any], existing: di
 
 def delete_children(store: Store, requisite_id: int) -> None:
     """A requisite takes its bank details and addresses with it."""
-    for row in [r for r in store.rows("bank_details") if r["ENTITY_ID"] == requisite_id]:
+    for row in store.where("bank_details", "ENTITY_ID", requisite_id):
         store.delete("bank_details", row["ID"])
-    for key in [k for k in store.tables["addresses"] if k[1] == OWNER_REQUISITE and k[2] == requisite_id]:
-        store.delete("addresses", key)
+    for row in store.where("addresses", "ENTITY_ID", requisite_id):
+        if row["ENTITY_TYPE_ID"] == OWNER_REQUISITE:
+            store.delete("addresses", (row["TYPE_ID"], row["ENTITY_TYPE_ID"], row["ENTITY_ID"]))
 
 
 def delete_for_owner(store: Store, entity_type_id: int, owner_id: int) -> None:
     """Deleting a company or contact deletes its requisites (and what hangs on them)."""
-    for row in [r for r in store.rows("requisites") if r["ENTITY_TYPE_ID"] == entity_type_id
-                and r["ENTITY_ID"] == owner_id]:
+    for row in [r for r in store.where("requisites", "ENTITY_ID", owner_id) if r["ENTITY_TYPE_ID"] == entity_type_id]:
         delete_children(store, row["ID"])
         store.delete("requisites", row["ID"])
 

@@ -149,3 +149,29 @@ def test_user_field_values_are_stored_and_returned(portal):
     assert rows == [{"ID": str(deal_id), "UF_CRM_INVOICE": "СЧ-00015", "UF_CRM_PAID_SUM": "300|RUB",
                      "UF_CRM_PAID_AT": "2024-05-01"}]
     assert "UF_CRM_INVOICE" not in portal.result("crm.deal.list", select=["*"])[0]
+
+
+def test_legacy_deal_categories_list_add_get_update_and_their_stages(portal):
+    category_id = portal.result("crm.dealcategory.add", fields={"NAME": "Опт", "SORT": 200})
+    assert isinstance(category_id, int)
+    rows = portal.result("crm.dealcategory.list", order={"SORT": "ASC"})
+    assert [(r["ID"], r["NAME"], r["SORT"], r["IS_LOCKED"]) for r in rows] == [(str(category_id), "Опт", "200", "N")]
+    assert portal.result("crm.dealcategory.update", id=category_id, fields={"NAME": "Оптовые продажи"}) is True
+    assert portal.result("crm.dealcategory.get", id=category_id)["NAME"] == "Оптовые продажи"
+    stages = portal.result("crm.dealcategory.stage.list", id=category_id)
+    assert [s["STATUS_ID"] for s in stages] == [f"C{category_id}:{s}" for s in DEFAULT_STAGES]
+    assert [s["STATUS_ID"] for s in portal.result("crm.status.list",
+                                                 filter={"ENTITY_ID": f"DEAL_STAGE_{category_id}"})] == \
+        [s["STATUS_ID"] for s in stages]
+    new = portal.result("crm.category.list", entityTypeId=2)["categories"]
+    assert [(c["id"], c["name"]) for c in new] == [(0, "Общая"), (category_id, "Оптовые продажи")]
+    assert portal.error("crm.dealcategory.get", id=999) == (400, {"error": "", "error_description": "Not found"})
+
+
+def test_category_update_renames_a_funnel(portal):
+    category = portal.result("crm.category.add", entityTypeId=2, fields={"name": "Опт"})["category"]
+    updated = portal.result("crm.category.update", entityTypeId=2, id=category["id"],
+                            fields={"name": "Розница", "sort": 300, "isDefault": "Y"})["category"]
+    assert (updated["name"], updated["sort"], updated["isDefault"]) == ("Розница", 300, "N")
+    status, body = portal.error("crm.category.update", entityTypeId=2, id=99, fields={"name": "x"})
+    assert status == 400 and body["error"] == "NOT_FOUND"

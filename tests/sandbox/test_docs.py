@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = re.compile(r"`([sc])/(test_\w+\.py)(?:::(test_\w+))?`|`::(test_\w+)`")
+REFERENCE = re.compile(r"`([scb])/(test_\w+\.py)(?:::(test_\w+))?`|`::(test_\w+)`")
 
 
 def test_every_test_named_in_the_fidelity_table_exists():
@@ -17,7 +17,8 @@ def test_every_test_named_in_the_fidelity_table_exists():
         current: Path | None = None
         for match in REFERENCE.finditer(line):
             if match.group(2):
-                current = ROOT / "tests" / ("sandbox" if match.group(1) == "s" else "conformance") / match.group(2)
+                folder = {"s": "sandbox", "c": "conformance", "b": "browser"}[match.group(1)]
+                current = ROOT / "tests" / folder / match.group(2)
                 name = match.group(3)
                 if not current.exists():
                     missing.append(str(current.relative_to(ROOT)))

@@ -142,3 +142,22 @@ def test_address_needs_a_known_type_and_a_requisite_owner(portal):
     assert status == 400 and body["error_description"] == "TYPE_ID is not defined or invalid."
     status, body = portal.error("crm.address.add", fields={"TYPE_ID": 1, "ENTITY_TYPE_ID": 8, "ENTITY_ID": 77})
     assert status == 400 and body["error_description"] == "ENTITY_ID is not defined or invalid."
+
+
+def test_requisites_are_listed_by_inn_and_kpp(portal):
+    head = portal.company(TITLE="ООО Альфа")
+    branch = portal.company(TITLE="ООО Альфа (филиал)")
+    sole = portal.company(TITLE="ИП Иванов")
+    portal.requisite(head, RQ_INN="7701234567", RQ_KPP="770101001")
+    portal.requisite(branch, RQ_INN="7701234567", RQ_KPP="780201001")
+    portal.requisite(sole, PRESET_ID=2, RQ_INN="770123456789")
+
+    def owners(**filter_):
+        return [r["ENTITY_ID"] for r in portal.result("crm.requisite.list", filter=filter_,
+                                                      select=["ENTITY_ID", "RQ_INN", "RQ_KPP"])]
+
+    assert owners(RQ_INN="7701234567") == [str(head), str(branch)]
+    assert owners(RQ_INN="7701234567", RQ_KPP="780201001") == [str(branch)]
+    assert owners(RQ_INN="770123456789") == [str(sole)]  # the 12-digit INN of an ИП is its own key
+    assert owners(**{"@RQ_INN": ["770123456789", "0000000000"]}) == [str(sole)]
+    assert owners(RQ_INN="770123456") == []  # exact, not a prefix

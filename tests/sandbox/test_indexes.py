@@ -1,0 +1,102 @@
+"""Look-ups by key use the store's indexes: they scan the matching records, not the table (issue 12.6).
+
+Counted, not timed: ``store.scanned`` says how many records each table handed out during a call.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from b24_sandbox import Sandbox, SandboxConfig
+
+N = 400
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    sandbox = Sandbox(SandboxConfig(rate=0))
+    for i in range(N):
+        company_id = sandbox.call("crm.company.add", {"fields": {
+            "TITLE": f"Компания {i}", "ORIGINATOR_ID": "1C", "ORIGIN_ID": f"guid-{i}"}}).result.value
+        sandbox.call("crm.requisite.add", {"fields": {
+            "ENTITY_TYPE_ID": 4, "ENTITY_ID": company_id, "PRESET_ID": 1, "NAME": "Организация",
+            "RQ_INN": f"77{i % (N // 2):08d}", "RQ_KPP": f"7701{i // (N // 2):05d}", "XML_ID": f"req-{i}"}})
+        sandbox.call("catalog.product.add", {"fields": {"iblockId": 25, "name": f"Товар {i}", "xmlId": f"nom-{i}"}})
+    return sandbox
+
+
+def scanned(sandbox, method, params):
+    sandbox.store.scanned.clear()
+    outcome = sandbox.call(method, params)
+    assert outcome.error is None, outcome.error
+    return outcome.result, sum(sandbox.store.scanned.values())
+
+
+def ids(result):
+    return [row["ID"] for row in result.value]
+
+
+def test_a_list_by_origin_id_scans_one_record_not_the_table(sandbox):
+    result, count = scanned(sandbox, "crm.company.list",
+                            {"filter": {"ORIGINATOR_ID": "1C", "ORIGIN_ID": "guid-123"}, "select": ["ID"]})
+    assert ids(result) == ["124"] and count == 1
+    _, full = scanned(sandbox, "crm.company.list", {"filter": {"%TITLE": "Компания 123"}, "select": ["ID"]})
+    assert full >= N  # a substring filter has no index: the whole table
+
+
+def test_an_in_filter_scans_only_the_records_it_names(sandbox):
+    result, count = scanned(sandbox, "crm.company.list",
+                            {"filter": {"@ORIGIN_ID": ["guid-5", "guid-7", "guid-none"]}, "select": ["ID"]})
+    assert ids(result) == ["6", "8"] and count == 2
+
+
+def test_requisites_by_inn_and_kpp_and_by_owner(sandbox):
+    result, count = scanned(sandbox, "crm.requisite.list", {"filter": {"RQ_INN": "7700000003", "RQ_KPP": "770100001"}})
+    assert [(r["ENTITY_ID"], r["RQ_INN"], r["RQ_KPP"]) for r in result.value] == [("204", "7700000003", "770100001")]
+    assert count == 2  # INN matches two (a branch shares it), KPP half the table: the narrower one is read
+    result, count = scanned(sandbox, "crm.requisite.list", {"filter": {"ENTITY_TYPE_ID": 4, "ENTITY_ID": "10"}})
+    assert [r["XML_ID"] for r in result.value] == ["req-9"] and count == 1
+
+
+def test_products_by_xml_id_in_both_apis(sandbox):
+    result, count = scanned(sandbox, "catalog.product.list", {
+        "select": ["id", "iblockId", "xmlId"], "filter": {"iblockId": 25, "xmlId": ["nom-1", "nom-2"]}})
+    assert [p["xmlId"] for p in result.value["products"]] == ["nom-1", "nom-2"] and count == 2
+    result, count = scanned(sandbox, "crm.product.list", {"filter": {"XML_ID": "nom-3"}, "select": ["ID", "XML_ID"]})
+    assert [p["XML_ID"] for p in result.value] == ["nom-3"] and count <= 2  # the product, its base price look-up
+
+
+def test_the_index_follows_updates_and_deletes():
+    sandbox = Sandbox(SandboxConfig(rate=0))
+    first = sandbox.call("crm.contact.add", {"fields": {"NAME": "А", "ORIGIN_ID": "old"}}).result.value
+    sandbox.call("crm.contact.add", {"fields": {"NAME": "Б", "ORIGIN_ID": "other"}})
+    assert ids(scanned(sandbox, "crm.contact.list", {"filter": {"ORIGIN_ID": "old"}})[0]) == [str(first)]
+    sandbox.call("crm.contact.update", {"id": first, "fields": {"ORIGIN_ID": "new"}})
+    assert ids(scanned(sandbox, "crm.contact.list", {"filter": {"ORIGIN_ID": "old"}})[0]) == []
+    assert ids(scanned(sandbox, "crm.contact.list", {"filter": {"ORIGIN_ID": "new"}})[0]) == [str(first)]
+    sandbox.call("crm.contact.delete", {"id": first})
+    assert ids(scanned(sandbox, "crm.contact.list", {"filter": {"ORIGIN_ID": "new"}})[0]) == []
+    product = sandbox.call("catalog.product.add", {"fields": {"iblockId": 25, "name": "Х"}}).result.value["element"]
+    found, _ = scanned(sandbox, "catalog.product.list", {"select": ["id", "iblockId"],
+                                                         "filter": {"iblockId": 25, "xmlId": str(product["id"])}})
+    assert [p["id"] for p in found.value["products"]] == [product["id"]]  # the default xmlId is filed too
+
+
+def test_indexed_and_scanned_answers_agree(sandbox):
+    """The index only narrows; with it switched off every filter gives the same rows."""
+    filters = [
+        ("crm.company.list", {"filter": {"ORIGIN_ID": "guid-1", "%TITLE": "Компания"}}),
+        ("crm.company.list", {"filter": {"=ORIGIN_ID": ["guid-2", "guid-3"], ">ID": 3}}),
+        ("crm.company.list", {"filter": {"ORIGIN_ID": ""}}),
+        ("crm.requisite.list", {"filter": {"RQ_INN": 7700000004}}),
+        ("crm.requisite.list", {"filter": {"ENTITY_ID": ["5", 6, "x"]}}),
+        ("crm.requisite.list", {"filter": {"!RQ_KPP": "770100000", "RQ_INN": "7700000001"}}),
+    ]
+    for method, params in filters:
+        indexed = sandbox.call(method, params).result
+        sandbox.store.use_indexes = False
+        try:
+            plain = sandbox.call(method, params).result
+        finally:
+            sandbox.store.use_indexes = True
+        assert (indexed.value, indexed.total) == (plain.value, plain.total), params
