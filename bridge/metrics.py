@@ -40,6 +40,8 @@ CONSUME_SECONDS = Histogram(
 )
 RETRIES = Counter("bridge_consumer_retries_total", "Messages sent to a delay tier", ["consumer", "reason"])
 DEAD_LETTERS = Counter("bridge_consumer_dead_letters_total", "Messages dead-lettered", ["consumer", "reason"])
+DEAD_LETTERS_STORED = Counter("bridge_dead_letters_stored_total",
+                              "Dead letters the sink moved from RabbitMQ into PostgreSQL", ["queue", "reason"])
 DEPENDENCY_WAITS = Counter(
     "bridge_consumer_dependency_waits_total", "Messages parked because a dependency is missing", ["consumer"]
 )
