@@ -261,3 +261,29 @@ async def test_a_body_that_is_not_an_event_cannot_be_replayed_only_purged(db_poo
 def test_an_unknown_queue_is_refused_by_name(db_url, queue):
     result = cli(db_url, "dlq", "list", "--queue", queue)
     assert result.exit_code == 2 and "not a dead-letter queue" in result.output
+
+
+async def test_the_dead_letter_queues_carry_an_explicit_delivery_limit(rabbit, amqp_url):
+    """RabbitMQ 4.x gives quorum queues a default limit of 20 that would drop dead letters; ours is explicit."""
+    import httpx
+    from urllib.parse import quote, urlsplit
+
+    await publish(amqp_url, b"{}", message_id="x", exchange=topology.DLX, routing_key=TARGET.dlq)  # declares
+    vhost = quote(urlsplit(amqp_url).path.lstrip("/"), safe="")
+    async with httpx.AsyncClient(timeout=10) as api:
+        for name in (TARGET.dlq, topology.UNROUTED):
+            queue = (await api.get(f"{rabbit.api_url}/queues/{vhost}/{quote(name, safe='')}")).json()
+            assert queue["arguments"]["x-delivery-limit"] == topology.DEAD_LETTER_DELIVERY_LIMIT, name
+
+
+async def test_a_dlq_declared_by_an_older_version_is_a_configuration_error_naming_the_fix(amqp_url):
+    from bridge.errors import ConfigError
+
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.declare_queue(TARGET.dlq, durable=True, arguments={"x-queue-type": "quorum"})  # as before
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        with pytest.raises(ConfigError, match="Changing queue arguments"):
+            await topology.declare(await connection.channel(), [TARGET])
