@@ -76,9 +76,14 @@ class DeadLetterSink:
                 raise ConnectionError("RabbitMQ closed the dead-letter sink's connection")
 
     async def _on_message(self, queue: str, message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        letter = letter_from_message(queue, message_id=message.message_id, event_type=message.type,
-                                     headers=dict(message.headers or {}), body=message.body,
-                                     received_at=datetime.now(UTC))
+        try:
+            letter = letter_from_message(queue, message_id=message.message_id, event_type=message.type,
+                                         headers=dict(message.headers or {}), body=message.body,
+                                         received_at=datetime.now(UTC))
+        except Exception:  # a bug of ours: keep the message (unacked) rather than lose it
+            log.exception("dead letter not readable; left in the queue", extra={
+                "action": "dlq_sink.error", "queue": queue, "event_id": message.message_id})
+            return
         if not await self._store(letter):
             return  # stopping with PostgreSQL away: unacked, the broker keeps it for the next sink
         try:
