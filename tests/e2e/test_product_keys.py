@@ -13,7 +13,9 @@ from bridge.domain.product import product_key, unsourced_key
 from bridge.mapping import default_text
 from tests.contract.samples import PRODUCT_ID
 from tests.e2e.conftest import running_stack
+from tests.e2e.test_counterparty import full_company
 from tests.e2e.test_products import handled, product, sent
+from tests.helpers import wait_for
 
 MAIN, BRANCH = "ut103-main", "ut103-branch"
 
@@ -130,3 +132,25 @@ async def test_an_unlinked_old_key_product_is_taken_over_only_by_the_base_the_ma
     products = {p["xmlId"]: int(p["id"]) for p in stack.state()["products"]}
     assert products == {product_key(MAIN, PRODUCT_ID).xml: int(made.result.value["element"]["id"]),  # taken over, re-keyed
                         product_key(BRANCH, PRODUCT_ID).xml: products[product_key(BRANCH, PRODUCT_ID).xml]}
+
+
+@pytest.fixture
+async def shared_crm_stack(db_url, amqp_url, tmp_path: Path):
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(default_text().replace('originator_id: "{source}"', 'originator_id: "1c"'), encoding="utf-8")
+    async with running_stack(db_url, amqp_url, mapping_file=mapping) as s:
+        yield s
+
+
+async def test_bases_sharing_companies_sending_one_counterparty_at_once_make_one_company(shared_crm_stack, db_pool):
+    """An originator_id without {source} shares companies between bases; their first contact is serialised."""
+    main, branch = full_company(), {**full_company(), "source": BRANCH}
+    assert all(r["status"] == "accepted" for r in (await shared_crm_stack.post([main, branch])).json()["results"])
+
+    async def both_applied():
+        return await db_pool.fetchval("SELECT count(*) FROM inbox WHERE consumer = 'counterparty'") == 2
+
+    assert await wait_for(both_applied, timeout=60)
+    await no_dead_letters(db_pool)
+    (company,) = shared_crm_stack.state()["companies"]
+    assert (company["ORIGINATOR_ID"], company["ORIGIN_ID"]) == ("1c", main["entity_id"])
