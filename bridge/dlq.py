@@ -87,7 +87,10 @@ def letter_from_message(queue: str, *, message_id: str | None, event_type: str |
     if h.get(wire.H_REASON):
         attempts = int(h.get(wire.H_ATTEMPT) or 0) + 1
     elif death:
-        attempts = int(h.get("x-delivery-count") or death.get("count") or 1)
+        # the broker's own dead-lettering: deliveries if it says, else what the queue's limit allowed
+        target = topology.TARGETS.get(consumer or "")
+        limit = target.delivery_limit + 1 if target and reason == "delivery_limit" else None
+        attempts = int(h.get("x-delivery-count") or limit or death.get("count") or 1)
     else:
         attempts = 0
     last = _when(h.get(wire.H_FAILED_AT)) or _when(death.get("time")) or (None if unrouted else received_at)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import aio_pika
 import asyncpg
 
-from . import metrics, topology
+from . import metrics, topology, wire
 from .backoff import Backoff
 from .consumer import CONNECTION_ERRORS
 from .dlq import DeadLetterTable, letter_from_message
@@ -108,6 +108,10 @@ class DeadLetterSink:
             if new:
                 self.stored += 1
                 metrics.DEAD_LETTERS_STORED.labels(letter.queue, letter.reason).inc()
+                if letter.consumer and wire.H_REASON not in letter.headers:
+                    # dead-lettered by the queue's delivery limit, not by a consumer: count it where the
+                    # BridgeDeadLettersGrowing alert looks, since the DLQ itself no longer holds it
+                    metrics.DEAD_LETTERS.labels(letter.consumer, letter.reason).inc()
                 log.info("dead letter stored", extra={
                     "action": "dlq_sink.store", "queue": letter.queue, "event_id": letter.event_id,
                     "reason": letter.reason, "consumer": letter.consumer})

@@ -287,3 +287,32 @@ async def test_a_dlq_declared_by_an_older_version_is_a_configuration_error_namin
     async with connection:
         with pytest.raises(ConfigError, match="Changing queue arguments"):
             await topology.declare(await connection.channel(), [TARGET])
+
+
+async def test_a_message_the_queue_dead_lettered_for_its_delivery_limit_is_stored_and_counted(db_pool, amqp_url):
+    """Such a letter is not counted by a consumer; the sink counts it where BridgeDeadLettersGrowing looks."""
+    from bridge import metrics
+
+    fragile = topology.Target("counterparty", TARGET.sources, delivery_limit=1)
+    e = event(event_id=str(uuid.uuid4()))
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await topology.declare(channel, [fragile])
+        exchange = await channel.get_exchange("onec.counterparty")
+        await exchange.publish(aio_pika.Message(json.dumps(e).encode(), message_id=e["event_id"],
+                                                type="counterparty.upserted"), routing_key="counterparty.upserted")
+        queue = await channel.get_queue(fragile.queue)
+        for _ in range(5):  # a consumer that keeps dying with the message in hand
+            message = await queue.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            await message.nack(requeue=True)
+    counted = metrics.DEAD_LETTERS.labels("counterparty", "delivery_limit")._value.get()
+    sink = await run(DeadLetterSink(db_pool, amqp_url, [fragile]))
+    stored = await wait_for(lambda: rows(db_pool))
+    await settle(sink)
+    assert [(r["event_id"], r["reason"], r["consumer"]) for r in stored] == \
+        [(e["event_id"], "delivery_limit", "counterparty")]
+    assert stored[0]["last_failed_at"] is not None and stored[0]["exchange"] == "onec.counterparty"
+    assert metrics.DEAD_LETTERS.labels("counterparty", "delivery_limit")._value.get() == counted + 1

@@ -35,6 +35,10 @@ def test_a_message_the_queue_dead_lettered_itself_is_a_delivery_limit_letter_wit
     assert (letter.consumer, letter.reason, letter.attempts) == ("product", "delivery_limit", 10)
     assert letter.last_failed_at == died and letter.headers["x-death"][0]["time"] == died.isoformat()
     assert letter.exchange == "onec.product"
+    del letter.headers["x-delivery-count"]
+    quiet = letter_from_message("b24.product.dlq", message_id="e2", event_type="product.upserted", body=b"{}",
+                                received_at=NOW, headers=letter.headers)  # brokers that do not say
+    assert quiet.attempts == topology.TARGETS["product"].delivery_limit + 1
 
 
 def test_an_unrouted_event_has_reason_unrouted_no_consumer_and_no_failure():
