@@ -71,7 +71,7 @@ def letter_from_message(queue: str, *, message_id: str | None, event_type: str |
     h = {k: _plain(v) for k, v in (headers or {}).items()}
     envelope = _envelope(body)  # for what the headers lack (a message published by something else)
     event_type = event_type or _str(envelope.get("event_type"))
-    death = _first_death(h)
+    death = _latest_death(h)
     unrouted = queue == topology.UNROUTED
     failed_in = h.get(wire.H_QUEUE) or death.get("queue")
     if unrouted:
@@ -122,7 +122,8 @@ def _envelope(body: bytes) -> dict[str, Any]:
             and isinstance(v, (str, int)) and not isinstance(v, bool)}
 
 
-def _first_death(headers: dict[str, Any]) -> dict[str, Any]:
+def _latest_death(headers: dict[str, Any]) -> dict[str, Any]:
+    """The newest ``x-death`` entry (RabbitMQ puts it first)."""
     deaths = headers.get("x-death")
     if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
         return deaths[0]
