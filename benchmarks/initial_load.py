@@ -57,6 +57,7 @@ import httpx
 from pydantic import SecretStr
 
 from bridge.b24.limits import MAX_BATCH_COMMANDS
+from bridge.domain.product import onec_id_of_key
 from bridge.settings import Settings
 
 SOURCE = "ut103-main"
@@ -225,7 +226,7 @@ async def bridge_load(args: argparse.Namespace, products: list, counterparties: 
                                     options=SendOptions(batch_size=500, timeout=120))
                 report.raise_for_problems()
                 say(f"  {name}: {len(events)} events posted through the ingest in {time.monotonic() - started:.1f} s")
-                await drain(pool, amqp_url, done + len(events), args.timeout, task, progress)
+                await drain(pool, done + len(events), args.timeout, task, progress)
                 seconds = time.monotonic() - started
                 done += len(events)
                 requests, commands, refused, methods = _diff(portal.stats(), before)
@@ -275,7 +276,8 @@ async def bridge_load(args: argparse.Namespace, products: list, counterparties: 
 def _product_fields(card, iblock: int) -> dict[str, Any]:
     from bridge.domain import product as domain
 
-    desired = domain.desired_state(card.payload, entity_id=card.id, api=domain.CATALOG, base_price_type_id=1)
+    desired = domain.desired_state(card.payload, key=domain.product_key(SOURCE, card.id), api=domain.CATALOG,
+                                   base_price_type_id=1)
     return {"iblockId": iblock, **desired.fields}
 
 
@@ -315,7 +317,7 @@ def fast_bitrix24_load(args: argparse.Namespace, products: list) -> list[Figures
                 added = await client.call("catalog.product.add",
                                           [{"fields": _product_fields(card, iblock)} for card in products])
                 elements = [item.get("element", item) for item in added]  # it unwraps one-key results
-                ids = {str(e["xmlId"]): int(e["id"]) for e in elements}
+                ids = {onec_id_of_key(str(e["xmlId"])): int(e["id"]) for e in elements}
                 await client.call("catalog.price.add", [{"fields": _price_fields(card, ids[card.id])}
                                                         for card in products])
 

@@ -18,6 +18,7 @@ from . import db, metrics, ops_http
 from . import mapping as mapping_mod
 from .b24 import client_from_settings
 from .consumer import Consumer, ConsumerConfig, Handler
+from .dlq_sink import DeadLetterSink
 from .errors import ConfigError
 from .ingest import IngestConfig, create_app
 from .relay import Relay
@@ -95,6 +96,7 @@ async def run_consumers(settings: Settings, stop: asyncio.Event, *, entities: li
         stack.push_async_callback(b24.aclose)
         consumers = _consumers(settings, build_handlers(names, pool, b24, mapping))
         tasks = [asyncio.create_task(c.run(stop)) for c in consumers]
+        tasks.append(asyncio.create_task(_dead_letter_sink(settings, pool, consumers).run(stop)))
         if serve_http:
             app = ops_http.ops_app({"postgresql": _db_check(pool), "rabbitmq": lambda: _amqp_ready(settings)},
                                    metrics.registry("consumer"))
@@ -109,6 +111,11 @@ def _consumers(settings: Settings, handlers: list[Handler]) -> list[Consumer]:
                      ConsumerConfig(prefetch=settings.consumer_prefetch,
                                     wait_budget=getattr(h, "wait_budget", ConsumerConfig.wait_budget)))
             for h in handlers]
+
+
+def _dead_letter_sink(settings: Settings, pool: asyncpg.Pool, consumers: list[Consumer]):
+    """The sink that moves this process's dead letters (and onec.unrouted) into PostgreSQL."""
+    return DeadLetterSink(pool, settings.amqp_url.get_secret_value(), [c.handler.target for c in consumers])
 
 
 async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
@@ -146,6 +153,7 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
                       batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval)
         consumers = _consumers(settings, build_handlers(settings.consumer_entities, pool, b24, mapping))
         tasks = [asyncio.create_task(relay.run(stop)), *(asyncio.create_task(c.run(stop)) for c in consumers),
+                 asyncio.create_task(_dead_letter_sink(settings, pool, consumers).run(stop)),
                  asyncio.create_task(ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop))]
         await _gather_until_stop(tasks, stop)
 

@@ -33,7 +33,7 @@ from onec_outbox.simulator.sender import SendOptions, send
 from . import bootstrap, db, schema
 from . import mapping as mapping_mod
 from .b24 import client_from_settings
-from .dlq import DeadLetters
+from .dlq import DeadLetterTable
 from .errors import ConfigError
 from .portal.service import setup as portal_setup
 from .settings import Settings
@@ -177,11 +177,11 @@ async def running_demo(settings: Settings, options: DemoOptions,
             sending.result().raise_for_problems()
             pool = await db.create_pool(demo_dsn, max_size=2)
             stack.push_async_callback(pool.close)
-            await drain(pool, amqp_url, len(events), options.timeout, task,
+            await drain(pool, len(events), options.timeout, task,
                          lambda done: say("Bitrix24 ← bridge", done, len(events)))
             expected = expected_state(events, paid_rule=mapping.deals.paid_when)
             state = portal.sandbox.state()
-            summary = await summarize(state, amqp_url, mapping)
+            summary = await summarize(state, pool, mapping)
             result = DemoResult(
                 summary=summary, expected=expected_summary(expected, mapping), board_url=portal.base_url + "/_sandbox/",
                 webhook_url=portal.webhook_url, ingest_url=ingest_url, events=len(events),
@@ -227,35 +227,34 @@ async def wait_up(url: str, task: asyncio.Task) -> None:
     raise RuntimeError(f"the bridge did not come up on {url}")
 
 
-async def drain(pool: asyncpg.Pool, amqp_url: str, total: int, timeout: float, task: asyncio.Task,
+async def drain(pool: asyncpg.Pool, total: int, timeout: float, task: asyncio.Task,
                  progress: Callable[[int], None]) -> None:
-    """Wait until every distinct event was applied by a consumer or dead-lettered."""
+    """Wait until every distinct event was applied by a consumer or dead-lettered (stored by the sink)."""
+    letters = DeadLetterTable(pool)
     deadline = time.monotonic() + timeout
-    async with DeadLetters(amqp_url) as letters:
-        while True:
-            if task.done():
-                task.result()
-            applied = await pool.fetchval("SELECT count(DISTINCT event_id) FROM inbox")
-            dead = sum((await letters.counts()).values())
-            progress(min(applied + dead, total))
-            if applied + dead >= total:
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"after {timeout:.0f} s only {applied + dead} of {total} events were handled")
-            await asyncio.sleep(0.5)
+    while True:
+        if task.done():
+            task.result()
+        applied = await pool.fetchval("SELECT count(DISTINCT event_id) FROM inbox")
+        dead = sum(sum(reasons.values()) for reasons in (await letters.counts()).values())
+        progress(min(applied + dead, total))
+        if applied + dead >= total:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"after {timeout:.0f} s only {applied + dead} of {total} events were handled")
+        await asyncio.sleep(0.5)
 
 
 # --- what a sales manager sees ------------------------------------------------------------------------
 
 
-async def summarize(state: dict[str, Any], amqp_url: str | None, mapping) -> dict[str, Any]:
-    """Counts from the portal itself (and dead letters from RabbitMQ)."""
+async def summarize(state: dict[str, Any], pool: asyncpg.Pool | None, mapping) -> dict[str, Any]:
+    """Counts from the portal itself (and open dead letters from the bridge's table)."""
     stage_names = {s["STATUS_ID"]: s["NAME"] for s in state["statuses"] if s["ENTITY_ID"].startswith("DEAL_STAGE")}
     by_stage = Counter(stage_names.get(d["STAGE_ID"], d["STAGE_ID"]) for d in state["deals"])
     dead: dict[str, int] = {}
-    if amqp_url:
-        async with DeadLetters(amqp_url) as letters:
-            dead = {q: n for q, n in (await letters.counts()).items() if n}
+    if pool is not None:
+        dead = {q: sum(reasons.values()) for q, reasons in (await DeadLetterTable(pool).counts()).items()}
     return {
         "companies": len(state["companies"]),
         "contacts": len(state["contacts"]),

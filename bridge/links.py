@@ -66,6 +66,15 @@ class UnitOfWork:
             Q.link_upsert, self.source, onec_type, onec_id, b24_type, b24_id, version,
             state_hash(pushed_state) if pushed_state is not None else None, pushed_state)
 
+    async def lock_key(self, key: str) -> None:
+        """Hold a lock on a Bitrix24 key shared by sources until this transaction ends (first contact)."""
+        await self.conn.execute(Q.key_lock, key)
+
+    async def linked_elsewhere(self, b24_type: str, b24_ids: list[int]) -> set[int]:
+        """Those of ``b24_ids`` another source links to."""
+        rows = await self.conn.fetch(Q.links_to_b24_elsewhere, b24_type, b24_ids, self.source)
+        return {r["b24_id"] for r in rows}
+
     async def drop_link(self, onec_type: str, onec_id: str, b24_type: str) -> None:
         await self.conn.execute(Q.link_delete, self.source, onec_type, onec_id, b24_type)
 

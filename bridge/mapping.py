@@ -88,6 +88,11 @@ class Products(BaseModel):
     api: Literal["catalog", "legacy"] = "catalog"
     iblock_id: PositiveInt | None = None  # catalog API: the product catalog's iblock; None = look it up
     base_price_type_id: PositiveInt = 1  # catalog.priceType id of the sale price (BASE)
+    # several 1C bases share one catalogue: one Bitrix24 product per 1C id, whichever base sends it
+    shared_catalogue: bool = False
+    # the 1C base whose products may still carry the key without a source (made before keys carried it,
+    # or by 1C's own exchange); None = any base may take over such a product no other base links
+    legacy_key_source: str | None = Field(None, min_length=1, max_length=64)
 
 
 class Users(BaseModel):

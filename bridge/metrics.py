@@ -86,6 +86,9 @@ RETRIES = Counter("bridge_consumer_retries_total", "Messages sent to a delay tie
                   registry=None)
 DEAD_LETTERS = Counter("bridge_consumer_dead_letters_total", "Messages dead-lettered", ["consumer", "reason"],
                        registry=None)
+DEAD_LETTERS_STORED = Counter("bridge_dead_letters_stored_total",
+                              "Dead letters the sink moved from RabbitMQ into PostgreSQL", ["queue", "reason"],
+                              registry=None)
 DEPENDENCY_WAITS = Counter(
     "bridge_consumer_dependency_waits_total", "Messages parked because a dependency is missing", ["consumer"],
     registry=None,
@@ -111,7 +114,8 @@ COMPONENTS = {
     "ingest": (INGEST_REQUESTS, INGEST_EVENTS, INGEST_SECONDS),
     "relay": (OUTBOX_PENDING, OUTBOX_OLDEST_AGE, RELAY_PUBLISHED, RELAY_FAILED, RELAY_BATCH_SECONDS,
               RELAY_LAST_SUCCESS),
-    "consumer": (CONSUMED, CONSUME_SECONDS, RETRIES, DEAD_LETTERS, DEPENDENCY_WAITS, PAUSED, END_TO_END,
+    "consumer": (CONSUMED, CONSUME_SECONDS, RETRIES, DEAD_LETTERS, DEAD_LETTERS_STORED, DEPENDENCY_WAITS, PAUSED,
+                 END_TO_END,
                  PAID_NOTIFICATIONS, UNMAPPED_USERS, *b24_metrics.ALL),
 }
 

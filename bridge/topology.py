@@ -8,7 +8,8 @@
     b24.<target>.retry.<tier>  (quorum, TTL, dead-letters back into b24.<target>)   delayed retries, one queue per delay
     b24.<target>.wait.<N>s     (quorum, TTL, dead-letters back)                      dependency waits (not counted)
     b24.dlx (direct) ─► b24.<target>.dlq                                    dead letters: poison, permanent errors,
-                                                                            exhausted retries, the queue's delivery limit
+                                                                            exhausted retries, the queue's delivery limit;
+                                                                            the sink moves them into PostgreSQL
 
 Whichever component starts first (relay or a consumer) declares everything; declaring again with the same
 arguments is a no-op.  Changing an argument of an existing queue needs a migration (RabbitMQ refuses it
@@ -28,6 +29,12 @@ ENTITIES = ("counterparty", "product", "customer_order", "invoice", "payment", "
 UNROUTED = "onec.unrouted"
 DLX = "b24.dlx"
 DEFAULT_DELIVERY_LIMIT = 10  # redeliveries of one message (consumer crashes) before the queue dead-letters it
+# The dead-letter queues and onec.unrouted only carry messages to the sink, which never rejects; a delivery
+# limit there can only drop a dead letter.  RabbitMQ 4.x gives quorum queues a default limit of 20 (with no
+# dead-letter exchange: dropped), so the limit is set explicitly, high enough never to be reached by sink
+# restarts.  Not -1 ("unlimited" on 4.x): 3.x refuses a negative limit, and the argument must be the same
+# on both so that upgrading the broker does not change it.
+DEAD_LETTER_DELIVERY_LIMIT = 1_000_000
 DEFAULT_RETRY_DELAYS = (5, 30, 120, 600, 1800)  # seconds; a retryable failure moves one tier up per attempt
 DEFAULT_WAIT_DELAYS = (5, 60)  # seconds between looks for a missing dependency: soon at first, then every minute
 WAIT_ESCALATE_AFTER = 60  # seconds of waiting after which the longer delay is used
@@ -112,7 +119,8 @@ def queues_for(target: Target) -> list[QueueSpec]:
         }),
         tuple((exchange_for(entity), routing_key_for(event_type)) for entity, event_type in target.sources),
     )
-    specs = [main, QueueSpec(target.dlq, _quorum(), ((DLX, target.dlq),))]
+    specs = [main, QueueSpec(target.dlq, _quorum(**{"x-delivery-limit": DEAD_LETTER_DELIVERY_LIMIT}),
+                             ((DLX, target.dlq),))]
     specs += [QueueSpec(target.retry_queue(i), _dead_letter_back(target.queue, d))
               for i, d in enumerate(target.retry_delays)]
     specs += [QueueSpec(f"{target.queue}.wait.{d}s", _dead_letter_back(target.queue, d))
@@ -125,7 +133,8 @@ async def declare(channel: aio_pika.abc.AbstractChannel, targets: list[Target] |
     targets = list(TARGETS.values()) if targets is None else targets
     try:
         unrouted = await channel.declare_exchange(UNROUTED, aio_pika.ExchangeType.FANOUT, durable=True)
-        unrouted_q = await channel.declare_queue(UNROUTED, durable=True, arguments=_quorum())
+        unrouted_q = await channel.declare_queue(
+            UNROUTED, durable=True, arguments=_quorum(**{"x-delivery-limit": DEAD_LETTER_DELIVERY_LIMIT}))
         await unrouted_q.bind(unrouted, routing_key="")
         await channel.declare_exchange(DLX, aio_pika.ExchangeType.DIRECT, durable=True)
         for entity in ENTITIES:

@@ -26,7 +26,7 @@ class Trace:
         return bool(self.events or self.links or self.order_documents or self.dead_letters)
 
 
-async def trace(pool: asyncpg.Pool, amqp_url: str | None, ident: str, limit: int = 20) -> Trace:
+async def trace(pool: asyncpg.Pool, ident: str, limit: int = 20) -> Trace:
     """``ident`` is an event_id or a 1C object's UUID (counterparty, product, order, document)."""
     try:
         key = uuid.UUID(ident)
@@ -39,12 +39,10 @@ async def trace(pool: asyncpg.Pool, amqp_url: str | None, ident: str, limit: int
         result.events = [dict(r) for r in await conn.fetch(Q.trace_events, uuid.UUID(entity), limit)]
         result.links = [dict(r) for r in await conn.fetch(Q.trace_links, entity)]
         result.order_documents = [dict(r) for r in await conn.fetch(Q.trace_order_documents, uuid.UUID(entity))]
-    if amqp_url:
-        async with dlq.DeadLetters(amqp_url) as letters:
-            found = await letters.list(dlq.dead_letter_queues(), dlq.Selector(entity_id=entity))
-            if event is not None:
-                found += [l for l in await letters.list(dlq.dead_letter_queues(),
-                                                         dlq.Selector(event_ids=frozenset({str(key)})))
-                          if l.event_id not in {f.event_id for f in found}]
-        result.dead_letters = [l.summary() for l in found]
+    table = dlq.DeadLetterTable(pool)
+    found = await table.select(dlq.Selector(entity_id=entity, state="all"), limit)
+    if event is None:  # an event_id whose event left the outbox (or never had an entity header)
+        found += [letter for letter in await table.select(dlq.Selector(event_ids=frozenset({str(key)}), state="all"))
+                  if letter.id not in {f.id for f in found}]
+    result.dead_letters = [letter.summary() for letter in found]
     return result

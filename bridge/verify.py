@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from .domain.diff import normalize
+from .domain.product import onec_id_of_key
 from .mapping import Mapping
 
 
@@ -99,7 +100,10 @@ def _products(expected: dict[str, Any], portal: dict[str, Any], mapping: Mapping
     problems = []
     if mapping.products.api != "catalog":
         return problems
-    by_xml = _by(portal["products"], "xmlId")
+    by_xml: dict[str, list[dict[str, Any]]] = {}
+    for record in portal["products"]:  # the 1C id, whichever key form (with or without the source) it has
+        if record.get("xmlId"):
+            by_xml.setdefault(onec_id_of_key(record["xmlId"]), []).append(record)
     prices = {(str(p["productId"]), int(p["catalogGroupId"])): p for p in portal["prices"]}
     for product_id, product in expected.items():
         found = by_xml.get(product_id, [])
@@ -125,7 +129,7 @@ def _deals(expected: dict[str, Any], portal: dict[str, Any], mapping: Mapping) -
     problems = []
     deals = _by(portal["deals"])
     companies, contacts = _by(portal["companies"]), _by(portal["contacts"])
-    products = {str(p["id"]): str(p.get("xmlId")) for p in portal["products"]}
+    products = {str(p["id"]): onec_id_of_key(p.get("xmlId") or "") for p in portal["products"]}
     rows = _by(portal["product_rows"], "OWNER_ID")
     uf = mapping.deals.user_fields
     tags = [n.get("TAG") or "" for n in portal["notifications"]]

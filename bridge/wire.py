@@ -29,7 +29,7 @@ H_REASON = "x-bridge-reason"  # why a message is in a DLQ
 H_ERROR = "x-bridge-error"  # the error text (no secrets: our errors never carry them)
 H_QUEUE = "x-bridge-queue"  # the queue it failed in (replay target)
 H_FAILED_AT = "x-bridge-failed-at"
-H_REPLAYED = "x-bridge-replayed"  # times an operator replayed it from a DLQ
+H_REPLAYED = "x-bridge-replayed"  # times an operator replayed it (from the dead-letter table, via the outbox)
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class OutboxMessage:
     entity_id: str
     version: int
     body: bytes
+    replays: int = 0  # times an operator replayed it from the dead-letter table (x-bridge-replayed)
 
 
 def to_amqp(msg: OutboxMessage) -> aio_pika.Message:
@@ -54,7 +55,8 @@ def to_amqp(msg: OutboxMessage) -> aio_pika.Message:
         message_id=msg.event_id,
         type=msg.event_type,
         timestamp=datetime.now(UTC),
-        headers={H_SOURCE: msg.source, H_ENTITY: msg.entity, H_ENTITY_ID: msg.entity_id, H_VERSION: msg.version},
+        headers={H_SOURCE: msg.source, H_ENTITY: msg.entity, H_ENTITY_ID: msg.entity_id, H_VERSION: msg.version,
+                 **({H_REPLAYED: msg.replays} if msg.replays else {})},
     )
 
 

@@ -64,3 +64,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+async def peek_dead_letters(amqp_url: str, queue: str) -> list:
+    """The messages waiting in a dead-letter queue, read without ack and handed back (a test's look at the
+    broker side; the bridge itself reads dead letters only from its table)."""
+    import aiormq
+
+    from bridge.dlq import letter_from_message
+
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        try:
+            dlq = await channel.declare_queue(queue, passive=True)
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            return []
+        letters = []
+        while (message := await dlq.get(no_ack=False, fail=False)) is not None:
+            letters.append(letter_from_message(queue, message_id=message.message_id, event_type=message.type,
+                                               headers=dict(message.headers or {}), body=message.body,
+                                               received_at=datetime.now(UTC)))
+        return letters

@@ -1,71 +1,103 @@
+"""``b24bridge dlq``: dead letters from the PostgreSQL table (reading never touches RabbitMQ)."""
+
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
-import sys
 
 import click
 
+from .. import db
 from .. import dlq as dlq_mod
 from . import _output
 from ..settings import Settings
 
 
-def _queues(queue: str | None) -> list[str]:
+def _queues(queue: str | None) -> tuple[str, ...]:
     known = dlq_mod.dead_letter_queues()
     if queue is None:
-        return known
+        return ()
     name = queue if queue in known else f"b24.{queue}.dlq"
     if name not in known:
-        raise click.BadParameter(f"{queue!r} is not a dead-letter queue; known: {', '.join(known)}", param_hint="--queue")
-    return [name]
+        raise click.BadParameter(f"{queue!r} is not a dead-letter queue; known: {', '.join(known)}",
+                                 param_hint="--queue")
+    return (name,)
 
 
-def _selector(event_ids, entity_id, reason) -> dlq_mod.Selector:
-    return dlq_mod.Selector(frozenset(event_ids), entity_id, reason)
+def _selector(queue, event_ids, entity_id, failure_reason, state="open") -> dlq_mod.Selector:
+    return dlq_mod.Selector(_queues(queue), frozenset(event_ids), entity_id, failure_reason, state)
 
 
-def _chosen(selector: dlq_mod.Selector, everything: bool, verb: str) -> None:
-    """Replay and purge touch every dead letter only when asked to in so many words."""
-    if selector == dlq_mod.Selector() and not everything:
-        raise click.UsageError(f"give --event-id/--entity-id/--reason, or --all to {verb} every dead letter")
+def _run(op):
+    """Run ``op(table)`` against the database in the settings."""
+    async def main():
+        pool = await db.create_pool(Settings().database_url.get_secret_value(), max_size=2)
+        try:
+            return await op(dlq_mod.DeadLetterTable(pool))
+        finally:
+            await pool.close()
+
+    return asyncio.run(main())
 
 
-def _run(coro):
-    return asyncio.run(coro)
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
-async def _with(op):
-    async with dlq_mod.DeadLetters(Settings().amqp_url.get_secret_value()) as letters:
-        return await op(letters)
-
-
-_queue_opt = click.option("--queue", help="A target (counterparty) or a DLQ name; default: all DLQs and onec.unrouted.")
-_filters = [
+_queue_opt = click.option("--queue", "--consumer", "queue",
+                          help="A consumer (counterparty, product, deal), its DLQ name or onec.unrouted; "
+                               "default: all.")
+_common = [
     click.option("--event-id", "event_ids", multiple=True, help="Only this event (repeatable)."),
     click.option("--entity-id", help="Only events of this 1C object (its UUID)."),
-    click.option("--reason", help="Only this reason (e.g. b24_rejected, dependency_missing, invalid_event)."),
-    click.option("--limit", type=int, default=dlq_mod.DEFAULT_LIMIT, show_default=True, help="At most this many per queue."),
+    click.option("--limit", type=int, default=dlq_mod.DEFAULT_LIMIT, show_default=True, help="At most this many."),
 ]
+_failure_opt = click.option("--failure-reason", help="Only this failure reason (e.g. b24_rejected, "
+                                                     "dependency_missing, unrouted).")
+_state_opt = click.option("--state", type=click.Choice(dlq_mod.STATES), default="open", show_default=True,
+                          help="Open letters, those replayed or purged, or all.")
 
 
-def filters(f):
-    for option in reversed(_filters):
+def reading(f):
+    """Filters of the reading commands: ``--reason`` filters by failure reason here (as it always did)."""
+    f = click.option("--reason", "failure_reason", help="Only this failure reason (same as --failure-reason).")(f)
+    for option in reversed([*_common, _state_opt]):
         f = option(f)
     return _queue_opt(f)
 
 
+def marking(f):
+    """Filters and bookkeeping of replay and purge: ``--reason`` is the operator's why, and required."""
+    f = click.option("--by", default=_default_user, show_default="the OS user", help="Who does it (recorded).")(f)
+    f = click.option("--reason", "why", required=True, help="Why (recorded on each row), e.g. a ticket.")(f)
+    f = click.option("--all", "everything", is_flag=True, help="Every open dead letter (needed when no filter "
+                                                                 "is given).")(f)
+    for option in reversed([*_common, _failure_opt]):
+        f = option(f)
+    return _queue_opt(f)
+
+
+def _require_filter(selector: dlq_mod.Selector, everything: bool, verb: str) -> None:
+    if not selector.narrows and not everything:
+        raise click.UsageError(f"give --queue/--event-id/--entity-id/--failure-reason, or --all to {verb} "
+                               "every open dead letter")
+
+
 @click.group("dlq")
 def command() -> None:
-    """Dead letters: events that could not be applied (list, show, replay, export, purge)."""
+    """Dead letters kept in PostgreSQL: list, show, count, export, replay, purge."""
 
 
 @command.command("list")
-@filters
+@reading
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
-def list_(queue, event_ids, entity_id, reason, limit, as_json) -> None:
-    """Show dead letters with their reason and error (nothing is removed)."""
-    letters = _run(_with(lambda d: d.list(_queues(queue), _selector(event_ids, entity_id, reason), limit)))
+def list_(queue, event_ids, entity_id, limit, state, failure_reason, as_json) -> None:
+    """Dead letters with their reason, attempts and error (reading changes nothing)."""
+    letters = _run(lambda t: t.select(_selector(queue, event_ids, entity_id, failure_reason, state), limit))
     if as_json:
         for letter in letters:
             click.echo(json.dumps(letter.summary(), ensure_ascii=False, default=str))
@@ -73,69 +105,75 @@ def list_(queue, event_ids, entity_id, reason, limit, as_json) -> None:
     if not letters:
         click.echo("no dead letters")
         return
-    rows = [(s["queue"], s["event_id"], s["event_type"], s["entity_id"], s["reason"], s["failed_at"],
-             (s["error"] or "")[:200]) for s in (letter.summary() for letter in letters)]
-    _output.show(_output.console(), ("queue", "event_id", "type", "1C id", "reason", "failed at", "error"), rows,
-                 ids=("queue", "event_id", "1C id"))
+    rows = [(s["id"], s["queue"], s["event_id"], s["event_type"], s["entity_id"], s["reason"], s["attempts"],
+             s["failed_at"], s["state"], (s["error"] or "")[:200]) for s in (letter.summary() for letter in letters)]
+    _output.show(_output.console(), ("id", "queue", "event_id", "type", "1C id", "reason", "tries", "failed at",
+                                     "state", "error"), rows, ids=("queue", "event_id", "1C id"))
 
 
 @command.command("show")
 @click.argument("event_id")
 @_queue_opt
 def show(event_id, queue) -> None:
-    """Print one dead letter in full: headers, reason, error and the event body."""
-    letters = _run(_with(lambda d: d.list(_queues(queue), _selector([event_id], None, None), 1)))
+    """Print the dead letters of one event in full (headers, reason, error, body, replay/purge record)."""
+    letters = _run(lambda t: t.select(_selector(queue, [event_id], None, None, "all")))
     if not letters:
         raise click.ClickException(f"no dead letter with event_id {event_id}")
-    click.echo(json.dumps(letters[0].export(), ensure_ascii=False, indent=2, default=str))
-
-
-@command.command("replay")
-@filters
-@click.option("--all", "everything", is_flag=True, help="Replay every dead letter (needed when no filter is given).")
-@click.option("--dry-run", is_flag=True, help="Only say what would be replayed.")
-def replay(queue, event_ids, entity_id, reason, limit, everything, dry_run) -> None:
-    """Put dead letters back into the queue they failed in (after fixing the cause)."""
-    selector = _selector(event_ids, entity_id, reason)
-    _chosen(selector, everything, "replay")
-    op = (lambda d: d.list(_queues(queue), selector, limit)) if dry_run else \
-        (lambda d: d.replay(_queues(queue), selector, limit))
-    letters = _run(_with(op))
-    verb = "would replay" if dry_run else "replayed"
     for letter in letters:
-        click.echo(f"{verb} {_output.cell(letter.event_id)} from {letter.queue} ({letter.reason})")
-    click.echo(f"{verb} {len(letters)} dead letter(s)")
+        click.echo(json.dumps(letter.export(), ensure_ascii=False, indent=2, default=str))
+
+
+@command.command("count")
+def count() -> None:
+    """Open dead letters per queue (and per reason)."""
+    counts = _run(lambda t: t.counts())
+    for name in dlq_mod.dead_letter_queues():
+        reasons = counts.get(name, {})
+        detail = ", ".join(f"{r}={n}" for r, n in sorted(reasons.items()))
+        click.echo(f"{name}\t{sum(reasons.values())}" + (f"\t{detail}" if detail else ""))
 
 
 @command.command("export")
-@filters
+@reading
 @click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-", help="File (default stdout).")
-def export(queue, event_ids, entity_id, reason, limit, output) -> None:
-    """Write dead letters as JSON lines (headers and body), leaving them in place."""
-    letters = _run(_with(lambda d: d.list(_queues(queue), _selector(event_ids, entity_id, reason), limit)))
+def export(queue, event_ids, entity_id, limit, state, failure_reason, output) -> None:
+    """Write dead letters as JSON lines (headers and body)."""
+    letters = _run(lambda t: t.select(_selector(queue, event_ids, entity_id, failure_reason, state), limit))
     for letter in letters:
         output.write(json.dumps(letter.export(), ensure_ascii=False, default=str) + "\n")
     click.echo(f"exported {len(letters)} dead letter(s)", err=True)
 
 
+@command.command("replay")
+@marking
+@click.option("--dry-run", is_flag=True, help="Only say what would be replayed.")
+def replay(queue, event_ids, entity_id, limit, failure_reason, everything, why, by, dry_run) -> None:
+    """Send open dead letters through the outbox again (after fixing the cause); a replayed row is not
+    replayed a second time."""
+    selector = _selector(queue, event_ids, entity_id, failure_reason)
+    _require_filter(selector, everything, "replay")
+    if dry_run:
+        for letter in _run(lambda t: t.select(selector, limit)):
+            click.echo(f"would replay {letter.event_id} from {letter.queue} ({letter.reason})")
+        return
+    result = _run(lambda t: t.replay(selector, by=by, why=why, limit=limit))
+    for letter in result.done:
+        click.echo(f"replayed {letter.event_id} from {letter.queue} ({letter.reason})")
+    for letter, problem in result.refused:
+        click.echo(f"cannot replay {letter.event_id} from {letter.queue}: {problem}", err=True)
+    click.echo(f"replayed {len(result.done)} dead letter(s)")
+    if result.refused:
+        raise SystemExit(1)
+
+
 @command.command("purge")
-@filters
-@click.option("--all", "everything", is_flag=True, help="Purge every dead letter (needed when no filter is given).")
-@click.option("--yes", is_flag=True, help="Do it (without --yes nothing is removed).")
-def purge(queue, event_ids, entity_id, reason, limit, everything, yes) -> None:
-    """Remove dead letters for good (export them first if in doubt)."""
-    selector = _selector(event_ids, entity_id, reason)
-    _chosen(selector, everything, "purge")
+@marking
+@click.option("--yes", is_flag=True, help="Do it (without --yes nothing is marked).")
+def purge(queue, event_ids, entity_id, limit, failure_reason, everything, why, by, yes) -> None:
+    """Mark open dead letters as settled without replaying them (the rows stay, with who, when, why)."""
+    selector = _selector(queue, event_ids, entity_id, failure_reason)
+    _require_filter(selector, everything, "purge")
     if not yes:
-        raise click.UsageError("purge removes messages for good: add --yes")
-    letters = _run(_with(lambda d: d.purge(_queues(queue), selector, limit)))
-    click.echo(f"purged {len(letters)} dead letter(s)")
-
-
-@command.command("count")
-def count() -> None:
-    """How many messages each dead-letter queue holds."""
-    counts = _run(_with(lambda d: d.counts()))
-    for name, n in counts.items():
-        click.echo(f"{name}\t{n}")
-    sys.exit(0)
+        raise click.UsageError("purge settles dead letters for good (they can no longer be replayed): add --yes")
+    result = _run(lambda t: t.purge(selector, by=by, why=why, limit=limit))
+    click.echo(f"purged {len(result.done)} dead letter(s)")

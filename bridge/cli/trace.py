@@ -26,7 +26,7 @@ def command(ident: str, limit: int, as_json: bool) -> None:
     async def run():
         pool = await db.create_pool(settings.database_url.get_secret_value(), max_size=2)
         try:
-            return await trace(pool, settings.amqp_url.get_secret_value(), ident, limit)
+            return await trace(pool, ident, limit)
         finally:
             await pool.close()
 
@@ -59,4 +59,4 @@ def command(ident: str, limit: int, as_json: bool) -> None:
                      ids=("document",), title="order facts")
     for letter in result.dead_letters:
         console.print(f"[red]dead letter[/red] {letter['event_id']} in {letter['queue']}: "
-                      f"{letter['reason']} — {_output.cell(letter['error'])}")
+                      f"{letter['reason']} ({letter['state']}) — {_output.cell(letter['error'])}")

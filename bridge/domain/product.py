@@ -8,9 +8,13 @@ Two Bitrix24 APIs, chosen by the mapping file (``products.api``):
 * ``legacy`` — ``crm.product.*`` fields in UPPER_SNAKE; ``PRICE``/``CURRENCY_ID`` are the portal's base
   price, and there is no purchase price at all.
 
-Bitrix24 key (how the bridge finds what it made, even after a crash): ``xmlId``/``XML_ID`` = the 1C id.
-The symbolic code is set explicitly from the 1C id: a portal builds it from the name otherwise, and long
-similar names cut to 100 characters clash.
+Bitrix24 key (how the bridge finds what it made, even after a crash): ``xmlId``/``XML_ID`` and the
+symbolic code ``code``/``CODE`` are both ``1c-<source>-<1C id>``: two 1C bases may hold products with the
+same id, and the portal keeps one product per key (and refuses a second symbolic code).  With
+``products.shared_catalogue`` the bases share one catalogue and the key is the one without the source
+(``xmlId`` = the 1C id, code ``1c-<1C id>``), which is also what versions before keys carried the source
+wrote, and what 1C's own exchange module writes.  The symbolic code is set explicitly: a portal builds
+it from the name otherwise, and long similar names cut to 100 characters clash.
 
 Prices are never cleared by the bridge: a price that disappears from 1C stays in Bitrix24 as it was
 (a wrong 0 in a deal is worse than a stale price); a new price from 1C is always sent.
@@ -18,6 +22,8 @@ Prices are never cleared by the bridge: a price that disappears from 1C stays in
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -72,8 +78,56 @@ def amount(value: Any) -> str:
     return "0" if text in ("-0", "") else text
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CODE_SAFE = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+_MAX_SOURCE_PART = 64
+
+
+@dataclass(frozen=True)
+class ProductKey:
+    """How the bridge names one product in Bitrix24: ``xml`` (xmlId/XML_ID) and ``code`` (symbolic code)."""
+
+    xml: str
+    code: str
+
+    @property
+    def shared(self) -> bool:
+        return not self.xml.startswith(CODE_PREFIX)
+
+
+def product_key(source: str, entity_id: str, *, shared_catalogue: bool = False) -> ProductKey:
+    """The product's key: with its 1C base in it, unless the bases share one catalogue."""
+    onec_id = str(entity_id).strip().lower()
+    if shared_catalogue:
+        return unsourced_key(onec_id)
+    key = f"{CODE_PREFIX}{source_part(source)}-{onec_id}"
+    return ProductKey(key, key)
+
+
+def unsourced_key(entity_id: str) -> ProductKey:
+    """The key without a source: a shared catalogue's, and every product's before keys carried the source."""
+    onec_id = str(entity_id).strip().lower()
+    return ProductKey(onec_id, symbolic_code(onec_id))
+
+
+def source_part(source: str) -> str:
+    """The 1C base's id as it appears in a key: lower-case letters, digits and ``-`` kept, anything else
+    (upper case too: the portal compares keys case-insensitively) as ``_<hex>``, so two sources never
+    share a key; a very long result is replaced by a hash."""
+    part = "".join(c if c in _CODE_SAFE else "".join(f"_{b:02x}" for b in c.encode()) for c in source.strip())
+    if len(part) > _MAX_SOURCE_PART:
+        part = "h" + hashlib.sha256(source.strip().encode()).hexdigest()[:24]
+    return part
+
+
+def onec_id_of_key(xml: str) -> str:
+    """The 1C id in a product key of either form (the id is a UUID at its end)."""
+    tail = str(xml).strip().lower()[-36:]
+    return tail if _UUID.fullmatch(tail) else str(xml).strip().lower()
+
+
 def symbolic_code(entity_id: str) -> str:
-    """A symbolic code unique per product and stable across renames: derived from the 1C id."""
+    """The symbolic code without a source (see ``product_key``): ``1c-<1C id>``."""
     return CODE_PREFIX + str(entity_id).strip().lower()
 
 
@@ -122,7 +176,7 @@ def _clean(values: dict[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in values.items() if v is not None and str(v) != ""}
 
 
-def desired_state(payload: Any, *, entity_id: str, api: str = CATALOG,
+def desired_state(payload: Any, *, key: ProductKey, api: str = CATALOG,
                   base_price_type_id: int = 1) -> ProductState:
     """What Bitrix24 should show for this product snapshot, for the chosen API."""
     if api not in (CATALOG, LEGACY):
@@ -130,7 +184,7 @@ def desired_state(payload: Any, *, entity_id: str, api: str = CATALOG,
     sale = _get(payload, "sale_price")
     purchase = _get(payload, "purchase_price")
     deleted = bool(_get(payload, "deleted", False))
-    common = {"name": _text(_get(payload, "name")), "xml": str(entity_id), "code": symbolic_code(entity_id),
+    common = {"name": _text(_get(payload, "name")), "xml": key.xml, "code": key.code,
               "active": "N" if deleted else "Y", "vat": vat_included(payload), "text": description(payload)}
     if api == CATALOG:
         fields = _clean({

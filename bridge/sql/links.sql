@@ -3,6 +3,18 @@
 -- $1 key text (source/type/id)
 SELECT pg_advisory_xact_lock(hashtextextended($1, 0))
 
+-- name: key_lock
+-- Serialise the first contact with one Bitrix24 key across sources (two 1C bases, one product id) until
+-- the transaction ends.  Always taken after the per-object link_lock, never before: no lock cycle.
+-- $1 key text
+SELECT pg_advisory_xact_lock(hashtextextended($1, 1))
+
+-- name: links_to_b24_elsewhere
+-- Which of these Bitrix24 objects a link of another source points to.
+-- $1 b24_type text, $2 b24_ids bigint[], $3 source text (this one)
+SELECT DISTINCT b24_id FROM entity_links
+ WHERE b24_type = $1 AND b24_id = ANY($2::bigint[]) AND source <> $3
+
 -- name: links_for
 -- Every Bitrix24 object linked to a 1C object.
 -- $1 source text, $2 onec_type text, $3 onec_id text

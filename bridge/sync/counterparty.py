@@ -65,6 +65,10 @@ class CounterpartyHandler:
                 await uow.mark_processed(event.event_id)
                 return Outcome.STALE
             originator = self._mapping.originator(event.source)
+            if not owners and "{source}" not in self._mapping.originator_id:
+                # an originator_id without {source} lets 1C bases share companies: serialise their first
+                # contact with one counterparty id, or two bases sending it at once would make two
+                await uow.lock_key(f"counterparty/{originator}/{entity_id}")
             desired = domain.desired_state(event.payload, entity_id=entity_id, originator=originator,
                                            presets=self._mapping.requisite_presets)
             state = _as_json(desired)

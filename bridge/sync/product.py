@@ -2,8 +2,10 @@
 
 Inside one PostgreSQL transaction holding the product's advisory lock: skip the event if the inbox has
 it or the link holds a newer version; compute the desired state (pure); find the product (link →
-look-up by ``xmlId``/``XML_ID``, asked together with the look-ups of concurrent events in one list
-command → create) and send only the fields 1C changed since the last push; then
+look-up by its key ``xmlId``/``XML_ID`` = ``1c-<source>-<1C id>``, asked together with the look-ups of
+concurrent events in one list command → the key without the source, for a product made before keys
+carried it that no other source links → create) and send only the fields 1C changed since the last
+push (a linked product with the old key gets the new one this way); then
 the base sale price (catalog API: ``catalog.price.modify`` with every other price kept); finally save the
 link with the pushed state and the inbox row, and commit.  A crash after a Bitrix24 call and before the
 commit is harmless: the redelivered event finds the product by its ``xmlId``.
@@ -74,7 +76,8 @@ class ProductHandler:
             if link is not None and link.version >= event.version:
                 await uow.mark_processed(event.event_id)
                 return Outcome.STALE
-            desired = domain.desired_state(event.payload, entity_id=entity_id, api=settings.api,
+            key = domain.product_key(event.source, entity_id, shared_catalogue=settings.shared_catalogue)
+            desired = domain.desired_state(event.payload, key=key, api=settings.api,
                                            base_price_type_id=settings.base_price_type_id)
             state = desired.as_json()
             pushed = link.pushed_state if link is not None else None
@@ -87,11 +90,14 @@ class ProductHandler:
                 pushed = None  # the mapping switched APIs: push every field once in the new API's words
             if desired.api == domain.CATALOG:
                 iblock = await self._catalog_iblock()
-                writer = _Catalog(self._b24, iblock, entity_id, desired, self._lookup(domain.CATALOG, iblock))
+                find = _Finder(uow, self._lookup(domain.CATALOG, iblock), "id", key, entity_id,
+                               settings.legacy_key_source in (None, event.source))
+                writer = _Catalog(self._b24, iblock, entity_id, desired, find)
             else:
                 self._warn_purchase_price(desired, entity_id)
-                writer = _Legacy(self._b24, settings.iblock_id, entity_id, desired,
-                                 self._lookup(domain.LEGACY, None))
+                find = _Finder(uow, self._lookup(domain.LEGACY, None), "ID", key, entity_id,
+                               settings.legacy_key_source in (None, event.source))
+                writer = _Legacy(self._b24, settings.iblock_id, entity_id, desired, find)
             product_id = await writer.apply(link, pushed)
             await uow.save_link(ONEC_PRODUCT, entity_id, B24_PRODUCT, product_id,
                                 version=event.version, pushed_state=state)
@@ -122,16 +128,41 @@ class ProductHandler:
                         extra={"action": "product.no_purchase_price", "entity_id": entity_id})
 
 
+class _Finder:
+    """An unlinked product's look-up: by its key, else (a product keyed before keys carried the source, or
+    by 1C's own exchange) by the key without the source, unless another source links that product.
+
+    The first contact holds a lock on the 1C id across sources, so two bases sending one product id at
+    once cannot both take over the same old product, nor both create one shared-catalogue product."""
+
+    def __init__(self, uow: Any, lookup: KeyLookup, id_field: str, key: domain.ProductKey, entity_id: str,
+                 may_take_unsourced: bool) -> None:
+        self._uow = uow
+        self._lookup = lookup
+        self._id_field = id_field
+        self._key = key
+        self._unsourced = domain.unsourced_key(entity_id)
+        self._may_take_unsourced = may_take_unsourced
+
+    async def __call__(self) -> list[dict[str, Any]]:
+        await self._uow.lock_key(f"product/{self._unsourced.xml}")
+        found = await self._lookup.find(self._key.xml)
+        if found or self._key.shared or not self._may_take_unsourced:
+            return found
+        old = await self._lookup.find(self._unsourced.xml)
+        taken = await self._uow.linked_elsewhere(B24_PRODUCT, [int(r[self._id_field]) for r in old])
+        return [r for r in old if int(r[self._id_field]) not in taken]
+
+
 class _Catalog:
     """catalog.product.* and catalog.price.* for one event."""
 
-    def __init__(self, b24: Any, iblock: int, entity_id: str, desired: domain.ProductState,
-                 lookup: KeyLookup) -> None:
+    def __init__(self, b24: Any, iblock: int, entity_id: str, desired: domain.ProductState, find: _Finder) -> None:
         self.b24 = b24
         self.iblock = iblock
         self.entity_id = entity_id
         self.desired = desired
-        self.lookup = lookup
+        self.find = find
 
     async def apply(self, link: Link | None, pushed: dict[str, Any] | None) -> int:
         if link is not None:
@@ -146,7 +177,7 @@ class _Catalog:
                 log.warning("linked Bitrix24 product is gone; recreating", extra={
                     "action": "sync.relink", "b24_type": B24_PRODUCT, "b24_id": link.b24_id,
                     "entity_id": self.entity_id})
-        found = await self.lookup.find(self.entity_id)
+        found = await self.find()
         if found:
             product_id = int(found[0]["id"])
             await self._update(product_id, dict(self.desired.fields))  # 1C is the master at first contact
@@ -158,7 +189,7 @@ class _Catalog:
             created = await self.b24.call(*add)
             return int(created["element"]["id"])
         # a new product has no prices: its base price goes in the same request, referring to the new id;
-        # if only the add succeeds, the retry finds the product by its xmlId and sets the price then
+        # if only the add succeeds, the retry finds the product by its key (xmlId) and sets the price then
         prices = domain.price_rows([], base)
         created, _ = await self.b24.call_chain([add, ("catalog.price.modify", {"fields": {"product": {
             "id": chain_ref(0, "element", "id"), "prices": prices}}})])
@@ -193,12 +224,12 @@ class _Legacy:
     """crm.product.* for one event (PRICE/CURRENCY_ID are the portal's base price)."""
 
     def __init__(self, b24: Any, catalog_id: int | None, entity_id: str,
-                 desired: domain.ProductState, lookup: KeyLookup) -> None:
+                 desired: domain.ProductState, find: _Finder) -> None:
         self.b24 = b24
         self.catalog_id = catalog_id
         self.entity_id = entity_id
         self.desired = desired
-        self.lookup = lookup
+        self.find = find
 
     async def apply(self, link: Link | None, pushed: dict[str, Any] | None) -> int:
         if link is not None:
@@ -211,7 +242,7 @@ class _Legacy:
                 log.warning("linked Bitrix24 product is gone; recreating", extra={
                     "action": "sync.relink", "b24_type": B24_PRODUCT, "b24_id": link.b24_id,
                     "entity_id": self.entity_id})
-        found = await self.lookup.find(self.entity_id)
+        found = await self.find()
         fields = dict(self.desired.fields)
         if found:
             product_id = int(found[0]["ID"])

@@ -174,12 +174,12 @@ async def test_trace_shows_the_event_applied_and_every_bitrix24_object_made_for_
     kinds = sorted((link["onec_type"], link["b24_type"]) for link in found.links)
     assert kinds == [("bank_account", "bankdetail"), ("bank_account", "bankdetail"),
                      ("counterparty", "company"), ("counterparty", "requisite")]
-    by_event = await trace(db_pool, None, event["event_id"])
+    by_event = await trace(db_pool, event["event_id"])
     assert by_event.events == found.events
 
 
 async def _applied_trace(pool, stack, ident):
     from bridge.trace import trace
 
-    result = await trace(pool, stack.settings.amqp_url.get_secret_value(), ident)
+    result = await trace(pool, ident)
     return result if result.events and result.events[0]["applied_by"] else None

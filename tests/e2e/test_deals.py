@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from bridge import mapping as mapping_mod
+from bridge.domain.product import onec_id_of_key
 from tests.contract.samples import PAYLOADS, event
 from tests.e2e.test_counterparty import full_company
 from tests.helpers import wait_for
@@ -64,7 +65,7 @@ async def test_a_posted_order_becomes_a_deal_with_company_responsible_rows_and_a
     company = next(c for c in state["companies"] if c["ORIGIN_ID"] == cp)
     assert d["COMPANY_ID"] == company["ID"] and d["OPPORTUNITY"] == "1200.00" and d["IS_MANUAL_OPPORTUNITY"] == "Y"
     assert d["ASSIGNED_BY_ID"] == "1"  # petrov@td.example is no Bitrix24 user: the default responsible
-    b24_product = next(p for p in state["products"] if p["xmlId"] == product)
+    b24_product = next(p for p in state["products"] if onec_id_of_key(p["xmlId"]) == product)
     rows = await wait_for(lambda: _rows(crm, d["ID"]), timeout=30)
     assert [(int(r["PRODUCT_ID"]), float(r["QUANTITY"]), float(r["PRICE"])) for r in rows] == [
         (int(b24_product["id"]), 10.0, 120.0)]

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from bridge import db
+from bridge.domain.product import product_key
 from bridge.mapping import default_text
 from bridge.sql import Q
 from tests.contract.samples import PAYLOADS, PRODUCT_ID
@@ -22,6 +23,7 @@ from tests.e2e.conftest import running_stack
 from tests.helpers import wait_for
 
 SOURCE = "ut103-main"
+KEY = product_key(SOURCE, PRODUCT_ID).xml  # xmlId and symbolic code: 1c-<source>-<1C id>
 
 
 def product(version: int = 1, entity_id: str = PRODUCT_ID, **payload) -> dict:
@@ -36,7 +38,7 @@ def one(items: list[dict]) -> dict:
     return items[0]
 
 
-def by_xml_id(state, xml_id: str = PRODUCT_ID) -> dict:
+def by_xml_id(state, xml_id: str = KEY) -> dict:
     return one([p for p in state["products"] if p["xmlId"] == xml_id])
 
 
@@ -79,13 +81,13 @@ async def test_a_product_appears_with_name_base_price_and_purchase_price_found_b
     item = by_xml_id(state)
     assert item["name"] == "Гвоздь строительный 100 мм"
     assert item["iblockId"] == 25  # the catalog found with catalog.catalog.list, not the offers one (27)
-    assert item["code"] == "1c-" + PRODUCT_ID and item["active"] == "Y" and item["vatIncluded"] == "Y"
+    assert item["code"] == KEY and item["active"] == "Y" and item["vatIncluded"] == "Y"
     assert Decimal(item["purchasingPrice"]) == Decimal("121.5") and item["purchasingCurrency"] == "RUB"
     assert "Артикул: ГВ-100" in item["detailText"] and "Единица: кг (ОКЕИ 166)" in item["detailText"]
     base = one(list(prices_of(state, item["id"]).values()))
     assert (base["catalogGroupId"], Decimal(str(base["price"])), base["currency"]) == (1, Decimal(180), "RUB")
     found = await rest(stack, "catalog.product.list", {
-        "select": ["id", "iblockId"], "filter": {"iblockId": 25, "xmlId": PRODUCT_ID}})
+        "select": ["id", "iblockId"], "filter": {"iblockId": 25, "xmlId": KEY}})
     assert found == {"products": [{"id": item["id"], "iblockId": 25}]}
 
 
@@ -235,10 +237,10 @@ async def test_in_legacy_mode_the_product_is_written_with_crm_product_and_has_it
     finally:
         remove()
     legacy = one(await rest(legacy_stack, "crm.product.list", {
-        "filter": {"XML_ID": PRODUCT_ID}, "select": ["ID", "NAME", "PRICE", "CURRENCY_ID", "CODE", "ACTIVE"]}))
+        "filter": {"XML_ID": KEY}, "select": ["ID", "NAME", "PRICE", "CURRENCY_ID", "CODE", "ACTIVE"]}))
     assert legacy["NAME"] == "Гвоздь строительный 100 мм"
     assert (legacy["PRICE"], legacy["CURRENCY_ID"], legacy["ACTIVE"]) == ("199.00", "RUB", "Y")
-    assert legacy["CODE"] == "1c-" + PRODUCT_ID
+    assert legacy["CODE"] == KEY
     assert by_xml_id(legacy_stack.state())["purchasingPrice"] is None  # the legacy API has no purchase price
     assert "crm.product.add" in calls and not [m for m in calls if m.startswith("catalog.")]
 

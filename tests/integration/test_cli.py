@@ -10,11 +10,11 @@ import socket
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 
-import aio_pika
 import pytest
 
-from bridge import topology, wire
+from bridge import db, dlq, topology, wire
 from tests import services
 from tests.helpers import free_port
 
@@ -87,44 +87,45 @@ def test_each_configuration_error_gives_one_line_a_json_log_line_and_exit_2(case
 
 # --------------------------------------------------------------------------------------- dead letters
 
-async def dead_letter(amqp_url: str) -> tuple[str, str]:
-    """One dead letter in b24.counterparty.dlq with no event type (its cell must be empty, not None)."""
+async def dead_letter(db_url: str) -> tuple[str, str]:
+    """One dead letter of b24.counterparty.dlq in the table, with no event type (its cell must be empty, not
+    None), as the sink stores it."""
     event_id, entity_id = str(uuid.uuid4()), str(uuid.uuid4())
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        await topology.declare(channel, [topology.TARGETS["counterparty"]])
-        headers = {wire.H_REASON: "b24_rejected", wire.H_ENTITY_ID: entity_id,
-                   wire.H_ERROR: "crm.company.add: ERROR_CORE: [EMAIL] is not valid"}
-        await channel.default_exchange.publish(
-            aio_pika.Message(b'{"event_id": "x"}', message_id=event_id, headers=headers, delivery_mode=2),
-            routing_key=topology.TARGETS["counterparty"].dlq)
+    headers = {wire.H_REASON: "b24_rejected", wire.H_ENTITY_ID: entity_id,
+               wire.H_ERROR: "crm.company.add: ERROR_CORE: [EMAIL] is not valid"}
+    letter = dlq.letter_from_message(topology.TARGETS["counterparty"].dlq, message_id=event_id, event_type=None,
+                                     headers=headers, body=b'{"event_id": "x"}', received_at=datetime.now(UTC))
+    pool = await db.create_pool(db_url, max_size=1)
+    try:
+        await dlq.DeadLetterTable(pool).store(letter)
+    finally:
+        await pool.close()
     return event_id, entity_id
 
 
-async def test_dlq_list_through_a_pipe_keeps_full_ids_that_dlq_show_accepts(amqp_url):
-    event_id, entity_id = await dead_letter(amqp_url)
+async def test_dlq_list_through_a_pipe_keeps_full_ids_that_dlq_show_accepts(db_url):
+    event_id, entity_id = await dead_letter(db_url)
 
-    listed = b24bridge("dlq", "list", "--queue", "counterparty", BRIDGE_AMQP_URL=amqp_url)
+    listed = b24bridge("dlq", "list", "--queue", "counterparty", BRIDGE_DATABASE_URL=db_url)
 
     assert listed.returncode == 0, listed.stderr
     assert event_id in listed.stdout and entity_id in listed.stdout
     assert "…" not in listed.stdout and "None" not in listed.stdout
     assert "[EMAIL]" in listed.stdout  # the error as written, not eaten as markup
     shown_id = next(i for i in UUID.findall(listed.stdout) if i == event_id)
-    shown = b24bridge("dlq", "show", shown_id, BRIDGE_AMQP_URL=amqp_url)
+    shown = b24bridge("dlq", "show", shown_id, BRIDGE_DATABASE_URL=db_url)
     assert shown.returncode == 0 and json.loads(shown.stdout)["entity_id"] == entity_id
 
 
-async def test_dlq_purge_needs_a_filter_or_all_like_replay(amqp_url):
-    event_id, _ = await dead_letter(amqp_url)
+async def test_dlq_purge_needs_a_filter_or_all_like_replay(db_url):
+    event_id, _ = await dead_letter(db_url)
 
-    refused = b24bridge("dlq", "purge", "--yes", BRIDGE_AMQP_URL=amqp_url)
+    refused = b24bridge("dlq", "purge", "--yes", "--reason", "cleanup", BRIDGE_DATABASE_URL=db_url)
 
     assert refused.returncode == 2 and "--all" in refused.stderr
-    assert event_id in b24bridge("dlq", "list", "--json", BRIDGE_AMQP_URL=amqp_url).stdout
+    assert event_id in b24bridge("dlq", "list", "--json", BRIDGE_DATABASE_URL=db_url).stdout
 
-    purged = b24bridge("dlq", "purge", "--all", "--yes", BRIDGE_AMQP_URL=amqp_url)
+    purged = b24bridge("dlq", "purge", "--all", "--yes", "--reason", "cleanup", BRIDGE_DATABASE_URL=db_url)
 
     assert purged.returncode == 0 and "purged 1 dead letter(s)" in purged.stdout
-    assert b24bridge("dlq", "list", BRIDGE_AMQP_URL=amqp_url).stdout.strip() == "no dead letters"
+    assert b24bridge("dlq", "list", BRIDGE_DATABASE_URL=db_url).stdout.strip() == "no dead letters"

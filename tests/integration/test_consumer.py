@@ -13,11 +13,11 @@ import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
-from bridge import dlq, topology, wire
+from bridge import topology, wire
 from bridge.consumer import Consumer, ConsumerConfig, Outcome
 from bridge.errors import B24TransportError, B24ValidationError, DependencyMissing
 from tests.contract.samples import event
-from tests.helpers import wait_for
+from tests.helpers import peek_dead_letters, wait_for
 
 TARGET = topology.Target("counterparty", (("counterparty", "counterparty.upserted"),),
                          retry_delays=(1, 1), wait_delays=(1,))
@@ -65,9 +65,8 @@ async def run_consumer(handler, amqp_url, **config):
     return stop, asyncio.create_task(consumer.run(stop))
 
 
-async def dead_letters(amqp_url) -> list[dlq.DeadLetter]:
-    async with dlq.DeadLetters(amqp_url) as letters:
-        return await letters.list([TARGET.dlq])
+async def dead_letters(amqp_url) -> list:
+    return await peek_dead_letters(amqp_url, TARGET.dlq)
 
 
 async def settle(stop, task):
@@ -178,21 +177,6 @@ async def test_while_bitrix24_is_down_the_message_is_held_not_retried_or_dead_le
         for tier in range(len(TARGET.retry_delays)):
             q = await channel.declare_queue(TARGET.retry_queue(tier), passive=True)
             assert q.declaration_result.message_count == 0
-    assert await dead_letters(amqp_url) == []
-
-
-async def test_a_replayed_dead_letter_is_applied_after_the_cause_is_fixed(amqp_url):
-    handler = ScriptedHandler([B24ValidationError("crm.company.add", "", "Access denied.", 400)])
-    event_id, body = valid_event()
-    await publish(amqp_url, body, event_id)
-    stop, task = await run_consumer(handler, amqp_url)
-    assert await wait_for(lambda: dead_letters(amqp_url))
-    async with dlq.DeadLetters(amqp_url) as letters:
-        replayed = await letters.replay([TARGET.dlq], dlq.Selector(event_ids=frozenset({event_id})))
-    assert [l.event_id for l in replayed] == [event_id]
-    assert await wait_for(lambda: _async(handler.applied))
-    await settle(stop, task)
-    assert handler.applied == [event_id]
     assert await dead_letters(amqp_url) == []
 
 

@@ -10,8 +10,11 @@ from bridge.domain.product import (
     LEGACY,
     amount,
     desired_state,
+    onec_id_of_key,
     product_changes,
+    product_key,
     symbolic_code,
+    unsourced_key,
 )
 from onec_outbox.contract.product import ProductPayload
 from tests.contract.samples import PAYLOADS, PRODUCT_ID
@@ -22,19 +25,22 @@ def nail(**overrides):
     return {**copy.deepcopy(PAYLOADS["product"]), **overrides}
 
 
+SOURCE = "ut103-main"
+KEY = product_key(SOURCE, PRODUCT_ID)
+
+
 def catalog(payload, base_price_type_id=1):
-    return desired_state(payload, entity_id=PRODUCT_ID, api=CATALOG, base_price_type_id=base_price_type_id)
+    return desired_state(payload, key=KEY, api=CATALOG, base_price_type_id=base_price_type_id)
 
 
 def legacy(payload):
-    return desired_state(payload, entity_id=PRODUCT_ID, api=LEGACY)
+    return desired_state(payload, key=KEY, api=LEGACY)
 
 
 def test_a_catalog_product_carries_name_xml_id_code_purchase_price_and_is_active():
     fields = catalog(nail()).fields
     assert fields["name"] == "Гвоздь строительный 100 мм"
-    assert fields["xmlId"] == PRODUCT_ID
-    assert fields["code"] == "1c-" + PRODUCT_ID
+    assert fields["xmlId"] == fields["code"] == f"1c-{SOURCE}-{PRODUCT_ID}"
     assert fields["active"] == "Y"
     assert (fields["purchasingPrice"], fields["purchasingCurrency"]) == ("121.5", "RUB")
     assert "iblockId" not in fields  # known only once the catalog is looked up
@@ -82,7 +88,7 @@ def test_the_legacy_api_gets_upper_case_fields_with_the_sale_price_and_no_purcha
     assert state.api == LEGACY and state.base_price is None
     keys = ("NAME", "XML_ID", "CODE", "ACTIVE", "VAT_INCLUDED", "PRICE", "CURRENCY_ID")
     assert {k: state.fields[k] for k in keys} == {
-        "NAME": "Гвоздь строительный 100 мм", "XML_ID": PRODUCT_ID, "CODE": "1c-" + PRODUCT_ID, "ACTIVE": "Y",
+        "NAME": "Гвоздь строительный 100 мм", "XML_ID": f"1c-{SOURCE}-{PRODUCT_ID}", "CODE": f"1c-{SOURCE}-{PRODUCT_ID}", "ACTIVE": "Y",
         "VAT_INCLUDED": "Y", "PRICE": "180", "CURRENCY_ID": "RUB"}
     assert state.fields["DESCRIPTION"].startswith("Гвоздь строительный 4,0×100")
     assert not any("purchas" in k.lower() for k in state.fields)
@@ -97,7 +103,7 @@ def test_the_validated_contract_payload_maps_like_its_json():
 
 def test_an_unknown_api_is_refused_by_name():
     with pytest.raises(ValueError, match="'rest'"):
-        desired_state(nail(), entity_id=PRODUCT_ID, api="rest")
+        desired_state(nail(), key=KEY, api="rest")
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
@@ -110,8 +116,33 @@ def test_prices_compare_equal_whatever_precision_they_are_written_with(raw, expe
 def test_symbolic_codes_of_products_with_long_similar_names_differ():
     other = "7a2b4c6d-2f4d-11ef-8b1a-00155d012a08"
     assert catalog(nail(name="Гвоздь " * 30)).fields["code"] != desired_state(
-        nail(name="Гвоздь " * 30), entity_id=other).fields["code"]
+        nail(name="Гвоздь " * 30), key=product_key(SOURCE, other)).fields["code"]
     assert symbolic_code(PRODUCT_ID.upper()) == symbolic_code(PRODUCT_ID)
+
+
+def test_two_1c_bases_with_one_product_id_get_two_keys_unless_they_share_a_catalogue():
+    main, branch = product_key("ut103-main", PRODUCT_ID), product_key("ut103-branch", PRODUCT_ID)
+    assert main.xml != branch.xml and main.code != branch.code
+    shared = {product_key(s, PRODUCT_ID, shared_catalogue=True) for s in ("ut103-main", "ut103-branch")}
+    assert shared == {unsourced_key(PRODUCT_ID)}
+    assert unsourced_key(PRODUCT_ID).xml == PRODUCT_ID  # what keys were before they carried the source
+    assert unsourced_key(PRODUCT_ID).code == "1c-" + PRODUCT_ID
+
+
+@pytest.mark.parametrize("a, b", [("UT", "ut"), ("ut 1", "ut_1"), ("ut_20", "ut 0"), ("база", "baza")])
+def test_sources_that_differ_only_in_case_or_odd_characters_still_get_different_keys(a, b):
+    assert product_key(a, PRODUCT_ID).xml.lower() != product_key(b, PRODUCT_ID).xml.lower()
+    assert product_key(a, PRODUCT_ID).xml == product_key(a, PRODUCT_ID).xml.lower()
+
+
+def test_a_very_long_source_still_gives_a_key_the_portal_can_store():
+    assert len(product_key("x" * 64 + "Ы", PRODUCT_ID).code) <= 255
+    assert product_key("a" * 64 + "Ы", PRODUCT_ID).code != product_key("a" * 64 + "Ъ", PRODUCT_ID).code
+
+
+def test_the_1c_id_is_read_back_from_either_key_form():
+    assert onec_id_of_key(product_key("ut103-main", PRODUCT_ID).xml) == PRODUCT_ID
+    assert onec_id_of_key(PRODUCT_ID.upper()) == PRODUCT_ID
 
 
 def test_only_fields_1c_changed_since_the_last_push_are_sent():
