@@ -40,3 +40,17 @@ SELECT d.doc_type, d.doc_id::text AS doc_id, d.version, d.ever_posted, d.snapsho
   JOIN order_documents d ON d.source = l.source AND d.doc_type = l.doc_type AND d.doc_id = l.doc_id
  WHERE l.order_id = $1::uuid
  ORDER BY d.snapshot->>'date', d.doc_type
+
+-- name: outcome_insert
+-- What one consumer did with one event (bridge.outcomes); the Bitrix24 calls of that attempt as JSON.
+-- $1 event_id uuid, $2 consumer text, $3 outcome text, $4 entity text, $5 entity_id uuid, $6 reason text,
+-- $7 error text, $8 retry_tier int, $9 missing text[], $10 waiting_since timestamptz, $11 calls jsonb
+INSERT INTO event_outcomes (event_id, consumer, outcome, entity, entity_id, reason, error, retry_tier, missing,
+                            waiting_since, calls)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)
+
+-- name: outcome_purge
+-- Delete up to $2 outcomes recorded before $1 (BRIDGE_TRACE_RETENTION_DAYS), oldest first.
+-- $1 before timestamptz, $2 limit int
+DELETE FROM event_outcomes
+ WHERE id IN (SELECT id FROM event_outcomes WHERE at < $1 ORDER BY id LIMIT $2)
