@@ -73,7 +73,7 @@ SELECT * FROM (
   SELECT id, event_id::text AS event_id, consumer, outcome, at, entity, entity_id::text AS entity_id, reason, error,
          retry_tier, missing, waiting_since, calls
     FROM event_outcomes
-   WHERE event_id = ANY($1::uuid[]) OR entity_id = $2::uuid
+   WHERE event_id = ANY($1::uuid[]) OR entity_id = $2::uuid OR event_id = $2::uuid
    ORDER BY id DESC
    LIMIT $3) newest
  ORDER BY id
