@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from typing import Any
 
 import aio_pika
 import asyncpg
 
-from . import db, metrics, ops_http
+from . import db, metrics, ops_http, outcomes
 from . import mapping as mapping_mod
 from .b24 import client_from_settings
 from .consumer import Consumer, ConsumerConfig, Handler
@@ -72,7 +73,8 @@ async def run_relay(settings: Settings, stop: asyncio.Event, *, serve_http: bool
     pool = await db.create_pool(dsn, max_size=4)
     try:
         relay = Relay(pool, settings.amqp_url.get_secret_value(), listen_dsn=dsn,
-                      batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval)
+                      batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval,
+                      trace_retention=timedelta(days=settings.trace_retention_days))
         tasks = [asyncio.create_task(relay.run(stop))]
         if serve_http:
             app = ops_http.ops_app({"postgresql": _db_check(pool), "rabbitmq": lambda: _amqp_ready(settings)},
@@ -94,7 +96,7 @@ async def run_consumers(settings: Settings, stop: asyncio.Event, *, entities: li
         stack.push_async_callback(pool.close)
         b24 = b24_client(settings, pool)
         stack.push_async_callback(b24.aclose)
-        consumers = _consumers(settings, build_handlers(names, pool, b24, mapping))
+        consumers = _consumers(settings, pool, build_handlers(names, pool, b24, mapping))
         tasks = [asyncio.create_task(c.run(stop)) for c in consumers]
         tasks.append(asyncio.create_task(_dead_letter_sink(settings, pool, consumers).run(stop)))
         if serve_http:
@@ -105,11 +107,14 @@ async def run_consumers(settings: Settings, stop: asyncio.Event, *, entities: li
         await _gather_until_stop(tasks, stop)
 
 
-def _consumers(settings: Settings, handlers: list[Handler]) -> list[Consumer]:
-    """One consumer per handler; a handler may set its own wait budget (how long to wait for dependencies)."""
+def _consumers(settings: Settings, pool: asyncpg.Pool, handlers: list[Handler]) -> list[Consumer]:
+    """One consumer per handler; a handler may set its own wait budget (how long to wait for dependencies).
+    Every consumer records its outcomes for `b24bridge trace`."""
+    recorder = outcomes.OutcomeRecorder(pool)
     return [Consumer(h, settings.amqp_url.get_secret_value(),
                      ConsumerConfig(prefetch=settings.consumer_prefetch,
-                                    wait_budget=getattr(h, "wait_budget", ConsumerConfig.wait_budget)))
+                                    wait_budget=getattr(h, "wait_budget", ConsumerConfig.wait_budget)),
+                     recorder=recorder)
             for h in handlers]
 
 
@@ -150,8 +155,9 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
                          extra_ready={"rabbitmq": lambda: _amqp_ready(settings)},
                          registry=metrics.registry("ingest", "relay", "consumer"))
         relay = Relay(pool, settings.amqp_url.get_secret_value(), listen_dsn=dsn,
-                      batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval)
-        consumers = _consumers(settings, build_handlers(settings.consumer_entities, pool, b24, mapping))
+                      batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval,
+                      trace_retention=timedelta(days=settings.trace_retention_days))
+        consumers = _consumers(settings, pool, build_handlers(settings.consumer_entities, pool, b24, mapping))
         tasks = [asyncio.create_task(relay.run(stop)), *(asyncio.create_task(c.run(stop)) for c in consumers),
                  asyncio.create_task(_dead_letter_sink(settings, pool, consumers).run(stop)),
                  asyncio.create_task(ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop))]

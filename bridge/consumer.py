@@ -40,7 +40,8 @@ import aio_pika
 
 from onec_outbox.contract import ContractViolation, parse_event
 
-from . import disposition, edges, metrics, topology, wire
+from . import disposition, edges, metrics, outcomes, topology, wire
+from .b24 import calls as b24_calls
 from .backoff import Backoff
 from .errors import BrokerUnavailable, PoisonMessage, RetriesExhausted
 
@@ -121,8 +122,10 @@ class ConsumerConfig:
 
 
 class Consumer:
-    def __init__(self, handler: Handler, amqp_url: str, config: ConsumerConfig | None = None) -> None:
+    def __init__(self, handler: Handler, amqp_url: str, config: ConsumerConfig | None = None,
+                 recorder: outcomes.NullRecorder | None = None) -> None:
         self.handler = handler
+        self._recorder = recorder or outcomes.NullRecorder()  # each outcome, for `b24bridge trace`
         self._amqp_url = amqp_url
         self._config = config or ConsumerConfig()
         self._pause = Pause(handler.name)
@@ -185,7 +188,8 @@ class Consumer:
         if task is not None:
             self._inflight.add(task)
         try:
-            await self._process(message)
+            with b24_calls.capture():  # the Bitrix24 calls this message causes, recorded with its outcomes
+                await self._process(message)
         finally:
             if task is not None:
                 self._inflight.discard(task)
@@ -210,6 +214,7 @@ class Consumer:
             await self._republish(message, self.handler.target.wait_queue(float("inf")))
             metrics.CONSUMED.labels(name, "parked").inc()
             log.info("held too long; handed back to the broker", extra={**context, "action": "consumer.park"})
+            await self._record(context, outcomes.PARKED)
             return
         if isinstance(outcome, disposition.Decision):
             await self._let_go(message, delivery, outcome, context)
@@ -223,6 +228,10 @@ class Consumer:
             metrics.END_TO_END.labels(name).observe(max(age, 0.0))
         log.info("event handled", extra={**context, "action": f"consumer.{outcome.value}",
                                          "version": event.version})
+        await self._record(context, outcome)
+
+    async def _record(self, context: dict, outcome: Any) -> None:
+        await self._recorder.record(context, outcome, b24_calls.take())
 
     def _decide(self, exc: BaseException, delivery: wire.Delivery | None, context: dict) -> disposition.Decision:
         decision = disposition.decide(
@@ -238,6 +247,7 @@ class Consumer:
         Returns the Outcome, the decision that lets the message go, None (stopping) or ``_PARK`` (held too
         long: give it back to the broker)."""
         held_since = time.monotonic()
+        recorded: type | None = None  # a hold or pause is recorded once per message, not at every probe
         while True:
             await self._pause.wait(self._stop)
             if self._stop.is_set():
@@ -249,6 +259,9 @@ class Consumer:
                     outcome = await self.handler.handle(event)
             except Exception as exc:  # noqa: BLE001 - every failure is decided by the one table
                 decision = self._decide(exc, delivery, context)
+                if isinstance(decision, (disposition.Hold, disposition.Pause)) and type(decision) is not recorded:
+                    recorded = type(decision)
+                    await self._record(context, decision)
                 if isinstance(decision, disposition.Hold):
                     # one method's run-time budget is spent: hold this message until the portal resets it,
                     # while messages that need other methods keep flowing (no consumer-wide pause)
@@ -300,6 +313,7 @@ class Consumer:
         metrics.CONSUMED.labels(self.handler.name, "dead_lettered").inc()
         log.error("event dead-lettered", extra={**context, "action": "consumer.dead_letter", "reason": reason,
                                                 "error": decision.error})
+        await self._record(context, decision)
 
     async def _wait(self, message, decision: disposition.Wait, context: dict) -> None:
         since = decision.since
@@ -309,6 +323,7 @@ class Consumer:
         metrics.CONSUMED.labels(self.handler.name, "waiting").inc()
         log.info("dependency missing; waiting", extra={**context, "action": "consumer.wait",
                                                         "missing": list(decision.missing), "waiting_since": since})
+        await self._record(context, decision)
 
     async def _retry(self, message, delivery: wire.Delivery | None, decision: disposition.Retry,
                      context: dict) -> None:
@@ -322,3 +337,4 @@ class Consumer:
         log.warning("event sent to retry tier", extra={**context, "action": "consumer.retry",
                                                        "attempt": decision.tier + 1,
                                                        "delay": target.retry_delays[decision.tier]})
+        await self._record(context, decision)

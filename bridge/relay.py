@@ -21,7 +21,7 @@ from datetime import timedelta
 import aio_pika
 import asyncpg
 
-from . import edges, metrics, topology
+from . import edges, metrics, outcomes, topology
 from .backoff import Backoff
 from .errors import BrokerUnavailable, InfrastructureError
 from .outbox import Outbox
@@ -39,13 +39,16 @@ DEFAULT_CONFIRM_TIMEOUT = 30.0  # seconds to wait for a batch's confirms (a bloc
 class Relay:
     def __init__(self, pool: asyncpg.Pool, amqp_url: str, *, listen_dsn: str | None = None,
                  batch_size: int = 500, poll_interval: float = 1.0,
-                 retention: timedelta = DEFAULT_RETENTION) -> None:
+                 retention: timedelta = DEFAULT_RETENTION,
+                 trace_retention: timedelta = outcomes.DEFAULT_RETENTION) -> None:
+        self._pool = pool
         self._outbox = Outbox(pool)
         self._amqp_url = amqp_url
         self._listen_dsn = listen_dsn
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._retention = retention
+        self._trace_retention = trace_retention
         self._confirm_timeout = DEFAULT_CONFIRM_TIMEOUT
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
@@ -147,9 +150,10 @@ class Relay:
             with edges.postgres("outbox purge"):
                 purged = await self._outbox.purge(self._retention)
                 forgotten = await self._outbox.purge_inbox(DEFAULT_INBOX_RETENTION)
-            if purged or forgotten:
+                traced = await outcomes.purge(self._pool, self._trace_retention)
+            if purged or forgotten or traced:
                 log.info("relay purged old rows", extra={"action": "relay.purge", "outbox_rows": purged,
-                                                         "inbox_rows": forgotten})
+                                                         "inbox_rows": forgotten, "outcome_rows": traced})
 
     async def _listen(self) -> None:
         """Keep a LISTEN connection; if it cannot be had, polling alone still works."""

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
         "https://oauth.bitrix.info/oauth/token/", description="OAuth server that refreshes tokens"
     )
 
+    trace_retention_days: float = Field(
+        7.0, gt=0, description="days the consumers' outcomes and Bitrix24 calls are kept for `b24bridge trace`"
+    )
+
     migrations_dir: Path | None = Field(
         None, description="where the Alembic scripts are (default: bridge/migrations inside the package)"
     )

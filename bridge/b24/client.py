@@ -31,7 +31,7 @@ from ..errors import (
     B24TokenExpired,
     B24TransportError,
 )
-from . import metrics
+from . import calls, metrics
 from .auth import Auth, OAuthAuth
 from .coalescer import Coalescer, step_token
 from .envelope import COMMAND_MISSING, PAUSED, BatchResult, Page, items_of, parse_batch, parse_reply
@@ -143,11 +143,12 @@ class B24Client:
         params = dict(params or {})
         command = self._command_for(method, params)
         attempt = 0
+        since = calls.started()
         while True:
             try:
                 await self._wait_if_paused(method)
             except B24OperationTimeLimit as exc:
-                self._count(method, exc)
+                self._count(method, exc, params, since)
                 raise
             try:
                 if command is not None:
@@ -164,14 +165,15 @@ class B24Client:
                     attempt > self.retry.max_retries
                     or self.operating.wait(method) > self.operating.limit.max_wait
                 ):
-                    self._count(method, exc)
+                    self._count(method, exc, params, since)
                     raise
                 self._retried(method, exc, attempt, self.operating.wait(method))
                 continue
             except B24Error as exc:
-                self._count(method, exc)
+                self._count(method, exc, params, since)
                 raise
             metrics.CALLS.labels(method, "ok").inc()
+            calls.note(method, params, result=page.result, since=since)
             return page
 
     async def call_chain(self, steps: Sequence[tuple[str, Mapping[str, Any] | None]]) -> list[Any]:
@@ -181,6 +183,7 @@ class B24Client:
         ``result``; the first failing step's typed error is raised (a batch is not a transaction: the
         steps before it took effect)."""
         methods = [normalize_method(method) for method, _ in steps]
+        since = calls.started()
         for method in dict.fromkeys(methods):  # a method paused by OPERATION_TIME_LIMIT holds the chain
             await self._wait_if_paused(method)
         encoded = [build_command(method, params or {}, max_vars=self.batching.max_command_vars)
@@ -200,15 +203,16 @@ class B24Client:
             outcomes = [result.errors[key] if key in result.errors else result.page(key) for key in keys
                         if key in result.errors or key in result.results]
         values = []
-        for method, outcome in zip(methods, outcomes, strict=False):
+        for (method, (_, params)), outcome in zip(zip(methods, steps, strict=True), outcomes, strict=False):
             if isinstance(outcome, B24Error):
                 if isinstance(outcome, B24OperationTimeLimit):  # pause the method for every caller, as call() does
                     reset_at = self.operating.refused(method)
                     if outcome.reset_at is None:
                         outcome.reset_at = reset_at
-                self._count(method, outcome)
+                self._count(method, outcome, params, since)
                 raise outcome
             metrics.CALLS.labels(method, "ok").inc()
+            calls.note(method, params, result=outcome.result, since=since)
             values.append(outcome.result)
         if len(values) < len(methods):
             raise B24ServerError(methods[len(values)], COMMAND_MISSING, "the batch reply has no result for this step")
@@ -257,6 +261,7 @@ class B24Client:
             )
         encoded: dict[str, str] = {}
         methods: dict[str, str] = {}
+        since = calls.started()
         for key, spec in commands.items():
             if not isinstance(key, str) or not key or key.isdigit() or "[" in key or "]" in key:
                 raise ValueError(f"batch key {key!r} must be a non-numeric string without brackets")
@@ -273,6 +278,12 @@ class B24Client:
             if key in result.errors or key in result.results:
                 code = result.errors[key].code if key in result.errors else "ok"
                 metrics.CALLS.labels(method, metrics.code_label(code)).inc()
+                spec = commands[key]
+                params = None if isinstance(spec, str) else spec[1]
+                if key in result.errors:
+                    calls.note(method, params, code=code, status=result.errors[key].status, since=since)
+                else:
+                    calls.note(method, params, result=result.page(key).result, since=since)
         return result
 
     async def iterate(
@@ -426,8 +437,10 @@ class B24Client:
     # ------------------------------------------------------------------------------------ metrics
 
     @staticmethod
-    def _count(method: str, exc: B24Error) -> None:
+    def _count(method: str, exc: B24Error, params: Mapping[str, Any] | None = None,
+               since: float | None = None) -> None:
         metrics.CALLS.labels(method, metrics.code_label(exc.code)).inc()
+        calls.note(method, params, code=exc.code, status=exc.status, since=since)
 
     def _retried(self, method: str, exc: B24Error, attempt: int, delay: float) -> None:
         """Say which portal (host only: the webhook path is a secret), which try of how many, and how

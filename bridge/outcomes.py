@@ -1,0 +1,100 @@
+"""What each consumer did with each event, kept in PostgreSQL (``event_outcomes``) for ``b24bridge trace``.
+
+The consumer calls :meth:`OutcomeRecorder.record` once per decision it obeyed — a handler's
+:class:`~bridge.consumer.Outcome` or a :mod:`bridge.disposition` decision — with the Bitrix24 calls of that
+attempt (:mod:`bridge.b24.calls`).  One INSERT, outside the handler's transaction: the trace is a
+witness, so a failure to record is logged and consuming goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from . import disposition
+from .sql import Q
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETENTION = timedelta(days=7)
+RECORD_TIMEOUT = 2.0  # seconds; a slow or lost database must not hold the consumer up
+ERROR_LIMIT = 2000
+
+# outcome names of decisions (the handlers' own outcomes are Outcome values: applied, unchanged, …)
+WAITING, RETRY, DEAD_LETTERED, PAUSED, HELD, PARKED = (
+    "waiting", "retry", "dead_lettered", "paused", "held", "parked")
+
+
+class NullRecorder:
+    """Records nothing (a consumer built without a database, e.g. in a unit test)."""
+
+    async def record(self, context: dict[str, Any], outcome: Any, calls: list[dict[str, Any]] | None = None) -> None:
+        return None
+
+
+class OutcomeRecorder(NullRecorder):
+    def __init__(self, pool: asyncpg.Pool, timeout: float = RECORD_TIMEOUT) -> None:
+        self._pool = pool
+        self._timeout = timeout
+
+    async def record(self, context: dict[str, Any], outcome: Any, calls: list[dict[str, Any]] | None = None) -> None:
+        """Store ``outcome`` (an Outcome or a decision) of the event in ``context`` (consumer, event_id,
+        entity_type, entity_id: the consumer's log context)."""
+        event_id = _uuid(context.get("event_id"))
+        if event_id is None:  # a message without a usable id cannot be traced by id anyway
+            return
+        row = row_of(outcome)
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._pool.acquire() as conn:
+                    await conn.execute(
+                        Q.outcome_insert, event_id, context.get("consumer"), row["outcome"],
+                        context.get("entity_type"), _uuid(context.get("entity_id")), row.get("reason"),
+                        row.get("error"), row.get("retry_tier"), row.get("missing"), row.get("waiting_since"),
+                        calls or [])
+        except Exception as exc:  # noqa: BLE001 - a witness: never let the trace stop the consumer
+            log.warning("could not record the outcome for the trace", extra={
+                "action": "trace.record_failed", "consumer": context.get("consumer"),
+                "event_id": context.get("event_id"), "outcome": row["outcome"],
+                "error": f"{type(exc).__name__}: {exc}"})
+
+
+def row_of(outcome: Any) -> dict[str, Any]:
+    """The ``event_outcomes`` columns for a handler's outcome or a disposition decision (pure)."""
+    if isinstance(outcome, disposition.Wait):
+        return {"outcome": WAITING, "error": _cut(outcome.error), "missing": list(outcome.missing),
+                "waiting_since": datetime.fromtimestamp(outcome.since, UTC)}
+    if isinstance(outcome, disposition.Retry):
+        return {"outcome": RETRY, "reason": outcome.reason, "error": _cut(outcome.error),
+                "retry_tier": outcome.tier + 1}
+    if isinstance(outcome, disposition.DeadLetter):
+        return {"outcome": DEAD_LETTERED, "reason": outcome.reason, "error": _cut(outcome.error)}
+    if isinstance(outcome, disposition.Pause):
+        return {"outcome": PAUSED, "reason": outcome.reason, "error": _cut(outcome.error)}
+    if isinstance(outcome, disposition.Hold):
+        return {"outcome": HELD, "reason": "b24_operation_time_limit", "error": f"method {outcome.method} paused "
+                f"by the portal for {outcome.delay:.0f} s"}
+    return {"outcome": str(getattr(outcome, "value", outcome))}
+
+
+async def purge(pool: asyncpg.Pool, retention: timedelta, limit: int = 10_000) -> int:
+    """Forget outcomes (and their Bitrix24 calls) older than ``retention``; the number of rows deleted."""
+    async with pool.acquire() as conn:
+        status = await conn.execute(Q.outcome_purge, datetime.now(UTC) - retention, limit)
+    return int(status.split()[-1])
+
+
+def _cut(text: str | None) -> str | None:
+    return text[:ERROR_LIMIT] if text else text
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,155 @@
+"""`b24bridge trace` on the whole path (ingest → outbox → relay → RabbitMQ → consumers → the sandbox): why an
+order is not in Bitrix24 yet, what a dead letter's Bitrix24 error was, look-up by number and by Bitrix24 id,
+the Bitrix24 calls without secrets, and the CLI through a pipe."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from bridge.b24.urls import portal_origin
+from bridge.trace import Ambiguous, trace
+from tests.e2e.test_counterparty import full_company
+from tests.e2e.test_deals import MAPPING, product_event, settled
+from tests.helpers import wait_for
+from tests.support.orders import Lifecycle
+from tests.support.portal import prepare_deals_async
+
+CALL_KEYS = {"method", "ids", "code", "status", "ms", "rows"}
+
+
+@pytest.fixture
+async def crm(stack):
+    await prepare_deals_async(stack.portal.webhook_url, MAPPING)
+    return stack
+
+
+async def cli(stack, *args: str) -> subprocess.CompletedProcess:
+    """`b24bridge trace …` as an operator runs it through a pipe (stdout is not a terminal)."""
+    return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bridge.cli", "trace", *args],
+                                   env=stack.env, capture_output=True, text=True, timeout=120)
+
+
+async def traced(stack, db_pool, ident: str, check, **kw):
+    async def probe():
+        try:
+            found = await trace(db_pool, ident, portal=portal_origin(stack.portal.webhook_url), **kw)
+        except ValueError:
+            return None
+        return found if check(found) else None
+    found = await wait_for(probe, timeout=60, interval=0.3)
+    assert found is not None, f"trace {ident} never showed what was expected"
+    return found
+
+
+def outcomes(found, consumer="deal") -> list[str]:
+    return [o["outcome"] for e in found.events for o in e["outcomes"] if o["consumer"] == consumer]
+
+
+async def test_an_order_waiting_for_its_counterparty_says_which_and_since_when_then_shows_its_deal(crm, db_pool):
+    cp, product = str(uuid.uuid4()), str(uuid.uuid4())
+    lc = Lifecycle(cp, product)
+    order = lc.order()
+    number = order["payload"]["number"]
+    await crm.post(order)
+
+    waiting = await traced(crm, db_pool, number, lambda f: f.waiting)
+    [why] = [w for w in waiting.waiting if w["kind"] == "counterparty"]
+    assert (why["id"], why["in_b24"], why["dependency_event"], why["consumer"]) == (cp, [], None, "deal")
+    assert why["since"] is not None and waiting.links == []
+    text = await cli(crm, number)
+    assert text.returncode == 0, text.stderr
+    assert f"waiting for counterparty {cp}: not in Bitrix24 yet, since " in text.stdout
+    assert "1C has not sent this counterparty" in text.stdout
+    assert f"deal: waiting for counterparty/{cp}" in text.stdout
+    assert "in Bitrix24: nothing yet" in text.stdout
+
+    company = full_company()
+    company["entity_id"] = cp
+    await crm.post([company, product_event(product)])
+    d = await settled(crm, lc.order_id, STAGE_ID="B24B_ORDER")
+
+    by_deal = await traced(crm, db_pool, f"deal:{d['ID']}", lambda f: "applied" in outcomes(f))
+    assert by_deal.object["entity_id"] == lc.order_id and by_deal.waiting == []
+    assert outcomes(by_deal)[0] == "waiting" and outcomes(by_deal)[-1] == "applied"
+    [link] = [link for link in by_deal.links if link["b24_type"] == "deal"]
+    assert link["url"] == f"{portal_origin(crm.portal.webhook_url)}/crm/deal/details/{d['ID']}/"
+    applied = [o for e in by_deal.events for o in e["outcomes"] if o["outcome"] == "applied"][-1]
+    assert any(c["method"] == "crm.deal.add" and c["ids"]["result"] == int(d["ID"]) for c in applied["calls"])
+
+
+async def test_a_dead_lettered_counterparty_shows_the_portals_error_and_the_call_it_refused(stack, db_pool):
+    stack.portal.sandbox.faults.add_error("ERROR_CORE", method="crm.company.add", status=400, nested=True,
+                                          description="Invalid e-mail")
+    company = full_company()
+    company["entity_id"] = cp = str(uuid.uuid4())
+    await stack.post(company)
+    found = await traced(stack, db_pool, cp, lambda f: "dead_lettered" in outcomes(f, "counterparty"))
+    [dead] = [o for o in found.events[0]["outcomes"] if o["outcome"] == "dead_lettered"]
+    assert dead["reason"] == "b24_rejected" and "ERROR_CORE" in dead["error"]
+    refused = [c for c in dead["calls"] if c.get("code")]
+    assert [(c["method"], c["code"], c["status"]) for c in refused] == [("crm.company.add", "ERROR_CORE", 400)]
+    text = await cli(stack, cp)
+    assert "counterparty: dead-lettered (b24_rejected)" in text.stdout
+    assert "crm.company.add() ✗ ERROR_CORE (HTTP 400)" in text.stdout
+
+
+async def test_a_document_number_shared_by_two_invoices_lists_both_and_date_picks_one(crm, db_pool):
+    first, second = Lifecycle(str(uuid.uuid4()), str(uuid.uuid4())), Lifecycle(str(uuid.uuid4()), str(uuid.uuid4()))
+    number = f"СЧ-{uuid.uuid4().hex[:6]}"
+    one = first.invoice(number=number, date="2026-11-28")
+    two = second.invoice(number=number, date="2026-11-29")
+    await crm.post([one, two])
+
+    async def both():
+        try:
+            await trace(db_pool, number)
+        except Ambiguous as exc:
+            return exc.candidates
+        return None
+    candidates = await wait_for(both, timeout=30)
+    assert sorted(c["entity_id"] for c in candidates) == sorted([one["entity_id"], two["entity_id"]])
+    listed = await cli(crm, number)
+    assert listed.returncode == 2
+    assert one["entity_id"] in listed.stderr and two["entity_id"] in listed.stderr  # whole ids, through a pipe
+    picked = await cli(crm, number, "--date", "2026-11-29", "--json")
+    assert picked.returncode == 0, picked.stderr
+    assert json.loads(picked.stdout)["object"]["entity_id"] == two["entity_id"]
+
+
+async def test_json_has_the_whole_structure_and_no_secret(crm, db_pool):
+    cp, product = str(uuid.uuid4()), str(uuid.uuid4())
+    company = full_company()
+    company["entity_id"] = cp
+    lc = Lifecycle(cp, product)
+    await crm.post([company, product_event(product), lc.order()])
+    d = await settled(crm, lc.order_id, STAGE_ID="B24B_ORDER")
+    await traced(crm, db_pool, lc.order_id, lambda f: "applied" in outcomes(f))
+    out = await cli(crm, f"deal:{d['ID']}", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert set(data) == {"query", "object", "events", "links", "order_documents", "waiting", "dead_letters"}
+    assert data["object"]["entity"] == "customer_order" and data["object"]["entity_id"] == lc.order_id
+    event = data["events"][0]
+    assert {"event_id", "event_type", "received_at", "published_at", "outcomes"} <= set(event)
+    assert {"consumer", "outcome", "at", "reason", "error", "retry_tier", "missing", "waiting_since",
+            "calls"} == set(event["outcomes"][-1])
+    calls = [c for e in data["events"] for o in e["outcomes"] for c in o["calls"]]
+    assert calls and all(set(c) <= CALL_KEYS for c in calls)
+    code = crm.portal.webhook_url.rstrip("/").rsplit("/", 1)[-1]
+    assert code not in out.stdout and "/rest/" not in out.stdout
+    assert "Гвоздь" not in out.stdout  # no payload: the product's name is not in the calls
+
+
+async def test_an_unknown_bitrix24_id_or_number_is_a_clear_error(stack):
+    unknown = await cli(stack, "deal:999999")
+    assert unknown.returncode == 1 and "no 1C object is linked to deal 999999" in unknown.stderr
+    wrong = await cli(stack, "lead:5")
+    assert wrong.returncode == 2 and "unknown Bitrix24 object type 'lead'" in wrong.stderr
+    number = await cli(stack, "ТД000004914")
+    assert number.returncode == 1 and "number of an order, invoice, payment or shipment" in number.stderr

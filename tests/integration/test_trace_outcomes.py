@@ -1,0 +1,141 @@
+"""Every consumer outcome lands in `event_outcomes` with its time and details, and `trace` reads it back:
+real RabbitMQ and PostgreSQL, a scripted handler (our Handler protocol) deciding what happens."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import aio_pika
+import pytest
+
+from bridge import outcomes, topology, wire
+from bridge.consumer import Consumer, ConsumerConfig, Outcome
+from bridge.errors import B24ValidationError, DependencyMissing
+from bridge.trace import trace
+from tests.contract.samples import event
+from tests.helpers import wait_for
+
+TARGET = topology.Target("counterparty", (("counterparty", "counterparty.upserted"),),
+                         retry_delays=(1, 1), wait_delays=(1,))
+
+
+@dataclass
+class ScriptedHandler:
+    """Each delivery takes the next step: an exception to raise or an Outcome to return (then APPLIED)."""
+
+    script: list = field(default_factory=list)
+    name: str = "counterparty"
+    target: topology.Target = TARGET
+    event_types: frozenset = frozenset({"counterparty.upserted"})
+
+    async def handle(self, event_obj) -> Outcome:
+        step = self.script.pop(0) if self.script else Outcome.APPLIED
+        if isinstance(step, BaseException):
+            raise step
+        return step
+
+
+async def publish(amqp_url: str) -> tuple[str, str]:
+    e = event(event_id=str(uuid.uuid4()), entity_id=str(uuid.uuid4()))
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await topology.declare(channel, [TARGET])
+        exchange = await channel.get_exchange("onec.counterparty")
+        await exchange.publish(aio_pika.Message(json.dumps(e).encode(), message_id=e["event_id"], delivery_mode=2,
+                                                headers={wire.H_ENTITY: "counterparty",
+                                                         wire.H_ENTITY_ID: e["entity_id"]}),
+                               routing_key="counterparty.upserted", mandatory=True)
+    return e["event_id"], e["entity_id"]
+
+
+async def outcomes_of(db_pool, amqp_url, script: list, until: str, **config) -> tuple[str, list[dict]]:
+    """Publish one event, consume it with ``script`` until an outcome ``until`` is recorded; the trace's
+    outcomes of that event."""
+    event_id, _ = await publish(amqp_url)
+    stop = asyncio.Event()
+    consumer = Consumer(ScriptedHandler(list(script)), amqp_url, ConsumerConfig(prefetch=4, **config),
+                        recorder=outcomes.OutcomeRecorder(db_pool))
+    task = asyncio.create_task(consumer.run(stop))
+
+    async def recorded():
+        found = await trace(db_pool, event_id)
+        rows = found.events[0]["outcomes"] if found.events else []
+        return rows if any(r["outcome"] == until for r in rows) else None
+
+    try:
+        rows = await wait_for(recorded, timeout=30)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert rows, f"no {until!r} outcome recorded"
+    return event_id, rows
+
+
+@pytest.mark.parametrize("outcome", [Outcome.APPLIED, Outcome.UNCHANGED, Outcome.STALE, Outcome.DUPLICATE])
+async def test_a_handled_event_records_its_own_outcome_not_just_applied(db_pool, amqp_url, outcome):
+    before = datetime.now(UTC)
+    _, rows = await outcomes_of(db_pool, amqp_url, [outcome], outcome.value)
+    assert [(r["consumer"], r["outcome"]) for r in rows] == [("counterparty", outcome.value)]
+    assert before - timedelta(seconds=1) <= rows[0]["at"] <= datetime.now(UTC)
+
+
+async def test_a_waiting_event_records_what_it_waits_for_and_since_when_then_applied(db_pool, amqp_url):
+    missing = f"counterparty/{uuid.uuid4()}"
+    before = datetime.now(UTC)
+    _, rows = await outcomes_of(db_pool, amqp_url, [DependencyMissing("not in Bitrix24 yet", missing=[missing])],
+                                "applied")
+    assert [r["outcome"] for r in rows] == ["waiting", "applied"]
+    waiting = rows[0]
+    assert waiting["missing"] == [missing] and "not in Bitrix24 yet" in waiting["error"]
+    assert before - timedelta(seconds=1) <= waiting["waiting_since"] <= rows[1]["at"]
+
+
+async def test_a_retried_event_records_its_tier_and_last_error(db_pool, amqp_url):
+    _, rows = await outcomes_of(db_pool, amqp_url, [RuntimeError("disk on fire"), RuntimeError("still burning")],
+                                "applied")
+    assert [(r["outcome"], r["retry_tier"]) for r in rows] == [("retry", 1), ("retry", 2), ("applied", None)]
+    assert "still burning" in rows[1]["error"] and rows[1]["reason"]
+
+
+async def test_a_dead_lettered_event_records_its_reason_and_the_portals_error(db_pool, amqp_url):
+    refusal = B24ValidationError("crm.company.add", "ERROR_CORE", "Invalid e-mail", 400)
+    event_id, rows = await outcomes_of(db_pool, amqp_url, [refusal], "dead_lettered")
+    assert [(r["outcome"], r["reason"]) for r in rows] == [("dead_lettered", "b24_rejected")]
+    assert "ERROR_CORE" in rows[0]["error"] and "Invalid e-mail" in rows[0]["error"]
+
+
+async def test_a_waiting_event_found_by_its_1c_object_after_its_outbox_row_is_gone(db_pool, amqp_url):
+    """The outcomes carry the entity from the message headers: the object's trace lists the event even
+    when the outbox never had (or no longer has) its row."""
+    event_id, entity_id = await publish(amqp_url)
+    recorder = outcomes.OutcomeRecorder(db_pool)
+    await recorder.record({"consumer": "deal", "event_id": event_id, "entity_type": "customer_order",
+                           "entity_id": entity_id}, Outcome.STALE)
+    found = await trace(db_pool, entity_id)
+    assert [(e["event_id"], [o["outcome"] for o in e["outcomes"]]) for e in found.events] == [(event_id, ["stale"])]
+
+
+async def test_recording_never_breaks_consuming_when_the_database_is_gone(db_pool, amqp_url, caplog):
+    await db_pool.close()  # every INSERT fails now
+    recorder = outcomes.OutcomeRecorder(db_pool, timeout=1)
+    await recorder.record({"consumer": "deal", "event_id": str(uuid.uuid4())}, Outcome.APPLIED)
+    assert any(getattr(r, "action", None) == "trace.record_failed" for r in caplog.records)
+
+
+async def test_the_relay_purge_forgets_outcomes_older_than_the_window(db_pool):
+    recorder = outcomes.OutcomeRecorder(db_pool)
+    old, new = str(uuid.uuid4()), str(uuid.uuid4())
+    for event_id in (old, new):
+        await recorder.record({"consumer": "deal", "event_id": event_id}, Outcome.APPLIED)
+    async with db_pool.acquire() as conn:
+        await conn.execute("UPDATE event_outcomes SET at = now() - interval '8 days' WHERE event_id = $1",
+                           uuid.UUID(old))
+    assert await outcomes.purge(db_pool, timedelta(days=7)) == 1
+    async with db_pool.acquire() as conn:
+        left = await conn.fetch("SELECT event_id::text AS e FROM event_outcomes")
+    assert [r["e"] for r in left] == [new]
