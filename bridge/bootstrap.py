@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from . import db, ops_http
+from . import db, ops_http, startup
 from . import mapping as mapping_mod
 from .consumer import Consumer, ConsumerConfig, Handler
 from .relay import Relay
@@ -88,7 +88,7 @@ async def run_consumers(settings: Settings, stop: asyncio.Event, *, entities: li
         b24 = b24_client(settings, pool)
         stack.push_async_callback(b24.aclose)
         consumers = _consumers(settings, build_handlers(names, pool, b24, mapping))
-        tasks = [asyncio.create_task(c.run(stop)) for c in consumers]
+        tasks = [asyncio.create_task(startup.consume(settings, b24, mapping, consumers, stop))]
         if serve_http:
             app = ops_http.ops_app({"postgresql": _db_check(pool), "rabbitmq": lambda: _amqp_ready(settings)})
             tasks.append(asyncio.create_task(
@@ -133,7 +133,8 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
         relay = Relay(pool, settings.amqp_url.get_secret_value(), listen_dsn=dsn,
                       batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval)
         consumers = _consumers(settings, build_handlers(settings.consumer_entities, pool, b24, mapping))
-        tasks = [asyncio.create_task(relay.run(stop)), *(asyncio.create_task(c.run(stop)) for c in consumers),
+        tasks = [asyncio.create_task(relay.run(stop)),
+                 asyncio.create_task(startup.consume(settings, b24, mapping, consumers, stop)),
                  asyncio.create_task(ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop))]
         await _gather_until_stop(tasks, stop)
 

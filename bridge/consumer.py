@@ -66,6 +66,7 @@ class Handler(Protocol):
     name: str
     target: topology.Target
     event_types: frozenset[str]
+    mapping_keys: tuple[str, ...]  # the mapping keys it needs the portal to match (bridge/startup.py)
 
     async def handle(self, event: Any) -> Outcome: ...
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 
 from . import logs
+from .errors import ConfigError
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,8 +39,13 @@ def _webhook_code(url: str) -> str | None:
     return None
 
 
+EXIT_CONFIG = 2  # refused to start: a setting, the mapping or the portal must change
+
+
 def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run ``main(stop)`` in a fresh event loop; SIGTERM and SIGINT set ``stop``."""
+    """Run ``main(stop)`` in a fresh event loop; SIGTERM and SIGINT set ``stop``.  A :class:`ConfigError`
+    (bad settings or mapping, a portal that does not match it) ends the process with its one-line
+    message on stderr and exit code 2, not a traceback."""
 
     async def wrapper() -> None:
         stop = asyncio.Event()
@@ -47,4 +54,8 @@ def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
             loop.add_signal_handler(sig, stop.set)
         await main(stop)
 
-    asyncio.run(wrapper())
+    try:
+        asyncio.run(wrapper())
+    except ConfigError as exc:
+        print(f"b24bridge: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None

@@ -41,6 +41,7 @@ PRICE_SELECT = ["id", "productId", "catalogGroupId", "price", "currency", "quant
 class ProductHandler:
     name = "product"
     target = topology.TARGETS["product"]
+    mapping_keys = ("products",)
     event_types = frozenset({"product.upserted"})
 
     def __init__(self, pool: asyncpg.Pool, b24: Any, mapping: Mapping) -> None:
