@@ -9,7 +9,19 @@ import subprocess
 import sys
 import time
 
+import pytest
+from pydantic import SecretStr
+
+from bridge import mapping as mapping_mod
+from bridge import startup
+from bridge.b24 import client_from_settings
+from bridge.errors import ConfigError
 from bridge.mapping import default_text
+from bridge.settings import Settings
+from bridge.sync.counterparty import CounterpartyHandler
+from bridge.sync.deal import DealHandler
+from bridge.sync.product import ProductHandler
+from tests.e2e.conftest import sandbox
 from tests.e2e.test_counterparty import full_company
 from tests.helpers import wait_for
 
@@ -82,3 +94,18 @@ async def test_the_start_up_check_can_be_switched_off(bare_stack, tmp_path):
 
 async def _quiet(seconds: float = 2.0) -> None:
     await asyncio.sleep(seconds)
+
+
+async def test_only_what_the_started_consumers_use_is_checked():
+    """A fresh portal lacks the deal stages and fields: the deal consumer is refused, the counterparty and
+    product consumers start."""
+    with sandbox() as portal:  # not prepared by `portal setup`
+        b24 = client_from_settings(Settings(b24_webhook_url=SecretStr(portal.webhook_url), b24_batch_linger=0))
+        async with b24:
+            mapping = mapping_mod.load(None)
+            for handler in (CounterpartyHandler, ProductHandler):
+                assert await startup.portal_matches(b24, mapping, handler.mapping_keys, asyncio.Event(),
+                                                    names=[handler.name], origin="default")
+            with pytest.raises(ConfigError, match=r"deals\.(stages|user_fields)\.\w+: .* \(and \d+ more; "):
+                await startup.portal_matches(b24, mapping, DealHandler.mapping_keys, asyncio.Event(),
+                                             names=["deal"], origin="default")
