@@ -1,22 +1,6 @@
-"""The consumer's pause: while a service every message needs (Bitrix24, PostgreSQL) fails, one message at a
-time probes it and the rest wait, so the pause follows the service and not how many messages were in flight.
-
-States: **closed** (every message tries) → a message fails with a pause decision → **open**.  While open,
-exactly one message (the *probe*) tries, after a delay; the others wait without trying.  A probe that
-fails again is the only thing that lengthens the delay (one escalation per probe); a probe that gets any
-answer other than "the service is down" closes the pause and every waiting message resumes at once.
-
-Failures of attempts that started before the pause opened (the other messages in flight when the service
-went away, each failing in turn over the next milliseconds) do not escalate it: they say nothing the
-first failure did not.  Before this, six such failures in 2 ms took the delay from 1.2 to 34.5 s.
-
-The delay grows from :data:`PROBE_INITIAL` and is capped at :data:`PROBE_MAX` (a few seconds, ±25 %
-jitter), so the consumer resumes within a few seconds of the service answering again however long the
-outage was.  Probing that often costs nothing worth saving: one request every few seconds to a portal that
-is down (Bitrix24 allows two a second), and no retry budget is spent.  The Bitrix24 client's own retries
-of one request are capped at a few seconds too (``bridge/b24/limits.py``), so a probe stuck in them
-cannot hold the resume back either.
-"""
+"""The consumer's pause (:class:`Pause`): while a service every message needs (Bitrix24, PostgreSQL) is
+down, one message at a time probes it and the rest wait, so the pause follows the service and not the
+prefetch."""
 
 from __future__ import annotations
 
@@ -44,7 +28,26 @@ class Attempt:
 
 
 class Pause:
-    """Holds the messages of one consumer while a service they all need fails; see the module docstring.
+    """Holds the messages of one consumer while a service they all need is down.
+
+    **Closed**: every message tries.  A failure that means "the service is down" (a Pause decision) of an
+    attempt made while closed **opens** it.  While open, exactly one message, the *probe*, tries after a
+    delay; the others wait without trying.  Only a failed probe lengthens the delay: one escalation per
+    probe.  The probe getting any other answer (applied, or a failure of its own message) closes the pause
+    and every waiting message resumes at once.
+
+    Failures of attempts that started before the pause opened (the other messages in flight when the
+    service went away, failing one after another over the next milliseconds) say nothing the first
+    failure did not, so they neither escalate nor reopen it.  Escalating on each of them once took the
+    delay from 1.2 to 34.5 s in 2 ms, and a consumer resumed 25 s after a 10 s outage ended.
+
+    The delay is 0.5 s, then doubles up to a cap of 3 s (±25 % jitter), so the consumer resumes within a
+    few seconds of the service answering again, however long the outage was.  Probing that often costs
+    nothing worth saving: one request every few seconds to a portal that is down (it allows two a second),
+    and no retry budget is spent.  A cheap dedicated probe call was the alternative; probing with a real
+    message needs nothing per service (Bitrix24, PostgreSQL, a webhook refused or moved all pause alike)
+    and proves exactly what the messages need.  The Bitrix24 client's own retries of one request back off
+    at most 3 s too (``bridge/b24/limits.py``), so a probe asleep in them cannot hold the resume back.
 
     Use: ``attempt = await pause.turn(stop, deadline)``, try, then ``pause.failed(attempt)`` when the
     failure means the service is down, else ``pause.answered(attempt)``; ``pause.release(attempt)`` in a
@@ -104,16 +107,15 @@ class Pause:
         return max(0.0, self._probe_at - now) if self._opened_at is not None else 0.0
 
     def answered(self, attempt: Attempt) -> None:
-        """The attempt got through to the service (whatever the outcome for its message): closes the pause,
-        and every waiting message resumes."""
-        if attempt is self._probe:
-            self._probe = None
-        if self._opened_at is None:
+        """The attempt got through to the service (whatever the outcome for its message).  The probe's
+        answer closes the pause and every waiting message resumes; an attempt from before the pause opened
+        that got through leaves it to the probe, which is never more than a few seconds away."""
+        if attempt is not self._probe or self._opened_at is None:
             return
         paused_for = time.monotonic() - self._opened_at
         self._opened_at = None
         self._period += 1
-        self._probe = None  # a probe still trying has nothing left to decide
+        self._probe = None
         self._backoff.reset()
         metrics.PAUSED.labels(self._name).set(0)
         log.info("the service answers again; resumed", extra={

@@ -142,3 +142,17 @@ async def test_a_waiting_message_gives_up_at_its_deadline_or_when_stopping():
     await asyncio.sleep(0.01)
     stop.set()
     assert await asyncio.wait_for(waiter, 1) is None
+
+
+async def test_only_the_probe_closes_the_pause():
+    p = pause()
+    stop = asyncio.Event()
+    first = await p.turn(stop, time.monotonic() + 5)
+    straggler = await p.turn(stop, time.monotonic() + 5)  # in flight when the service went away
+    p.failed(first)
+    p.answered(straggler)  # it got through somehow: the probe, a moment away, decides
+    assert p.is_open
+    probe = await p.turn(stop, time.monotonic() + 5)
+    assert probe is not None and probe.probe
+    p.answered(probe)
+    assert not p.is_open
