@@ -15,7 +15,7 @@ from typing import Any
 import aio_pika
 import asyncpg
 
-from . import db, metrics, ops_http, outcomes
+from . import db, metrics, ops_http, outcomes, startup
 from . import mapping as mapping_mod
 from .b24 import client_from_settings
 from .consumer import Consumer, ConsumerConfig, Handler
@@ -97,8 +97,8 @@ async def run_consumers(settings: Settings, stop: asyncio.Event, *, entities: li
         b24 = b24_client(settings, pool)
         stack.push_async_callback(b24.aclose)
         consumers = _consumers(settings, pool, build_handlers(names, pool, b24, mapping))
-        tasks = [asyncio.create_task(c.run(stop)) for c in consumers]
-        tasks.append(asyncio.create_task(_dead_letter_sink(settings, pool, consumers).run(stop)))
+        tasks = [asyncio.create_task(startup.consume(settings, b24, mapping, consumers, stop)),
+                 asyncio.create_task(_dead_letter_sink(settings, pool, consumers).run(stop))]
         if serve_http:
             app = ops_http.ops_app({"postgresql": _db_check(pool), "rabbitmq": lambda: _amqp_ready(settings)},
                                    metrics.registry("consumer"))
@@ -158,7 +158,8 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
                       batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval,
                       trace_retention=timedelta(days=settings.trace_retention_days))
         consumers = _consumers(settings, pool, build_handlers(settings.consumer_entities, pool, b24, mapping))
-        tasks = [asyncio.create_task(relay.run(stop)), *(asyncio.create_task(c.run(stop)) for c in consumers),
+        tasks = [asyncio.create_task(relay.run(stop)),
+                 asyncio.create_task(startup.consume(settings, b24, mapping, consumers, stop)),
                  asyncio.create_task(_dead_letter_sink(settings, pool, consumers).run(stop)),
                  asyncio.create_task(ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop))]
         await _gather_until_stop(tasks, stop)

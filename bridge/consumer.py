@@ -5,9 +5,10 @@ Policy (what happens to a delivered message; which failure gets which decision i
 
 * handled (applied, duplicate, stale, unchanged) → **ack**;
 * Bitrix24 or PostgreSQL unavailable (network, 5xx, ``QUERY_LIMIT_EXCEEDED``, a lost database), or the
-  portal refusing the webhook itself (deleted, scope missing, plan expired) → the consumer **pauses**: the
-  message is kept in hand and tried again when a probe succeeds, with growing delays shared by all
-  messages in flight; after 15 minutes in hand it goes back to the broker through the 60 s wait queue
+  portal refusing the webhook itself (deleted, scope missing, plan expired, moved to another domain) → the
+  consumer **pauses** (:mod:`bridge.pause`): the message is kept in hand; one message at a time probes,
+  every 0.5 s growing to at most 3 s, and when a probe gets through every held message goes on at once;
+  after 15 minutes in hand a message goes back to the broker through the 60 s wait queue
   (uncounted), so RabbitMQ's consumer timeout never closes the channel.  Nothing burns a retry budget, so
   an outage of hours costs nothing but time;
 * one method's run-time budget spent (``OPERATION_TIME_LIMIT``) → only that message waits until the
@@ -44,6 +45,7 @@ from . import disposition, edges, metrics, outcomes, topology, wire
 from .b24 import calls as b24_calls
 from .backoff import Backoff
 from .errors import BrokerUnavailable, PoisonMessage, RetriesExhausted
+from .pause import Pause
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ class Handler(Protocol):
     name: str
     target: topology.Target
     event_types: frozenset[str]
+    mapping_keys: tuple[str, ...]  # the mapping keys it needs the portal to match (bridge/startup.py)
 
     async def handle(self, event: Any) -> Outcome: ...
 
@@ -81,37 +84,6 @@ def parse(delivery: wire.Delivery, event_types: frozenset[str]):
         return parse_event(delivery.event)
     except ContractViolation as exc:
         raise PoisonMessage(f"not a valid v1 event: {exc}", reason="invalid_event") from exc
-
-
-class Pause:
-    """Holds every message in flight while a dependency service (Bitrix24, PostgreSQL) is failing.
-
-    One failure opens it for a growing delay; each success closes it and resets the delay.  A message
-    whose attempt failed waits here, then tries again: the first to try after the delay is the probe.
-    """
-
-    def __init__(self, name: str, backoff: Backoff | None = None) -> None:
-        self._name = name
-        self._backoff = backoff or Backoff(initial=1.0, maximum=60.0)
-        self._until = 0.0
-
-    def failed(self, exc: BaseException) -> float:
-        delay = self._backoff.next()
-        self._until = max(self._until, time.monotonic() + delay)
-        metrics.PAUSED.labels(self._name).set(1)
-        return delay
-
-    def succeeded(self) -> None:
-        if self._backoff.attempts:
-            self._backoff.reset()
-            metrics.PAUSED.labels(self._name).set(0)
-
-    async def wait(self, stop: asyncio.Event) -> None:
-        while (remaining := self._until - time.monotonic()) > 0 and not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), remaining)
-            except TimeoutError:
-                pass
 
 
 @dataclass(frozen=True)
@@ -243,25 +215,35 @@ class Consumer:
         return decision
 
     async def _apply(self, event: Any, delivery: wire.Delivery, context: dict) -> Any:
-        """Run the handler, keeping the message in hand while :func:`disposition.decide` says pause or hold.
+        """Run the handler, keeping the message in hand while :func:`disposition.decide` says pause or hold;
+        while the consumer is paused (:class:`bridge.pause.Pause`) it tries only when it is the probe.
         Returns the Outcome, the decision that lets the message go, None (stopping) or ``_PARK`` (held too
         long: give it back to the broker)."""
-        held_since = time.monotonic()
+        deadline = time.monotonic() + self._config.hold_limit
         recorded: type | None = None  # a hold or pause is recorded once per message, not at every probe
         while True:
-            await self._pause.wait(self._stop)
-            if self._stop.is_set():
-                return None
-            if time.monotonic() - held_since > self._config.hold_limit:
-                return _PARK
+            attempt = await self._pause.turn(self._stop, deadline)  # at once, unless the consumer is paused
+            if attempt is None or self._stop.is_set() or time.monotonic() > deadline:
+                if attempt is not None:
+                    self._pause.release(attempt)
+                return None if self._stop.is_set() else _PARK
             try:
                 with edges.postgres("PostgreSQL"):  # a handler's lost database pauses like an unreachable portal
                     outcome = await self.handler.handle(event)
             except Exception as exc:  # noqa: BLE001 - every failure is decided by the one table
                 decision = self._decide(exc, delivery, context)
+                if isinstance(decision, disposition.Pause):
+                    delay = self._pause.failed(attempt)
+                    log.warning("dependency failing; holding the message", extra={
+                        **context, "action": "consumer.pause", "reason": decision.reason,
+                        "error": decision.error, "probe": attempt.probe, "retry_in": round(delay, 2)})
+                else:
+                    self._pause.answered(attempt)  # the services answered; the failure is this message's own
                 if isinstance(decision, (disposition.Hold, disposition.Pause)) and type(decision) is not recorded:
-                    recorded = type(decision)
+                    recorded = type(decision)  # once per message, after the pause has its answer
                     await self._record(context, decision)
+                if isinstance(decision, disposition.Pause):
+                    continue
                 if isinstance(decision, disposition.Hold):
                     # one method's run-time budget is spent: hold this message until the portal resets it,
                     # while messages that need other methods keep flowing (no consumer-wide pause)
@@ -273,15 +255,12 @@ class Consumer:
                     except TimeoutError:
                         pass
                     continue
-                if isinstance(decision, disposition.Pause):
-                    delay = self._pause.failed(exc)
-                    log.warning("dependency failing; holding the message", extra={
-                        **context, "action": "consumer.pause", "reason": decision.reason,
-                        "error": decision.error, "retry_in": round(delay, 2)})
-                    continue
                 return decision
-            self._pause.succeeded()
-            return outcome
+            else:
+                self._pause.answered(attempt)
+                return outcome
+            finally:
+                self._pause.release(attempt)  # a cancelled probe gives its turn to the next message
 
     async def _let_go(self, message, delivery: wire.Delivery | None, decision: disposition.Decision,
                       context: dict) -> None:

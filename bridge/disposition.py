@@ -4,9 +4,10 @@
 error                            decision
 ===============================  ===========================================================================
 B24OperationTimeLimit            Hold(delay): only this message, until the method's ``reset_at`` (1–600 s)
-ServiceUnavailable (Bitrix24     Pause: hold every message in flight, probe with growing delays; no budget
-down / 5xx / query limit /       is spent, so an outage of hours costs only time
-webhook refused, PostgreSQL)
+ServiceUnavailable (Bitrix24     Pause: hold every message in flight, one probe at a time every 0.5–3 s
+down / 5xx / query limit /       (bridge/pause.py); no budget is spent, so an outage of hours costs only time
+webhook refused, portal moved,
+PostgreSQL)
 DependencyMissing                Wait(since) through the wait queue; DeadLetter(dependency_missing) after the
                                  wait budget
 PermanentError                   DeadLetter(its reason)

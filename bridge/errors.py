@@ -11,6 +11,7 @@
     │   │   ├── B24TransportError         network error, timeout, connection refused
     │   │   ├── B24ServerError            5xx without a known code, HTML error page
     │   │   ├── B24QueryLimitExceeded     503 QUERY_LIMIT_EXCEEDED (leaky bucket full)
+    │   │   ├── B24PortalMoved            302 after a portal domain change: every call goes to the old address
     │   │   └── B24AuthError              webhook/app refused: NO_AUTH_FOUND, insufficient_scope, portal_deleted…
     │   │       └── B24TokenExpired           expired_token (the OAuth client refreshes once, then repeats)
     │   └── B24OperationTimeLimit     HOLD: 429 OPERATION_TIME_LIMIT, only this message until reset_at
@@ -22,7 +23,6 @@
         ├── B24AccessDenied           ACCESS_DENIED, "Access denied." (this record or field, not the webhook)
         ├── B24MethodNotFound         ERROR_METHOD_NOT_FOUND
         ├── B24NotFound               error "" with "Not found" / "… is not found"
-        ├── B24PortalMoved            302 after a portal domain change
         └── B24ValidationError        everything else the portal refused (ERROR_CORE, ERROR_ARGUMENT, "" …)
 
 Anything else (a bug, a raw library error no edge turned into ours) goes through the retry tiers.
@@ -146,7 +146,10 @@ class B24NotFound(B24Error, PermanentError):
     reason = "b24_not_found"
 
 
-class B24PortalMoved(B24Error, PermanentError):
+class B24PortalMoved(B24Error, ServiceUnavailable):
+    """The portal answers 302: its domain changed and every call would fail alike until an operator puts the
+    new address (``location``) into the setting, so it pauses rather than dead-letters every message."""
+
     reason = "b24_portal_moved"
 
     def __init__(self, method: str, code: str, description: str = "", status: int | None = None,

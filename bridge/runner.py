@@ -46,8 +46,12 @@ def _webhook_code(url: str) -> str | None:
     return None
 
 
+
+
 def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run ``main(stop)`` in a fresh event loop; SIGTERM and SIGINT set ``stop``."""
+    """Run ``main(stop)`` in a fresh event loop; SIGTERM and SIGINT set ``stop``.  A :class:`ConfigError`
+    (bad settings or mapping, a portal that does not match it) propagates to the CLI group, which ends the
+    process with one ``Error: …`` line, one JSON log line and exit code 2, not a traceback."""
 
     async def wrapper() -> None:
         stop = asyncio.Event()

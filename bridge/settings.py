@@ -56,6 +56,9 @@ class Settings(BaseSettings):
 
     consumer_prefetch: int = Field(32, ge=1, le=1000, description="messages handled concurrently per consumer")
     consumer_metrics_port: int = 9102
+    startup_check: bool = Field(
+        True, description="check the mapping against the portal before consuming (off: skip, for emergencies)"
+    )
     consumer_entities: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["counterparty", "product", "deal"],
         description="which targets `b24bridge consume` serves",

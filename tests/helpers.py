@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import aio_pika
 
+from bridge import metrics
 from bridge.outbox import NewEvent
 
 
@@ -22,6 +23,17 @@ def new_event(entity: str = "counterparty", *, version: int = 1, entity_id: uuid
             "occurred_at": datetime.now(UTC).isoformat(), "payload": {"deleted": False}}
     return NewEvent(event_id, event_type, entity, source, entity_id, version,
                     datetime.now(UTC), json.dumps(body))
+
+
+def consumed(consumer: str, outcome: str) -> float:
+    """The consumer's own count of messages with ``outcome`` (metrics live in per-process registries, not
+    prometheus_client's global one, so read the family itself)."""
+    for family in metrics.CONSUMED.collect():
+        for sample in family.samples:
+            if sample.name == "bridge_consumer_messages_total" and \
+                    sample.labels == {"consumer": consumer, "outcome": outcome}:
+                return sample.value
+    return 0.0
 
 
 async def tap(channel: aio_pika.abc.AbstractChannel, exchange: str, routing_key: str = "#") -> aio_pika.abc.AbstractQueue:

@@ -16,7 +16,10 @@ DEFAULT_POOL_TIMEOUT = 30.0
 
 DEFAULT_MAX_RETRIES = 8
 DEFAULT_BACKOFF_BASE = 0.5
-DEFAULT_BACKOFF_MAX = 30.0
+# A few seconds, not more: the client's retries ride out a blip; a longer outage surfaces to the consumer,
+# whose pause probes it (bridge/pause.py).  A longer cap would leave a request asleep here for up to
+# that long after the portal is back, and the consumer resuming that late.
+DEFAULT_BACKOFF_MAX = 3.0
 DEFAULT_BACKOFF_MULTIPLIER = 2.0
 DEFAULT_BACKOFF_JITTER = 0.5
 

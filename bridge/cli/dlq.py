@@ -10,8 +10,8 @@ import click
 
 from .. import db
 from .. import dlq as dlq_mod
-from . import _output
 from ..settings import Settings
+from . import _output
 
 
 def _queues(queue: str | None) -> tuple[str, ...]:

@@ -15,8 +15,8 @@ from .. import db
 from .. import mapping as mapping_mod
 from ..b24 import auth_from_settings, client_from_settings
 from ..errors import B24Error, ConfigError
-from ..portal.scopes import WEBHOOK_SCOPES, scopes_text
 from ..portal import service
+from ..portal.scopes import WEBHOOK_SCOPES, scopes_text
 from ..settings import Settings
 
 T = TypeVar("T")

@@ -38,6 +38,7 @@ ONEC_CONTACT_PERSON = "contact_person"
 class CounterpartyHandler:
     name = "counterparty"
     target = topology.TARGETS["counterparty"]
+    mapping_keys = ("requisite_presets", "company_type", "default_responsible_id")
     event_types = frozenset({"counterparty.upserted"})
 
     def __init__(self, pool: asyncpg.Pool, b24: Any, mapping: Mapping) -> None:

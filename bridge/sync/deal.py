@@ -34,6 +34,7 @@ ONEC_ORDER = "customer_order"
 class DealHandler:
     name = "deal"
     target = topology.TARGETS["deal"]
+    mapping_keys = ("deals", "users", "default_responsible_id")
     event_types = frozenset({"customer_order.upserted", "invoice.upserted", "payment.upserted",
                              "shipment.upserted"})
 

@@ -23,8 +23,8 @@ from typing import Any
 import asyncpg
 
 from .. import topology
-from ..b24.envelope import items_of
 from ..b24 import chain_ref
+from ..b24.envelope import items_of
 from ..b24.lookup import KeyLookup
 from ..consumer import Outcome
 from ..domain import product as domain
@@ -43,6 +43,7 @@ PRICE_SELECT = ["id", "productId", "catalogGroupId", "price", "currency", "quant
 class ProductHandler:
     name = "product"
     target = topology.TARGETS["product"]
+    mapping_keys = ("products",)
     event_types = frozenset({"product.upserted"})
 
     def __init__(self, pool: asyncpg.Pool, b24: Any, mapping: Mapping) -> None:

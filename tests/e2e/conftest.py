@@ -15,9 +15,11 @@ import httpx
 import pytest
 
 from bridge import bootstrap
+from bridge import mapping as mapping_mod
 from b24_sandbox import SandboxConfig, serve_in_thread
 from bridge.settings import Settings
 from tests.helpers import free_port
+from tests.support.portal import prepare_deals_async
 
 TOKEN = "e2e-test-token-0001"
 
@@ -107,6 +109,8 @@ async def running_stack(db_url: str, amqp_url: str, *, portal_config: dict | Non
     """A sandbox portal and a running bridge (ingest, relay and — unless ``consumers`` is False — the
     consumers) in this process; processes spawned from the stack are killed at the end."""
     with sandbox(**(portal_config or {})) as portal:
+        # as a deployment runs `b24bridge portal setup` first: the consumers' start-up check needs it
+        await prepare_deals_async(portal.webhook_url, mapping_mod.load(None))
         config, env = make_settings(db_url, amqp_url, portal.webhook_url, **settings)
         if not consumers:
             config.consumer_entities = []

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 import uuid
 
 import pytest
 
 from tests.e2e.conftest import running_stack
 from tests.e2e.test_counterparty import full_company
-from tests.helpers import wait_for
+from tests.helpers import consumed, wait_for
 
 
 def companies_named(state) -> list[str]:
@@ -70,3 +71,32 @@ async def test_a_portal_answering_query_limit_exceeded_for_a_while_still_gets_ev
 
 async def _async(value):
     return value
+
+
+def applied(consumer: str) -> float:
+    """The consumer's own count of applied events (the bridge runs in this process)."""
+    return consumed(consumer, "applied")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["drop", "502"])
+async def test_after_a_10s_portal_outage_at_prefetch_32_the_consumer_resumes_within_5s(db_url, amqp_url, mode):
+    async with running_stack(db_url, amqp_url, consumer_prefetch=32) as stack:
+        faults = stack.portal.sandbox.faults
+        events = many(120, f"Перерыв {mode}")
+        await stack.post(events)
+        # the outage starts while the consumer is busy: messages fail mid-way and queue up behind them
+        assert await wait_for(lambda: _async(len(stack.state()["companies"]) >= 3), timeout=60, interval=0.02)
+        faults.outage(mode=mode)  # until cleared
+        await asyncio.sleep(10)
+        before = applied("counterparty")
+        assert len(stack.state()["companies"]) < len(events)  # the outage did hold events back
+        faults.clear()
+        returned = time.monotonic()
+        assert await wait_for(lambda: _async(applied("counterparty") > before), timeout=120, interval=0.02)
+        gap = time.monotonic() - returned
+        print(f"\nportal back ({mode}); first event applied {gap:.2f} s later")
+        expected = sorted(e["payload"]["name"] for e in events)
+        assert await wait_for(lambda: _async(companies_named(stack.state()) == expected), timeout=180), \
+            len(stack.state()["companies"])
+        assert gap <= 5.0, f"the consumer resumed {gap:.1f} s after the portal came back"

@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 import aio_pika
 import asyncpg
 import pytest
-from prometheus_client import REGISTRY
 
 from bridge import topology, wire
 from bridge.consumer import Consumer, ConsumerConfig, Outcome
 from bridge.errors import B24TransportError, B24ValidationError, DependencyMissing
 from tests.contract.samples import event
-from tests.helpers import peek_dead_letters, wait_for
+from tests.helpers import consumed, peek_dead_letters, wait_for
 
 TARGET = topology.Target("counterparty", (("counterparty", "counterparty.upserted"),),
                          retry_delays=(1, 1), wait_delays=(1,))
@@ -254,8 +253,7 @@ async def test_a_webhook_the_portal_refuses_pauses_the_consumer_instead_of_dead_
 
 async def test_a_lost_database_under_the_handler_pauses_like_an_unreachable_portal(amqp_url):
     def retried() -> float:  # the consumer's own count of messages sent to a retry tier
-        return REGISTRY.get_sample_value("bridge_consumer_messages_total",
-                                         {"consumer": "counterparty", "outcome": "retried"}) or 0.0
+        return consumed("counterparty", "retried")
 
     handler = ScriptedHandler([ConnectionRefusedError(111, "Connection refused"),
                                asyncpg.TooManyConnectionsError("sorry, too many clients already")])
