@@ -177,7 +177,7 @@ def say(text: str) -> None:
 
 
 async def bridge_load(args: argparse.Namespace, products: list, counterparties: list) -> dict[str, Any]:
-    from bridge import bootstrap, db
+    from bridge import bootstrap
     from bridge.demo import drain, fresh_database, fresh_vhost, prepare_portal, wait_up
     from bridge.verify import compare
     from onec_outbox.simulator.expected import expected_state
@@ -204,7 +204,9 @@ async def bridge_load(args: argparse.Namespace, products: list, counterparties: 
         stop = asyncio.Event()
         task = asyncio.create_task(bootstrap.run_all(bridge_settings, stop))
         ingest_url = f"http://127.0.0.1:{ingest_port}"
-        pool = await db.create_pool(dsn, max_size=2)
+        root_cm = bootstrap.build(bridge_settings, bootstrap.Needs(pool_size=bootstrap.COMMAND_POOL_SIZE, broker=True))
+        root = await root_cm.__aenter__()
+        pool = root.pool
         try:
             await wait_up(ingest_url, task)
             done = 0
@@ -225,7 +227,7 @@ async def bridge_load(args: argparse.Namespace, products: list, counterparties: 
                                     options=SendOptions(batch_size=500, timeout=120))
                 report.raise_for_problems()
                 say(f"  {name}: {len(events)} events posted through the ingest in {time.monotonic() - started:.1f} s")
-                await drain(pool, amqp_url, done + len(events), args.timeout, task, progress)
+                await drain(pool, root.connect, done + len(events), args.timeout, task, progress)
                 seconds = time.monotonic() - started
                 done += len(events)
                 requests, commands, refused, methods = _diff(portal.stats(), before)
@@ -263,7 +265,7 @@ async def bridge_load(args: argparse.Namespace, products: list, counterparties: 
                 await asyncio.wait_for(task, 60)
             except Exception:  # noqa: BLE001 - shutting down after the measurement
                 pass
-            await pool.close()
+            await root_cm.__aexit__(None, None, None)
     finally:
         portal.close()
     return out

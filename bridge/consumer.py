@@ -42,6 +42,7 @@ from onec_outbox.contract import ContractViolation, parse_event
 
 from . import disposition, edges, metrics, topology, wire
 from .backoff import Backoff
+from .broker import Connect
 from .errors import BrokerUnavailable, PoisonMessage, RetriesExhausted
 
 log = logging.getLogger(__name__)
@@ -121,9 +122,9 @@ class ConsumerConfig:
 
 
 class Consumer:
-    def __init__(self, handler: Handler, amqp_url: str, config: ConsumerConfig | None = None) -> None:
+    def __init__(self, handler: Handler, connect: Connect, config: ConsumerConfig | None = None) -> None:
         self.handler = handler
-        self._amqp_url = amqp_url
+        self._connect = connect  # called on every (re)connection
         self._config = config or ConsumerConfig()
         self._pause = Pause(handler.name)
         self._stop = asyncio.Event()
@@ -152,7 +153,7 @@ class Consumer:
                     pass
 
     async def _session(self, stop: asyncio.Event) -> None:
-        connection = await aio_pika.connect(self._amqp_url, timeout=10)
+        connection = await self._connect()
         closed = asyncio.Event()  # the connection or either channel went away: start a new session
         connection.close_callbacks.add(lambda *_: closed.set())
         async with connection:

@@ -30,9 +30,10 @@ from b24_sandbox import SandboxConfig, serve_in_thread
 from onec_outbox.simulator import ScenarioConfig, Sizes, expected_state, generate
 from onec_outbox.simulator.sender import SendOptions, send
 
-from . import bootstrap, db, schema
+from . import bootstrap, schema
 from . import mapping as mapping_mod
-from .b24 import client_from_settings
+from .bootstrap import COMMAND_POOL_SIZE, Needs, build
+from .broker import Connect
 from .dlq import DeadLetters
 from .errors import ConfigError
 from .portal.service import setup as portal_setup
@@ -175,13 +176,13 @@ async def running_demo(settings: Settings, options: DemoOptions,
                 task.result()
                 raise RuntimeError("the bridge stopped while the simulator was sending")
             sending.result().raise_for_problems()
-            pool = await db.create_pool(demo_dsn, max_size=2)
-            stack.push_async_callback(pool.close)
-            await drain(pool, amqp_url, len(events), options.timeout, task,
-                         lambda done: say("Bitrix24 ← bridge", done, len(events)))
+            root = await stack.enter_async_context(
+                build(bridge_settings, Needs(pool_size=COMMAND_POOL_SIZE, broker=True)))
+            await drain(root.pool, root.connect, len(events), options.timeout, task,
+                        lambda done: say("Bitrix24 ← bridge", done, len(events)))
             expected = expected_state(events, paid_rule=mapping.deals.paid_when)
             state = portal.sandbox.state()
-            summary = await summarize(state, amqp_url, mapping)
+            summary = await summarize(state, root.connect, mapping)
             result = DemoResult(
                 summary=summary, expected=expected_summary(expected, mapping), board_url=portal.base_url + "/_sandbox/",
                 webhook_url=portal.webhook_url, ingest_url=ingest_url, events=len(events),
@@ -195,11 +196,8 @@ async def prepare_portal(webhook_url: str, mapping_file: Path | None):
     mapping and its YAML text."""
     text = mapping_file.read_text(encoding="utf-8") if mapping_file else mapping_mod.default_text()
     origin = str(mapping_file) if mapping_file else "embedded default mapping"
-    client = client_from_settings(Settings(b24_webhook_url=SecretStr(webhook_url), b24_batch_linger=0))
-    try:
-        report = await portal_setup(client, mapping_mod.parse(text, origin), text, origin)
-    finally:
-        await client.aclose()
+    async with build(Settings(b24_webhook_url=SecretStr(webhook_url), b24_batch_linger=0), Needs(b24=True)) as root:
+        report = await portal_setup(root.b24, mapping_mod.parse(text, origin), text, origin)
     if not report.ok:
         raise ConfigError("demo: portal setup left problems: " + "; ".join(str(p) for p in report.after.problems))
     return report.mapping, report.text
@@ -227,11 +225,11 @@ async def wait_up(url: str, task: asyncio.Task) -> None:
     raise RuntimeError(f"the bridge did not come up on {url}")
 
 
-async def drain(pool: asyncpg.Pool, amqp_url: str, total: int, timeout: float, task: asyncio.Task,
+async def drain(pool: asyncpg.Pool, connect: Connect, total: int, timeout: float, task: asyncio.Task,
                  progress: Callable[[int], None]) -> None:
     """Wait until every distinct event was applied by a consumer or dead-lettered."""
     deadline = time.monotonic() + timeout
-    async with DeadLetters(amqp_url) as letters:
+    async with DeadLetters(connect) as letters:
         while True:
             if task.done():
                 task.result()
@@ -248,13 +246,13 @@ async def drain(pool: asyncpg.Pool, amqp_url: str, total: int, timeout: float, t
 # --- what a sales manager sees ------------------------------------------------------------------------
 
 
-async def summarize(state: dict[str, Any], amqp_url: str | None, mapping) -> dict[str, Any]:
+async def summarize(state: dict[str, Any], connect: Connect | None, mapping) -> dict[str, Any]:
     """Counts from the portal itself (and dead letters from RabbitMQ)."""
     stage_names = {s["STATUS_ID"]: s["NAME"] for s in state["statuses"] if s["ENTITY_ID"].startswith("DEAL_STAGE")}
     by_stage = Counter(stage_names.get(d["STAGE_ID"], d["STAGE_ID"]) for d in state["deals"])
     dead: dict[str, int] = {}
-    if amqp_url:
-        async with DeadLetters(amqp_url) as letters:
+    if connect is not None:
+        async with DeadLetters(connect) as letters:
             dead = {q: n for q, n in (await letters.counts()).items() if n}
     return {
         "companies": len(state["companies"]),

@@ -18,6 +18,7 @@ import aio_pika
 import aiormq
 
 from . import topology, wire
+from .broker import Connect
 
 DEFAULT_LIMIT = 1000
 
@@ -88,12 +89,12 @@ class Selector:
 class DeadLetters:
     """Operations on the dead-letter queues through one connection (use as an async context manager)."""
 
-    def __init__(self, amqp_url: str) -> None:
-        self._url = amqp_url
+    def __init__(self, connect: Connect) -> None:
+        self._connect = connect
         self._connection: aio_pika.abc.AbstractConnection | None = None
 
     async def __aenter__(self) -> DeadLetters:
-        self._connection = await aio_pika.connect(self._url, timeout=10)
+        self._connection = await self._connect()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

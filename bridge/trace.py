@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from . import dlq
+from .broker import Connect
 from .sql import Q
 
 
@@ -26,8 +27,9 @@ class Trace:
         return bool(self.events or self.links or self.order_documents or self.dead_letters)
 
 
-async def trace(pool: asyncpg.Pool, amqp_url: str | None, ident: str, limit: int = 20) -> Trace:
-    """``ident`` is an event_id or a 1C object's UUID (counterparty, product, order, document)."""
+async def trace(pool: asyncpg.Pool, connect: Connect | None, ident: str, limit: int = 20) -> Trace:
+    """``ident`` is an event_id or a 1C object's UUID (counterparty, product, order, document); dead letters
+    are looked up when ``connect`` (RabbitMQ) is given."""
     try:
         key = uuid.UUID(ident)
     except ValueError as exc:
@@ -39,8 +41,8 @@ async def trace(pool: asyncpg.Pool, amqp_url: str | None, ident: str, limit: int
         result.events = [dict(r) for r in await conn.fetch(Q.trace_events, uuid.UUID(entity), limit)]
         result.links = [dict(r) for r in await conn.fetch(Q.trace_links, entity)]
         result.order_documents = [dict(r) for r in await conn.fetch(Q.trace_order_documents, uuid.UUID(entity))]
-    if amqp_url:
-        async with dlq.DeadLetters(amqp_url) as letters:
+    if connect is not None:
+        async with dlq.DeadLetters(connect) as letters:
             found = await letters.list(dlq.dead_letter_queues(), dlq.Selector(entity_id=entity))
             if event is not None:
                 found += [l for l in await letters.list(dlq.dead_letter_queues(),

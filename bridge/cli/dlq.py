@@ -7,6 +7,7 @@ import sys
 import click
 
 from .. import dlq as dlq_mod
+from ..bootstrap import Needs, build
 from . import _output
 from ..settings import Settings
 
@@ -36,7 +37,7 @@ def _run(coro):
 
 
 async def _with(op):
-    async with dlq_mod.DeadLetters(Settings().amqp_url.get_secret_value()) as letters:
+    async with build(Settings(), Needs(broker=True)) as root, dlq_mod.DeadLetters(root.connect) as letters:
         return await op(letters)
 
 

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from .. import db
+from ..bootstrap import COMMAND_POOL_SIZE, Needs, build
 from . import _output
 from ..settings import Settings
 from ..trace import trace
@@ -24,11 +24,8 @@ def command(ident: str, limit: int, as_json: bool) -> None:
     settings = Settings()
 
     async def run():
-        pool = await db.create_pool(settings.database_url.get_secret_value(), max_size=2)
-        try:
-            return await trace(pool, settings.amqp_url.get_secret_value(), ident, limit)
-        finally:
-            await pool.close()
+        async with build(settings, Needs(pool_size=COMMAND_POOL_SIZE, broker=True)) as root:
+            return await trace(root.pool, root.connect, ident, limit)
 
     try:
         result = asyncio.run(run())

@@ -179,7 +179,8 @@ async def test_trace_shows_the_event_applied_and_every_bitrix24_object_made_for_
 
 
 async def _applied_trace(pool, stack, ident):
+    from bridge.broker import connector
     from bridge.trace import trace
 
-    result = await trace(pool, stack.settings.amqp_url.get_secret_value(), ident)
+    result = await trace(pool, connector(stack.settings.amqp_url.get_secret_value()), ident)
     return result if result.events and result.events[0]["applied_by"] else None

@@ -14,6 +14,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from bridge import dlq, topology, wire
+from bridge.broker import connector
 from bridge.consumer import Consumer, ConsumerConfig, Outcome
 from bridge.errors import B24TransportError, B24ValidationError, DependencyMissing
 from tests.contract.samples import event
@@ -61,12 +62,12 @@ def valid_event() -> tuple[str, bytes]:
 
 async def run_consumer(handler, amqp_url, **config):
     stop = asyncio.Event()
-    consumer = Consumer(handler, amqp_url, ConsumerConfig(prefetch=4, **config))
+    consumer = Consumer(handler, connector(amqp_url), ConsumerConfig(prefetch=4, **config))
     return stop, asyncio.create_task(consumer.run(stop))
 
 
 async def dead_letters(amqp_url) -> list[dlq.DeadLetter]:
-    async with dlq.DeadLetters(amqp_url) as letters:
+    async with dlq.DeadLetters(connector(amqp_url)) as letters:
         return await letters.list([TARGET.dlq])
 
 
@@ -187,7 +188,7 @@ async def test_a_replayed_dead_letter_is_applied_after_the_cause_is_fixed(amqp_u
     await publish(amqp_url, body, event_id)
     stop, task = await run_consumer(handler, amqp_url)
     assert await wait_for(lambda: dead_letters(amqp_url))
-    async with dlq.DeadLetters(amqp_url) as letters:
+    async with dlq.DeadLetters(connector(amqp_url)) as letters:
         replayed = await letters.replay([TARGET.dlq], dlq.Selector(event_ids=frozenset({event_id})))
     assert [l.event_id for l in replayed] == [event_id]
     assert await wait_for(lambda: _async(handler.applied))
@@ -218,7 +219,7 @@ async def test_a_method_paused_by_the_portal_holds_only_its_message_while_others
 async def test_a_channel_the_broker_closes_is_replaced_and_consuming_goes_on(amqp_url):
     """RabbitMQ closes a channel that breaks its rules (e.g. consumer_timeout); the consumer must notice."""
     handler = ScriptedHandler()
-    consumer = Consumer(handler, amqp_url, ConsumerConfig(prefetch=4))
+    consumer = Consumer(handler, connector(amqp_url), ConsumerConfig(prefetch=4))
     seen = []
     original = consumer._on_message
 
@@ -246,7 +247,7 @@ async def test_a_message_held_too_long_goes_back_to_the_broker_and_is_applied_la
     event_id, body = valid_event()
     await publish(amqp_url, body, event_id)
     stop = asyncio.Event()
-    consumer = Consumer(handler, amqp_url, ConsumerConfig(prefetch=4, hold_limit=0.5))
+    consumer = Consumer(handler, connector(amqp_url), ConsumerConfig(prefetch=4, hold_limit=0.5))
     task = asyncio.create_task(consumer.run(stop))
     assert await wait_for(lambda: _async(handler.applied), timeout=60)
     await settle(stop, task)
