@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +20,7 @@ import asyncpg
 
 from . import broker, db, metrics, ops_http
 from . import mapping as mapping_mod
-from .b24 import B24Client, client_from_settings
+from .b24 import B24, B24Client, client_from_settings
 from .consumer import Consumer, ConsumerConfig, Handler
 from .errors import ConfigError
 from .ingest import IngestConfig, create_app
@@ -116,9 +116,13 @@ async def build(settings: Settings, needs: Needs) -> AsyncIterator[Root]:
         yield root
 
 
-def handler_factories() -> dict[str, Any]:
+# The handler of each consumer target in topology.ROUTES (matched by its ``name``).
+HANDLERS = (CounterpartyHandler, ProductHandler, DealHandler)
+
+
+def handler_factories() -> dict[str, Callable[[asyncpg.Pool, B24, mapping_mod.Mapping], Handler]]:
     """Consumer targets by name → a function (pool, b24, mapping) → Handler."""
-    return {"counterparty": CounterpartyHandler, "product": ProductHandler, "deal": DealHandler}
+    return {h.name: h for h in HANDLERS}
 
 
 def check_targets(names: list[str]) -> None:
@@ -130,7 +134,7 @@ def check_targets(names: list[str]) -> None:
                           f"known: {', '.join(sorted(known))}")
 
 
-def build_handlers(names: list[str], pool: asyncpg.Pool, b24: B24Client,
+def build_handlers(names: list[str], pool: asyncpg.Pool, b24: B24,
                    mapping: mapping_mod.Mapping) -> list[Handler]:
     check_targets(names)
     factories = handler_factories()

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 import aio_pika
 
-from onec_outbox.contract import ContractViolation, parse_event
+from onec_outbox.contract import ContractViolation, Event, parse_event
 
 from . import disposition, edges, metrics, topology, wire
 from .backoff import Backoff
@@ -62,16 +62,17 @@ class Outcome(str, Enum):
 
 
 class Handler(Protocol):
-    """What a consumer target implements: apply one event to Bitrix24 exactly once."""
+    """What a consumer target implements: apply one event to Bitrix24 exactly once.  ``handle`` receives
+    an event of one of ``event_types`` (a contract event class: CounterpartyEvent, ProductEvent …)."""
 
     name: str
     target: topology.Target
     event_types: frozenset[str]
 
-    async def handle(self, event: Any) -> Outcome: ...
+    async def handle(self, event: Event) -> Outcome: ...
 
 
-def parse(delivery: wire.Delivery, event_types: frozenset[str]):
+def parse(delivery: wire.Delivery, event_types: frozenset[str]) -> Event:
     """The contract event of a delivery, or PoisonMessage saying why not."""
     event_type = delivery.event.get("event_type")
     if event_type not in event_types:
@@ -234,7 +235,7 @@ class Consumer:
             log.error("unexpected error while handling", exc_info=exc, extra={**context, "action": "consumer.error"})
         return decision
 
-    async def _apply(self, event: Any, delivery: wire.Delivery, context: dict) -> Any:
+    async def _apply(self, event: Event, delivery: wire.Delivery, context: dict) -> Any:
         """Run the handler, keeping the message in hand while :func:`disposition.decide` says pause or hold.
         Returns the Outcome, the decision that lets the message go, None (stopping) or ``_PARK`` (held too
         long: give it back to the broker)."""
