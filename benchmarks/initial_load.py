@@ -178,7 +178,7 @@ def say(text: str) -> None:
 
 
 async def bridge_load(args: argparse.Namespace, products: list, counterparties: list) -> dict[str, Any]:
-    from bridge import bootstrap, db
+    from bridge import bootstrap
     from bridge.demo import drain, fresh_database, fresh_vhost, prepare_portal, wait_up
     from bridge.verify import compare
     from onec_outbox.simulator.expected import expected_state
@@ -205,7 +205,9 @@ async def bridge_load(args: argparse.Namespace, products: list, counterparties: 
         stop = asyncio.Event()
         task = asyncio.create_task(bootstrap.run_all(bridge_settings, stop))
         ingest_url = f"http://127.0.0.1:{ingest_port}"
-        pool = await db.create_pool(dsn, max_size=2)
+        root_cm = bootstrap.build(bridge_settings, bootstrap.Needs(pool_size=bootstrap.COMMAND_POOL_SIZE))
+        root = await root_cm.__aenter__()
+        pool = root.pool
         try:
             await wait_up(ingest_url, task)
             done = 0
@@ -264,7 +266,7 @@ async def bridge_load(args: argparse.Namespace, products: list, counterparties: 
                 await asyncio.wait_for(task, 60)
             except Exception:  # noqa: BLE001 - shutting down after the measurement
                 pass
-            await pool.close()
+            await root_cm.__aexit__(None, None, None)
     finally:
         portal.close()
     return out

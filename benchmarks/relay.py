@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aio_pika
 import asyncpg
 
-from bridge import db, schema, topology
+from bridge import broker, db, schema, topology
 from bridge.outbox import NewEvent, Outbox
 from bridge.relay import Relay
 from bridge.settings import Settings
@@ -108,7 +108,7 @@ async def round_relay(dsn: str, amqp_url: str, bodies: list[str], batch: int) ->
             await topology.declare(channel, [])
             await fresh_queue(channel)
             stop = asyncio.Event()
-            relay = Relay(pool, amqp_url, listen_dsn=dsn, batch_size=batch)
+            relay = Relay(pool, broker.connector(amqp_url), listen_dsn=dsn, batch_size=batch)
             started = time.perf_counter()
             task = asyncio.create_task(relay.run(stop))
             await wait_depth(channel, len(bodies))

@@ -1,23 +1,27 @@
-"""The composition root: builds the pool, the Bitrix24 client and the components from settings.
+"""The composition root: everything that connects is built here, from settings, and nowhere else.
 
-Nothing connects at import time; the CLI commands (and tests) call these functions.  Each ``run_*``
-coroutine runs until ``stop`` is set.
+``async with build(settings, Needs(...)) as root`` yields the pool, the Bitrix24 client, the mapping and
+the broker connection factory a command asked for, and closes them when the block ends.  The ``run_*``
+coroutines (and the one-shot commands: ``portal``, ``trace``, ``dlq``, the demo) are thin users of it;
+components take what they need (a pool, a :class:`~bridge.broker.Connect`), never a URL.  Nothing connects
+at import time.  Each ``run_*`` coroutine runs until ``stop`` is set.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import aio_pika
 import asyncpg
 
-from . import db, metrics, ops_http, outcomes, startup
+from . import broker, db, metrics, ops_http, outcomes, startup
 from . import mapping as mapping_mod
-from .b24 import client_from_settings
+from .b24 import B24, B24Client, client_from_settings
 from .consumer import Consumer, ConsumerConfig, Handler
 from .dlq_sink import DeadLetterSink
 from .errors import ConfigError
@@ -30,10 +34,97 @@ from .sync.product import ProductHandler
 
 log = logging.getLogger(__name__)
 
+# --- pool sizes: every pool the bridge opens is sized here ----------------------------------------------
 
-def handler_factories() -> dict[str, Any]:
+COMMAND_POOL_SIZE = 2  # one-shot commands (trace, portal in OAuth mode, the demo's checks): a few queries
+RELAY_POOL_SIZE = 4  # claim + mark, backlog gauges, purges
+INGEST_POOL_SIZE = 10  # concurrent POST /v1/events
+CONSUMER_POOL_MIN = 10
+CONSUMER_POOL_SPARE = 4  # beyond one connection per message in flight: token store, rate bucket, probes
+RUN_ALL_POOL_SPARE = 14  # `b24bridge run`: the ingest's and the relay's share on top of the consumers'
+
+
+def consumer_pool_size(settings: Settings, names: list[str]) -> int:
+    """One connection per message in flight (prefetch × consumers) and a few spare."""
+    return max(CONSUMER_POOL_MIN, settings.consumer_prefetch * len(names) + CONSUMER_POOL_SPARE)
+
+
+def run_all_pool_size(settings: Settings) -> int:
+    return settings.consumer_prefetch * len(settings.consumer_entities) + RUN_ALL_POOL_SPARE
+
+
+# --- build ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a command asks :func:`build` for; anything not asked for is not built (or connected)."""
+
+    pool_size: int = 0  # PostgreSQL pool of this many connections; 0 = no pool
+    b24: bool = False  # the Bitrix24 client (in OAuth mode it keeps tokens in PostgreSQL: a small pool comes too)
+    mapping: bool = False  # the mapping file (BRIDGE_MAPPING_FILE), read and checked
+    broker: bool = False  # the RabbitMQ connection factory
+
+
+class Root:
+    """What :func:`build` made; asking for something that was not in ``needs`` is a programming error."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pool: asyncpg.Pool | None = None
+        self._b24: B24Client | None = None
+        self._mapping: mapping_mod.Mapping | None = None
+        self._connect: broker.Connect | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return _asked(self._pool, "pool_size")
+
+    @property
+    def b24(self) -> B24Client:
+        return _asked(self._b24, "b24")
+
+    @property
+    def mapping(self) -> mapping_mod.Mapping:
+        return _asked(self._mapping, "mapping")
+
+    @property
+    def connect(self) -> broker.Connect:
+        return _asked(self._connect, "broker")
+
+
+def _asked(value: Any, need: str) -> Any:
+    if value is None:
+        raise RuntimeError(f"build(): Needs({need}=…) was not asked for")
+    return value
+
+
+@asynccontextmanager
+async def build(settings: Settings, needs: Needs) -> AsyncIterator[Root]:
+    """Build what ``needs`` asks for (mapping first: a bad file is reported before anything connects)."""
+    root = Root(settings)
+    async with AsyncExitStack() as stack:
+        if needs.mapping:
+            root._mapping = mapping_mod.load(settings.mapping_file)
+        pool_size = needs.pool_size or (COMMAND_POOL_SIZE if needs.b24 and settings.b24_oauth_client_id else 0)
+        if pool_size:
+            root._pool = await db.create_pool(settings.database_url.get_secret_value(), max_size=pool_size)
+            stack.push_async_callback(root._pool.close)
+        if needs.b24:
+            root._b24 = client_from_settings(settings, root._pool)
+            stack.push_async_callback(root._b24.aclose)
+        if needs.broker:
+            root._connect = broker.connector(settings.amqp_url.get_secret_value())
+        yield root
+
+
+# The handler of each consumer target in topology.ROUTES (matched by its ``name``).
+HANDLERS = (CounterpartyHandler, ProductHandler, DealHandler)
+
+
+def handler_factories() -> dict[str, Callable[[asyncpg.Pool, B24, mapping_mod.Mapping], Handler]]:
     """Consumer targets by name → a function (pool, b24, mapping) → Handler."""
-    return {"counterparty": CounterpartyHandler, "product": ProductHandler, "deal": DealHandler}
+    return {h.name: h for h in HANDLERS}
 
 
 def check_targets(names: list[str]) -> None:
@@ -45,19 +136,11 @@ def check_targets(names: list[str]) -> None:
                           f"known: {', '.join(sorted(known))}")
 
 
-def build_handlers(names: list[str], pool: asyncpg.Pool, b24: Any, mapping: mapping_mod.Mapping) -> list[Handler]:
+def build_handlers(names: list[str], pool: asyncpg.Pool, b24: B24,
+                   mapping: mapping_mod.Mapping) -> list[Handler]:
     check_targets(names)
     factories = handler_factories()
     return [factories[n](pool, b24, mapping) for n in names]
-
-
-def b24_client(settings: Settings, pool: asyncpg.Pool | None):
-    return client_from_settings(settings, pool=pool)
-
-
-async def _amqp_ready(settings: Settings) -> None:
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value(), timeout=3)
-    await connection.close()
 
 
 def _db_check(pool: asyncpg.Pool):
@@ -68,59 +151,55 @@ def _db_check(pool: asyncpg.Pool):
     return check
 
 
+def _relay(root: Root) -> Relay:
+    settings = root.settings
+    return Relay(root.pool, root.connect, listen_dsn=settings.database_url.get_secret_value(),
+                 batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval,
+                 trace_retention=timedelta(days=settings.trace_retention_days))
+
+
+def _consumers(root: Root, names: list[str]) -> list[Consumer]:
+    """One consumer per handler; a handler may set its own wait budget (how long to wait for dependencies).
+    Every consumer records its outcomes for `b24bridge trace`."""
+    handlers = build_handlers(names, root.pool, root.b24, root.mapping)
+    recorder = outcomes.OutcomeRecorder(root.pool)
+    return [Consumer(h, root.connect,
+                     ConsumerConfig(prefetch=root.settings.consumer_prefetch,
+                                    wait_budget=getattr(h, "wait_budget", ConsumerConfig.wait_budget)),
+                     recorder=recorder)
+            for h in handlers]
+
+
 async def run_relay(settings: Settings, stop: asyncio.Event, *, serve_http: bool = True) -> None:
-    dsn = settings.database_url.get_secret_value()
-    pool = await db.create_pool(dsn, max_size=4)
-    try:
-        relay = Relay(pool, settings.amqp_url.get_secret_value(), listen_dsn=dsn,
-                      batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval,
-                      trace_retention=timedelta(days=settings.trace_retention_days))
-        tasks = [asyncio.create_task(relay.run(stop))]
+    async with build(settings, Needs(pool_size=RELAY_POOL_SIZE, broker=True)) as root:
+        tasks = [asyncio.create_task(_relay(root).run(stop))]
         if serve_http:
-            app = ops_http.ops_app({"postgresql": _db_check(pool), "rabbitmq": lambda: _amqp_ready(settings)},
+            app = ops_http.ops_app({"postgresql": _db_check(root.pool), "rabbitmq": lambda: broker.ready(root.connect)},
                                    metrics.registry("relay"))
             tasks.append(asyncio.create_task(ops_http.serve(app, settings.ingest_host, settings.relay_metrics_port, stop)))
         await _gather_until_stop(tasks, stop)
-    finally:
-        await pool.close()
 
 
 async def run_consumers(settings: Settings, stop: asyncio.Event, *, entities: list[str] | None = None,
                         serve_http: bool = True) -> None:
     names = entities or settings.consumer_entities
     check_targets(names)
-    mapping = mapping_mod.load(settings.mapping_file)
-    pool = await db.create_pool(settings.database_url.get_secret_value(),
-                                max_size=max(10, settings.consumer_prefetch * len(names) + 4))
-    async with AsyncExitStack() as stack:
-        stack.push_async_callback(pool.close)
-        b24 = b24_client(settings, pool)
-        stack.push_async_callback(b24.aclose)
-        consumers = _consumers(settings, pool, build_handlers(names, pool, b24, mapping))
-        tasks = [asyncio.create_task(startup.consume(settings, b24, mapping, consumers, stop)),
-                 asyncio.create_task(_dead_letter_sink(settings, pool, consumers).run(stop))]
+    needs = Needs(pool_size=consumer_pool_size(settings, names), b24=True, mapping=True, broker=True)
+    async with build(settings, needs) as root:
+        consumers = _consumers(root, names)
+        tasks = [asyncio.create_task(startup.consume(settings, root.b24, root.mapping, consumers, stop)),
+                 asyncio.create_task(_dead_letter_sink(root, consumers).run(stop))]
         if serve_http:
-            app = ops_http.ops_app({"postgresql": _db_check(pool), "rabbitmq": lambda: _amqp_ready(settings)},
+            app = ops_http.ops_app({"postgresql": _db_check(root.pool), "rabbitmq": lambda: broker.ready(root.connect)},
                                    metrics.registry("consumer"))
             tasks.append(asyncio.create_task(
                 ops_http.serve(app, settings.ingest_host, settings.consumer_metrics_port, stop)))
         await _gather_until_stop(tasks, stop)
 
 
-def _consumers(settings: Settings, pool: asyncpg.Pool, handlers: list[Handler]) -> list[Consumer]:
-    """One consumer per handler; a handler may set its own wait budget (how long to wait for dependencies).
-    Every consumer records its outcomes for `b24bridge trace`."""
-    recorder = outcomes.OutcomeRecorder(pool)
-    return [Consumer(h, settings.amqp_url.get_secret_value(),
-                     ConsumerConfig(prefetch=settings.consumer_prefetch,
-                                    wait_budget=getattr(h, "wait_budget", ConsumerConfig.wait_budget)),
-                     recorder=recorder)
-            for h in handlers]
-
-
-def _dead_letter_sink(settings: Settings, pool: asyncpg.Pool, consumers: list[Consumer]):
+def _dead_letter_sink(root: Root, consumers: list[Consumer]) -> DeadLetterSink:
     """The sink that moves this process's dead letters (and onec.unrouted) into PostgreSQL."""
-    return DeadLetterSink(pool, settings.amqp_url.get_secret_value(), [c.handler.target for c in consumers])
+    return DeadLetterSink(root.pool, root.connect, [c.handler.target for c in consumers])
 
 
 async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
@@ -129,12 +208,9 @@ async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
         create_app(config)
     # the pool is opened here, not in the app's lifespan, so a wrong database is a ConfigError, not a
     # failed ASGI start-up that uvicorn logs as a traceback
-    pool = await db.create_pool(settings.database_url.get_secret_value(), max_size=10)
-    try:
-        app = create_app(config, pool=pool, registry=metrics.registry("ingest"))
+    async with build(settings, Needs(pool_size=INGEST_POOL_SIZE)) as root:
+        app = create_app(config, pool=root.pool, registry=metrics.registry("ingest"))
         await ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop, lifespan="on")
-    finally:
-        await pool.close()
 
 
 def _ingest_config(settings: Settings) -> IngestConfig:
@@ -144,23 +220,15 @@ def _ingest_config(settings: Settings) -> IngestConfig:
 async def run_all(settings: Settings, stop: asyncio.Event) -> None:
     """Ingest, relay and consumers in one process (`b24bridge run`): one HTTP port, one pool."""
     check_targets(settings.consumer_entities)
-    mapping = mapping_mod.load(settings.mapping_file)
-    dsn = settings.database_url.get_secret_value()
-    pool = await db.create_pool(dsn, max_size=settings.consumer_prefetch * len(settings.consumer_entities) + 14)
-    async with AsyncExitStack() as stack:
-        stack.push_async_callback(pool.close)
-        b24 = b24_client(settings, pool)
-        stack.push_async_callback(b24.aclose)
-        app = create_app(_ingest_config(settings), pool=pool,
-                         extra_ready={"rabbitmq": lambda: _amqp_ready(settings)},
+    needs = Needs(pool_size=run_all_pool_size(settings), b24=True, mapping=True, broker=True)
+    async with build(settings, needs) as root:
+        app = create_app(_ingest_config(settings), pool=root.pool,
+                         extra_ready={"rabbitmq": lambda: broker.ready(root.connect)},
                          registry=metrics.registry("ingest", "relay", "consumer"))
-        relay = Relay(pool, settings.amqp_url.get_secret_value(), listen_dsn=dsn,
-                      batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval,
-                      trace_retention=timedelta(days=settings.trace_retention_days))
-        consumers = _consumers(settings, pool, build_handlers(settings.consumer_entities, pool, b24, mapping))
-        tasks = [asyncio.create_task(relay.run(stop)),
-                 asyncio.create_task(startup.consume(settings, b24, mapping, consumers, stop)),
-                 asyncio.create_task(_dead_letter_sink(settings, pool, consumers).run(stop)),
+        consumers = _consumers(root, settings.consumer_entities)
+        tasks = [asyncio.create_task(_relay(root).run(stop)),
+                 asyncio.create_task(startup.consume(settings, root.b24, root.mapping, consumers, stop)),
+                 asyncio.create_task(_dead_letter_sink(root, consumers).run(stop)),
                  asyncio.create_task(ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop))]
         await _gather_until_stop(tasks, stop)
 

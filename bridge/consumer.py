@@ -39,11 +39,12 @@ from typing import Any, Protocol
 
 import aio_pika
 
-from onec_outbox.contract import ContractViolation, parse_event
+from onec_outbox.contract import ContractViolation, Event, parse_event
 
 from . import disposition, edges, metrics, outcomes, topology, wire
 from .b24 import calls as b24_calls
 from .backoff import Backoff
+from .broker import Connect
 from .errors import BrokerUnavailable, PoisonMessage, RetriesExhausted
 from .pause import Pause
 
@@ -64,17 +65,18 @@ class Outcome(str, Enum):
 
 
 class Handler(Protocol):
-    """What a consumer target implements: apply one event to Bitrix24 exactly once."""
+    """What a consumer target implements: apply one event to Bitrix24 exactly once.  ``handle`` receives
+    an event of one of ``event_types`` (a contract event class: CounterpartyEvent, ProductEvent …)."""
 
     name: str
     target: topology.Target
     event_types: frozenset[str]
     mapping_keys: tuple[str, ...]  # the mapping keys it needs the portal to match (bridge/startup.py)
 
-    async def handle(self, event: Any) -> Outcome: ...
+    async def handle(self, event: Event) -> Outcome: ...
 
 
-def parse(delivery: wire.Delivery, event_types: frozenset[str]):
+def parse(delivery: wire.Delivery, event_types: frozenset[str]) -> Event:
     """The contract event of a delivery, or PoisonMessage saying why not."""
     event_type = delivery.event.get("event_type")
     if event_type not in event_types:
@@ -94,11 +96,11 @@ class ConsumerConfig:
 
 
 class Consumer:
-    def __init__(self, handler: Handler, amqp_url: str, config: ConsumerConfig | None = None,
+    def __init__(self, handler: Handler, connect: Connect, config: ConsumerConfig | None = None,
                  recorder: outcomes.NullRecorder | None = None) -> None:
         self.handler = handler
         self._recorder = recorder or outcomes.NullRecorder()  # each outcome, for `b24bridge trace`
-        self._amqp_url = amqp_url
+        self._connect = connect  # called on every (re)connection
         self._config = config or ConsumerConfig()
         self._pause = Pause(handler.name)
         self._stop = asyncio.Event()
@@ -127,7 +129,7 @@ class Consumer:
                     pass
 
     async def _session(self, stop: asyncio.Event) -> None:
-        connection = await aio_pika.connect(self._amqp_url, timeout=10)
+        connection = await self._connect()
         closed = asyncio.Event()  # the connection or either channel went away: start a new session
         connection.close_callbacks.add(lambda *_: closed.set())
         async with connection:
@@ -214,7 +216,7 @@ class Consumer:
             log.error("unexpected error while handling", exc_info=exc, extra={**context, "action": "consumer.error"})
         return decision
 
-    async def _apply(self, event: Any, delivery: wire.Delivery, context: dict) -> Any:
+    async def _apply(self, event: Event, delivery: wire.Delivery, context: dict) -> Any:
         """Run the handler, keeping the message in hand while :func:`disposition.decide` says pause or hold;
         while the consumer is paused (:class:`bridge.pause.Pause`) it tries only when it is the probe.
         Returns the Outcome, the decision that lets the message go, None (stopping) or ``_PARK`` (held too

@@ -30,9 +30,9 @@ from b24_sandbox import SandboxConfig, serve_in_thread
 from onec_outbox.simulator import ScenarioConfig, Sizes, expected_state, generate
 from onec_outbox.simulator.sender import SendOptions, send
 
-from . import bootstrap, db, schema
+from . import bootstrap, schema
 from . import mapping as mapping_mod
-from .b24 import client_from_settings
+from .bootstrap import COMMAND_POOL_SIZE, Needs, build
 from .dlq import DeadLetterTable
 from .errors import ConfigError
 from .portal.service import setup as portal_setup
@@ -175,13 +175,12 @@ async def running_demo(settings: Settings, options: DemoOptions,
                 task.result()
                 raise RuntimeError("the bridge stopped while the simulator was sending")
             sending.result().raise_for_problems()
-            pool = await db.create_pool(demo_dsn, max_size=2)
-            stack.push_async_callback(pool.close)
-            await drain(pool, len(events), options.timeout, task,
-                         lambda done: say("Bitrix24 ← bridge", done, len(events)))
+            root = await stack.enter_async_context(build(bridge_settings, Needs(pool_size=COMMAND_POOL_SIZE)))
+            await drain(root.pool, len(events), options.timeout, task,
+                        lambda done: say("Bitrix24 ← bridge", done, len(events)))
             expected = expected_state(events, paid_rule=mapping.deals.paid_when)
             state = portal.sandbox.state()
-            summary = await summarize(state, pool, mapping)
+            summary = await summarize(state, root.pool, mapping)
             result = DemoResult(
                 summary=summary, expected=expected_summary(expected, mapping), board_url=portal.base_url + "/_sandbox/",
                 webhook_url=portal.webhook_url, ingest_url=ingest_url, events=len(events),
@@ -195,11 +194,8 @@ async def prepare_portal(webhook_url: str, mapping_file: Path | None):
     mapping and its YAML text."""
     text = mapping_file.read_text(encoding="utf-8") if mapping_file else mapping_mod.default_text()
     origin = str(mapping_file) if mapping_file else "embedded default mapping"
-    client = client_from_settings(Settings(b24_webhook_url=SecretStr(webhook_url), b24_batch_linger=0))
-    try:
-        report = await portal_setup(client, mapping_mod.parse(text, origin), text, origin)
-    finally:
-        await client.aclose()
+    async with build(Settings(b24_webhook_url=SecretStr(webhook_url), b24_batch_linger=0), Needs(b24=True)) as root:
+        report = await portal_setup(root.b24, mapping_mod.parse(text, origin), text, origin)
     if not report.ok:
         raise ConfigError("demo: portal setup left problems: " + "; ".join(str(p) for p in report.after.problems))
     return report.mapping, report.text

@@ -20,6 +20,7 @@ import asyncpg
 
 from . import edges, metrics, topology, wire
 from .backoff import Backoff
+from .broker import Connect
 from .dlq import DeadLetterTable, letter_from_message
 from .errors import BrokerUnavailable, InfrastructureError
 
@@ -29,10 +30,10 @@ DEFAULT_PREFETCH = 20
 
 
 class DeadLetterSink:
-    def __init__(self, pool: asyncpg.Pool, amqp_url: str, targets: list[topology.Target], *,
+    def __init__(self, pool: asyncpg.Pool, connect: Connect, targets: list[topology.Target], *,
                  prefetch: int = DEFAULT_PREFETCH) -> None:
         self._table = DeadLetterTable(pool)
-        self._amqp_url = amqp_url
+        self._connect = connect  # called on every (re)connection
         self._targets = targets
         self._prefetch = prefetch
         self._stop = asyncio.Event()
@@ -56,7 +57,7 @@ class DeadLetterSink:
                 await _sleep_or_stop(stop, delay)
 
     async def _session(self, stop: asyncio.Event) -> None:
-        connection = await aio_pika.connect(self._amqp_url, timeout=10)
+        connection = await self._connect()
         closed = asyncio.Event()
         connection.close_callbacks.add(lambda *_: closed.set())
         async with connection:

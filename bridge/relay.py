@@ -22,6 +22,7 @@ import aio_pika
 import asyncpg
 
 from . import edges, metrics, outcomes, topology
+from .broker import Connect
 from .backoff import Backoff
 from .errors import BrokerUnavailable, InfrastructureError
 from .outbox import Outbox
@@ -37,13 +38,13 @@ DEFAULT_CONFIRM_TIMEOUT = 30.0  # seconds to wait for a batch's confirms (a bloc
 
 
 class Relay:
-    def __init__(self, pool: asyncpg.Pool, amqp_url: str, *, listen_dsn: str | None = None,
+    def __init__(self, pool: asyncpg.Pool, connect: Connect, *, listen_dsn: str | None = None,
                  batch_size: int = 500, poll_interval: float = 1.0,
                  retention: timedelta = DEFAULT_RETENTION,
                  trace_retention: timedelta = outcomes.DEFAULT_RETENTION) -> None:
         self._pool = pool
         self._outbox = Outbox(pool)
-        self._amqp_url = amqp_url
+        self._connect = connect  # called on every (re)connection
         self._listen_dsn = listen_dsn
         self._batch_size = batch_size
         self._poll_interval = poll_interval
@@ -63,7 +64,7 @@ class Relay:
             while not stop.is_set():
                 try:
                     with edges.broker("relay"):  # inside, the outbox's own edges name PostgreSQL
-                        connection = await aio_pika.connect(self._amqp_url, timeout=10)
+                        connection = await self._connect()
                         async with connection:
                             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
                             await topology.declare(channel)

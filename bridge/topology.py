@@ -23,9 +23,23 @@ from dataclasses import dataclass, field
 import aio_pika
 import aiormq
 
+from onec_outbox.contract import ENTITIES  # the 1C entity names: the contract's, one exchange each
+
 from .errors import ConfigError
 
-ENTITIES = ("counterparty", "product", "customer_order", "invoice", "payment", "shipment")
+# The one routing table: 1C entity → consumer target.  Everything else follows from it: the exchange
+# onec.<entity>, the routing key <entity>.upserted, the queue b24.<target> and its retry/wait/dead-letter
+# queues, and the handler (the class whose ``name`` is the target: bootstrap.HANDLERS).  An entity not
+# listed has no consumer yet: its events are kept in onec.unrouted.
+ROUTES: dict[str, str] = {
+    "counterparty": "counterparty",
+    "product": "product",
+    # one queue for the whole order lifecycle: the deal is a function of all four kinds of documents
+    "customer_order": "deal",
+    "invoice": "deal",
+    "payment": "deal",
+    "shipment": "deal",
+}
 UNROUTED = "onec.unrouted"
 DLX = "b24.dlx"
 DEFAULT_DELIVERY_LIMIT = 10  # redeliveries of one message (consumer crashes) before the queue dead-letters it
@@ -74,15 +88,22 @@ class Target:
     def retry_queue(self, tier: int) -> str:
         return f"{self.queue}.retry.{self.retry_delays[tier]}s"
 
+    @property
+    def event_types(self) -> frozenset[str]:
+        """What the target's handler accepts (anything else on its queue is dead-lettered as unknown)."""
+        return frozenset(event_type for _, event_type in self.sources)
 
-TARGETS: dict[str, Target] = {
-    "counterparty": Target("counterparty", (("counterparty", "counterparty.upserted"),)),
-    "product": Target("product", (("product", "product.upserted"),)),
-    # one queue for the whole order lifecycle: the deal is a function of all four kinds of documents
-    "deal": Target("deal", (("customer_order", "customer_order.upserted"), ("invoice", "invoice.upserted"),
-                            ("payment", "payment.upserted"), ("shipment", "shipment.upserted")),
-                   ),
-}
+
+def _targets(routes: dict[str, str]) -> dict[str, Target]:
+    return {name: Target(name, tuple((entity, upserted(entity)) for entity, t in routes.items() if t == name))
+            for name in dict.fromkeys(routes.values())}
+
+
+def upserted(entity: str) -> str:
+    return f"{entity}.upserted"
+
+
+TARGETS: dict[str, Target] = _targets(ROUTES)
 
 
 @dataclass(frozen=True)

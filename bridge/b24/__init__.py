@@ -8,6 +8,7 @@ from .client import B24Client, is_read_only, normalize_method
 from .coalescer import chain_ref
 from .envelope import BatchResult, Page, items_of
 from .factory import auth_from_settings, client_from_settings
+from .protocol import B24
 from .limits import (
     ENTERPRISE_RATE_LIMIT,
     NO_BATCHING,
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_OAUTH_SERVER_URL",
     "ENTERPRISE_RATE_LIMIT",
     "NO_BATCHING",
+    "B24",
     "B24Client",
     "BatchResult",
     "Batching",

@@ -8,7 +8,8 @@
     result = await client.batch({"co": ("crm.company.get", {"id": 1})})
 
 Layers, from the caller down: per-method pause (``OPERATION_TIME_LIMIT``) → coalescing into batches
-→ one HTTP request with retries (rate-limit slot, auth, send, parse, backoff) → the edge.
+→ one HTTP request with retries (rate-limit slot, auth, send, parse, backoff) → the edge.  Method names
+live in ``methods.py``, paging helpers in ``paging.py``, the HTTP edge in ``transport.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -48,41 +48,14 @@ from .limits import (
     RetryPolicy,
     Timeouts,
 )
+from .methods import is_read_only, normalize_method
 from .operating import OperatingTracker
+from .paging import fresh_rows, iterate_fast
 from .query import Unencodable, build_command, json_body
 from .ratelimit import Bucket, LocalBucket
 from .transport import USER_AGENT, Edge, never_sent
 
 log = logging.getLogger("bridge.b24")
-
-_METHOD = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
-_READ_VERBS = ("get", "list", "fields", "search", "find")
-_READ_METHODS = {
-    "server.time",
-    "profile",
-    "scope",
-    "methods",
-    "app.info",
-    "user.current",
-    "crm.duplicate.findbycomm",
-}
-
-
-def normalize_method(method: str) -> str:
-    """Lower-case (as the portal does), ``.json`` suffix dropped; anything else than a dotted name is
-    refused so a method can never reach into the URL path or blow up metric labels."""
-    name = method.strip().lower()
-    name = name.removesuffix(".json")
-    if not _METHOD.match(name):
-        raise ValueError(f"not a Bitrix24 method name: {method!r}")
-    return name
-
-
-def is_read_only(method: str) -> bool:
-    """Methods that only read, so a request whose fate is unknown may simply be repeated."""
-    last = method.rsplit(".", 1)[-1]
-    return method in _READ_METHODS or last.startswith(_READ_VERBS)
-
 
 class B24Client:
     """Async Bitrix24 REST client (one per portal and process; share it between tasks)."""
@@ -298,13 +271,13 @@ class B24Client:
         """
         base = dict(params or {})
         if fast:
-            async for row in self._iterate_fast(method, base, id_key):
+            async for row in iterate_fast(self.call_page, method, base, id_key):
                 yield row
             return
         base.setdefault("order", {id_key: "ASC"})
         first = await self.call_page(method, {**base, "start": 0})
         seen: set[Any] = set()
-        for row in _fresh(first.items, seen, id_key):
+        for row in fresh_rows(first.items, seen, id_key):
             yield row
         total, start = first.total or 0, first.next
         while start is not None and start < total:
@@ -315,7 +288,7 @@ class B24Client:
             ]
             pages = await self._pages(method, base, starts)
             for page in pages:
-                for row in _fresh(page.items, seen, id_key):
+                for row in fresh_rows(page.items, seen, id_key):
                     yield row
             last = pages[-1]
             total = max(total, last.total or 0)
@@ -335,23 +308,6 @@ class B24Client:
         except ValueError:  # params too big for a batch command
             return [await self.call_page(method, {**base, "start": start}) for start in starts]
         return [result.page(f"p{start}") for start in starts]
-
-    async def _iterate_fast(self, method: str, base: dict[str, Any], id_key: str) -> AsyncIterator[Any]:
-        filters = dict(base.get("filter") or {})
-        last: int | None = None
-        while True:
-            window = dict(filters)
-            if last is not None:
-                window[f">{id_key}"] = last
-            page = await self.call_page(
-                method, {**base, "filter": window, "order": {id_key: "ASC"}, "start": -1}
-            )
-            rows = page.items
-            for row in rows:
-                yield row
-            if len(rows) < PAGE_SIZE:
-                return
-            last = int(rows[-1][id_key])
 
     # ------------------------------------------------------------------------------- one request
 
@@ -463,18 +419,6 @@ class B24Client:
                 "error": str(exc),
             },
         )
-
-
-def _fresh(rows: list[Any], seen: set[Any], id_key: str) -> list[Any]:
-    out = []
-    for row in rows:
-        key = row.get(id_key) if isinstance(row, Mapping) else None
-        if key is not None:
-            if key in seen:
-                continue
-            seen.add(key)
-        out.append(row)
-    return out
 
 
 __all__ = ["B24Client", "is_read_only", "items_of", "normalize_method"]

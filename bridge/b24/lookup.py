@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .envelope import items_of
+from .protocol import B24
 
 PAGE_SIZE = 50  # rows per list page on every portal
 
@@ -27,7 +28,7 @@ PAGE_SIZE = 50  # rows per list page on every portal
 class KeyLookup:
     """``await lookup.find("1c-id")`` → the rows whose ``key`` equals it, oldest first (``[]`` if none)."""
 
-    def __init__(self, b24: Any, method: str, *, key: str, select: list[str],
+    def __init__(self, b24: B24, method: str, *, key: str, select: list[str],
                  base_filter: Mapping[str, Any] | None = None, order: Mapping[str, str] | None = None,
                  id_field: str = "id", in_prefix: str = "@", linger: float = 0.02,
                  max_keys: int = PAGE_SIZE) -> None:

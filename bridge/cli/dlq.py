@@ -8,8 +8,8 @@ import json
 
 import click
 
-from .. import db
 from .. import dlq as dlq_mod
+from ..bootstrap import COMMAND_POOL_SIZE, Needs, build
 from ..settings import Settings
 from . import _output
 
@@ -30,13 +30,10 @@ def _selector(queue, event_ids, entity_id, failure_reason, state="open") -> dlq_
 
 
 def _run(op):
-    """Run ``op(table)`` against the database in the settings."""
+    """Run ``op(table)`` against the database in the settings (PostgreSQL only: reading never touches RabbitMQ)."""
     async def main():
-        pool = await db.create_pool(Settings().database_url.get_secret_value(), max_size=2)
-        try:
-            return await op(dlq_mod.DeadLetterTable(pool))
-        finally:
-            await pool.close()
+        async with build(Settings(), Needs(pool_size=COMMAND_POOL_SIZE)) as root:
+            return await op(dlq_mod.DeadLetterTable(root.pool))
 
     return asyncio.run(main())
 

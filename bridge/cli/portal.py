@@ -11,9 +11,9 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from .. import db
 from .. import mapping as mapping_mod
-from ..b24 import auth_from_settings, client_from_settings
+from ..b24 import auth_from_settings
+from ..bootstrap import Needs, build
 from ..errors import B24Error, ConfigError
 from ..portal import service
 from ..portal.scopes import WEBHOOK_SCOPES, scopes_text
@@ -148,16 +148,9 @@ def _load(path: Path | None) -> tuple[mapping_mod.Mapping, str, str]:
 
 def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     async def go() -> T:
-        pool = None
-        if settings.b24_oauth_client_id:  # OAuth tokens live in PostgreSQL
-            pool = await db.create_pool(settings.database_url.get_secret_value(), max_size=2)
-        try:
-            async with client_from_settings(settings, pool) as b24:
-                with _console(stderr=True).status("reading the portal…"):
-                    return await work(b24)
-        finally:
-            if pool is not None:
-                await pool.close()
+        async with build(settings, Needs(b24=True)) as root:  # OAuth mode: with a small pool for the tokens
+            with _console(stderr=True).status("reading the portal…"):
+                return await work(root.b24)
 
     try:
         return asyncio.run(go())

@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from .. import db
 from .. import mapping as mapping_mod
 from ..b24.urls import portal_origin
+from ..bootstrap import COMMAND_POOL_SIZE, Needs, build
 from ..settings import Settings
 from ..trace import Ambiguous, NotFound, Trace, trace
 from . import _output
@@ -35,12 +35,9 @@ def command(ident: str, source: str | None, on_date: datetime | None, limit: int
     iblock = mapping_mod.load(settings.mapping_file).products.iblock_id
 
     async def run():
-        pool = await db.create_pool(settings.database_url.get_secret_value(), max_size=2)
-        try:
-            return await trace(pool, ident, limit, source=source,
+        async with build(settings, Needs(pool_size=COMMAND_POOL_SIZE)) as root:
+            return await trace(root.pool, ident, limit, source=source,
                                on_date=on_date.date() if on_date else None, portal=portal, iblock_id=iblock)
-        finally:
-            await pool.close()
 
     try:
         result = asyncio.run(run())

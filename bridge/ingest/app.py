@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -22,7 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from onec_outbox.contract import ENTITIES, event_json_schema
 
-from .. import db, metrics
+from .. import metrics
 from ..errors import ConfigError
 from ..openapi_docs import install as install_docs
 from ..ops_http import run_checks
@@ -38,32 +37,19 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
 
 
-def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None, dsn: str | None = None,
+def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
                extra_ready: dict | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
-    """The ingest application.  Give it a ``pool`` (shared, e.g. by ``b24bridge run``) or a ``dsn``
-    (it then opens and closes its own pool in its lifespan).  ``/metrics`` serves ``registry`` (default:
-    the ingest's families only)."""
+    """The ingest application on ``pool`` (built by :func:`bridge.bootstrap.build`; without one only the
+    docs work).  ``/metrics`` serves ``registry`` (default: the ingest's families only)."""
     if not config.tokens:
         raise ConfigError("BRIDGE_INGEST_TOKENS is empty: set at least one bearer token for the 1C sender")
 
     state: dict[str, Any] = {"pool": pool}
     registry = metrics.registry("ingest") if registry is None else registry
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI):
-        own = None
-        if state["pool"] is None and dsn is not None:
-            own = state["pool"] = await db.create_pool(dsn, max_size=10)
-        try:
-            yield
-        finally:
-            if own is not None:
-                await own.close()
-
     app = FastAPI(
         title="onec-b24-bridge ingest", version="1",
         description="Receives change events from 1C:УТ 10.3 (event contract v1) and stores them durably.",
-        lifespan=lifespan,
     )
 
     async def db_check() -> None:

@@ -14,21 +14,24 @@ all, because a new object holds nothing yet.
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 
+from onec_outbox.contract import CounterpartyEvent
+
 from .. import topology
+from ..b24 import B24
 from ..b24.lookup import KeyLookup
 from ..consumer import Outcome
 from ..domain import counterparty as domain
 from ..domain.diff import field_changes, multifield_changes
 from ..errors import B24NotFound, B24ValidationError
-from ..links import Link, UnitOfWork, state_hash, unit_of_work
+from ..links import Link, UnitOfWork, unit_of_work
 from ..mapping import Mapping
-
-log = logging.getLogger(__name__)
+from . import guards
+from .keyed import How, Keyed, find_or_create
 
 ONEC_COUNTERPARTY = "counterparty"
 ONEC_BANK_ACCOUNT = "bank_account"
@@ -39,9 +42,9 @@ class CounterpartyHandler:
     name = "counterparty"
     target = topology.TARGETS["counterparty"]
     mapping_keys = ("requisite_presets", "company_type", "default_responsible_id")
-    event_types = frozenset({"counterparty.upserted"})
+    event_types = target.event_types
 
-    def __init__(self, pool: asyncpg.Pool, b24: Any, mapping: Mapping) -> None:
+    def __init__(self, pool: asyncpg.Pool, b24: B24, mapping: Mapping) -> None:
         self._pool = pool
         self._b24 = b24
         self._mapping = mapping
@@ -55,16 +58,13 @@ class CounterpartyHandler:
                 base_filter={"ORIGINATOR_ID": originator})
         return self._lookups[(kind, originator)]
 
-    async def handle(self, event: Any) -> Outcome:
+    async def handle(self, event: CounterpartyEvent) -> Outcome:
         entity_id = str(event.entity_id)
         async with unit_of_work(self._pool, self.name, event.source, f"counterparty/{entity_id}") as uow:
-            if await uow.seen(event.event_id):
-                return Outcome.DUPLICATE
-            links = await uow.links(ONEC_COUNTERPARTY, entity_id)
+            links = await guards.seen_or_stale(uow, event, ONEC_COUNTERPARTY, entity_id, ("company", "contact"))
+            if isinstance(links, Outcome):
+                return links
             owners = [links[k] for k in ("company", "contact") if k in links]
-            if owners and max(o.version for o in owners) >= event.version:  # newest of both kinds counts
-                await uow.mark_processed(event.event_id)
-                return Outcome.STALE
             originator = self._mapping.originator(event.source)
             if not owners and "{source}" not in self._mapping.originator_id:
                 # an originator_id without {source} lets 1C bases share companies: serialise their first
@@ -74,12 +74,9 @@ class CounterpartyHandler:
                                            presets=self._mapping.requisite_presets)
             state = _as_json(desired)
             main = links.get(desired.kind)
-            pushed = main.pushed_state if main is not None else None
-            if pushed is not None and state_hash(pushed) == state_hash(state):
-                await uow.save_link(ONEC_COUNTERPARTY, entity_id, main.b24_type, main.b24_id,
-                                    version=event.version, pushed_state=state)
-                await uow.mark_processed(event.event_id)
+            if await guards.unchanged(uow, event, ONEC_COUNTERPARTY, entity_id, main, state):
                 return Outcome.UNCHANGED
+            pushed = main.pushed_state if main is not None else None
             apply = _Apply(self._b24, uow, self._mapping, entity_id, desired, pushed or {}, self._lookup)
             # a different kind than before (ФизЛицо ↔ ЮрЛицо/ИП): a new owner, and all it holds made anew
             apply.fresh = main is None and bool(owners)
@@ -109,9 +106,9 @@ def _as_json(state: domain.CounterpartyState) -> dict[str, Any]:
 class _Apply:
     """The Bitrix24 calls for one counterparty event (one instance per event)."""
 
-    def __init__(self, b24: Any, uow: UnitOfWork, mapping: Mapping, entity_id: str,
+    def __init__(self, b24: B24, uow: UnitOfWork, mapping: Mapping, entity_id: str,
                  desired: domain.CounterpartyState, pushed: dict[str, Any],
-                 lookup: Any) -> None:
+                 lookup: Callable[[str, str], KeyLookup]) -> None:
         self.b24 = b24
         self.lookup = lookup
         self.created: set[tuple[str, int]] = set()  # (kind, id) made by this event: nothing to look up under them
@@ -126,37 +123,37 @@ class _Apply:
 
     async def main(self, link: Link | None) -> int:
         kind = self.desired.kind
-        pushed = self.pushed.get("main")
-        if link is not None:
-            try:
-                await self._update_person(kind, link.b24_id, self.desired.main, pushed)
-                return link.b24_id
-            except B24NotFound:  # deleted by hand in Bitrix24: make it again, with everything it held
-                log.warning("linked Bitrix24 object is gone; recreating", extra={
-                    "action": "sync.relink", "b24_type": kind, "b24_id": link.b24_id, "entity_id": self.entity_id})
-                pushed = None
-                self.fresh = True
         extra = {"ASSIGNED_BY_ID": str(self.mapping.default_responsible_id)}
         if kind == "company":
             extra["COMPANY_TYPE"] = self.mapping.company_type
-        return await self._ensure_person(kind, self.desired.main, pushed if link is not None else None, extra)
+        person = await self._person(kind, self.desired.main, link, self.pushed.get("main"), extra)
+        if person.relinked:  # deleted by hand in Bitrix24: made again, with everything it held
+            self.fresh = True
+        return person.id
 
-    async def _ensure_person(self, kind: str, state: domain.PersonState, pushed: dict | None,
-                             extra: dict[str, str]) -> int:
-        """Find by ORIGINATOR_ID + ORIGIN_ID, else create; a found one is brought up to date."""
-        found = await self.lookup(kind, state.fields["ORIGINATOR_ID"]).find(state.fields["ORIGIN_ID"])
-        if found:
-            b24_id = int(found[0]["ID"])
-            await self._update_person(kind, b24_id, state, pushed)
+    async def _person(self, kind: str, state: domain.PersonState, link: Link | None, pushed: dict | None,
+                      extra: dict[str, str]) -> Keyed:
+        """A company or contact: the linked one, else found by ORIGINATOR_ID + ORIGIN_ID, else created; a
+        found one is brought up to date."""
+
+        async def find() -> int | None:
+            found = await self.lookup(kind, state.fields["ORIGINATOR_ID"]).find(state.fields["ORIGIN_ID"])
+            return int(found[0]["ID"]) if found else None
+
+        async def create() -> int:
+            fields: dict[str, Any] = {**extra, **state.fields}
+            if state.phones:
+                fields["PHONE"] = [{"VALUE": v, "VALUE_TYPE": "WORK"} for v in state.phones]
+            if state.emails:
+                fields["EMAIL"] = [{"VALUE": v, "VALUE_TYPE": "WORK"} for v in state.emails]
+            b24_id = int(await self.b24.call(f"crm.{kind}.add", {"fields": fields}))
+            self.created.add((kind, b24_id))
             return b24_id
-        fields: dict[str, Any] = {**extra, **state.fields}
-        if state.phones:
-            fields["PHONE"] = [{"VALUE": v, "VALUE_TYPE": "WORK"} for v in state.phones]
-        if state.emails:
-            fields["EMAIL"] = [{"VALUE": v, "VALUE_TYPE": "WORK"} for v in state.emails]
-        b24_id = int(await self.b24.call(f"crm.{kind}.add", {"fields": fields}))
-        self.created.add((kind, b24_id))
-        return b24_id
+
+        return await find_or_create(
+            b24_type=kind, entity_id=self.entity_id, linked=link.b24_id if link is not None else None,
+            refresh=lambda b24_id: self._update_person(kind, b24_id, state, pushed), find=find,
+            update=lambda b24_id: self._update_person(kind, b24_id, state, None), create=create)
 
     async def _update_person(self, kind: str, b24_id: int, state: domain.PersonState, pushed: dict | None) -> None:
         fields: dict[str, Any] = field_changes(state.fields, (pushed or {}).get("fields") if pushed else None)
@@ -188,28 +185,34 @@ class _Apply:
                                 link: Link | None, pushed: dict | None) -> tuple[int, bool]:
         """The requisite's id (link → look-up by XML_ID on the owner → create), brought up to date;
         ``fresh`` is True when it was not known from the link (its addresses must be checked)."""
-        if link is not None:
-            changes = field_changes(desired, pushed)
-            try:
-                if changes:
-                    await self.b24.call("crm.requisite.update", {"id": link.b24_id, "fields": changes})
-                return link.b24_id, False
-            except B24NotFound:  # deleted by hand in Bitrix24: find or make it again
-                log.warning("linked requisite is gone; recreating", extra={
-                    "action": "sync.relink", "b24_type": "requisite", "b24_id": link.b24_id,
-                    "entity_id": self.entity_id})
         owner_kind = "company" if owner_type == domain.REQUISITE_OWNER_COMPANY else "contact"
-        found = [] if (owner_kind, owner_id) in self.created else await self.b24.call("crm.requisite.list", {
-            "filter": {"ENTITY_TYPE_ID": owner_type, "ENTITY_ID": owner_id, "XML_ID": desired["XML_ID"]},
-            "select": ["ID"], "order": {"ID": "ASC"}})
-        if found:
-            requisite_id = int(found[0]["ID"])
+
+        async def refresh(requisite_id: int) -> None:
+            changes = field_changes(desired, pushed)
+            if changes:
+                await self.b24.call("crm.requisite.update", {"id": requisite_id, "fields": changes})
+
+        async def find() -> int | None:
+            if (owner_kind, owner_id) in self.created:  # a new owner holds no requisite yet
+                return None
+            found = await self.b24.call("crm.requisite.list", {
+                "filter": {"ENTITY_TYPE_ID": owner_type, "ENTITY_ID": owner_id, "XML_ID": desired["XML_ID"]},
+                "select": ["ID"], "order": {"ID": "ASC"}})
+            return int(found[0]["ID"]) if found else None
+
+        async def update(requisite_id: int) -> None:
             await self.b24.call("crm.requisite.update", {"id": requisite_id, "fields": dict(desired)})
-        else:
+
+        async def create() -> int:
             requisite_id = int(await self.b24.call("crm.requisite.add", {
                 "fields": {"ENTITY_TYPE_ID": owner_type, "ENTITY_ID": owner_id, **desired}}))
             self.created.add(("requisite", requisite_id))
-        return requisite_id, True
+            return requisite_id
+
+        requisite = await find_or_create(
+            b24_type="requisite", entity_id=self.entity_id, linked=link.b24_id if link is not None else None,
+            refresh=refresh, find=find, update=update, create=create)
+        return requisite.id, requisite.how is not How.LINKED
 
     async def _addresses(self, requisite_id: int, desired: dict[int, dict[str, str]],
                          pushed_all: dict[str, dict], fresh: bool) -> None:
@@ -243,26 +246,8 @@ class _Apply:
         for number, fields in self.desired.bank_details.items():
             key = f"{self.entity_id}/{number}"
             link = links.get((key, "bankdetail"))
-            detail_id = None
-            if link is not None:
-                changes = field_changes(fields, pushed_all.get(number))
-                try:
-                    if changes:
-                        await self.b24.call("crm.requisite.bankdetail.update", {"id": link.b24_id, "fields": changes})
-                    detail_id = link.b24_id
-                except B24NotFound:  # deleted by hand in Bitrix24: find or make it again
-                    pass
-            if detail_id is None:
-                found = [] if ("requisite", requisite_id) in self.created else await self.b24.call(
-                    "crm.requisite.bankdetail.list", {
-                        "filter": {"ENTITY_ID": requisite_id, "XML_ID": fields["XML_ID"]}, "select": ["ID"]})
-                if found:
-                    detail_id = int(found[0]["ID"])
-                    await self.b24.call("crm.requisite.bankdetail.update", {"id": detail_id, "fields": dict(fields)})
-                else:
-                    detail_id = int(await self.b24.call("crm.requisite.bankdetail.add", {
-                        "fields": {"ENTITY_ID": requisite_id, "COUNTRY_ID": 1, **fields}}))
-            await self.uow.save_link(ONEC_BANK_ACCOUNT, key, "bankdetail", detail_id)
+            detail = await self._bank_detail(requisite_id, fields, link, pushed_all.get(number))
+            await self.uow.save_link(ONEC_BANK_ACCOUNT, key, "bankdetail", detail.id)
         for number in set(pushed_all) - set(self.desired.bank_details):  # account closed in 1C
             key = f"{self.entity_id}/{number}"
             link = links.get((key, "bankdetail"))
@@ -273,6 +258,33 @@ class _Apply:
                     pass
                 await self.uow.drop_link(ONEC_BANK_ACCOUNT, key, "bankdetail")
 
+    async def _bank_detail(self, requisite_id: int, fields: dict[str, str], link: Link | None,
+                           pushed: dict[str, str] | None) -> Keyed:
+        """One bank account: the linked detail, else found by XML_ID on the requisite, else created."""
+
+        async def refresh(detail_id: int) -> None:
+            changes = field_changes(fields, pushed)
+            if changes:
+                await self.b24.call("crm.requisite.bankdetail.update", {"id": detail_id, "fields": changes})
+
+        async def find() -> int | None:
+            if ("requisite", requisite_id) in self.created:  # a new requisite holds no bank details yet
+                return None
+            found = await self.b24.call("crm.requisite.bankdetail.list", {
+                "filter": {"ENTITY_ID": requisite_id, "XML_ID": fields["XML_ID"]}, "select": ["ID"]})
+            return int(found[0]["ID"]) if found else None
+
+        async def update(detail_id: int) -> None:
+            await self.b24.call("crm.requisite.bankdetail.update", {"id": detail_id, "fields": dict(fields)})
+
+        async def create() -> int:
+            return int(await self.b24.call("crm.requisite.bankdetail.add", {
+                "fields": {"ENTITY_ID": requisite_id, "COUNTRY_ID": 1, **fields}}))
+
+        return await find_or_create(
+            b24_type="bankdetail", entity_id=self.entity_id, linked=link.b24_id if link is not None else None,
+            refresh=refresh, find=find, update=update, create=create)
+
     # --- contact persons ----------------------------------------------------------------------------------
 
     async def contacts(self, company_id: int) -> None:
@@ -281,15 +293,8 @@ class _Apply:
         for person_id, state in self.desired.contacts.items():
             link = links.get((person_id, "contact"))
             pushed = pushed_all.get(person_id) if link is not None else None
-            if link is not None:
-                try:
-                    await self._update_person("contact", link.b24_id, state, pushed)
-                    contact_id = link.b24_id
-                except B24NotFound:
-                    link = None
-            if link is None:
-                contact_id = await self._ensure_person("contact", state, None, {
-                    "ASSIGNED_BY_ID": str(self.mapping.default_responsible_id)})
+            contact_id = (await self._person("contact", state, link, pushed, {
+                "ASSIGNED_BY_ID": str(self.mapping.default_responsible_id)})).id
             if pushed is None or self.fresh:  # newly made or found, or a new company: link it (false = linked)
                 await self.b24.call("crm.contact.company.add", {"id": contact_id, "fields": {"COMPANY_ID": company_id}})
             await self.uow.save_link(ONEC_CONTACT_PERSON, person_id, "contact", contact_id)

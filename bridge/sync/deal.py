@@ -16,36 +16,40 @@ from typing import Any
 
 import asyncpg
 
+from onec_outbox.contract import CustomerOrderEvent, InvoiceEvent, PaymentEvent, ShipmentEvent
+
 from .. import metrics, topology
+from ..b24 import B24
 from ..consumer import Outcome
 from ..domain import deal as domain
 from ..domain.diff import field_changes
-from ..errors import B24NotFound, DependencyMissing
+from ..errors import DependencyMissing
 from ..links import Link, UnitOfWork, state_hash, unit_of_work
 from ..mapping import STAGE_KEYS, USER_FIELD_KEYS, Mapping
 from ..projection import OrderProjection
+from .keyed import How, find_or_create
 from .responsible import Responsibles
 
 log = logging.getLogger(__name__)
 
 ONEC_ORDER = "customer_order"
+DocumentEvent = CustomerOrderEvent | InvoiceEvent | PaymentEvent | ShipmentEvent  # one order's lifecycle
 
 
 class DealHandler:
     name = "deal"
     target = topology.TARGETS["deal"]
     mapping_keys = ("deals", "users", "default_responsible_id")
-    event_types = frozenset({"customer_order.upserted", "invoice.upserted", "payment.upserted",
-                             "shipment.upserted"})
+    event_types = target.event_types
 
-    def __init__(self, pool: asyncpg.Pool, b24: Any, mapping: Mapping) -> None:
+    def __init__(self, pool: asyncpg.Pool, b24: B24, mapping: Mapping) -> None:
         self._pool = pool
         self._b24 = b24
         self._mapping = mapping
         self._responsibles = Responsibles(b24, mapping)
         self.wait_budget = mapping.deals.dependency_wait_hours * 3600
 
-    async def handle(self, event: Any) -> Outcome:
+    async def handle(self, event: DocumentEvent) -> Outcome:
         source, doc_type, doc_id = event.source, event.entity, str(event.entity_id)
         document = f"{doc_type}/{doc_id}"
         async with unit_of_work(self._pool, self.name, source, document) as uow:
@@ -127,7 +131,7 @@ class DealHandler:
 class _ApplyDeal:
     """The Bitrix24 calls for one deal (one instance per push)."""
 
-    def __init__(self, b24: Any, uow: UnitOfWork, mapping: Mapping, source: str, state: domain.DealState,
+    def __init__(self, b24: B24, uow: UnitOfWork, mapping: Mapping, source: str, state: domain.DealState,
                  desired: dict[str, Any]) -> None:
         self.b24 = b24
         self.uow = uow
@@ -138,27 +142,27 @@ class _ApplyDeal:
 
     async def run(self, link: Link | None, pushed: dict[str, Any] | None) -> int:
         fields = self.desired["fields"]
-        deal_id = None
-        if link is not None:
-            deal_id = link.b24_id
-            try:
-                await self._update(deal_id, (pushed or {}).get("fields"))
-            except B24NotFound:  # deleted by hand in Bitrix24: make it again
-                deal_id, pushed = None, None
-        if deal_id is None:
+
+        async def find() -> int | None:
             found = await self.b24.call("crm.deal.list", {
                 "filter": {"ORIGINATOR_ID": fields["ORIGINATOR_ID"], "ORIGIN_ID": fields["ORIGIN_ID"]},
                 "select": ["ID"], "order": {"ID": "ASC"}})
-            if found:
-                deal_id = int(found[0]["ID"])
-                await self._update(deal_id, None)
-                # after a crash the notes may already be on the timeline: do not write them twice
-                pushed = {"notes": self.desired["notes"], "stage": None}
-            else:
-                deal_id = int(await self.b24.call("crm.deal.add", {
-                    "fields": {**fields, "CATEGORY_ID": self.mapping.deals.category_id},
-                    "params": {"REGISTER_SONET_EVENT": "N"}}))
-                pushed = {"stage": None}
+            return int(found[0]["ID"]) if found else None
+
+        async def create() -> int:
+            return int(await self.b24.call("crm.deal.add", {
+                "fields": {**fields, "CATEGORY_ID": self.mapping.deals.category_id},
+                "params": {"REGISTER_SONET_EVENT": "N"}}))
+
+        deal = await find_or_create(
+            b24_type="deal", entity_id=self.state.order_id, linked=link.b24_id if link is not None else None,
+            refresh=lambda deal_id: self._update(deal_id, (pushed or {}).get("fields")), find=find,
+            update=lambda deal_id: self._update(deal_id, None), create=create)
+        deal_id = deal.id
+        if deal.how is How.FOUND:  # after a crash the notes may already be on the timeline: not twice
+            pushed = {"notes": self.desired["notes"], "stage": None}
+        elif deal.how is How.CREATED:
+            pushed = {"stage": None}
         if pushed.get("rows") != self.desired["rows"]:
             await self.b24.call("crm.deal.productrows.set", {"id": deal_id, "rows": self.desired["rows"]})
         await self._comment(deal_id, pushed.get("notes") or {})

@@ -22,15 +22,19 @@ from typing import Any
 
 import asyncpg
 
+from onec_outbox.contract import ProductEvent
+
 from .. import topology
-from ..b24 import chain_ref
+from ..b24 import B24, chain_ref
 from ..b24.envelope import items_of
 from ..b24.lookup import KeyLookup
 from ..consumer import Outcome
 from ..domain import product as domain
-from ..errors import B24NotFound, B24ValidationError, PermanentError
-from ..links import Link, state_hash, unit_of_work
+from ..errors import B24Error, B24NotFound, B24ValidationError, PermanentError
+from ..links import Link, unit_of_work
 from ..mapping import Mapping
+from . import guards
+from .keyed import find_or_create
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +48,16 @@ class ProductHandler:
     name = "product"
     target = topology.TARGETS["product"]
     mapping_keys = ("products",)
-    event_types = frozenset({"product.upserted"})
+    event_types = target.event_types
 
-    def __init__(self, pool: asyncpg.Pool, b24: Any, mapping: Mapping) -> None:
+    def __init__(self, pool: asyncpg.Pool, b24: B24, mapping: Mapping) -> None:
         self._pool = pool
         self._b24 = b24
         self._mapping = mapping
         self._iblock: int | None = mapping.products.iblock_id
         self._iblock_lock = asyncio.Lock()
         self._warned_no_purchase_price = False
-        self._lookups: dict[Any, KeyLookup] = {}
+        self._lookups: dict[tuple[str, int | None], KeyLookup] = {}
 
     def _lookup(self, api: str, iblock: int | None) -> KeyLookup:
         """One shared look-up per catalog, so concurrent events ask for their products together."""
@@ -67,26 +71,21 @@ class ProductHandler:
             self._lookups[(api, iblock)] = lookup
         return self._lookups[(api, iblock)]
 
-    async def handle(self, event: Any) -> Outcome:
+    async def handle(self, event: ProductEvent) -> Outcome:
         entity_id = str(event.entity_id)
         settings = self._mapping.products
         async with unit_of_work(self._pool, self.name, event.source, f"product/{entity_id}") as uow:
-            if await uow.seen(event.event_id):
-                return Outcome.DUPLICATE
-            link = (await uow.links(ONEC_PRODUCT, entity_id)).get(B24_PRODUCT)
-            if link is not None and link.version >= event.version:
-                await uow.mark_processed(event.event_id)
-                return Outcome.STALE
+            links = await guards.seen_or_stale(uow, event, ONEC_PRODUCT, entity_id, (B24_PRODUCT,))
+            if isinstance(links, Outcome):
+                return links
+            link = links.get(B24_PRODUCT)
             key = domain.product_key(event.source, entity_id, shared_catalogue=settings.shared_catalogue)
             desired = domain.desired_state(event.payload, key=key, api=settings.api,
                                            base_price_type_id=settings.base_price_type_id)
             state = desired.as_json()
-            pushed = link.pushed_state if link is not None else None
-            if pushed is not None and state_hash(pushed) == state_hash(state):
-                await uow.save_link(ONEC_PRODUCT, entity_id, B24_PRODUCT, link.b24_id,
-                                    version=event.version, pushed_state=state)
-                await uow.mark_processed(event.event_id)
+            if await guards.unchanged(uow, event, ONEC_PRODUCT, entity_id, link, state):
                 return Outcome.UNCHANGED
+            pushed = link.pushed_state if link is not None else None
             if pushed is not None and pushed.get("api") != desired.api:
                 pushed = None  # the mapping switched APIs: push every field once in the new API's words
             if desired.api == domain.CATALOG:
@@ -158,7 +157,7 @@ class _Finder:
 class _Catalog:
     """catalog.product.* and catalog.price.* for one event."""
 
-    def __init__(self, b24: Any, iblock: int, entity_id: str, desired: domain.ProductState, find: _Finder) -> None:
+    def __init__(self, b24: B24, iblock: int, entity_id: str, desired: domain.ProductState, find: _Finder) -> None:
         self.b24 = b24
         self.iblock = iblock
         self.entity_id = entity_id
@@ -166,24 +165,29 @@ class _Catalog:
         self.find = find
 
     async def apply(self, link: Link | None, pushed: dict[str, Any] | None) -> int:
-        if link is not None:
-            pushed = pushed or {}
-            try:
-                await self._update(link.b24_id, domain.product_changes(self.desired.fields, pushed.get("fields")))
-                await self._base_price(link.b24_id, pushed.get("base_price"), fresh=not pushed)
-                return link.b24_id
-            except (B24NotFound, B24ValidationError):
-                if await self._exists(link.b24_id):
-                    raise
-                log.warning("linked Bitrix24 product is gone; recreating", extra={
-                    "action": "sync.relink", "b24_type": B24_PRODUCT, "b24_id": link.b24_id,
-                    "entity_id": self.entity_id})
-        found = await self.find()
-        if found:
-            product_id = int(found[0]["id"])
+        async def refresh(product_id: int) -> None:
+            last = pushed or {}
+            await self._update(product_id, domain.product_changes(self.desired.fields, last.get("fields")))
+            await self._base_price(product_id, last.get("base_price"), fresh=not last)
+
+        async def gone(exc: B24Error, product_id: int) -> bool:
+            # the catalog answers a missing product with a validation error too: ask whether it is there
+            return isinstance(exc, (B24NotFound, B24ValidationError)) and not await self._exists(product_id)
+
+        async def find() -> int | None:
+            found = await self.find()
+            return int(found[0]["id"]) if found else None
+
+        async def update(product_id: int) -> None:
             await self._update(product_id, dict(self.desired.fields))  # 1C is the master at first contact
             await self._base_price(product_id, None, fresh=True)
-            return product_id
+
+        product = await find_or_create(
+            b24_type=B24_PRODUCT, entity_id=self.entity_id, linked=link.b24_id if link is not None else None,
+            refresh=refresh, find=find, update=update, create=self._create, gone=gone)
+        return product.id
+
+    async def _create(self) -> int:
         add = ("catalog.product.add", {"fields": {"iblockId": self.iblock, **self.desired.fields}})
         base = self.desired.base_price
         if base is None:
@@ -224,7 +228,7 @@ class _Catalog:
 class _Legacy:
     """crm.product.* for one event (PRICE/CURRENCY_ID are the portal's base price)."""
 
-    def __init__(self, b24: Any, catalog_id: int | None, entity_id: str,
+    def __init__(self, b24: B24, catalog_id: int | None, entity_id: str,
                  desired: domain.ProductState, find: _Finder) -> None:
         self.b24 = b24
         self.catalog_id = catalog_id
@@ -233,22 +237,25 @@ class _Legacy:
         self.find = find
 
     async def apply(self, link: Link | None, pushed: dict[str, Any] | None) -> int:
-        if link is not None:
+        async def refresh(product_id: int) -> None:
             changes = domain.product_changes(self.desired.fields, (pushed or {}).get("fields"))
-            try:
-                if changes:
-                    await self.b24.call("crm.product.update", {"id": link.b24_id, "fields": changes})
-                return link.b24_id
-            except B24NotFound:
-                log.warning("linked Bitrix24 product is gone; recreating", extra={
-                    "action": "sync.relink", "b24_type": B24_PRODUCT, "b24_id": link.b24_id,
-                    "entity_id": self.entity_id})
-        found = await self.find()
-        fields = dict(self.desired.fields)
-        if found:
-            product_id = int(found[0]["ID"])
-            await self.b24.call("crm.product.update", {"id": product_id, "fields": fields})
-            return product_id
-        if self.catalog_id is not None:
-            fields["CATALOG_ID"] = str(self.catalog_id)
-        return int(await self.b24.call("crm.product.add", {"fields": fields}))
+            if changes:
+                await self.b24.call("crm.product.update", {"id": product_id, "fields": changes})
+
+        async def find() -> int | None:
+            found = await self.find()
+            return int(found[0]["ID"]) if found else None
+
+        async def update(product_id: int) -> None:
+            await self.b24.call("crm.product.update", {"id": product_id, "fields": dict(self.desired.fields)})
+
+        async def create() -> int:
+            fields = dict(self.desired.fields)
+            if self.catalog_id is not None:
+                fields["CATALOG_ID"] = str(self.catalog_id)
+            return int(await self.b24.call("crm.product.add", {"fields": fields}))
+
+        product = await find_or_create(
+            b24_type=B24_PRODUCT, entity_id=self.entity_id, linked=link.b24_id if link is not None else None,
+            refresh=refresh, find=find, update=update, create=create)
+        return product.id

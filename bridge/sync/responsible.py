@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from .. import metrics
+from ..b24 import B24
 from ..domain.deal import Responsible
 from ..mapping import Mapping
 
@@ -18,7 +18,7 @@ NOT_FOUND_TTL = 600.0  # seconds before an e-mail no Bitrix24 user had is looked
 
 
 class Responsibles:
-    def __init__(self, b24: Any, mapping: Mapping) -> None:
+    def __init__(self, b24: B24, mapping: Mapping) -> None:
         self._b24 = b24
         self._mapping = mapping
         self._by_email: dict[str, tuple[int | None, float]] = {}  # e-mail → (user id or None, when asked)

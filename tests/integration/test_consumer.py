@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from bridge import topology, wire
+from bridge.broker import connector
 from bridge.consumer import Consumer, ConsumerConfig, Outcome
 from bridge.errors import B24TransportError, B24ValidationError, DependencyMissing
 from tests.contract.samples import event
@@ -60,7 +61,7 @@ def valid_event() -> tuple[str, bytes]:
 
 async def run_consumer(handler, amqp_url, **config):
     stop = asyncio.Event()
-    consumer = Consumer(handler, amqp_url, ConsumerConfig(prefetch=4, **config))
+    consumer = Consumer(handler, connector(amqp_url), ConsumerConfig(prefetch=4, **config))
     return stop, asyncio.create_task(consumer.run(stop))
 
 
@@ -201,7 +202,7 @@ async def test_a_method_paused_by_the_portal_holds_only_its_message_while_others
 async def test_a_channel_the_broker_closes_is_replaced_and_consuming_goes_on(amqp_url):
     """RabbitMQ closes a channel that breaks its rules (e.g. consumer_timeout); the consumer must notice."""
     handler = ScriptedHandler()
-    consumer = Consumer(handler, amqp_url, ConsumerConfig(prefetch=4))
+    consumer = Consumer(handler, connector(amqp_url), ConsumerConfig(prefetch=4))
     seen = []
     original = consumer._on_message
 
@@ -229,7 +230,7 @@ async def test_a_message_held_too_long_goes_back_to_the_broker_and_is_applied_la
     event_id, body = valid_event()
     await publish(amqp_url, body, event_id)
     stop = asyncio.Event()
-    consumer = Consumer(handler, amqp_url, ConsumerConfig(prefetch=4, hold_limit=0.5))
+    consumer = Consumer(handler, connector(amqp_url), ConsumerConfig(prefetch=4, hold_limit=0.5))
     task = asyncio.create_task(consumer.run(stop))
     assert await wait_for(lambda: _async(handler.applied), timeout=60)
     await settle(stop, task)

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from bridge import topology, wire
+from bridge.broker import connector
 from bridge.cli import main
 from bridge.consumer import Consumer, ConsumerConfig, Outcome
 from bridge.dlq import DeadLetterTable, Selector
@@ -90,8 +91,8 @@ async def test_a_dead_lettered_event_lands_in_the_table_with_reason_attempts_and
     handler = AlwaysFailing()
     e = event(event_id=str(uuid.uuid4()))
     await publish(amqp_url, json.dumps(e).encode(), message_id=e["event_id"])
-    consumer = await run(Consumer(handler, amqp_url, ConsumerConfig(prefetch=4)))
-    sink = await run(DeadLetterSink(db_pool, amqp_url, [TARGET]))
+    consumer = await run(Consumer(handler, connector(amqp_url), ConsumerConfig(prefetch=4)))
+    sink = await run(DeadLetterSink(db_pool, connector(amqp_url), [TARGET]))
     stored = await wait_for(lambda: rows(db_pool), timeout=30)
     await settle(consumer, sink)
 
@@ -112,7 +113,7 @@ async def test_an_unrouted_event_is_kept_with_reason_unrouted(db_pool, amqp_url)
     e = {**event(event_id=str(uuid.uuid4())), "event_type": "counterparty.merged"}  # no queue is bound for it
     await publish(amqp_url, json.dumps(e).encode(), message_id=e["event_id"], routing_key="counterparty.merged",
                   event_type="counterparty.merged", headers={wire.H_ENTITY: "counterparty", wire.H_ENTITY_ID: e["entity_id"]})
-    sink = await run(DeadLetterSink(db_pool, amqp_url, [TARGET]))
+    sink = await run(DeadLetterSink(db_pool, connector(amqp_url), [TARGET]))
     stored = await wait_for(lambda: rows(db_pool))
     await settle(sink)
     assert [(r["queue"], r["reason"], r["consumer"], r["attempts"]) for r in stored] == \
@@ -131,13 +132,13 @@ class CrashingBeforeAck(DeadLetterSink):
 
 async def test_a_sink_crash_between_insert_and_ack_makes_no_second_row(db_pool, amqp_url):
     event_id, _ = await dead_lettered(amqp_url)
-    crashing = CrashingBeforeAck(db_pool, amqp_url, [TARGET])
+    crashing = CrashingBeforeAck(db_pool, connector(amqp_url), [TARGET])
     first = await run(crashing)
     assert await wait_for(lambda: rows(db_pool))
     await settle(first)  # its channel closes: the unacked message goes back to the DLQ
     assert await queue_depth(amqp_url, TARGET.dlq) == 1
 
-    sink = DeadLetterSink(db_pool, amqp_url, [TARGET])
+    sink = DeadLetterSink(db_pool, connector(amqp_url), [TARGET])
     second = await run(sink)
     assert await wait_for(lambda: _is_zero(queue_depth(amqp_url, TARGET.dlq)))
     await settle(second)
@@ -155,7 +156,7 @@ async def test_the_same_event_failing_again_after_a_replay_is_a_new_row(db_pool,
     for replays in (0, 0, 1):
         await publish(amqp_url, json.dumps(e).encode(), message_id=e["event_id"], exchange=topology.DLX,
                       routing_key=TARGET.dlq, headers={wire.H_REASON: "b24_rejected", wire.H_REPLAYED: replays})
-    sink = await run(DeadLetterSink(db_pool, amqp_url, [TARGET]))
+    sink = await run(DeadLetterSink(db_pool, connector(amqp_url), [TARGET]))
     assert await wait_for(lambda: _is_zero(queue_depth(amqp_url, TARGET.dlq)))
     await settle(sink)
     assert [r["replays"] for r in await rows(db_pool)] == [0, 1]
@@ -169,7 +170,7 @@ def cli(db_url: str, *args: str):
 
 async def test_reading_dead_letters_ten_times_changes_nothing_in_the_broker_or_the_table(db_url, db_pool, amqp_url):
     stored_id, _ = await dead_lettered(amqp_url)
-    sink = await run(DeadLetterSink(db_pool, amqp_url, [TARGET]))
+    sink = await run(DeadLetterSink(db_pool, connector(amqp_url), [TARGET]))
     assert await wait_for(lambda: rows(db_pool))
     await settle(sink)
     waiting_id, _ = await dead_lettered(amqp_url)  # no sink now: this one stays in the broker
@@ -197,7 +198,7 @@ async def test_reading_dead_letters_ten_times_changes_nothing_in_the_broker_or_t
 
 async def _stored(db_pool, amqp_url, n: int = 2) -> list[str]:
     ids = [(await dead_lettered(amqp_url, reason))[0] for reason in ("b24_rejected", "b24_access_denied")[:n]]
-    sink = await run(DeadLetterSink(db_pool, amqp_url, [TARGET]))
+    sink = await run(DeadLetterSink(db_pool, connector(amqp_url), [TARGET]))
     assert await wait_for(lambda: _has(rows(db_pool), n))
     await settle(sink)
     return ids
@@ -248,7 +249,7 @@ async def test_replay_needs_a_reason_and_a_filter_and_marks_the_row_once(db_url,
 async def test_a_body_that_is_not_an_event_cannot_be_replayed_only_purged(db_pool, amqp_url):
     await publish(amqp_url, b"not json", message_id="poison-1", exchange=topology.DLX, routing_key=TARGET.dlq,
                   headers={wire.H_REASON: "unparseable"})
-    sink = await run(DeadLetterSink(db_pool, amqp_url, [TARGET]))
+    sink = await run(DeadLetterSink(db_pool, connector(amqp_url), [TARGET]))
     assert await wait_for(lambda: rows(db_pool))
     await settle(sink)
     result = await DeadLetterTable(db_pool).replay(Selector(event_ids=frozenset({"poison-1"})), by="t", why="try")
@@ -309,7 +310,7 @@ async def test_a_message_the_queue_dead_lettered_for_its_delivery_limit_is_store
                 break
             await message.nack(requeue=True)
     counted = metrics.DEAD_LETTERS.labels("counterparty", "delivery_limit")._value.get()
-    sink = await run(DeadLetterSink(db_pool, amqp_url, [fragile]))
+    sink = await run(DeadLetterSink(db_pool, connector(amqp_url), [fragile]))
     stored = await wait_for(lambda: rows(db_pool))
     await settle(sink)
     assert [(r["event_id"], r["reason"], r["consumer"]) for r in stored] == \

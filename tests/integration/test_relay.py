@@ -11,6 +11,7 @@ import pytest
 
 from bridge import db, topology
 from bridge.outbox import Outbox
+from bridge.broker import connector
 from bridge.relay import Relay
 from tests.helpers import drain, new_event, tap, wait_for
 
@@ -21,7 +22,7 @@ async def _unpublished(pool) -> int:
 
 async def _start(pool, amqp_url, db_url, **kwargs):
     stop = asyncio.Event()
-    relay = Relay(pool, amqp_url, listen_dsn=db_url, **kwargs)
+    relay = Relay(pool, connector(amqp_url), listen_dsn=db_url, **kwargs)
     return stop, asyncio.create_task(relay.run(stop))
 
 

@@ -13,6 +13,7 @@ import aio_pika
 import pytest
 
 from bridge import outcomes, topology, wire
+from bridge.broker import connector
 from bridge.consumer import Consumer, ConsumerConfig, Outcome
 from bridge.errors import B24ValidationError, DependencyMissing
 from bridge.trace import trace
@@ -58,7 +59,7 @@ async def outcomes_of(db_pool, amqp_url, script: list, until: str, **config) -> 
     outcomes of that event."""
     event_id, _ = await publish(amqp_url)
     stop = asyncio.Event()
-    consumer = Consumer(ScriptedHandler(list(script)), amqp_url, ConsumerConfig(prefetch=4, **config),
+    consumer = Consumer(ScriptedHandler(list(script)), connector(amqp_url), ConsumerConfig(prefetch=4, **config),
                         recorder=outcomes.OutcomeRecorder(db_pool))
     task = asyncio.create_task(consumer.run(stop))
 

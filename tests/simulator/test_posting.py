@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 import httpx
 
-from bridge import ops_http
+from bridge import db, ops_http
 from bridge.ingest import IngestConfig, create_app
 from onec_outbox.simulator import ScenarioConfig, Sizes, generate
 from onec_outbox.simulator.sender import SendOptions, send
@@ -20,8 +20,9 @@ TOKEN = "simulator-test-token"
 
 @asynccontextmanager
 async def _ingest(db_url: str, port: int, *, wait: bool = True):
-    """The real ingest app, with its own pool (``dsn``), served by uvicorn until the block ends."""
-    app = create_app(IngestConfig([TOKEN.encode()]), dsn=db_url)
+    """The real ingest app, with its own pool, served by uvicorn until the block ends."""
+    pool = await db.create_pool(db_url, max_size=10)
+    app = create_app(IngestConfig([TOKEN.encode()]), pool=pool)
     stop = asyncio.Event()
     task = asyncio.create_task(ops_http.serve(app, "127.0.0.1", port, stop, lifespan="on"))
     if wait:
@@ -37,6 +38,7 @@ async def _ingest(db_url: str, port: int, *, wait: bool = True):
     finally:
         stop.set()
         await task
+        await pool.close()
 
 
 async def _outbox(db_url: str) -> list[asyncpg.Record]:

@@ -10,6 +10,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge import build, errors, metrics, topology
+from bridge.broker import connector
 from bridge.consumer import Consumer, Outcome
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +57,7 @@ class _Handler:
 
 
 def test_a_consumer_creates_every_dead_letter_reason_retry_and_outcome_at_0_when_it_starts():
-    Consumer(_Handler(), "amqp://unused/")
+    Consumer(_Handler(), connector("amqp://unused/"))
     samples = scrape("consumer")
     mine = lambda family: {tuple(sorted(s.labels.items())): s.value for s in samples[family]  # noqa: E731
                            if s.labels.get("consumer") == "test-consumer"}

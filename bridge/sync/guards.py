@@ -1,0 +1,44 @@
+"""The checks a snapshot handler runs before touching Bitrix24, in this order, written once.
+
+1. the inbox has the event → ``DUPLICATE`` (nothing recorded: it was recorded the first time);
+2. a link already holds this version or a newer one → ``STALE`` (recorded in the inbox);
+3. the desired state hashes like the state pushed last → ``UNCHANGED`` (the link takes the new version).
+
+The counterparty and product handlers use them; the deal handler has its own guard (the order projection's
+version check), because a deal is a function of many documents, not one snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from onec_outbox.contract import Event
+
+from ..consumer import Outcome
+from ..links import Link, UnitOfWork, state_hash
+
+
+async def seen_or_stale(uow: UnitOfWork, event: Event, onec_type: str, entity_id: str,
+                        owners: Iterable[str]) -> Outcome | Mapping[str, Link]:
+    """``DUPLICATE``/``STALE``, or the object's links (by Bitrix24 type) when the event is new; the newest
+    version among the ``owners`` links counts (a counterparty may have been a company or a contact)."""
+    if await uow.seen(event.event_id):
+        return Outcome.DUPLICATE
+    links = await uow.links(onec_type, entity_id)
+    held = [links[kind].version for kind in owners if kind in links]
+    if held and max(held) >= event.version:
+        await uow.mark_processed(event.event_id)
+        return Outcome.STALE
+    return links
+
+
+async def unchanged(uow: UnitOfWork, event: Event, onec_type: str, entity_id: str, link: Link | None,
+                    state: Any) -> bool:
+    """True (and recorded) when nothing Bitrix24 shows would change: the link takes the event's version."""
+    pushed = link.pushed_state if link is not None else None
+    if link is None or pushed is None or state_hash(pushed) != state_hash(state):
+        return False
+    await uow.save_link(onec_type, entity_id, link.b24_type, link.b24_id, version=event.version, pushed_state=state)
+    await uow.mark_processed(event.event_id)
+    return True
