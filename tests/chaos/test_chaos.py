@@ -46,10 +46,10 @@ CONSUMERS = ("counterparty", "product", "deal")
 class Chaos:
     """What was done to the running bridge, and when (seconds after the first event was sent)."""
 
-    done: list[tuple[float, str]] = field(default_factory=list)
+    done: list[tuple[float, str, str]] = field(default_factory=list)  # (at, kind, what exactly)
 
     def count(self) -> Counter:
-        return Counter(what.split(" ")[0] for _, what in self.done)
+        return Counter(kind for _, kind, _ in self.done)
 
 
 async def test_two_thousand_events_survive_restarts_kills_and_portal_faults(chaos_postgres, chaos_rabbit, tmp_path,
@@ -93,7 +93,7 @@ async def test_two_thousand_events_survive_restarts_kills_and_portal_faults(chao
         t0 = time.monotonic()
         sending = asyncio.create_task(send(events, url=ingest_url, token=TOKEN, options=SendOptions(
             batch_size=50, rate=SEND_RATE, duplicates=0.05, seed=SEED, timeout=15)))
-        await _make_chaos(chaos, t0, fleet, chaos_postgres, chaos_rabbit, portal, sending)
+        await _make_chaos(chaos, t0, fleet, chaos_postgres, chaos_rabbit, portal, sending, dsn)
         report = await sending
         report.raise_for_problems()
         sent_at = time.monotonic()
@@ -121,7 +121,7 @@ async def test_two_thousand_events_survive_restarts_kills_and_portal_faults(chao
                        "outbox_rows": outbox["rows"], "applied": len(inbox), "dead_letters": dead},
             "bitrix24_records": {k: v for k, v in summary.items() if k not in ("dead_letters",)},
             "bitrix24_requests": stats["http_requests"], "faults_injected": stats["faults"],
-            "chaos": [f"{at:6.1f}s {what}" for at, what in chaos.done], "chaos_counts": dict(chaos.count()),
+            "chaos": [f"{at:6.1f}s {what}" for at, _, what in chaos.done], "chaos_counts": dict(chaos.count()),
             "seconds": {"sending": round(sent_at - t0, 1), "drain_after_last_send": round(drained_at - sent_at, 1),
                         "whole_test": round(time.monotonic() - started, 1)},
         }
@@ -135,7 +135,8 @@ async def test_two_thousand_events_survive_restarts_kills_and_portal_faults(chao
         assert compare(summary, expected_summary(expected, mapping)) == []
         assert compare_in_detail(expected, state, mapping) == []
         _assert_one_record_per_1c_object(state, expected)
-        assert chaos.count() == {"rabbitmq": 1, "postgresql": 1, "kill": 4, "portal": 2}, chaos.done
+        assert chaos.count() == {"SIGKILL relay": 2, "SIGKILL consumer": 2, "RabbitMQ restart": 1,
+                                 "PostgreSQL restart": 1, "portal down": 1, "portal 503s": 1}, chaos.done
     except BaseException:
         for name in fleet.running:
             print(f"--- {name} (last lines)\n{fleet.log_tail(name)}", file=sys.stderr)
@@ -147,8 +148,9 @@ async def test_two_thousand_events_survive_restarts_kills_and_portal_faults(chao
 
 
 async def _make_chaos(chaos: Chaos, t0: float, fleet: Fleet, pg, rabbit, portal: str,
-                      sending: asyncio.Task) -> None:
-    """The faults, spread over the time the simulator is sending; each runs to completion before the next."""
+                      sending: asyncio.Task, dsn: str) -> None:
+    """The faults, spread over the time the simulator is sending; each runs to completion before the next.
+    Each is logged with how many events were applied by then, to show it hit a bridge at work."""
 
     def kill_and_restart(name: str):
         def act() -> None:
@@ -161,24 +163,25 @@ async def _make_chaos(chaos: Chaos, t0: float, fleet: Fleet, pg, rabbit, portal:
         await _faults(portal, "POST", {"outage": {"seconds": OUTAGE_SECONDS, "mode": "drop"}})
 
     schedule = [
-        (10, "kill relay-1", kill_and_restart("relay-1")),
-        (25, "rabbitmq restart", rabbit.restart),
-        (45, "kill consume-deal", kill_and_restart("consume-deal")),
-        (55, f"portal down for {OUTAGE_SECONDS} s", outage),
-        (95, "postgresql restart", pg.restart),
-        (110, "kill relay-2", kill_and_restart("relay-2")),
-        (125, "kill consume-deal", kill_and_restart("consume-deal")),
+        (10, "SIGKILL relay", "relay-1 SIGKILLed and restarted", kill_and_restart("relay-1")),
+        (25, "RabbitMQ restart", "RabbitMQ stopped 3 s and started", rabbit.restart),
+        (45, "SIGKILL consumer", "deal consumer SIGKILLed and restarted", kill_and_restart("consume-deal")),
+        (55, "portal down", f"portal drops every connection for {OUTAGE_SECONDS} s", outage),
+        (95, "PostgreSQL restart", "PostgreSQL restarted (fast shutdown)", pg.restart),
+        (110, "SIGKILL relay", "relay-2 SIGKILLed and restarted", kill_and_restart("relay-2")),
+        (125, "SIGKILL consumer", "deal consumer SIGKILLed and restarted", kill_and_restart("consume-deal")),
     ]
-    for at, what, act in schedule:
+    for at, kind, what, act in schedule:
         await asyncio.sleep(max(0.0, t0 + at - time.monotonic()))
         if sending.done():
             sending.result()  # raises what stopped the simulator
+        applied = await _applied(dsn)
         if asyncio.iscoroutinefunction(act):
             await act()
         else:
             await asyncio.to_thread(act)
-        chaos.done.append((round(time.monotonic() - t0, 1), what))
-    chaos.done.append((round(time.monotonic() - t0, 1), "portal 503 for 10 % of calls (all along)"))
+        chaos.done.append((round(time.monotonic() - t0, 1), kind, f"{what} (applied by then: {applied})"))
+    chaos.done.append((0.0, "portal 503s", f"portal answers 503 to {ERROR_RATE:.0%} of calls, start to end"))
 
 
 async def _drain(pool: asyncpg.Pool, amqp_url: str, fleet: Fleet, total: int) -> int:
@@ -192,6 +195,17 @@ async def _drain(pool: asyncpg.Pool, amqp_url: str, fleet: Fleet, total: int) ->
             return dead
         assert time.monotonic() < deadline, f"after {DRAIN_TIMEOUT:.0f} s only {applied} of {total} applied"
         await asyncio.sleep(1)
+
+
+async def _applied(dsn: str) -> int | None:
+    try:
+        conn = await asyncpg.connect(dsn, timeout=5)
+    except (OSError, asyncpg.PostgresError):
+        return None
+    try:
+        return await conn.fetchval("SELECT count(DISTINCT event_id) FROM inbox")
+    finally:
+        await conn.close()
 
 
 async def _broker_dead_letters(amqp_url: str) -> dict[str, int]:
