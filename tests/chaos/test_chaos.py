@@ -47,6 +47,7 @@ class Chaos:
     """What was done to the running bridge, and when (seconds after the first event was sent)."""
 
     done: list[tuple[float, str, str]] = field(default_factory=list)  # (at, kind, what exactly)
+    resumed_after: float | None = None  # seconds from the portal's return to events being applied again
 
     def count(self) -> Counter:
         return Counter(kind for _, kind, _ in self.done)
@@ -105,6 +106,8 @@ async def test_two_thousand_events_survive_restarts_kills_and_portal_faults(chao
             await asyncio.sleep(3)  # a straggling duplicate would show up now
             outbox = await pool.fetchrow("SELECT count(*) AS rows, count(DISTINCT event_id) AS events FROM outbox")
             inbox = {str(r["event_id"]) for r in await pool.fetch("SELECT DISTINCT event_id FROM inbox")}
+            by_consumer = {r["consumer"]: r["n"] for r in await pool.fetch(
+                "SELECT consumer, count(DISTINCT event_id) AS n FROM inbox GROUP BY consumer ORDER BY consumer")}
             table_letters = await _dead_letter_rows(pool)
         finally:
             await pool.close()
@@ -118,10 +121,12 @@ async def test_two_thousand_events_survive_restarts_kills_and_portal_faults(chao
             "events": {"generated": len(events), "by_type": dict(sorted(kinds.items())),
                        "accepted": report.accepted, "duplicates_answered": report.duplicates,
                        "resent_on_purpose": report.resent, "ingest_retries": report.retries,
-                       "outbox_rows": outbox["rows"], "applied": len(inbox), "dead_letters": dead},
+                       "outbox_rows": outbox["rows"], "applied": len(inbox),
+                       "applied_by_consumer": by_consumer, "dead_letters": dead},
             "bitrix24_records": {k: v for k, v in summary.items() if k not in ("dead_letters",)},
             "bitrix24_requests": stats["http_requests"], "faults_injected": stats["faults"],
             "chaos": [f"{at:6.1f}s {what}" for at, _, what in chaos.done], "chaos_counts": dict(chaos.count()),
+            "applying_again_after_portal_returned": chaos.resumed_after,
             "seconds": {"sending": round(sent_at - t0, 1), "drain_after_last_send": round(drained_at - sent_at, 1),
                         "whole_test": round(time.monotonic() - started, 1)},
         }
@@ -162,14 +167,14 @@ async def _make_chaos(chaos: Chaos, t0: float, fleet: Fleet, pg, rabbit, portal:
     async def outage() -> None:
         await _faults(portal, "POST", {"outage": {"seconds": OUTAGE_SECONDS, "mode": "drop"}})
 
-    schedule = [
+    schedule = [  # the kills land while events flow; the outage comes last, its recovery is measured
         (10, "SIGKILL relay", "relay-1 SIGKILLed and restarted", kill_and_restart("relay-1")),
-        (25, "RabbitMQ restart", "RabbitMQ stopped 3 s and started", rabbit.restart),
-        (45, "SIGKILL consumer", "deal consumer SIGKILLed and restarted", kill_and_restart("consume-deal")),
-        (55, "portal down", f"portal drops every connection for {OUTAGE_SECONDS} s", outage),
-        (95, "PostgreSQL restart", "PostgreSQL restarted (fast shutdown)", pg.restart),
-        (110, "SIGKILL relay", "relay-2 SIGKILLed and restarted", kill_and_restart("relay-2")),
-        (125, "SIGKILL consumer", "deal consumer SIGKILLed and restarted", kill_and_restart("consume-deal")),
+        (22, "RabbitMQ restart", "RabbitMQ stopped 3 s and started", rabbit.restart),
+        (40, "SIGKILL consumer", "deal consumer SIGKILLed and restarted", kill_and_restart("consume-deal")),
+        (52, "PostgreSQL restart", "PostgreSQL restarted (fast shutdown)", pg.restart),
+        (64, "SIGKILL relay", "relay-1 SIGKILLed and restarted again", kill_and_restart("relay-1")),
+        (76, "SIGKILL consumer", "deal consumer SIGKILLed and restarted again", kill_and_restart("consume-deal")),
+        (90, "portal down", f"portal drops every connection for {OUTAGE_SECONDS} s", outage),
     ]
     for at, kind, what, act in schedule:
         await asyncio.sleep(max(0.0, t0 + at - time.monotonic()))
@@ -182,6 +187,19 @@ async def _make_chaos(chaos: Chaos, t0: float, fleet: Fleet, pg, rabbit, portal:
             await asyncio.to_thread(act)
         chaos.done.append((round(time.monotonic() - t0, 1), kind, f"{what} (applied by then: {applied})"))
     chaos.done.append((0.0, "portal 503s", f"portal answers 503 to {ERROR_RATE:.0%} of calls, start to end"))
+    await asyncio.sleep(OUTAGE_SECONDS)
+    chaos.resumed_after = await _first_progress(dsn)
+
+
+async def _first_progress(dsn: str, timeout: float = 300.0) -> float | None:
+    """Seconds until the consumers apply events again (a few more in the inbox), from now."""
+    start = time.monotonic()
+    before = await _applied(dsn) or 0
+    while time.monotonic() - start < timeout:
+        await asyncio.sleep(0.5)
+        if (await _applied(dsn) or 0) >= before + 5:
+            return round(time.monotonic() - start, 1)
+    return None
 
 
 async def _drain(pool: asyncpg.Pool, amqp_url: str, fleet: Fleet, total: int) -> int:
@@ -230,12 +248,14 @@ async def _dead_letter_rows(pool: asyncpg.Pool) -> dict[str, int]:
 
 
 def _cli_dead_letters(env: dict[str, str]) -> dict[str, int]:
-    """`b24bridge dlq count`, as an operator would ask: every line ``<name>\\t<count>``; non-zero ones back."""
+    """`b24bridge dlq count`, as an operator would ask: lines ``<name>\\t<count>[\\t<detail>]``; the
+    non-zero ones back."""
     done = subprocess.run([sys.executable, "-m", "bridge.cli", "dlq", "count"], env=env, capture_output=True,
                           text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
-    pairs = (line.rsplit("\t", 1) for line in done.stdout.splitlines() if "\t" in line)
-    return {name: int(n) for name, n in pairs if int(n)}
+    rows = [line.split("\t") for line in done.stdout.splitlines() if line.strip()]
+    assert rows and all(len(r) >= 2 and r[1].isdigit() for r in rows), f"unexpected `dlq count`: {done.stdout}"
+    return {r[0]: int(r[1]) for r in rows if int(r[1])}
 
 
 def _assert_one_record_per_1c_object(state: dict, expected: dict) -> None:
