@@ -37,6 +37,7 @@ SCENARIO = {"counterparties": 60, "products": 80, "orders": 540, "days": 8}  # 2
 SEND_RATE = 14.0  # events per second: the faults below land while events are still arriving
 ERROR_RATE = 0.1  # one Bitrix24 request in ten answers 503
 OUTAGE_SECONDS = 30
+SEND_TIMEOUT = 240.0  # after the last fault; sending takes about 150 s in all
 DRAIN_TIMEOUT = 420.0
 WEBHOOK_PATH = "/rest/1/sandbox0webhook0code/"
 CONSUMERS = ("counterparty", "product", "deal")
@@ -68,6 +69,7 @@ async def test_two_thousand_events_survive_restarts_kills_and_portal_faults(chao
                            b24_rate_per_second=1000, b24_rate_burst=1000, log_level="INFO")
     ingest_url = f"http://127.0.0.1:{env['BRIDGE_INGEST_PORT']}"
     fleet = Fleet(env, tmp_path)
+    sending: asyncio.Task | None = None
     try:
         fleet.start("sandbox", "sandbox", "--port", str(sandbox_port), "--rate", "0", "--fault-seed", str(SEED),
                     "--log-level", "WARNING")
@@ -95,7 +97,7 @@ async def test_two_thousand_events_survive_restarts_kills_and_portal_faults(chao
         sending = asyncio.create_task(send(events, url=ingest_url, token=TOKEN, options=SendOptions(
             batch_size=50, rate=SEND_RATE, duplicates=0.05, seed=SEED, timeout=15)))
         await _make_chaos(chaos, t0, fleet, chaos_postgres, chaos_rabbit, portal, sending, dsn)
-        report = await sending
+        report = await asyncio.wait_for(sending, SEND_TIMEOUT)  # the simulator retries for ever otherwise
         report.raise_for_problems()
         sent_at = time.monotonic()
 
@@ -149,6 +151,8 @@ async def test_two_thousand_events_survive_restarts_kills_and_portal_faults(chao
               file=sys.stderr)
         raise
     finally:
+        if sending is not None:
+            sending.cancel()
         fleet.stop_all()
 
 
@@ -180,6 +184,7 @@ async def _make_chaos(chaos: Chaos, t0: float, fleet: Fleet, pg, rabbit, portal:
         await asyncio.sleep(max(0.0, t0 + at - time.monotonic()))
         if sending.done():
             sending.result()  # raises what stopped the simulator
+        assert fleet.exited() == {}, f"a component stopped on its own: {fleet.exited()}"
         applied = await _applied(dsn)
         if asyncio.iscoroutinefunction(act):
             await act()
