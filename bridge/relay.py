@@ -34,8 +34,13 @@ DEFAULT_PURGE_EVERY = 600.0  # seconds between retention purges
 DEFAULT_RETENTION = timedelta(days=7)  # published rows kept for operations ("did the bridge get it?")
 DEFAULT_INBOX_RETENTION = timedelta(days=30)  # processed event ids; older repeats are stopped by version guards
 DEFAULT_CONFIRM_TIMEOUT = 30.0  # seconds to wait for a batch's confirms (a blocked broker must not hold locks forever)
+# RabbitMQ or PostgreSQL went away: reconnect with backoff.  A PostgreSQL restart also shows up as
+# "starting up / shutting down" (57P03) on a new connection, and as asyncpg's InternalClientError ("cannot
+# switch to state 15; another operation (2) is in progress", MagicStack/asyncpg#784) on a pooled connection
+# the server cut mid-transaction; neither is a bug of ours, and the relay must not exit on them.
 CONNECTION_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, asyncio.TimeoutError,
-                     asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+                     asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
+                     asyncpg.InternalClientError)
 
 
 class Relay:
