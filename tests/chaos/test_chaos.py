@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aio_pika
 import asyncpg
@@ -68,7 +71,8 @@ async def test_two_thousand_events_survive_restarts_kills_and_portal_faults(chao
     _, env = make_settings(dsn, amqp_url, portal + WEBHOOK_PATH, mapping_file=mapping_file,
                            b24_rate_per_second=1000, b24_rate_burst=1000, log_level="INFO")
     ingest_url = f"http://127.0.0.1:{env['BRIDGE_INGEST_PORT']}"
-    fleet = Fleet(env, tmp_path)
+    logs = Path(tempfile.mkdtemp(prefix="chaos-logs-"))  # kept after a failure: tmp_path is soon rotated away
+    fleet = Fleet(env, logs)
     sending: asyncio.Task | None = None
     try:
         fleet.start("sandbox", "sandbox", "--port", str(sandbox_port), "--rate", "0", "--fault-seed", str(SEED),
@@ -145,11 +149,14 @@ async def test_two_thousand_events_survive_restarts_kills_and_portal_faults(chao
         assert chaos.count() == {"SIGKILL relay": 2, "SIGKILL consumer": 2, "RabbitMQ restart": 1,
                                  "PostgreSQL restart": 1, "portal down": 1, "portal 503s": 1}, chaos.done
     except BaseException:
+        print(f"--- every component's whole log is kept in {logs}", file=sys.stderr)
         for name in fleet.running:
             print(f"--- {name} (last lines)\n{fleet.log_tail(name)}", file=sys.stderr)
         print(f"--- rabbitmq\n{chaos_rabbit.log_tail(15)}\n--- postgresql\n{chaos_postgres.log_tail(15)}",
               file=sys.stderr)
         raise
+    else:
+        shutil.rmtree(logs, ignore_errors=True)
     finally:
         if sending is not None:
             sending.cancel()
