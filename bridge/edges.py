@@ -36,6 +36,9 @@ POSTGRES_DOWN: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,  # 53300
     asyncpg.AdminShutdownError,  # 57P01: the server terminated the session
     asyncpg.CrashShutdownError,  # 57P02
+    # a pooled connection the server cut mid-transaction during a restart: "cannot switch to state 15;
+    # another operation (2) is in progress" (MagicStack/asyncpg#784); not a bug of ours (found by tests/chaos)
+    asyncpg.InternalClientError,
 )
 
 # RabbitMQ is away, or closed the connection or a channel (a closed channel must be rebuilt).

@@ -20,18 +20,12 @@ import pytest
 from tests import services
 
 
-def _missing(exc: services.ServiceMissing):
-    if services.required():
-        pytest.fail(f"{exc} (BRIDGE_TEST_REQUIRE_SERVICES is set, so this is a failure, not a skip)")
-    pytest.skip(str(exc))
-
-
 @pytest.fixture(scope="session")
 def pg_server() -> str:
     try:
         return services.find_postgres()
     except services.ServiceMissing as exc:
-        _missing(exc)
+        services.missing(exc)
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +80,7 @@ def rabbit() -> services.Rabbit:
     try:
         return services.find_rabbitmq()
     except services.ServiceMissing as exc:
-        _missing(exc)
+        services.missing(exc)
 
 
 @pytest.fixture

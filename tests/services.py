@@ -140,3 +140,12 @@ def replace_database(url: str, dbname: str) -> str:
 
 def required() -> bool:
     return os.environ.get("BRIDGE_TEST_REQUIRE_SERVICES", "") not in ("", "0", "false", "no")
+
+
+def missing(exc: ServiceMissing):
+    """Skip the test for a missing service, or fail it where services are required (CI)."""
+    import pytest
+
+    if required():
+        pytest.fail(f"{exc} (BRIDGE_TEST_REQUIRE_SERVICES is set, so this is a failure, not a skip)")
+    pytest.skip(str(exc))
