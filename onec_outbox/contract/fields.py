@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any, NoReturn
 from uuid import UUID
@@ -128,6 +128,9 @@ class DecimalRule:
                 f"{self.what}: в значении «{value}» допускается не более {self.places} знаков после точки",
             )
         number = Decimal(value)
+        if value.startswith("-") and (number == 0 or (self.minimum is not None and self.minimum >= 0)):
+            # "-0" is zero written as a negative: stored as sent it would read back differently
+            fail("decimal_negative", f"{self.what}: значение «{value}» не может быть отрицательным")
         if self.minimum is not None and number < self.minimum:
             if self.minimum == 0:
                 fail("decimal_negative", f"{self.what}: значение «{value}» не может быть отрицательным")
@@ -216,6 +219,10 @@ def _datetime(value: object) -> datetime:
         fail("datetime_invalid", f"дата и время «{value}» не существуют")
     if parsed.year == _EMPTY_1C_YEAR:
         _empty_date(value)
+    try:  # 9999-12-31T23:59:59-00:01 is year 10000 in UTC: no timestamp (nor PostgreSQL) holds it
+        parsed.astimezone(timezone.utc)
+    except OverflowError:
+        fail("datetime_out_of_range", f"дата и время «{value}» в UTC выходят за 9999 год")
     return parsed
 
 
