@@ -45,7 +45,8 @@ def validate(items: list[Any], exact_numbers: bool = False) -> tuple[list[Result
         try:
             event = parse_event(item)
         except ContractViolation as exc:
-            results.append(Result(event_id if isinstance(event_id, (str, int)) else None, "rejected", exc.errors))
+            echoed = isinstance(event_id, (str, int)) and not isinstance(event_id, bool)
+            results.append(Result(event_id if echoed else None, "rejected", exc.errors))
             continue
         dumped = event_to_json(event)
         body = dumps_exact(dumped, item) if exact_numbers else dumps_exact(dumped, None)

@@ -32,6 +32,7 @@ from uuid import UUID
 
 from pydantic import (
     AfterValidator,
+    TypeAdapter,
     BeforeValidator,
     PlainSerializer,
     PlainValidator,
@@ -265,7 +266,12 @@ def _empty_ref_to_none(value: object) -> object:
 
 
 Ref = Annotated[UUID, AfterValidator(_required_ref)]
-OptionalRef = Annotated[Ref | None, BeforeValidator(_empty_ref_to_none)]
+OptionalRef = Annotated[
+    Ref | None,
+    BeforeValidator(_empty_ref_to_none),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "uuid"}, {"const": ""}, {"type": "null"}],
+                    "description": "UUID; \"\" or the all-zero UUID: not filled"}),
+]
 
 
 # --- text ---------------------------------------------------------------------------------------------
@@ -352,9 +358,14 @@ def _requisite(check: Callable[[str], Reason | None], label: str, pattern: str, 
     return Annotated[str, AfterValidator(validate), WithJsonSchema(schema)]
 
 
+_BLANK = {"type": "string", "pattern": r"^\s*$", "description": "не заполнено / not filled (1C's empty string)"}
+
+
 def optional(requisite: Any) -> Any:
-    """``requisite | None`` where ``""`` and spaces count as absent (1C's unfilled string)."""
-    return Annotated[requisite | None, BeforeValidator(_blank_to_none)]
+    """``requisite | None`` where ``""`` and spaces count as absent (1C's unfilled string); the JSON Schema
+    says so too, so a schema-driven client or fuzzer sees what the validator accepts."""
+    schema = {"anyOf": [TypeAdapter(requisite).json_schema(), _BLANK, {"type": "null"}]}
+    return Annotated[requisite | None, BeforeValidator(_blank_to_none), WithJsonSchema(schema)]
 
 
 def _ogrn(value: str) -> Reason | None:
