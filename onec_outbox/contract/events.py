@@ -147,6 +147,7 @@ MAX_DEPTH = 16  # v1 events nest four levels; anything far deeper is not an even
 MAX_STRING = 100_000  # characters in one string (a 1C comment fits; a 10 MB name is not a name)
 MAX_ITEMS = 10_000  # elements in one array (document rows, phones, unknown lists alike)
 _FIELD_NAME = re.compile(r"[a-z_]+")
+_UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")  # NUL, or half of a surrogate pair
 
 
 class UnreadableNumber:
@@ -176,7 +177,7 @@ def _unstorable(data: object, path: str = "", depth: int = 0) -> list[dict[str, 
     if isinstance(data, str):
         if len(data) > MAX_STRING:
             found.append(_problem(path, "too_long", f"строка длиннее {MAX_STRING} символов (передано {len(data)})"))
-        elif "\x00" in data or any("\ud800" <= ch <= "\udfff" for ch in data):
+        elif _UNSTORABLE_CHAR.search(data):
             found.append(_problem(path, "invalid_character",
                                   "Недопустимый символ в строке (NUL или половина суррогатной пары, например "
                                   "обрезанный эмодзи): уберите его в 1С"))
