@@ -167,5 +167,7 @@ def dumps_exact(dumped: Any, sent: Any) -> str:
         return out
 
     text = json.dumps(swap(dumped, sent), ensure_ascii=False, separators=(",", ":"))
+    if not raw:
+        return text
     # NUL never survives validation in a string, so only our placeholders hold it
     return re.sub(r'"\\u0000(\d+)\\u0000"', lambda m: raw[int(m.group(1))], text)

@@ -11,6 +11,7 @@ import asyncio
 import hmac
 
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 
 
 class RequestRejected(Exception):
@@ -64,6 +65,8 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
                 if size > limit:
                     raise RequestRejected(413, "body_too_large", f"the body exceeds {limit} bytes")
                 chunks.append(chunk)
+    except ClientDisconnect:
+        raise RequestRejected(400, "invalid_body", f"the client went away after {size} bytes of the body") from None
     except TimeoutError:
         raise RequestRejected(408, "body_timeout", f"the body did not arrive within {timeout:g} s "
                               f"({size} of {declared or 'unknown'} bytes received); "

@@ -129,8 +129,9 @@ class DecimalRule:
                 f"{self.what}: в значении «{value}» допускается не более {self.places} знаков после точки",
             )
         number = Decimal(value)
-        if value.startswith("-") and (number == 0 or (self.minimum is not None and self.minimum >= 0)):
-            # "-0" is zero written as a negative: stored as sent it would read back differently
+        if value.startswith("-") and number == 0:  # stored as sent, "-0" would read back differently
+            fail("decimal_negative", f"{self.what}: «{value}» — ноль записывается без минуса: «{value[1:]}»")
+        if value.startswith("-") and self.minimum is not None and self.minimum >= 0:
             fail("decimal_negative", f"{self.what}: значение «{value}» не может быть отрицательным")
         if self.minimum is not None and number < self.minimum:
             if self.minimum == 0:

@@ -229,3 +229,24 @@ async def test_every_answer_of_the_endpoint_is_counted(served):
         s.settimeout(10)
         assert (await asyncio.to_thread(s.recv, 100)).startswith(b"HTTP/1.1 408")
     assert await count("408") == before + 1
+
+
+async def test_a_client_that_hangs_up_mid_body_is_not_counted_as_a_bridge_failure(served):
+    client, _, port = served
+
+    async def count(status: str) -> float:
+        text = (await client.get("/metrics")).text
+        return float(re.search(rf'^bridge_ingest_requests_total{{status="{status}"}} (\S+)$', text, re.MULTILINE)[1])
+
+    failed, refused = await count("500"), await count("400")
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                 "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{".encode())
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.close()
+    for _ in range(50):
+        if await count("400") == refused + 1:
+            break
+        await asyncio.sleep(0.05)
+    assert (await count("400"), await count("500")) == (refused + 1, failed)
