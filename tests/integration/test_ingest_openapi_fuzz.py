@@ -48,6 +48,19 @@ def ingest_url(db_url):
     thread.join(timeout=10)
 
 
+def test_the_openapi_declares_the_answers_the_token_and_the_limits():
+    spec = create_app(IngestConfig([TOKEN.encode()])).openapi()
+    operation = spec["paths"]["/v1/events"]["post"]
+    body = {status: answer["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+            for status, answer in operation["responses"].items() if "content" in answer}
+    assert body == {"200": "Results", **{s: "ErrorBody" for s in ("400", "401", "408", "413", "415", "500", "503")}}
+    assert operation["security"] == [{"bearerAuth": []}]
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert "Retry-After" in operation["responses"]["503"]["headers"]
+    for limit in ("16777216 bytes", "1000 events", "500000 JSON values", "100000 characters", "10000 elements"):
+        assert limit in operation["description"]
+
+
 def test_every_answer_of_the_ingest_matches_its_openapi(ingest_url, tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "--config-file", str(HERE / "schemathesis.toml"), "run", f"{ingest_url}/openapi.json", "--checks", "all",
