@@ -22,7 +22,6 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onec_outbox.contract import ENTITIES, event_json_schema
