@@ -214,7 +214,8 @@ async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def _ingest_config(settings: Settings) -> IngestConfig:
-    return IngestConfig(settings.token_values(), settings.ingest_max_body_bytes, settings.ingest_max_batch)
+    return IngestConfig(settings.token_values(), settings.ingest_max_body_bytes, settings.ingest_max_batch,
+                        settings.ingest_body_timeout)
 
 
 async def run_all(settings: Settings, stop: asyncio.Event) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from . import edges
 from .sql import Q
 from .wire import OutboxMessage
 
@@ -52,6 +53,22 @@ class Claim:
             await self._conn.execute(Q.outbox_mark_published, ids)
 
 
+def _columns(events: list[NewEvent]) -> tuple[list, ...]:
+    """The parallel arrays of ``outbox_insert``, one element per event."""
+    return ([e.event_id for e in events], [e.event_type for e in events], [e.entity for e in events],
+            [e.source for e in events], [e.entity_id for e in events], [e.version for e in events],
+            [e.occurred_at for e in events], [e.body for e in events])
+
+
+def _refused(exc: BaseException) -> bool:
+    """A refusal of the data, not PostgreSQL being away: an error the server raised for a statement
+    (class 22 data, 54 limits…), or one asyncpg raised encoding an argument (a ValueError/OverflowError,
+    e.g. a timestamp outside PostgreSQL's range)."""
+    if isinstance(exc, (ValueError, OverflowError)):
+        return True
+    return isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, edges.POSTGRES_DOWN)
+
+
 class Outbox:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -61,15 +78,45 @@ class Outbox:
         if not events:
             return set()
         async with self._pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                Q.outbox_insert,
-                [e.event_id for e in events], [e.event_type for e in events], [e.entity for e in events],
-                [e.source for e in events], [e.entity_id for e in events], [e.version for e in events],
-                [e.occurred_at for e in events], [e.body for e in events],
-            )
+            rows = await conn.fetch(Q.outbox_insert, *_columns(events))
             if rows:
                 await conn.execute(Q.outbox_notify)
         return {r["event_id"] for r in rows}
+
+    async def store_isolated(self, events: list[NewEvent]) -> tuple[set[uuid.UUID], dict[int, str]]:
+        """Like :meth:`store`, but one event PostgreSQL refuses (a data error the validation let through)
+        cannot fail the others: the batch is retried event by event, each under its own savepoint, in one
+        transaction.  Returns the event_ids stored now and ``{index: why}`` for the refused events.
+        PostgreSQL being away raises :class:`~bridge.errors.InfrastructureError` (nothing is stored)."""
+        if not events:
+            return set(), {}
+        with edges.postgres("outbox store"):
+            async with self._pool.acquire() as conn:
+                try:
+                    async with conn.transaction():
+                        rows = await conn.fetch(Q.outbox_insert, *_columns(events))
+                        if rows:
+                            await conn.execute(Q.outbox_notify)
+                    return {r["event_id"] for r in rows}, {}
+                except Exception as exc:
+                    if not _refused(exc):
+                        raise
+                stored: set[uuid.UUID] = set()
+                refused: dict[int, str] = {}
+                async with conn.transaction():
+                    for index, event in enumerate(events):
+                        try:
+                            async with conn.transaction():
+                                rows = await conn.fetch(Q.outbox_insert, *_columns([event]))
+                        except Exception as exc:
+                            if not _refused(exc):
+                                raise
+                            refused[index] = f"{type(exc).__name__}: {exc}"
+                            continue
+                        stored.update(r["event_id"] for r in rows)
+                    if stored:
+                        await conn.execute(Q.outbox_notify)
+                return stored, refused
 
     @asynccontextmanager
     async def claim(self, limit: int) -> AsyncIterator[Claim]:

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     ingest_port: int = 8080
     ingest_max_body_bytes: int = Field(16 * 1024 * 1024, description="larger request bodies get 413")
     ingest_max_batch: int = Field(1000, description="more events in one request get 413")
+    ingest_body_timeout: float = Field(60.0, gt=0, description="seconds to receive a request body, else 408")
 
     relay_batch_size: int = Field(500, ge=1, le=10_000)
     relay_poll_interval: float = Field(1.0, gt=0, description="seconds between polls when NOTIFY is silent")

@@ -2,13 +2,16 @@
 
 Transport rules (contract v1): one event object or a JSON array of up to 1000; ``200`` with one result per
 event in request order (``accepted`` | ``duplicate`` | ``rejected`` with field errors); first write wins on
-``event_id``; ``400`` for a body that is not JSON, ``401`` for a missing or unknown token, ``413`` for a
-body or batch too large, ``415`` for a content type other than JSON.  Nothing malformed ever gets a 500:
-a storage failure answers ``503`` with ``Retry-After`` so the 1C sender tries again.
+``event_id``; ``400`` for a body that is not JSON, ``401`` for a missing or unknown token, ``408`` for a
+body that does not arrive in time, ``413`` for a body, batch or value count too large, ``415`` for a
+content type other than JSON.  Nothing a client sends ever gets a 500: a value the contract, the decoder or
+PostgreSQL refuses rejects its event alone; a storage failure answers ``503`` with ``Retry-After`` so the
+1C sender tries again.  Every answer is counted in ``bridge_ingest_requests_total``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -18,19 +21,60 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onec_outbox.contract import ENTITIES, event_json_schema
+from onec_outbox.contract.events import MAX_DEPTH, MAX_ITEMS, MAX_STRING
 
 from .. import metrics
-from ..errors import ConfigError
+from ..errors import ConfigError, InfrastructureError
 from ..openapi_docs import install as install_docs
 from ..ops_http import run_checks
 from ..outbox import Outbox
 from .config import IngestConfig
-from .request import RequestRejected, check_content_type, check_token, decode, read_body
-from .store import store_events
+from .decoding import decode
+from .request import RequestRejected, check_content_type, check_token, read_body
+from .responses import ErrorBody, Results
+from .store import Result, Valid, store_valid, validate
 
 log = logging.getLogger(__name__)
+
+
+class CountAnswers:
+    """Counts every answer of ``path`` in ``bridge_ingest_requests_total`` by status: the handler's, the
+    router's (405) and a crash's (500) alike."""
+
+    def __init__(self, app: ASGIApp, path: str) -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.path:
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counted)
+        finally:
+            metrics.INGEST_REQUESTS.labels(str(status)).inc()
+
+
+def _limits(config: IngestConfig) -> str:
+    return (f"Limits. Per request (refused whole): body {config.max_body_bytes} bytes (413 body_too_large), "
+            f"{config.max_batch} events (413 batch_too_large), {config.max_values} JSON values "
+            f"(413 too_many_values), body received within {config.body_timeout:g} s (408 body_timeout). "
+            f"Per event (that event alone is rejected, with the field path): strings up to {MAX_STRING} "
+            f"characters (too_long), arrays up to {MAX_ITEMS} elements (too_many_items), nesting up to "
+            f"{MAX_DEPTH} levels (too_deep), numbers of up to {config.max_number_chars} characters that a "
+            "double can hold (number_unrepresentable; NaN and Infinity are not JSON). Unknown fields are "
+            "stored with the values exactly as sent.")
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -59,10 +103,17 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
     checks = {"postgresql": db_check, **(extra_ready or {})}
 
     @app.post("/v1/events", summary="Store 1C events (one object or an array of up to 1000)",
-              responses={200: {"description": "one result per event, in request order"},
-                         400: {"description": "the body is not JSON"}, 401: {"description": "bad token"},
-                         413: {"description": "body or batch too large"}, 415: {"description": "not JSON"},
-                         503: {"description": "storage unavailable; retry"}},
+              description=_limits(config), response_model=None,
+              responses={200: {"model": Results, "description": "one result per event, in request order"},
+                         400: {"model": ErrorBody, "description": "the body is not JSON, or not events"},
+                         401: {"model": ErrorBody, "description": "missing or unknown bearer token"},
+                         408: {"model": ErrorBody, "description": "the body did not arrive in time"},
+                         413: {"model": ErrorBody, "description": "body, batch or value count too large"},
+                         415: {"model": ErrorBody, "description": "not application/json in UTF-8"},
+                         500: {"model": ErrorBody, "description": "a bridge bug; never caused by input"},
+                         503: {"model": ErrorBody, "description": "storage unavailable; retry",
+                               "headers": {"Retry-After": {"schema": {"type": "integer"},
+                                                           "description": "seconds to wait"}}}},
               openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                   "schema": {"oneOf": [{"$ref": "#/components/schemas/Event"},
                                        {"type": "array", "maxItems": config.max_batch,
@@ -72,33 +123,34 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
         try:
             check_token(request, config.tokens)
             check_content_type(request)
-            items = decode(await read_body(request, config.max_body_bytes), config.max_batch)
-            results = await store_events(items, Outbox(state["pool"]))
+            body = await read_body(request, config.max_body_bytes, config.body_timeout)
+            # decoding and validation are CPU work: off the event loop, so a heavy body stalls nobody
+            items, results, valid = await asyncio.to_thread(prepare, body)
+            results = await store_valid(results, valid, Outbox(state["pool"]))
         except RequestRejected as exc:
-            metrics.INGEST_REQUESTS.labels(str(exc.status)).inc()
             log.warning("ingest request refused", extra={"action": "ingest.refuse", "status": exc.status,
                                                           "error": exc.code})
-            return _error(exc.status, exc.code, exc.message)
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
-            metrics.INGEST_REQUESTS.labels("503").inc()
+            return _error(exc.status, exc.code, exc.message, {"Connection": "close"} if exc.status == 408 else None)
+        except InfrastructureError as exc:
             log.error("ingest could not store events", extra={"action": "ingest.storage_error", "error": str(exc)})
             return _error(503, "storage_unavailable", "the bridge cannot store events right now; retry later",
                           {"Retry-After": "5"})
-        except asyncpg.PostgresError as exc:  # validation let through data PostgreSQL refuses: a bridge bug
-            metrics.INGEST_REQUESTS.labels("500").inc()
-            log.error("ingest failed to store a batch", extra={"action": "ingest.store_failed", "error": str(exc)})
-            return _error(500, "store_failed", f"the bridge could not store this batch ({type(exc).__name__}); "
-                          "send the events one by one to find the one it refuses, and report it")
+        except Exception as exc:  # a bridge bug: answered and counted, never a bare 500 page
+            log.exception("ingest failed", extra={"action": "ingest.failed", "error": f"{type(exc).__name__}"})
+            return _error(500, "internal_error", f"the bridge failed on this request ({type(exc).__name__}); "
+                          "report it; the 1C sender will retry")
         counts: dict[str, int] = {}
         for item, result in zip(items, results):
             counts[result.status] = counts.get(result.status, 0) + 1
             entity = str(item.get("event_type", "")).split(".")[0] if isinstance(item, dict) else ""
             metrics.INGEST_EVENTS.labels(entity if entity in ENTITIES else "unknown", result.status).inc()
-        metrics.INGEST_REQUESTS.labels("200").inc()
         metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
         log.info("ingest stored events", extra={"action": "ingest.batch", "events": len(items), **counts})
         return JSONResponse({"results": [r.as_json() for r in results]})
+
+    def prepare(body: bytes) -> tuple[list[Any], list[Result], Valid]:
+        items, floats = decode(body, config, MAX_ITEMS)
+        return (items, *validate(items, floats))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:
@@ -114,6 +166,7 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
         body, content_type = metrics.exposition(registry)
         return Response(body, media_type=content_type)
 
+    app.add_middleware(CountAnswers, path="/v1/events")
     _add_event_schema(app)
     install_docs(app, token_description="one of BRIDGE_INGEST_TOKENS: Authorization: Bearer <token>")
     return app

@@ -1,4 +1,12 @@
-"""What the ingest accepts: the 1C sender's bearer tokens and the size limits of contract v1."""
+"""What the ingest accepts: the 1C sender's bearer tokens and the limits of contract v1.
+
+Per request (refused whole, before anything is stored): ``max_body_bytes``, ``max_batch`` events,
+``max_values`` JSON values in all (counted on the raw bytes before decoding, so a body of a million tiny
+values never becomes a million Python objects), and ``body_timeout`` seconds to receive the body.
+Per field (that event alone is ``rejected`` with the field's path): ``max_string`` characters,
+``max_items`` elements in one array, ``max_depth`` levels of nesting, numbers of at most
+``max_number_chars`` characters whose value a double can hold.
+"""
 
 from __future__ import annotations
 
@@ -10,3 +18,9 @@ class IngestConfig:
     tokens: list[bytes]
     max_body_bytes: int = 16 * 1024 * 1024
     max_batch: int = 1000
+    body_timeout: float = 60.0
+    max_values: int = 500_000
+    max_string: int = 100_000
+    max_items: int = 10_000
+    max_depth: int = 16
+    max_number_chars: int = 64

@@ -1,19 +1,17 @@
 """The transport rules of contract v1, checked before any event is read.
 
 ``401`` for a missing or unknown token, ``415`` for a content type other than JSON in UTF-8, ``413`` for a
-body or batch too large, ``400`` for a body that is not JSON or not an event/array of events.  Each
-refusal is a :class:`RequestRejected` whose message names the problem.
+body too large, ``408`` for a body that does not arrive in time (``decoding`` refuses the rest: not JSON,
+too many values or events).  Each refusal is a :class:`RequestRejected` whose message names the problem.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import json
-from typing import Any
 
 from fastapi import Request
-
-BOM = b"\xef\xbb\xbf"
+from starlette.requests import ClientDisconnect
 
 
 class RequestRejected(Exception):
@@ -52,39 +50,25 @@ def check_content_type(request: Request) -> None:
                                   f"the body must be UTF-8 (got charset {charset.strip()!r})")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The body, at most ``limit`` bytes, received within ``timeout`` seconds: a sender that declares more
+    than it sends gets ``408`` and its connection closed instead of holding it forever."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise RequestRejected(413, "body_too_large", f"the body has {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestRejected(413, "body_too_large", f"the body exceeds {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def decode(body: bytes, max_batch: int) -> list[Any]:
-    """The events of a body: one object becomes a list of one; anything else is refused with a reason."""
-    if body.startswith(BOM):
-        raise RequestRejected(400, "invalid_json", "the body starts with a byte order mark (BOM); send UTF-8 "
-                              "without it (1С: ИспользованиеByteOrderMark.НеИспользовать)")
     try:
-        data = json.loads(body.decode("utf-8"))
-    except RecursionError:
-        raise RequestRejected(400, "invalid_json", "the body nests too deeply to be an event") from None
-    except UnicodeDecodeError as exc:
-        raise RequestRejected(400, "invalid_json", f"the body is not UTF-8 (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise RequestRejected(400, "invalid_json",
-                              f"the body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    if isinstance(data, dict):
-        return [data]
-    if isinstance(data, list):
-        if len(data) > max_batch:
-            raise RequestRejected(413, "batch_too_large",
-                                  f"the batch has {len(data)} events; send at most {max_batch} per request")
-        return data
-    raise RequestRejected(400, "invalid_body", "the body must be one event object or a JSON array of events")
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestRejected(413, "body_too_large", f"the body exceeds {limit} bytes")
+                chunks.append(chunk)
+    except ClientDisconnect:
+        raise RequestRejected(400, "invalid_body", f"the client went away after {size} bytes of the body") from None
+    except TimeoutError:
+        raise RequestRejected(408, "body_timeout", f"the body did not arrive within {timeout:g} s "
+                              f"({size} of {declared or 'unknown'} bytes received); "
+                              "BRIDGE_INGEST_BODY_TIMEOUT sets the limit") from None
+    return b"".join(chunks)

@@ -1,8 +1,14 @@
-"""Validate each event of a request and store the valid ones in the outbox, in one transaction."""
+"""Validate each event of a request and store the valid ones in the outbox, each one's fate its own.
+
+:func:`validate` is pure CPU (the app runs it off the event loop); :func:`store_valid` writes.  An event
+PostgreSQL still refuses after validation is ``rejected`` alone (``storage_refused``): the outbox retries
+the batch event by event, so one poisonous event never keeps the others of its batch, or of the 1C queue
+behind it, from being stored.
+"""
 
 from __future__ import annotations
 
-import json
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +16,9 @@ from typing import Any
 from onec_outbox.contract import ContractViolation, event_to_json, parse_event
 
 from ..outbox import NewEvent, Outbox
+from .decoding import dumps_exact
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -22,26 +31,52 @@ class Result:
         return {"event_id": self.event_id, "status": self.status, "errors": self.errors}
 
 
-async def store_events(items: list[Any], outbox: Outbox) -> list[Result]:
-    """Validate each event, store the valid ones in one transaction, say what happened to each."""
+Valid = list[tuple[int, NewEvent]]
+
+
+def validate(items: list[Any], exact_numbers: bool = False) -> tuple[list[Result], Valid]:
+    """One result per item (``rejected`` with field errors, or provisionally ``duplicate``) and the valid
+    events to store with their index.  ``exact_numbers``: the body held non-integer numbers, so unknown
+    fields are written with the text they were sent as (see :func:`~.decoding.dumps_exact`)."""
     results: list[Result] = []
-    valid: list[tuple[int, NewEvent]] = []
+    valid: Valid = []
     for item in items:
         event_id = item.get("event_id") if isinstance(item, dict) else None
         try:
             event = parse_event(item)
         except ContractViolation as exc:
-            results.append(Result(event_id if isinstance(event_id, (str, int)) else None, "rejected", exc.errors))
+            echoed = isinstance(event_id, (str, int)) and not isinstance(event_id, bool)
+            results.append(Result(event_id if echoed else None, "rejected", exc.errors))
             continue
-        body = json.dumps(event_to_json(event), ensure_ascii=False, separators=(",", ":"))
+        dumped = event_to_json(event)
+        body = dumps_exact(dumped, item) if exact_numbers else dumps_exact(dumped, None)
         valid.append((len(results), NewEvent(
             event.event_id, event.event_type, event.entity, event.source, event.entity_id, event.version,
             event.occurred_at, body)))
         results.append(Result(str(event.event_id), "duplicate"))
-    stored = await outbox.store([e for _, e in valid])
+    return results, valid
+
+
+async def store_valid(results: list[Result], valid: Valid, outbox: Outbox) -> list[Result]:
+    """Store the valid events; mark each ``accepted`` (stored now), ``duplicate`` or ``rejected``."""
+    stored, refused = await outbox.store_isolated([e for _, e in valid])
     seen: set[uuid.UUID] = set()
-    for index, event in valid:
+    for position, (index, event) in enumerate(valid):
+        if position in refused:
+            log.warning("PostgreSQL refused a validated event", extra={
+                "action": "ingest.storage_refused", "event_id": str(event.event_id), "error": refused[position]})
+            results[index] = Result(str(event.event_id), "rejected", [{
+                "path": "(событие)", "code": "storage_refused",
+                "message": f"PostgreSQL не принял событие: {refused[position][:300]}; исправьте его в 1С "
+                           "и сообщите администратору моста"}])
+            continue
         if event.event_id in stored and event.event_id not in seen:
             results[index].status = "accepted"
         seen.add(event.event_id)
     return results
+
+
+async def store_events(items: list[Any], outbox: Outbox) -> list[Result]:
+    """Validate each decoded event and store the valid ones; say what happened to each."""
+    results, valid = validate(items)
+    return await store_valid(results, valid, outbox)

@@ -7,8 +7,8 @@ counterparty is reported on the invoice fields it lacks.  The union is compiled 
 
 from __future__ import annotations
 
+import math
 import re
-
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictInt, TypeAdapter, ValidationError
@@ -144,30 +144,59 @@ def _is_tag(part: Any) -> bool:
 
 
 MAX_DEPTH = 16  # v1 events nest four levels; anything far deeper is not an event
+MAX_STRING = 100_000  # characters in one string (a 1C comment fits; a 10 MB name is not a name)
+MAX_ITEMS = 10_000  # elements in one array (document rows, phones, unknown lists alike)
 _FIELD_NAME = re.compile(r"[a-z_]+")
+_UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")  # NUL, or half of a surrogate pair
+
+
+class UnreadableNumber:
+    """A JSON number the decoder could not turn into a value without changing it (a 5,000-digit integer,
+    ``1e400``, ``NaN``): kept as a marker so the event is rejected at this field, never the request."""
+
+    def __init__(self, text: str, why: str) -> None:
+        self.text = text if len(text) <= 40 else text[:37] + "…"
+        self.why = why
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _problem(path: str, code: str, message: str) -> dict[str, str]:
+    return {"path": path or "(событие)", "code": code, "message": message}
 
 
 def _unstorable(data: object, path: str = "", depth: int = 0) -> list[dict[str, str]]:
-    """Text PostgreSQL cannot store (NUL, half of a surrogate pair) anywhere in the event, unknown fields
-    included: such an event must be rejected on its own, or the whole batch it came in could never be
-    stored and 1C would resend it forever."""
+    """What PostgreSQL or the bridge cannot store faithfully, anywhere in the event, unknown fields
+    included: text with NUL or half a surrogate pair, numbers that do not fit, strings, arrays and nesting
+    over the limits.  Such an event must be rejected on its own, or the whole batch it came in could never
+    be stored and 1C would resend it forever."""
     if depth > MAX_DEPTH:
-        return [{"path": path or "(событие)", "code": "too_deep",
-                 "message": f"Вложенность глубже {MAX_DEPTH} уровней: это не событие контракта v1"}]
+        return [_problem(path, "too_deep", f"Вложенность глубже {MAX_DEPTH} уровней: это не событие контракта v1")]
     found: list[dict[str, str]] = []
     if isinstance(data, str):
-        if "\x00" in data or any("\ud800" <= ch <= "\udfff" for ch in data):
-            found.append({"path": path or "(событие)", "code": "invalid_character",
-                          "message": "Недопустимый символ в строке (NUL или половина суррогатной пары, например "
-                                     "обрезанный эмодзи): уберите его в 1С"})
+        if len(data) > MAX_STRING:
+            found.append(_problem(path, "too_long", f"строка длиннее {MAX_STRING} символов (передано {len(data)})"))
+        elif _UNSTORABLE_CHAR.search(data):
+            found.append(_problem(path, "invalid_character",
+                                  "Недопустимый символ в строке (NUL или половина суррогатной пары, например "
+                                  "обрезанный эмодзи): уберите его в 1С"))
     elif isinstance(data, dict):
         for key, value in data.items():
             # a field path names contract-like keys; under any other key the problem is reported at the parent
             where = (f"{path}.{key}" if path else key) if _FIELD_NAME.fullmatch(str(key)) else path
             found += _unstorable(key, path, depth + 1) + _unstorable(value, where, depth + 1)
     elif isinstance(data, list):
+        if len(data) > MAX_ITEMS:
+            return [_problem(path, "too_many_items",
+                             f"массив из {len(data)} элементов; допускается не больше {MAX_ITEMS}")]
         for i, value in enumerate(data):
             found += _unstorable(value, f"{path}[{i}]", depth + 1)
+    elif isinstance(data, UnreadableNumber):
+        found.append(_problem(path, "number_unrepresentable", f"число {data.text}: {data.why}"))
+    elif isinstance(data, float) and not math.isfinite(data):
+        found.append(_problem(path, "number_unrepresentable",
+                              f"число {data!r} не может быть сохранено: допускаются конечные числа JSON"))
     return found
 
 

@@ -25,13 +25,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any, NoReturn
 from uuid import UUID
 
 from pydantic import (
     AfterValidator,
+    TypeAdapter,
     BeforeValidator,
     PlainSerializer,
     PlainValidator,
@@ -128,6 +129,10 @@ class DecimalRule:
                 f"{self.what}: в значении «{value}» допускается не более {self.places} знаков после точки",
             )
         number = Decimal(value)
+        if value.startswith("-") and number == 0:  # stored as sent, "-0" would read back differently
+            fail("decimal_negative", f"{self.what}: «{value}» — ноль записывается без минуса: «{value[1:]}»")
+        if value.startswith("-") and self.minimum is not None and self.minimum >= 0:
+            fail("decimal_negative", f"{self.what}: значение «{value}» не может быть отрицательным")
         if self.minimum is not None and number < self.minimum:
             if self.minimum == 0:
                 fail("decimal_negative", f"{self.what}: значение «{value}» не может быть отрицательным")
@@ -216,6 +221,10 @@ def _datetime(value: object) -> datetime:
         fail("datetime_invalid", f"дата и время «{value}» не существуют")
     if parsed.year == _EMPTY_1C_YEAR:
         _empty_date(value)
+    try:  # 9999-12-31T23:59:59-00:01 is year 10000 in UTC: no timestamp (nor PostgreSQL) holds it
+        parsed.astimezone(timezone.utc)
+    except OverflowError:
+        fail("datetime_out_of_range", f"дата и время «{value}» в UTC выходят за 9999 год")
     return parsed
 
 
@@ -258,7 +267,12 @@ def _empty_ref_to_none(value: object) -> object:
 
 
 Ref = Annotated[UUID, AfterValidator(_required_ref)]
-OptionalRef = Annotated[Ref | None, BeforeValidator(_empty_ref_to_none)]
+OptionalRef = Annotated[
+    Ref | None,
+    BeforeValidator(_empty_ref_to_none),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "uuid"}, {"const": ""}, {"type": "null"}],
+                    "description": "UUID; \"\" or the all-zero UUID: not filled"}),
+]
 
 
 # --- text ---------------------------------------------------------------------------------------------
@@ -345,9 +359,14 @@ def _requisite(check: Callable[[str], Reason | None], label: str, pattern: str, 
     return Annotated[str, AfterValidator(validate), WithJsonSchema(schema)]
 
 
+_BLANK = {"type": "string", "pattern": r"^\s*$", "description": "не заполнено / not filled (1C's empty string)"}
+
+
 def optional(requisite: Any) -> Any:
-    """``requisite | None`` where ``""`` and spaces count as absent (1C's unfilled string)."""
-    return Annotated[requisite | None, BeforeValidator(_blank_to_none)]
+    """``requisite | None`` where ``""`` and spaces count as absent (1C's unfilled string); the JSON Schema
+    says so too, so a schema-driven client or fuzzer sees what the validator accepts."""
+    schema = {"anyOf": [TypeAdapter(requisite).json_schema(), _BLANK, {"type": "null"}]}
+    return Annotated[requisite | None, BeforeValidator(_blank_to_none), WithJsonSchema(schema)]
 
 
 def _ogrn(value: str) -> Reason | None:
