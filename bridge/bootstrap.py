@@ -15,6 +15,7 @@ import aio_pika
 import asyncpg
 
 from . import db, metrics, ops_http
+from . import console as console_mod
 from . import mapping as mapping_mod
 from .b24 import client_from_settings
 from .consumer import Consumer, ConsumerConfig, Handler
@@ -22,6 +23,7 @@ from .dlq_sink import DeadLetterSink
 from .errors import ConfigError
 from .ingest import IngestConfig, create_app
 from .relay import Relay
+from .console.auth import Credentials, Signer
 from .settings import Settings
 from .sync.counterparty import CounterpartyHandler
 from .sync.deal import DealHandler
@@ -136,9 +138,40 @@ def _ingest_config(settings: Settings) -> IngestConfig:
     return IngestConfig(settings.token_values(), settings.ingest_max_body_bytes, settings.ingest_max_batch)
 
 
+def console_config(settings: Settings) -> console_mod.ConsoleConfig:
+    """The console's credentials from the settings; a ConfigError when there are none (it never runs open)."""
+    credentials = Credentials.parse([u.get_secret_value() for u in settings.console_users],
+                                    [t.get_secret_value() for t in settings.console_tokens])
+    key = settings.console_session_key.get_secret_value().encode() if settings.console_session_key else None
+    return console_mod.ConsoleConfig(credentials, Signer(key), settings.console_grafana_url)
+
+
+def _console_serve(settings: Settings, config: console_mod.ConsoleConfig, pool: asyncpg.Pool, registry,
+                   stop: asyncio.Event):
+    app = console_mod.create_app(config, pool, registry, {"postgresql": _db_check(pool)})
+    return ops_http.serve(app, settings.console_host or settings.ingest_host, settings.console_port, stop)
+
+
+async def run_console(settings: Settings, stop: asyncio.Event) -> None:
+    """The operator console alone (`b24bridge console`): PostgreSQL only."""
+    config = console_config(settings)  # before connecting: no credentials is the error to report
+    pool = await db.create_pool(settings.database_url.get_secret_value(), max_size=4)
+    try:
+        await _console_serve(settings, config, pool, metrics.registry("console"), stop)
+    finally:
+        await pool.close()
+
+
+def console_wanted(settings: Settings) -> bool:
+    """`b24bridge run` serves the console when it has credentials (small installs and demos run without)."""
+    return bool(settings.console_users or settings.console_tokens)
+
+
 async def run_all(settings: Settings, stop: asyncio.Event) -> None:
-    """Ingest, relay and consumers in one process (`b24bridge run`): one HTTP port, one pool."""
+    """Ingest, relay, consumers and (with credentials) the console in one process (`b24bridge run`): the
+    ingest's port, the console's own port, one pool."""
     check_targets(settings.consumer_entities)
+    console = console_config(settings) if console_wanted(settings) else None
     mapping = mapping_mod.load(settings.mapping_file)
     dsn = settings.database_url.get_secret_value()
     pool = await db.create_pool(dsn, max_size=settings.consumer_prefetch * len(settings.consumer_entities) + 14)
@@ -146,15 +179,17 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
         stack.push_async_callback(pool.close)
         b24 = b24_client(settings, pool)
         stack.push_async_callback(b24.aclose)
+        registry = metrics.registry("ingest", "relay", "consumer", *(["console"] if console else []))
         app = create_app(_ingest_config(settings), pool=pool,
-                         extra_ready={"rabbitmq": lambda: _amqp_ready(settings)},
-                         registry=metrics.registry("ingest", "relay", "consumer"))
+                         extra_ready={"rabbitmq": lambda: _amqp_ready(settings)}, registry=registry)
         relay = Relay(pool, settings.amqp_url.get_secret_value(), listen_dsn=dsn,
                       batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval)
         consumers = _consumers(settings, build_handlers(settings.consumer_entities, pool, b24, mapping))
         tasks = [asyncio.create_task(relay.run(stop)), *(asyncio.create_task(c.run(stop)) for c in consumers),
                  asyncio.create_task(_dead_letter_sink(settings, pool, consumers).run(stop)),
                  asyncio.create_task(ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop))]
+        if console:
+            tasks.append(asyncio.create_task(_console_serve(settings, console, pool, registry, stop)))
         await _gather_until_stop(tasks, stop)
 
 
