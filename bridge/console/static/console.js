@@ -6,9 +6,11 @@ document.addEventListener("DOMContentLoaded", () => {
       for (const box of all.form.querySelectorAll(`input[type=checkbox][name="${all.dataset.selectAll}"]`)) box.checked = all.checked;
     });
   }
-  // a purge asks once more
+  // a purge asks once more (once the form is complete: the browser first asks for the reason)
   for (const button of document.querySelectorAll("button[data-confirm]")) {
-    button.addEventListener("click", (event) => { if (!confirm(button.dataset.confirm)) event.preventDefault(); });
+    button.addEventListener("click", (event) => {
+      if (button.form.checkValidity() && !confirm(button.dataset.confirm)) event.preventDefault();
+    });
   }
   // a filter that applies as soon as it changes
   for (const form of document.querySelectorAll("form[data-autosubmit]")) {
