@@ -94,7 +94,9 @@ def sections(result: Any) -> list[tuple[str, Any]]:
         data = result
     else:
         data = {"result": result}
-    return [(name.replace("_", " "), _plain(value)) for name, value in data.items()]
+    plain = {name.replace("_", " "): _plain(value) for name, value in data.items()}
+    scalars = {k: v for k, v in plain.items() if not isinstance(v, (dict, list))}
+    return ([("summary", scalars)] if scalars else []) + [(k, v) for k, v in plain.items() if k not in scalars]
 
 
 def _plain(value: Any) -> Any:
@@ -231,6 +233,7 @@ def create_app(config: ConsoleConfig, pool: asyncpg.Pool, registry: CollectorReg
         found = await letters.select(dlq.Selector(queues=(queue,) if queue else (), reason=reason, state=state),
                                      PAGE_LIMIT + 1)
         return page(request, "dead_letters.html", principal, letters=found[:PAGE_LIMIT],
+                    any_open=any(letter.state == "open" for letter in found[:PAGE_LIMIT]),
                     more=len(found) > PAGE_LIMIT, queue=queue, reason=reason, state=state,
                     queues=dlq.dead_letter_queues(), states=dlq.STATES, problem=problem,
                     done=_result_note(q))

@@ -93,6 +93,7 @@ async def test_the_dead_letter_list_shows_a_stored_dead_letter(browser, by, cons
         assert "ERROR_CORE: Bad e-mail (from the portal)" in cells and event["entity_id"] in cells
         assert row.find_element(by.CSS_SELECTOR, "td.num").text == "3"  # attempts
         assert row.find_element(by.CSS_SELECTOR, ".pill").text == "open"
+        shot(browser, "open-dead-letter")
 
     await in_thread(steps)
 
