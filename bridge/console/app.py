@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -78,7 +79,9 @@ def _when(value: Any) -> str:
     if value is None:
         return "—"
     if hasattr(value, "strftime"):
-        return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+        if getattr(value, "tzinfo", None) is not None:
+            value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%d %H:%M:%S")  # every page says its times are UTC
     return str(value)
 
 
