@@ -189,3 +189,34 @@ def test_run_serves_the_console_only_when_it_has_credentials():
     assert not bootstrap.console_wanted(Settings(console_users=[], console_tokens=[]))
     assert bootstrap.console_wanted(Settings(console_users=[f"{USER}:{PASSWORD}"]))
     assert isinstance(config(), console.ConsoleConfig) and metrics.COMPONENTS["console"]
+
+
+async def test_one_dead_letter_shows_its_headers_body_and_buttons(db_pool):
+    e = await store_dead_letter(db_pool)
+    letter_id = await db_pool.fetchval("SELECT id FROM dead_letters")
+    async with client(db_pool) as c:
+        page = (await c.get(f"/dead-letters/{letter_id}", auth=(USER, PASSWORD))).text
+        assert e["event_id"] in page and "x-bridge-reason" in page and e["payload"]["name"] in page
+        assert 'formaction="/dead-letters/replay"' in page and 'name="csrf"' in page
+        assert (await c.get("/dead-letters/999999", auth=(USER, PASSWORD))).status_code == 404
+
+
+def test_a_richer_trace_shows_up_as_tables_without_a_change_to_the_console():
+    """The trace grows (outcomes per consumer, Bitrix24 calls, URLs): nested rows and mappings render."""
+    from dataclasses import dataclass, field
+
+    from bridge.console.app import _environment, sections
+
+    @dataclass
+    class Richer:
+        query: str
+        found_by: str = "document number"
+        events: list = field(default_factory=lambda: [{"event_id": "e1", "outcomes": [
+            {"consumer": "deal", "outcome": "waiting", "missing": ["counterparty c-1"]}]}])
+        deal: dict = field(default_factory=lambda: {"id": 7, "url": "https://portal.example/crm/deal/details/7/"})
+
+    html = _environment().get_template("trace.html").render(
+        principal=None, csrf="", grafana_url=None, path="/trace", has_users=True, q="ТД000004914", problem=None,
+        found=True, sections=sections(Richer("ТД000004914")))
+    assert "document number" in html and "waiting" in html and "counterparty c-1" in html
+    assert '<a href="https://portal.example/crm/deal/details/7/"' in html
