@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 
 from . import broker, db, metrics, ops_http, outcomes, startup
+from . import console as console_mod
 from . import mapping as mapping_mod
 from .b24 import B24, B24Client, client_from_settings
 from .consumer import Consumer, ConsumerConfig, Handler
@@ -27,6 +28,7 @@ from .dlq_sink import DeadLetterSink
 from .errors import ConfigError
 from .ingest import IngestConfig, create_app
 from .relay import Relay
+from .console.auth import Credentials, Signer
 from .settings import Settings
 from .sync.counterparty import CounterpartyHandler
 from .sync.deal import DealHandler
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 COMMAND_POOL_SIZE = 2  # one-shot commands (trace, portal in OAuth mode, the demo's checks): a few queries
 RELAY_POOL_SIZE = 4  # claim + mark, backlog gauges, purges
 INGEST_POOL_SIZE = 10  # concurrent POST /v1/events
+CONSOLE_POOL_SIZE = 4  # the operator console: page queries and replay/purge
 CONSUMER_POOL_MIN = 10
 CONSUMER_POOL_SPARE = 4  # beyond one connection per message in flight: token store, rate bucket, probes
 RUN_ALL_POOL_SPARE = 14  # `b24bridge run`: the ingest's and the relay's share on top of the consumers'
@@ -218,19 +221,49 @@ def _ingest_config(settings: Settings) -> IngestConfig:
                         settings.ingest_body_timeout)
 
 
+def console_config(settings: Settings) -> console_mod.ConsoleConfig:
+    """The console's credentials from the settings; a ConfigError when there are none (it never runs open)."""
+    credentials = Credentials.parse([u.get_secret_value() for u in settings.console_users],
+                                    [t.get_secret_value() for t in settings.console_tokens])
+    key = settings.console_session_key.get_secret_value().encode() if settings.console_session_key else None
+    return console_mod.ConsoleConfig(credentials, Signer(key), settings.console_grafana_url)
+
+
+def _console_serve(settings: Settings, config: console_mod.ConsoleConfig, pool: asyncpg.Pool, registry,
+                   stop: asyncio.Event):
+    app = console_mod.create_app(config, pool, registry, {"postgresql": _db_check(pool)})
+    return ops_http.serve(app, settings.console_host or settings.ingest_host, settings.console_port, stop)
+
+
+async def run_console(settings: Settings, stop: asyncio.Event) -> None:
+    """The operator console alone (`b24bridge console`): PostgreSQL only."""
+    config = console_config(settings)  # before connecting: no credentials is the error to report
+    async with build(settings, Needs(pool_size=CONSOLE_POOL_SIZE)) as root:
+        await _console_serve(settings, config, root.pool, metrics.registry("console"), stop)
+
+
+def console_wanted(settings: Settings) -> bool:
+    """`b24bridge run` serves the console when it has credentials (small installs and demos run without)."""
+    return bool(settings.console_users or settings.console_tokens)
+
+
 async def run_all(settings: Settings, stop: asyncio.Event) -> None:
-    """Ingest, relay and consumers in one process (`b24bridge run`): one HTTP port, one pool."""
+    """Ingest, relay, consumers and (with credentials) the console in one process (`b24bridge run`): the
+    ingest's port, the console's own port, one pool."""
     check_targets(settings.consumer_entities)
+    console = console_config(settings) if console_wanted(settings) else None
     needs = Needs(pool_size=run_all_pool_size(settings), b24=True, mapping=True, broker=True)
     async with build(settings, needs) as root:
+        registry = metrics.registry("ingest", "relay", "consumer", *(["console"] if console else []))
         app = create_app(_ingest_config(settings), pool=root.pool,
-                         extra_ready={"rabbitmq": lambda: broker.ready(root.connect)},
-                         registry=metrics.registry("ingest", "relay", "consumer"))
+                         extra_ready={"rabbitmq": lambda: broker.ready(root.connect)}, registry=registry)
         consumers = _consumers(root, settings.consumer_entities)
         tasks = [asyncio.create_task(_relay(root).run(stop)),
                  asyncio.create_task(startup.consume(settings, root.b24, root.mapping, consumers, stop)),
                  asyncio.create_task(_dead_letter_sink(root, consumers).run(stop)),
                  asyncio.create_task(ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop))]
+        if console:
+            tasks.append(asyncio.create_task(_console_serve(settings, console, root.pool, registry, stop)))
         await _gather_until_stop(tasks, stop)
 
 

@@ -109,6 +109,12 @@ UNMAPPED_USERS = Counter(
     "bridge_deal_unmapped_users_total", "1C users with no Bitrix24 user (counted once per process)", registry=None
 )
 
+# --- console ------------------------------------------------------------------------------------------
+CONSOLE_LOGINS = Counter("bridge_console_logins_total", "Console form logins, by result (ok, refused)", ["result"],
+                         registry=None)
+CONSOLE_ACTIONS = Counter("bridge_console_dead_letters_marked_total",
+                          "Dead letters replayed or purged from the console", ["action"], registry=None)
+
 # --- which process exports what ----------------------------------------------------------------------
 COMPONENTS = {
     "ingest": (INGEST_REQUESTS, INGEST_EVENTS, INGEST_SECONDS),
@@ -117,12 +123,13 @@ COMPONENTS = {
     "consumer": (CONSUMED, CONSUME_SECONDS, RETRIES, DEAD_LETTERS, DEAD_LETTERS_STORED, DEPENDENCY_WAITS, PAUSED,
                  END_TO_END,
                  PAID_NOTIFICATIONS, UNMAPPED_USERS, *b24_metrics.ALL),
+    "console": (CONSOLE_LOGINS, CONSOLE_ACTIONS),
 }
 
 
 def registry(*components: str) -> CollectorRegistry:
     """The registry a process serves on ``/metrics``: build info, process metrics and the families of
-    ``components`` (``ingest``, ``relay``, ``consumer``), with their fixed label sets at 0."""
+    ``components`` (``ingest``, ``relay``, ``consumer``, ``console``), with their fixed label sets at 0."""
     unknown = set(components) - set(COMPONENTS)
     if unknown:
         raise ValueError(f"unknown components {sorted(unknown)}; known: {sorted(COMPONENTS)}")
@@ -192,4 +199,11 @@ def _init_relay() -> None:
         OUTBOX_OLDEST_AGE.labels(entity)
 
 
-_INIT = {"ingest": _init_ingest, "relay": _init_relay, "consumer": b24_metrics.init}
+def _init_console() -> None:
+    for result in ("ok", "refused"):
+        CONSOLE_LOGINS.labels(result)
+    for action in ("replay", "purge"):
+        CONSOLE_ACTIONS.labels(action)
+
+
+_INIT = {"ingest": _init_ingest, "relay": _init_relay, "consumer": b24_metrics.init, "console": _init_console}

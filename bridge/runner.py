@@ -26,9 +26,13 @@ def setup(settings: Settings) -> None:
         hint = f"; did you mean {suggestion}?" if suggestion else ""
         log.warning(f"{name} is not a bridge setting and is ignored{hint}", extra={
             "action": "settings.unknown_variable", "variable": name, "did_you_mean": suggestion})
-    for secret in (settings.database_url, settings.amqp_url, settings.b24_webhook_url, *settings.ingest_tokens):
+    for secret in (settings.database_url, settings.amqp_url, settings.b24_webhook_url, *settings.ingest_tokens,
+                   *settings.console_tokens, *((settings.console_session_key,) if settings.console_session_key else ())):
         value = secret.get_secret_value()
         logs.register_secret(value)
+    for entry in settings.console_users:  # user:password — the password is the secret, the whole entry too
+        logs.register_secret(entry.get_secret_value())
+        logs.register_secret(entry.get_secret_value().partition(":")[2])
     for secret in (settings.database_url, settings.amqp_url):
         password = urlsplit(secret.get_secret_value()).password
         if password and len(password) >= MIN_BARE_PASSWORD:

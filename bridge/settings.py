@@ -65,6 +65,20 @@ class Settings(BaseSettings):
         description="which targets `b24bridge consume` serves",
     )
 
+    console_host: str | None = Field(None, description="console listen address (default: BRIDGE_INGEST_HOST)")
+    console_port: int = Field(9103, description="the operator console's port (own port: expose it to operators only)")
+    console_users: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated user:password pairs for the console (form login or HTTP basic auth)",
+    )
+    console_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="comma-separated bearer tokens for the console (scripts)"
+    )
+    console_session_key: SecretStr | None = Field(
+        None, description="key that signs console sessions; set the same on every replica (default: random per process)"
+    )
+    console_grafana_url: str | None = Field(None, description="the Grafana dashboard the console links to")
+
     b24_timeout: float = Field(30.0, gt=0, description="seconds per Bitrix24 HTTP request")
     b24_max_retries: int = Field(8, ge=0, description="in-process retries of a retryable Bitrix24 error")
     b24_rate_per_second: float = Field(
@@ -97,7 +111,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field("json", description="json (default) or text")
 
-    @field_validator("ingest_tokens", mode="before")
+    @field_validator("ingest_tokens", "console_users", "console_tokens", mode="before")
     @classmethod
     def _split_tokens(cls, value: object) -> object:
         if isinstance(value, str):

@@ -90,7 +90,8 @@ async def trace(pool: asyncpg.Pool, ident: str, limit: int = 20, *,
             if first.get("entity") in (None, "customer_order") or owner != entity_id:
                 result.order_documents += [dict(r) for r in await conn.fetch(Q.trace_order_documents, uuid.UUID(owner))]
         result.waiting = await _waiting(conn, result.events)
-    result.dead_letters = await _dead_letters(pool, entity_id, event, limit)
+    asked = str(event["event_id"]) if event is not None else (ident if _is_uuid(ident) else None)
+    result.dead_letters = await _dead_letters(pool, entity_id, asked, limit)
     return result
 
 
@@ -189,13 +190,21 @@ async def _waiting(conn, events: list[dict]) -> list[dict]:
     return found
 
 
-async def _dead_letters(pool: asyncpg.Pool, entity_id: str, event: dict | None, limit: int) -> list[dict]:
-    """The object's dead letters from the table (replayed and purged ones too), and the event's own when it
-    left the outbox without an entity header."""
+async def _dead_letters(pool: asyncpg.Pool, entity_id: str, event_id: str | None, limit: int) -> list[dict]:
+    """The object's dead letters from the table (replayed and purged ones too), and the asked event's own
+    (a dead letter may be all the bridge knows of an event whose outbox row is gone)."""
     table = dlq.DeadLetterTable(pool)
     found = await table.select(dlq.Selector(entity_id=entity_id, state="all"), limit)
-    if event is not None:
+    if event_id is not None:
         found += [letter for letter in await table.select(
-                      dlq.Selector(event_ids=frozenset({str(event["event_id"])}), state="all"))
+                      dlq.Selector(event_ids=frozenset({event_id}), state="all"))
                   if letter.id not in {f.id for f in found}]
     return [letter.summary() for letter in found]
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True

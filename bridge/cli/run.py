@@ -11,7 +11,8 @@ from ..settings import Settings
 def command(port: int | None) -> None:
     """Run ingest, relay and consumers in one process (small installs, demos, tests).
 
-    One HTTP port serves /v1/events, /healthz, /readyz, /metrics and /docs.
+    One HTTP port serves /v1/events, /healthz, /readyz, /metrics and /docs; the operator console runs
+    too, on BRIDGE_CONSOLE_PORT, when BRIDGE_CONSOLE_USERS or BRIDGE_CONSOLE_TOKENS is set.
     """
     settings = Settings()
     if port:

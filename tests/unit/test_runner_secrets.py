@@ -35,3 +35,11 @@ def test_a_real_password_is_hidden_wherever_it_appears():
     settings = Settings(database_url=SecretStr("postgresql://bridge:S3cret-Pa55word@db:5432/bridge"))
     line = _line(settings, "auth failed with S3cret-Pa55word")
     assert "S3cret-Pa55word" not in json.dumps(line, ensure_ascii=False)
+
+
+def test_console_passwords_tokens_and_session_key_are_hidden():
+    settings = Settings(console_users=[SecretStr("anna:Console-Pa55word"), SecretStr("boris:second-pass")],
+                        console_tokens=[SecretStr("console-token-0123456789")],
+                        console_session_key=SecretStr("session-key-abcdefgh"))
+    line = _line(settings, "Console-Pa55word second-pass console-token-0123456789 session-key-abcdefgh anna")
+    assert line["msg"] == "*** *** *** *** anna"  # the user name stays: it is who did something
