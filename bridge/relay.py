@@ -21,7 +21,7 @@ from datetime import timedelta
 import aio_pika
 import asyncpg
 
-from . import edges, metrics, topology
+from . import edges, heartbeat, metrics, topology
 from .backoff import Backoff
 from .errors import BrokerUnavailable, InfrastructureError
 from .outbox import Outbox
@@ -40,6 +40,7 @@ class Relay:
     def __init__(self, pool: asyncpg.Pool, amqp_url: str, *, listen_dsn: str | None = None,
                  batch_size: int = 500, poll_interval: float = 1.0,
                  retention: timedelta = DEFAULT_RETENTION) -> None:
+        self._pool = pool
         self._outbox = Outbox(pool)
         self._amqp_url = amqp_url
         self._listen_dsn = listen_dsn
@@ -130,6 +131,7 @@ class Relay:
         try:
             with edges.postgres("outbox backlog", every_error=True):
                 backlog = {b.entity: b for b in await self._outbox.backlog()}
+                await heartbeat.refresh_gauges(self._pool)  # 1C's own health, from its heartbeats
         except InfrastructureError:
             return  # PostgreSQL is away too; the relay's own alerts cover that
         for entity in topology.ENTITIES:
