@@ -23,6 +23,7 @@ from .errors import ConfigError
 from .ingest import IngestConfig, create_app
 from .relay import Relay
 from .settings import Settings
+from .working_hours import WorkingHours
 from .sync.counterparty import CounterpartyHandler
 from .sync.deal import DealHandler
 from .sync.product import ProductHandler
@@ -72,7 +73,8 @@ async def run_relay(settings: Settings, stop: asyncio.Event, *, serve_http: bool
     pool = await db.create_pool(dsn, max_size=4)
     try:
         relay = Relay(pool, settings.amqp_url.get_secret_value(), listen_dsn=dsn,
-                      batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval)
+                      batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval,
+                      working_hours=WorkingHours.parse(settings.working_hours))
         tasks = [asyncio.create_task(relay.run(stop))]
         if serve_http:
             app = ops_http.ops_app({"postgresql": _db_check(pool), "rabbitmq": lambda: _amqp_ready(settings)},
@@ -150,7 +152,8 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
                          extra_ready={"rabbitmq": lambda: _amqp_ready(settings)},
                          registry=metrics.registry("ingest", "relay", "consumer"))
         relay = Relay(pool, settings.amqp_url.get_secret_value(), listen_dsn=dsn,
-                      batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval)
+                      batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval,
+                      working_hours=WorkingHours.parse(settings.working_hours))
         consumers = _consumers(settings, build_handlers(settings.consumer_entities, pool, b24, mapping))
         tasks = [asyncio.create_task(relay.run(stop)), *(asyncio.create_task(c.run(stop)) for c in consumers),
                  asyncio.create_task(_dead_letter_sink(settings, pool, consumers).run(stop)),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 import asyncpg
 
@@ -25,6 +25,7 @@ from onec_outbox.contract import ContractViolation, Heartbeat, parse_heartbeat
 from . import edges, metrics
 from .errors import InfrastructureError
 from .sql import Q
+from .working_hours import DEFAULT_WORKING_HOURS, WorkingHours
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,15 @@ def set_gauges(sources: list[SourceHealth]) -> None:
         metrics.ONEC_SENDER_INFO.labels(s.source, s.module_version, s.platform_version).set(1)
 
 
-async def refresh_gauges(pool: asyncpg.Pool) -> None:
-    """Read the table and export it (the relay calls this with its outbox backlog gauges)."""
+async def refresh_gauges(pool: asyncpg.Pool, hours: WorkingHours | None = None) -> None:
+    """Read the table and export it, with whether 1C must be posting now (the relay calls this with its
+    outbox backlog gauges)."""
     set_gauges(await latest(pool))
+    metrics.ONEC_WORKING_HOURS.set(int((hours or WorkingHours.parse(DEFAULT_WORKING_HOURS)).open_at(now())))
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 # --- POST /v1/heartbeat (the route in bridge/ingest/app.py checks token, content type and size first) -----

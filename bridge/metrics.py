@@ -88,6 +88,8 @@ ONEC_LAST_HEARTBEAT = Gauge("bridge_onec_last_heartbeat_timestamp_seconds",
                             registry=None)
 ONEC_SENDER_INFO = Gauge("bridge_onec_sender_info", "The 1C module and platform versions of each base (value 1)",
                          ["source", "module_version", "platform_version"], registry=None)
+ONEC_WORKING_HOURS = Gauge("bridge_onec_working_hours",
+                           "1 within BRIDGE_WORKING_HOURS, when 1C must post heartbeats; 0 outside", registry=None)
 ONEC_GAUGES = (ONEC_PENDING, ONEC_OLDEST_PENDING, ONEC_REJECTED, ONEC_LAST_HEARTBEAT, ONEC_SENDER_INFO)
 
 # --- consumers ----------------------------------------------------------------------------------------
@@ -130,7 +132,7 @@ UNMAPPED_USERS = Counter(
 COMPONENTS = {
     "ingest": (INGEST_REQUESTS, INGEST_EVENTS, INGEST_SECONDS),
     "relay": (OUTBOX_PENDING, OUTBOX_OLDEST_AGE, RELAY_PUBLISHED, RELAY_FAILED, RELAY_BATCH_SECONDS,
-              RELAY_LAST_SUCCESS, *ONEC_GAUGES),
+              RELAY_LAST_SUCCESS, *ONEC_GAUGES, ONEC_WORKING_HOURS),
     "consumer": (CONSUMED, CONSUME_SECONDS, RETRIES, DEAD_LETTERS, DEAD_LETTERS_STORED, DEPENDENCY_WAITS, PAUSED,
                  END_TO_END,
                  PAID_NOTIFICATIONS, UNMAPPED_USERS, *b24_metrics.ALL),

@@ -26,6 +26,7 @@ from .backoff import Backoff
 from .errors import BrokerUnavailable, InfrastructureError
 from .outbox import Outbox
 from .wire import OutboxMessage, to_amqp
+from .working_hours import WorkingHours
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,9 @@ DEFAULT_CONFIRM_TIMEOUT = 30.0  # seconds to wait for a batch's confirms (a bloc
 class Relay:
     def __init__(self, pool: asyncpg.Pool, amqp_url: str, *, listen_dsn: str | None = None,
                  batch_size: int = 500, poll_interval: float = 1.0,
-                 retention: timedelta = DEFAULT_RETENTION) -> None:
+                 retention: timedelta = DEFAULT_RETENTION, working_hours: WorkingHours | None = None) -> None:
         self._pool = pool
+        self._working_hours = working_hours
         self._outbox = Outbox(pool)
         self._amqp_url = amqp_url
         self._listen_dsn = listen_dsn
@@ -131,7 +133,7 @@ class Relay:
         try:
             with edges.postgres("outbox backlog", every_error=True):
                 backlog = {b.entity: b for b in await self._outbox.backlog()}
-                await heartbeat.refresh_gauges(self._pool)  # 1C's own health, from its heartbeats
+                await heartbeat.refresh_gauges(self._pool, self._working_hours)  # 1C's own health, from its heartbeats
         except InfrastructureError:
             return  # PostgreSQL is away too; the relay's own alerts cover that
         for entity in topology.ENTITIES:
