@@ -21,6 +21,7 @@ from .consumer import Consumer, ConsumerConfig, Handler
 from .dlq_sink import DeadLetterSink
 from .errors import ConfigError
 from .ingest import IngestConfig, create_app
+from .notices import Watcher
 from .relay import Relay
 from .settings import Settings
 from .working_hours import WorkingHours
@@ -99,6 +100,7 @@ async def run_consumers(settings: Settings, stop: asyncio.Event, *, entities: li
         consumers = _consumers(settings, build_handlers(names, pool, b24, mapping))
         tasks = [asyncio.create_task(c.run(stop)) for c in consumers]
         tasks.append(asyncio.create_task(_dead_letter_sink(settings, pool, consumers).run(stop)))
+        tasks.append(asyncio.create_task(Watcher.for_consumers(pool, b24, mapping, settings, consumers).run(stop)))
         if serve_http:
             app = ops_http.ops_app({"postgresql": _db_check(pool), "rabbitmq": lambda: _amqp_ready(settings)},
                                    metrics.registry("consumer"))
@@ -157,6 +159,7 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
         consumers = _consumers(settings, build_handlers(settings.consumer_entities, pool, b24, mapping))
         tasks = [asyncio.create_task(relay.run(stop)), *(asyncio.create_task(c.run(stop)) for c in consumers),
                  asyncio.create_task(_dead_letter_sink(settings, pool, consumers).run(stop)),
+                 asyncio.create_task(Watcher.for_consumers(pool, b24, mapping, settings, consumers).run(stop)),
                  asyncio.create_task(ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop))]
         await _gather_until_stop(tasks, stop)
 

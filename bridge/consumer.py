@@ -93,16 +93,19 @@ class Pause:
         self._name = name
         self._backoff = backoff or Backoff(initial=1.0, maximum=60.0)
         self._until = 0.0
+        self.since: datetime | None = None  # when the current pause began (the notice watcher reads it)
 
     def failed(self, exc: BaseException) -> float:
         delay = self._backoff.next()
         self._until = max(self._until, time.monotonic() + delay)
+        self.since = self.since or datetime.now(UTC)
         metrics.PAUSED.labels(self._name).set(1)
         return delay
 
     def succeeded(self) -> None:
         if self._backoff.attempts:
             self._backoff.reset()
+            self.since = None
             metrics.PAUSED.labels(self._name).set(0)
 
     async def wait(self, stop: asyncio.Event) -> None:
@@ -131,6 +134,11 @@ class Consumer:
         self._publish_channel: aio_pika.abc.AbstractChannel | None = None
         self.handled = 0  # since start, for progress output
         metrics.init_consumer(handler.name, (o.value for o in Outcome))
+
+    @property
+    def paused_since(self) -> datetime | None:
+        """When this consumer began holding back because Bitrix24 or PostgreSQL fails (None: running)."""
+        return self._pause.since
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, reconnecting with backoff when RabbitMQ goes away."""

@@ -31,7 +31,8 @@ def upgrade() -> None:
     )
     # Incidents the notice watcher opened (dead letters, a paused consumer, a silent source): one open row
     # per (kind, subject), so several processes watching the same thing send one notice, and a restart
-    # does not send it again.  notified_at: when the opening notice reached Bitrix24 (NULL: not yet).
+    # does not send it again.  notified_at: when the opening notice reached Bitrix24 (NULL: not yet);
+    # cleared_at: the trouble is over and the recovery notice is being sent (the row goes once it went).
     op.execute(
         """
         CREATE TABLE notice_incidents (
@@ -40,6 +41,7 @@ def upgrade() -> None:
             opened_at   timestamptz NOT NULL DEFAULT now(),
             detail      text        NOT NULL DEFAULT '',
             notified_at timestamptz,
+            cleared_at  timestamptz,
             PRIMARY KEY (kind, subject)
         )
         """
