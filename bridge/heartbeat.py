@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -80,7 +80,7 @@ async def refresh_gauges(pool: asyncpg.Pool, hours: WorkingHours | None = None) 
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # --- POST /v1/heartbeat (the route in bridge/ingest/app.py checks token, content type and size first) -----

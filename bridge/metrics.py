@@ -3,7 +3,8 @@
 Labels never carry secrets or unbounded values (no URLs, no ids): entity, event type, method, reason.
 
 Each process exports only the families of the components it runs: :func:`registry` builds the registry
-its ``/metrics`` serves (the ingest's, the relay's, the consumers', or all three for ``b24bridge run``),
+its ``/metrics`` serves (the ingest's, the relay's, the consumers', or all three for ``b24bridge run``;
+the relay's include 1C's health, read from PostgreSQL, see :mod:`bridge.heartbeat`),
 always with ``bridge_build_info``.  The metric objects themselves are module-level and registered nowhere
 else, so importing a module never adds families to another component's page.
 

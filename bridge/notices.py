@@ -22,7 +22,7 @@ import asyncpg
 
 from . import heartbeat, incidents
 from .dlq import DeadLetterTable
-from .errors import B24Error, InfrastructureError
+from .errors import B24Error
 from .mapping import Notify
 from .sql import Q
 from .working_hours import WorkingHours
@@ -57,8 +57,9 @@ class Watcher:
         while not stop.is_set():
             try:
                 await self.round()
-            except (InfrastructureError, OSError, asyncpg.PostgresError) as exc:
-                log.warning("notice round failed", extra={"action": "notices.error", "error": str(exc)})
+            except Exception as exc:  # noqa: BLE001 - a notice problem must never stop the consumers
+                log.warning("notice round failed", extra={"action": "notices.error",
+                                                          "error": f"{type(exc).__name__}: {exc}"})
             try:
                 await asyncio.wait_for(stop.wait(), self._notify.check_seconds)
             except TimeoutError:
@@ -87,10 +88,9 @@ class Watcher:
     async def _carry_out(self, step: incidents.Step) -> None:
         key = (step.kind, step.subject)
         if step.action == "open":
-            if await self._pool.fetchval(Q.incident_open, *key, step.detail) and \
-                    await self._pool.fetchval(Q.incident_claim_notice, *key):
-                if not await self._send(step):
-                    await self._pool.execute(Q.incident_unclaim_notice, *key)
+            opened = await self._pool.fetchval(Q.incident_open, *key, step.detail)  # only the first watcher
+            if opened and await self._pool.fetchval(Q.incident_claim_notice, *key) and not await self._send(step):
+                await self._pool.execute(Q.incident_unclaim_notice, *key)
         elif step.action == "notify":
             if await self._pool.fetchval(Q.incident_claim_notice, *key) and not await self._send(step):
                 await self._pool.execute(Q.incident_unclaim_notice, *key)

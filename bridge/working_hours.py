@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -32,7 +32,7 @@ class WorkingHours:
         """``always``, or ``<days> HH:MM-HH:MM [zone]``: days ``mon-fri`` or ``mon,wed,sat``; zone an IANA
         name (``Europe/Moscow``) or an offset (``+03:00``), UTC when left out.  Raises ValueError."""
         if text.strip().lower() in ("always", "24/7"):
-            return cls(frozenset(range(7)), time(0), time(0), timezone.utc, "always")
+            return cls(frozenset(range(7)), time(0), time(0), UTC, "always")
         tokens = text.split()
         match = _SPAN.fullmatch(tokens[1]) if len(tokens) in (2, 3) else None
         if not match:
@@ -43,7 +43,7 @@ class WorkingHours:
             if first not in DAYS or (last and last not in DAYS):
                 raise ValueError(f"working hours {text!r}: days are {', '.join(DAYS)} (e.g. mon-fri or sat,sun)")
             a, b = DAYS.index(first), DAYS.index(last or first)
-            days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+            days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(b + 1)])
         try:
             start, end = (time.fromisoformat(f"{int(t[:-3]):02d}{t[-3:]}") for t in (match["start"], match["end"]))
         except ValueError:
@@ -67,7 +67,7 @@ class WorkingHours:
 
 def _zone(name: str | None, text: str) -> tzinfo:
     if not name:
-        return timezone.utc
+        return UTC
     if offset := _OFFSET.fullmatch(name):
         sign = 1 if offset[1] == "+" else -1
         return timezone(sign * timedelta(hours=int(offset[2]), minutes=int(offset[3] or 0)))

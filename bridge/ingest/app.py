@@ -127,6 +127,7 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None, dsn: s
             check_content_type(request)
             body = await read_body(request, heartbeat.MAX_BODY_BYTES)
         except RequestRejected as exc:
+            log.warning("heartbeat refused", extra={"action": "heartbeat.refuse", "status": exc.status, "error": exc.code})
             return _error(exc.status, exc.code, exc.message)
         status, answer = await heartbeat.accept(body, state["pool"])
         return JSONResponse(answer, status_code=status)

@@ -1,6 +1,6 @@
 """Incidents from observations (bridge/incidents.py): one opening and one recovery notice per incident."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from bridge.incidents import (
     DEAD_LETTERS,
@@ -16,7 +16,7 @@ from bridge.incidents import (
 )
 
 MSK = timezone(timedelta(hours=3))
-NOW = datetime(2026, 12, 2, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
 TEXTS = Texts("https://bridge.example.ru/console", MSK)
 DLQ = Observation(DEAD_LETTERS, "b24.deal.dlq", True, None, "2 шт.; invalid_event: 2")
 
@@ -45,7 +45,7 @@ def test_an_opening_notice_that_did_not_reach_bitrix24_is_sent_again():
 
 
 def test_when_it_clears_one_recovery_notice_with_the_same_tag_says_how_long_it_lasted():
-    told = Incident(DEAD_LETTERS, "b24.deal.dlq", datetime(2026, 12, 2, 7, 2, tzinfo=timezone.utc), notified=True)
+    told = Incident(DEAD_LETTERS, "b24.deal.dlq", datetime(2026, 12, 2, 7, 2, tzinfo=UTC), notified=True)
     steps = plan([], [DEAD_LETTERS], [told], TEXTS, NOW)
     assert actions(steps) == [("clear", DEAD_LETTERS, "b24.deal.dlq")]
     assert "разобраны" in steps[0].message and "02.12 10:02 – 02.12 11:00" in steps[0].message

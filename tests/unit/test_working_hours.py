@@ -1,13 +1,13 @@
 """BRIDGE_WORKING_HOURS: when 1C must be posting heartbeats, in the company's own time zone."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from bridge.settings import Settings
 from bridge.working_hours import WorkingHours
 
-UTC = timezone.utc
+UTC = UTC
 MOSCOW_OFFICE = WorkingHours.parse("mon-fri 09:00-18:00 Europe/Moscow")
 
 
