@@ -27,9 +27,11 @@ from .consumer import Consumer, ConsumerConfig, Handler
 from .dlq_sink import DeadLetterSink
 from .errors import ConfigError
 from .ingest import IngestConfig, create_app
+from .notices import Watcher
 from .relay import Relay
 from .console.auth import Credentials, Signer
 from .settings import Settings
+from .working_hours import WorkingHours
 from .sync.counterparty import CounterpartyHandler
 from .sync.deal import DealHandler
 from .sync.product import ProductHandler
@@ -158,7 +160,8 @@ def _relay(root: Root) -> Relay:
     settings = root.settings
     return Relay(root.pool, root.connect, listen_dsn=settings.database_url.get_secret_value(),
                  batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval,
-                 trace_retention=timedelta(days=settings.trace_retention_days))
+                 trace_retention=timedelta(days=settings.trace_retention_days),
+                 working_hours=WorkingHours.parse(settings.working_hours))
 
 
 def _consumers(root: Root, names: list[str]) -> list[Consumer]:
@@ -192,6 +195,7 @@ async def run_consumers(settings: Settings, stop: asyncio.Event, *, entities: li
         consumers = _consumers(root, names)
         tasks = [asyncio.create_task(startup.consume(settings, root.b24, root.mapping, consumers, stop)),
                  asyncio.create_task(_dead_letter_sink(root, consumers).run(stop))]
+        tasks.append(asyncio.create_task(Watcher.for_consumers(root.pool, root.b24, root.mapping, settings, consumers).run(stop)))
         if serve_http:
             app = ops_http.ops_app({"postgresql": _db_check(root.pool), "rabbitmq": lambda: broker.ready(root.connect)},
                                    metrics.registry("consumer"))
@@ -261,6 +265,7 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(_relay(root).run(stop)),
                  asyncio.create_task(startup.consume(settings, root.b24, root.mapping, consumers, stop)),
                  asyncio.create_task(_dead_letter_sink(root, consumers).run(stop)),
+                 asyncio.create_task(Watcher.for_consumers(root.pool, root.b24, root.mapping, settings, consumers).run(stop)),
                  asyncio.create_task(ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop))]
         if console:
             tasks.append(asyncio.create_task(_console_serve(settings, console, root.pool, registry, stop)))

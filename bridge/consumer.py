@@ -109,6 +109,11 @@ class Consumer:
         self.handled = 0  # since start, for progress output
         metrics.init_consumer(handler.name, (o.value for o in Outcome))
 
+    @property
+    def paused_since(self) -> datetime | None:
+        """When this consumer began holding back because Bitrix24 or PostgreSQL fails (None: running)."""
+        return self._pause.since
+
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, reconnecting with backoff when RabbitMQ goes away."""
         self._stop = stop

@@ -102,6 +102,18 @@ class Users(BaseModel):
     match_email: bool = True  # else look the 1C user's e-mail up with user.get
 
 
+class Notify(BaseModel):
+    """Who hears about trouble in Bitrix24 (``im.notify.system.add``, docs/operations.md "Notices")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    admins: list[PositiveInt] = Field(default_factory=list)  # portal user ids; empty: no notices
+    console_url: str | None = Field(None, pattern=r"^https?://\S+$")  # the link in every notice
+    pause_minutes: float = Field(10.0, gt=0)  # a consumer paused this long is an incident
+    silence_minutes: float = Field(15.0, gt=0)  # a 1C base without heartbeat this long (working hours)
+    check_seconds: float = Field(30.0, gt=0)  # how often the watcher looks
+
+
 class Mapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -113,6 +125,7 @@ class Mapping(BaseModel):
     deals: Deals = Deals()
     products: Products = Products()
     users: Users = Users()
+    notify: Notify = Notify()
 
     def originator(self, source: str) -> str:
         return self.originator_id.replace("{source}", source)

@@ -3,7 +3,8 @@
 Labels never carry secrets or unbounded values (no URLs, no ids): entity, event type, method, reason.
 
 Each process exports only the families of the components it runs: :func:`registry` builds the registry
-its ``/metrics`` serves (the ingest's, the relay's, the consumers', or all three for ``b24bridge run``),
+its ``/metrics`` serves (the ingest's, the relay's, the consumers', or all three for ``b24bridge run``;
+the relay's include 1C's health, read from PostgreSQL, see :mod:`bridge.heartbeat`),
 always with ``bridge_build_info``.  The metric objects themselves are module-level and registered nowhere
 else, so importing a module never adds families to another component's page.
 
@@ -73,6 +74,25 @@ RELAY_LAST_SUCCESS = Gauge("bridge_relay_last_cycle_timestamp_seconds",
                            "When the relay last finished a cycle (0 until its first); only relays export it",
                            registry=None)
 
+# --- 1C health: the latest heartbeat of each 1C base (bridge.heartbeat), set from PostgreSQL by the relay ---
+ONEC_PENDING = Gauge("bridge_onec_pending", "Changes waiting in 1C's own queue, by 1C base (its last heartbeat)",
+                     ["source"], registry=None)
+ONEC_OLDEST_PENDING = Gauge(
+    "bridge_onec_oldest_pending_seconds",
+    "Seconds 1C's queue had not been empty at its last heartbeat (≥ the oldest waiting change's age)", ["source"],
+    registry=None,
+)
+ONEC_REJECTED = Gauge("bridge_onec_rejected", "Objects whose last send 1C marked «Отклонено», by 1C base",
+                      ["source"], registry=None)
+ONEC_LAST_HEARTBEAT = Gauge("bridge_onec_last_heartbeat_timestamp_seconds",
+                            "When the bridge last received a heartbeat from this 1C base", ["source"],
+                            registry=None)
+ONEC_SENDER_INFO = Gauge("bridge_onec_sender_info", "The 1C module and platform versions of each base (value 1)",
+                         ["source", "module_version", "platform_version"], registry=None)
+ONEC_WORKING_HOURS = Gauge("bridge_onec_working_hours",
+                           "1 within BRIDGE_WORKING_HOURS, when 1C must post heartbeats; 0 outside", registry=None)
+ONEC_GAUGES = (ONEC_PENDING, ONEC_OLDEST_PENDING, ONEC_REJECTED, ONEC_LAST_HEARTBEAT, ONEC_SENDER_INFO)
+
 # --- consumers ----------------------------------------------------------------------------------------
 CONSUMED = Counter(
     "bridge_consumer_messages_total", "Messages handled, by consumer and outcome", ["consumer", "outcome"],
@@ -119,7 +139,7 @@ CONSOLE_ACTIONS = Counter("bridge_console_dead_letters_marked_total",
 COMPONENTS = {
     "ingest": (INGEST_REQUESTS, INGEST_EVENTS, INGEST_SECONDS),
     "relay": (OUTBOX_PENDING, OUTBOX_OLDEST_AGE, RELAY_PUBLISHED, RELAY_FAILED, RELAY_BATCH_SECONDS,
-              RELAY_LAST_SUCCESS),
+              RELAY_LAST_SUCCESS, *ONEC_GAUGES, ONEC_WORKING_HOURS),
     "consumer": (CONSUMED, CONSUME_SECONDS, RETRIES, DEAD_LETTERS, DEAD_LETTERS_STORED, DEPENDENCY_WAITS, PAUSED,
                  END_TO_END,
                  PAID_NOTIFICATIONS, UNMAPPED_USERS, *b24_metrics.ALL),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime
 from dataclasses import dataclass
 
 from . import metrics
@@ -59,6 +60,7 @@ class Pause:
         self._backoff = backoff or Backoff(initial=PROBE_INITIAL, maximum=PROBE_MAX)
         self._period = 0  # how many times the pause has opened or closed
         self._opened_at: float | None = None  # monotonic; None: closed
+        self.since: datetime | None = None  # wall-clock start of the current pause (the notice watcher reads it)
         self._probe_at = 0.0  # monotonic time the next probe may start
         self._probe: Attempt | None = None  # the probe now trying, if any
         self._changed = asyncio.Event()  # set (and replaced) whenever the state changes
@@ -99,6 +101,7 @@ class Pause:
         elif self._opened_at is None and attempt.period == self._period:
             self._period += 1
             self._opened_at = now
+            self.since = datetime.now(UTC)
             self._schedule(now)
             metrics.PAUSED.labels(self._name).set(1)
             log.warning("a service the consumer needs is failing; paused", extra={
@@ -114,6 +117,7 @@ class Pause:
             return
         paused_for = time.monotonic() - self._opened_at
         self._opened_at = None
+        self.since = None
         self._period += 1
         self._probe = None
         self._backoff.reset()

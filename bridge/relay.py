@@ -21,12 +21,13 @@ from datetime import timedelta
 import aio_pika
 import asyncpg
 
-from . import edges, metrics, outcomes, topology
+from . import edges, heartbeat, metrics, outcomes, topology
 from .broker import Connect
 from .backoff import Backoff
 from .errors import BrokerUnavailable, InfrastructureError
 from .outbox import Outbox
 from .wire import OutboxMessage, to_amqp
+from .working_hours import WorkingHours
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,10 @@ class Relay:
     def __init__(self, pool: asyncpg.Pool, connect: Connect, *, listen_dsn: str | None = None,
                  batch_size: int = 500, poll_interval: float = 1.0,
                  retention: timedelta = DEFAULT_RETENTION,
-                 trace_retention: timedelta = outcomes.DEFAULT_RETENTION) -> None:
+                 trace_retention: timedelta = outcomes.DEFAULT_RETENTION,
+                 working_hours: WorkingHours | None = None) -> None:
         self._pool = pool
+        self._working_hours = working_hours
         self._outbox = Outbox(pool)
         self._connect = connect  # called on every (re)connection
         self._listen_dsn = listen_dsn
@@ -134,6 +137,7 @@ class Relay:
         try:
             with edges.postgres("outbox backlog", every_error=True):
                 backlog = {b.entity: b for b in await self._outbox.backlog()}
+                await heartbeat.refresh_gauges(self._pool, self._working_hours)  # 1C's own health, from its heartbeats
         except InfrastructureError:
             return  # PostgreSQL is away too; the relay's own alerts cover that
         for entity in topology.ENTITIES:

@@ -16,6 +16,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .working_hours import DEFAULT_WORKING_HOURS, WorkingHours
+
 DEFAULT_DATABASE_URL = "postgresql://bridge:bridge@127.0.0.1:5432/bridge"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_SANDBOX_WEBHOOK_URL = "http://127.0.0.1:8090/rest/1/sandbox0webhook0code/"
@@ -54,6 +56,10 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(500, ge=1, le=10_000)
     relay_poll_interval: float = Field(1.0, gt=0, description="seconds between polls when NOTIFY is silent")
     relay_metrics_port: int = 9101
+    working_hours: str = Field(
+        DEFAULT_WORKING_HOURS,
+        description="when 1C must post heartbeats: 'mon-fri 09:00-18:00 Europe/Moscow' or 'always' (silence alert and notice)",
+    )
 
     consumer_prefetch: int = Field(32, ge=1, le=1000, description="messages handled concurrently per consumer")
     consumer_metrics_port: int = 9102
@@ -116,6 +122,12 @@ class Settings(BaseSettings):
     def _split_tokens(cls, value: object) -> object:
         if isinstance(value, str):
             return [t.strip() for t in value.split(",") if t.strip()]
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _check_working_hours(cls, value: str) -> str:
+        WorkingHours.parse(value)  # a ValueError names the problem
         return value
 
     @field_validator("consumer_entities", mode="before")

@@ -1,4 +1,4 @@
-"""The ingest's HTTP application: ``POST /v1/events``, ``/healthz``, ``/readyz``, ``/metrics``, ``/docs``.
+"""The ingest's HTTP application: ``POST /v1/events``, ``POST /v1/heartbeat``, ``/healthz``, ``/readyz``, ``/metrics``, ``/docs``.
 
 Transport rules (contract v1): one event object or a JSON array of up to 1000; ``200`` with one result per
 event in request order (``accepted`` | ``duplicate`` | ``rejected`` with field errors); first write wins on
@@ -23,10 +23,10 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from onec_outbox.contract import ENTITIES, event_json_schema
+from onec_outbox.contract import ENTITIES, event_json_schema, heartbeat_json_schema
 from onec_outbox.contract.events import MAX_DEPTH, MAX_ITEMS, MAX_STRING
 
-from .. import metrics
+from .. import heartbeat, metrics
 from ..errors import ConfigError, InfrastructureError
 from ..openapi_docs import install as install_docs
 from ..ops_http import run_checks
@@ -151,6 +151,25 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
     def prepare(body: bytes) -> tuple[list[Any], list[Result], Valid]:
         items, floats = decode(body, config, MAX_ITEMS)
         return (items, *validate(items, floats))
+
+    @app.post("/v1/heartbeat", summary="The 1C sender's heartbeat after every run (same bearer token)",
+              responses={200: {"description": "stored as the source's latest"},
+                         400: {"description": "not JSON, or a field is wrong (errors name each)"},
+                         401: {"description": "bad token"}, 408: {"description": "the body did not arrive in time"},
+                         413: {"description": "body too large"},
+                         415: {"description": "not JSON"}, 503: {"description": "storage unavailable; retry"}},
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                  "schema": heartbeat_json_schema()}}}})
+    async def post_heartbeat(request: Request) -> Response:
+        try:
+            check_token(request, config.tokens)
+            check_content_type(request)
+            body = await read_body(request, heartbeat.MAX_BODY_BYTES, config.body_timeout)
+        except RequestRejected as exc:
+            log.warning("heartbeat refused", extra={"action": "heartbeat.refuse", "status": exc.status, "error": exc.code})
+            return _error(exc.status, exc.code, exc.message)
+        status, answer = await heartbeat.accept(body, state["pool"])
+        return JSONResponse(answer, status_code=status)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:

@@ -34,6 +34,7 @@ from onec_outbox.contract.events import (
     event_to_json,
     parse_event,
 )
+from onec_outbox.contract.heartbeat import Heartbeat, heartbeat_json_schema, parse_heartbeat
 from onec_outbox.contract.product import VAT_RATES, ProductPayload, PurchasePrice, SalePrice, Unit
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "DocumentPayload",
     "Event",
     "FieldError",
+    "Heartbeat",
     "InvoiceEvent",
     "InvoicePayload",
     "Item",
@@ -71,5 +73,7 @@ __all__ = [
     "Unit",
     "event_json_schema",
     "event_to_json",
+    "heartbeat_json_schema",
     "parse_event",
+    "parse_heartbeat",
 ]

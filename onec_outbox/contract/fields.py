@@ -292,6 +292,13 @@ InfobaseId = Annotated[
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 64, "examples": ["ut103-main"]}),
 ]
 
+ShortText = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    AfterValidator(_not_blank),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 64}),
+]
+
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 

@@ -3,8 +3,8 @@
     python -m onec_outbox.contract.schema            # rewrite onec_outbox/schema/*.schema.json
     python -m onec_outbox.contract.schema --check    # exit 1 if the committed files are stale
 
-Writes ``event.schema.json`` (the envelope with every payload, chosen by ``event_type``) and one file per
-payload (``counterparty.schema.json`` …).  Output is deterministic: sorted keys, two-space indent, UTF-8
+Writes ``event.schema.json`` (the envelope with every payload, chosen by ``event_type``), one file per
+payload (``counterparty.schema.json`` …) and ``heartbeat.schema.json`` (``POST /v1/heartbeat``).  Output is deterministic: sorted keys, two-space indent, UTF-8
 without escapes, a final newline, so a regenerated file differs only when the contract changed.
 
 The schema says what the models say, except what JSON Schema cannot express: control digits of ИНН,
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from onec_outbox.contract.events import ENTITIES, PAYLOADS, event_json_schema
+from onec_outbox.contract.heartbeat import heartbeat_json_schema
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -30,6 +31,12 @@ _EVENT_DESCRIPTION = (
     "Событие контракта v1: 1С → мост (POST /v1/events). Тело запроса — одно такое событие или массив до "
     "1000 событий. Деньги и количества — строки; даты ГГГГ-ММ-ДД; дата-время ISO-8601 со смещением; "
     "неизвестные поля допускаются и сохраняются. / One contract v1 event sent by 1C to the bridge."
+)
+
+
+_HEARTBEAT_DESCRIPTION = (
+    "Пульс отправителя 1С: после каждого запуска регламентного задания, даже если отправлять нечего "
+    "(POST /v1/heartbeat). / The 1C sender's heartbeat, posted after every run."
 )
 
 
@@ -47,6 +54,10 @@ def render() -> dict[str, str]:
         payload["$schema"] = DIALECT
         payload["title"] = f"{entity}.upserted payload (contract v1)"
         files[f"{entity}.schema.json"] = _text(payload)
+    heartbeat = heartbeat_json_schema()
+    heartbeat.update({"$schema": DIALECT, "title": "Heartbeat (POST /v1/heartbeat)",
+                      "description": _HEARTBEAT_DESCRIPTION})
+    files["heartbeat.schema.json"] = _text(heartbeat)
     return files
 
 

@@ -18,6 +18,8 @@ event into «Отклонено».  tree-sitter-bsl parses such code happily; th
   query only under ``Если ЕстьРеквизит("…") Тогда`` (else through a ``#Поле#`` placeholder filled by
   ``ПолеЕслиЕсть``, which this check does not see as a field).
 
+* ``duplicate``: no two procedures of a module share a name (a merge that kept both copies).
+
 Data: ``catalogue/platform.json`` (global functions with versions, types, global context names) and
 ``catalogue/ut103.json``.  What is not checked: methods of objects (no types), flow-sensitive definition.
 """
@@ -478,9 +480,29 @@ def _has_table(full: str, member: str) -> bool:
     return entry is not None and member.lower() in {t.lower() for t in entry.get("tables", {})}
 
 
+# --- rule: duplicate ----------------------------------------------------------------------------------
+
+
+def duplicate_procedures(module: Module) -> list[Finding]:
+    """Two procedures of one name (case-insensitive): the platform refuses the module («Процедура или
+    функция с указанным именем уже определена»), while ``procedures`` would silently keep the last."""
+    seen: dict[str, Node] = {}
+    findings = []
+    for node in module.root.children:
+        if node.type not in ("procedure_definition", "function_definition"):
+            continue
+        name = source.text(node.child_by_field_name("name"))
+        if name.lower() in seen:
+            findings.append(Finding("duplicate", _where(module, node),
+                                    f"«{name}» уже определена в строке {seen[name.lower()].start_point.row + 1}"))
+        else:
+            seen[name.lower()] = node
+    return findings
+
+
 # --- whole project ------------------------------------------------------------------------------------
 
-RULES = (undefined_variables, unresolved_calls, metadata_names)
+RULES = (undefined_variables, unresolved_calls, metadata_names, duplicate_procedures)
 
 
 def analyze(module: Module) -> list[Finding]:

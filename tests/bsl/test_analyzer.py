@@ -174,3 +174,12 @@ def test_names_whose_version_was_not_confirmed_are_compiled_by_step_1_of_the_gui
     names = analyzer.platform()["verify_on_platform"]["names"]
     step_1 = next(line for line in source.GUIDE.read_text(encoding="utf-8").splitlines() if line.startswith("| 1 |"))
     assert names and all(f"`{name}`" in step_1 for name in names)
+
+
+# --- duplicate ---
+
+
+def test_a_procedure_defined_twice_is_found() -> None:
+    code = "Функция Ф()\n\tВозврат 1;\nКонецФункции\n\nфункция ф()\n\tВозврат 2;\nКонецФункции\n"
+    found = _findings(code, "duplicate")
+    assert len(found) == 1 and "Фрагмент:5" in found[0] and "строке 1" in found[0]

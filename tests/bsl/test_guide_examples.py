@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from onec_outbox.contract import ContractViolation, parse_event
+from onec_outbox.contract import ContractViolation, parse_event, parse_heartbeat
 from tests.bsl import source
 
 ENTITIES = {"counterparty", "product", "customer_order", "invoice", "payment", "shipment"}
@@ -129,3 +129,9 @@ def test_the_guide_shows_an_allocation_in_the_order_currency_different_from_the_
         a.get("currency") and a["currency"] != p["currency"] and a["order_id"] for p in payments for a in p["allocations"]
     )
     assert all("currency" in a for p in payments for a in p["allocations"])  # 1C always says which
+
+
+def test_the_guides_heartbeat_is_one_the_bridge_accepts() -> None:
+    heartbeats = _blocks("json-heartbeat")
+    assert len(heartbeats) == 1
+    assert parse_heartbeat(heartbeats[0]).pending == 12

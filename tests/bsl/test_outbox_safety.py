@@ -15,6 +15,7 @@ import re
 
 from tree_sitter import Node
 
+from onec_outbox.contract import Heartbeat
 from tests.bsl import metadata, source
 
 REGISTER = ("планыобмена", "зарегистроватьизменения")
@@ -284,3 +285,30 @@ def test_switching_on_checks_the_platform_and_remembers_this_infobase_and_the_se
     assert 0 <= guard < lock
     copy_guard = source.code_without_comments(server["проверкакопиибазы"].node)
     assert "СтрокаСоединенияИнформационнойБазы()" in copy_guard
+
+
+# --- heartbeat -----------------------------------------------------------------------------------------
+
+
+def test_the_heartbeat_sends_exactly_the_fields_the_bridge_validates() -> None:
+    body = _module("Б24Мост_Отправка")["отправитьпульс"].node
+    sent = set(re.findall(r'Пульс\.Вставить\("(\w+)"', source.text(body)))
+    assert sent == set(Heartbeat.model_fields)
+    assert '"/v1/heartbeat"' in source.text(body)
+
+
+def test_the_heartbeat_never_fails_the_run() -> None:
+    body = _module("Б24Мост_Отправка")["отправитьпульс"].node
+    statements = [c for c in body.children if c.type.endswith("statement")]
+    assert [s.type for s in statements] == ["try_statement"], "everything the heartbeat does sits in one Попытка"
+    _, handler = source.try_parts(statements[0])
+    assert not source.raises(handler)
+
+
+def test_every_run_that_passed_the_copy_check_posts_its_heartbeat_and_only_the_locked_one_writes_state() -> None:
+    run = _module("Б24Мост_Отправка")["выполнитьотправку"].node
+    code = source.code_without_comments(run)
+    posts = re.findall(r"ОтправитьПульс\(Узел, Настройки, (Истина|Ложь)\)", code)
+    assert posts == ["Ложь", "Ложь", "Истина"]  # paused by setting, pausing after errors, after a cycle
+    assert code.index("ПроверкаКопииБазы") < code.index("ОтправитьПульс")  # a copy never speaks for the base
+    assert code.index("ОтправитьПульс(Узел, Настройки, Истина)") < code.index("ОбъектУзла.Разблокировать();\n\tВозврат")

@@ -27,8 +27,8 @@ def test_committed_schema_files_match_the_models():
     assert not names, f"JSON Schema is stale ({', '.join(names)}): run `{COMMAND}` and commit the result"
 
 
-def test_schema_files_are_one_per_payload_plus_the_event():
-    assert set(SCHEMAS) == {"event.schema.json"} | {f"{entity}.schema.json" for entity in ENTITIES}
+def test_schema_files_are_one_per_payload_plus_the_event_and_the_heartbeat():
+    assert set(SCHEMAS) == {"event.schema.json", "heartbeat.schema.json"} | {f"{entity}.schema.json" for entity in ENTITIES}
 
 
 def test_generation_is_deterministic():
@@ -96,3 +96,11 @@ def test_event_schema_can_place_its_definitions_for_openapi():
     schema = event_json_schema(ref_template="#/components/schemas/{model}")
     assert schema["discriminator"]["mapping"]["invoice.upserted"] == "#/components/schemas/InvoiceEvent"
     assert "InvoicePayload" in schema["$defs"]
+
+
+def test_the_heartbeat_schema_says_what_its_model_says():
+    good = {"source": "ut103-main", "module_version": "1.5.0", "platform_version": "8.3.22.1709", "pending": 0,
+            "oldest_pending_seconds": 0, "rejected": 0}
+    assert list(validator("heartbeat.schema.json").iter_errors(good)) == []
+    for change in ({"pending": -1}, {"pending": "3"}, {"source": ""}, {"module_version": "x" * 65}):
+        assert list(validator("heartbeat.schema.json").iter_errors({**good, **change})), change

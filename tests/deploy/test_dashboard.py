@@ -92,5 +92,6 @@ def test_the_dashboard_covers_every_stage_of_the_pipeline():
                    "bridge_end_to_end_seconds_bucket", "bridge_consumer_retries_total",
                    "bridge_consumer_dead_letters_total", "bridge_consumer_dependency_waits_total",
                    "bridge_consumer_paused", "bridge_b24_http_requests_total", "bridge_b24_request_seconds_bucket",
-                   "bridge_b24_rate_limit_wait_seconds_total", "rabbitmq_detailed_queue_messages"):
+                   "bridge_b24_rate_limit_wait_seconds_total", "rabbitmq_detailed_queue_messages",
+                   "bridge_onec_pending", "bridge_onec_rejected", "bridge_onec_last_heartbeat_timestamp_seconds"):
         assert metric in used, f"no panel shows {metric}"

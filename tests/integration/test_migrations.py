@@ -5,7 +5,7 @@ import asyncpg
 from bridge import db, schema
 from bridge.sql import load
 
-EXPECTED_TABLES = {"outbox", "inbox", "entity_links", "dead_letters"}
+EXPECTED_TABLES = {"outbox", "inbox", "entity_links", "dead_letters", "source_heartbeats", "notice_incidents"}
 
 
 async def _tables(url: str) -> set[str]:

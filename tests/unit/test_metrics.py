@@ -14,7 +14,7 @@ from bridge.broker import connector
 from bridge.consumer import Consumer, Outcome
 
 ROOT = Path(__file__).resolve().parents[2]
-OWN = {"ingest": ("bridge_ingest_",), "relay": ("bridge_relay_", "bridge_outbox_"),
+OWN = {"ingest": ("bridge_ingest_",), "relay": ("bridge_relay_", "bridge_outbox_", "bridge_onec_"),
        "consumer": ("bridge_consumer_", "bridge_end_to_end_", "bridge_deal_", "bridge_b24_", "bridge_dead_letters_")}
 
 
