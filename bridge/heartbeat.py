@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -28,6 +28,11 @@ from .sql import Q
 from .working_hours import DEFAULT_WORKING_HOURS, WorkingHours
 
 log = logging.getLogger(__name__)
+
+
+# A base heard from longer ago than this is "silent" on the console; the same figure as the
+# BridgeOnecSilent alert and the notice's default (notify.silence_minutes), which also honour working hours.
+SILENT_AFTER = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)

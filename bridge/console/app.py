@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import dlq, metrics, ops_http, trace
+from .. import dlq, heartbeat, metrics, ops_http, trace
 from . import auth, health
 
 log = logging.getLogger(__name__)
@@ -222,8 +222,12 @@ def create_app(config: ConsoleConfig, pool: asyncpg.Pool, registry: CollectorReg
         counts = await letters.counts()
         open_letters = [(queue, reason, n) for queue, reasons in sorted(counts.items())
                         for reason, n in sorted(reasons.items())]
+        now = datetime.now(UTC)
+        sources = [(beat, (now - beat.received_at).total_seconds() > heartbeat.SILENT_AFTER.total_seconds())
+                   for beat in await heartbeat.latest(pool)]
         return page(request, "pipeline.html", principal, rows=rows, window=window, windows=list(health.WINDOWS),
-                    open_letters=open_letters, now=time.strftime("%H:%M:%S", time.gmtime()))
+                    open_letters=open_letters, sources=sources, silent_after=heartbeat.SILENT_AFTER,
+                    now=time.strftime("%H:%M:%S", time.gmtime()))
 
     async def dead_letters(request: Request, principal: auth.Principal) -> Response:
         q = request.query_params

@@ -11,10 +11,11 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from bridge import console, metrics
+from bridge import console, heartbeat, metrics
 from bridge.cli import main
 from bridge.console import auth, health
 from bridge.outbox import Outbox
+from onec_outbox.contract.heartbeat import Heartbeat
 from tests.console.support import PASSWORD, TOKEN, USER, app, config, store_dead_letter
 from tests.helpers import new_event
 
@@ -220,3 +221,21 @@ def test_a_richer_trace_shows_up_as_tables_without_a_change_to_the_console():
         found=True, sections=sections(Richer("ТД000004914")))
     assert "document number" in html and "waiting" in html and "counterparty c-1" in html
     assert '<a href="https://portal.example/crm/deal/details/7/"' in html
+
+
+async def test_the_pipeline_page_shows_each_1c_base_from_its_heartbeat_and_flags_a_silent_one(db_pool):
+    await heartbeat.receive(db_pool, Heartbeat(source="ut-moscow", module_version="1.5.0",
+                                               platform_version="8.3.24.1548", pending=12,
+                                               oldest_pending_seconds=300, rejected=2))
+    await heartbeat.receive(db_pool, Heartbeat(source="ut-kazan", module_version="1.5.0",
+                                               platform_version="8.3.6.2530", pending=0,
+                                               oldest_pending_seconds=0, rejected=0))
+    await db_pool.execute("UPDATE source_heartbeats SET received_at = now() - interval '2 hours' "
+                          "WHERE source = 'ut-kazan'")
+    async with client(db_pool) as c:
+        page = (await c.get("/", auth=(USER, PASSWORD))).text
+    table = page.split('id="sources"', 1)[1].split("</table>", 1)[0]
+    moscow, kazan = (table.split(f">{name}</th>", 1)[1].split("</tr>", 1)[0] for name in ("ut-moscow", "ut-kazan"))
+    assert ">12<" in moscow and ">2<" in moscow and "silent" not in moscow  # rejected flags it, not silence
+    assert "silent" in kazan and "8.3.6.2530" in kazan
+    assert table.count('class="bad"') == 2
