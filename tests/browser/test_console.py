@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.browser.support import page_until
 from tests.console.support import PASSWORD, USER, store_dead_letter
 from tests.e2e.conftest import running_stack
 from tests.e2e.test_counterparty import companies, full_company
@@ -37,16 +37,6 @@ def in_thread(fn, *args):
     return asyncio.to_thread(fn, *args)
 
 
-def settle(condition, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("the page did not get there in time")
-        time.sleep(0.1)
-
 
 def log_in(browser, by, base: str, password: str = PASSWORD, path: str = "/dead-letters") -> None:
     browser.delete_all_cookies()
@@ -55,7 +45,7 @@ def log_in(browser, by, base: str, password: str = PASSWORD, path: str = "/dead-
     browser.find_element(by.NAME, "user").send_keys(USER)
     browser.find_element(by.NAME, "password").send_keys(password)
     browser.find_element(by.CSS_SELECTOR, "form button").click()
-    settle(lambda: browser.execute_script("return document.readyState") == "complete")
+    page_until(lambda: browser.execute_script("return document.readyState") == "complete")
 
 
 def shot(browser, name: str) -> None:
@@ -118,7 +108,7 @@ async def test_a_replay_from_the_page_applies_the_event_once_and_records_who_and
         row.find_element(by.NAME, "id").click()
         browser.find_element(by.ID, "why").send_keys("portal fixed, ticket OPS-7")
         browser.find_element(by.ID, "replay").click()
-        notice = settle(lambda: browser.find_elements(by.ID, "done"))
+        notice = page_until(lambda: browser.find_elements(by.ID, "done"))
         assert notice[0].text.startswith("1 dead letter(s) replayed")
 
     await in_thread(replay)
@@ -155,7 +145,7 @@ async def test_purge_needs_a_reason_and_records_who(browser, by, console, db_poo
         browser.find_element(by.ID, "why").send_keys("duplicate of an applied event")
         browser.find_element(by.ID, "purge").click()
         browser.switch_to.alert.accept()  # "Purge settles … for good"
-        settle(lambda: browser.find_elements(by.ID, "done"))
+        page_until(lambda: browser.find_elements(by.ID, "done"))
         assert browser.find_element(by.ID, "done").text.startswith("1 dead letter(s) purged")
 
     await in_thread(steps)
@@ -173,13 +163,13 @@ async def test_the_trace_search_finds_an_event_and_the_pipeline_counts_it(browse
         box = browser.find_element(by.NAME, "q")
         box.send_keys(company["event_id"])
         box.submit()
-        trace = settle(lambda: browser.find_elements(by.ID, "trace"))[0]
+        trace = page_until(lambda: browser.find_elements(by.ID, "trace"))[0]
         assert company["event_id"] in trace.text and "counterparty" in trace.text
         sections = [s.get_attribute("data-section") for s in trace.find_elements(by.CSS_SELECTOR, "section")]
         assert "events" in sections and "links" in sections
         shot(browser, "trace")
         browser.find_element(by.LINK_TEXT, "Pipeline").click()
-        row = settle(lambda: browser.find_elements(by.CSS_SELECTOR, "tr[data-entity='counterparty']"))[0]
+        row = page_until(lambda: browser.find_elements(by.CSS_SELECTOR, "tr[data-entity='counterparty']"))[0]
         assert row.find_element(by.CSS_SELECTOR, "[data-col=ingested]").text == "1"
         assert row.find_element(by.CSS_SELECTOR, "[data-col=applied]").text == "1"
         assert browser.find_element(by.LINK_TEXT, "Grafana ↗").get_attribute("href").startswith("https://grafana.")

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from b24_sandbox import SandboxConfig, serve_in_thread
+from tests.browser.support import page_until
 
 
 class Portal:
@@ -32,16 +33,6 @@ def portal():
     with serve_in_thread(SandboxConfig(rate=0), port=0) as srv, httpx.Client(timeout=10) as client:
         yield Portal(srv, client)
 
-
-def wait_for(condition, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("the page did not get there in time")
-        time.sleep(0.1)
 
 
 def bridge_setup(portal: Portal) -> tuple[int, dict[str, str]]:
@@ -126,7 +117,7 @@ def test_notifications_render_their_bbcode_and_nothing_else(browser, by, portal)
     assert [a.text for a in message.find_elements(by.TAG_NAME, "a")] == ["Открыть сделку"]
     message.find_element(by.LINK_TEXT, "Открыть сделку").click()
     card = browser.find_element(by.ID, f"deal-{deal}")
-    wait_for(lambda: "open" in card.get_attribute("class"))  # the portal's deal link opens the deal's card
+    page_until(lambda: "open" in card.get_attribute("class"))  # the portal's deal link opens the deal's card
 
 
 def test_an_update_keeps_the_scroll_position_and_open_cards(browser, by, portal):
@@ -143,7 +134,7 @@ def test_an_update_keeps_the_scroll_position_and_open_cards(browser, by, portal)
     before = browser.execute_script("return [window.scrollY, arguments[0].scrollLeft]", board)
     assert before[0] >= 400 and before[1] > 0  # (opening a card above may shift the page a little)
     new = portal.call("crm.deal.add", fields={"TITLE": "Новая сделка из 1С", "STAGE_ID": "EXECUTING"})
-    wait_for(lambda: browser.find_elements(by.CSS_SELECTOR, f".card[data-deal='{new}']"))
+    page_until(lambda: browser.find_elements(by.CSS_SELECTOR, f".card[data-deal='{new}']"))
     board = browser.find_element(by.CSS_SELECTOR, ".board[data-funnel='0']")
     assert browser.execute_script("return [window.scrollY, arguments[0].scrollLeft]", board) == before
     assert browser.execute_script("return window.notReloaded") is True  # updated in place, not reloaded
