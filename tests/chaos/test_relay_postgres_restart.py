@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from bridge import db
+from bridge.broker import connector
 from bridge.demo import fresh_database
 from bridge.outbox import Outbox
 from bridge.relay import Relay
@@ -36,7 +37,7 @@ async def test_the_relay_keeps_running_through_postgresql_restarts_and_publishes
     dsn = await fresh_database(chaos_postgres.url, "_relay")
     pool, writer_pool = await db.create_pool(dsn, max_size=4), await db.create_pool(dsn, max_size=2)
     stop_relay, stop_writer, stored = asyncio.Event(), asyncio.Event(), []
-    relay = asyncio.create_task(Relay(pool, amqp_url, listen_dsn=dsn, batch_size=20, poll_interval=0.05)
+    relay = asyncio.create_task(Relay(pool, connector(amqp_url), listen_dsn=dsn, batch_size=20, poll_interval=0.05)
                                 .run(stop_relay))
     writer = asyncio.create_task(_keep_storing(writer_pool, stored, stop_writer))
     try:
