@@ -8,16 +8,26 @@ its delivery journal; the bridge keeps the latest heartbeat per ``source``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, StrictInt, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, Field, StrictInt, TypeAdapter, ValidationError
 
 from onec_outbox.contract.base import ContractModel
 from onec_outbox.contract.errors import ContractViolation, translate
 from onec_outbox.contract.fields import InfobaseId, ShortText
 
 MAX_COUNT = 2**31 - 1  # PostgreSQL integer
-MAX_AGE = 2**63 - 1  # PostgreSQL bigint
+MAX_AGE = 10**12  # seconds (≈ 31,700 years): fits a bigint and is exact as a JSON number (2**63 - 1 is not: a
+# client comparing in floating point would take 2**63 + 192 for it)
+
+
+def _whole(value: Any) -> Any:
+    """JSON does not tell 169 from 169.0 (both are integers to JSON Schema): take a whole float as an int;
+    a string, a bool or a fraction still fails as not an integer."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Count = Annotated[StrictInt, BeforeValidator(_whole)]
 
 
 class Heartbeat(ContractModel):
@@ -30,17 +40,17 @@ class Heartbeat(ContractModel):
     platform_version: ShortText = Field(
         description="Версия платформы 1С, например 8.3.24.1548 / 1C platform version"
     )
-    pending: StrictInt = Field(
+    pending: Count = Field(
         ge=0, le=MAX_COUNT, description="Изменений в очереди, ещё не принятых мостом / changes not yet sent"
     )
-    oldest_pending_seconds: StrictInt = Field(
+    oldest_pending_seconds: Count = Field(
         ge=0,
         le=MAX_AGE,
         description="Сколько секунд очередь не пустеет (0 — пуста): не меньше возраста самого старого "
         "изменения в ней / seconds since the queue was last seen empty, an upper bound of the oldest "
         "pending change's age",
     )
-    rejected: StrictInt = Field(
+    rejected: Count = Field(
         ge=0, le=MAX_COUNT, description="Объектов в состоянии «Отклонено» / objects whose last send was rejected"
     )
 
