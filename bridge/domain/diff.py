@@ -24,6 +24,12 @@ def field_changes(desired: dict[str, str], pushed: dict[str, str] | None) -> dic
     return changes
 
 
+def unconfirmed(pushed: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Pushed fields Bitrix24 may hold only part of (a push died half-way), as a diff base: every desired
+    field differs from it (all are sent again) and a field only it has is still sent empty."""
+    return None if pushed is None else {k: None for k in pushed}
+
+
 def normalize(kind: str, value: str) -> str:
     """The comparable form of a phone (digits, 8XXXXXXXXXX → 7XXXXXXXXXX) or an e-mail (lower case)."""
     value = value.strip()
