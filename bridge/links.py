@@ -26,11 +26,13 @@ class Link:
     state_hash: str | None
     pushed_state: Any
     in_doubt: bool = False  # a push began and never committed: Bitrix24 may hold part of it
+    pending_state: Any = None  # what that push meant to write
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Link:
         return cls(row["source"], row["onec_type"], row["onec_id"], row["b24_type"], row["b24_id"],
-                   row["version"], row["state_hash"], row["pushed_state"], row["pushing_since"] is not None)
+                   row["version"], row["state_hash"], row["pushed_state"], row["pushing_since"] is not None,
+                   row["pushing_state"])
 
     @property
     def confirmed_state(self) -> Any:
@@ -74,19 +76,20 @@ class UnitOfWork:
             Q.link_upsert, self.source, onec_type, onec_id, b24_type, b24_id, version,
             state_hash(pushed_state) if pushed_state is not None else None, pushed_state)
 
-    async def begin_push(self, link: Link | None) -> None:
+    async def begin_push(self, link: Link | None, pending: Any) -> None:
         """Call before the first Bitrix24 write of a push that updates ``link``'s object.
 
         Bitrix24 calls cannot roll back with this transaction, so the link is marked in doubt in a short
-        transaction of its own (one UPDATE on a second pool connection, committed at once); this
+        transaction of its own (one UPDATE on a second pool connection, committed at once, recording
+        ``pending``: what the push means to write, so a later push can clear a field it set); this
         transaction's ``save_link`` clears the mark.  If the push dies in between, the link is read in
         doubt and the next push sends the full desired state instead of a diff against a stale one.  Must
         come before this transaction writes the row (else the UPDATE would wait for it: a deadlock).
         """
-        if link is None or link.in_doubt:  # nothing linked yet (found by its key next time) or marked already
+        if link is None:  # nothing linked yet: found by its key next time, and brought up to date whole
             return
         async with self._pool.acquire() as conn:
-            await conn.execute(Q.link_push_begin, link.source, link.onec_type, link.onec_id, link.b24_type)
+            await conn.execute(Q.link_push_begin, link.source, link.onec_type, link.onec_id, link.b24_type, pending)
 
     async def lock_key(self, key: str) -> None:
         """Hold a lock on a Bitrix24 key shared by sources until this transaction ends (first contact)."""

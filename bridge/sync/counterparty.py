@@ -78,8 +78,8 @@ class CounterpartyHandler:
                 return Outcome.UNCHANGED
             pushed = main.pushed_state if main is not None else None
             if main is not None and main.in_doubt and pushed is not None:
-                pushed = _unconfirmed(pushed)
-            await uow.begin_push(main)
+                pushed = _unconfirmed(pushed, main.pending_state or {})
+            await uow.begin_push(main, _pending(pushed or {}, state))
             apply = _Apply(self._b24, uow, self._mapping, entity_id, desired, pushed or {}, self._lookup)
             # a different kind than before (ФизЛицо ↔ ЮрЛицо/ИП): a new owner, and all it holds made anew
             apply.fresh = main is None and bool(owners)
@@ -94,18 +94,25 @@ class CounterpartyHandler:
             return Outcome.APPLIED
 
 
-def _unconfirmed(pushed: dict[str, Any]) -> dict[str, Any]:
-    """The diff base after a push that died half-way: every field, phone, e-mail, address and bank account
-    is sent again (and one only the old push had is still cleared or deleted); the deletion comment is not
-    added twice."""
-    def person(p: dict[str, Any]) -> dict[str, Any]:
-        return {**p, "fields": unconfirmed(p.get("fields")), "PHONE": None, "EMAIL": None, "city": None}
+def _unconfirmed(pushed: dict[str, Any], pending: dict[str, Any]) -> dict[str, Any]:
+    """The diff base after a push that died half-way (``pending``: the fields it meant to write): every
+    field, phone, e-mail, address and bank account is sent again (and a field only the old or the failed
+    push had is still cleared, an account only the old one had deleted); the deletion comment is not added
+    twice."""
+    def person(p: dict[str, Any], fields: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {**p, "fields": unconfirmed(p.get("fields"), fields), "PHONE": None, "EMAIL": None, "city": None}
 
-    return {**pushed, "main": person(pushed["main"]) if pushed.get("main") else None,
-            "requisite": unconfirmed(pushed.get("requisite")),
+    return {**pushed, "main": person(pushed["main"], pending.get("main")) if pushed.get("main") else None,
+            "requisite": unconfirmed(pushed.get("requisite"), pending.get("requisite")),
             "addresses": {t: unconfirmed(a) for t, a in (pushed.get("addresses") or {}).items()},
             "bank_details": {n: unconfirmed(b) for n, b in (pushed.get("bank_details") or {}).items()},
             "contacts": {k: person(c) for k, c in (pushed.get("contacts") or {}).items()}}
+
+
+def _pending(base: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """The owner's and requisite's fields this push may set (with those a failed push may have set)."""
+    return {"main": {**((base.get("main") or {}).get("fields") or {}), **state["main"]["fields"]},
+            "requisite": {**(base.get("requisite") or {}), **(state["requisite"] or {})}}
 
 
 def _as_json(state: domain.CounterpartyState) -> dict[str, Any]:

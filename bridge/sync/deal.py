@@ -85,10 +85,12 @@ class DealHandler:
             pushed = link.pushed_state if link is not None else None
             if link is not None and link.in_doubt and pushed is not None:  # a push died half-way: fields
                 # and rows sent whole again; notes and the paid tag as pushed (not twice)
-                pushed = {**pushed, "fields": unconfirmed(pushed.get("fields")), "rows": None}
+                pending = (link.pending_state or {}).get("fields")
+                pushed = {**pushed, "fields": unconfirmed(pushed.get("fields"), pending), "rows": None}
             elif pushed is not None and state_hash(pushed) == state_hash(desired):
                 return False
-            await uow.begin_push(link)
+            # the fields this push may set (and those a failed one may have set): cleared later if 1C empties them
+            await uow.begin_push(link, {"fields": {**((pushed or {}).get("fields") or {}), **desired["fields"]}})
             apply = _ApplyDeal(self._b24, uow, self._mapping, source, state, desired)
             deal_id = await apply.run(link, pushed)
             await uow.save_link(ONEC_ORDER, order_id, "deal", deal_id, pushed_state=desired)

@@ -38,3 +38,21 @@ async def test_a_push_failing_after_the_deal_update_does_not_leave_a_field_behin
     deal = deal_of(portal.sandbox, lc.order_id)
     assert deal["UF_CRM_B24B_INVOICE_NO"] == "СЧ-2"
     assert deal["UF_CRM_B24B_INVOICE_DATE"] is not None, "1C has an invoice date; Bitrix24 lost it"
+
+
+async def test_a_field_a_failed_push_set_is_cleared_when_1c_empties_it(db_pool, portal, deal_handler):
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    lc = Lifecycle(cp, product)
+    payment = str(uuid.uuid4())
+    await deal_handler.handle(parse_event(lc.order(amount="1200.00")))
+    await deal_handler.handle(parse_event(lc.invoice(amount="1200.00")))
+    # the payment: Bitrix24 takes the paid sum and stage, then the paid notification's look-up is refused
+    portal.sandbox.faults.add_error("ACCESS_DENIED", method="crm.deal.get", count=1)
+    with pytest.raises(Exception):  # noqa: B017 - any failure of the push will do
+        await deal_handler.handle(parse_event(lc.payment(payment, amount="1200.00")))
+    assert deal_of(portal.sandbox, lc.order_id)["UF_CRM_B24B_PAID_SUM"] is not None
+    # the payment is deleted in 1C before it was ever pushed successfully: the paid sum must go
+    await deal_handler.handle(parse_event(lc.payment(payment, amount="1200.00", deleted=True)))
+    deal = deal_of(portal.sandbox, lc.order_id)
+    assert deal["UF_CRM_B24B_PAID_SUM"] is None and deal["UF_CRM_B24B_PAYMENT_DATE"] is None
+    assert deal["STAGE_ID"] == "B24B_INVOICE"

@@ -21,6 +21,9 @@ def test_after_a_push_that_died_half_way_every_field_is_sent_and_one_only_the_ol
     assert field_changes({"TITLE": "A", "RQ_KPP": "773601001"}, unconfirmed(pushed)) == {
         "TITLE": "A", "RQ_KPP": "773601001", "RQ_OGRN": ""}
     assert unconfirmed(None) is None
+    # a field the failed push set (pending) and 1C has emptied since is cleared as well
+    assert field_changes({"TITLE": "B"}, unconfirmed({"TITLE": "A"}, {"TITLE": "B", "RQ_KPP": "773601001"})) == {
+        "TITLE": "B", "RQ_KPP": ""}
 
 
 def test_phones_compare_by_digits_and_leading_8_equals_7():
