@@ -25,11 +25,20 @@ class Link:
     version: int
     state_hash: str | None
     pushed_state: Any
+    in_doubt: bool = False  # a push began and never committed: Bitrix24 may hold part of it
+    pending_state: Any = None  # what that push meant to write
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Link:
         return cls(row["source"], row["onec_type"], row["onec_id"], row["b24_type"], row["b24_id"],
-                   row["version"], row["state_hash"], row["pushed_state"])
+                   row["version"], row["state_hash"], row["pushed_state"], row["pushing_since"] is not None,
+                   row["pushing_state"])
+
+    @property
+    def confirmed_state(self) -> Any:
+        """The pushed state when Bitrix24 is known to hold it (what to diff against), else None: after a
+        push that died half-way some fields may already have the newer values and others not."""
+        return None if self.in_doubt else self.pushed_state
 
 
 def state_hash(state: Any) -> str:
@@ -40,8 +49,9 @@ def state_hash(state: Any) -> str:
 class UnitOfWork:
     """One event's transaction: the per-object lock, the inbox, and the links it reads and writes."""
 
-    def __init__(self, conn: asyncpg.Connection, consumer: str, source: str) -> None:
+    def __init__(self, conn: asyncpg.Connection, consumer: str, source: str, pool: asyncpg.Pool) -> None:
         self.conn = conn
+        self._pool = pool
         self.consumer = consumer
         self.source = source
 
@@ -66,6 +76,21 @@ class UnitOfWork:
             Q.link_upsert, self.source, onec_type, onec_id, b24_type, b24_id, version,
             state_hash(pushed_state) if pushed_state is not None else None, pushed_state)
 
+    async def begin_push(self, link: Link | None, pending: Any) -> None:
+        """Call before the first Bitrix24 write of a push that updates ``link``'s object.
+
+        Bitrix24 calls cannot roll back with this transaction, so the link is marked in doubt in a short
+        transaction of its own (one UPDATE on a second pool connection, committed at once, recording
+        ``pending``: what the push means to write, so a later push can clear a field it set); this
+        transaction's ``save_link`` clears the mark.  If the push dies in between, the link is read in
+        doubt and the next push sends the full desired state instead of a diff against a stale one.  Must
+        come before this transaction writes the row (else the UPDATE would wait for it: a deadlock).
+        """
+        if link is None:  # nothing linked yet: found by its key next time, and brought up to date whole
+            return
+        async with self._pool.acquire() as conn:
+            await conn.execute(Q.link_push_begin, link.source, link.onec_type, link.onec_id, link.b24_type, pending)
+
     async def lock_key(self, key: str) -> None:
         """Hold a lock on a Bitrix24 key shared by sources until this transaction ends (first contact)."""
         await self.conn.execute(Q.key_lock, key)
@@ -88,4 +113,4 @@ async def unit_of_work(pool: asyncpg.Pool, consumer: str, source: str, lock_key:
     """
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(Q.link_lock, f"{source}/{lock_key}")
-        yield UnitOfWork(conn, consumer, source)
+        yield UnitOfWork(conn, consumer, source, pool)

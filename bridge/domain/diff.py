@@ -24,6 +24,15 @@ def field_changes(desired: dict[str, str], pushed: dict[str, str] | None) -> dic
     return changes
 
 
+def unconfirmed(pushed: dict[str, Any] | None, pending: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The diff base after a push that died half-way (Bitrix24 may hold ``pushed``, ``pending`` — what the
+    failed push meant to write — or a mix): every desired field differs from it (all are sent again) and
+    a field only they have is still sent empty."""
+    if pushed is None and pending is None:
+        return None
+    return {k: None for k in {**(pushed or {}), **(pending or {})}}
+
+
 def normalize(kind: str, value: str) -> str:
     """The comparable form of a phone (digits, 8XXXXXXXXXX → 7XXXXXXXXXX) or an e-mail (lower case)."""
     value = value.strip()

@@ -18,14 +18,14 @@ SELECT DISTINCT b24_id FROM entity_links
 -- name: links_for
 -- Every Bitrix24 object linked to a 1C object.
 -- $1 source text, $2 onec_type text, $3 onec_id text
-SELECT source, onec_type, onec_id, b24_type, b24_id, version, state_hash, pushed_state
+SELECT source, onec_type, onec_id, b24_type, b24_id, version, state_hash, pushed_state, pushing_since, pushing_state
   FROM entity_links
  WHERE source = $1 AND onec_type = $2 AND onec_id = $3
 
 -- name: links_for_many
 -- Links of several 1C objects of one type (e.g. all contact persons of a counterparty).
 -- $1 source text, $2 onec_type text, $3 onec_ids text[]
-SELECT source, onec_type, onec_id, b24_type, b24_id, version, state_hash, pushed_state
+SELECT source, onec_type, onec_id, b24_type, b24_id, version, state_hash, pushed_state, pushing_since, pushing_state
   FROM entity_links
  WHERE source = $1 AND onec_type = $2 AND onec_id = ANY($3::text[])
 
@@ -37,7 +37,14 @@ INSERT INTO entity_links (source, onec_type, onec_id, b24_type, b24_id, version,
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
     ON CONFLICT (source, onec_type, onec_id, b24_type) DO UPDATE
    SET b24_id = EXCLUDED.b24_id, version = EXCLUDED.version, state_hash = EXCLUDED.state_hash,
-       pushed_state = EXCLUDED.pushed_state, updated_at = now()
+       pushed_state = EXCLUDED.pushed_state, pushing_since = NULL, pushing_state = NULL, updated_at = now()
+
+-- name: link_push_begin
+-- Before a push's first Bitrix24 write, in its own transaction: until the push commits (link_upsert clears
+-- it) the pushed state is in doubt, so a push that dies half-way is not diffed against afterwards.
+-- $1 source, $2 onec_type, $3 onec_id, $4 b24_type, $5 pushing_state jsonb (what the push means to write)
+UPDATE entity_links SET pushing_since = now(), pushing_state = $5
+ WHERE source = $1 AND onec_type = $2 AND onec_id = $3 AND b24_type = $4
 
 -- name: link_delete
 -- Forget a link whose Bitrix24 object was removed on purpose (e.g. a bank account deleted in 1C).

@@ -26,7 +26,7 @@ from ..b24 import B24
 from ..b24.lookup import KeyLookup
 from ..consumer import Outcome
 from ..domain import counterparty as domain
-from ..domain.diff import field_changes, multifield_changes
+from ..domain.diff import field_changes, multifield_changes, unconfirmed
 from ..errors import B24NotFound, B24ValidationError
 from ..links import Link, UnitOfWork, unit_of_work
 from ..mapping import Mapping
@@ -77,6 +77,9 @@ class CounterpartyHandler:
             if await guards.unchanged(uow, event, ONEC_COUNTERPARTY, entity_id, main, state):
                 return Outcome.UNCHANGED
             pushed = main.pushed_state if main is not None else None
+            if main is not None and main.in_doubt and pushed is not None:
+                pushed = _unconfirmed(pushed, main.pending_state or {})
+            await uow.begin_push(main, _pending(pushed or {}, state))
             apply = _Apply(self._b24, uow, self._mapping, entity_id, desired, pushed or {}, self._lookup)
             # a different kind than before (ФизЛицо ↔ ЮрЛицо/ИП): a new owner, and all it holds made anew
             apply.fresh = main is None and bool(owners)
@@ -89,6 +92,27 @@ class CounterpartyHandler:
                                 version=event.version, pushed_state=state)
             await uow.mark_processed(event.event_id)
             return Outcome.APPLIED
+
+
+def _unconfirmed(pushed: dict[str, Any], pending: dict[str, Any]) -> dict[str, Any]:
+    """The diff base after a push that died half-way (``pending``: the fields it meant to write): every
+    field, phone, e-mail, address and bank account is sent again (and a field only the old or the failed
+    push had is still cleared, an account only the old one had deleted); the deletion comment is not added
+    twice."""
+    def person(p: dict[str, Any], fields: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {**p, "fields": unconfirmed(p.get("fields"), fields), "PHONE": None, "EMAIL": None, "city": None}
+
+    return {**pushed, "main": person(pushed["main"], pending.get("main")) if pushed.get("main") else None,
+            "requisite": unconfirmed(pushed.get("requisite"), pending.get("requisite")),
+            "addresses": {t: unconfirmed(a) for t, a in (pushed.get("addresses") or {}).items()},
+            "bank_details": {n: unconfirmed(b) for n, b in (pushed.get("bank_details") or {}).items()},
+            "contacts": {k: person(c) for k, c in (pushed.get("contacts") or {}).items()}}
+
+
+def _pending(base: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """The owner's and requisite's fields this push may set (with those a failed push may have set)."""
+    return {"main": {**((base.get("main") or {}).get("fields") or {}), **state["main"]["fields"]},
+            "requisite": {**(base.get("requisite") or {}), **(state["requisite"] or {})}}
 
 
 def _as_json(state: domain.CounterpartyState) -> dict[str, Any]:
@@ -158,7 +182,7 @@ class _Apply:
     async def _update_person(self, kind: str, b24_id: int, state: domain.PersonState, pushed: dict | None) -> None:
         fields: dict[str, Any] = field_changes(state.fields, (pushed or {}).get("fields") if pushed else None)
         multi = {"PHONE": state.phones, "EMAIL": state.emails}
-        if pushed is None or any(list(multi[k]) != list(pushed.get(k, [])) for k in multi):
+        if pushed is None or any(pushed.get(k) is None or list(multi[k]) != list(pushed[k]) for k in multi):
             current = await self.b24.call(f"crm.{kind}.get", {"id": b24_id})
             for key, values in multi.items():
                 ops = multifield_changes(key, current.get(key) or [], pushed.get(key) if pushed else None, values)

@@ -22,7 +22,7 @@ from .. import metrics, topology
 from ..b24 import B24
 from ..consumer import Outcome
 from ..domain import deal as domain
-from ..domain.diff import field_changes
+from ..domain.diff import field_changes, unconfirmed
 from ..errors import DependencyMissing
 from ..links import Link, UnitOfWork, state_hash, unit_of_work
 from ..mapping import STAGE_KEYS, USER_FIELD_KEYS, Mapping
@@ -83,8 +83,14 @@ class DealHandler:
             link = (await uow.links(ONEC_ORDER, order_id)).get("deal")
             desired = await self._desired(uow, source, state)
             pushed = link.pushed_state if link is not None else None
-            if pushed is not None and state_hash(pushed) == state_hash(desired):
+            if link is not None and link.in_doubt and pushed is not None:  # a push died half-way: fields
+                # and rows sent whole again; notes and the paid tag as pushed (not twice)
+                pending = (link.pending_state or {}).get("fields")
+                pushed = {**pushed, "fields": unconfirmed(pushed.get("fields"), pending), "rows": None}
+            elif pushed is not None and state_hash(pushed) == state_hash(desired):
                 return False
+            # the fields this push may set (and those a failed one may have set): cleared later if 1C empties them
+            await uow.begin_push(link, {"fields": {**((pushed or {}).get("fields") or {}), **desired["fields"]}})
             apply = _ApplyDeal(self._b24, uow, self._mapping, source, state, desired)
             deal_id = await apply.run(link, pushed)
             await uow.save_link(ONEC_ORDER, order_id, "deal", deal_id, pushed_state=desired)

@@ -30,6 +30,7 @@ from ..b24.envelope import items_of
 from ..b24.lookup import KeyLookup
 from ..consumer import Outcome
 from ..domain import product as domain
+from ..domain.diff import unconfirmed
 from ..errors import B24Error, B24NotFound, B24ValidationError, PermanentError
 from ..links import Link, unit_of_work
 from ..mapping import Mapping
@@ -86,6 +87,9 @@ class ProductHandler:
             if await guards.unchanged(uow, event, ONEC_PRODUCT, entity_id, link, state):
                 return Outcome.UNCHANGED
             pushed = link.pushed_state if link is not None else None
+            if link is not None and link.in_doubt and pushed is not None:  # a push died half-way: all again
+                pending = (link.pending_state or {}).get("fields")
+                pushed = {**pushed, "fields": unconfirmed(pushed.get("fields"), pending), "base_price": None}
             if pushed is not None and pushed.get("api") != desired.api:
                 pushed = None  # the mapping switched APIs: push every field once in the new API's words
             if desired.api == domain.CATALOG:
@@ -98,6 +102,7 @@ class ProductHandler:
                 find = _Finder(uow, self._lookup(domain.LEGACY, None), "ID", key, entity_id,
                                settings.legacy_key_source in (None, event.source))
                 writer = _Legacy(self._b24, settings.iblock_id, entity_id, desired, find)
+            await uow.begin_push(link, {"fields": {**((pushed or {}).get("fields") or {}), **state["fields"]}})
             product_id = await writer.apply(link, pushed)
             await uow.save_link(ONEC_PRODUCT, entity_id, B24_PRODUCT, product_id,
                                 version=event.version, pushed_state=state)

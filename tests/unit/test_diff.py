@@ -1,6 +1,6 @@
 """Only what 1C changed is sent; a manager's additions in Bitrix24 survive."""
 
-from bridge.domain.diff import field_changes, multifield_changes, normalize
+from bridge.domain.diff import field_changes, multifield_changes, normalize, unconfirmed
 
 
 def test_first_push_sends_every_field():
@@ -14,6 +14,16 @@ def test_only_fields_1c_changed_since_the_last_push_are_sent():
 
 def test_a_field_1c_emptied_is_sent_empty_so_bitrix24_clears_it():
     assert field_changes({"TITLE": "A"}, {"TITLE": "A", "RQ_OGRN": "1027700132195"}) == {"RQ_OGRN": ""}
+
+
+def test_after_a_push_that_died_half_way_every_field_is_sent_and_one_only_the_old_push_had_is_cleared():
+    pushed = {"TITLE": "A", "RQ_OGRN": "1027700132195"}  # Bitrix24 may hold these, or a newer push's values
+    assert field_changes({"TITLE": "A", "RQ_KPP": "773601001"}, unconfirmed(pushed)) == {
+        "TITLE": "A", "RQ_KPP": "773601001", "RQ_OGRN": ""}
+    assert unconfirmed(None) is None
+    # a field the failed push set (pending) and 1C has emptied since is cleared as well
+    assert field_changes({"TITLE": "B"}, unconfirmed({"TITLE": "A"}, {"TITLE": "B", "RQ_KPP": "773601001"})) == {
+        "TITLE": "B", "RQ_KPP": ""}
 
 
 def test_phones_compare_by_digits_and_leading_8_equals_7():

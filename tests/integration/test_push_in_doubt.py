@@ -1,0 +1,54 @@
+"""A counterparty push that fails after Bitrix24 took part of it must not leave the portal behind 1C.
+
+The same flaw as the deal's (tests/integration/test_deal_push_failure.py), through the shared guard: the
+pushed state is saved only when the whole push commits, so after a push that died between two Bitrix24
+writes a later snapshot equal to the stale pushed state looked "unchanged" and was never sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from bridge import mapping as mapping_mod
+from bridge.b24 import client_from_settings
+from bridge.consumer import Outcome
+from b24_sandbox import SandboxConfig, serve_in_thread
+from bridge.settings import Settings
+from bridge.sync.counterparty import CounterpartyHandler
+from onec_outbox.contract import parse_event
+from tests.integration.test_counterparty_repairs import of, version
+
+MAPPING = mapping_mod.load(None)
+
+
+@pytest.fixture
+async def world(db_pool):
+    with serve_in_thread(SandboxConfig(rate=0)) as srv:
+        client = client_from_settings(Settings(b24_webhook_url=srv.webhook_url, b24_batch_linger=0))
+        try:
+            yield CounterpartyHandler(db_pool, client, MAPPING), srv.sandbox
+        finally:
+            await client.aclose()
+
+
+async def test_a_snapshot_equal_to_a_push_that_died_half_way_is_sent_again_not_taken_as_unchanged(world, db_pool):
+    handler, sandbox = world
+    cp = str(uuid.uuid4())
+    await handler.handle(parse_event(version(cp, 1, name="Ромашка", kpp="773601001")))
+    # v2 renames the company (Bitrix24 takes it), then the requisite update of the same push is refused
+    sandbox.faults.add_error("ACCESS_DENIED", method="crm.requisite.update", count=1)
+    with pytest.raises(Exception):  # noqa: B017 - any failure of the push will do
+        await handler.handle(parse_event(version(cp, 2, name="Лютик", kpp="773601002")))
+    assert [c["TITLE"] for c in of(sandbox, cp)[0]] == ["Лютик"]
+    # 1C goes back to v1's values: equal to the last committed push, not to what Bitrix24 now shows
+    assert await handler.handle(parse_event(version(cp, 3, name="Ромашка", kpp="773601001"))) is Outcome.APPLIED
+    companies, _, requisites, details, addresses = of(sandbox, cp)
+    assert [c["TITLE"] for c in companies] == ["Ромашка"]
+    assert [r["RQ_KPP"] for r in requisites] == ["773601001"]
+    assert len(details) == 2 and len(addresses) == 2  # sent again whole, nothing doubled
+    # the push committed: the link is trusted again, and a repeat of the same values sends nothing
+    assert await db_pool.fetchval(
+        "SELECT count(*) FROM entity_links WHERE onec_id = $1 AND pushing_since IS NOT NULL", cp) == 0
+    assert await handler.handle(parse_event(version(cp, 4, name="Ромашка", kpp="773601001"))) is Outcome.UNCHANGED
