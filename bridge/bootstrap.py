@@ -23,18 +23,18 @@ from . import broker, db, metrics, ops_http, outcomes, startup
 from . import console as console_mod
 from . import mapping as mapping_mod
 from .b24 import B24, B24Client, client_from_settings
+from .console.auth import Credentials, Signer
 from .consumer import Consumer, ConsumerConfig, Handler
 from .dlq_sink import DeadLetterSink
 from .errors import ConfigError
 from .ingest import IngestConfig, create_app
 from .notices import Watcher
 from .relay import Relay
-from .console.auth import Credentials, Signer
 from .settings import Settings
-from .working_hours import WorkingHours
 from .sync.counterparty import CounterpartyHandler
 from .sync.deal import DealHandler
 from .sync.product import ProductHandler
+from .working_hours import WorkingHours
 
 log = logging.getLogger(__name__)
 
@@ -194,8 +194,8 @@ async def run_consumers(settings: Settings, stop: asyncio.Event, *, entities: li
     async with build(settings, needs) as root:
         consumers = _consumers(root, names)
         tasks = [asyncio.create_task(startup.consume(settings, root.b24, root.mapping, consumers, stop)),
-                 asyncio.create_task(_dead_letter_sink(root, consumers).run(stop))]
-        tasks.append(asyncio.create_task(Watcher.for_consumers(root.pool, root.b24, root.mapping, settings, consumers).run(stop)))
+                 asyncio.create_task(_dead_letter_sink(root, consumers).run(stop)),
+                 asyncio.create_task(_watcher(root, consumers).run(stop))]
         if serve_http:
             app = ops_http.ops_app({"postgresql": _db_check(root.pool), "rabbitmq": lambda: broker.ready(root.connect)},
                                    metrics.registry("consumer"))
@@ -207,6 +207,11 @@ async def run_consumers(settings: Settings, stop: asyncio.Event, *, entities: li
 def _dead_letter_sink(root: Root, consumers: list[Consumer]) -> DeadLetterSink:
     """The sink that moves this process's dead letters (and onec.unrouted) into PostgreSQL."""
     return DeadLetterSink(root.pool, root.connect, [c.handler.target for c in consumers])
+
+
+def _watcher(root: Root, consumers: list[Consumer]) -> Watcher:
+    """The notice watcher beside this process's consumers (tells Bitrix24 users when the exchange is stuck)."""
+    return Watcher.for_consumers(root.pool, root.b24, root.mapping, root.settings, consumers)
 
 
 async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
@@ -265,7 +270,7 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(_relay(root).run(stop)),
                  asyncio.create_task(startup.consume(settings, root.b24, root.mapping, consumers, stop)),
                  asyncio.create_task(_dead_letter_sink(root, consumers).run(stop)),
-                 asyncio.create_task(Watcher.for_consumers(root.pool, root.b24, root.mapping, settings, consumers).run(stop)),
+                 asyncio.create_task(_watcher(root, consumers).run(stop)),
                  asyncio.create_task(ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop))]
         if console:
             tasks.append(asyncio.create_task(_console_serve(settings, console, root.pool, registry, stop)))

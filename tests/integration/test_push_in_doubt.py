@@ -12,25 +12,16 @@ import uuid
 import pytest
 
 from bridge import mapping as mapping_mod
-from bridge.b24 import client_from_settings
 from bridge.consumer import Outcome
-from b24_sandbox import SandboxConfig, serve_in_thread
-from bridge.settings import Settings
-from bridge.sync.counterparty import CounterpartyHandler
 from onec_outbox.contract import parse_event
+from tests.integration import test_counterparty_repairs as repairs
 from tests.integration.test_counterparty_repairs import of, version
 
 MAPPING = mapping_mod.load(None)
 
 
-@pytest.fixture
-async def world(db_pool):
-    with serve_in_thread(SandboxConfig(rate=0)) as srv:
-        client = client_from_settings(Settings(b24_webhook_url=srv.webhook_url, b24_batch_linger=0))
-        try:
-            yield CounterpartyHandler(db_pool, client, MAPPING), srv.sandbox
-        finally:
-            await client.aclose()
+
+world = repairs.world  # the same handler on a sandbox, shared with the repair tests
 
 
 async def test_a_snapshot_equal_to_a_push_that_died_half_way_is_sent_again_not_taken_as_unchanged(world, db_pool):
