@@ -41,21 +41,26 @@ log = logging.getLogger(__name__)
 # --- pool sizes: every pool the bridge opens is sized here ----------------------------------------------
 
 COMMAND_POOL_SIZE = 2  # one-shot commands (trace, portal in OAuth mode, the demo's checks): a few queries
-RELAY_POOL_SIZE = 4  # claim + mark, backlog gauges, purges
+RELAY_POOL_SIZE = 4  # claim + mark, backlog gauges, purges (+ one LISTEN connection of its own)
 INGEST_POOL_SIZE = 10  # concurrent POST /v1/events
 CONSOLE_POOL_SIZE = 4  # the operator console: page queries and replay/purge
-CONSUMER_POOL_MIN = 10
-CONSUMER_POOL_SPARE = 4  # beyond one connection per message in flight: token store, rate bucket, probes
-RUN_ALL_POOL_SPARE = 14  # `b24bridge run`: the ingest's and the relay's share on top of the consumers'
+# A consumer process's pool, whatever the prefetch: a message takes a connection only for its short
+# transactions (bridge.links.UnitOfWork), never across Bitrix24 calls, so messages in flight queue for a
+# few connections instead of holding one each (prefetch 32 × 3 consumers once needed ~100: PostgreSQL's
+# max_connections).  Covers the token store, the shared rate bucket, the outcome recorder and the probes.
+CONSUMER_POOL_SIZE = 8
+RUN_ALL_POOL_SIZE = 16  # `b24bridge run`: consumers, ingest and relay in one process, one pool
+# ingest + relay (+ its LISTEN connection) + one consumer process: the whole bridge at its defaults
+BRIDGE_CONNECTIONS_MAX = 30
 
 
 def consumer_pool_size(settings: Settings, names: list[str]) -> int:
-    """One connection per message in flight (prefetch × consumers) and a few spare."""
-    return max(CONSUMER_POOL_MIN, settings.consumer_prefetch * len(names) + CONSUMER_POOL_SPARE)
+    """A bounded pool, independent of the prefetch and of the number of consumers in the process."""
+    return CONSUMER_POOL_SIZE
 
 
 def run_all_pool_size(settings: Settings) -> int:
-    return settings.consumer_prefetch * len(settings.consumer_entities) + RUN_ALL_POOL_SPARE
+    return RUN_ALL_POOL_SIZE
 
 
 # --- build ----------------------------------------------------------------------------------------------

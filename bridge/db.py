@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -15,6 +16,16 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release: asyncpg rolls back a transaction left open; nothing else is needed.
+
+    The default reset runs ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`` — one more
+    transaction for every connection release (several per consumed event).  The bridge keeps no session
+    state on pooled connections (no SET, no LISTEN, no session-level advisory lock, no open cursor: LISTEN
+    has a connection of its own, :func:`connect`), so there is nothing to reset.
+    """
+
+
 async def connect(dsn: str) -> asyncpg.Connection:
     """One connection with the bridge's codecs (for LISTEN and for tools)."""
     conn = await asyncpg.connect(dsn)
@@ -22,10 +33,19 @@ async def connect(dsn: str) -> asyncpg.Connection:
     return conn
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """The pool a component starts with; a database it cannot use at all is a ConfigError naming it."""
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10,
+                      observe: Callable[[asyncpg.Connection], None] | None = None) -> asyncpg.Pool:
+    """The pool a component starts with; a database it cannot use at all is a ConfigError naming it.
+    ``observe`` is called with each new connection (tests and benchmarks count its transactions)."""
+
+    async def init(conn: asyncpg.Connection) -> None:
+        await _init_connection(conn)
+        if observe is not None:
+            observe(conn)
+
     try:
-        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=init,
+                                         reset=_keep_session)
     except (asyncpg.InvalidCatalogNameError, asyncpg.InvalidAuthorizationSpecificationError,
             asyncpg.InvalidPasswordError, OSError) as exc:
         raise unusable(dsn, exc) from exc

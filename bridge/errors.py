@@ -77,7 +77,8 @@ class PoisonMessage(PermanentError):
     """The message itself is broken (not JSON, not a v1 event, unknown event type)."""
 
     # every reason a caller gives (metrics create a dead-letter series for each at start-up)
-    reasons = ("poison", "unparseable", "invalid_event", "unknown_event_type", "contract_violation")
+    reasons = ("poison", "unparseable", "invalid_event", "unknown_event_type", "contract_violation",
+               "checksum_mismatch")
 
     def __init__(self, message: str, *, reason: str = "poison") -> None:
         super().__init__(message)

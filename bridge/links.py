@@ -1,10 +1,29 @@
-"""Entity links (1C object ↔ Bitrix24 object) and the consumer inbox, read and written inside one
-transaction per event: the unit of work that makes a Bitrix24 effect happen once."""
+"""Entity links (1C object ↔ Bitrix24 object) and the consumer inbox: the unit of work that makes a
+Bitrix24 effect happen once, in short transactions.
+
+A unit of work never holds a PostgreSQL connection across Bitrix24 calls.  Its first transaction takes
+the object's **lease** (a row in ``object_leases``, plus an in-process asyncio lock) and does the reads
+(inbox, links, the projection …); :meth:`UnitOfWork.begin_push` — called before the first Bitrix24 write —
+commits it and gives the connection back.  What the handler writes afterwards (links, the inbox row) is
+kept in memory and written, with the lease released, in the last transaction when the block ends.  An
+event that needs no Bitrix24 call (duplicate, stale, unchanged) is one transaction; a push is two.
+
+The lease serialises every consumer and replica working on one 1C object, like the advisory lock of the
+old single transaction did: two versions of one counterparty can never race to create two companies.  A
+lease is renewed while its push runs; one whose holder died expires (``LEASE_TTL``) and the next consumer
+takes it over — the links that push was writing are already marked in doubt (``begin_push``), so the next
+push sends the full state.  Waiting for a lease another consumer holds never holds a connection.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,6 +32,12 @@ from typing import Any
 import asyncpg
 
 from .sql import Q
+
+log = logging.getLogger(__name__)
+
+LEASE_TTL = 20.0  # seconds a lease outlives its holder's last renewal (a dead consumer's keys wait this long)
+LEASE_RENEW = 5.0  # seconds between renewals of the leases of running pushes
+LEASE_POLL = (0.02, 1.0)  # first and longest pause between attempts at a lease another consumer holds
 
 
 @dataclass(frozen=True)
@@ -46,71 +71,395 @@ def state_hash(state: Any) -> str:
     return hashlib.sha256(json.dumps(state, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
-class UnitOfWork:
-    """One event's transaction: the per-object lock, the inbox, and the links it reads and writes."""
+class Leases:
+    """This process's side of the leases: its holder name, an asyncio lock per key (tasks of one process
+    queue in memory, in arrival order), and the renewal of the leases of running pushes."""
 
-    def __init__(self, conn: asyncpg.Connection, consumer: str, source: str, pool: asyncpg.Pool) -> None:
-        self.conn = conn
+    def __init__(self, pool: asyncpg.Pool, *, ttl: float = LEASE_TTL, renew_every: float = LEASE_RENEW) -> None:
+        self.pool = pool
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.ttl = ttl
+        self._renew_every = renew_every
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._held: dict[str, int] = {}  # committed leases of this process (key → units of work holding it)
+        self._renewer: asyncio.Task | None = None
+
+    @asynccontextmanager
+    async def local(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def locked(self, key: str) -> bool:
+        entry = self._locks.get(key)
+        return entry is not None and entry[0].locked()
+
+    def committed(self, keys: list[str]) -> None:
+        for key in keys:
+            self._held[key] = self._held.get(key, 0) + 1
+        if self._held and (self._renewer is None or self._renewer.done()):
+            self._renewer = asyncio.get_running_loop().create_task(self._renew())
+
+    def released(self, keys: list[str]) -> None:
+        for key in keys:
+            left = self._held.get(key, 0) - 1
+            if left > 0:
+                self._held[key] = left
+            else:
+                self._held.pop(key, None)
+
+    async def _renew(self) -> None:
+        while self._held:
+            await asyncio.sleep(self._renew_every)
+            keys = list(self._held)
+            if not keys:
+                return
+            try:
+                async with self.pool.acquire() as conn:
+                    await conn.execute(Q.lease_renew, keys, self.holder, self.ttl)
+            except Exception as exc:  # noqa: BLE001 - a lost database: the pushes fail on their own
+                log.warning("could not renew leases", extra={"action": "lease.renew_failed",
+                                                             "error": f"{type(exc).__name__}: {exc}"})
+
+
+_LEASES: dict[int, Leases] = {}  # by id(pool) (an asyncpg pool takes no weak reference)
+
+
+def leases_of(pool: asyncpg.Pool) -> Leases:
+    """The one :class:`Leases` of a pool (of this process)."""
+    leases = _LEASES.get(id(pool))
+    if leases is None or leases.pool is not pool:
+        for key in [k for k, v in _LEASES.items() if v.pool.is_closing()]:
+            del _LEASES[key]
+        leases = _LEASES[id(pool)] = Leases(pool)
+    return leases
+
+
+_DROP = object()  # a buffered drop_link
+
+
+class UnitOfWork:
+    """One event's work: the leases it holds, the inbox, and the links it reads and writes.
+
+    Attached (a connection in a transaction) from the start until :meth:`detach` (``begin_push`` detaches):
+    reads and writes run in that transaction.  Detached: reads are single statements (links already read
+    come from memory), writes wait for the last transaction.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, consumer: str, source: str, leases: Leases) -> None:
         self._pool = pool
+        self._leases = leases
         self.consumer = consumer
         self.source = source
+        self._conn: asyncpg.Connection | None = None
+        self._tx: Any = None
+        self._local: list[Any] = []  # entered in-process locks (async context managers)
+        self._claimed: list[str] = []  # leases taken in the open transaction (not committed yet)
+        self._held: list[str] = []  # leases committed
+        self._known: dict[tuple[str, str], dict[str, Link]] = {}  # links read (complete per 1C object)
+        self._writes: dict[tuple[str, str, str], Any] = {}  # buffered link upserts (Link) and drops (_DROP)
+        self._processed: list[Any] = []  # buffered inbox rows
+        self._later: list[tuple[str, tuple]] = []  # buffered statements for the last transaction
+        self.transactions = 0  # committed, for tests and the benchmark
+
+    # --- the connection ------------------------------------------------------------------------------
+
+    @property
+    def conn(self) -> asyncpg.Connection:
+        """The open transaction's connection (only while attached: see :meth:`connection`)."""
+        if self._conn is None:
+            raise RuntimeError("the unit of work is detached (a push began): use `await uow.connection()`")
+        return self._conn
+
+    @property
+    def attached(self) -> bool:
+        return self._conn is not None
+
+    async def connection(self) -> asyncpg.Connection:
+        """The open transaction's connection, beginning a new short transaction when detached (writes
+        saved meanwhile go in it).  Call :meth:`detach` before the next Bitrix24 call."""
+        if self._conn is None:
+            await self._attach()
+            await self._flush()
+        return self._conn  # type: ignore[return-value]
+
+    async def _attach(self) -> None:
+        conn = await self._pool.acquire()
+        try:
+            tx = conn.transaction()
+            await tx.start()
+        except BaseException:
+            await self._pool.release(conn)
+            raise
+        self._conn, self._tx = conn, tx
+
+    async def detach(self) -> None:
+        """Commit the open transaction and give its connection back (before any Bitrix24 call)."""
+        if self._conn is None:
+            return
+        conn, tx = self._conn, self._tx
+        self._conn = self._tx = None
+        try:
+            await tx.commit()
+        except BaseException:
+            await self._rollback(conn, tx)
+            self._claimed.clear()
+            raise
+        finally:
+            await self._pool.release(conn)
+        self.transactions += 1
+        if self._claimed:
+            self._leases.committed(self._claimed)
+            self._held.extend(self._claimed)
+            self._claimed = []
+
+    @staticmethod
+    async def _rollback(conn: asyncpg.Connection, tx: Any) -> None:
+        try:
+            await tx.rollback()
+        except Exception:  # noqa: BLE001, S110 - the connection is broken: the pool discards it
+            pass
+
+    # --- leases --------------------------------------------------------------------------------------
+
+    async def take(self, key: str) -> None:
+        """Hold the lease on ``key`` (``source/…`` is not added) until this unit of work ends."""
+        if key in self._claimed or key in self._held:
+            return
+        if self._leases.locked(key) and self._conn is not None:
+            await self.detach()  # never wait for another task while holding a connection
+        await self._enter_local(key)
+        await self._claim(key)
+
+    async def _enter_local(self, key: str) -> None:
+        local = self._leases.local(key)
+        await local.__aenter__()
+        self._local.append(local)
+
+    async def _claim(self, key: str) -> None:
+        delay = LEASE_POLL[0]
+        while True:
+            if self._conn is not None:
+                if await self._conn.fetchval(Q.lease_claim, key, self._leases.holder, self._leases.ttl):
+                    self._claimed.append(key)
+                    return
+                await self.detach()  # another consumer's push holds it: wait without a connection
+            else:
+                async with self._pool.acquire() as conn:
+                    taken = await conn.fetchval(Q.lease_claim, key, self._leases.holder, self._leases.ttl)
+                self.transactions += 1
+                if taken:
+                    self._leases.committed([key])
+                    self._held.append(key)
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LEASE_POLL[1])
+
+    async def _release_all(self) -> None:
+        while self._local:
+            await self._local.pop().__aexit__(None, None, None)
+
+    # --- the inbox -----------------------------------------------------------------------------------
 
     async def seen(self, event_id: Any) -> bool:
-        return bool(await self.conn.fetchval(Q.inbox_seen, self.consumer, event_id))
+        return bool(await self._fetchval(Q.inbox_seen, self.consumer, event_id))
 
     async def mark_processed(self, event_id: Any) -> None:
-        await self.conn.execute(Q.inbox_add, self.consumer, event_id)
+        if self._conn is not None:
+            await self._conn.execute(Q.inbox_add, self.consumer, event_id)
+        else:
+            self._processed.append(event_id)
+
+    # --- links ---------------------------------------------------------------------------------------
 
     async def links(self, onec_type: str, onec_id: str) -> dict[str, Link]:
         """Links of one 1C object, by Bitrix24 type."""
-        rows = await self.conn.fetch(Q.links_for, self.source, onec_type, onec_id)
-        return {r["b24_type"]: Link.from_row(r) for r in rows}
+        if (onec_type, onec_id) not in self._known:
+            rows = await self._fetch(Q.links_for, self.source, onec_type, onec_id)
+            self._known[(onec_type, onec_id)] = self._overlaid(onec_type, onec_id, rows)
+        return dict(self._known[(onec_type, onec_id)])
 
     async def links_many(self, onec_type: str, onec_ids: list[str]) -> dict[tuple[str, str], Link]:
-        rows = await self.conn.fetch(Q.links_for_many, self.source, onec_type, onec_ids)
-        return {(r["onec_id"], r["b24_type"]): Link.from_row(r) for r in rows}
+        """Links of several 1C objects of one type, by (1C id, Bitrix24 type); those read before (or
+        saved by this unit of work) come from memory."""
+        missing = sorted({i for i in onec_ids if (onec_type, i) not in self._known})
+        if missing:
+            rows = await self._fetch(Q.links_for_many, self.source, onec_type, missing)
+            for onec_id in missing:
+                self._known[(onec_type, onec_id)] = self._overlaid(
+                    onec_type, onec_id, [r for r in rows if r["onec_id"] == onec_id])
+        return {(i, b24_type): link for i in dict.fromkeys(onec_ids)
+                for b24_type, link in self._known[(onec_type, i)].items()}
+
+    def _overlaid(self, onec_type: str, onec_id: str, rows: list[asyncpg.Record]) -> dict[str, Link]:
+        """Links read from the database with this unit of work's unwritten saves and drops on top."""
+        links = {r["b24_type"]: Link.from_row(r) for r in rows}
+        for (t, i, b24_type), write in self._writes.items():
+            if (t, i) == (onec_type, onec_id):
+                if write is _DROP:
+                    links.pop(b24_type, None)
+                else:
+                    links[b24_type] = write
+        return links
+
+    async def prefetch(self, onec_type: str, onec_ids: list[str]) -> None:
+        """Read links a push will need while still attached (one statement instead of one later)."""
+        await self.links_many(onec_type, onec_ids)
 
     async def save_link(self, onec_type: str, onec_id: str, b24_type: str, b24_id: int, *,
                         version: int = -1, pushed_state: Any = None) -> None:
-        await self.conn.execute(
-            Q.link_upsert, self.source, onec_type, onec_id, b24_type, b24_id, version,
-            state_hash(pushed_state) if pushed_state is not None else None, pushed_state)
+        digest = state_hash(pushed_state) if pushed_state is not None else None
+        link = Link(self.source, onec_type, onec_id, b24_type, b24_id, version, digest, pushed_state)
+        known = self._known.get((onec_type, onec_id))
+        if known is not None:
+            known[b24_type] = link
+        if self._conn is not None:
+            await self._conn.execute(Q.link_upsert, self.source, onec_type, onec_id, b24_type, b24_id, version,
+                                     digest, pushed_state)
+        else:
+            self._writes[(onec_type, onec_id, b24_type)] = link
 
     async def begin_push(self, link: Link | None, pending: Any) -> None:
-        """Call before the first Bitrix24 write of a push that updates ``link``'s object.
-
-        Bitrix24 calls cannot roll back with this transaction, so the link is marked in doubt in a short
-        transaction of its own (one UPDATE on a second pool connection, committed at once, recording
-        ``pending``: what the push means to write, so a later push can clear a field it set); this
-        transaction's ``save_link`` clears the mark.  If the push dies in between, the link is read in
-        doubt and the next push sends the full desired state instead of a diff against a stale one.  Must
-        come before this transaction writes the row (else the UPDATE would wait for it: a deadlock).
-        """
-        if link is None:  # nothing linked yet: found by its key next time, and brought up to date whole
-            return
-        async with self._pool.acquire() as conn:
-            await conn.execute(Q.link_push_begin, link.source, link.onec_type, link.onec_id, link.b24_type, pending)
+        """Call before the first Bitrix24 write of a push (whether it updates ``link``'s object or makes a
+        new one): the open transaction marks ``link`` in doubt, recording ``pending`` (what the push means
+        to write, so a later push can clear a field it set), commits and gives its connection back — no
+        connection is held while Bitrix24 is called.  The last transaction's ``save_link`` clears the mark;
+        if the push dies in between, the link is read in doubt and the next push sends the full desired
+        state instead of a diff against a stale one."""
+        if link is not None:
+            await self._execute(Q.link_push_begin, link.source, link.onec_type, link.onec_id, link.b24_type,
+                                pending)
+        await self.detach()
 
     async def lock_key(self, key: str) -> None:
-        """Hold a lock on a Bitrix24 key shared by sources until this transaction ends (first contact)."""
-        await self.conn.execute(Q.key_lock, key)
+        """Hold a lease on a Bitrix24 key shared by sources until this unit of work ends (first contact)."""
+        await self.take(f"key:{key}")
 
     async def linked_elsewhere(self, b24_type: str, b24_ids: list[int]) -> set[int]:
         """Those of ``b24_ids`` another source links to."""
-        rows = await self.conn.fetch(Q.links_to_b24_elsewhere, b24_type, b24_ids, self.source)
+        if not b24_ids:
+            return set()
+        rows = await self._fetch(Q.links_to_b24_elsewhere, b24_type, b24_ids, self.source)
         return {r["b24_id"] for r in rows}
 
     async def drop_link(self, onec_type: str, onec_id: str, b24_type: str) -> None:
-        await self.conn.execute(Q.link_delete, self.source, onec_type, onec_id, b24_type)
+        known = self._known.get((onec_type, onec_id))
+        if known is not None:
+            known.pop(b24_type, None)
+        if self._conn is not None:
+            await self._conn.execute(Q.link_delete, self.source, onec_type, onec_id, b24_type)
+        else:
+            self._writes[(onec_type, onec_id, b24_type)] = _DROP
+
+    async def later(self, query: str, *args: Any) -> None:
+        """Run ``query`` in the last transaction (only if the unit of work ends without an error)."""
+        self._later.append((query, args))
+
+    # --- statements ----------------------------------------------------------------------------------
+
+    async def _fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        if self._conn is not None:
+            return await self._conn.fetch(query, *args)
+        self.transactions += 1
+        return await self._pool.fetch(query, *args)
+
+    async def _fetchval(self, query: str, *args: Any) -> Any:
+        if self._conn is not None:
+            return await self._conn.fetchval(query, *args)
+        self.transactions += 1
+        return await self._pool.fetchval(query, *args)
+
+    async def _execute(self, query: str, *args: Any) -> None:
+        if self._conn is not None:
+            await self._conn.execute(query, *args)
+        else:
+            self.transactions += 1
+            await self._pool.execute(query, *args)
+
+    async def _flush(self) -> None:
+        """Write what was saved while detached, in the open transaction."""
+        conn = self.conn
+        upserts = [(k, v) for k, v in self._writes.items() if v is not _DROP]
+        drops = [k for k, v in self._writes.items() if v is _DROP]
+        self._writes = {}
+        if upserts:
+            await conn.execute(Q.link_upsert_many, self.source, *(list(c) for c in zip(*(
+                (t, i, bt, link.b24_id, link.version, link.state_hash,
+                 json.dumps(link.pushed_state) if link.pushed_state is not None else None)
+                for (t, i, bt), link in upserts))))
+        if drops:
+            await conn.execute(Q.link_delete_many, self.source, *(list(c) for c in zip(*drops)))
+        for event_id in self._processed:
+            await conn.execute(Q.inbox_add, self.consumer, event_id)
+        self._processed = []
+
+    async def _commit(self) -> None:
+        """The last transaction: buffered writes, statements kept for later, the leases given back."""
+        try:
+            if self._conn is None and not (self._writes or self._processed or self._later or self._held):
+                return
+            conn = await self.connection()
+            for query, args in self._later:
+                await conn.execute(query, *args)
+            self._later = []
+            if self._held:
+                await conn.execute(Q.lease_release, self._held, self._leases.holder)
+            if self._claimed:
+                await conn.execute(Q.lease_release, self._claimed, self._leases.holder)
+                self._claimed = []
+            await self.detach()
+            self._leases.released(self._held)
+            self._held = []
+        finally:
+            await self._abort()
+
+    async def _abort(self) -> None:
+        """After an error: the open transaction rolled back, leases already committed given back."""
+        try:
+            if self._conn is not None:
+                conn, tx = self._conn, self._tx
+                self._conn = self._tx = None
+                await self._rollback(conn, tx)
+                await self._pool.release(conn)
+            self._claimed = []
+            if self._held:
+                held, self._held = self._held, []
+                self._leases.released(held)
+                try:
+                    async with self._pool.acquire() as conn:
+                        await conn.execute(Q.lease_release, held, self._leases.holder)
+                except Exception as exc:  # noqa: BLE001 - they expire (LEASE_TTL); this process may retake them
+                    log.warning("could not release leases", extra={"action": "lease.release_failed",
+                                                                   "error": f"{type(exc).__name__}: {exc}"})
+        finally:
+            await self._release_all()
 
 
 @asynccontextmanager
 async def unit_of_work(pool: asyncpg.Pool, consumer: str, source: str, lock_key: str) -> AsyncIterator[UnitOfWork]:
-    """A transaction holding an advisory lock on ``lock_key`` (one 1C object), committed on normal exit.
+    """The work on one 1C object (``lock_key``) under its lease, in short transactions (see the module).
 
-    The lock serialises every consumer replica working on the same 1C object, so two versions of one
-    counterparty can never race to create two companies.
+    The lease serialises every consumer replica working on the same 1C object, so two versions of one
+    counterparty can never race to create two companies.  On normal exit what was saved is written and the
+    lease released in one transaction; on an error nothing buffered is written (what the first transaction
+    committed — a link marked in doubt — stays).
     """
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(Q.link_lock, f"{source}/{lock_key}")
-        yield UnitOfWork(conn, consumer, source, pool)
+    uow = UnitOfWork(pool, consumer, source, leases_of(pool))
+    key = f"{source}/{lock_key}"
+    try:
+        await uow._enter_local(key)  # queue behind this process's other tasks before taking a connection
+        await uow._attach()
+        await uow._claim(key)
+        yield uow
+    except BaseException:
+        await uow._abort()
+        raise
+    await uow._commit()

@@ -2,12 +2,16 @@
 
 A message is the event's JSON (contract v1, UTF-8), persistent, ``message_id`` = ``event_id``,
 ``type`` = event type, ``timestamp`` = publish time, with headers naming the 1C source, entity and id so
-operators can filter dead letters without parsing bodies.  Retry bookkeeping lives in ``x-bridge-*``
+operators can filter dead letters without parsing bodies, and ``x-body-sha256``: the checksum of the body
+the ingest validated.  A consumer trusts a body whose checksum matches (it reads it back in one pass,
+:func:`onec_outbox.contract.parse_stored_event`), validates in full one that has none (published by hand),
+and dead-letters one whose body no longer matches its checksum.  Retry bookkeeping lives in ``x-bridge-*``
 headers that only the consumer framework writes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +33,7 @@ H_REASON = "x-bridge-reason"  # why a message is in a DLQ
 H_ERROR = "x-bridge-error"  # the error text (no secrets: our errors never carry them)
 H_QUEUE = "x-bridge-queue"  # the queue it failed in (replay target)
 H_FAILED_AT = "x-bridge-failed-at"
+H_CHECKSUM = "x-body-sha256"  # hex SHA-256 of the body as the ingest stored it (after validating it)
 H_REPLAYED = "x-bridge-replayed"  # times an operator replayed it (from the dead-letter table, via the outbox)
 
 
@@ -56,17 +61,27 @@ def to_amqp(msg: OutboxMessage) -> aio_pika.Message:
         type=msg.event_type,
         timestamp=datetime.now(UTC),
         headers={H_SOURCE: msg.source, H_ENTITY: msg.entity, H_ENTITY_ID: msg.entity_id, H_VERSION: msg.version,
-                 **({H_REPLAYED: msg.replays} if msg.replays else {})},
+                 H_CHECKSUM: checksum(msg.body), **({H_REPLAYED: msg.replays} if msg.replays else {})},
     )
+
+
+def checksum(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
 
 
 @dataclass
 class Delivery:
-    """A consumed message, decoded: the event as a dict plus the bridge's bookkeeping headers."""
+    """A consumed message, decoded: the event as a dict plus the bridge's bookkeeping headers.
+
+    A body that matches its checksum is not decoded here (``event`` is None, ``trusted`` is True): the
+    consumer reads it with the contract in one pass."""
 
     message_id: str | None
-    event: dict[str, Any]
+    event: dict[str, Any] | None
     headers: dict[str, Any] = field(default_factory=dict)
+    body: bytes = b""
+    event_type: str | None = None
+    trusted: bool = False
 
     @property
     def attempt(self) -> int:
@@ -80,14 +95,29 @@ class Delivery:
 
 
 def decode(message: aio_pika.abc.AbstractIncomingMessage) -> Delivery:
-    """Read an incoming message; a body that is not a JSON object is poison."""
+    """Read an incoming message: a body matching its checksum is trusted as the ingest stored it; one that
+    no longer matches it is poison (``checksum_mismatch``); one without a checksum must be a JSON object."""
+    headers = dict(message.headers or {})
+    expected = headers.get(H_CHECKSUM)
+    if expected is not None:
+        if isinstance(expected, bytes):
+            expected = expected.decode("ascii", "replace")
+        if expected != checksum(message.body):
+            raise PoisonMessage(f"the body does not match its {H_CHECKSUM} header: it was changed after the "
+                                "ingest validated it", reason="checksum_mismatch")
+        return Delivery(message.message_id, None, headers, body=message.body, event_type=message.type, trusted=True)
+    return Delivery(message.message_id, decode_body(message.body), headers, body=message.body, event_type=None)
+
+
+def decode_body(body: bytes) -> dict[str, Any]:
+    """The event of a body, as a dict; a body that is not a JSON object is poison."""
     try:
-        event = json.loads(message.body)
+        event = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PoisonMessage(f"body is not JSON: {exc}", reason="unparseable") from exc
     if not isinstance(event, dict):
         raise PoisonMessage("body is JSON but not an event object", reason="unparseable")
-    return Delivery(message.message_id, event, dict(message.headers or {}))
+    return event
 
 
 def copy_with(message: aio_pika.abc.AbstractIncomingMessage, **headers: Any) -> aio_pika.Message:

@@ -79,7 +79,12 @@ class CounterpartyHandler:
             pushed = main.pushed_state if main is not None else None
             if main is not None and main.in_doubt and pushed is not None:
                 pushed = _unconfirmed(pushed, main.pending_state or {})
-            await uow.begin_push(main, _pending(pushed or {}, state))
+            # the links the push reads later, read now (still in the first transaction): the bank
+            # accounts (new and closed) and the contact persons
+            accounts = {*desired.bank_details, *((pushed or {}).get("bank_details") or {})}
+            await uow.prefetch(ONEC_BANK_ACCOUNT, [f"{entity_id}/{n}" for n in accounts])
+            await uow.prefetch(ONEC_CONTACT_PERSON, list(desired.contacts))
+            await uow.begin_push(main, _pending(pushed or {}, state))  # commits: no connection held from here
             apply = _Apply(self._b24, uow, self._mapping, entity_id, desired, pushed or {}, self._lookup)
             # a different kind than before (ФизЛицо ↔ ЮрЛицо/ИП): a new owner, and all it holds made anew
             apply.fresh = main is None and bool(owners)

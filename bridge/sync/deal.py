@@ -27,6 +27,7 @@ from ..errors import DependencyMissing
 from ..links import Link, UnitOfWork, state_hash, unit_of_work
 from ..mapping import STAGE_KEYS, USER_FIELD_KEYS, Mapping
 from ..projection import OrderProjection
+from ..sql import Q
 from .keyed import How, find_or_create
 from .responsible import Responsibles
 
@@ -52,49 +53,62 @@ class DealHandler:
     async def handle(self, event: DocumentEvent) -> Outcome:
         source, doc_type, doc_id = event.source, event.entity, str(event.entity_id)
         document = f"{doc_type}/{doc_id}"
+        changed, failures = False, []
+        # one unit of work under the document's lease (and each order's, taken as its deal is synced): the
+        # first transaction merges the snapshot and reads what the deal needs, the last saves the link,
+        # the resync and the inbox row — two transactions for an event that changes one deal
         async with unit_of_work(self._pool, self.name, source, document) as uow:
             if await uow.seen(event.event_id):
                 return Outcome.DUPLICATE
             projection = OrderProjection(uow.conn, source)
             newer = await projection.merge(doc_type, doc_id, event.version, event.payload)
             affected = await projection.affected_orders(doc_type, doc_id)
-        changed, failures = False, []
-        for order_id in sorted(affected):  # every order, even when one of them fails
-            try:
-                changed |= await self.sync_order(source, order_id)
-            except Exception as exc:  # noqa: BLE001 - re-raised below, after the other orders had their turn
-                failures.append(exc)
+            for order_id in sorted(affected):  # every order, even when one of them fails
+                try:
+                    changed |= await self.sync_order(source, order_id, uow=uow)
+                except Exception as exc:  # noqa: BLE001 - re-raised below, after the other orders had their turn
+                    failures.append(exc)
+            if not failures:
+                await uow.mark_processed(event.event_id)
         if failures:  # the event comes back (retry or wait) and recomputes what is still pending
             raise next((f for f in failures if not isinstance(f, DependencyMissing)), failures[0])
-        async with unit_of_work(self._pool, self.name, source, document) as uow:
-            await uow.mark_processed(event.event_id)
         if changed:
             return Outcome.APPLIED
         return Outcome.UNCHANGED if newer else Outcome.STALE
 
-    async def sync_order(self, source: str, order_id: str) -> bool:
-        """Bring one order's deal in line with the projection; True if Bitrix24 changed."""
-        async with unit_of_work(self._pool, self.name, source, f"order/{order_id}") as uow:
-            projection = OrderProjection(uow.conn, source)
-            state = domain.deal_state(await projection.facts(order_id), self._mapping.deals.paid_when)
-            await projection.resync_done(order_id)  # kept if this transaction fails
-            if state is None:
-                return False
-            link = (await uow.links(ONEC_ORDER, order_id)).get("deal")
-            desired = await self._desired(uow, source, state)
-            pushed = link.pushed_state if link is not None else None
-            if link is not None and link.in_doubt and pushed is not None:  # a push died half-way: fields
-                # and rows sent whole again; notes and the paid tag as pushed (not twice)
-                pending = (link.pending_state or {}).get("fields")
-                pushed = {**pushed, "fields": unconfirmed(pushed.get("fields"), pending), "rows": None}
-            elif pushed is not None and state_hash(pushed) == state_hash(desired):
-                return False
-            # the fields this push may set (and those a failed one may have set): cleared later if 1C empties them
-            await uow.begin_push(link, {"fields": {**((pushed or {}).get("fields") or {}), **desired["fields"]}})
-            apply = _ApplyDeal(self._b24, uow, self._mapping, source, state, desired)
-            deal_id = await apply.run(link, pushed)
-            await uow.save_link(ONEC_ORDER, order_id, "deal", deal_id, pushed_state=desired)
-            return True
+    async def sync_order(self, source: str, order_id: str, *, uow: UnitOfWork | None = None) -> bool:
+        """Bring one order's deal in line with the projection; True if Bitrix24 changed.  Inside ``uow``
+        (the document's unit of work) under the order's lease too, else in a unit of work of its own."""
+        if uow is None:
+            async with unit_of_work(self._pool, self.name, source, f"order/{order_id}") as own:
+                return await self._sync_order(own, source, order_id)
+        await uow.take(f"{source}/order/{order_id}")
+        return await self._sync_order(uow, source, order_id)
+
+    async def _sync_order(self, uow: UnitOfWork, source: str, order_id: str) -> bool:
+        projection = OrderProjection(await uow.connection(), source)
+        state = domain.deal_state(await projection.facts(order_id), self._mapping.deals.paid_when)
+        if state is None:
+            await uow.later(Q.projection_resync_done, source, order_id)
+            return False
+        link = (await uow.links(ONEC_ORDER, order_id)).get("deal")
+        desired = await self._desired(uow, source, state)
+        pushed = link.pushed_state if link is not None else None
+        if link is not None and link.in_doubt and pushed is not None:  # a push died half-way: fields
+            # and rows sent whole again; notes and the paid tag as pushed (not twice)
+            pending = (link.pending_state or {}).get("fields")
+            pushed = {**pushed, "fields": unconfirmed(pushed.get("fields"), pending), "rows": None}
+        elif pushed is not None and state_hash(pushed) == state_hash(desired):
+            await uow.later(Q.projection_resync_done, source, order_id)
+            return False
+        # the fields this push may set (and those a failed one may have set): cleared later if 1C empties
+        # them; commits the first transaction — no connection is held across the Bitrix24 calls
+        await uow.begin_push(link, {"fields": {**((pushed or {}).get("fields") or {}), **desired["fields"]}})
+        apply = _ApplyDeal(self._b24, uow, self._mapping, source, state, desired)
+        deal_id = await apply.run(link, pushed)
+        await uow.save_link(ONEC_ORDER, order_id, "deal", deal_id, pushed_state=desired)
+        await uow.later(Q.projection_resync_done, source, order_id)  # kept if the push fails
+        return True
 
     async def _desired(self, uow: UnitOfWork, source: str, state: domain.DealState) -> dict[str, Any]:
         deals = self._mapping.deals

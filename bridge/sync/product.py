@@ -102,6 +102,8 @@ class ProductHandler:
                 find = _Finder(uow, self._lookup(domain.LEGACY, None), "ID", key, entity_id,
                                settings.legacy_key_source in (None, event.source))
                 writer = _Legacy(self._b24, settings.iblock_id, entity_id, desired, find)
+            if link is None:  # first contact: the key lease the finder takes, taken in the first transaction
+                await uow.lock_key(f"product/{domain.unsourced_key(entity_id).xml}")
             await uow.begin_push(link, {"fields": {**((pushed or {}).get("fields") or {}), **state["fields"]}})
             product_id = await writer.apply(link, pushed)
             await uow.save_link(ONEC_PRODUCT, entity_id, B24_PRODUCT, product_id,

@@ -33,6 +33,7 @@ from onec_outbox.contract.events import (
     event_json_schema,
     event_to_json,
     parse_event,
+    parse_stored_event,
 )
 from onec_outbox.contract.heartbeat import Heartbeat, heartbeat_json_schema, parse_heartbeat
 from onec_outbox.contract.product import VAT_RATES, ProductPayload, PurchasePrice, SalePrice, Unit
@@ -75,5 +76,6 @@ __all__ = [
     "event_to_json",
     "heartbeat_json_schema",
     "parse_event",
+    "parse_stored_event",
     "parse_heartbeat",
 ]

@@ -7,6 +7,7 @@ counterparty is reported on the invoice fields it lacks.  The union is compiled 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Annotated, Any, Literal
@@ -224,6 +225,20 @@ def parse_event(data: object) -> Event:
             errors = translate(raw, drop_first=_is_tag)
         event_id = data.get("event_id") if isinstance(data, dict) else None
         raise ContractViolation(errors, event_id=event_id if isinstance(event_id, str) else None) from None
+
+
+def parse_stored_event(body: bytes | str) -> Event:
+    """Read back an event the ingest accepted (:func:`parse_event`) and stored (:func:`event_to_json`).
+
+    One pass in pydantic-core — JSON decoding and validation together — without the generic walk for
+    unstorable values (what was stored is storable) and without building a dict first.  Anything that does
+    not validate is reported exactly as :func:`parse_event` reports it (a body that is not JSON raises
+    ``ValueError``).
+    """
+    try:
+        return EVENT_ADAPTER.validate_json(body)
+    except ValidationError:
+        return parse_event(json.loads(body))
 
 
 def event_json_schema(ref_template: str = DEFAULT_REF_TEMPLATE) -> dict[str, Any]:

@@ -51,11 +51,11 @@ async def test_an_order_left_behind_by_a_failed_attempt_is_recomputed_on_redeliv
     original = deal_handler.sync_order
     calls = []
 
-    async def crash_after_first(source, order_id):  # the process dies after B's push, before A's
+    async def crash_after_first(source, order_id, **kw):  # the process dies after B's push, before A's
         calls.append(order_id)
         if len(calls) == 2:
             raise RuntimeError("killed")
-        return await original(source, order_id)
+        return await original(source, order_id, **kw)
 
     deal_handler.sync_order = crash_after_first
     with pytest.raises(RuntimeError):
