@@ -14,7 +14,9 @@ all, because a new object holds nothing yet.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -22,7 +24,8 @@ import asyncpg
 from onec_outbox.contract import CounterpartyEvent
 
 from .. import topology
-from ..b24 import B24
+from ..b24 import B24, chain_ref
+from ..b24.limits import MAX_BATCH_COMMANDS
 from ..b24.lookup import KeyLookup
 from ..consumer import Outcome
 from ..domain import counterparty as domain
@@ -132,6 +135,26 @@ def _as_json(state: domain.CounterpartyState) -> dict[str, Any]:
     }
 
 
+def _new_person_fields(state: domain.PersonState, extra: dict[str, str]) -> dict[str, Any]:
+    """The fields of a new company or contact, with its phones and e-mails."""
+    fields: dict[str, Any] = {**extra, **state.fields}
+    if state.phones:
+        fields["PHONE"] = [{"VALUE": v, "VALUE_TYPE": "WORK"} for v in state.phones]
+    if state.emails:
+        fields["EMAIL"] = [{"VALUE": v, "VALUE_TYPE": "WORK"} for v in state.emails]
+    return fields
+
+
+@dataclass
+class _Tree:
+    """The ids a new owner's chained creation returned: its requisite, bank details (by account number)
+    and contact persons (→ contact id, address-only requisite id or None)."""
+
+    requisite: int
+    bank_details: dict[str, int] = field(default_factory=dict)
+    contacts: dict[str, tuple[int, int | None]] = field(default_factory=dict)
+
+
 class _Apply:
     """The Bitrix24 calls for one counterparty event (one instance per event)."""
 
@@ -147,6 +170,7 @@ class _Apply:
         self.desired = desired
         self.pushed = pushed
         self.fresh = False  # the owner is new or re-made: links and pushed state of what it holds are void
+        self.tree: _Tree | None = None  # what the owner's chained creation made with it (see _create_tree)
 
     # --- the company, or the contact of a ФизЛицо -------------------------------------------------------
 
@@ -170,12 +194,11 @@ class _Apply:
             return int(found[0]["ID"]) if found else None
 
         async def create() -> int:
-            fields: dict[str, Any] = {**extra, **state.fields}
-            if state.phones:
-                fields["PHONE"] = [{"VALUE": v, "VALUE_TYPE": "WORK"} for v in state.phones]
-            if state.emails:
-                fields["EMAIL"] = [{"VALUE": v, "VALUE_TYPE": "WORK"} for v in state.emails]
-            b24_id = int(await self.b24.call(f"crm.{kind}.add", {"fields": fields}))
+            fields = _new_person_fields(state, extra)
+            if state is self.desired.main:  # the owner: made with everything it holds, in one request
+                b24_id = await self._create_tree(kind, fields)
+            else:
+                b24_id = int(await self.b24.call(f"crm.{kind}.add", {"fields": fields}))
             self.created.add((kind, b24_id))
             return b24_id
 
@@ -183,6 +206,65 @@ class _Apply:
             b24_type=kind, entity_id=self.entity_id, linked=link.b24_id if link is not None else None,
             refresh=lambda b24_id: self._update_person(kind, b24_id, state, pushed), find=find,
             update=lambda b24_id: self._update_person(kind, b24_id, state, None), create=create)
+
+    async def _create_tree(self, kind: str, fields: dict[str, Any]) -> int:
+        """A new owner with its requisite, bank details, addresses and (a company) the contact persons no
+        one made yet, in one chained batch: later commands refer to the ids of earlier ones
+        (``$result[…]``), so a new counterparty costs one round trip instead of one per object.  If a
+        step fails, the steps before it took effect: the redelivered event finds the owner by its key
+        and brings the rest up to date the usual way."""
+        desired = self.desired
+        owner_type = domain.REQUISITE_OWNER_COMPANY if kind == "company" else domain.REQUISITE_OWNER_CONTACT
+        steps: list[tuple[str, dict[str, Any]]] = [
+            (f"crm.{kind}.add", {"fields": fields}),
+            ("crm.requisite.add", {"fields": {"ENTITY_TYPE_ID": owner_type, "ENTITY_ID": chain_ref(0),
+                                              **desired.requisite}})]
+        details = list(desired.bank_details)
+        steps += [("crm.requisite.bankdetail.add", {"fields": {"ENTITY_ID": chain_ref(1), "COUNTRY_ID": 1,
+                                                                 **desired.bank_details[n]}}) for n in details]
+        steps += [("crm.address.add", {"fields": {**f, "TYPE_ID": t, "ENTITY_TYPE_ID": 8, "ENTITY_ID": chain_ref(1)}})
+                  for t, f in desired.addresses.items()]
+        if len(steps) > MAX_BATCH_COMMANDS:  # more than one request holds: the owner alone, the rest as usual
+            return int(await self.b24.call(f"crm.{kind}.add", {"fields": fields}))
+        people: dict[str, tuple[int, int | None]] = {}  # contact person → (its contact's step, its requisite's)
+        for person_id, state in (await self._unmade_contacts() if kind == "company" else {}).items():
+            if len(steps) + (4 if state.city else 2) > MAX_BATCH_COMMANDS:
+                break  # the others the usual way, after the chain
+            contact = len(steps)
+            steps += [("crm.contact.add", {"fields": _new_person_fields(state, self._contact_extra())}),
+                      ("crm.contact.company.add", {"id": chain_ref(contact), "fields": {"COMPANY_ID": chain_ref(0)}})]
+            requisite = None
+            if state.city:
+                requisite = len(steps)
+                steps += [("crm.requisite.add", {"fields": {
+                              "ENTITY_TYPE_ID": domain.REQUISITE_OWNER_CONTACT, "ENTITY_ID": chain_ref(contact),
+                              **self._city_requisite(person_id)}}),
+                          ("crm.address.add", {"fields": {"CITY": state.city, "TYPE_ID": domain.ADDRESS_ACTUAL,
+                                                          "ENTITY_TYPE_ID": 8, "ENTITY_ID": chain_ref(requisite)}})]
+            people[person_id] = (contact, requisite)
+        results = await self.b24.call_chain(steps)
+        self.tree = _Tree(
+            requisite=int(results[1]),
+            bank_details={n: int(results[2 + i]) for i, n in enumerate(details)},
+            contacts={p: (int(results[c]), int(results[r]) if r is not None else None) for p, (c, r) in people.items()})
+        self.created.add(("requisite", self.tree.requisite))
+        return int(results[0])
+
+    async def _unmade_contacts(self) -> dict[str, domain.PersonState]:
+        """The contact persons neither linked nor found by their key (asked together: one look-up)."""
+        links = await self.uow.links_many(ONEC_CONTACT_PERSON, list(self.desired.contacts))
+        unlinked = [p for p in self.desired.contacts if (p, "contact") not in links]
+        found = await asyncio.gather(*(
+            self.lookup("contact", self.desired.contacts[p].fields["ORIGINATOR_ID"]).find(
+                self.desired.contacts[p].fields["ORIGIN_ID"]) for p in unlinked))
+        return {p: self.desired.contacts[p] for p, rows in zip(unlinked, found, strict=True) if not rows}
+
+    def _contact_extra(self) -> dict[str, str]:
+        return {"ASSIGNED_BY_ID": str(self.mapping.default_responsible_id)}
+
+    def _city_requisite(self, person_id: str) -> dict[str, str]:
+        return domain.address_only_requisite(person_id, originator=self.desired.main.fields["ORIGINATOR_ID"],
+                                             presets=self.mapping.requisite_presets)
 
     async def _update_person(self, kind: str, b24_id: int, state: domain.PersonState, pushed: dict | None) -> None:
         fields: dict[str, Any] = field_changes(state.fields, (pushed or {}).get("fields") if pushed else None)
@@ -202,12 +284,16 @@ class _Apply:
         owner_type = domain.REQUISITE_OWNER_COMPANY if self.desired.kind == "company" else domain.REQUISITE_OWNER_CONTACT
         if self.fresh:
             link = None
-        requisite_id, fresh = await self._ensure_requisite(owner_type, owner_id, self.desired.requisite, link,
-                                                           self.pushed.get("requisite"))
+        if self.tree is not None:  # made with the owner, with its addresses and bank details
+            requisite_id, fresh = self.tree.requisite, True
+        else:
+            requisite_id, fresh = await self._ensure_requisite(owner_type, owner_id, self.desired.requisite, link,
+                                                               self.pushed.get("requisite"))
         self.fresh = self.fresh or fresh  # a new requisite holds none of the old bank details or addresses
         await self.uow.save_link(ONEC_COUNTERPARTY, self.entity_id, "requisite", requisite_id)
-        await self._addresses(requisite_id, self.desired.addresses,
-                              {} if self.fresh else self.pushed.get("addresses") or {}, self.fresh)
+        if self.tree is None:
+            await self._addresses(requisite_id, self.desired.addresses,
+                                  {} if self.fresh else self.pushed.get("addresses") or {}, self.fresh)
         await self._bank_details(requisite_id)
 
     async def _ensure_requisite(self, owner_type: int, owner_id: int, desired: dict[str, str],
@@ -275,8 +361,10 @@ class _Apply:
         for number, fields in self.desired.bank_details.items():
             key = f"{self.entity_id}/{number}"
             link = links.get((key, "bankdetail"))
-            detail = await self._bank_detail(requisite_id, fields, link, pushed_all.get(number))
-            await self.uow.save_link(ONEC_BANK_ACCOUNT, key, "bankdetail", detail.id)
+            made = self.tree.bank_details.get(number) if self.tree is not None else None
+            detail_id = made if made is not None else (
+                await self._bank_detail(requisite_id, fields, link, pushed_all.get(number))).id
+            await self.uow.save_link(ONEC_BANK_ACCOUNT, key, "bankdetail", detail_id)
         for number in set(pushed_all) - set(self.desired.bank_details):  # account closed in 1C
             key = f"{self.entity_id}/{number}"
             link = links.get((key, "bankdetail"))
@@ -320,6 +408,12 @@ class _Apply:
         pushed_all = self.pushed.get("contacts") or {}
         links = await self.uow.links_many(ONEC_CONTACT_PERSON, list(self.desired.contacts))  # contact + requisite
         for person_id, state in self.desired.contacts.items():
+            if self.tree is not None and person_id in self.tree.contacts:  # made with the company
+                contact_id, requisite_id = self.tree.contacts[person_id]
+                await self.uow.save_link(ONEC_CONTACT_PERSON, person_id, "contact", contact_id)
+                if requisite_id is not None:
+                    await self.uow.save_link(ONEC_CONTACT_PERSON, person_id, "requisite", requisite_id)
+                continue
             link = links.get((person_id, "contact"))
             pushed = pushed_all.get(person_id) if link is not None else None
             contact_id = (await self._person("contact", state, link, pushed, {
@@ -334,8 +428,7 @@ class _Apply:
     async def _contact_city(self, person_id: str, contact_id: int, city: str, link: Link | None,
                             pushed_city: str | None) -> None:
         """A contact person's city, on the actual address of the contact's address-only requisite."""
-        desired = domain.address_only_requisite(person_id, originator=self.desired.main.fields["ORIGINATOR_ID"],
-                                                presets=self.mapping.requisite_presets)
+        desired = self._city_requisite(person_id)
         requisite_id, fresh = await self._ensure_requisite(domain.REQUISITE_OWNER_CONTACT, contact_id, desired,
                                                            link, desired if link is not None else None)
         await self.uow.save_link(ONEC_CONTACT_PERSON, person_id, "requisite", requisite_id)

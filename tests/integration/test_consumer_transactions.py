@@ -22,7 +22,7 @@ from bridge.sync.deal import DealHandler
 from bridge.sync.product import ProductHandler
 from onec_outbox.contract import parse_event
 from tests.e2e.test_products import product
-from tests.integration.test_counterparty_repairs import version
+from tests.integration.test_counterparty_repairs import of, version
 from tests.support.deals import seed_links
 from tests.support.orders import Lifecycle
 from tests.support.pgcount import Transactions
@@ -76,3 +76,21 @@ async def test_an_order_and_its_invoice_cost_two_transactions_each(counted, port
     order = Lifecycle(cp, item)
     assert await cost(counter, handlers["deal"], order.order()) == (Outcome.APPLIED, 2)
     assert await cost(counter, handlers["deal"], order.invoice()) == (Outcome.APPLIED, 2)
+
+
+async def test_a_new_company_with_everything_it_holds_is_made_in_one_chained_request(counted, portal):
+    handlers, _, _ = counted
+    cp = str(uuid.uuid4())
+    before = portal.sandbox.stats()["http_requests"]
+    assert await handlers["counterparty"].handle(parse_event(version(cp, 1))) is Outcome.APPLIED
+    # 17 requests before: the company look-up, the contact persons' look-up, then company + requisite + 2 bank details +
+    # 2 addresses + 2 contacts (each joined to the company, one with its city) in one batch
+    assert portal.sandbox.stats()["http_requests"] - before <= 3
+    companies, contacts, requisites, details, addresses = of(portal.sandbox, cp)
+    assert len(companies) == 1 and len(requisites) == 1 and len(details) == 2 and len(addresses) == 2
+    joined = {str(j["CONTACT_ID"]) for j in portal.sandbox.state()["contact_company"]
+              if str(j["COMPANY_ID"]) == companies[0]["ID"]}
+    assert len(joined) == 2
+    # and the next version finds all of it linked: nothing made twice
+    assert await handlers["counterparty"].handle(parse_event(version(cp, 2, name="Ромашка 2"))) is Outcome.APPLIED
+    assert [len(x) for x in of(portal.sandbox, cp)] == [1, 0, 1, 2, 2]
