@@ -11,7 +11,9 @@ own process (its CPU is not the consumer's).  Catalogue first (counterparties an
 documents, as 1C's exchange order makes them arrive.  The pool is the one ``b24bridge consume`` opens
 (``bootstrap.consumer_pool_size``).
 
-Printed: the consumer process's CPU ms per event (``time.process_time``), PostgreSQL transactions and
+Printed: the consumer process's CPU ms per event (``os.times``: user + system — on loopback the
+kernel's TCP work for each round trip to PostgreSQL and the sandbox is system time of the sender; user
+time alone is printed beside it), PostgreSQL transactions and
 index scans per event (from the database's statistics: ``pg_stat_database``, ``pg_stat_user_tables``,
 read after the pool is closed so every backend has reported), the most connections the database had at
 once (``pg_stat_activity`` sampled every 20 ms) and the outcomes.
@@ -28,6 +30,7 @@ import argparse
 import asyncio
 import collections
 import json
+import os
 import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -72,21 +75,24 @@ async def counters(dsn: str) -> dict[str, int]:
 
 
 class Peak:
-    """The most client connections the database had at once while the block ran."""
+    """The most client connections the database had at once while the block ran (sampled from the
+    ``postgres`` database, so the sampling adds nothing to the measured database's counters)."""
 
     def __init__(self, dsn: str) -> None:
         self.dsn, self.peak, self._task = dsn, 0, None
 
     async def __aenter__(self) -> Peak:
-        self._conn = await asyncpg.connect(self.dsn)
+        parts = urlsplit(self.dsn)
+        self._name = parts.path.lstrip("/")
+        self._conn = await asyncpg.connect(urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, "")))
         self._task = asyncio.get_running_loop().create_task(self._sample())
         return self
 
     async def _sample(self) -> None:
         while True:
             n = await self._conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
+                self._name)
             self.peak = max(self.peak, n)
             await asyncio.sleep(0.02)
 
@@ -117,6 +123,7 @@ async def run(args: argparse.Namespace, dsn: str, portal: Portal, mapping: Any, 
             try:
                 outcome = await handler.handle(event)
             except DependencyMissing:
+                outcomes["dependency_wait"] += 1
                 await asyncio.sleep(0.1)
                 continue
             outcomes[outcome.value if isinstance(outcome, Outcome) else str(outcome)] += 1
@@ -138,15 +145,16 @@ async def run(args: argparse.Namespace, dsn: str, portal: Portal, mapping: Any, 
     catalogue = [m for m in messages if m.type.removesuffix(".upserted") in CATALOGUE]
     documents = [m for m in messages if m.type.removesuffix(".upserted") not in CATALOGUE]
     async with Peak(dsn) as peak:
-        cpu, wall = time.process_time(), time.perf_counter()
+        start, wall = os.times(), time.perf_counter()
         await phase(catalogue)
         await phase(documents)
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        end, wall = os.times(), time.perf_counter() - wall
+    user, system = end.user - start.user, end.system - start.system
     await b24.aclose()
     await pool.close()
     after = await counters(dsn)
     n = len(messages)
-    return {"events": n, "cpu_ms": cpu * 1000 / n, "wall_s": wall,
+    return {"events": n, "cpu_ms": (user + system) * 1000 / n, "user_ms": user * 1000 / n, "wall_s": wall,
             "xact": (after["transactions"] - before["transactions"]) / n,
             "idx": (after["index_scans"] - before["index_scans"]) / n,
             "peak": peak.peak, "outcomes": dict(outcomes)}
@@ -169,9 +177,11 @@ async def main(args: argparse.Namespace) -> None:
             results[name] = await run(args, dsn, portal, mapping, messages, noop=noop)
     finally:
         portal.close()
-    print(f"{'':40} {'CPU ms/event':>12} {'xact/event':>10} {'idx scans/event':>15} {'peak conns':>10} {'wall s':>7}")
+    print(f"{'':40} {'CPU ms/event':>12} {'(user)':>7} {'xact/event':>10} {'idx scans/event':>15} "
+          f"{'peak conns':>10} {'wall s':>7}")
     for name, r in results.items():
-        print(f"{name:40} {r['cpu_ms']:12.2f} {r['xact']:10.2f} {r['idx']:15.1f} {r['peak']:10d} {r['wall_s']:7.1f}")
+        print(f"{name:40} {r['cpu_ms']:12.2f} {r['user_ms']:7.2f} {r['xact']:10.2f} {r['idx']:15.1f} "
+              f"{r['peak']:10d} {r['wall_s']:7.1f}")
     for name, r in results.items():
         print(f"outcomes ({name}): {r['outcomes']}")
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import asyncpg
 
+from .b24 import calls as b24_calls
 from .sql import Q
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,7 @@ class UnitOfWork:
         self._writes: dict[tuple[str, str, str], Any] = {}  # buffered link upserts (Link) and drops (_DROP)
         self._processed: list[Any] = []  # buffered inbox rows
         self._later: list[tuple[str, tuple]] = []  # buffered statements for the last transaction
+        self._hook: Any = None  # the before-Bitrix24-call hook's token while attached
         self.transactions = 0  # committed, for tests and the benchmark
 
     # --- the connection ------------------------------------------------------------------------------
@@ -200,6 +202,7 @@ class UnitOfWork:
             await self._pool.release(conn)
             raise
         self._conn, self._tx = conn, tx
+        self._hook = b24_calls.set_before_call(self.detach)  # a Bitrix24 call of this task detaches first
 
     async def detach(self) -> None:
         """Commit the open transaction and give its connection back (before any Bitrix24 call)."""
@@ -207,6 +210,7 @@ class UnitOfWork:
             return
         conn, tx = self._conn, self._tx
         self._conn = self._tx = None
+        self._unhook()
         try:
             await tx.commit()
         except BaseException:
@@ -220,6 +224,11 @@ class UnitOfWork:
             self._leases.committed(self._claimed)
             self._held.extend(self._claimed)
             self._claimed = []
+
+    def _unhook(self) -> None:
+        if self._hook is not None:
+            b24_calls.reset_before_call(self._hook)
+            self._hook = None
 
     @staticmethod
     async def _rollback(conn: asyncpg.Connection, tx: Any) -> None:
@@ -427,6 +436,7 @@ class UnitOfWork:
             if self._conn is not None:
                 conn, tx = self._conn, self._tx
                 self._conn = self._tx = None
+                self._unhook()
                 await self._rollback(conn, tx)
                 await self._pool.release(conn)
             self._claimed = []

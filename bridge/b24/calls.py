@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,6 +21,31 @@ _ID_FILTERS = ("ID", "ORIGIN_ID", "XML_ID", "xmlId", "ENTITY_ID", "ENTITY_TYPE_I
                "productId", "iblockId")
 
 _current: contextvars.ContextVar[CallLog | None] = contextvars.ContextVar("b24_call_log", default=None)
+# awaited before each Bitrix24 call of this task: a consumer's unit of work sets it while it holds a
+# PostgreSQL connection, to give the connection back first (bridge.links: never held across a call)
+_before: contextvars.ContextVar[Callable[[], Awaitable[None]] | None] = contextvars.ContextVar(
+    "b24_before_call", default=None)
+
+
+def set_before_call(callback: Callable[[], Awaitable[None]] | None) -> contextvars.Token:
+    """Have ``callback`` awaited before this task's next Bitrix24 calls (None: nothing); returns the token
+    for :func:`reset_before_call`."""
+    return _before.set(callback)
+
+
+def reset_before_call(token: contextvars.Token) -> None:
+    try:
+        _before.reset(token)
+    except ValueError:  # set in another context (a task the caller started): leave that one's value
+        _before.set(None)
+
+
+async def before_call() -> None:
+    """Run this task's before-call callback, if any (the client calls it before every request it makes
+    for the caller: ``call``, ``call_chain``, ``batch``)."""
+    callback = _before.get()
+    if callback is not None:
+        await callback()
 
 
 class CallLog:

@@ -112,6 +112,7 @@ class B24Client:
 
     async def call_page(self, method: str, params: Mapping[str, Any] | None = None) -> Page:
         """The whole reply of one method: ``result`` with ``total``/``next``/``time`` (list methods)."""
+        await calls.before_call()
         method = normalize_method(method)
         params = dict(params or {})
         command = self._command_for(method, params)
@@ -155,6 +156,7 @@ class B24Client:
         batching on, the chain rides in a batch with other callers' commands.  Returns each step's
         ``result``; the first failing step's typed error is raised (a batch is not a transaction: the
         steps before it took effect)."""
+        await calls.before_call()
         methods = [normalize_method(method) for method, _ in steps]
         since = calls.started()
         for method in dict.fromkeys(methods):  # a method paused by OPERATION_TIME_LIMIT holds the chain
@@ -225,6 +227,7 @@ class B24Client:
         to earlier commands as ``"$result[key][ID]"``.  ``halt=True`` stops at the first failing command
         (earlier writes stay: a batch is not a transaction).  Bypasses coalescing.
         """
+        await calls.before_call()
         if not commands:
             raise ValueError("batch() needs at least one command")
         if len(commands) > self.batching.max_commands:

@@ -75,6 +75,7 @@ class ProductHandler:
     async def handle(self, event: ProductEvent) -> Outcome:
         entity_id = str(event.entity_id)
         settings = self._mapping.products
+        iblock = await self._catalog_iblock() if settings.api == domain.CATALOG else None  # before any lease
         async with unit_of_work(self._pool, self.name, event.source, f"product/{entity_id}") as uow:
             links = await guards.seen_or_stale(uow, event, ONEC_PRODUCT, entity_id, (B24_PRODUCT,))
             if isinstance(links, Outcome):
@@ -93,7 +94,7 @@ class ProductHandler:
             if pushed is not None and pushed.get("api") != desired.api:
                 pushed = None  # the mapping switched APIs: push every field once in the new API's words
             if desired.api == domain.CATALOG:
-                iblock = await self._catalog_iblock()
+                assert iblock is not None
                 find = _Finder(uow, self._lookup(domain.CATALOG, iblock), "id", key, entity_id,
                                settings.legacy_key_source in (None, event.source))
                 writer = _Catalog(self._b24, iblock, entity_id, desired, find)

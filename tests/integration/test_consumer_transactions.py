@@ -81,8 +81,11 @@ async def test_an_order_and_its_invoice_cost_two_transactions_each(counted, port
 async def test_a_new_company_with_everything_it_holds_is_made_in_one_chained_request(counted, portal):
     handlers, _, _ = counted
     cp = str(uuid.uuid4())
+    first = version(cp, 1)
+    people = [{**p, "id": str(uuid.uuid4())} for p in first["payload"]["contact_persons"]]  # nobody made them yet
+    first["payload"]["contact_persons"] = people
     before = portal.sandbox.stats()["http_requests"]
-    assert await handlers["counterparty"].handle(parse_event(version(cp, 1))) is Outcome.APPLIED
+    assert await handlers["counterparty"].handle(parse_event(first)) is Outcome.APPLIED
     # 17 requests before: the company look-up, the contact persons' look-up, then company + requisite + 2 bank details +
     # 2 addresses + 2 contacts (each joined to the company, one with its city) in one batch
     assert portal.sandbox.stats()["http_requests"] - before <= 3
@@ -92,5 +95,6 @@ async def test_a_new_company_with_everything_it_holds_is_made_in_one_chained_req
               if str(j["COMPANY_ID"]) == companies[0]["ID"]}
     assert len(joined) == 2
     # and the next version finds all of it linked: nothing made twice
-    assert await handlers["counterparty"].handle(parse_event(version(cp, 2, name="Ромашка 2"))) is Outcome.APPLIED
+    assert await handlers["counterparty"].handle(parse_event(
+        version(cp, 2, name="Ромашка 2", contact_persons=people))) is Outcome.APPLIED
     assert [len(x) for x in of(portal.sandbox, cp)] == [1, 0, 1, 2, 2]

@@ -46,6 +46,14 @@ async def settled_counters(dsn: str, wait: float = 1.5) -> dict[str, int]:
     return await server_counters(dsn)
 
 
+APP = "pgcount"  # the application_name of the measuring connections, which the peak leaves out
+
+
+async def observer(dsn: str) -> asyncpg.Connection:
+    """A connection for the test's own queries, not counted in :class:`PeakConnections`."""
+    return await asyncpg.connect(dsn, server_settings={"application_name": APP})
+
+
 class PeakConnections:
     """Samples pg_stat_activity while a load runs: the most client backends seen on the database."""
 
@@ -56,7 +64,7 @@ class PeakConnections:
         self._task: asyncio.Task | None = None
 
     async def __aenter__(self) -> PeakConnections:
-        self._conn = await asyncpg.connect(self._dsn)
+        self._conn = await observer(self._dsn)
         self._task = asyncio.get_running_loop().create_task(self._sample())
         return self
 
@@ -64,7 +72,7 @@ class PeakConnections:
         while True:
             n = await self._conn.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
+                "AND backend_type = 'client backend' AND application_name IS DISTINCT FROM $1", APP)
             self.peak = max(self.peak, n)
             await asyncio.sleep(self._interval)
 
