@@ -48,10 +48,11 @@ CONSOLE_POOL_SIZE = 4  # the operator console: page queries and replay/purge
 # transactions (bridge.links.UnitOfWork), never across Bitrix24 calls, so messages in flight queue for a
 # few connections instead of holding one each (prefetch 32 × 3 consumers once needed ~100: PostgreSQL's
 # max_connections).  Covers the token store, the shared rate bucket, the outcome recorder and the probes.
-CONSUMER_POOL_SIZE = 8
+CONSUMER_POOL_SIZE = 5
 RUN_ALL_POOL_SIZE = 16  # `b24bridge run`: consumers, ingest and relay in one process, one pool
-# ingest + relay (+ its LISTEN connection) + one consumer process: the whole bridge at its defaults
-BRIDGE_CONNECTIONS_MAX = 30
+# The whole bridge at its defaults: an ingest (10), a relay (4 + its LISTEN connection) and the consumers
+# of the three targets, one process each as the Helm chart deploys them (3 × 5) — or all in one process.
+BRIDGE_CONNECTIONS_MAX = INGEST_POOL_SIZE + RELAY_POOL_SIZE + 1 + 3 * CONSUMER_POOL_SIZE  # 30
 
 
 def consumer_pool_size(settings: Settings, names: list[str]) -> int:

@@ -55,6 +55,9 @@ DEFAULT_WAIT_BUDGET = 24 * 3600.0  # seconds a message may wait for a missing de
 # before RabbitMQ's consumer_timeout (30 min by default) closes a channel that keeps a delivery unacked.
 DEFAULT_HOLD_LIMIT = 15 * 60.0
 _PARK = object()  # _apply's answer for "held too long: hand the message back to the broker"
+# Each consumer's share of the portal's rate limit when they compete (bridge.b24.coalescer): deals and
+# their documents are what managers wait for; product updates come in bulk (price lists) and go last.
+PRIORITIES = {"deal": b24_calls.URGENT, "counterparty": b24_calls.NORMAL, "product": b24_calls.BULK}
 
 
 class Outcome(str, Enum):
@@ -177,7 +180,8 @@ class Consumer:
         if task is not None:
             self._inflight.add(task)
         try:
-            with b24_calls.capture():  # the Bitrix24 calls this message causes, recorded with its outcomes
+            # the Bitrix24 calls this message causes, recorded with its outcomes, queued in its class
+            with b24_calls.capture(), b24_calls.priority(PRIORITIES.get(self.handler.name, b24_calls.NORMAL)):
                 await self._process(message)
         finally:
             if task is not None:

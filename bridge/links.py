@@ -410,21 +410,36 @@ class UnitOfWork:
             await conn.execute(Q.inbox_add, self.consumer, event_id)
         self._processed = []
 
+    def _finish_args(self) -> tuple:
+        """uow_finish's parameters: the buffered writes (taken) and every lease this unit of work holds."""
+        upserts = [(k, v) for k, v in self._writes.items() if v is not _DROP]
+        drops = [k for k, v in self._writes.items() if v is _DROP]
+        self._writes = {}
+        rows = [(t, i, bt, link.b24_id, link.version, link.state_hash,
+                 json.dumps(link.pushed_state) if link.pushed_state is not None else None)
+                for (t, i, bt), link in upserts]
+        upsert_columns = [list(c) for c in zip(*rows)] if rows else [[] for _ in range(7)]
+        drop_columns = [list(c) for c in zip(*drops)] if drops else [[], [], []]
+        processed, self._processed = self._processed, []
+        return (self.source, *upsert_columns, *drop_columns, self.consumer, processed,
+                self._held + self._claimed, self._leases.holder)
+
     async def _commit(self) -> None:
-        """The last transaction: buffered writes, statements kept for later, the leases given back."""
+        """The last transaction: buffered writes, statements kept for later, the leases given back — one
+        statement in a transaction of its own when detached (the usual end of a push)."""
         try:
-            if self._conn is None and not (self._writes or self._processed or self._later or self._held):
-                return
-            conn = await self.connection()
-            for query, args in self._later:
-                await conn.execute(query, *args)
-            self._later = []
-            if self._held:
-                await conn.execute(Q.lease_release, self._held, self._leases.holder)
-            if self._claimed:
-                await conn.execute(Q.lease_release, self._claimed, self._leases.holder)
+            if self._conn is None and not self._later:
+                if self._writes or self._processed or self._held:
+                    await self._pool.execute(Q.uow_finish, *self._finish_args())
+                    self.transactions += 1
+            else:
+                conn = await self.connection()
+                for query, args in self._later:
+                    await conn.execute(query, *args)
+                self._later = []
+                await conn.execute(Q.uow_finish, *self._finish_args())
                 self._claimed = []
-            await self.detach()
+                await self.detach()
             self._leases.released(self._held)
             self._held = []
         finally:

@@ -21,6 +21,26 @@ _ID_FILTERS = ("ID", "ORIGIN_ID", "XML_ID", "xmlId", "ENTITY_ID", "ENTITY_TYPE_I
                "productId", "iblockId")
 
 _current: contextvars.ContextVar[CallLog | None] = contextvars.ContextVar("b24_call_log", default=None)
+# Priority classes of callers sharing the portal's rate limit (bridge.b24.coalescer._take): what a user is
+# waiting for first, bulk catalogue traffic last.
+URGENT, NORMAL, BULK = 0, 1, 2
+_priority: contextvars.ContextVar[int] = contextvars.ContextVar("b24_priority", default=NORMAL)
+
+
+@contextmanager
+def priority(level: int) -> Iterator[None]:
+    """The Bitrix24 calls of this task (and tasks it starts) queue in class ``level`` until the block ends."""
+    token = _priority.set(level)
+    try:
+        yield
+    finally:
+        _priority.reset(token)
+
+
+def current_priority() -> int:
+    return _priority.get()
+
+
 # awaited before each Bitrix24 call of this task: a consumer's unit of work sets it while it holds a
 # PostgreSQL connection, to give the connection back first (bridge.links: never held across a call)
 _before: contextvars.ContextVar[Callable[[], Awaitable[None]] | None] = contextvars.ContextVar(

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import B24Error, B24ServerError
+from . import calls
 from .envelope import COMMAND_MISSING, BatchResult, Page
 from .limits import Batching
 
@@ -41,10 +42,24 @@ class _Pending:
     future: asyncio.Future
     chain: list[tuple[str, str]] | None = None  # (method, command template) per step of a chain
     first: bool = False  # a read: goes ahead of writes (see Coalescer._take)
+    priority: int = calls.NORMAL  # the caller's class (calls.priority): lower goes first
+    queued_at: float = 0.0  # loop time when queued (a waiting call is promoted, so none starves)
+
+    def rank(self, now: float) -> int:
+        """The priority class now: one class better for every ``PRIORITY_AGING`` seconds waited."""
+        return max(calls.URGENT, self.priority - int((now - self.queued_at) / PRIORITY_AGING))
+
+    @property
+    def due(self) -> float:
+        """Order within a class: a bulk call that has moved up goes ahead of calls queued after it got there."""
+        return self.queued_at + self.priority * PRIORITY_AGING
 
     @property
     def size(self) -> int:
         return len(self.chain) if self.chain else 1
+
+
+PRIORITY_AGING = 10.0  # seconds a queued call waits before it counts as one class more urgent
 
 
 def step_token(index: int) -> str:
@@ -90,8 +105,10 @@ class Coalescer:
 
     async def submit(self, method: str, params: Mapping[str, Any], command: str, *, first: bool = False) -> Page:
         """Queue one call; ``first``: a read, sent ahead of the writes waiting with it."""
-        future = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(method, params, command, future, first=first))
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.append(_Pending(method, params, command, future, first=first, priority=calls.current_priority(),
+                                    queued_at=loop.time()))
         self._kick()
         return await future
 
@@ -100,8 +117,10 @@ class Coalescer:
         its error, in order."""
         if not 1 <= len(steps) <= self.batching.max_commands:
             raise ValueError(f"a chain has 1 to {self.batching.max_commands} commands, got {len(steps)}")
-        future = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(steps[0][0], {}, steps[0][1], future, chain=list(steps)))
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.append(_Pending(steps[0][0], {}, steps[0][1], future, chain=list(steps),
+                                    priority=calls.current_priority(), queued_at=loop.time()))
         self._kick()
         return await future
 
@@ -146,7 +165,10 @@ class Coalescer:
             self._kick()
 
     def _take(self) -> list[_Pending]:
-        """Up to ``max_commands`` commands: reads first, then writes, each in queue order.
+        """Up to ``max_commands`` commands: by priority class (deals before counterparties before bulk
+        products, :func:`bridge.b24.calls.priority`; a call waiting ``PRIORITY_AGING`` s moves up a class,
+        so bulk is delayed, never starved), and within a class reads first, then writes, each in queue
+        order.
 
         Reads go first because a read is what starts a caller's work (the look-up before a create):
         answering it early lets that caller's writes join the backlog for the next request, so requests
@@ -154,24 +176,35 @@ class Coalescer:
         (measured: 42 → 49 commands per request in an initial load).  Calls queued together are
         independent, so their order inside a batch does not matter; a chain keeps its own order and is
         never split (it waits for a request with room)."""
+        self._queue = [item for item in self._queue if not item.future.done()]  # callers cancelled meanwhile
+        now = asyncio.get_running_loop().time()
+        ranks = {id(item): item.rank(now) for item in self._queue}
         items: list[_Pending] = []
         room = self.batching.max_commands
-        oldest_write = next((item for item in self._queue if not item.first and not item.future.done()), None)
+        for rank in sorted(set(ranks.values())):
+            group = sorted((item for item in self._queue if ranks[id(item)] == rank), key=lambda item: item.due)
+            taken, room = self._take_class(group, room)
+            items += taken
+            if room <= 0:
+                break
+        chosen = {id(item) for item in items}
+        self._queue = [item for item in self._queue if id(item) not in chosen]
+        return items
+
+    @staticmethod
+    def _take_class(queue: list[_Pending], room: int) -> tuple[list[_Pending], int]:
+        """Reads first, then writes, of one priority class, within ``room`` commands."""
+        items: list[_Pending] = []
+        oldest_write = next((item for item in queue if not item.first), None)
         for reads in (True, False):
             # the oldest write waiting always gets its place, so a stream of reads can't hold writes back
             limit = room - oldest_write.size if reads and oldest_write is not None else room
-            kept: list[_Pending] = []
-            for item in self._queue:
-                if item.future.done():  # the caller was cancelled while waiting
-                    continue
+            for item in queue:
                 if item.first == reads and item.size <= (limit if reads else room):
                     items.append(item)
                     room -= item.size
                     limit -= item.size
-                else:
-                    kept.append(item)
-            self._queue = kept
-        return items
+        return items, room
 
     def _fail_all(self, exc: BaseException) -> None:
         queue, self._queue = self._queue, []

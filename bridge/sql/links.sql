@@ -86,3 +86,31 @@ DELETE FROM entity_links l USING unnest($2::text[], $3::text[], $4::text[]) AS k
 -- Forget a link whose Bitrix24 object was removed on purpose (e.g. a bank account deleted in 1C).
 -- $1 source, $2 onec_type, $3 onec_id, $4 b24_type
 DELETE FROM entity_links WHERE source = $1 AND onec_type = $2 AND onec_id = $3 AND b24_type = $4
+
+-- name: uow_finish
+-- A unit of work's last writes in one statement (one round trip, its own transaction when run alone):
+-- the links it saved and dropped while no connection was held, its inbox rows, and its leases given back.
+-- $1 source, $2..$8 link upserts as in link_upsert_many, $9 drop onec_types text[], $10 drop onec_ids
+-- text[], $11 drop b24_types text[], $12 consumer text, $13 event_ids uuid[], $14 lease keys text[],
+-- $15 holder text
+WITH upserted AS (
+    INSERT INTO entity_links (source, onec_type, onec_id, b24_type, b24_id, version, state_hash, pushed_state)
+    SELECT $1, t, i, bt, bi, v, h, p::jsonb FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[],
+                                                        $6::bigint[], $7::text[], $8::text[]) AS u(t, i, bt, bi, v, h, p)
+        ON CONFLICT (source, onec_type, onec_id, b24_type) DO UPDATE
+       SET b24_id = EXCLUDED.b24_id, version = EXCLUDED.version, state_hash = EXCLUDED.state_hash,
+           pushed_state = EXCLUDED.pushed_state, pushing_since = NULL, pushing_state = NULL, updated_at = now()
+    RETURNING 1
+), dropped AS (
+    DELETE FROM entity_links l USING unnest($9::text[], $10::text[], $11::text[]) AS k(t, i, bt)
+     WHERE l.source = $1 AND l.onec_type = k.t AND l.onec_id = k.i AND l.b24_type = k.bt
+    RETURNING 1
+), inboxed AS (
+    INSERT INTO inbox (consumer, event_id) SELECT $12, e FROM unnest($13::uuid[]) AS e ON CONFLICT DO NOTHING
+    RETURNING 1
+), released AS (
+    DELETE FROM object_leases l USING unnest($14::text[]) AS k(key) WHERE l.key = k.key AND l.holder = $15
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM upserted) + (SELECT count(*) FROM dropped) + (SELECT count(*) FROM inboxed)
+       + (SELECT count(*) FROM released)

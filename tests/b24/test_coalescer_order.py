@@ -1,9 +1,12 @@
-"""What goes into each batch: reads ahead of writes, but never at a write's expense."""
+"""What goes into each batch: urgent callers ahead of bulk, reads ahead of writes, but never at a write's
+expense, and bulk never starved."""
 
 from __future__ import annotations
 
 import asyncio
 
+from bridge.b24 import calls
+from bridge.b24 import coalescer as coalescer_module
 from bridge.b24.coalescer import Coalescer
 from bridge.b24.envelope import BatchResult, Page
 from bridge.b24.limits import Batching
@@ -45,3 +48,57 @@ async def test_a_flood_of_reads_never_keeps_a_write_out_of_the_next_request():
     assert "write" in portal.batches[0]
     assert len(portal.batches[0]) == 50
     assert sorted(c for b in portal.batches for c in b) == sorted(name for name, _ in calls)
+
+
+# --- priority: what a manager waits for goes ahead of bulk, and bulk is never starved ----------------------
+
+
+class Limited(Recorder):
+    """A portal that takes one request per ``every`` seconds (its rate limit is the bottleneck)."""
+
+    def __init__(self, every: float = 0.02) -> None:
+        super().__init__()
+        self.every = every
+
+    async def slot(self) -> float:
+        await asyncio.sleep(self.every)
+        return 0.0
+
+
+async def _submit(coalescer: Coalescer, name: str, level: int) -> None:
+    with calls.priority(level):
+        await coalescer.submit(name, {}, name)
+
+
+async def test_a_deal_queued_behind_two_thousand_product_updates_goes_in_the_next_request():
+    portal = Limited()
+    coalescer = Coalescer(Batching(linger=0.01), portal.slot, portal.one, portal.batch)
+    bulk = [asyncio.ensure_future(_submit(coalescer, f"product-{i}", calls.BULK)) for i in range(2000)]
+    await asyncio.sleep(0.05)  # the backlog is being worked through
+    sent_before = len(portal.batches)
+    await _submit(coalescer, "deal", calls.URGENT)
+    deal_batch = next(i for i, batch in enumerate(portal.batches) if "deal" in batch)
+    assert deal_batch <= sent_before + 1  # the next request (or the one already leaving), not the 40th
+    await asyncio.gather(*bulk)
+    assert sum(len(b) for b in portal.batches) == 2001
+
+
+async def test_a_steady_stream_of_urgent_calls_does_not_starve_bulk(monkeypatch):
+    monkeypatch.setattr(coalescer_module, "PRIORITY_AGING", 0.05)
+    portal = Limited()
+    coalescer = Coalescer(Batching(linger=0.01), portal.slot, portal.one, portal.batch)
+    stop = asyncio.Event()
+    urgent: list[asyncio.Future] = []
+
+    async def stream() -> None:  # more urgent calls arrive than a request holds: urgent alone would fill them all
+        while not stop.is_set():
+            urgent.extend(asyncio.ensure_future(_submit(coalescer, f"deal-{len(urgent)}", calls.URGENT))
+                          for _ in range(60))
+            await asyncio.sleep(portal.every)
+
+    producer = asyncio.ensure_future(stream())
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(_submit(coalescer, "product", calls.BULK), timeout=2)  # sent while the stream runs
+    stop.set()
+    await producer
+    await asyncio.gather(*urgent)

@@ -11,7 +11,6 @@ import uuid
 
 import pytest
 
-from b24_sandbox import SandboxConfig, serve_in_thread
 from bridge import db
 from bridge import mapping as mapping_mod
 from bridge.b24 import client_from_settings
