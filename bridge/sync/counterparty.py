@@ -1,6 +1,7 @@
 """Apply a counterparty snapshot to Bitrix24, exactly once in effect.
 
-Inside one PostgreSQL transaction holding the counterparty's advisory lock: skip the event if the inbox
+Under the counterparty's lease (bridge.links: two short transactions, none open during a Bitrix24
+call): skip the event if the inbox
 has it or the link holds a newer version; compute the desired state (pure); then, for every Bitrix24
 object, find it (link → external-key look-up → create) and send only what 1C changed since the last push;
 finally save links, the pushed state and the inbox row, and commit.  A crash after a Bitrix24 call and

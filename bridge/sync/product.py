@@ -1,6 +1,7 @@
 """Apply a product snapshot to Bitrix24, exactly once in effect.
 
-Inside one PostgreSQL transaction holding the product's advisory lock: skip the event if the inbox has
+Under the product's lease (bridge.links: two short transactions, none open during a Bitrix24
+call): skip the event if the inbox has
 it or the link holds a newer version; compute the desired state (pure); find the product (link →
 look-up by its key ``xmlId``/``XML_ID`` = ``1c-<source>-<1C id>``, asked together with the look-ups of
 concurrent events in one list command → the key without the source, for a product made before keys

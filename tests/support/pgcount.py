@@ -7,6 +7,9 @@ import asyncio
 import asyncpg
 
 
+_INTROSPECTION = ("typeinfo_tree", "current_setting('jit')", "set_config('jit'")
+
+
 class Transactions:
     """Counts the transactions a pool's connections end: a COMMIT/ROLLBACK, or a statement run outside a
     transaction block (PostgreSQL runs it in a transaction of its own).  Pass ``observe=counter.observe``
@@ -18,6 +21,8 @@ class Transactions:
 
     def observe(self, conn: asyncpg.Connection) -> None:
         def logged(record) -> None:
+            if any(mark in record.query for mark in _INTROSPECTION):
+                return  # asyncpg learning a type, once per connection: not the bridge's work
             if not conn.is_in_transaction():
                 self.count += 1
                 self.ended.append(record.query.strip()[:60])
