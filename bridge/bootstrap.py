@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from . import broker, db, metrics, ops_http, outcomes, startup
+from . import broker, db, metrics, ops_http, outcomes, review, startup
 from . import console as console_mod
 from . import mapping as mapping_mod
 from .b24 import B24, B24Client, client_from_settings
@@ -172,7 +172,7 @@ def _consumers(root: Root, names: list[str]) -> list[Consumer]:
     return [Consumer(h, root.connect,
                      ConsumerConfig(prefetch=root.settings.consumer_prefetch,
                                     wait_budget=getattr(h, "wait_budget", ConsumerConfig.wait_budget)),
-                     recorder=recorder)
+                     recorder=recorder, review=review.ReviewStore(root.pool))
             for h in handlers]
 
 

@@ -32,6 +32,7 @@ from ..links import Link, UnitOfWork, unit_of_work
 from ..mapping import Mapping
 from . import guards
 from .keyed import How, Keyed, find_or_create
+from .matching import Matcher
 
 ONEC_COUNTERPARTY = "counterparty"
 ONEC_BANK_ACCOUNT = "bank_account"
@@ -49,6 +50,7 @@ class CounterpartyHandler:
         self._b24 = b24
         self._mapping = mapping
         self._lookups: dict[tuple[str, str], KeyLookup] = {}
+        self._matcher = Matcher(b24, pool, mapping)  # records managers typed: found before creating
 
     def _lookup(self, kind: str, originator: str) -> KeyLookup:
         """One shared look-up per kind and originator, so concurrent events ask together."""
@@ -72,6 +74,9 @@ class CounterpartyHandler:
                 await uow.lock_key(f"counterparty/{originator}/{entity_id}")
             desired = domain.desired_state(event.payload, entity_id=entity_id, originator=originator,
                                            presets=self._mapping.requisite_presets)
+            if not owners and desired.requisite.get("RQ_INN"):
+                # first contact: two 1C bases sending one ИНН+КПП at once must not both create a company
+                await uow.lock_key(f"inn/{desired.requisite['RQ_INN']}/{desired.requisite.get('RQ_KPP', '')}")
             state = _as_json(desired)
             main = links.get(desired.kind)
             if await guards.unchanged(uow, event, ONEC_COUNTERPARTY, entity_id, main, state):
@@ -81,6 +86,7 @@ class CounterpartyHandler:
                 pushed = _unconfirmed(pushed, main.pending_state or {})
             await uow.begin_push(main, _pending(pushed or {}, state))
             apply = _Apply(self._b24, uow, self._mapping, entity_id, desired, pushed or {}, self._lookup)
+            apply.matcher, apply.source = self._matcher, event.source
             # a different kind than before (ФизЛицо ↔ ЮрЛицо/ИП): a new owner, and all it holds made anew
             apply.fresh = main is None and bool(owners)
             owner_id = await apply.main(main)
@@ -142,6 +148,10 @@ class _Apply:
         self.desired = desired
         self.pushed = pushed
         self.fresh = False  # the owner is new or re-made: links and pushed state of what it holds are void
+        self.matcher: Matcher | None = None
+        self.source = ""
+        self.adopted: set[tuple[str, int]] = set()  # (kind, id) a manager made, found by matching: adopted
+        self.matched_requisites: dict[int, int] = {}  # adopted company → the requisite that matched it
 
     # --- the company, or the contact of a ФизЛицо -------------------------------------------------------
 
@@ -162,7 +172,13 @@ class _Apply:
 
         async def find() -> int | None:
             found = await self.lookup(kind, state.fields["ORIGINATOR_ID"]).find(state.fields["ORIGIN_ID"])
-            return int(found[0]["ID"]) if found else None
+            return int(found[0]["ID"]) if found else await self._match(kind, state)
+
+        async def update(b24_id: int) -> None:
+            if (kind, b24_id) in self.adopted:
+                await self.matcher.adopt_person(kind, b24_id, state)
+            else:
+                await self._update_person(kind, b24_id, state, None)
 
         async def create() -> int:
             fields: dict[str, Any] = {**extra, **state.fields}
@@ -177,7 +193,27 @@ class _Apply:
         return await find_or_create(
             b24_type=kind, entity_id=self.entity_id, linked=link.b24_id if link is not None else None,
             refresh=lambda b24_id: self._update_person(kind, b24_id, state, pushed), find=find,
-            update=lambda b24_id: self._update_person(kind, b24_id, state, None), create=create)
+            update=update, create=create)
+
+    async def _match(self, kind: str, state: domain.PersonState) -> int | None:
+        """No record carries our key: one a manager typed (bridge/sync/matching.py), adopted, else None."""
+        if self.matcher is None:
+            return None
+        originator = state.fields["ORIGINATOR_ID"]
+        if kind == "company":
+            found = await self.matcher.company(source=self.source, originator=originator, entity_id=self.entity_id,
+                                               title=state.fields.get("TITLE", ""), requisite=self.desired.requisite)
+        else:
+            main = state is self.desired.main
+            found = await self.matcher.contact(source=self.source, originator=originator,
+                                               onec_type=ONEC_COUNTERPARTY if main else ONEC_CONTACT_PERSON,
+                                               onec_id=state.fields["ORIGIN_ID"], person=state)
+        if found is None:
+            return None
+        self.adopted.add((kind, found.id))
+        if found.requisite_id is not None:
+            self.matched_requisites[found.id] = found.requisite_id
+        return found.id
 
     async def _update_person(self, kind: str, b24_id: int, state: domain.PersonState, pushed: dict | None) -> None:
         fields: dict[str, Any] = field_changes(state.fields, (pushed or {}).get("fields") if pushed else None)
@@ -222,9 +258,17 @@ class _Apply:
             found = await self.b24.call("crm.requisite.list", {
                 "filter": {"ENTITY_TYPE_ID": owner_type, "ENTITY_ID": owner_id, "XML_ID": desired["XML_ID"]},
                 "select": ["ID"], "order": {"ID": "ASC"}})
-            return int(found[0]["ID"]) if found else None
+            if found:
+                return int(found[0]["ID"])
+            matched = self.matched_requisites.get(owner_id) if (owner_kind, owner_id) in self.adopted else None
+            if matched is not None:  # the requisite the adopted company was found by: adopted with it
+                self.adopted.add(("requisite", matched))
+            return matched
 
         async def update(requisite_id: int) -> None:
+            if ("requisite", requisite_id) in self.adopted:
+                await self.matcher.adopt_requisite(requisite_id, desired)
+                return
             await self.b24.call("crm.requisite.update", {"id": requisite_id, "fields": dict(desired)})
 
         async def create() -> int:
@@ -296,9 +340,18 @@ class _Apply:
                 return None
             found = await self.b24.call("crm.requisite.bankdetail.list", {
                 "filter": {"ENTITY_ID": requisite_id, "XML_ID": fields["XML_ID"]}, "select": ["ID"]})
+            if not found and ("requisite", requisite_id) in self.adopted and fields.get("RQ_ACC_NUM"):
+                # an adopted requisite: the account a manager (or another 1C base) entered is this one
+                found = await self.b24.call("crm.requisite.bankdetail.list", {
+                    "filter": {"ENTITY_ID": requisite_id, "RQ_ACC_NUM": fields["RQ_ACC_NUM"]}, "select": ["ID"]})
+                if found:
+                    self.adopted.add(("bankdetail", int(found[0]["ID"])))
             return int(found[0]["ID"]) if found else None
 
         async def update(detail_id: int) -> None:
+            if ("bankdetail", detail_id) in self.adopted:
+                await self.matcher.adopt_bank_detail(detail_id, fields)
+                return
             await self.b24.call("crm.requisite.bankdetail.update", {"id": detail_id, "fields": dict(fields)})
 
         async def create() -> int:
