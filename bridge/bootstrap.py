@@ -226,8 +226,13 @@ async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def _ingest_config(settings: Settings) -> IngestConfig:
-    return IngestConfig(settings.token_values(), settings.ingest_max_body_bytes, settings.ingest_max_batch,
-                        settings.ingest_body_timeout)
+    try:
+        bindings = settings.token_bindings()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return IngestConfig([t for t, _ in bindings], settings.ingest_max_body_bytes, settings.ingest_max_batch,
+                        settings.ingest_body_timeout,
+                        sources={t: names for t, names in bindings if names is not None})
 
 
 def console_config(settings: Settings) -> console_mod.ConsoleConfig:

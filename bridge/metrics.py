@@ -52,7 +52,7 @@ INGEST_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=None,
 )
 # what POST /v1/events answers (see bridge.ingest) and what it says per event
-INGEST_STATUSES = ("200", "400", "401", "408", "413", "415", "500", "503")
+INGEST_STATUSES = ("200", "400", "401", "403", "408", "413", "415", "500", "503")
 INGEST_RESULTS = ("accepted", "duplicate", "rejected")
 
 # --- outbox and relay ---------------------------------------------------------------------------------
