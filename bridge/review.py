@@ -102,8 +102,7 @@ class ReviewStore:
                 Q.review_park, consumer, str(event.get("source") or ""), onec_type, onec_id,
                 _str(event.get("event_type", "")).split(".")[0] or None, _str(event.get("entity_id")),
                 str(event.get("event_id")), _str(event.get("event_type")), _int(event.get("version")), reason,
-                summary, error[:2000], json.dumps(list(candidates), ensure_ascii=False, default=str),
-                bytes(body).decode("utf-8"))
+                summary, error[:2000], json.loads(json.dumps(list(candidates), default=str)), json.loads(body))
             await self.refresh_gauge(conn)
         return int(item_id)
 
@@ -139,7 +138,7 @@ class ReviewStore:
             await conn.execute(Q.review_mark_resolved, item_id, decision,
                                target_id if decision == ADOPT else None, by, note)
             await conn.execute(Q.review_requeue, event.event_id, event.event_type, event.entity, event.source,
-                               event.entity_id, event.version, event.occurred_at, row["envelope"])
+                               event.entity_id, event.version, event.occurred_at, json.loads(row["envelope"]))
             await conn.execute(Q.outbox_notify)
             await self.refresh_gauge(conn)
         log.info("review item resolved", extra={"action": "review.resolve", "item": item_id, "decision": decision,

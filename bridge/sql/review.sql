@@ -3,8 +3,8 @@
 -- newer event of an object already parked replaces the stored envelope when its version is not older.
 -- Returns the row id.
 -- $1 consumer, $2 source, $3 onec_type, $4 onec_id, $5 entity, $6 entity_id, $7 event_id uuid,
--- $8 event_type, $9 version bigint, $10 reason, $11 summary, $12 error, $13 candidates jsonb (text),
--- $14 envelope jsonb (text)
+-- $8 event_type, $9 version bigint, $10 reason, $11 summary, $12 error, $13 candidates jsonb,
+-- $14 envelope jsonb (the whole event as 1C sent it)
 INSERT INTO review_items (consumer, source, onec_type, onec_id, entity, entity_id, event_id, event_type, version,
                           reason, summary, error, candidates, envelope)
 VALUES ($1, $2, $3, $4, $5, $6, $7::uuid, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb)
@@ -64,7 +64,7 @@ UPDATE review_items SET resolved_at = now(), decision = $2, target_id = $3, reso
 -- handler, meeting the decision, adopts the picked record or creates one.  An event still in the outbox is
 -- marked unpublished again; one purged from it is inserted anew.
 -- $1 event_id uuid, $2 event_type, $3 entity, $4 source, $5 entity_id uuid, $6 version bigint,
--- $7 occurred_at timestamptz, $8 body text (JSON)
+-- $7 occurred_at timestamptz, $8 body jsonb
 INSERT INTO outbox (event_id, event_type, entity, source, entity_id, version, occurred_at, body)
 VALUES ($1::uuid, $2, $3, $4, $5::uuid, $6, $7, $8::jsonb)
     ON CONFLICT (event_id) DO UPDATE SET published_at = NULL
