@@ -93,6 +93,15 @@ async def _links(pool, onec_type: str, b24_type: str) -> dict[str, int]:
     return {r["onec_id"]: r["b24_id"] for r in rows}
 
 
+MATCHING_METHODS = ("crm.requisite.list", "crm.duplicate.findbycomm", "crm.company.list", "crm.contact.list",
+                    "catalog.product.list", "crm.company.get", "crm.contact.get", "catalog.product.get",
+                    "crm.requisite.get")
+
+
+def _spent(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {m: n - before.get(m, 0) for m, n in after.items() if n - before.get(m, 0)}
+
+
 async def _post_all(stack, events: list[dict]) -> None:
     for start in range(0, len(events), 200):
         response = await stack.post(events[start:start + 200])
@@ -172,6 +181,7 @@ async def test_a_pre_filled_portal_gets_no_duplicates_and_exactly_the_ambiguous_
         new_products = [product(n, name=f"Новинка {n}", article=None) for n in range(50, 60)]
         events += near + new_products
         prefilled = portal.made
+        calls_before = stack.portal.sandbox.stats()["per_method"]
         before = stack.state()
         before_counts = {k: len(before[k]) for k in ("companies", "contacts", "products")}
 
@@ -218,6 +228,8 @@ async def test_a_pre_filled_portal_gets_no_duplicates_and_exactly_the_ambiguous_
         rq_owners = [r["ENTITY_ID"] for r in state["requisites"] if r["ENTITY_TYPE_ID"] == "4"]
         assert all(rq_owners.count(str(cid)) == 1 for cid in expect_company.values())
 
+        calls_export = _spent(calls_before, stack.portal.sandbox.stats()["per_method"])
+
         # an operator resolves: the duplicates adopt the first, the titles and the bolts split
         resolved = 0
         for item in parked:
@@ -245,6 +257,26 @@ async def test_a_pre_filled_portal_gets_no_duplicates_and_exactly_the_ambiguous_
         products = await _links(db_pool, "product", "product")
         assert all(products[k] == v for k, v in parked_products.items())
         final = stack.state()
+
+        # updates of linked records never match again: no look-up of a requisite by ИНН, of a phone, a name
+        calls_linked = stack.portal.sandbox.stats()["per_method"]
+        again = []
+        for e in events:
+            if e["entity_id"] in expect_company or e["entity_id"] in expect_product:
+                e2 = copy.deepcopy(e)
+                e2.update(event_id=str(uuid.uuid4()), version=2)
+                e2["payload"]["name"] += " (изм.)"
+                again.append(e2)
+        await _post_all(stack, again)
+
+        async def updated():
+            n = await db_pool.fetchval("SELECT count(*) FROM entity_links WHERE version = 2 AND b24_type IN "
+                                       "('company', 'product')")
+            return n == len(again)
+
+        assert await wait_for(updated, timeout=120, interval=0.5)
+        spent = _spent(calls_linked, stack.portal.sandbox.stats()["per_method"])
+        assert not {m: n for m, n in spent.items() if m in MATCHING_METHODS}, spent
         adopted_total = len(expect_company) + len(expect_contact) + len(expect_product)
         print(f"\npre-filled records: {prefilled}; adopted by rules: {adopted_total} "
               f"(companies {len(expect_company)}, contacts {len(expect_contact)}, products {len(expect_product)}); "
@@ -252,7 +284,9 @@ async def test_a_pre_filled_portal_gets_no_duplicates_and_exactly_the_ambiguous_
               f"{len(parked_products)}); created: companies {created['companies']}, contacts {created['contacts']}, "
               f"products {created['products']}; after {resolved} resolutions: companies +"
               f"{len(final['companies']) - before_counts['companies']}, products "
-              f"+{len(final['products']) - before_counts['products']}")
+              f"+{len(final['products']) - before_counts['products']}; matching calls in the export: "
+              f"{ {m: n for m, n in calls_export.items() if m in MATCHING_METHODS} }; all calls in the export: "
+              f"{sum(calls_export.values())}; calls of {len(again)} updates: {sum(spent.values())}, none matching")
 
 
 async def test_two_1c_bases_share_one_company_and_keep_their_own_deals(db_url, amqp_url, db_pool):
