@@ -74,9 +74,6 @@ class CounterpartyHandler:
                 await uow.lock_key(f"counterparty/{originator}/{entity_id}")
             desired = domain.desired_state(event.payload, entity_id=entity_id, originator=originator,
                                            presets=self._mapping.requisite_presets)
-            if not owners and desired.requisite.get("RQ_INN"):
-                # first contact: two 1C bases sending one ИНН+КПП at once must not both create a company
-                await uow.lock_key(f"inn/{desired.requisite['RQ_INN']}/{desired.requisite.get('RQ_KPP', '')}")
             state = _as_json(desired)
             main = links.get(desired.kind)
             if await guards.unchanged(uow, event, ONEC_COUNTERPARTY, entity_id, main, state):

@@ -16,6 +16,7 @@ from bridge import ops_http
 from bridge.ingest import IngestConfig, create_app
 from bridge.settings import Settings
 from tests.contract.samples import event, payload_with
+from tests.integration.test_heartbeat import beat
 from tests.helpers import free_port
 
 TOKEN = "ingest-test-token"
@@ -290,6 +291,10 @@ async def test_a_token_bound_to_one_base_is_refused_for_another_and_nothing_is_s
     r = await client.post("/v1/events", json=other, headers=AUTH)
     assert r.status_code == 200 and r.json()["results"][0]["status"] == "accepted"
     assert {row["event_id"] for row in await stored(pool)} == {own["event_id"], other["event_id"]}
+    # its heartbeat too: a base's token cannot speak for another base
+    r = await client.post("/v1/heartbeat", json=beat(source="ut-b"), headers=auth)
+    assert r.status_code == 403 and r.json()["error"] == "forbidden_source"
+    assert (await client.post("/v1/heartbeat", json=beat(source="ut-a"), headers=auth)).status_code == 200
 
 
 def test_the_token_setting_binds_tokens_to_sources(monkeypatch):
