@@ -27,6 +27,7 @@ import asyncpg
 
 from ..b24 import B24
 from ..b24.envelope import items_of
+from ..b24.lookup import KeyLookup
 from ..domain import matching as rules
 from ..domain.counterparty import PersonState
 from ..domain.diff import multifield_changes
@@ -64,6 +65,17 @@ class Matcher:
         self.b24 = b24
         self.settings = mapping.matching
         self.review = ReviewStore(pool)
+        self._lookups: dict[tuple, KeyLookup] = {}
+
+    def _lookup(self, method: str, key: str, select: list[str], base: dict[str, Any], id_field: str,
+                in_prefix: str) -> KeyLookup:
+        """One shared look-up per list and field, so the first contacts of an initial load ask together
+        (one IN-filtered list for up to 50 of them) instead of one list each."""
+        ident = (method, key, tuple(sorted(base.items())))
+        if ident not in self._lookups:
+            self._lookups[ident] = KeyLookup(self.b24, method, key=key, select=select, base_filter=base,
+                                             id_field=id_field, in_prefix=in_prefix)
+        return self._lookups[ident]
 
     # --- the decision of an operator, if any ----------------------------------------------------------------
 
@@ -114,10 +126,9 @@ class Matcher:
         steps: list[list[rules.Candidate]] = []
         for step in self.settings.steps("company"):
             if step == "requisite":
-                rows = await self._all("crm.requisite.list", {
-                    "filter": {"ENTITY_TYPE_ID": 4, "RQ_INN": inn},
-                    "select": ["ID", "ENTITY_TYPE_ID", "ENTITY_ID", "RQ_INN", "RQ_KPP", "ORIGINATOR_ID", "XML_ID"],
-                    "order": {"ID": "ASC"}})
+                rows = await self._lookup(
+                    "crm.requisite.list", "RQ_INN", ["ENTITY_TYPE_ID", "ENTITY_ID", "RQ_KPP", "ORIGINATOR_ID", "XML_ID"],
+                    {"ENTITY_TYPE_ID": 4}, "ID", "@").find(inn)
                 rows = [r for r in rows if str(r.get("ORIGINATOR_ID") or "") != originator]
                 found = rules.requisite_candidates(rows, inn=inn, kpp=kpp)
             elif step == "user_field":
@@ -185,14 +196,11 @@ class Matcher:
             if not value or not field_name:
                 continue
             if catalog:
-                rows = items_of(await self.b24.call("catalog.product.list", {
-                    "select": ["id", "iblockId", "name", "xmlId", field_name],
-                    "filter": {"iblockId": iblock, field_name: value}, "order": {"id": "ASC"}}),
-                    "catalog.product.list")
+                rows = await self._lookup("catalog.product.list", field_name, ["iblockId", "name", "xmlId"],
+                                          {"iblockId": iblock}, "id", "").find(value)
             else:
-                rows = await self._all("crm.product.list", {
-                    "select": ["ID", "NAME", "XML_ID", field_name], "filter": {field_name: value},
-                    "order": {"ID": "ASC"}})
+                rows = await self._lookup("crm.product.list", field_name, ["NAME", "XML_ID"], {}, "ID",
+                                          "").find(value)  # this list takes IN as a plain array
             rows = [r for r in rows if not _bridge_product_key(r.get(xml_field))]
             found = rules.product_candidates(rows, step=step, field_name=field_name, value=value, id_field=id_field)
             steps.append(found)
