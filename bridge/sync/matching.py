@@ -18,6 +18,7 @@ originator, a product key ``1c-…``) is never a candidate: it is that object's.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -189,23 +190,28 @@ class Matcher:
             return decided  # type: ignore[return-value]
         id_field = "id" if catalog else "ID"
         name_field, xml_field = ("name", "xmlId") if catalog else ("NAME", "XML_ID")
-        steps: list[list[rules.Candidate]] = []
+        asked: list[tuple[str, str, str]] = []  # (step, field, value)
         for step in self.settings.steps("product"):
             field_name = self.settings.product_article_field if step == "article" else name_field
             value = article if step == "article" else name
-            if not value or not field_name:
-                continue
+            if value and field_name:
+                asked.append((step, field_name, value))
+
+        async def rows_of(field_name: str, value: str) -> list[dict[str, Any]]:
             if catalog:
-                rows = await self._lookup("catalog.product.list", field_name, ["iblockId", "name", "xmlId"],
+                return await self._lookup("catalog.product.list", field_name, ["iblockId", "name", "xmlId"],
                                           {"iblockId": iblock}, "id", "").find(value)
-            else:
-                rows = await self._lookup("crm.product.list", field_name, ["NAME", "XML_ID"], {}, "ID",
-                                          "").find(value)  # this list takes IN as a plain array
+            return await self._lookup("crm.product.list", field_name, ["NAME", "XML_ID"], {}, "ID",
+                                      "").find(value)  # this list takes IN as a plain array
+
+        # the steps' look-ups ride shared IN-filtered lists: asked together, not one after the other, so a
+        # first contact waits for one round trip (the order still decides: the first step with candidates)
+        answers = await asyncio.gather(*(rows_of(f, v) for _, f, v in asked))
+        steps: list[list[rules.Candidate]] = []
+        for (step, field_name, value), rows in zip(asked, answers):
             rows = [r for r in rows if not _bridge_product_key(r.get(xml_field))]
-            found = rules.product_candidates(rows, step=step, field_name=field_name, value=value, id_field=id_field)
-            steps.append(found)
-            if found:
-                break
+            steps.append(rules.product_candidates(rows, step=step, field_name=field_name, value=value,
+                                                  id_field=id_field))
         return self._judge(steps, onec_type="product", onec_id=entity_id, what=what)
 
     # --- adoption -----------------------------------------------------------------------------------------
