@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 from pydantic import SecretStr
 
 from bridge.b24.limits import MAX_BATCH_COMMANDS
@@ -192,6 +193,10 @@ async def bridge_load(args: argparse.Namespace, products: list, counterparties: 
     out: dict[str, Any] = {"phases": []}
     try:
         mapping, text = await prepare_portal(portal.webhook_url, None)
+        if args.no_matching:  # the bridge's own keys only: what matching before create costs, side by side
+            data = yaml.safe_load(text)
+            data["matching"] = {"company": ["key"], "contact": ["key"], "product": ["key"]}
+            text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
         mapping_file = Path(tempfile.mkdtemp(prefix="b24bridge-bench-")) / "mapping.yaml"
         mapping_file.write_text(text, encoding="utf-8")
         token = secrets.token_urlsafe(24)
@@ -408,6 +413,8 @@ def main() -> None:
                         help="products b24pysdk adds (its time for all is extrapolated)")
     parser.add_argument("--skip-third-party", action="store_true", help="no fast_bitrix24 or b24pysdk runs")
     parser.add_argument("--skip-second-run", action="store_true")
+    parser.add_argument("--no-matching", action="store_true",
+                        help="look records up by the bridge's own keys only (matching: key only)")
     parser.add_argument("--timeout", type=float, default=7200, help="seconds to wait for a phase to drain")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--namespace", default="bench_load",

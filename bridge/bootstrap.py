@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from . import broker, db, metrics, ops_http, outcomes, startup
+from . import broker, db, metrics, ops_http, outcomes, review, startup
 from . import console as console_mod
 from . import mapping as mapping_mod
 from .b24 import B24, B24Client, client_from_settings
@@ -178,7 +178,7 @@ def _consumers(root: Root, names: list[str]) -> list[Consumer]:
     return [Consumer(h, root.connect,
                      ConsumerConfig(prefetch=root.settings.consumer_prefetch,
                                     wait_budget=getattr(h, "wait_budget", ConsumerConfig.wait_budget)),
-                     recorder=recorder)
+                     recorder=recorder, review=review.ReviewStore(root.pool))
             for h in handlers]
 
 
@@ -232,8 +232,13 @@ async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def _ingest_config(settings: Settings) -> IngestConfig:
-    return IngestConfig(settings.token_values(), settings.ingest_max_body_bytes, settings.ingest_max_batch,
-                        settings.ingest_body_timeout)
+    try:
+        bindings = settings.token_bindings()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return IngestConfig([t for t, _ in bindings], settings.ingest_max_body_bytes, settings.ingest_max_batch,
+                        settings.ingest_body_timeout,
+                        sources={t: names for t, names in bindings if names is not None})
 
 
 def console_config(settings: Settings) -> console_mod.ConsoleConfig:

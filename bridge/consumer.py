@@ -18,6 +18,10 @@ Policy (what happens to a delivered message; which failure gets which decision i
   ``dependency_missing``;
 * permanent error (invalid event, unknown type, Bitrix24 refused the data, access) → republished to the
   DLQ with ``x-bridge-reason`` and ``x-bridge-error``, then acked;
+* several existing Bitrix24 records (or only a weak one) may be this event's 1C object
+  (:class:`~bridge.errors.NeedsReview`) → the whole event is stored in the review list
+  (:mod:`bridge.review`), then acked; an operator's resolve puts it back through the outbox.  A consumer
+  built without a review list dead-letters it (``needs_review``) instead: nothing is lost either way;
 * anything unexpected → republished to the next retry tier (``.retry.<delay>s``), then acked; after the
   last tier → DLQ.
 
@@ -110,8 +114,9 @@ class ConsumerConfig:
 
 class Consumer:
     def __init__(self, handler: Handler, connect: Connect, config: ConsumerConfig | None = None,
-                 recorder: outcomes.NullRecorder | None = None) -> None:
+                 recorder: outcomes.NullRecorder | None = None, review: Any = None) -> None:
         self.handler = handler
+        self._review = review  # bridge.review.ReviewStore: where events wait for an operator's pick
         self._recorder = recorder or outcomes.NullRecorder()  # each outcome, for `b24bridge trace`
         self._connect = connect  # called on every (re)connection
         self._config = config or ConsumerConfig()
@@ -286,7 +291,12 @@ class Consumer:
     async def _let_go(self, message, delivery: wire.Delivery | None, decision: disposition.Decision,
                       context: dict) -> None:
         """Obey a decision that hands the message back to the broker: dead-letter, wait or retry tier."""
-        if isinstance(decision, disposition.DeadLetter):
+        if isinstance(decision, disposition.ParkForReview):
+            if self._review is None:
+                await self._dead_letter(message, disposition.DeadLetter("needs_review", decision.error), context)
+            else:
+                await self._park_for_review(message, delivery, decision, context)
+        elif isinstance(decision, disposition.DeadLetter):
             await self._dead_letter(message, decision, context)
         elif isinstance(decision, disposition.Wait):
             await self._wait(message, decision, context)
@@ -313,6 +323,24 @@ class Consumer:
         metrics.CONSUMED.labels(self.handler.name, "dead_lettered").inc()
         log.error("event dead-lettered", extra={**context, "action": "consumer.dead_letter", "reason": reason,
                                                 "error": decision.error})
+        await self._record(context, decision)
+
+    async def _park_for_review(self, message, delivery: wire.Delivery | None,
+                               decision: disposition.ParkForReview, context: dict) -> None:
+        """Store the whole event in the review list (committed), then ack: nothing is lost, nothing created."""
+        assert delivery is not None
+        item = await self._review.park(
+            consumer=self.handler.name, onec_type=decision.onec_type, onec_id=decision.onec_id,
+            reason=decision.reason, summary=decision.summary, error=decision.error,
+            candidates=decision.candidates,
+            event=delivery.event if delivery.event is not None else wire.decode_body(delivery.body), body=message.body)
+        await message.ack()
+        metrics.REVIEW_PARKED.labels(decision.onec_type, decision.reason).inc()
+        metrics.CONSUMED.labels(self.handler.name, "review").inc()
+        log.warning("event parked for review", extra={
+            **context, "action": "consumer.review", "reason": decision.reason, "review_item": item,
+            "onec_type": decision.onec_type, "onec_id": decision.onec_id,
+            "candidates": [c.get("id") for c in decision.candidates], "error": decision.error})
         await self._record(context, decision)
 
     async def _wait(self, message, decision: disposition.Wait, context: dict) -> None:

@@ -10,6 +10,8 @@ webhook refused, portal moved,
 PostgreSQL)
 DependencyMissing                Wait(since) through the wait queue; DeadLetter(dependency_missing) after the
                                  wait budget
+NeedsReview                      ParkForReview: stored whole in the review list (bridge/review.py), then acked;
+                                 an operator's resolve puts it back through the outbox
 PermanentError                   DeadLetter(its reason)
 anything else                    Retry(tier) through the retry tiers; DeadLetter(retries_exhausted) after
 ===============================  ===========================================================================
@@ -27,6 +29,7 @@ from .errors import (
     B24OperationTimeLimit,
     DependencyExpired,
     DependencyMissing,
+    NeedsReview,
     PermanentError,
     RetriesExhausted,
     ServiceUnavailable,
@@ -79,7 +82,19 @@ class DeadLetter:
     error: str = field(default="", compare=False)
 
 
-Decision = Pause | Hold | Wait | Retry | DeadLetter
+@dataclass(frozen=True)
+class ParkForReview:
+    """Store the event in the review list (the matching rules could not pick a Bitrix24 record), then ack."""
+
+    onec_type: str
+    onec_id: str
+    reason: str
+    candidates: tuple = field(default=(), compare=False)
+    summary: str = field(default="", compare=False)
+    error: str = field(default="", compare=False)
+
+
+Decision = Pause | Hold | Wait | Retry | DeadLetter | ParkForReview
 
 
 def decide(exc: BaseException, *, now: float, attempt: int = 0, retry_tiers: int = 0,
@@ -95,6 +110,8 @@ def decide(exc: BaseException, *, now: float, attempt: int = 0, retry_tiers: int
         if now - since > wait_budget:
             return _dead(DependencyExpired(str(exc)))
         return Wait(since, str(exc), tuple(exc.missing))
+    if isinstance(exc, NeedsReview):
+        return ParkForReview(exc.onec_type, exc.onec_id, exc.reason, tuple(exc.candidates), exc.summary, str(exc))
     if isinstance(exc, (PermanentError, ContractViolation)):  # a contract violation is the event's own fault
         return _dead(exc)
     if attempt >= retry_tiers:

@@ -16,6 +16,8 @@
     │   │       └── B24TokenExpired           expired_token (the OAuth client refreshes once, then repeats)
     │   └── B24OperationTimeLimit     HOLD: 429 OPERATION_TIME_LIMIT, only this message until reset_at
     ├── DependencyMissing         WAIT: what this entity refers to is not in Bitrix24 yet; longer budget
+    ├── NeedsReview               PARK FOR REVIEW: several (or only weak) existing records may be this 1C
+    │                             object; stored for an operator (``b24bridge review``), nothing created
     └── PermanentError            DEAD-LETTER with the reason; retrying cannot help
         ├── PoisonMessage             unparseable body, unknown event type
         ├── DependencyExpired         waited out the wait budget (reason dependency_missing)
@@ -65,6 +67,20 @@ class DependencyMissing(BridgeError):
     def __init__(self, message: str, *, missing: list[str] | None = None) -> None:
         super().__init__(message)
         self.missing = missing or []
+
+
+class NeedsReview(BridgeError):
+    """Bitrix24 already holds records that may be this 1C object, and the matching rules cannot tell which
+    (several candidates, or one weak one): an operator picks (``bridge/review.py``)."""
+
+    def __init__(self, message: str, *, onec_type: str, onec_id: str, reason: str,
+                 candidates: list[dict] | None = None, summary: str = "") -> None:
+        super().__init__(message)
+        self.onec_type = onec_type
+        self.onec_id = onec_id
+        self.reason = reason
+        self.candidates = candidates or []
+        self.summary = summary
 
 
 class PermanentError(BridgeError):
@@ -179,6 +195,8 @@ def failure_reason(exc: BaseException) -> str:
     """A short machine-readable reason for logs, metrics and the DLQ ``x-reason`` header."""
     if isinstance(exc, DependencyMissing):
         return "dependency_missing"
+    if isinstance(exc, NeedsReview):
+        return "needs_review"
     reason = getattr(exc, "reason", None)
     if isinstance(reason, str):
         return reason

@@ -11,8 +11,17 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
+from .domain import matching as matching_rules
 from .errors import ConfigError
 
 
@@ -114,6 +123,54 @@ class Notify(BaseModel):
     check_seconds: float = Field(30.0, gt=0)  # how often the watcher looks
 
 
+class Matching(BaseModel):
+    """How the bridge finds a record a manager already typed into Bitrix24 before it creates one
+    (docs/matching.md): the steps per entity, in order, after the bridge's own key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    company: list[str] = Field(default_factory=lambda: ["key", "requisite", "user_field", "title"])
+    contact: list[str] = Field(default_factory=lambda: ["key", "phone_email"])
+    product: list[str] = Field(default_factory=lambda: ["key", "article", "name"])
+    # steps whose one candidate is parked for review instead of adopted (a weak match)
+    park_single: list[str] = Field(default_factory=lambda: list(matching_rules.WEAK_BY_DEFAULT))
+    company_inn_field: str | None = Field(None, pattern=r"^UF_CRM_[A-Z0-9_]{1,43}$")  # step user_field
+    product_article_field: str | None = Field("code", min_length=1, max_length=64)  # step article
+    adopt_fields: Literal["fill_empty", "onec_wins"] = "fill_empty"
+
+    @field_validator("company", "contact", "product")
+    @classmethod
+    def _check_steps(cls, steps: list[str], info: ValidationInfo) -> list[str]:
+        allowed = matching_rules.STEPS[info.field_name]
+        if not steps or steps[0] != "key":
+            raise ValueError(f"must start with key (the bridge's own key), e.g. {list(allowed)}")
+        for step in steps:
+            if step not in allowed:
+                raise ValueError(f"unknown step {step!r}; known: {', '.join(allowed)}")
+        if len(set(steps)) != len(steps):
+            raise ValueError("a step is listed twice")
+        return steps
+
+    @field_validator("park_single")
+    @classmethod
+    def _check_weak(cls, steps: list[str]) -> list[str]:
+        known = {s for steps_ in matching_rules.STEPS.values() for s in steps_} - {"key"}
+        for step in steps:
+            if step not in known:
+                raise ValueError(f"unknown step {step!r}; known: {', '.join(sorted(known))}")
+        return steps
+
+    def steps(self, entity: str) -> list[str]:
+        """The look-up steps after the bridge's own key; ``user_field`` only when a field is named, and
+        ``article`` only when the article's field is."""
+        steps = [s for s in getattr(self, entity) if s != "key"]
+        if self.company_inn_field is None:
+            steps = [s for s in steps if s != "user_field"]
+        if self.product_article_field is None:
+            steps = [s for s in steps if s != "article"]
+        return steps
+
+
 class Mapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -126,6 +183,7 @@ class Mapping(BaseModel):
     products: Products = Products()
     users: Users = Users()
     notify: Notify = Notify()
+    matching: Matching = Matching()
 
     def originator(self, source: str) -> str:
         return self.originator_id.replace("{source}", source)

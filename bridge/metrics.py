@@ -52,7 +52,7 @@ INGEST_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=None,
 )
 # what POST /v1/events answers (see bridge.ingest) and what it says per event
-INGEST_STATUSES = ("200", "400", "401", "408", "413", "415", "500", "503")
+INGEST_STATUSES = ("200", "400", "401", "403", "408", "413", "415", "500", "503")
 INGEST_RESULTS = ("accepted", "duplicate", "rejected")
 
 # --- outbox and relay ---------------------------------------------------------------------------------
@@ -119,8 +119,14 @@ END_TO_END = Histogram(
     "bridge_end_to_end_seconds", "From 1C's occurred_at to applied in Bitrix24", ["consumer"],
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600), registry=None,
 )
+# events parked for an operator because Bitrix24 already holds records that may be their 1C object
+REVIEW_PARKED = Counter("bridge_review_parked_total", "Events parked for review (matching could not pick one "
+                        "existing Bitrix24 record), by 1C object type and reason", ["entity", "reason"],
+                        registry=None)
+REVIEW_OPEN = Gauge("bridge_review_open", "Review items waiting for an operator, by consumer (as last seen by "
+                    "this process)", ["consumer"], registry=None)
 # outcomes the consumer counts besides its handlers' own (bridge.consumer.Outcome)
-HANDLING_OUTCOMES = ("parked", "dead_lettered", "waiting", "retried")
+HANDLING_OUTCOMES = ("parked", "dead_lettered", "waiting", "retried", "review")
 
 # --- deals --------------------------------------------------------------------------------------------
 PAID_NOTIFICATIONS = Counter("bridge_deal_paid_notifications_total", "'Client paid' notifications sent",
@@ -141,7 +147,7 @@ COMPONENTS = {
     "relay": (OUTBOX_PENDING, OUTBOX_OLDEST_AGE, RELAY_PUBLISHED, RELAY_FAILED, RELAY_BATCH_SECONDS,
               RELAY_LAST_SUCCESS, *ONEC_GAUGES, ONEC_WORKING_HOURS),
     "consumer": (CONSUMED, CONSUME_SECONDS, RETRIES, DEAD_LETTERS, DEAD_LETTERS_STORED, DEPENDENCY_WAITS, PAUSED,
-                 END_TO_END,
+                 END_TO_END, REVIEW_PARKED, REVIEW_OPEN,
                  PAID_NOTIFICATIONS, UNMAPPED_USERS, *b24_metrics.ALL),
     "console": (CONSOLE_LOGINS, CONSOLE_ACTIONS),
 }
@@ -199,6 +205,7 @@ def init_consumer(name: str, outcomes: Iterable[str] = ()) -> None:
     for reason in retry_reasons():
         RETRIES.labels(name, reason)
     DEPENDENCY_WAITS.labels(name)
+    REVIEW_OPEN.labels(name)
     PAUSED.labels(name).set(0)
     CONSUME_SECONDS.labels(name)
     END_TO_END.labels(name)

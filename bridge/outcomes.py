@@ -26,8 +26,8 @@ RECORD_TIMEOUT = 2.0  # seconds; a slow or lost database must not hold the consu
 ERROR_LIMIT = 2000
 
 # outcome names of decisions (the handlers' own outcomes are Outcome values: applied, unchanged, …)
-WAITING, RETRY, DEAD_LETTERED, PAUSED, HELD, PARKED = (
-    "waiting", "retry", "dead_lettered", "paused", "held", "parked")
+WAITING, RETRY, DEAD_LETTERED, PAUSED, HELD, PARKED, REVIEW = (
+    "waiting", "retry", "dead_lettered", "paused", "held", "parked", "review")
 
 
 class NullRecorder:
@@ -74,6 +74,8 @@ def row_of(outcome: Any) -> dict[str, Any]:
                 "retry_tier": outcome.tier + 1}
     if isinstance(outcome, disposition.DeadLetter):
         return {"outcome": DEAD_LETTERED, "reason": outcome.reason, "error": _cut(outcome.error)}
+    if isinstance(outcome, disposition.ParkForReview):
+        return {"outcome": REVIEW, "reason": outcome.reason, "error": _cut(outcome.error)}
     if isinstance(outcome, disposition.Pause):
         return {"outcome": PAUSED, "reason": outcome.reason, "error": _cut(outcome.error)}
     if isinstance(outcome, disposition.Hold):

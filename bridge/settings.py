@@ -41,7 +41,10 @@ class Settings(BaseSettings):
     )
     ingest_tokens: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated bearer tokens accepted by POST /v1/events; ingest refuses to start without one",
+        description="Comma-separated bearer tokens accepted by POST /v1/events; ingest refuses to start without one. "
+                    "An entry token@sourceA|sourceB binds the token to those 1C bases (envelope field source): "
+                    "an event of another base is refused with 403 forbidden_source; a token without @ may send "
+                    "any source",
     )
     mapping_file: Path | None = Field(
         None, description="YAML mapping file with portal-specific ids; the embedded default fits the sandbox"
@@ -138,7 +141,20 @@ class Settings(BaseSettings):
         return value
 
     def token_values(self) -> list[bytes]:
-        return [t.get_secret_value().encode() for t in self.ingest_tokens]
+        """The bearer tokens, without their source bindings."""
+        return [token for token, _ in self.token_bindings()]
+
+    def token_bindings(self) -> list[tuple[bytes, frozenset[str] | None]]:
+        """Each token with the 1C bases it may send for (``token@a|b``), or None: any base."""
+        bound: list[tuple[bytes, frozenset[str] | None]] = []
+        for entry in self.ingest_tokens:
+            token, at, sources = entry.get_secret_value().partition("@")
+            names = frozenset(s.strip() for s in sources.split("|") if s.strip())
+            if at and (not token.strip() or not names):
+                raise ValueError("an entry of BRIDGE_INGEST_TOKENS is token@source or token@sourceA|sourceB: "
+                                 "a token and at least one source")
+            bound.append((token.strip().encode(), names if at else None))
+        return bound
 
 
 def unknown_variables(environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:

@@ -75,7 +75,7 @@ def command(url: str, token: str | None, seed: int, counterparties: int, product
         return
     settings = Settings()
     logs.configure(settings.log_level, settings.log_format)
-    token = token or next((t.get_secret_value() for t in settings.ingest_tokens), None)
+    token = token or next((t.decode() for t in settings.token_values()), None)
     if not token:
         raise click.UsageError("give --token or set BRIDGE_INGEST_TOKENS")
     logs.register_secret(token)

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import dlq, heartbeat, metrics, ops_http, trace
+from .. import dlq, heartbeat, metrics, ops_http, review, trace
 from . import auth, health
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,7 @@ def create_app(config: ConsoleConfig, pool: asyncpg.Pool, registry: CollectorReg
                checks: dict[str, ops_http.Check] | None = None) -> Starlette:
     env = _environment()
     letters = dlq.DeadLetterTable(pool)
+    parked = review.ReviewStore(pool)
 
     def who(request: Request) -> auth.Principal | None:
         header = request.headers.get("authorization")
@@ -279,6 +280,45 @@ def create_app(config: ConsoleConfig, pool: asyncpg.Pool, registry: CollectorReg
     async def purge(request, principal, fields):
         return await mark(request, principal, fields, "purge")
 
+    async def review_list(request: Request, principal: auth.Principal) -> Response:
+        state = request.query_params.get("state") or "open"
+        problem = None
+        if state not in review.STATES:
+            problem, state = f"unknown state {state!r}", "open"
+        items = await parked.select(state, limit=PAGE_LIMIT)
+        done = request.query_params.get("done")
+        return page(request, "review.html", principal, items=items, state=state, states=review.STATES,
+                    problem=problem, done=f"Review item {done} resolved; its event is on its way again."
+                    if done and done.isdigit() else None)
+
+    async def review_item(request: Request, principal: auth.Principal) -> Response:
+        try:
+            ident = int(request.path_params["id"])
+        except ValueError:
+            return PlainTextResponse("not found", status_code=404)
+        found = await parked.select("all", [ident], limit=1)
+        if not found:
+            return page(request, "missing.html", principal, status=404, what=f"review item {ident}")
+        return page(request, "review_item.html", principal, item=found[0], export=found[0].export())
+
+    async def review_resolve(request: Request, principal: auth.Principal, fields) -> Response:
+        try:
+            ident = int(request.path_params["id"])
+        except ValueError:
+            return PlainTextResponse("not found", status_code=404)
+        decision, target = _one(fields, "decision"), _one(fields, "target").strip()
+        if decision not in (review.ADOPT, review.CREATE) or (decision == review.ADOPT and not target.isdigit()):
+            return PlainTextResponse("nothing done: Adopt needs the Bitrix24 id of the record", status_code=400,
+                                     headers=SECURITY_HEADERS)
+        item = await parked.resolve(ident, decision=decision, target_id=int(target) if target else None,
+                                    by=principal.name, note=" ".join(_one(fields, "note").split()) or None)
+        if item is None:
+            return PlainTextResponse("nothing done: the item is not open (resolved meanwhile?)", status_code=409,
+                                     headers=SECURITY_HEADERS)
+        log.info("console review resolve", extra={"action": "console.review_resolve", "user": principal.name,
+                                                   "item": ident, "decision": decision, "target_id": target})
+        return RedirectResponse(f"/review?done={ident}", status_code=303)
+
     async def trace_page(request: Request, principal: auth.Principal) -> Response:
         ident = (request.query_params.get("q") or "").strip()
         result, problem = None, None
@@ -308,6 +348,9 @@ def create_app(config: ConsoleConfig, pool: asyncpg.Pool, registry: CollectorReg
         Route("/dead-letters/replay", guarded(replay), methods=["POST"]),
         Route("/dead-letters/purge", guarded(purge), methods=["POST"]),
         Route("/dead-letters/{id}", guarded(dead_letter)),
+        Route("/review", guarded(review_list)),
+        Route("/review/{id}", guarded(review_item)),
+        Route("/review/{id}/resolve", guarded(review_resolve), methods=["POST"]),
         Route("/trace", guarded(trace_page)),
         Route("/static/{name}", static),
         *ops_http.routes(checks or {}, registry),

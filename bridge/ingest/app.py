@@ -12,6 +12,7 @@ PostgreSQL refuses rejects its event alone; a storage failure answers ``503`` wi
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any
@@ -33,7 +34,7 @@ from ..ops_http import run_checks
 from ..outbox import Outbox
 from .config import IngestConfig
 from .decoding import decode
-from .request import RequestRejected, check_content_type, check_token, read_body
+from .request import RequestRejected, check_content_type, check_sources, check_token, read_body
 from .responses import ErrorBody, Results
 from .store import Result, Valid, store_valid, validate
 
@@ -77,6 +78,13 @@ def _limits(config: IngestConfig) -> str:
             "stored with the values exactly as sent.")
 
 
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
 
@@ -107,6 +115,8 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
               responses={200: {"model": Results, "description": "one result per event, in request order"},
                          400: {"model": ErrorBody, "description": "the body is not JSON, or not events"},
                          401: {"model": ErrorBody, "description": "missing or unknown bearer token"},
+                         403: {"model": ErrorBody, "description": "forbidden_source: an event's source is not "
+                               "a 1C base the token is bound to (nothing stored)"},
                          408: {"model": ErrorBody, "description": "the body did not arrive in time"},
                          413: {"model": ErrorBody, "description": "body, batch or value count too large"},
                          415: {"model": ErrorBody, "description": "not application/json in UTF-8"},
@@ -121,11 +131,12 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
     async def post_events(request: Request) -> Response:
         started = time.perf_counter()
         try:
-            check_token(request, config.tokens)
+            token = check_token(request, config.tokens)
             check_content_type(request)
             body = await read_body(request, config.max_body_bytes, config.body_timeout)
             # decoding and validation are CPU work: off the event loop, so a heavy body stalls nobody
             items, results, valid = await asyncio.to_thread(prepare, body)
+            check_sources(items, config.sources.get(token))
             results = await store_valid(results, valid, Outbox(state["pool"]))
         except RequestRejected as exc:
             log.warning("ingest request refused", extra={"action": "ingest.refuse", "status": exc.status,
@@ -162,9 +173,11 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
                   "schema": heartbeat_json_schema()}}}})
     async def post_heartbeat(request: Request) -> Response:
         try:
-            check_token(request, config.tokens)
+            token = check_token(request, config.tokens)
             check_content_type(request)
             body = await read_body(request, heartbeat.MAX_BODY_BYTES, config.body_timeout)
+            if config.sources.get(token) is not None:
+                check_sources([_json_or_none(body)], config.sources[token])
         except RequestRejected as exc:
             log.warning("heartbeat refused", extra={"action": "heartbeat.refuse", "status": exc.status, "error": exc.code})
             return _error(exc.status, exc.code, exc.message)

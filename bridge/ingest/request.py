@@ -24,17 +24,34 @@ class RequestRejected(Exception):
         self.message = message
 
 
-def check_token(request: Request, tokens: list[bytes]) -> None:
+def check_token(request: Request, tokens: list[bytes]) -> bytes:
+    """The known token the request carries (RequestRejected 401 if none)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise RequestRejected(401, "unauthorized", "send Authorization: Bearer <token>")
     given = token.strip().encode()
-    match = False
+    matched: bytes | None = None
     for known in tokens:  # compare with every token, always: no early exit to time
-        match |= hmac.compare_digest(given, known)
-    if not match:
+        if hmac.compare_digest(given, known):
+            matched = known
+    if matched is None:
         raise RequestRejected(401, "unauthorized", "the bearer token is not one of BRIDGE_INGEST_TOKENS")
+    return matched
+
+
+def check_sources(items: list, allowed: frozenset[str] | None) -> None:
+    """Refuse the request (403 forbidden_source) when an event's ``source`` is not one its token is bound
+    to; ``allowed`` None: the token may send any source."""
+    if allowed is None:
+        return
+    for index, item in enumerate(items):
+        source = item.get("source") if isinstance(item, dict) else None
+        if source not in allowed:
+            where = f"events[{index}].source" if len(items) > 1 else "source"
+            raise RequestRejected(403, "forbidden_source",
+                                  f"{where}: {source!r} is not a 1C base this token may send for "
+                                  f"(bound to: {', '.join(sorted(allowed))}); nothing was stored")
 
 
 def check_content_type(request: Request) -> None:

@@ -24,7 +24,7 @@ class Results(BaseModel):
     results: list[EventResult] = Field(description="One result per event, in request order")
 
 
-ERROR_CODES = ("invalid_json", "invalid_body", "unauthorized", "body_timeout", "body_too_large",
+ERROR_CODES = ("invalid_json", "invalid_body", "unauthorized", "forbidden_source", "body_timeout", "body_too_large",
                "batch_too_large", "too_many_values", "unsupported_media_type", "storage_unavailable",
                "internal_error")
 

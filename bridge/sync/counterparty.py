@@ -36,6 +36,7 @@ from ..links import Link, UnitOfWork, unit_of_work
 from ..mapping import Mapping
 from . import guards
 from .keyed import How, Keyed, find_or_create
+from .matching import Matcher
 
 ONEC_COUNTERPARTY = "counterparty"
 ONEC_BANK_ACCOUNT = "bank_account"
@@ -53,6 +54,7 @@ class CounterpartyHandler:
         self._b24 = b24
         self._mapping = mapping
         self._lookups: dict[tuple[str, str], KeyLookup] = {}
+        self._matcher = Matcher(b24, pool, mapping)  # records managers typed: found before creating
 
     def _lookup(self, kind: str, originator: str) -> KeyLookup:
         """One shared look-up per kind and originator, so concurrent events ask together."""
@@ -90,6 +92,7 @@ class CounterpartyHandler:
             await uow.prefetch(ONEC_CONTACT_PERSON, list(desired.contacts))
             await uow.begin_push(main, _pending(pushed or {}, state))  # commits: no connection held from here
             apply = _Apply(self._b24, uow, self._mapping, entity_id, desired, pushed or {}, self._lookup)
+            apply.matcher, apply.source = self._matcher, event.source
             # a different kind than before (ФизЛицо ↔ ЮрЛицо/ИП): a new owner, and all it holds made anew
             apply.fresh = main is None and bool(owners)
             owner_id = await apply.main(main)
@@ -172,6 +175,10 @@ class _Apply:
         self.pushed = pushed
         self.fresh = False  # the owner is new or re-made: links and pushed state of what it holds are void
         self.tree: _Tree | None = None  # what the owner's chained creation made with it (see _create_tree)
+        self.matcher: Matcher | None = None
+        self.source = ""
+        self.adopted: set[tuple[str, int]] = set()  # (kind, id) a manager made, found by matching: adopted
+        self.matched_requisites: dict[int, int] = {}  # adopted company → the requisite that matched it
 
     # --- the company, or the contact of a ФизЛицо -------------------------------------------------------
 
@@ -192,7 +199,13 @@ class _Apply:
 
         async def find() -> int | None:
             found = await self.lookup(kind, state.fields["ORIGINATOR_ID"]).find(state.fields["ORIGIN_ID"])
-            return int(found[0]["ID"]) if found else None
+            return int(found[0]["ID"]) if found else await self._match(kind, state)
+
+        async def update(b24_id: int) -> None:
+            if (kind, b24_id) in self.adopted:
+                await self.matcher.adopt_person(kind, b24_id, state)
+            else:
+                await self._update_person(kind, b24_id, state, None)
 
         async def create() -> int:
             fields = _new_person_fields(state, extra)
@@ -206,7 +219,27 @@ class _Apply:
         return await find_or_create(
             b24_type=kind, entity_id=self.entity_id, linked=link.b24_id if link is not None else None,
             refresh=lambda b24_id: self._update_person(kind, b24_id, state, pushed), find=find,
-            update=lambda b24_id: self._update_person(kind, b24_id, state, None), create=create)
+            update=update, create=create)
+
+    async def _match(self, kind: str, state: domain.PersonState) -> int | None:
+        """No record carries our key: one a manager typed (bridge/sync/matching.py), adopted, else None."""
+        if self.matcher is None:
+            return None
+        originator = state.fields["ORIGINATOR_ID"]
+        if kind == "company":
+            found = await self.matcher.company(source=self.source, originator=originator, entity_id=self.entity_id,
+                                               title=state.fields.get("TITLE", ""), requisite=self.desired.requisite)
+        else:
+            main = state is self.desired.main
+            found = await self.matcher.contact(source=self.source, originator=originator,
+                                               onec_type=ONEC_COUNTERPARTY if main else ONEC_CONTACT_PERSON,
+                                               onec_id=state.fields["ORIGIN_ID"], person=state)
+        if found is None:
+            return None
+        self.adopted.add((kind, found.id))
+        if found.requisite_id is not None:
+            self.matched_requisites[found.id] = found.requisite_id
+        return found.id
 
     async def _create_tree(self, kind: str, fields: dict[str, Any]) -> int:
         """A new owner with its requisite, bank details, addresses and (a company) the contact persons no
@@ -228,7 +261,10 @@ class _Apply:
         if len(steps) > MAX_BATCH_COMMANDS:  # more than one request holds: the owner alone, the rest as usual
             return int(await self.b24.call(f"crm.{kind}.add", {"fields": fields}))
         people: dict[str, tuple[int, int | None]] = {}  # contact person → (its contact's step, its requisite's)
-        for person_id, state in (await self._unmade_contacts() if kind == "company" else {}).items():
+        # contact persons ride the chain only when they are never matched against what managers typed:
+        # otherwise each goes the usual way after it (its phone/e-mail looked for first)
+        chained = kind == "company" and not self._contacts_matched()
+        for person_id, state in (await self._unmade_contacts() if chained else {}).items():
             if len(steps) + (4 if state.city else 2) > MAX_BATCH_COMMANDS:
                 break  # the others the usual way, after the chain
             contact = len(steps)
@@ -250,6 +286,9 @@ class _Apply:
             contacts={p: (int(results[c]), int(results[r]) if r is not None else None) for p, (c, r) in people.items()})
         self.created.add(("requisite", self.tree.requisite))
         return int(results[0])
+
+    def _contacts_matched(self) -> bool:
+        return self.matcher is not None and any(step != "key" for step in self.matcher.settings.contact)
 
     async def _unmade_contacts(self) -> dict[str, domain.PersonState]:
         """The contact persons neither linked nor found by their key (asked together: one look-up)."""
@@ -314,9 +353,17 @@ class _Apply:
             found = await self.b24.call("crm.requisite.list", {
                 "filter": {"ENTITY_TYPE_ID": owner_type, "ENTITY_ID": owner_id, "XML_ID": desired["XML_ID"]},
                 "select": ["ID"], "order": {"ID": "ASC"}})
-            return int(found[0]["ID"]) if found else None
+            if found:
+                return int(found[0]["ID"])
+            matched = self.matched_requisites.get(owner_id) if (owner_kind, owner_id) in self.adopted else None
+            if matched is not None:  # the requisite the adopted company was found by: adopted with it
+                self.adopted.add(("requisite", matched))
+            return matched
 
         async def update(requisite_id: int) -> None:
+            if ("requisite", requisite_id) in self.adopted:
+                await self.matcher.adopt_requisite(requisite_id, desired)
+                return
             await self.b24.call("crm.requisite.update", {"id": requisite_id, "fields": dict(desired)})
 
         async def create() -> int:
@@ -390,9 +437,18 @@ class _Apply:
                 return None
             found = await self.b24.call("crm.requisite.bankdetail.list", {
                 "filter": {"ENTITY_ID": requisite_id, "XML_ID": fields["XML_ID"]}, "select": ["ID"]})
+            if not found and ("requisite", requisite_id) in self.adopted and fields.get("RQ_ACC_NUM"):
+                # an adopted requisite: the account a manager (or another 1C base) entered is this one
+                found = await self.b24.call("crm.requisite.bankdetail.list", {
+                    "filter": {"ENTITY_ID": requisite_id, "RQ_ACC_NUM": fields["RQ_ACC_NUM"]}, "select": ["ID"]})
+                if found:
+                    self.adopted.add(("bankdetail", int(found[0]["ID"])))
             return int(found[0]["ID"]) if found else None
 
         async def update(detail_id: int) -> None:
+            if ("bankdetail", detail_id) in self.adopted:
+                await self.matcher.adopt_bank_detail(detail_id, fields)
+                return
             await self.b24.call("crm.requisite.bankdetail.update", {"id": detail_id, "fields": dict(fields)})
 
         async def create() -> int:

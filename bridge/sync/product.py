@@ -37,6 +37,7 @@ from ..links import Link, unit_of_work
 from ..mapping import Mapping
 from . import guards
 from .keyed import find_or_create
+from .matching import Matcher
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class ProductHandler:
         self._iblock_lock = asyncio.Lock()
         self._warned_no_purchase_price = False
         self._lookups: dict[tuple[str, int | None], KeyLookup] = {}
+        self._matcher = Matcher(b24, pool, mapping)  # products managers typed: found before creating
 
     def _lookup(self, api: str, iblock: int | None) -> KeyLookup:
         """One shared look-up per catalog, so concurrent events ask for their products together."""
@@ -98,11 +100,13 @@ class ProductHandler:
                 assert iblock is not None
                 find = _Finder(uow, self._lookup(domain.CATALOG, iblock), "id", key, entity_id,
                                settings.legacy_key_source in (None, event.source))
+                find.matching(self._matcher, event, iblock)
                 writer = _Catalog(self._b24, iblock, entity_id, desired, find)
             else:
                 self._warn_purchase_price(desired, entity_id)
                 find = _Finder(uow, self._lookup(domain.LEGACY, None), "ID", key, entity_id,
                                settings.legacy_key_source in (None, event.source))
+                find.matching(self._matcher, event, None)
                 writer = _Legacy(self._b24, settings.iblock_id, entity_id, desired, find)
             if link is None:  # first contact: the key lease the finder takes, taken in the first transaction
                 await uow.lock_key(f"product/{domain.unsourced_key(entity_id).xml}")
@@ -152,8 +156,30 @@ class _Finder:
         self._key = key
         self._unsourced = domain.unsourced_key(entity_id)
         self._may_take_unsourced = may_take_unsourced
+        self._entity_id = entity_id
+        self.matcher: Matcher | None = None
+        self._event: Any = None
+        self._iblock: int | None = None
+        self.adopted: set[int] = set()  # a product a manager typed, found by matching (bridge/sync/matching.py)
+
+    def matching(self, matcher: Matcher, event: ProductEvent, iblock: int | None) -> None:
+        self.matcher, self._event, self._iblock = matcher, event, iblock
 
     async def __call__(self) -> list[dict[str, Any]]:
+        found = await self._by_key()
+        if found or self.matcher is None:
+            return found
+        payload = self._event.payload
+        match = await self.matcher.product(
+            source=self._event.source, entity_id=self._entity_id, catalog=self._id_field == "id",
+            iblock=self._iblock, name=str(getattr(payload, "name", "") or ""),
+            article=getattr(payload, "article", None))
+        if match is None:
+            return []
+        self.adopted.add(match.id)
+        return [{self._id_field: match.id}]
+
+    async def _by_key(self) -> list[dict[str, Any]]:
         await self._uow.lock_key(f"product/{self._unsourced.xml}")
         found = await self._lookup.find(self._key.xml)
         if found or self._key.shared or not self._may_take_unsourced:
@@ -188,7 +214,11 @@ class _Catalog:
             return int(found[0]["id"]) if found else None
 
         async def update(product_id: int) -> None:
-            await self._update(product_id, dict(self.desired.fields))  # 1C is the master at first contact
+            fields = dict(self.desired.fields)  # 1C is the master at first contact
+            if product_id in self.find.adopted:  # a manager's product: our key, and what it has empty
+                fields = await self.find.matcher.adoption_of_product(
+                    "catalog.product.get", product_id, fields, catalog=True)
+            await self._update(product_id, fields)
             await self._base_price(product_id, None, fresh=True)
 
         product = await find_or_create(
@@ -256,7 +286,12 @@ class _Legacy:
             return int(found[0]["ID"]) if found else None
 
         async def update(product_id: int) -> None:
-            await self.b24.call("crm.product.update", {"id": product_id, "fields": dict(self.desired.fields)})
+            fields = dict(self.desired.fields)
+            if product_id in self.find.adopted:  # a manager's product: our key, and what it has empty
+                fields = await self.find.matcher.adoption_of_product(
+                    "crm.product.get", product_id, fields, catalog=False)
+            if fields:
+                await self.b24.call("crm.product.update", {"id": product_id, "fields": fields})
 
         async def create() -> int:
             fields = dict(self.desired.fields)

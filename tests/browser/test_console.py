@@ -181,3 +181,44 @@ async def test_the_trace_search_finds_an_event_and_the_pipeline_counts_it(browse
 async def _one_company(stack):
     found = companies(stack.state())
     return found[0] if len(found) == 1 else None
+
+
+async def test_a_parked_counterparty_is_resolved_from_the_review_page(browser, by, console, db_pool):
+    sandbox = console.portal.sandbox
+    ids = []
+    for title in ("Ромашка", "Ромашка (дубль)"):  # typed twice by managers, same ИНН + КПП
+        company_id = int(sandbox.call("crm.company.add", {"fields": {"TITLE": title}}).result.value)
+        sandbox.call("crm.requisite.add", {"fields": {"ENTITY_TYPE_ID": 4, "ENTITY_ID": company_id, "PRESET_ID": 1,
+                                                      "NAME": title, "RQ_INN": "7707083893", "RQ_KPP": "773601001"}})
+        ids.append(company_id)
+    company = full_company()
+    assert (await console.post(company)).json()["results"][0]["status"] == "accepted"
+
+    async def parked():
+        return await db_pool.fetchval("SELECT id FROM review_items WHERE onec_id = $1 AND resolved_at IS NULL",
+                                      company["entity_id"])
+
+    item = await wait_for(parked, timeout=60)
+    assert item and len(companies(console.state())) == 2  # nothing created while it waits
+
+    def resolve():
+        log_in(browser, by, console.console_url, path="/review")
+        row = browser.find_element(by.CSS_SELECTOR, f"tr[data-onec-id='{company['entity_id']}']")
+        assert "several_candidates" in row.text
+        row.find_element(by.LINK_TEXT, str(item)).click()
+        page_until(lambda: browser.find_elements(by.ID, "resolve"))
+        browser.find_element(by.NAME, "target").send_keys(str(ids[1]))
+        browser.find_element(by.NAME, "note").send_keys("the older card is a mistake, OPS-9")
+        browser.find_element(by.CSS_SELECTOR, "button[value='adopt']").click()
+        notice = page_until(lambda: browser.find_elements(by.ID, "done"))
+        assert f"Review item {item} resolved" in notice[0].text
+        shot(browser, "review-resolved")
+
+    await in_thread(resolve)
+
+    async def linked():
+        return await db_pool.fetchval("SELECT b24_id FROM entity_links WHERE onec_id = $1 AND b24_type = 'company'",
+                                      company["entity_id"])
+
+    assert await wait_for(linked, timeout=60) == ids[1]
+    assert len(companies(console.state())) == 2  # adopted, not created

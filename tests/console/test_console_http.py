@@ -11,12 +11,13 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from bridge import console, heartbeat, metrics
+from bridge import console, heartbeat, metrics, review
 from bridge.cli import main
 from bridge.console import auth, health
 from bridge.outbox import Outbox
 from onec_outbox.contract.heartbeat import Heartbeat
 from tests.console.support import PASSWORD, TOKEN, USER, app, config, store_dead_letter
+from tests.contract.samples import event as sample_event
 from tests.helpers import new_event
 
 BASE = "http://console.test"
@@ -239,3 +240,31 @@ async def test_the_pipeline_page_shows_each_1c_base_from_its_heartbeat_and_flags
     assert ">12<" in moscow and ">2<" in moscow and "silent" not in moscow  # rejected flags it, not silence
     assert "silent" in kazan and "8.3.6.2530" in kazan
     assert table.count('class="bad"') == 2
+
+
+async def test_a_parked_event_is_shown_and_resolved_from_the_review_page(db_pool):
+    store = review.ReviewStore(db_pool)
+    e = sample_event("counterparty", event_id=str(uuid.uuid4()), entity_id=str(uuid.uuid4()))
+    item = await store.park(consumer="counterparty", onec_type="counterparty", onec_id=e["entity_id"],
+                            reason="several_candidates", summary="компания «Ромашка»: #12; #15", error="x",
+                            candidates=[{"id": 12, "step": "requisite", "strong": True, "note": "ИНН"},
+                                        {"id": 15, "step": "requisite", "strong": True, "note": "ИНН"}],
+                            event=e, body=json.dumps(e).encode())
+    async with client(db_pool) as c:
+        await logged_in(c)
+        listing = (await c.get("/review")).text
+        assert f'data-onec-id="{e["entity_id"]}"' in listing and "12, 15" in listing
+        page = (await c.get(f"/review/{item}")).text
+        assert 'id="resolve"' in page and "several_candidates" in page
+        refused = await c.post(f"/review/{item}/resolve", data={"decision": "adopt", "target": "12"},
+                               headers={"Origin": BASE})
+        assert refused.status_code == 403  # no form token
+        done = await c.post(f"/review/{item}/resolve", data={"decision": "adopt", "target": "12", "note": "T-1",
+                                                              "csrf": form_token(page)}, headers={"Origin": BASE})
+        assert done.status_code == 303 and done.headers["location"] == f"/review?done={item}"
+    decided = await store.decision(e["source"], "counterparty", e["entity_id"])
+    assert (decided.decision, decided.target_id) == ("adopt", 12)
+    # the stored event is back in the outbox, whole, to be published again
+    body = await db_pool.fetchval("SELECT body FROM outbox WHERE event_id = $1::uuid AND published_at IS NULL",
+                                  e["event_id"])
+    assert body == e

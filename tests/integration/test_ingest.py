@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 from bridge import ops_http
 from bridge.ingest import IngestConfig, create_app
+from bridge.settings import Settings
 from tests.contract.samples import event, payload_with
+from tests.integration.test_heartbeat import beat
 from tests.helpers import free_port
 
 TOKEN = "ingest-test-token"
@@ -249,3 +251,53 @@ async def test_a_body_nested_absurdly_deep_gets_400_not_500(ingest):
     r = await client.post("/v1/events", content=b"[" * 100_000 + b"]" * 100_000,
                           headers={**AUTH, "Content-Type": "application/json"})
     assert r.status_code == 400
+
+
+BOUND = "ingest-bound-token"
+
+
+@pytest.fixture
+async def bound_ingest(db_pool):
+    """An ingest with one token bound to the 1C base ``ut-a`` (BRIDGE_INGEST_TOKENS entry ``token@ut-a``)."""
+    app = create_app(IngestConfig([TOKEN.encode(), BOUND.encode()], sources={BOUND.encode(): frozenset({"ut-a"})}),
+                     pool=db_pool)
+    port = free_port()
+    stop = asyncio.Event()
+    task = asyncio.create_task(ops_http.serve(app, "127.0.0.1", port, stop))
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        for _ in range(100):
+            try:
+                await client.get("/healthz")
+                break
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+        yield client, db_pool
+    stop.set()
+    await task
+
+
+async def test_a_token_bound_to_one_base_is_refused_for_another_and_nothing_is_stored(bound_ingest):
+    client, pool = bound_ingest
+    auth = {"Authorization": f"Bearer {BOUND}"}
+    own, other = fresh(source="ut-a"), fresh(source="ut-b")
+    r = await client.post("/v1/events", json=[own, other], headers=auth)
+    assert r.status_code == 403
+    assert r.json()["error"] == "forbidden_source"
+    assert "events[1].source" in r.json()["message"] and "ut-b" in r.json()["message"]
+    assert await stored(pool) == []
+    r = await client.post("/v1/events", json=own, headers=auth)
+    assert r.status_code == 200 and r.json()["results"][0]["status"] == "accepted"
+    # a token without binding keeps sending any base
+    r = await client.post("/v1/events", json=other, headers=AUTH)
+    assert r.status_code == 200 and r.json()["results"][0]["status"] == "accepted"
+    assert {row["event_id"] for row in await stored(pool)} == {own["event_id"], other["event_id"]}
+    # its heartbeat too: a base's token cannot speak for another base
+    r = await client.post("/v1/heartbeat", json=beat(source="ut-b"), headers=auth)
+    assert r.status_code == 403 and r.json()["error"] == "forbidden_source"
+    assert (await client.post("/v1/heartbeat", json=beat(source="ut-a"), headers=auth)).status_code == 200
+
+
+def test_the_token_setting_binds_tokens_to_sources(monkeypatch):
+    monkeypatch.setenv("BRIDGE_INGEST_TOKENS", "free-token, bound-token@ut-a|ut-b")
+    assert Settings().token_bindings() == [(b"free-token", None), (b"bound-token", frozenset({"ut-a", "ut-b"}))]
+    assert Settings().token_values() == [b"free-token", b"bound-token"]

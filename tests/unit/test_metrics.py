@@ -15,7 +15,8 @@ from bridge.consumer import Consumer, Outcome
 
 ROOT = Path(__file__).resolve().parents[2]
 OWN = {"ingest": ("bridge_ingest_",), "relay": ("bridge_relay_", "bridge_outbox_", "bridge_onec_"),
-       "consumer": ("bridge_consumer_", "bridge_end_to_end_", "bridge_deal_", "bridge_b24_", "bridge_dead_letters_")}
+       "consumer": ("bridge_consumer_", "bridge_end_to_end_", "bridge_deal_", "bridge_b24_", "bridge_dead_letters_",
+                    "bridge_review_")}
 
 
 def scrape(*components: str) -> dict[str, list]:

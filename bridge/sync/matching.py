@@ -1,0 +1,272 @@
+"""Find a record a manager already typed into Bitrix24 before creating one: the look-ups and the adoption.
+
+Called from the ``find`` step of :func:`bridge.sync.keyed.find_or_create` only when the bridge's own key
+found nothing (the first contact with a 1C object), so updates of a linked record never cost a call here.
+The rules that judge the candidates are pure (``bridge/domain/matching.py``); this module asks Bitrix24,
+remembers the operator's decisions (``bridge/review.py``) and writes our key on an adopted record.
+
+* a 1C object parked and still open: :class:`NeedsReview` again at once (no Bitrix24 call): the consumer
+  stores the newer event in place of the older one;
+* resolved: the operator's pick is adopted, or (``create``) nothing is found and the handler creates;
+* otherwise the steps of the mapping (``matching:``) in order: one strong candidate is adopted; several,
+  or one weak one, raise :class:`NeedsReview`.
+
+A record that carries the bridge's key for another 1C object of the same base (``ORIGINATOR_ID`` = our
+originator, a product key ``1c-…``) is never a candidate: it is that object's.  A company keyed by another
+1C base is (several bases, one portal): it is linked, and keeps that base's key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from ..b24 import B24
+from ..b24.envelope import items_of
+from ..b24.lookup import KeyLookup
+from ..domain import matching as rules
+from ..domain.counterparty import PersonState
+from ..domain.diff import multifield_changes
+from ..errors import NeedsReview
+from ..mapping import Mapping
+from ..review import CREATE, ReviewStore
+
+log = logging.getLogger(__name__)
+
+COMPANY_KEY = ("ORIGINATOR_ID", "ORIGIN_ID")
+REQUISITE_KEY = ("XML_ID",)
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+_CONTACT_SELECT = ["ID", "NAME", "LAST_NAME", "SECOND_NAME", "ORIGINATOR_ID", "ORIGIN_ID"]
+
+
+@dataclass(frozen=True)
+class Found:
+    """An existing record to adopt: its id and, for a company found by requisite, that requisite."""
+
+    id: int
+    requisite_id: int | None = None
+    picked: bool = False  # an operator's pick rather than a rule's
+
+
+def _bridge_product_key(xml: Any) -> bool:
+    """Does a product's XML_ID say the bridge (or 1C's own exchange) made it for some 1C product?"""
+    text = str(xml or "").strip()
+    return text.startswith("1c-") or bool(_UUID.match(text))
+
+
+class Matcher:
+    """One per handler: the look-ups by the mapping's steps, and the review decisions."""
+
+    def __init__(self, b24: B24, pool: asyncpg.Pool, mapping: Mapping) -> None:
+        self.b24 = b24
+        self.settings = mapping.matching
+        self.review = ReviewStore(pool)
+        self._lookups: dict[tuple, KeyLookup] = {}
+
+    def _lookup(self, method: str, key: str, select: list[str], base: dict[str, Any], id_field: str,
+                in_prefix: str) -> KeyLookup:
+        """One shared look-up per list and field, so the first contacts of an initial load ask together
+        (one IN-filtered list for up to 50 of them) instead of one list each."""
+        ident = (method, key, tuple(sorted(base.items())))
+        if ident not in self._lookups:
+            self._lookups[ident] = KeyLookup(self.b24, method, key=key, select=select, base_filter=base,
+                                             id_field=id_field, in_prefix=in_prefix)
+        return self._lookups[ident]
+
+    # --- the decision of an operator, if any ----------------------------------------------------------------
+
+    async def _decided(self, source: str, onec_type: str, onec_id: str, what: str) -> Found | None | bool:
+        """The operator's pick (Found), ``None`` for "create new", ``False`` when never parked; an open
+        item raises NeedsReview again (the newer event replaces the stored one)."""
+        decision = await self.review.decision(source, onec_type, onec_id)
+        if decision is None:
+            return False
+        if decision.open:
+            raise NeedsReview(f"{what}: waiting for an operator's decision (review item {decision.item_id})",
+                              onec_type=onec_type, onec_id=onec_id, reason=decision.reason or rules.SEVERAL)
+        if decision.decision == CREATE:
+            return None
+        return Found(int(decision.target_id), picked=True)
+
+    def _judge(self, steps: list[list[rules.Candidate]], *, onec_type: str, onec_id: str,
+               what: str) -> Found | None:
+        match = rules.decide(steps, park_single=self.settings.park_single)
+        if match.verdict is rules.Verdict.CREATE:
+            return None
+        if match.verdict is rules.Verdict.PARK:
+            ids = ", ".join(str(c.id) for c in match.candidates)
+            summary = f"{what}: " + "; ".join(f"#{c.id} ({c.note})" for c in match.candidates)
+            raise NeedsReview(f"{what}: {'several' if match.reason == rules.SEVERAL else 'only a weak'} "
+                              f"candidate(s) in Bitrix24 ({ids}); an operator picks",
+                              onec_type=onec_type, onec_id=onec_id, reason=match.reason or rules.SEVERAL,
+                              candidates=[c.as_json() for c in match.candidates], summary=summary)
+        target = match.target
+        log.info("existing Bitrix24 record adopted", extra={
+            "action": "matching.adopt", "onec_type": onec_type, "onec_id": onec_id, "b24_id": target.id,
+            "step": target.step})
+        return Found(target.id, target.requisite_id)
+
+    # --- companies ----------------------------------------------------------------------------------------
+
+    async def company(self, *, source: str, originator: str, entity_id: str, title: str,
+                      requisite: dict[str, str]) -> Found | None:
+        """The company a manager entered for this counterparty, or None (create one)."""
+        what = f"компания «{title}»"
+        decided = await self._decided(source, "counterparty", entity_id, what)
+        if decided is not False:
+            return decided  # type: ignore[return-value]
+        inn = rules.digits(requisite.get("RQ_INN"))
+        if not inn:
+            return None  # nothing to match a company on but its name: too weak to even ask
+        kpp = requisite.get("RQ_KPP")
+        steps: list[list[rules.Candidate]] = []
+        for step in self.settings.steps("company"):
+            if step == "requisite":
+                rows = await self._lookup(
+                    "crm.requisite.list", "RQ_INN", ["ENTITY_TYPE_ID", "ENTITY_ID", "RQ_KPP", "ORIGINATOR_ID", "XML_ID"],
+                    {"ENTITY_TYPE_ID": 4}, "ID", "@").find(inn)
+                rows = [r for r in rows if str(r.get("ORIGINATOR_ID") or "") != originator]
+                found = rules.requisite_candidates(rows, inn=inn, kpp=kpp)
+            elif step == "user_field":
+                field_name = self.settings.company_inn_field
+                rows = await self._companies({field_name: inn}, [field_name], originator)
+                found = rules.user_field_candidates(rows, inn=inn, field_name=field_name)
+            else:  # title
+                rows = await self._companies({"%TITLE": inn}, ["TITLE"], originator)
+                found = rules.title_candidates(rows, inn=inn)
+            steps.append(found)
+            if found:
+                break
+        what = f"компания «{title}» (ИНН {inn}{', КПП ' + kpp if kpp else ''})"
+        return self._judge(steps, onec_type="counterparty", onec_id=entity_id, what=what)
+
+    async def _companies(self, filter_: dict[str, Any], select: list[str], originator: str) -> list[dict]:
+        rows = await self._all("crm.company.list", {"filter": filter_, "select": ["ID", "ORIGINATOR_ID", *select],
+                                                    "order": {"ID": "ASC"}})
+        return [r for r in rows if str(r.get("ORIGINATOR_ID") or "") != originator]
+
+    # --- contacts -----------------------------------------------------------------------------------------
+
+    async def contact(self, *, source: str, originator: str, onec_type: str, onec_id: str,
+                      person: PersonState) -> Found | None:
+        """The contact a manager entered for this person (same phone or e-mail and the same name)."""
+        name = " ".join(person.fields.get(k, "") for k in ("LAST_NAME", "NAME", "SECOND_NAME")).strip()
+        what = f"контакт «{name}»"
+        decided = await self._decided(source, onec_type, onec_id, what)
+        if decided is not False:
+            return decided  # type: ignore[return-value]
+        steps: list[list[rules.Candidate]] = []
+        if "phone_email" in self.settings.steps("contact") and (person.phones or person.emails):
+            ids: list[int] = []
+            for kind, values in (("PHONE", person.phones), ("EMAIL", person.emails)):
+                if not values:
+                    continue
+                found = await self.b24.call("crm.duplicate.findbycomm", {
+                    "type": kind, "values": list(values)[:20], "entity_type": "CONTACT"})
+                for contact_id in (found or {}).get("CONTACT", []) if isinstance(found, dict) else []:
+                    if int(contact_id) not in ids:
+                        ids.append(int(contact_id))
+            rows: list[dict] = []
+            if ids:
+                rows = await self._all("crm.contact.list", {"filter": {"@ID": ids}, "select": _CONTACT_SELECT,
+                                                            "order": {"ID": "ASC"}})
+                rows = [r for r in rows if str(r.get("ORIGINATOR_ID") or "") != originator]
+            steps.append(rules.contact_candidates(rows, wanted=person.fields))
+        return self._judge(steps, onec_type=onec_type, onec_id=onec_id, what=what)
+
+    # --- products -----------------------------------------------------------------------------------------
+
+    async def product(self, *, source: str, entity_id: str, catalog: bool, iblock: int | None, name: str,
+                      article: str | None) -> Found | None:
+        """The product a manager entered: by article (the mapping's field), then by exact name."""
+        what = f"товар «{name}»" + (f" (артикул {article})" if article else "")
+        decided = await self._decided(source, "product", entity_id, what)
+        if decided is not False:
+            return decided  # type: ignore[return-value]
+        id_field = "id" if catalog else "ID"
+        name_field, xml_field = ("name", "xmlId") if catalog else ("NAME", "XML_ID")
+        asked: list[tuple[str, str, str]] = []  # (step, field, value)
+        for step in self.settings.steps("product"):
+            field_name = self.settings.product_article_field if step == "article" else name_field
+            value = article if step == "article" else name
+            if value and field_name:
+                asked.append((step, field_name, value))
+
+        async def rows_of(field_name: str, value: str) -> list[dict[str, Any]]:
+            if catalog:
+                return await self._lookup("catalog.product.list", field_name, ["iblockId", "name", "xmlId"],
+                                          {"iblockId": iblock}, "id", "").find(value)
+            return await self._lookup("crm.product.list", field_name, ["NAME", "XML_ID"], {}, "ID",
+                                      "").find(value)  # this list takes IN as a plain array
+
+        # the steps' look-ups ride shared IN-filtered lists: asked together, not one after the other, so a
+        # first contact waits for one round trip (the order still decides: the first step with candidates)
+        answers = await asyncio.gather(*(rows_of(f, v) for _, f, v in asked))
+        steps: list[list[rules.Candidate]] = []
+        for (step, field_name, value), rows in zip(asked, answers):
+            rows = [r for r in rows if not _bridge_product_key(r.get(xml_field))]
+            steps.append(rules.product_candidates(rows, step=step, field_name=field_name, value=value,
+                                                  id_field=id_field))
+        return self._judge(steps, onec_type="product", onec_id=entity_id, what=what)
+
+    # --- adoption -----------------------------------------------------------------------------------------
+
+    @property
+    def onec_wins(self) -> bool:
+        return self.settings.adopt_fields == "onec_wins"
+
+    async def adopt_person(self, kind: str, b24_id: int, state: PersonState) -> None:
+        """Write our key on an adopted company or contact (unless another base's key is there), fill what
+        it has empty, and add the phones and e-mails it lacks (its own ones stay)."""
+        current = await self.b24.call(f"crm.{kind}.get", {"id": b24_id})
+        plan = rules.adoption(state.fields, current, key_fields=COMPANY_KEY, onec_wins=self.onec_wins)
+        fields: dict[str, Any] = dict(plan.fields)
+        for key, values in (("PHONE", state.phones), ("EMAIL", state.emails)):
+            ops = multifield_changes(key, current.get(key) or [], [], values)  # adds only: nothing pushed before
+            if ops:
+                fields[key] = ops
+        if fields:
+            await self.b24.call(f"crm.{kind}.update", {"id": b24_id, "fields": fields})
+
+    async def adopt_requisite(self, requisite_id: int, desired: dict[str, str]) -> None:
+        current = await self.b24.call("crm.requisite.get", {"id": requisite_id})
+        plan = rules.adoption(desired, current, key_fields=REQUISITE_KEY, onec_wins=self.onec_wins)
+        fields = {k: v for k, v in plan.fields.items() if k != "PRESET_ID"}  # the manager's preset stays
+        if fields:
+            await self.b24.call("crm.requisite.update", {"id": requisite_id, "fields": fields})
+
+    async def adopt_bank_detail(self, detail_id: int, desired: dict[str, str]) -> None:
+        current = await self.b24.call("crm.requisite.bankdetail.get", {"id": detail_id})
+        plan = rules.adoption(desired, current, key_fields=REQUISITE_KEY, onec_wins=self.onec_wins)
+        if plan.fields:
+            await self.b24.call("crm.requisite.bankdetail.update", {"id": detail_id, "fields": plan.fields})
+
+    async def adoption_of_product(self, method: str, product_id: int, desired: dict[str, str],
+                                  *, catalog: bool) -> dict[str, str]:
+        """The product fields to send to an adopted product (our key unless another one is there)."""
+        current = await self.b24.call(method, {"id": product_id})
+        if catalog and isinstance(current, dict) and "product" in current:
+            current = current["product"]
+        key = ("xmlId",) if catalog else ("XML_ID",)
+        plan = rules.adoption(desired, current or {}, key_fields=key, onec_wins=self.onec_wins, key_prefix="1c-")
+        return dict(plan.fields)
+
+    # --- paging -------------------------------------------------------------------------------------------
+
+    async def _all(self, method: str, params: dict[str, Any], limit: int = 10) -> list[dict[str, Any]]:
+        """Every row of a list (at most ``limit`` pages: a matching filter that finds more is ambiguous
+        whatever the rest holds)."""
+        rows: list[dict[str, Any]] = []
+        start: int | None = 0
+        for _ in range(limit):
+            page = await self.b24.call_page(method, {**params, "start": start})
+            rows += items_of(page.result, method)
+            start = page.next
+            if start is None:
+                break
+        return rows
