@@ -84,13 +84,15 @@ def owned_changes(desired: dict[str, Any], pushed: dict[str, Any] | None, create
     bridge fills, like the deal's UF fields) 1C has no value for; never a create-only field.  Fields in
     ``three_way`` (a list Bitrix24 does not show back, like CONTACT_IDS) are sent only when 1C changed them.
 
-    Empty when 1C changed none of the fields it owns since the last push: the record is not touched."""
-    changed = {k: v for k, v in field_changes(desired, pushed).items() if k not in create_only}
+    Empty when 1C changed none of the record's fields since the last push: the record is not touched.  A
+    change of a create-only field alone still sends the owned ones (the update that used to carry it is
+    how the bridge learns a record was deleted by hand, and it costs no more than before)."""
+    changed = field_changes(desired, pushed)
     if not changed:
         return {}
     out = {k: v for k, v in desired.items() if k not in create_only and k not in three_way}
     out.update({k: v for k, v in changed.items() if k in three_way})
-    out.update({k: "" for k in changed if k not in desired})
+    out.update({k: "" for k in changed if k not in desired and k not in create_only})
     out.update({k: "" for k in clear if k not in desired and k not in create_only})
     return out
 

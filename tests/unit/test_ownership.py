@@ -17,10 +17,11 @@ def test_a_create_only_field_is_never_sent_to_an_existing_record():
     assert owned_changes(desired, pushed, DEAL_CREATE_ONLY) == {"OPPORTUNITY": "150.00"}
 
 
-def test_when_1c_changed_only_create_only_fields_the_record_is_not_touched():
-    pushed = {"TITLE": "Заказ 1", "OPPORTUNITY": "100.00"}
-    assert owned_changes({"TITLE": "Заказ 1 (изм.)", "OPPORTUNITY": "100.00"}, pushed, DEAL_CREATE_ONLY) == {}
+def test_a_record_1c_did_not_change_is_not_touched_and_a_create_only_change_sends_only_owned_fields():
+    pushed = {"TITLE": "Заказ 1", "OPPORTUNITY": "100.00", "COMMENTS": "x"}
     assert owned_changes(dict(pushed), pushed, DEAL_CREATE_ONLY) == {}
+    assert owned_changes({"TITLE": "Заказ 1 (изм.)", "OPPORTUNITY": "100.00"}, pushed, DEAL_CREATE_ONLY) == {
+        "OPPORTUNITY": "100.00"}  # the manager's title stays, and 1C's emptied comment is not cleared either
 
 
 def test_on_a_1c_change_every_owned_field_is_sent_so_a_managers_edit_of_one_is_reverted():
