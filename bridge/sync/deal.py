@@ -34,7 +34,9 @@ from .responsible import Responsibles
 log = logging.getLogger(__name__)
 
 ONEC_ORDER = "customer_order"
-THREE_WAY = frozenset({"CONTACT_IDS"})  # Bitrix24 does not show it back: sent when 1C changes it
+# sent only when 1C's value changes, not put back on every 1C change: CONTACT_IDS (Bitrix24 does not show it
+# back) and STAGE_ID (a manager may move a deal by hand; the next stage 1C computes moves it on, docs/deals.md)
+THREE_WAY = frozenset({"CONTACT_IDS", "STAGE_ID"})
 DocumentEvent = CustomerOrderEvent | InvoiceEvent | PaymentEvent | ShipmentEvent  # one order's lifecycle
 
 
