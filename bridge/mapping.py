@@ -6,6 +6,7 @@ positive integer``), so a wrong mapping stops the bridge at start instead of fai
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -19,6 +20,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from .domain import matching as matching_rules
@@ -72,23 +74,82 @@ class UserFields(BaseModel):
     legal_entity: str = Field("UF_CRM_B24B_LEGAL_ENTITY", pattern=r"^UF_CRM_[A-Z0-9_]{1,43}$")
 
 
+class Funnel(BaseModel):
+    """The funnel of one 1C organisation (our legal entity): its orders' deals are made there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    organization: str = Field(min_length=1, max_length=150)  # the 1C Организация: its UUID or its exact name
+    category_id: int = Field(ge=0)
+    stages: Stages | None = None  # None: the ids and names of deals.stages
+
+
 class Deals(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     category_id: int = Field(0, ge=0)
     stages: Stages = Stages()
+    funnels: list[Funnel] = Field(default_factory=list)  # per organisation; others go to category_id/stages
     paid_when: Literal["full", "any"] = "full"
     user_fields: UserFields = UserFields()
     dependency_wait_hours: float = Field(24.0, gt=0)
     notify_paid: bool = True
     timeline_comments: bool = True
 
-    def stage_id(self, key: str) -> str:
-        """The STATUS_ID for a bridge stage, with the ``C{N}:`` prefix of a non-default funnel."""
-        code = getattr(self.stages, key).id
-        if self.category_id == 0 or code.startswith(f"C{self.category_id}:"):
+    @model_validator(mode="after")
+    def _one_funnel_each(self) -> Deals:
+        seen: dict[str, int] = {}
+        stages_of: dict[int, tuple[str, Stages]] = {self.category_id: ("deals.stages", self.stages)}
+        for n, funnel in enumerate(self.funnels):
+            where = f"funnels.{n}"
+            key = funnel.organization.strip().casefold()
+            if key in seen:
+                raise ValueError(f"{where}.organization: {funnel.organization!r} is also funnels.{seen[key]}")
+            seen[key] = n
+            stages = funnel.stages or self.stages
+            for stage_key in STAGE_KEYS:
+                code = getattr(stages, stage_key).id
+                prefix = re.match(r"^C(\d+):", code)
+                if prefix and int(prefix.group(1)) != funnel.category_id:
+                    raise ValueError(f"{where}.stages.{stage_key}.id: {code} carries the prefix of funnel "
+                                     f"{prefix.group(1)}, not {funnel.category_id}; write it without the prefix")
+            other = stages_of.setdefault(funnel.category_id, (f"{where}.stages", stages))
+            if other[1] != stages:
+                raise ValueError(f"{where}.stages: funnel {funnel.category_id} has other stages in {other[0]}; "
+                                 "organisations sharing a funnel share its stages")
+        return self
+
+    def category_for(self, organization_id: str | None, organization_name: str | None) -> int:
+        """The funnel a new deal of this 1C organisation goes to: the funnel mapped to its UUID, else to its
+        name, else ``category_id``."""
+        for wanted in (organization_id, organization_name):
+            if wanted:
+                key = wanted.strip().casefold()
+                found = next((f for f in self.funnels if f.organization.strip().casefold() == key), None)
+                if found is not None:
+                    return found.category_id
+        return self.category_id
+
+    def stages_in(self, category_id: int | None = None) -> Stages:
+        """The bridge's stages in a funnel: the mapped funnel's, else those of ``deals.stages`` (a deal stays
+        in the funnel it was made in even when the mapping no longer names it)."""
+        if category_id is None or category_id == self.category_id:
+            return self.stages
+        found = next((f for f in self.funnels if f.category_id == category_id), None)
+        return (found.stages or self.stages) if found is not None else self.stages
+
+    def category_ids(self) -> list[int]:
+        """Every funnel the mapping names: the default one first."""
+        return list(dict.fromkeys([self.category_id, *(f.category_id for f in self.funnels)]))
+
+    def stage_id(self, key: str, category_id: int | None = None) -> str:
+        """The STATUS_ID for a bridge stage in a funnel (default: ``category_id``), with the ``C{N}:``
+        prefix of a non-default funnel."""
+        category = self.category_id if category_id is None else category_id
+        code = getattr(self.stages_in(category), key).id
+        if category == 0 or code.startswith(f"C{category}:"):
             return code
-        return f"C{self.category_id}:{code}"
+        return f"C{category}:{code}"
 
 
 class Products(BaseModel):
@@ -171,6 +232,49 @@ class Matching(BaseModel):
         return steps
 
 
+OWNED_ENTITIES = ("company", "contact", "deal", "product")
+# the fields the bridge finds its records by: they must stay what 1C says, so they cannot be create-only
+KEY_FIELDS = {
+    "company": frozenset({"ORIGINATOR_ID", "ORIGIN_ID"}),
+    "contact": frozenset({"ORIGINATOR_ID", "ORIGIN_ID"}),
+    "deal": frozenset({"ORIGINATOR_ID", "ORIGIN_ID"}),
+    "product": frozenset({"xmlId", "XML_ID", "code", "CODE"}),
+}
+
+
+class EntityOwnership(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    create_only: list[str] = Field(default_factory=list)
+
+
+class Ownership(BaseModel):
+    """Per Bitrix24 entity, the fields the bridge sets only when it creates the record (managers may change
+    them afterwards); every other field the bridge writes is owned by 1C (docs/ownership.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    company: EntityOwnership = EntityOwnership(create_only=["TITLE", "ASSIGNED_BY_ID", "COMMENTS"])
+    contact: EntityOwnership = EntityOwnership(create_only=["ASSIGNED_BY_ID", "COMMENTS"])
+    deal: EntityOwnership = EntityOwnership(create_only=["TITLE", "ASSIGNED_BY_ID", "COMMENTS"])
+    product: EntityOwnership = EntityOwnership(create_only=[])
+
+    @model_validator(mode="after")
+    def _fields_valid(self) -> Ownership:
+        for entity in OWNED_ENTITIES:
+            for n, name in enumerate(getattr(self, entity).create_only):
+                where = f"{entity}.create_only.{n}"
+                if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,49}", name or ""):
+                    raise ValueError(f"{where}: {name!r} is not a Bitrix24 field name")
+                if name in KEY_FIELDS[entity]:
+                    raise ValueError(f"{where}: {name} is the key the bridge finds the {entity} by; "
+                                     "it stays owned by 1C")
+                if entity == "deal" and name == "CATEGORY_ID":
+                    raise ValueError(f"{where}: CATEGORY_ID is always set on create only (deals.funnels); "
+                                     "leave it out")
+        return self
+
+
 class Mapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -184,9 +288,16 @@ class Mapping(BaseModel):
     users: Users = Users()
     notify: Notify = Notify()
     matching: Matching = Matching()
+    ownership: Ownership = Ownership()
 
     def originator(self, source: str) -> str:
         return self.originator_id.replace("{source}", source)
+
+    def create_only(self, entity: str) -> frozenset[str]:
+        """The fields of ``entity`` (company, contact, deal, product) the bridge sends only on create."""
+        if entity not in OWNED_ENTITIES:
+            raise ValueError(f"no ownership for {entity!r}; known: {', '.join(OWNED_ENTITIES)}")
+        return frozenset(getattr(self.ownership, entity).create_only)
 
 
 def default_text() -> str:
@@ -206,10 +317,18 @@ def parse(text: str, origin: str = "mapping") -> Mapping:
     try:
         return Mapping.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {_say(err)}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"{origin}: {problems}") from None
+
+
+def _problem(err: dict) -> str:
+    where = ".".join(str(p) for p in err["loc"])
+    if err.get("type") == "value_error":  # our own checks name the key below ``where``: "funnels.1.organization: …"
+        message = str(err.get("msg", "")).removeprefix("Value error, ")
+        if not where:
+            return message
+        return f"{where}.{message}" if re.match(r"[\w.]+: ", message) else f"{where}: {message}"
+    return f"{where or '(top)'}: {_say(err)}"
 
 
 def _say(err: dict) -> str:

@@ -135,6 +135,13 @@ UNMAPPED_USERS = Counter(
     "bridge_deal_unmapped_users_total", "1C users with no Bitrix24 user (counted once per process)", registry=None
 )
 
+# --- field ownership (docs/ownership.md) ----------------------------------------------------------------
+OWNED_OVERWRITES = Counter(
+    "bridge_consumer_owned_field_overwrites_total",
+    "Manual edits in Bitrix24 of fields 1C owns, put back to 1C's value by a 1C change, by entity and field",
+    ["entity", "field"], registry=None,
+)
+
 # --- console ------------------------------------------------------------------------------------------
 CONSOLE_LOGINS = Counter("bridge_console_logins_total", "Console form logins, by result (ok, refused)", ["result"],
                          registry=None)
@@ -148,7 +155,7 @@ COMPONENTS = {
               RELAY_LAST_SUCCESS, *ONEC_GAUGES, ONEC_WORKING_HOURS),
     "consumer": (CONSUMED, CONSUME_SECONDS, RETRIES, DEAD_LETTERS, DEAD_LETTERS_STORED, DEPENDENCY_WAITS, PAUSED,
                  END_TO_END, REVIEW_PARKED, REVIEW_OPEN,
-                 PAID_NOTIFICATIONS, UNMAPPED_USERS, *b24_metrics.ALL),
+                 PAID_NOTIFICATIONS, UNMAPPED_USERS, OWNED_OVERWRITES, *b24_metrics.ALL),
     "console": (CONSOLE_LOGINS, CONSOLE_ACTIONS),
 }
 

@@ -101,7 +101,9 @@ def document(doc_type: str, doc_id: str, snapshot: Mapping[str, Any], *, ever_po
             **head, counterparty_id=str(snapshot.get("counterparty_id")),
             contact_person_id=str(contact_person) if contact_person else None,
             responsible=_responsible(snapshot.get("responsible")), comment=snapshot.get("comment"),
-            items=_items(snapshot), amounts_include_vat=snapshot.get("amounts_include_vat", True) is not False)
+            items=_items(snapshot), amounts_include_vat=snapshot.get("amounts_include_vat", True) is not False,
+            organization_id=_text((snapshot.get("organization") or {}).get("id")),
+            organization_name=_text((snapshot.get("organization") or {}).get("name")))
     if doc_type == "invoice":
         return domain.Invoice(**head, items=_items(snapshot),
                               amounts_include_vat=snapshot.get("amounts_include_vat", True) is not False)
@@ -120,6 +122,10 @@ def money(value: Any) -> Decimal:
         return Decimal(str(value)) if value not in (None, "") else Decimal(0)
     except InvalidOperation:
         return Decimal(0)
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
 
 
 def _responsible(value: Mapping[str, Any] | None) -> domain.Responsible | None:

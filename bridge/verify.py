@@ -148,7 +148,8 @@ def _deals(expected: dict[str, Any], portal: dict[str, Any], mapping: Mapping) -
             if actual != wanted:
                 problems.append(f"{where}: {field} {actual!r}, expected {wanted!r}")
 
-        check("STAGE_ID", record["STAGE_ID"], mapping.deals.stage_id(deal["stage"]))
+        category = int(record.get("CATEGORY_ID") or 0)  # a deal stays in the funnel it was made in
+        check("STAGE_ID", record["STAGE_ID"], mapping.deals.stage_id(deal["stage"], category))
         check("OPPORTUNITY", _dec(record["OPPORTUNITY"]), _dec(deal["amount"]))
         check("CURRENCY_ID", record["CURRENCY_ID"], deal["currency"])
         owner = companies.get(deal["counterparty_id"]) or contacts.get(deal["counterparty_id"]) or [{}]

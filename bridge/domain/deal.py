@@ -102,6 +102,8 @@ class CustomerOrder(Document):
     comment: str | None = None
     items: tuple[Item, ...] = ()
     amounts_include_vat: bool = True
+    organization_id: str | None = None  # our legal entity (Организация): its deal funnel, deals.funnels
+    organization_name: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,6 +204,8 @@ class DealState:
     shipment_date: str | None = None
     shipment_amount: Decimal | None = None
     legal_entity: str | None = None
+    organization_id: str | None = None  # the order's Организация (picks the funnel a new deal goes to)
+    organization_name: str | None = None
     paying_payments: tuple[str, ...] = ()
     notes: tuple[DocumentNote, ...] = field(default=())
 
@@ -273,6 +277,8 @@ def deal_state(facts: OrderFacts, paid_when: str = "full") -> DealState | None:
         shipment_date=last_shipment.date if last_shipment else None,
         shipment_amount=sum((d.amount for d in shipments), Decimal(0)) if shipments else None,
         legal_entity=last_shipment.organization if last_shipment else None,
+        organization_id=order.organization_id,
+        organization_name=order.organization_name,
         paying_payments=tuple(sorted(d.doc_id for d in payments)) if paid else (),
         notes=tuple(_note(d, currency)
                     for d in (order, *facts.invoices, *facts.payments, *facts.shipments)),

@@ -52,7 +52,7 @@ class CreateStage:
         return f'create stage {self.status_id} "{self.name}" (SORT {self.sort}) in funnel {self.funnel_id}'
 
     def applied_to(self, state: PortalState) -> PortalState:
-        return state.with_stage(StageRow(self.status_id, self.name, self.sort, "P"))
+        return state.with_stage(StageRow(self.status_id, self.name, self.sort, "P"), self.funnel_id)
 
     def as_dict(self) -> dict[str, Any]:
         return {"action": "create_stage", "key": self.key, "method": self.method, "params": self.params()}

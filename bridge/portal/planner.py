@@ -66,6 +66,7 @@ PRESET_WORDS = {"company": "companies", "individual_entrepreneur": "individual e
 SECTIONS = {
     "funnels": ("deals.category_id", "crm", "deal funnels (crm.category.list)"),
     "stages": ("deals.stages", "crm", "the funnel's stages (crm.status.list)"),
+    "funnel_stages": ("deals.funnels", "crm", "the organisations' funnels' stages (crm.status.list)"),
     "user_fields": ("deals.user_fields", "crm", "deal user fields (crm.deal.userfield.list)"),
     "presets": ("requisite_presets", "crm", "requisite presets (crm.requisite.preset.list)"),
     "company_types": ("company_type", "crm", "company types (crm.status.list COMPANY_TYPE)"),
@@ -145,9 +146,18 @@ class _Planner:
     changes: list[MappingChange] = field(default_factory=list)
 
     def run(self) -> None:
+        deals = self.mapping.deals
         funnel = self.funnel()
         if funnel is not None:
-            self.stages(funnel.id, f'funnel {funnel.id} "{funnel.name}"')
+            self.stages(funnel.id, f'funnel {funnel.id} "{funnel.name}"', "deals.stages", deals.stages, True)
+        for n, entry in enumerate(deals.funnels):
+            first = next(i for i, f in enumerate(deals.funnels) if f.category_id == entry.category_id)
+            if entry.category_id == deals.category_id or first != n:
+                continue  # the default funnel, or one an earlier organisation shares (same stages)
+            other = self.other_funnel(n, entry.category_id)
+            if other is not None and self.readable("funnel_stages"):
+                self.stages(other.id, f'funnel {other.id} "{other.name}" (deals.funnels.{n}: {entry.organization})',
+                            f"deals.funnels.{n}.stages", deals.stages_in(other.id), entry.stages is not None)
         self.user_fields()
         self.presets()
         self.company_type()
@@ -184,25 +194,43 @@ class _Planner:
                          portal=[f.id for f in self.state.funnels or ()])
         return funnel
 
-    def stages(self, funnel_id: int, funnel_text: str) -> None:
-        if not self.readable("stages"):
-            return
-        assert self.state.stages_funnel == funnel_id, "stages were read for another funnel"
-        stages = self.state.stages or ()
+    def other_funnel(self, n: int, category_id: int):
+        """A funnel of deals.funnels: it must exist (setup does not make funnels: their ids are the portal's)."""
+        if self.state.funnels is None:  # reported once, for deals.category_id
+            return None
+        funnel = self.state.funnel(category_id)
+        if funnel is None:
+            names = ", ".join(f"{f.id} {f.name}" for f in self.state.funnels or ())
+            self.problem(f"deals.funnels.{n}.category_id", f"funnel {category_id} does not exist; funnels: "
+                         f"{names or 'none'}", "set it to one of them, or create the funnel in Bitrix24 "
+                         "(CRM → Deals → funnels) and check again", mapping=category_id,
+                         portal=[f.id for f in self.state.funnels or ()])
+        return funnel
+
+    def stages(self, funnel_id: int, funnel_text: str, where: str = "deals.stages", named: Any = None,
+               own_names: bool = True) -> None:
+        """The bridge's stages (``named``, the mapping's ``where``) in one funnel; ``own_names``: setup may
+        write the portal's stage names into the mapping at ``where``."""
+        if where == "deals.stages":
+            if not self.readable("stages"):
+                return
+            assert self.state.stages_funnel == funnel_id, "stages were read for another funnel"
+        stages = self.state.stages_of(funnel_id) or ()
         deals = self.mapping.deals
+        named = named if named is not None else deals.stages
         usable: dict[str, str] = {}  # key → full STATUS_ID
         seen: dict[str, str] = {}
         for key in STAGE_KEYS:
-            code = getattr(deals.stages, key).id
+            code = getattr(named, key).id
             prefix = _PREFIX.match(code)
             if prefix and int(prefix.group(1)) != funnel_id:
-                self.problem(f"deals.stages.{key}", f"id {code} carries the prefix of funnel {prefix.group(1)}, "
-                             f"but deals.category_id is {funnel_id}",
+                self.problem(f"{where}.{key}", f"id {code} carries the prefix of funnel {prefix.group(1)}, "
+                             f"but the funnel is {funnel_id}",
                              f"write the id without the prefix: {code[prefix.end():]}", mapping=code)
                 continue
-            full = deals.stage_id(key)
+            full = deals.stage_id(key, funnel_id)
             if full in seen:
-                self.problem(f"deals.stages.{key}", f"stage {full} is also deals.stages.{seen[full]}",
+                self.problem(f"{where}.{key}", f"stage {full} is also {where}.{seen[full]}",
                              "give each bridge stage its own id", mapping=code)
                 continue
             seen[full] = key
@@ -213,42 +241,43 @@ class _Planner:
         for key in LIFECYCLE:
             if key not in usable:
                 continue
-            row = self.state.stage(usable[key])
+            row = self.state.stage(usable[key], funnel_id)
             if row is None:
                 missing.append(key)
             elif row.final:
-                self.problem(f"deals.stages.{key}",
+                self.problem(f"{where}.{key}",
                              f"stage {_stage_text(row)} in {funnel_text} is {_SEMANTICS_WORDS[row.semantics]} stage; "
                              "the bridge needs an in-progress one here",
-                             f"choose another id for deals.stages.{key} (setup creates it if it is missing)",
+                             f"choose another id for {where}.{key} (setup creates it if it is missing)",
                              mapping=usable[key], portal={"name": row.name, "semantics": row.semantics})
             else:
                 present[key] = row.sort
-                self.stage_name(key, row)
+                self.stage_name(key, row, where, named, own_names)
         order = [k for k in LIFECYCLE if k in present]
         if any(present[b] <= present[a] for a, b in pairwise(order)):
             shown = " → ".join(f"{usable[k]} ({present[k]})" for k in sorted(order, key=present.get))
-            self.problem("deals.stages", f"the bridge's stages are out of lifecycle order in {funnel_text}: {shown}",
+            self.problem(where, f"the bridge's stages are out of lifecycle order in {funnel_text}: {shown}",
                          "drag them into the order new → invoiced → shipped_unpaid → paid in the funnel settings",
                          severity="warning", portal={k: present[k] for k in order})
         sorts = place_stages(stages, present, missing)
         for key in missing:
-            stage = getattr(deals.stages, key)
+            stage = getattr(named, key)
             sort = sorts.get(key)
             text = f'stage {usable[key]} "{stage.name}" is missing in {funnel_text}'
             if sort is None:
-                self.problem(f"deals.stages.{key}", f"{text}, and there is no free SORT value where it belongs",
+                self.problem(f"{where}.{key}", f"{text}, and there is no free SORT value where it belongs",
                              "spread the SORT values of the funnel's stages in Bitrix24 (move a stage and back), "
                              "then run setup again", mapping=usable[key])
                 continue
-            self.problem(f"deals.stages.{key}", text, SETUP, by="setup", mapping=usable[key])
-            self.actions.append(CreateStage(f"deals.stages.{key}", funnel_id, usable[key], stage.name, sort))
+            self.problem(f"{where}.{key}", text, SETUP, by="setup", mapping=usable[key])
+            self.actions.append(CreateStage(f"{where}.{key}", funnel_id, usable[key], stage.name, sort))
         if CANCELLED in usable:
-            self.cancelled(usable[CANCELLED], funnel_text, stages)
+            self.cancelled(usable[CANCELLED], funnel_text, stages, funnel_id, where, named, own_names)
 
-    def cancelled(self, full: str, funnel_text: str, stages: Sequence[StageRow]) -> None:
-        key = f"deals.stages.{CANCELLED}"
-        row = self.state.stage(full)
+    def cancelled(self, full: str, funnel_text: str, stages: Sequence[StageRow], funnel_id: int | None = None,
+                  where: str = "deals.stages", named: Any = None, own_names: bool = True) -> None:
+        key = f"{where}.{CANCELLED}"
+        row = self.state.stage(full, funnel_id)
         failures = [s for s in stages if s.semantics == "F"]
         choices = ", ".join(_stage_text(s) for s in failures)
         if row is None:
@@ -262,16 +291,23 @@ class _Planner:
                          f"set {key}.id to a failure stage: {choices or 'add one in Bitrix24 first'}",
                          mapping=full, portal={"name": row.name, "semantics": row.semantics})
         else:
-            self.stage_name(CANCELLED, row)
+            self.stage_name(CANCELLED, row, where, named, own_names)
 
-    def stage_name(self, key: str, row: StageRow) -> None:
-        named = getattr(self.mapping.deals.stages, key).name
-        if row.name != named:
-            self.problem(f"deals.stages.{key}", f'stage {row.status_id} is named "{row.name}" on the portal, '
-                         f'the mapping says "{named}"',
-                         "setup writes the portal's name into the mapping (or rename the stage in Bitrix24)",
-                         by="setup", severity="warning", mapping=named, portal=row.name)
-            self.changes.append(MappingChange(f"deals.stages.{key}.name", named, row.name, "the portal's name"))
+    def stage_name(self, key: str, row: StageRow, where: str = "deals.stages", stages: Any = None,
+                   own_names: bool = True) -> None:
+        named = getattr(stages if stages is not None else self.mapping.deals.stages, key).name
+        if row.name == named:
+            return
+        said = f'stage {row.status_id} is named "{row.name}" on the portal, the mapping says "{named}"'
+        if where != "deals.stages":  # setup writes names only into deals.stages (a list item has no line of its own)
+            fix = ("rename the stage in Bitrix24, or write the name into the mapping" if own_names else
+                   f"rename the stage in Bitrix24, or give {where.rsplit('.', 1)[0]} its own stages with this name")
+            self.problem(f"{where}.{key}", said, fix, severity="warning", mapping=named, portal=row.name)
+            return
+        self.problem(f"{where}.{key}", said,
+                     "setup writes the portal's name into the mapping (or rename the stage in Bitrix24)",
+                     by="setup", severity="warning", mapping=named, portal=row.name)
+        self.changes.append(MappingChange(f"deals.stages.{key}.name", named, row.name, "the portal's name"))
 
     def user_fields(self) -> None:
         if not self.readable("user_fields"):

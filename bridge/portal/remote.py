@@ -38,12 +38,13 @@ class Outcome:
 
 
 async def read(client: B24Client, mapping: Mapping) -> st.PortalState:
-    """What the portal holds for ``mapping`` (its funnel's stages, the users it names, …)."""
+    """What the portal holds for ``mapping`` (its funnels' stages, the users it names, …)."""
     funnel_id = mapping.deals.category_id
     user_ids = sorted({mapping.default_responsible_id, *mapping.users.by_onec_id.values()})
     readers: dict[str, Awaitable[Any]] = {
         "funnels": _rows(client, "crm.category.list", {"entityTypeId": 2}, st.funnel_from, id_key="id"),
         "stages": _stages(client, funnel_id),
+        "funnel_stages": _funnel_stages(client, [f for f in mapping.deals.category_ids() if f != funnel_id]),
         "user_fields": _rows(client, "crm.deal.userfield.list", {"filter": {"LANG": "ru"}}, st.user_field_from),
         "presets": _rows(client, "crm.requisite.preset.list", {}, st.preset_from),
         "company_types": _rows(client, "crm.status.list", {"filter": {"ENTITY_ID": "COMPANY_TYPE"}},
@@ -102,6 +103,11 @@ async def _stages(client: B24Client, funnel_id: int) -> tuple[st.StageRow, ...]:
     rows = await _rows(client, "crm.status.list", {"filter": {"ENTITY_ID": st.stage_entity(funnel_id)}},
                        st.stage_from)
     return tuple(sorted(rows, key=lambda s: (s.sort, s.status_id)))
+
+
+async def _funnel_stages(client: B24Client, funnel_ids: Sequence[int]) -> dict[int, tuple[st.StageRow, ...]]:
+    found = await asyncio.gather(*(_stages(client, f) for f in funnel_ids))
+    return dict(zip(funnel_ids, found))
 
 
 async def _users(client: B24Client, user_ids: Sequence[int]) -> dict[int, st.User]:

@@ -82,11 +82,13 @@ class CompanyType:
 
 @dataclass(frozen=True)
 class PortalState:
-    """The portal as the mapping sees it; ``stages`` are those of funnel ``stages_funnel``."""
+    """The portal as the mapping sees it; ``stages`` are those of funnel ``stages_funnel`` (the mapping's
+    default one), ``funnel_stages`` those of every other funnel the mapping names (deals.funnels)."""
 
     funnels: tuple[Funnel, ...] | None = ()
     stages_funnel: int = 0
     stages: tuple[StageRow, ...] | None = ()
+    funnel_stages: dict[int, tuple[StageRow, ...]] | None = field(default_factory=dict)
     user_fields: tuple[UserField, ...] | None = ()
     presets: tuple[Preset, ...] | None = ()
     company_types: tuple[CompanyType, ...] | None = ()
@@ -98,14 +100,24 @@ class PortalState:
     def funnel(self, funnel_id: int) -> Funnel | None:
         return next((f for f in self.funnels or () if f.id == funnel_id), None)
 
-    def stage(self, status_id: str) -> StageRow | None:
-        return next((s for s in self.stages or () if s.status_id == status_id), None)
+    def stages_of(self, funnel_id: int) -> tuple[StageRow, ...] | None:
+        if funnel_id == self.stages_funnel:
+            return self.stages
+        return None if self.funnel_stages is None else self.funnel_stages.get(funnel_id, ())
+
+    def stage(self, status_id: str, funnel_id: int | None = None) -> StageRow | None:
+        rows = self.stages_of(self.stages_funnel if funnel_id is None else funnel_id)
+        return next((s for s in rows or () if s.status_id == status_id), None)
 
     def user_field(self, field_name: str) -> UserField | None:
         return next((f for f in self.user_fields or () if f.field_name == field_name), None)
 
-    def with_stage(self, stage: StageRow) -> PortalState:
-        return replace(self, stages=tuple(sorted((*(self.stages or ()), stage), key=lambda s: s.sort)))
+    def with_stage(self, stage: StageRow, funnel_id: int | None = None) -> PortalState:
+        funnel = self.stages_funnel if funnel_id is None else funnel_id
+        rows = tuple(sorted((*(self.stages_of(funnel) or ()), stage), key=lambda s: s.sort))
+        if funnel == self.stages_funnel:
+            return replace(self, stages=rows)
+        return replace(self, funnel_stages={**(self.funnel_stages or {}), funnel: rows})
 
     def with_user_field(self, uf: UserField) -> PortalState:
         return replace(self, user_fields=(*(self.user_fields or ()), uf))

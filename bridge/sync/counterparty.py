@@ -30,11 +30,11 @@ from ..b24.limits import MAX_BATCH_COMMANDS
 from ..b24.lookup import KeyLookup
 from ..consumer import Outcome
 from ..domain import counterparty as domain
-from ..domain.diff import field_changes, multifield_changes, unconfirmed
+from ..domain.diff import field_changes, multifield_changes, owned_changes, unconfirmed
 from ..errors import B24NotFound, B24ValidationError
 from ..links import Link, UnitOfWork, unit_of_work
 from ..mapping import Mapping
-from . import guards
+from . import guards, owned
 from .keyed import How, Keyed, find_or_create
 from .matching import Matcher
 
@@ -307,8 +307,12 @@ class _Apply:
                                              presets=self.mapping.requisite_presets)
 
     async def _update_person(self, kind: str, b24_id: int, state: domain.PersonState, pushed: dict | None) -> None:
-        fields: dict[str, Any] = field_changes(state.fields, (pushed or {}).get("fields") if pushed else None)
+        """Fields 1C owns (all of them when 1C changed one: a manager's edit is put back; create-only ones
+        never), and phones/e-mails item by item."""
+        pushed_fields = (pushed or {}).get("fields") if pushed else None
+        fields: dict[str, Any] = owned_changes(state.fields, pushed_fields, self.mapping.create_only(kind))
         multi = {"PHONE": state.phones, "EMAIL": state.emails}
+        current = None
         if pushed is None or any(pushed.get(k) is None or list(multi[k]) != list(pushed[k]) for k in multi):
             current = await self.b24.call(f"crm.{kind}.get", {"id": b24_id})
             for key, values in multi.items():
@@ -316,7 +320,9 @@ class _Apply:
                 if ops:
                     fields[key] = ops
         if fields:
-            await self.b24.call(f"crm.{kind}.update", {"id": b24_id, "fields": fields})
+            await owned.update(self.b24, entity=kind, b24_id=b24_id, entity_id=state.fields.get("ORIGIN_ID", ""),
+                               fields=fields, pushed=pushed_fields, method=f"crm.{kind}.update", current=current,
+                               read=(f"crm.{kind}.list", {"filter": {"ID": b24_id}, "select": sorted(fields)}))
 
     # --- requisite, its addresses and bank details --------------------------------------------------------
 

@@ -22,18 +22,22 @@ from .. import metrics, topology
 from ..b24 import B24
 from ..consumer import Outcome
 from ..domain import deal as domain
-from ..domain.diff import field_changes, unconfirmed
+from ..domain.diff import owned_changes, unconfirmed
 from ..errors import DependencyMissing
 from ..links import Link, UnitOfWork, state_hash, unit_of_work
 from ..mapping import STAGE_KEYS, USER_FIELD_KEYS, Mapping
 from ..projection import OrderProjection
 from ..sql import Q
+from . import owned
 from .keyed import How, find_or_create
 from .responsible import Responsibles
 
 log = logging.getLogger(__name__)
 
 ONEC_ORDER = "customer_order"
+# sent only when 1C's value changes, not put back on every 1C change: CONTACT_IDS (Bitrix24 does not show it
+# back) and STAGE_ID (a manager may move a deal by hand; the next stage 1C computes moves it on, docs/deals.md)
+THREE_WAY = frozenset({"CONTACT_IDS", "STAGE_ID"})
 DocumentEvent = CustomerOrderEvent | InvoiceEvent | PaymentEvent | ShipmentEvent  # one order's lifecycle
 
 
@@ -92,8 +96,8 @@ class DealHandler:
             await uow.later(Q.projection_resync_done, source, order_id)
             return False
         link = (await uow.links(ONEC_ORDER, order_id)).get("deal")
-        desired = await self._desired(uow, source, state)
         pushed = link.pushed_state if link is not None else None
+        desired = await self._desired(uow, source, state, self._category(state, pushed))
         if link is not None and link.in_doubt and pushed is not None:  # a push died half-way: fields
             # and rows sent whole again; notes and the paid tag as pushed (not twice)
             pending = (link.pending_state or {}).get("fields")
@@ -110,7 +114,14 @@ class DealHandler:
         await uow.later(Q.projection_resync_done, source, order_id)  # kept if the push fails
         return True
 
-    async def _desired(self, uow: UnitOfWork, source: str, state: domain.DealState) -> dict[str, Any]:
+    def _category(self, state: domain.DealState, pushed: dict[str, Any] | None) -> int:
+        """The deal's funnel: the one it was made in (pushed; deals made before funnels per organisation:
+        ``deals.category_id``), else its organisation's (deals.funnels).  Never changed afterwards."""
+        if pushed is not None:
+            return int(pushed.get("category_id", self._mapping.deals.category_id))
+        return self._mapping.deals.category_for(state.organization_id, state.organization_name)
+
+    async def _desired(self, uow: UnitOfWork, source: str, state: domain.DealState, category: int) -> dict[str, Any]:
         deals = self._mapping.deals
         owner = await uow.links("counterparty", state.counterparty_id)
         company, contact = owner.get("company"), owner.get("contact")
@@ -130,7 +141,7 @@ class DealHandler:
         if contact is not None:
             contact_ids.append(contact.b24_id)
         fields = domain.deal_fields(
-            state, stage_ids={k: deals.stage_id(k) for k in STAGE_KEYS},
+            state, stage_ids={k: deals.stage_id(k, category) for k in STAGE_KEYS},
             user_fields={k: getattr(deals.user_fields, k) for k in USER_FIELD_KEYS},
             originator=self._mapping.originator(source),
             company_id=company.b24_id if company is not None else None,
@@ -142,6 +153,7 @@ class DealHandler:
             "fields": fields,
             "rows": domain.product_rows(state, {p: l.b24_id for (p, _), l in products.items()}),
             "stage": state.stage,
+            "category_id": category,
             "notes": {n.key: n.text for n in state.notes},
             "paid_tag": domain.paid_tag(source, state.order_id, state.paying_payments) if state.stage == domain.PAID else None,
             "client": client.get("TITLE") or " ".join(filter(None, (client.get("LAST_NAME"), client.get("NAME")))),
@@ -166,12 +178,14 @@ class _ApplyDeal:
         async def find() -> int | None:
             found = await self.b24.call("crm.deal.list", {
                 "filter": {"ORIGINATOR_ID": fields["ORIGINATOR_ID"], "ORIGIN_ID": fields["ORIGIN_ID"]},
-                "select": ["ID"], "order": {"ID": "ASC"}})
+                "select": ["ID", "CATEGORY_ID"], "order": {"ID": "ASC"}})
+            if found:  # it stays in the funnel it is in: its stages are that funnel's
+                self._in_funnel(int(found[0].get("CATEGORY_ID") or 0))
             return int(found[0]["ID"]) if found else None
 
         async def create() -> int:
             return int(await self.b24.call("crm.deal.add", {
-                "fields": {**fields, "CATEGORY_ID": self.mapping.deals.category_id},
+                "fields": {**fields, "CATEGORY_ID": self.desired["category_id"]},
                 "params": {"REGISTER_SONET_EVENT": "N"}}))
 
         deal = await find_or_create(
@@ -189,11 +203,22 @@ class _ApplyDeal:
         await self._notify_paid(deal_id, pushed)
         return deal_id
 
+    def _in_funnel(self, category: int) -> None:
+        if category != self.desired["category_id"]:
+            self.desired["category_id"] = category
+            self.desired["fields"]["STAGE_ID"] = self.mapping.deals.stage_id(self.desired["stage"], category)
+
     async def _update(self, deal_id: int, pushed_fields: dict[str, Any] | None) -> None:
-        changes = field_changes(self.desired["fields"], pushed_fields)
+        """Fields 1C owns — all of them when 1C changed one, so a manager's edit is put back (and logged) —
+        never the create-only ones, nor CATEGORY_ID: a deal stays in its funnel."""
+        deals = self.mapping.deals
+        changes = owned_changes(self.desired["fields"], pushed_fields, self.mapping.create_only("deal"),
+                                three_way=THREE_WAY, clear=[getattr(deals.user_fields, k) for k in USER_FIELD_KEYS])
         if changes:
-            await self.b24.call("crm.deal.update", {"id": deal_id, "fields": changes,
-                                                    "params": {"REGISTER_SONET_EVENT": "N"}})
+            await owned.update(
+                self.b24, entity="deal", b24_id=deal_id, entity_id=self.state.order_id, fields=changes,
+                pushed=pushed_fields, method="crm.deal.update", params={"params": {"REGISTER_SONET_EVENT": "N"}},
+                read=("crm.deal.list", {"filter": {"ID": deal_id}, "select": sorted(set(changes) - THREE_WAY)}))
 
     async def _comment(self, deal_id: int, pushed_notes: dict[str, str]) -> None:
         if not self.mapping.deals.timeline_comments:

@@ -31,11 +31,11 @@ from ..b24.envelope import items_of
 from ..b24.lookup import KeyLookup
 from ..consumer import Outcome
 from ..domain import product as domain
-from ..domain.diff import unconfirmed
+from ..domain.diff import owned_changes, unconfirmed
 from ..errors import B24Error, B24NotFound, B24ValidationError, PermanentError
 from ..links import Link, unit_of_work
 from ..mapping import Mapping
-from . import guards
+from . import guards, owned
 from .keyed import find_or_create
 from .matching import Matcher
 
@@ -102,12 +102,14 @@ class ProductHandler:
                                settings.legacy_key_source in (None, event.source))
                 find.matching(self._matcher, event, iblock)
                 writer = _Catalog(self._b24, iblock, entity_id, desired, find)
+                writer.create_only = self._mapping.create_only("product")
             else:
                 self._warn_purchase_price(desired, entity_id)
                 find = _Finder(uow, self._lookup(domain.LEGACY, None), "ID", key, entity_id,
                                settings.legacy_key_source in (None, event.source))
                 find.matching(self._matcher, event, None)
                 writer = _Legacy(self._b24, settings.iblock_id, entity_id, desired, find)
+                writer.create_only = self._mapping.create_only("product")
             if link is None:  # first contact: the key lease the finder takes, taken in the first transaction
                 await uow.lock_key(f"product/{domain.unsourced_key(entity_id).xml}")
             await uow.begin_push(link, {"fields": {**((pushed or {}).get("fields") or {}), **state["fields"]}})
@@ -189,8 +191,17 @@ class _Finder:
         return [r for r in old if int(r[self._id_field]) not in taken]
 
 
+def _owned(desired: dict[str, str], pushed: dict[str, str] | None, create_only: frozenset[str]) -> dict[str, str]:
+    """What to send to a product that exists: the fields 1C owns (all when 1C changed one, so a manager's
+    edit is put back), never a create-only one, and never an emptied price (``product_changes``)."""
+    changes = owned_changes(desired, pushed, create_only)
+    return {k: v for k, v in changes.items() if v != "" or k not in domain.NEVER_CLEARED}
+
+
 class _Catalog:
     """catalog.product.* and catalog.price.* for one event."""
+
+    create_only: frozenset[str] = frozenset()
 
     def __init__(self, b24: B24, iblock: int, entity_id: str, desired: domain.ProductState, find: _Finder) -> None:
         self.b24 = b24
@@ -202,7 +213,8 @@ class _Catalog:
     async def apply(self, link: Link | None, pushed: dict[str, Any] | None) -> int:
         async def refresh(product_id: int) -> None:
             last = pushed or {}
-            await self._update(product_id, domain.product_changes(self.desired.fields, last.get("fields")))
+            await self._update(product_id, _owned(self.desired.fields, last.get("fields"), self.create_only),
+                               last.get("fields"))
             await self._base_price(product_id, last.get("base_price"), fresh=not last)
 
         async def gone(exc: B24Error, product_id: int) -> bool:
@@ -214,11 +226,11 @@ class _Catalog:
             return int(found[0]["id"]) if found else None
 
         async def update(product_id: int) -> None:
-            fields = dict(self.desired.fields)  # 1C is the master at first contact
+            fields = _owned(self.desired.fields, None, self.create_only)  # 1C is the master at first contact
             if product_id in self.find.adopted:  # a manager's product: our key, and what it has empty
                 fields = await self.find.matcher.adoption_of_product(
                     "catalog.product.get", product_id, fields, catalog=True)
-            await self._update(product_id, fields)
+            await self._update(product_id, fields, None)
             await self._base_price(product_id, None, fresh=True)
 
         product = await find_or_create(
@@ -239,9 +251,12 @@ class _Catalog:
             "id": chain_ref(0, "element", "id"), "prices": prices}}})])
         return int(created["element"]["id"])
 
-    async def _update(self, product_id: int, changes: dict[str, str]) -> None:
+    async def _update(self, product_id: int, changes: dict[str, str], pushed: dict[str, str] | None) -> None:
         if changes:
-            await self.b24.call("catalog.product.update", {"id": product_id, "fields": changes})
+            await owned.update(self.b24, entity="product", b24_id=product_id, entity_id=self.entity_id,
+                               fields=changes, pushed=pushed, method="catalog.product.update",
+                               read=("catalog.product.list", {"select": ["id", "iblockId", *sorted(changes)],
+                                                              "filter": {"iblockId": self.iblock, "id": product_id}}))
 
     async def _exists(self, product_id: int) -> bool:
         found = items_of(await self.b24.call("catalog.product.list", {
@@ -267,6 +282,8 @@ class _Catalog:
 class _Legacy:
     """crm.product.* for one event (PRICE/CURRENCY_ID are the portal's base price)."""
 
+    create_only: frozenset[str] = frozenset()
+
     def __init__(self, b24: B24, catalog_id: int | None, entity_id: str,
                  desired: domain.ProductState, find: _Finder) -> None:
         self.b24 = b24
@@ -277,16 +294,20 @@ class _Legacy:
 
     async def apply(self, link: Link | None, pushed: dict[str, Any] | None) -> int:
         async def refresh(product_id: int) -> None:
-            changes = domain.product_changes(self.desired.fields, (pushed or {}).get("fields"))
+            last = (pushed or {}).get("fields")
+            changes = _owned(self.desired.fields, last, self.create_only)
             if changes:
-                await self.b24.call("crm.product.update", {"id": product_id, "fields": changes})
+                await owned.update(self.b24, entity="product", b24_id=product_id, entity_id=self.entity_id,
+                                   fields=changes, pushed=last, method="crm.product.update",
+                                   read=("crm.product.list", {"filter": {"ID": product_id},
+                                                              "select": ["ID", *sorted(changes)]}))
 
         async def find() -> int | None:
             found = await self.find()
             return int(found[0]["ID"]) if found else None
 
         async def update(product_id: int) -> None:
-            fields = dict(self.desired.fields)
+            fields = _owned(self.desired.fields, None, self.create_only)
             if product_id in self.find.adopted:  # a manager's product: our key, and what it has empty
                 fields = await self.find.matcher.adoption_of_product(
                     "crm.product.get", product_id, fields, catalog=False)

@@ -98,6 +98,9 @@ MATCHING_METHODS = ("crm.requisite.list", "crm.duplicate.findbycomm", "crm.compa
                     "crm.requisite.get")
 
 
+OWNED_READS = ("crm.company.list", "crm.contact.list", "catalog.product.list")
+
+
 def _spent(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {m: n - before.get(m, 0) for m, n in after.items() if n - before.get(m, 0)}
 
@@ -276,6 +279,10 @@ async def test_a_pre_filled_portal_gets_no_duplicates_and_exactly_the_ambiguous_
 
         assert await wait_for(updated, timeout=120, interval=0.5)
         spent = _spent(calls_linked, stack.portal.sandbox.stats()["per_method"])
+        # an update reads the fields it sends, by id, in its own batch (docs/ownership.md): one list per update,
+        # never a look-up by ИНН, phone, title, article or name
+        owned_reads = {m: spent.pop(m, 0) for m in OWNED_READS}
+        assert sum(owned_reads.values()) <= len(again), owned_reads
         assert not {m: n for m, n in spent.items() if m in MATCHING_METHODS}, spent
         adopted_total = len(expect_company) + len(expect_contact) + len(expect_product)
         print(f"\npre-filled records: {prefilled}; adopted by rules: {adopted_total} "

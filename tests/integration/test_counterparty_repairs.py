@@ -21,11 +21,13 @@ MAPPING = mapping_mod.load(None)
 
 
 @pytest.fixture
-async def world(db_pool):
+async def world(db_pool, request):
+    """The handler (with the requesting module's MAPPING) on a fresh sandbox."""
+    mapping = getattr(request.module, "MAPPING", MAPPING)
     with serve_in_thread(SandboxConfig(rate=0)) as srv:
         client = client_from_settings(Settings(b24_webhook_url=srv.webhook_url, b24_batch_linger=0))
         try:
-            yield CounterpartyHandler(db_pool, client, MAPPING), srv.sandbox
+            yield CounterpartyHandler(db_pool, client, mapping), srv.sandbox
         finally:
             await client.aclose()
 

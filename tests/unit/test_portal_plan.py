@@ -363,3 +363,54 @@ def test_after_setup_only_what_needs_a_human_is_left():
     m, state = ready(mapping(default_responsible_id=99), portal())
     again = plan(m, state)
     assert keys(again) == ["default_responsible_id"] and not again.actions and not again.changes
+
+
+# ------------------------------------------------------------------------- a funnel per organisation
+
+def two_funnels(**data) -> Mapping:
+    return mapping(deals__funnels=[{"organization": "ООО Ромашка", "category_id": 3},
+                                   {"organization": "ООО Лютик", "category_id": 5,
+                                    "stages": {"paid": {"id": "DONE", "name": "Оплачен"}}},
+                                   {"organization": "ИП Лютиков", "category_id": 5,
+                                    "stages": {"paid": {"id": "DONE", "name": "Оплачен"}}}], **data)
+
+
+def organisations_portal(**overrides) -> PortalState:
+    base = {"funnels": (Funnel(0, "Общая"), Funnel(3, "Ромашка"), Funnel(5, "Лютик")),
+            "funnel_stages": {3: stock_stages(3), 5: stock_stages(5)}}
+    return portal(**{**base, **overrides})
+
+
+def test_setup_creates_the_stages_in_every_mapped_funnel_with_its_prefix_and_its_own_stage_ids():
+    p = plan(two_funnels(), organisations_portal())
+    created = [(a.funnel_id, a.status_id, a.key) for a in p.actions if isinstance(a, CreateStage)]
+    assert [c[1] for c in created if c[0] == 0] == ["B24B_ORDER", "B24B_INVOICE", "B24B_SHIPPED", "B24B_PAID"]
+    assert [c[1] for c in created if c[0] == 3] == ["C3:B24B_ORDER", "C3:B24B_INVOICE", "C3:B24B_SHIPPED",
+                                                   "C3:B24B_PAID"]
+    assert [c[1] for c in created if c[0] == 5] == ["C5:B24B_ORDER", "C5:B24B_INVOICE", "C5:B24B_SHIPPED", "C5:DONE"]
+    assert ("deals.funnels.1.stages.paid") in [c[2] for c in created]  # the shared funnel: once
+    stage = next(a for a in p.actions if isinstance(a, CreateStage) and a.status_id == "C5:DONE")
+    assert stage.params()["fields"]["ENTITY_ID"] == "DEAL_STAGE_5"
+    m, after = ready(two_funnels(), organisations_portal())
+    assert plan(m, after).ok and not plan(m, after).actions
+
+
+def test_check_reports_a_mapped_funnel_that_does_not_exist_and_a_wrong_stage_in_one():
+    state = organisations_portal(funnels=(Funnel(0, "Общая"), Funnel(3, "Ромашка")),
+                                 funnel_stages={3: stock_stages(3)[:6]})  # funnel 3 without LOSE
+    p = plan(two_funnels(), state)
+    missing = only(p, "deals.funnels.1.category_id")
+    assert missing.by == "human" and "funnel 5 does not exist" in missing.message
+    lose = only(p, "deals.funnels.0.stages.cancelled")
+    assert "C3:LOSE is missing" in lose.message and lose.by == "human"
+    assert not p.ok
+
+
+def test_a_stage_named_otherwise_in_an_organisations_funnel_is_a_warning_setup_leaves_to_a_human():
+    stages = stock_stages(3) + tuple(StageRow(f"C3:{sid}", "Иначе", sort) for sid, sort in
+                                     (("B24B_ORDER", 52), ("B24B_INVOICE", 54), ("B24B_SHIPPED", 56), ("B24B_PAID", 58)))
+    state = organisations_portal(funnel_stages={3: tuple(sorted(stages, key=lambda s: s.sort)), 5: stock_stages(5)})
+    p = plan(two_funnels(), state)
+    warning = only(p, "deals.funnels.0.stages.new")
+    assert warning.severity == "warning" and warning.by == "human"
+    assert not [c for c in p.changes if "funnels" in c.key]
