@@ -32,7 +32,7 @@ from ..openapi_docs import install as install_docs
 from ..ops_http import run_checks
 from ..outbox import Outbox
 from .config import IngestConfig
-from .decoding import decode
+from .decoding import decode_events
 from .request import RequestRejected, check_content_type, check_token, read_body
 from .responses import ErrorBody, Results
 from .store import Result, Valid, store_valid, validate
@@ -149,8 +149,8 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
         return JSONResponse({"results": [r.as_json() for r in results]})
 
     def prepare(body: bytes) -> tuple[list[Any], list[Result], Valid]:
-        items, floats = decode(body, config, MAX_ITEMS)
-        return (items, *validate(items, floats))
+        items, texts, floats = decode_events(body, config, MAX_ITEMS)
+        return (items, *validate(items, floats, texts))
 
     @app.post("/v1/heartbeat", summary="The 1C sender's heartbeat after every run (same bearer token)",
               responses={200: {"description": "stored as the source's latest"},
