@@ -3,6 +3,7 @@
     python -m benchmarks.relay                   # 20,000 messages of ~1.3 KB, three rounds, interleaved
     python -m benchmarks.relay --n 5000 --rounds 1
     python -m benchmarks.relay --smoke           # a few hundred messages: checks it runs (CI)
+    python -m benchmarks.relay --compare 81bd119 # also the relay as it was at that commit, same rounds
 
 Both sides publish the same ~1.3 KB bodies (the size of a 1C event) into the same single quorum queue,
 persistent, with publisher confirms, in the same run, rounds interleaved:
@@ -27,10 +28,14 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
 import time
+import types
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import aio_pika
@@ -42,6 +47,11 @@ from bridge.demo import _api_url, fresh_vhost
 from bridge.outbox import NewEvent, Outbox
 from bridge.relay import Relay
 from bridge.settings import Settings
+
+class Figure(NamedTuple):
+    rate: float  # messages per second, wall clock
+    cpu_us: float  # CPU time of this process per message (steadier than the wall clock on a shared machine)
+
 
 TARGET = topology.TARGETS["counterparty"]
 QUEUE = TARGET.queue  # the one queue onec.counterparty routes counterparty.upserted to
@@ -99,25 +109,37 @@ async def purge(channel: aio_pika.abc.AbstractChannel) -> None:
     await (await channel.declare_queue(QUEUE, passive=True)).purge()
 
 
-async def round_raw(amqp_url: str, bodies: list[bytes], batch: int) -> float:
+async def round_raw(amqp_url: str, bodies: list[bytes], batch: int) -> Figure:
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         probe = await connection.channel()
         exchange = await channel.get_exchange(topology.exchange_for("counterparty"))
         key = topology.routing_key_for(topology.upserted("counterparty"))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for s in range(0, len(bodies), batch):
             await asyncio.gather(*(exchange.publish(
                 aio_pika.Message(b, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
                 routing_key=key, mandatory=True) for b in bodies[s:s + batch]))
         await wait_depth(probe, len(bodies))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         await purge(probe)
-    return len(bodies) / elapsed
+    return Figure(len(bodies) / elapsed, cpu / len(bodies) * 1e6)
 
 
-async def round_relay(dsn: str, amqp_url: str, bodies: list[str], batch: int) -> float:
+def relay_at(commit: str) -> type:
+    """``Relay`` as ``bridge/relay.py`` was at ``commit`` (the rest of ``bridge`` as it is now), to measure
+    a change against the code before it in the same run."""
+    root = Path(__file__).resolve().parents[1]
+    source = subprocess.run(["git", "show", f"{commit}:bridge/relay.py"], cwd=root, check=True,
+                            capture_output=True, text=True).stdout
+    module = types.ModuleType(f"bridge.relay_at_{commit}")
+    module.__package__ = "bridge"
+    exec(compile(source, f"{commit}:bridge/relay.py", "exec"), module.__dict__)  # noqa: S102 - our own history
+    return module.Relay
+
+
+async def round_relay(dsn: str, amqp_url: str, bodies: list[str], batch: int, relay_class: type = Relay) -> Figure:
     pool = await db.create_pool(dsn, max_size=4)
     try:
         await pool.execute("TRUNCATE outbox")
@@ -132,20 +154,30 @@ async def round_relay(dsn: str, amqp_url: str, bodies: list[str], batch: int) ->
         async with connection:
             channel = await connection.channel()
             stop = asyncio.Event()
-            relay = Relay(pool, broker.connector(amqp_url), listen_dsn=dsn, batch_size=batch)
-            started = time.perf_counter()
+            relay = relay_class(pool, broker.connector(amqp_url), listen_dsn=dsn, batch_size=batch)
+            started, cpu = time.perf_counter(), time.process_time()
             task = asyncio.create_task(relay.run(stop))
             await wait_depth(channel, len(bodies))
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
             stop.set()
             await task
             left = await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
             assert left == 0, f"{left} rows left unpublished"
             assert await depth(channel) == len(bodies), "the relay published more messages than rows"
             await purge(channel)
-        return len(bodies) / elapsed
+        return Figure(len(bodies) / elapsed, cpu / len(bodies) * 1e6)
     finally:
         await pool.close()
+
+
+def line(raw: list[Figure], ours: list[Figure], before: list[Figure], commit: str | None) -> str:
+    r, o = (statistics.median(f.rate for f in raw), statistics.median(f.rate for f in ours))
+    rc, oc = (statistics.median(f.cpu_us for f in raw), statistics.median(f.cpu_us for f in ours))
+    text = f"raw aio-pika {r:6.0f} msg/s {rc:4.0f} µs CPU/msg   relay {o:6.0f} msg/s {oc:4.0f} µs CPU/msg   relay/raw {o / r:.2f}"
+    if before:
+        b, bc = statistics.median(f.rate for f in before), statistics.median(f.cpu_us for f in before)
+        text += f"   | relay at {commit} {b:6.0f} msg/s {bc:4.0f} µs CPU/msg, {b / r:.2f} of raw"
+    return text
 
 
 async def leftovers(amqp_url: str) -> dict[str, int]:
@@ -173,14 +205,15 @@ async def main(args: argparse.Namespace) -> int:
         bodies = [t.encode() for t in texts]
         print(f"{args.n} messages of {sum(map(len, bodies)) / len(bodies):.0f} B into one quorum queue ({QUEUE}), "
               f"persistent, publisher confirms; relay batch {args.batch}, raw aio-pika gather chunks of {args.batch}")
-        raw, ours = [], []
+        raw, ours, before = [], [], []
+        old = relay_at(args.compare) if args.compare else None
         for r in range(args.rounds):
             raw.append(await round_raw(amqp_url, bodies, args.batch))
+            if old is not None:
+                before.append(await round_relay(dsn, amqp_url, texts, args.batch, old))
             ours.append(await round_relay(dsn, amqp_url, texts, args.batch))
-            print(f"round {r + 1}: raw aio-pika {raw[-1]:8.0f} msg/s   relay {ours[-1]:8.0f} msg/s   "
-                  f"relay/raw {ours[-1] / raw[-1]:.2f}", flush=True)
-        print(f"median:  raw aio-pika {statistics.median(raw):8.0f} msg/s   relay {statistics.median(ours):8.0f} msg/s   "
-              f"relay/raw {statistics.median(ours) / statistics.median(raw):.2f}")
+            print(f"round {r + 1}: " + line(raw[-1:], ours[-1:], before[-1:], args.compare), flush=True)
+        print("median:  " + line(raw, ours, before, args.compare))
         left = await leftovers(amqp_url)
         print(f"messages left in the vhost's queues: {sum(left.values())}" + (f" {left}" if left else ""))
         return 1 if left else 0
@@ -197,6 +230,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--namespace", default="bench_relay", help="suffix of the database and vhost it recreates")
     parser.add_argument("--rabbitmq-api", help="management API URL (default: http://<amqp host>:15672/api)")
+    parser.add_argument("--compare", metavar="COMMIT",
+                        help="also run bridge/relay.py as it was at COMMIT, in the same rounds (e.g. 81bd119)")
     parser.add_argument("--smoke", action="store_true", help="a tiny run (CI): 300 messages, one round")
     args = parser.parse_args(argv)
     if args.smoke:
