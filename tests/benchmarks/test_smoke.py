@@ -26,7 +26,8 @@ HERE = Path(__file__).resolve().parent
 
 FIGURES = {
     "relay": [r"raw aio-pika +\d+ msg/s.*relay +\d+ msg/s.*relay/raw \d+\.\d\d", r"left in the vhost's queues: 0"],
-    "ingest": [r"baseline \(JSON decode \+ COPY.*\d+ ev/s", r"1 sender +\d+ ev/s", r"4 senders +\d+ ev/s"],
+    "ingest": [r"baseline \(JSON decode \+ COPY.*\d+ ev/s", r"1 sender +\d+ ev/s", r"4 senders +\d+ ev/s",
+               r"CPU per event \d+ / \d+ µs"],
     "b24_coalescing": [r"HTTP requests +\d+", r"refused \(503\) +0"],
     "sandbox_cost": [r"after +\d+"],
 }
