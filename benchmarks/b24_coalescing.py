@@ -72,7 +72,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2.0)
     parser.add_argument("--burst", type=int, default=50)
     parser.add_argument("--linger", type=float, default=0.02)
+    parser.add_argument("--smoke", action="store_true", help="a tiny run (CI): 120 companies, 8 workers, 20/s")
     args = parser.parse_args()
+    if args.smoke:
+        args.n, args.workers, args.rate = 120, 8, 20.0
     asyncio.run(run(args.n, args.workers, RateLimit(args.rate, args.burst), args.linger))
 
 

@@ -117,7 +117,10 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300, help="timed calls per look-up (a tenth without indexes)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run (CI): sizes 100 and 300, 10 calls")
     args = parser.parse_args()
+    if args.smoke:
+        args.sizes, args.calls = [100, 300], 10
     figures = run(sorted(args.sizes), args.calls, args.seed)
     report(figures)
     if args.json:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -37,10 +39,13 @@ class Backlog:
 
 
 class Claim:
-    """Rows locked by one relay transaction; ``mark`` records those whose confirm arrived."""
+    """Rows locked by one relay transaction, held open on its own connection until :meth:`commit` or
+    :meth:`release`; ``mark`` records those whose confirm arrived.  The relay keeps two claims open at once
+    (the next batch is claimed while the previous one's confirms arrive); ``SKIP LOCKED`` keeps them apart."""
 
-    def __init__(self, conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> None:
+    def __init__(self, conn: asyncpg.Connection, release: Any, rows: list[asyncpg.Record]) -> None:
         self._conn = conn
+        self._release = release
         self.ids = [r["id"] for r in rows]
         self.messages = [
             OutboxMessage(r["event_id"], r["event_type"], r["entity"], r["source"], r["entity_id"],
@@ -49,8 +54,29 @@ class Claim:
         ]
 
     async def mark(self, ids: list[int]) -> None:
+        """Mark published, all in one statement."""
         if ids:
             await self._conn.execute(Q.outbox_mark_published, ids)
+
+    async def commit(self) -> None:
+        try:
+            await self._conn.execute("COMMIT")
+        finally:
+            await self.release()
+
+    async def release(self) -> None:
+        """End the claim without committing (rollback): its rows stay unpublished for the next claim.
+        Never raises: a connection that cannot roll back is closed, which rolls back too."""
+        if self._release is None:
+            return
+        release, self._release = self._release, None
+        try:
+            if not self._conn.is_closed() and self._conn.is_in_transaction():
+                await asyncio.wait_for(self._conn.execute("ROLLBACK"), 5)
+        except Exception:  # noqa: BLE001 - PostgreSQL away or the connection broken: closing it rolls back
+            self._conn.terminate()
+        finally:
+            await release()
 
 
 def _columns(events: list[NewEvent]) -> tuple[list, ...]:
@@ -118,11 +144,28 @@ class Outbox:
                         await conn.execute(Q.outbox_notify)
                 return stored, refused
 
+    async def open_claim(self, limit: int) -> Claim:
+        """Lock up to ``limit`` unpublished rows in a transaction of their own; the caller ends it with
+        :meth:`Claim.commit` or :meth:`Claim.release` (a crash releases the locks: the rows stay unpublished)."""
+        conn = await self._pool.acquire()
+        try:
+            await conn.execute("BEGIN")
+            rows = await conn.fetch(Q.outbox_claim, limit)
+        except BaseException:
+            await Claim(conn, lambda: self._pool.release(conn), []).release()
+            raise
+        return Claim(conn, lambda: self._pool.release(conn), rows)
+
     @asynccontextmanager
     async def claim(self, limit: int) -> AsyncIterator[Claim]:
         """Lock up to ``limit`` unpublished rows for the duration of the block (commit on normal exit)."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            yield Claim(conn, await conn.fetch(Q.outbox_claim, limit))
+        claim = await self.open_claim(limit)
+        try:
+            yield claim
+        except BaseException:
+            await claim.release()
+            raise
+        await claim.commit()
 
     async def backlog(self) -> list[Backlog]:
         async with self._pool.acquire() as conn:

@@ -1,10 +1,19 @@
 """The relay: PostgreSQL outbox → RabbitMQ, at least once, in id order per claim.
 
-One cycle claims up to ``batch_size`` unpublished rows (``FOR UPDATE SKIP LOCKED``, so two relays share
-the work without publishing a row twice), publishes all of them at once with publisher confirms
-(pipelined, never one by one), and marks as published only the rows whose confirm arrived, then commits.
-A crash anywhere before the commit releases the locks and leaves the rows unpublished: another relay (or
-this one, restarted) publishes them again, and consumers drop the repeats by ``event_id``.
+One batch claims up to ``batch_size`` unpublished rows (``FOR UPDATE SKIP LOCKED``, so two relays share
+the work without publishing a row twice), publishes all of them at once with publisher confirms, and marks
+as published (one ``UPDATE`` for the batch) only the rows whose confirm arrived, then commits.  A crash
+anywhere before the commit releases the locks and leaves the rows unpublished: another relay (or this one,
+restarted) publishes them again, and consumers drop the repeats by ``event_id``.
+
+Batches are pipelined, two in flight: while the confirms of batch N arrive, batch N+1 is already claimed
+(its own transaction, on its own connection; ``SKIP LOCKED`` passes over N's locked rows) and published;
+then N is marked and committed.  So the broker never waits for PostgreSQL and PostgreSQL never waits for
+the broker.  Order is kept as before: one channel, batches published in claim order, rows in id order
+within a batch, so the messages of one entity enter its queue in outbox order.  If a publish fails, the
+batch's confirmed rows are marked, the rest of it and every later batch in flight are rolled back (they
+are published again, in order, on the next channel).  Memory is bounded by two batches whatever the
+backlog.
 
 Publishes are ``mandatory``; a return raises (aio-pika ``on_return_raises``) so an unroutable message is
 never counted as delivered.  The entity exchanges carry an alternate exchange, so in practice a message
@@ -16,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import timedelta
+from collections import deque
+from datetime import UTC, datetime, timedelta
 
 import aio_pika
 import asyncpg
@@ -25,8 +35,8 @@ from . import edges, heartbeat, metrics, outcomes, topology
 from .broker import Connect
 from .backoff import Backoff
 from .errors import BrokerUnavailable, InfrastructureError
-from .outbox import Outbox
-from .wire import OutboxMessage, to_amqp
+from .outbox import Claim, Outbox
+from .wire import amqp_properties
 from .working_hours import WorkingHours
 
 log = logging.getLogger(__name__)
@@ -35,6 +45,7 @@ DEFAULT_BACKLOG_EVERY = 5.0  # seconds between outbox backlog gauge updates
 DEFAULT_PURGE_EVERY = 600.0  # seconds between retention purges
 DEFAULT_RETENTION = timedelta(days=7)  # published rows kept for operations ("did the bridge get it?")
 DEFAULT_INBOX_RETENTION = timedelta(days=30)  # processed event ids; older repeats are stopped by version guards
+PIPELINE_DEPTH = 2  # batches in flight: the next is claimed and published while the last one's confirms arrive
 DEFAULT_CONFIRM_TIMEOUT = 30.0  # seconds to wait for a batch's confirms (a blocked broker must not hold locks forever)
 
 
@@ -85,37 +96,90 @@ class Relay:
 
     async def _loop(self, channel: aio_pika.abc.AbstractChannel, stop: asyncio.Event) -> None:
         exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
-        while not stop.is_set():
-            await self._listen()
-            self._wake.clear()
-            claimed = await self.cycle(channel, exchanges)
-            await self._housekeeping()
-            if claimed < self._batch_size:
-                await _wait_any(stop, self._wake, self._poll_interval)
+        inflight: deque[_Batch] = deque()
+        try:
+            while not stop.is_set():
+                await self._listen()
+                self._wake.clear()
+                batch = await self._start(channel, exchanges)
+                if batch is not None:
+                    inflight.append(batch)
+                full = batch is not None and len(batch.claim.ids) >= self._batch_size
+                # keep one batch in flight only while the backlog is full batches; otherwise settle all
+                while inflight and (len(inflight) >= PIPELINE_DEPTH or not full):
+                    await self._finish(inflight.popleft())
+                if batch is None:
+                    metrics.RELAY_LAST_SUCCESS.set_to_current_time()  # idle is healthy: the heartbeat moves too
+                await self._housekeeping()
+                if not full:
+                    await _wait_any(stop, self._wake, self._poll_interval)
+            while inflight:  # stopping: settle what is published rather than publish it again
+                await self._finish(inflight.popleft())
+        finally:
+            for batch in inflight:  # a failure: these rows stay unpublished and go out again, in order
+                await batch.abandon()
 
     async def cycle(self, channel: aio_pika.abc.AbstractChannel,
                     exchanges: dict[str, aio_pika.abc.AbstractExchange] | None = None) -> int:
-        """Claim, publish, confirm and mark one batch; returns how many rows were claimed."""
-        exchanges = {} if exchanges is None else exchanges
+        """Claim, publish, confirm and mark one batch, not pipelined; returns how many rows were claimed."""
+        batch = await self._start(channel, {} if exchanges is None else exchanges)
+        if batch is None:
+            metrics.RELAY_LAST_SUCCESS.set_to_current_time()
+            return 0
+        await self._finish(batch)
+        return len(batch.claim.ids)
+
+    async def _start(self, channel: aio_pika.abc.AbstractChannel,
+                     exchanges: dict[str, aio_pika.abc.AbstractExchange]) -> _Batch | None:
+        """Claim a batch and hand all its messages to the channel; None when nothing is waiting."""
         started = time.perf_counter()
         with edges.postgres("outbox"):
-            async with self._outbox.claim(self._batch_size) as claim:
-                if not claim.ids:
-                    metrics.RELAY_LAST_SUCCESS.set_to_current_time()  # idle is healthy: the heartbeat moves too
-                    return 0
-                results = await _settle(
-                    [self._publish(channel, exchanges, m) for m in claim.messages], self._confirm_timeout)
-                confirmed = [row_id for row_id, r in zip(claim.ids, results) if not isinstance(r, BaseException)]
+            claim = await self._outbox.open_claim(self._batch_size)
+        if not claim.ids:
+            await claim.release()
+            return None
+        try:
+            underlay = await channel.get_underlay_channel()
+            timestamp = datetime.now(UTC)
+            publishes = []
+            for message in claim.messages:
+                name = topology.exchange_for(message.entity)
+                if name not in exchanges:  # checked once per channel: publishing to a missing one kills it
+                    exchanges[name] = await channel.get_exchange(name, ensure=False)
+                # wait=False: do not wait for each frame to reach the socket before queuing the next (the
+                # channel lock keeps them in order); the confirm is what counts, awaited in _finish
+                publishes.append(asyncio.ensure_future(underlay.basic_publish(
+                    message.body, exchange=name, routing_key=topology.routing_key_for(message.event_type),
+                    properties=amqp_properties(message, timestamp), mandatory=True, wait=False)))
+        except BaseException:
+            await claim.release()
+            raise
+        return _Batch(claim, publishes, started)
+
+    async def _finish(self, batch: _Batch) -> None:
+        """Await the batch's confirms, mark the confirmed rows in one statement and commit."""
+        claim = batch.claim
+        results = await _settle(batch.publishes, batch.started + self._confirm_timeout - time.perf_counter())
+        confirmed = [row_id for row_id, r in zip(claim.ids, results) if not isinstance(r, BaseException)]
+        with edges.postgres("outbox"):
+            try:
                 await claim.mark(confirmed)
-        metrics.RELAY_BATCH_SECONDS.observe(time.perf_counter() - started)
+                await claim.commit()
+            finally:
+                await claim.release()
+        metrics.RELAY_BATCH_SECONDS.observe(time.perf_counter() - batch.started)
         metrics.RELAY_LAST_SUCCESS.set_to_current_time()
+        published: dict[str, int] = {}
+        failures = []
         for message, result in zip(claim.messages, results):
             if isinstance(result, BaseException):
+                failures.append(result)
                 metrics.RELAY_FAILED.labels(type(result).__name__).inc()
             else:
-                metrics.RELAY_PUBLISHED.labels(message.entity).inc()
+                published[message.entity] = published.get(message.entity, 0) + 1
+        for entity, count in published.items():
+            metrics.RELAY_PUBLISHED.labels(entity).inc(count)
         self.published += len(confirmed)
-        failures = [r for r in results if isinstance(r, BaseException)]
         log.info("relay published a batch", extra={
             "action": "relay.publish", "claimed": len(claim.ids), "confirmed": len(confirmed),
             "failed": len(failures), "first_event_id": claim.messages[0].event_id})
@@ -123,15 +187,6 @@ class Relay:
             # Rows stay unpublished; a broken channel must be rebuilt before the next try.
             raise BrokerUnavailable(
                 f"{len(failures)} of {len(claim.ids)} publishes failed: {failures[0]!r}") from failures[0]
-        return len(claim.ids)
-
-    async def _publish(self, channel, exchanges, message: OutboxMessage) -> None:
-        name = topology.exchange_for(message.entity)
-        exchange = exchanges.get(name)
-        if exchange is None:
-            exchange = exchanges[name] = await channel.get_exchange(name, ensure=False)
-        await exchange.publish(to_amqp(message), routing_key=topology.routing_key_for(message.event_type),
-                               mandatory=True)
 
     async def _backlog_gauges(self) -> None:
         try:
@@ -178,10 +233,27 @@ class Relay:
         self._listener = None
 
 
-async def _settle(coros: list, timeout: float) -> list:
-    """Run all at once; each result is its value or its exception (a timeout for those still pending)."""
-    tasks = [asyncio.ensure_future(c) for c in coros]
-    done, pending = await asyncio.wait(tasks, timeout=timeout)
+class _Batch:
+    """A claimed batch whose publishes are under way."""
+
+    __slots__ = ("claim", "publishes", "started")
+
+    def __init__(self, claim: Claim, publishes: list[asyncio.Future], started: float) -> None:
+        self.claim = claim
+        self.publishes = publishes
+        self.started = started
+
+    async def abandon(self) -> None:
+        """Give the batch up: publishes still pending are cancelled, the claim rolled back."""
+        for publish in self.publishes:
+            publish.cancel()
+        await asyncio.gather(*self.publishes, return_exceptions=True)
+        await self.claim.release()
+
+
+async def _settle(tasks: list[asyncio.Future], timeout: float) -> list:
+    """Wait for all; each result is its value or its exception (a timeout for those still pending)."""
+    done, pending = await asyncio.wait(tasks, timeout=max(timeout, 0.001))
     for task in pending:
         task.cancel()
     if pending:

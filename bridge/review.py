@@ -106,10 +106,15 @@ class ReviewStore:
             await self.refresh_gauge(conn)
         return int(item_id)
 
-    async def decision(self, source: str, onec_type: str, onec_id: str) -> Decision | None:
-        """The latest review state of one 1C object: None when it was never parked."""
-        async with self._pool.acquire() as conn:
+    async def decision(self, source: str, onec_type: str, onec_id: str,
+                       conn: asyncpg.Connection | None = None) -> Decision | None:
+        """The latest review state of one 1C object: None when it was never parked.  ``conn``: read in
+        that (open) transaction instead of one of its own."""
+        if conn is not None:
             row = await conn.fetchrow(Q.review_state_of, source, onec_type, onec_id)
+        else:
+            async with self._pool.acquire() as own:
+                row = await own.fetchrow(Q.review_state_of, source, onec_type, onec_id)
         if row is None:
             return None
         return Decision(row["decision"], row["target_id"], row["id"], row["reason"])

@@ -33,7 +33,7 @@ from ..openapi_docs import install as install_docs
 from ..ops_http import run_checks
 from ..outbox import Outbox
 from .config import IngestConfig
-from .decoding import decode
+from .decoding import decode_events
 from .request import RequestRejected, check_content_type, check_sources, check_token, read_body
 from .responses import ErrorBody, Results
 from .store import Result, Valid, store_valid, validate
@@ -151,17 +151,21 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
             return _error(500, "internal_error", f"the bridge failed on this request ({type(exc).__name__}); "
                           "report it; the 1C sender will retry")
         counts: dict[str, int] = {}
+        by_label: dict[tuple[str, str], int] = {}  # one counter update per label pair, not per event
         for item, result in zip(items, results):
             counts[result.status] = counts.get(result.status, 0) + 1
             entity = str(item.get("event_type", "")).split(".")[0] if isinstance(item, dict) else ""
-            metrics.INGEST_EVENTS.labels(entity if entity in ENTITIES else "unknown", result.status).inc()
+            label = (entity if entity in ENTITIES else "unknown", result.status)
+            by_label[label] = by_label.get(label, 0) + 1
+        for (entity, status), count in by_label.items():
+            metrics.INGEST_EVENTS.labels(entity, status).inc(count)
         metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
         log.info("ingest stored events", extra={"action": "ingest.batch", "events": len(items), **counts})
         return JSONResponse({"results": [r.as_json() for r in results]})
 
     def prepare(body: bytes) -> tuple[list[Any], list[Result], Valid]:
-        items, floats = decode(body, config, MAX_ITEMS)
-        return (items, *validate(items, floats))
+        items, texts, floats = decode_events(body, config, MAX_ITEMS)
+        return (items, *validate(items, floats, texts))
 
     @app.post("/v1/heartbeat", summary="The 1C sender's heartbeat after every run (same bearer token)",
               responses={200: {"description": "stored as the source's latest"},

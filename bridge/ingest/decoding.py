@@ -109,16 +109,27 @@ def widest_array(body: bytes, max_items: int, budget: int) -> tuple[str, int]:
 def decode(body: bytes, config: IngestConfig, max_items: int) -> tuple[list[Any], bool]:
     """The events of a body (one object becomes a list of one) and whether any carries a non-integer
     number; anything else is refused with a :class:`RequestRejected` that names the problem."""
+    items, _, floats = decode_events(body, config, max_items)
+    return items, floats
+
+
+def decode_events(body: bytes, config: IngestConfig, max_items: int) -> tuple[list[Any], list[str] | None, bool]:
+    """Like :func:`decode`, plus each event's JSON text exactly as sent (``None`` if the body could not be
+    cut into events, which only a body the fast path does not expect can cause): what the outbox stores,
+    so an event is never encoded again."""
     if body.startswith(BOM):
         raise RequestRejected(400, "invalid_json", "the body starts with a byte order mark (BOM); send UTF-8 "
                               "without it (1С: ИспользованиеByteOrderMark.НеИспользовать)")
-    values = count_values(body)
-    if values > config.max_values:
-        path, items = widest_array(body, max_items, config.max_values)
-        raise RequestRejected(413, "too_many_values",
-                              f"the body holds about {values} JSON values; the limit is {config.max_values} per "
-                              f"request (the array at {path} alone has {items}{'+' if items > max_items else ''} "
-                              f"elements; at most {max_items} per array)")
+    # Every counted value is a comma or bracket, so the raw count bounds the exact one: only a body that
+    # might be over the limit pays for blanking its strings.
+    if body.count(b",") + body.count(b"[") + body.count(b"{") > config.max_values:
+        values = count_values(body)
+        if values > config.max_values:
+            path, items = widest_array(body, max_items, config.max_values)
+            raise RequestRejected(413, "too_many_values",
+                                  f"the body holds about {values} JSON values; the limit is {config.max_values} "
+                                  f"per request (the array at {path} alone has {items}"
+                                  f"{'+' if items > max_items else ''} elements; at most {max_items} per array)")
     floats = False
     parse_float = _float(config.max_number_chars)
 
@@ -129,8 +140,15 @@ def decode(body: bytes, config: IngestConfig, max_items: int) -> tuple[list[Any]
 
     decoder = json.JSONDecoder(parse_float=remember, parse_int=_int(config.max_number_chars),
                                parse_constant=_constant)
+    spans: list[str] | None = None
     try:
-        data = decoder.decode(body.decode("utf-8"))
+        text = body.decode("utf-8")
+        try:
+            data, spans = _split_array(decoder, text)
+        except ValueError:  # not an array of objects as expected: the whole decode says why (or reads it)
+            data, spans = None, None
+        if spans is None:
+            data = decoder.decode(text)
     except RecursionError:
         raise RequestRejected(400, "invalid_json", "the body nests too deeply to be an event") from None
     except UnicodeDecodeError as exc:
@@ -141,13 +159,51 @@ def decode(body: bytes, config: IngestConfig, max_items: int) -> tuple[list[Any]
     except ValueError as exc:  # a hook's own refusal: never a 500
         raise RequestRejected(400, "invalid_json", f"the body is not JSON the bridge can read: {exc}") from None
     if isinstance(data, dict):
-        return [data], floats
+        return [data], spans, floats
     if isinstance(data, list):
         if len(data) > config.max_batch:
             raise RequestRejected(413, "batch_too_large",
                                   f"the batch has {len(data)} events; send at most {config.max_batch} per request")
-        return data, floats
+        return data, spans, floats
     raise RequestRejected(400, "invalid_body", "the body must be one event object or a JSON array of events")
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _split_array(decoder: json.JSONDecoder, text: str) -> tuple[Any, list[str] | None]:
+    """Decode a body that is one object or an array, remembering each element's text.  Raises
+    ``ValueError`` for anything else (the caller then decodes it whole, for the standard error message)."""
+    skip = _SPACE.match
+    at = skip(text, 0).end()
+    if text.startswith("{", at):
+        data, end = decoder.raw_decode(text, at)
+        if skip(text, end).end() != len(text):
+            raise ValueError("extra data")
+        return data, [text[at:end]]
+    if not text.startswith("[", at):
+        raise ValueError("not an array")
+    items: list[Any] = []
+    spans: list[str] = []
+    at = skip(text, at + 1).end()
+    if text.startswith("]", at):
+        at += 1
+    else:
+        while True:
+            item, end = decoder.raw_decode(text, at)
+            items.append(item)
+            spans.append(text[at:end])
+            at = skip(text, end).end()
+            if text.startswith(",", at):
+                at = skip(text, at + 1).end()
+            elif text.startswith("]", at):
+                at += 1
+                break
+            else:
+                raise ValueError("expected , or ]")
+    if skip(text, at).end() != len(text):
+        raise ValueError("extra data")
+    return items, spans
 
 
 def dumps_exact(dumped: Any, sent: Any) -> str:

@@ -34,26 +34,33 @@ class Result:
 Valid = list[tuple[int, NewEvent]]
 
 
-def validate(items: list[Any], exact_numbers: bool = False) -> tuple[list[Result], Valid]:
+def validate(items: list[Any], exact_numbers: bool = False,
+             texts: list[str] | None = None) -> tuple[list[Result], Valid]:
     """One result per item (``rejected`` with field errors, or provisionally ``duplicate``) and the valid
-    events to store with their index.  ``exact_numbers``: the body held non-integer numbers, so unknown
-    fields are written with the text they were sent as (see :func:`~.decoding.dumps_exact`)."""
+    events to store with their index.  ``texts``: each item's JSON text as sent
+    (:func:`~.decoding.decode_events`), stored as it is: validation reads an event once and nothing is
+    encoded again.  Without them the validated event is written out, and ``exact_numbers`` (the body held
+    non-integer numbers) keeps unknown fields' digits as sent (see :func:`~.decoding.dumps_exact`)."""
     results: list[Result] = []
     valid: Valid = []
-    for item in items:
-        event_id = item.get("event_id") if isinstance(item, dict) else None
+    for position, item in enumerate(items):
         try:
             event = parse_event(item)
         except ContractViolation as exc:
+            event_id = item.get("event_id") if isinstance(item, dict) else None
             echoed = isinstance(event_id, (str, int)) and not isinstance(event_id, bool)
             results.append(Result(event_id if echoed else None, "rejected", exc.errors))
             continue
-        dumped = event_to_json(event)
-        body = dumps_exact(dumped, item) if exact_numbers else dumps_exact(dumped, None)
+        if texts is not None:
+            body = texts[position]
+        else:
+            dumped = event_to_json(event)
+            body = dumps_exact(dumped, item) if exact_numbers else dumps_exact(dumped, None)
+        event_id = str(event.event_id)
         valid.append((len(results), NewEvent(
             event.event_id, event.event_type, event.entity, event.source, event.entity_id, event.version,
             event.occurred_at, body)))
-        results.append(Result(str(event.event_id), "duplicate"))
+        results.append(Result(event_id, "duplicate"))
     return results, valid
 
 

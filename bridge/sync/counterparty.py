@@ -64,6 +64,16 @@ class CounterpartyHandler:
                 base_filter={"ORIGINATOR_ID": originator})
         return self._lookups[(kind, originator)]
 
+    async def _preread_decisions(self, uow: UnitOfWork, main: Link | None, desired: domain.CounterpartyState,
+                                 entity_id: str) -> None:
+        """Operators' decisions on what this push may match (an owner or contact person met for the first
+        time), read in the first transaction so that matching costs no transaction of its own."""
+        if main is None:
+            await self._matcher.preread(uow, ONEC_COUNTERPARTY, [entity_id])
+        linked = await uow.links_many(ONEC_CONTACT_PERSON, list(desired.contacts))  # prefetched: no statement
+        await self._matcher.preread(uow, ONEC_CONTACT_PERSON, [
+            person.fields["ORIGIN_ID"] for p, person in desired.contacts.items() if (p, "contact") not in linked])
+
     async def handle(self, event: CounterpartyEvent) -> Outcome:
         entity_id = str(event.entity_id)
         async with unit_of_work(self._pool, self.name, event.source, f"counterparty/{entity_id}") as uow:
@@ -90,6 +100,7 @@ class CounterpartyHandler:
             accounts = {*desired.bank_details, *((pushed or {}).get("bank_details") or {})}
             await uow.prefetch(ONEC_BANK_ACCOUNT, [f"{entity_id}/{n}" for n in accounts])
             await uow.prefetch(ONEC_CONTACT_PERSON, list(desired.contacts))
+            await self._preread_decisions(uow, main, desired, entity_id)
             await uow.begin_push(main, _pending(pushed or {}, state))  # commits: no connection held from here
             apply = _Apply(self._b24, uow, self._mapping, entity_id, desired, pushed or {}, self._lookup)
             apply.matcher, apply.source = self._matcher, event.source

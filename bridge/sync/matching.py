@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,14 +34,16 @@ from ..domain import matching as rules
 from ..domain.counterparty import PersonState
 from ..domain.diff import multifield_changes
 from ..errors import NeedsReview
+from ..links import UnitOfWork
 from ..mapping import Mapping
-from ..review import CREATE, ReviewStore
+from ..review import CREATE, Decision, ReviewStore
 
 log = logging.getLogger(__name__)
 
 COMPANY_KEY = ("ORIGINATOR_ID", "ORIGIN_ID")
 REQUISITE_KEY = ("XML_ID",)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+PREREAD_LIMIT = 10_000
 _CONTACT_SELECT = ["ID", "NAME", "LAST_NAME", "SECOND_NAME", "ORIGINATOR_ID", "ORIGIN_ID"]
 
 
@@ -67,6 +70,7 @@ class Matcher:
         self.settings = mapping.matching
         self.review = ReviewStore(pool)
         self._lookups: dict[tuple, KeyLookup] = {}
+        self._preread: dict[tuple[str, str, str], Decision | None] = {}  # see preread()
 
     def _lookup(self, method: str, key: str, select: list[str], base: dict[str, Any], id_field: str,
                 in_prefix: str) -> KeyLookup:
@@ -80,10 +84,25 @@ class Matcher:
 
     # --- the decision of an operator, if any ----------------------------------------------------------------
 
+    async def preread(self, uow: UnitOfWork, onec_type: str, onec_ids: Iterable[str]) -> None:
+        """Read the operators' decisions on 1C objects this push may match, in the unit of work's first
+        transaction (called before ``begin_push``), so matching costs no transaction of its own.  Each is
+        used once, by the look-up that follows under the same lease."""
+        if len(self._preread) > PREREAD_LIMIT:  # entries of objects found by their key are never used
+            self._preread.clear()
+        conn = await uow.connection()
+        for onec_id in onec_ids:
+            self._preread[(uow.source, onec_type, onec_id)] = await self.review.decision(
+                uow.source, onec_type, onec_id, conn)
+
     async def _decided(self, source: str, onec_type: str, onec_id: str, what: str) -> Found | None | bool:
         """The operator's pick (Found), ``None`` for "create new", ``False`` when never parked; an open
         item raises NeedsReview again (the newer event replaces the stored one)."""
-        decision = await self.review.decision(source, onec_type, onec_id)
+        key = (source, onec_type, onec_id)
+        if key in self._preread:
+            decision = self._preread.pop(key)
+        else:
+            decision = await self.review.decision(source, onec_type, onec_id)
         if decision is None:
             return False
         if decision.open:

@@ -112,6 +112,7 @@ class ProductHandler:
                 writer.create_only = self._mapping.create_only("product")
             if link is None:  # first contact: the key lease the finder takes, taken in the first transaction
                 await uow.lock_key(f"product/{domain.unsourced_key(entity_id).xml}")
+                await self._matcher.preread(uow, ONEC_PRODUCT, [entity_id])  # an operator's decision, if any
             await uow.begin_push(link, {"fields": {**((pushed or {}).get("fields") or {}), **state["fields"]}})
             product_id = await writer.apply(link, pushed)
             await uow.save_link(ONEC_PRODUCT, entity_id, B24_PRODUCT, product_id,

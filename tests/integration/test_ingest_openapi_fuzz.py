@@ -65,7 +65,7 @@ def test_the_openapi_declares_the_answers_the_token_and_the_limits():
     operation = spec["paths"]["/v1/events"]["post"]
     body = {status: answer["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
             for status, answer in operation["responses"].items() if "content" in answer}
-    assert body == {"200": "Results", **{s: "ErrorBody" for s in ("400", "401", "408", "413", "415", "500", "503")}}
+    assert body == {"200": "Results", **{s: "ErrorBody" for s in ("400", "401", "403", "408", "413", "415", "500", "503")}}
     assert operation["security"] == [{"bearerAuth": []}]
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert "Retry-After" in operation["responses"]["503"]["headers"]

@@ -1,0 +1,63 @@
+"""Every benchmark still runs: each ``benchmarks/*.py`` at its ``--smoke`` size prints its figures and exits 0.
+
+The convention (docs/performance.md, "Benchmarks in CI"): a benchmark is a module ``benchmarks/<name>.py``
+run as ``python -m benchmarks.<name>``; it accepts ``--smoke`` (a tiny size, seconds not minutes, same code
+path) and prints its figures and the baseline measured in the same run to stdout; one that makes a
+database or vhost of its own accepts ``--namespace`` (their suffix; it drops them at the end), one that
+talks to the RabbitMQ management API accepts ``--rabbitmq-api``.  The benchmarks are
+discovered, so a new one is covered the day it lands; one with a test of its own
+(``tests/benchmarks/test_<name>.py``) is left to that test.  Figures are never judged here, only that they
+are printed: ``FIGURES`` names what each known benchmark must print, any other must print a number.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+FIGURES = {
+    "relay": [r"raw aio-pika +\d+ msg/s.*relay +\d+ msg/s.*relay/raw \d+\.\d\d", r"left in the vhost's queues: 0"],
+    "ingest": [r"baseline \(JSON decode \+ COPY.*\d+ ev/s", r"1 sender +\d+ ev/s", r"4 senders +\d+ ev/s",
+               r"CPU per event \d+ / \d+ µs"],
+    "b24_coalescing": [r"HTTP requests +\d+", r"refused \(503\) +0"],
+    "sandbox_cost": [r"after +\d+"],
+}
+
+
+def benchmarks() -> list[str]:
+    names = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if not p.stem.startswith("_"))
+    return [n for n in names if not (HERE / f"test_{n}.py").exists()]
+
+
+def test_every_benchmark_is_discovered_and_accepts_smoke():
+    found = benchmarks()
+    assert {"relay", "ingest"} <= set(found)
+    for name in found:
+        assert "--smoke" in (ROOT / "benchmarks" / f"{name}.py").read_text(encoding="utf-8"), (
+            f"benchmarks/{name}.py does not accept --smoke (see docs/performance.md, 'Benchmarks in CI')")
+
+
+@pytest.mark.parametrize("name", benchmarks())
+def test_the_benchmark_runs_at_its_smoke_size_and_prints_its_figures(name, pg_server, rabbit):
+    namespace = f"bench_smoke_{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "BRIDGE_DATABASE_URL": pg_server, "BRIDGE_AMQP_URL": rabbit.amqp_url,
+           "BRIDGE_LOG_LEVEL": "WARNING"}
+    args = [sys.executable, "-m", f"benchmarks.{name}", "--smoke"]
+    source = (ROOT / "benchmarks" / f"{name}.py").read_text(encoding="utf-8")
+    if "--namespace" in source:  # it makes a database / vhost of its own: a name no other run uses
+        args += ["--namespace", namespace]
+    if "--rabbitmq-api" in source:
+        args += ["--rabbitmq-api", rabbit.api_url]
+    run = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    for pattern in FIGURES.get(name, [r"\d"]):
+        assert re.search(pattern, run.stdout), f"{name} did not print {pattern!r}:\n{run.stdout[-3000:]}"
