@@ -119,6 +119,11 @@ END_TO_END = Histogram(
     "bridge_end_to_end_seconds", "From 1C's occurred_at to applied in Bitrix24", ["consumer"],
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600), registry=None,
 )
+APPLY_LATENCY = Histogram(
+    "bridge_event_apply_latency_seconds",
+    "From the ingest's acceptance of an event (its 200) to the consumer applying it in Bitrix24", ["entity"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30, 60, 300, 900, 3600), registry=None,
+)
 # outcomes the consumer counts besides its handlers' own (bridge.consumer.Outcome)
 HANDLING_OUTCOMES = ("parked", "dead_lettered", "waiting", "retried")
 
@@ -141,7 +146,7 @@ COMPONENTS = {
     "relay": (OUTBOX_PENDING, OUTBOX_OLDEST_AGE, RELAY_PUBLISHED, RELAY_FAILED, RELAY_BATCH_SECONDS,
               RELAY_LAST_SUCCESS, *ONEC_GAUGES, ONEC_WORKING_HOURS),
     "consumer": (CONSUMED, CONSUME_SECONDS, RETRIES, DEAD_LETTERS, DEAD_LETTERS_STORED, DEPENDENCY_WAITS, PAUSED,
-                 END_TO_END,
+                 END_TO_END, APPLY_LATENCY,
                  PAID_NOTIFICATIONS, UNMAPPED_USERS, *b24_metrics.ALL),
     "console": (CONSOLE_LOGINS, CONSOLE_ACTIONS),
 }

@@ -30,6 +30,9 @@ H_ERROR = "x-bridge-error"  # the error text (no secrets: our errors never carry
 H_QUEUE = "x-bridge-queue"  # the queue it failed in (replay target)
 H_FAILED_AT = "x-bridge-failed-at"
 H_REPLAYED = "x-bridge-replayed"  # times an operator replayed it (from the dead-letter table, via the outbox)
+H_RECEIVED = "x-received-at"  # when the ingest accepted the event (unix milliseconds, an int): apply latency
+# headers saying an earlier attempt of this message may have run its handler (so may have written Bitrix24)
+EARLIER_ATTEMPT_HEADERS = (H_ATTEMPT, H_FIRST_FAILED, H_WAIT_SINCE, H_REPLAYED)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class OutboxMessage:
     version: int
     body: bytes
     replays: int = 0  # times an operator replayed it from the dead-letter table (x-bridge-replayed)
+    received_at: datetime | None = None  # the ingest's acceptance (outbox.received_at)
 
 
 def to_amqp(msg: OutboxMessage) -> aio_pika.Message:
@@ -56,7 +60,8 @@ def to_amqp(msg: OutboxMessage) -> aio_pika.Message:
         type=msg.event_type,
         timestamp=datetime.now(UTC),
         headers={H_SOURCE: msg.source, H_ENTITY: msg.entity, H_ENTITY_ID: msg.entity_id, H_VERSION: msg.version,
-                 **({H_REPLAYED: msg.replays} if msg.replays else {})},
+                 **({H_REPLAYED: msg.replays} if msg.replays else {}),
+                 **({H_RECEIVED: int(msg.received_at.timestamp() * 1000)} if msg.received_at else {})},
     )
 
 
@@ -67,10 +72,23 @@ class Delivery:
     message_id: str | None
     event: dict[str, Any]
     headers: dict[str, Any] = field(default_factory=dict)
+    redelivered: bool = False
 
     @property
     def attempt(self) -> int:
         return int(self.headers.get(H_ATTEMPT) or 0)
+
+    @property
+    def received_at(self) -> float | None:
+        """Unix seconds when the ingest accepted the event (``None`` for a message from an older relay)."""
+        value = self.headers.get(H_RECEIVED)
+        return int(value) / 1000 if value is not None else None
+
+    @property
+    def first_delivery(self) -> bool:
+        """No earlier attempt of this message can have run its handler: not redelivered by the broker (set
+        by the consumer from the delivery) and none of the bridge's retry, wait or replay headers."""
+        return not self.redelivered and not any(h in self.headers for h in EARLIER_ATTEMPT_HEADERS)
 
     @property
     def waiting_since(self) -> float | None:
@@ -87,7 +105,7 @@ def decode(message: aio_pika.abc.AbstractIncomingMessage) -> Delivery:
         raise PoisonMessage(f"body is not JSON: {exc}", reason="unparseable") from exc
     if not isinstance(event, dict):
         raise PoisonMessage("body is JSON but not an event object", reason="unparseable")
-    return Delivery(message.message_id, event, dict(message.headers or {}))
+    return Delivery(message.message_id, event, dict(message.headers or {}), bool(message.redelivered))
 
 
 def copy_with(message: aio_pika.abc.AbstractIncomingMessage, **headers: Any) -> aio_pika.Message:
