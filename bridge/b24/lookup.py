@@ -13,9 +13,12 @@ page, the keys it did not answer are asked again one by one, so a key is never r
 its row fell on a later page.
 
 **Pre-read** (a bulk load: the first run at a client, a big backlog).  Even gathered 50 to a command,
-the look-ups of 10,000 new products cost ~450 commands that a blind loader does not spend.  When a
-look-up is *busy* (``max_keys`` keys waiting at once) and the portal holds at most
-:attr:`Preread.max_rows` records of the kind, the look-up reads every record's key once instead:
+the look-ups of 10,000 new products cost ~450 commands that a blind loader does not spend.  Once a
+look-up has asked the portal about 10 keys (then 20, 40, …: the portal's highest id is asked
+O(log keys) times), it weighs a pre-read: reading the portal costs ``max ID ÷ 50`` commands, the
+look-ups so far cost about ``keys ÷ 25``.  When the first is at most the second (at once on the empty
+portal of a client's first run) and the highest id is at most :attr:`Preread.max_rows`, the look-up
+reads every record's key once instead — never spending much more on it than look-ups already cost:
 ``start=-1`` pages of 50 rows over ID windows of 50 (``>=ID a``, ``<ID a+50``: at most 50 rows, no
 COUNT), 50 windows per ``batch`` request — about ``max ID ÷ 50`` commands, one for an empty portal —
 selecting only the id, the key and :attr:`KeyLookup.index_fields`.  A key the index does not hold is
@@ -29,7 +32,7 @@ What keeps it duplicate-free:
 - it is trusted only for an event's **first delivery** (:data:`FIRST_DELIVERY`, set by the consumer):
   a redelivered or retried event may have created its record in another consumer process, whose
   creation this process's index cannot know, so its look-up asks the portal;
-- it lives :attr:`Preread.ttl` seconds (then the next busy moment reads again); handlers whose key is
+- it lives :attr:`Preread.ttl` seconds (then weighed again from 10 keys); handlers whose key is
   shared between 1C bases (shared catalogue, an ``originator_id`` without ``{source}``) switch it off.
 
 The window left open: a record given the bridge's key by *someone else* (a manager typing
@@ -59,6 +62,7 @@ from .protocol import B24
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50  # rows per list page on every portal
+PREREAD_FIRST_CHECK = 10  # keys asked of the portal before a look-up first weighs a pre-read
 
 #: True while a handler works on an event's first delivery (no earlier attempt of it can have created
 #: its record).  Set by the consumer framework; False elsewhere, so the pre-read index is then never
@@ -68,7 +72,7 @@ FIRST_DELIVERY: contextvars.ContextVar[bool] = contextvars.ContextVar("b24_looku
 
 @dataclass(frozen=True)
 class Preread:
-    """When a busy look-up reads the portal's keys once (see the module doc).  ``max_rows`` bounds the
+    """When a look-up reads the portal's keys once (see the module doc).  ``max_rows`` bounds the
     portal's highest record id (hence the commands, ``max_rows ÷ 50``, and the memory, a few hundred
     bytes a row); 0 switches the pre-read off.  ``ttl``: seconds an index is trusted."""
 
@@ -137,7 +141,8 @@ class KeyLookup:
         self._index: KeyIndex | None = None
         self._index_task: asyncio.Task | None = None
         self._too_big_until = 0.0
-        self._inflight_keys = 0
+        self._asked = 0  # keys asked of the portal since the last pre-read
+        self._next_check = PREREAD_FIRST_CHECK
         self.prereads = 0  # pre-reads done (for tests and benchmarks)
         self._absent: dict[str, float] = {}  # keys answered "absent" (by the index or the portal), when
 
@@ -171,16 +176,16 @@ class KeyLookup:
 
     async def _indexed(self) -> KeyIndex | None:
         """The index to answer from: the current one, the one being read, or one read now if this
-        look-up is busy; ``None``: ask the portal."""
+        look-up has asked enough keys to make it worth it; ``None``: ask the portal."""
         if not (self._preread and _PREREAD.enabled and FIRST_DELIVERY.get()):
             return None
         index = self._current()
         if index is not None:
             return index
         if self._index_task is None:
-            busy = len(self._waiting) + self._inflight_keys >= self._max_keys
-            if not busy or time.monotonic() < self._too_big_until:
+            if self._asked + len(self._waiting) < self._next_check or time.monotonic() < self._too_big_until:
                 return None
+            self._next_check = 2 * max(self._next_check, self._asked)  # the top id is asked O(log keys) times
             self._index_task = asyncio.get_running_loop().create_task(self._read_index())
         task = self._index_task
         try:
@@ -192,7 +197,7 @@ class KeyLookup:
         try:
             started = time.monotonic()
             top = await self._b24.call_page(self._method, {
-                "select": [self._id_field], "filter": self._filter, "order": {self._id_field: "DESC"},
+                "select": self._select, "filter": self._filter, "order": {self._id_field: "DESC"},
                 "start": -1})
             self.requests += 1
             last = items_of(top.result, self._method)
@@ -201,6 +206,10 @@ class KeyLookup:
                 self._too_big_until = time.monotonic() + _PREREAD.ttl
                 log.info("too many records to pre-read; looking keys up one page at a time", extra={
                     "action": "b24.preread_skipped", "method": self._method, "max_id": max_id})
+                return None
+            if max_id > 2 * (self._asked + len(self._waiting)):
+                # reading max_id ÷ 50 pages costs more than the ~asked ÷ 25 look-up commands spent so far:
+                # not yet (weighed again when the keys asked have doubled)
                 return None
             windows = [(lo, lo + PAGE_SIZE) for lo in range(1, max_id + 1, PAGE_SIZE)]
             rows: list[dict[str, Any]] = []
@@ -216,11 +225,17 @@ class KeyLookup:
                     rows.extend(items_of(result.page(key).result, self._method))
             index = KeyIndex(rows, self._key, self.index_fields, time.monotonic())
             self._index = index
+            self._asked, self._next_check = 0, PREREAD_FIRST_CHECK
             self.prereads += 1
             log.info("portal keys pre-read", extra={
                 "action": "b24.preread", "method": self._method, "rows": len(rows), "commands": len(windows) + 1,
                 "seconds": round(time.monotonic() - started, 3)})
             return index
+        except Exception:
+            self._too_big_until = time.monotonic() + _PREREAD.ttl  # not again before the ttl
+            log.warning("pre-read of the portal's keys failed; looking keys up one page at a time",
+                        exc_info=True, extra={"action": "b24.preread_failed", "method": self._method})
+            raise
         finally:
             self._index_task = None
 
@@ -247,7 +262,7 @@ class KeyLookup:
         while self._waiting:
             keys = list(self._waiting)[: self._max_keys]
             asked = {k: self._waiting.pop(k) for k in keys}
-            self._inflight_keys += len(asked)  # until _ask is done: a busy look-up pre-reads
+            self._asked += len(asked)
             task = asyncio.get_running_loop().create_task(self._ask(asked))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -263,8 +278,6 @@ class KeyLookup:
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
-        finally:
-            self._inflight_keys -= len(asked)
         self._note_absent(_fold(k) for k in asked if _fold(k) not in found)
         for key, futures in asked.items():
             for future in futures:
