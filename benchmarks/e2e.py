@@ -14,7 +14,7 @@ tenth of a second's events.
 **Fixed rates** (the portal without a rate limit, so the bridge itself is measured).  Per rate:
 
 - latency from the ingest's 200 to the moment a consumer applied the event, read from the histogram the
-  consumers export, ``bridge_event_apply_latency_seconds`` (its buckets, interpolated as Prometheus'
+  consumers export, ``bridge_consumer_apply_latency_seconds`` (its buckets, interpolated as Prometheus'
   ``histogram_quantile`` does: p50/p95/p99); "max" is the longest ``inbox.processed_at − outbox.received_at``
   of the phase (the start of the applying transaction, so a little short);
 - the backlog (events accepted but not yet handled) sampled every second: at the end of sending, its
@@ -60,7 +60,7 @@ from bridge.settings import Settings
 
 from .initial_load import SOURCE, Portal, _free_port, say
 
-LATENCY = "bridge_event_apply_latency_seconds"
+LATENCY = "bridge_consumer_apply_latency_seconds"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 HANDLED = "SELECT (SELECT count(DISTINCT event_id) FROM inbox) + (SELECT count(*) FROM dead_letters)"
 

@@ -120,7 +120,7 @@ END_TO_END = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600), registry=None,
 )
 APPLY_LATENCY = Histogram(
-    "bridge_event_apply_latency_seconds",
+    "bridge_consumer_apply_latency_seconds",
     "From the ingest's acceptance of an event (its 200) to the consumer applying it in Bitrix24", ["entity"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30, 60, 300, 900, 3600), registry=None,
 )
