@@ -42,6 +42,7 @@ import json
 import math
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -493,6 +494,7 @@ def main() -> None:
     parser.add_argument("--rabbitmq-api", help="management API URL (default: http://<amqp host>:15672/api)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the component processes go too
     if args.smoke:
         args.rates, args.duration, args.warmup = "20", 3.0, 10
         args.limited_products, args.limited_prefetch, args.deal_interval = 60, "16", 0.5
