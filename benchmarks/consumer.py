@@ -173,10 +173,12 @@ async def main(args: argparse.Namespace) -> None:
         mapping, _ = await prepare_portal(portal.webhook_url, None)
         results = {}
         for name, noop in (("no-op consumer (decode + parse only)", True), ("consumers", False)):
-            dsn = await fresh_database(settings.database_url.get_secret_value())
+            dsn = await fresh_database(settings.database_url.get_secret_value(), args.namespace)
             results[name] = await run(args, dsn, portal, mapping, messages, noop=noop)
     finally:
         portal.close()
+        if args.namespace != "bench_consumer":  # a run of its own (CI's smoke run): leave nothing behind
+            await drop_database(settings.database_url.get_secret_value(), args.namespace)
     print(f"{'':40} {'CPU ms/event':>12} {'(user)':>7} {'xact/event':>10} {'idx scans/event':>15} "
           f"{'peak conns':>10} {'wall s':>7}")
     for name, r in results.items():
@@ -186,10 +188,20 @@ async def main(args: argparse.Namespace) -> None:
         print(f"outcomes ({name}): {r['outcomes']}")
 
 
-async def fresh_database(dsn: str) -> str:
-    """``<database>_bench_consumer``, recreated and migrated (not ``_bench``: the relay's benchmark's)."""
+async def drop_database(dsn: str, namespace: str) -> None:
     parts = urlsplit(dsn)
-    name = (parts.path.lstrip("/") or "postgres") + "_bench_consumer"
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{(parts.path.lstrip("/") or "postgres")}_{namespace}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def fresh_database(dsn: str, namespace: str) -> str:
+    """``<database>_<namespace>`` (``_bench_consumer`` by default), recreated and migrated (not ``_bench``: the
+    relay's benchmark's)."""
+    parts = urlsplit(dsn)
+    name = (parts.path.lstrip("/") or "postgres") + "_" + namespace
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -206,4 +218,10 @@ if __name__ == "__main__":
     parser.add_argument("--scale", type=float, default=1.0, help="simulator sizes × this (30/40/60 at 1)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--prefetch", type=int, default=32)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--smoke", action="store_true", help="a tiny run (scale 0.1) that only proves the script works")
+    parser.add_argument("--namespace", default="bench_consumer",
+                        help="suffix of the benchmark's own database (dropped at the end when not the default)")
+    parsed = parser.parse_args()
+    if parsed.smoke:
+        parsed.scale = 0.1
+    asyncio.run(main(parsed))

@@ -22,7 +22,7 @@ import asyncpg
 from . import broker, db, metrics, ops_http, outcomes, review, startup
 from . import console as console_mod
 from . import mapping as mapping_mod
-from .b24 import B24, B24Client, client_from_settings
+from .b24 import B24, B24Client, client_from_settings, lookup
 from .console.auth import Credentials, Signer
 from .consumer import Consumer, ConsumerConfig, Handler
 from .dlq_sink import DeadLetterSink
@@ -173,6 +173,7 @@ def _relay(root: Root) -> Relay:
 def _consumers(root: Root, names: list[str]) -> list[Consumer]:
     """One consumer per handler; a handler may set its own wait budget (how long to wait for dependencies).
     Every consumer records its outcomes for `b24bridge trace`."""
+    lookup.configure(lookup.Preread(root.settings.b24_preread_max_rows, root.settings.b24_preread_ttl))
     handlers = build_handlers(names, root.pool, root.b24, root.mapping)
     recorder = outcomes.OutcomeRecorder(root.pool)
     return [Consumer(h, root.connect,

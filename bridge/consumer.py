@@ -47,6 +47,7 @@ from onec_outbox.contract import ContractViolation, Event, parse_event, parse_st
 
 from . import disposition, edges, metrics, outcomes, topology, wire
 from .b24 import calls as b24_calls
+from .b24 import lookup as b24_lookup
 from .backoff import Backoff
 from .broker import Connect
 from .errors import BrokerUnavailable, PoisonMessage, RetriesExhausted
@@ -205,7 +206,11 @@ class Consumer:
         except Exception as exc:  # noqa: BLE001 - a broken message (PoisonMessage) or a bug: decide() says which
             await self._let_go(message, delivery, self._decide(exc, delivery, context), context)
             return
-        outcome = await self._apply(event, delivery, context)
+        first = b24_lookup.FIRST_DELIVERY.set(delivery.first_delivery)  # may a pre-read index say "absent"?
+        try:
+            outcome = await self._apply(event, delivery, context)
+        finally:
+            b24_lookup.FIRST_DELIVERY.reset(first)
         if outcome is None:  # stopping while paused: leave it unacked, it will be redelivered
             return
         if outcome is _PARK:
@@ -224,6 +229,8 @@ class Consumer:
         if outcome is Outcome.APPLIED:
             age = (datetime.now(UTC) - event.occurred_at).total_seconds()
             metrics.END_TO_END.labels(name).observe(max(age, 0.0))
+            if delivery.received_at is not None:
+                metrics.APPLY_LATENCY.labels(event.entity).observe(max(time.time() - delivery.received_at, 0.0))
         log.info("event handled", extra={**context, "action": f"consumer.{outcome.value}",
                                          "version": event.version})
         await self._record(context, outcome)

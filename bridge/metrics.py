@@ -125,6 +125,11 @@ REVIEW_PARKED = Counter("bridge_review_parked_total", "Events parked for review 
                         registry=None)
 REVIEW_OPEN = Gauge("bridge_review_open", "Review items waiting for an operator, by consumer (as last seen by "
                     "this process)", ["consumer"], registry=None)
+APPLY_LATENCY = Histogram(
+    "bridge_consumer_apply_latency_seconds",
+    "From the ingest's acceptance of an event (its 200) to the consumer applying it in Bitrix24", ["entity"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30, 60, 300, 900, 3600), registry=None,
+)
 # outcomes the consumer counts besides its handlers' own (bridge.consumer.Outcome)
 HANDLING_OUTCOMES = ("parked", "dead_lettered", "waiting", "retried", "review")
 
@@ -154,7 +159,7 @@ COMPONENTS = {
     "relay": (OUTBOX_PENDING, OUTBOX_OLDEST_AGE, RELAY_PUBLISHED, RELAY_FAILED, RELAY_BATCH_SECONDS,
               RELAY_LAST_SUCCESS, *ONEC_GAUGES, ONEC_WORKING_HOURS),
     "consumer": (CONSUMED, CONSUME_SECONDS, RETRIES, DEAD_LETTERS, DEAD_LETTERS_STORED, DEPENDENCY_WAITS, PAUSED,
-                 END_TO_END, REVIEW_PARKED, REVIEW_OPEN,
+                 END_TO_END, APPLY_LATENCY, REVIEW_PARKED, REVIEW_OPEN,
                  PAID_NOTIFICATIONS, UNMAPPED_USERS, OWNED_OVERWRITES, *b24_metrics.ALL),
     "console": (CONSOLE_LOGINS, CONSOLE_ACTIONS),
 }

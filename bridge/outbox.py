@@ -49,7 +49,7 @@ class Claim:
         self.ids = [r["id"] for r in rows]
         self.messages = [
             OutboxMessage(r["event_id"], r["event_type"], r["entity"], r["source"], r["entity_id"],
-                          r["version"], r["body"].encode(), r["replays"])
+                          r["version"], r["body"].encode(), r["replays"], r["received_at"])
             for r in rows
         ]
 

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
         2.0, gt=0, description="the portal's leaky bucket drain rate (2; 5 on Enterprise), shared by all replicas"
     )
     b24_rate_burst: int = Field(50, ge=1, description="the portal's leaky bucket size (50; 250 on Enterprise)")
+    b24_preread_max_rows: int = Field(
+        50_000, ge=0, description="bulk loads: read the portal's product/company/contact keys once instead of "
+        "looking each up, when its highest record id is at most this (0: never; memory ≈ 300 bytes a row)")
+    b24_preread_ttl: float = Field(600.0, gt=0, description="seconds a pre-read of the portal's keys is trusted")
     b24_batch_linger: float = Field(
         0.02, ge=0, description="seconds a call waits to share a batch request with others; 0 turns batching off"
     )

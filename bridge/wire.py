@@ -36,6 +36,9 @@ H_QUEUE = "x-bridge-queue"  # the queue it failed in (replay target)
 H_FAILED_AT = "x-bridge-failed-at"
 H_CHECKSUM = "x-body-sha256"  # hex SHA-256 of the body as the ingest stored it (after validating it)
 H_REPLAYED = "x-bridge-replayed"  # times an operator replayed it (from the dead-letter table, via the outbox)
+H_RECEIVED = "x-received-at"  # when the ingest accepted the event (unix milliseconds, an int): apply latency
+# headers saying an earlier attempt of this message may have run its handler (so may have written Bitrix24)
+EARLIER_ATTEMPT_HEADERS = (H_ATTEMPT, H_FIRST_FAILED, H_WAIT_SINCE, H_REPLAYED)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class OutboxMessage:
     version: int
     body: bytes
     replays: int = 0  # times an operator replayed it from the dead-letter table (x-bridge-replayed)
+    received_at: datetime | None = None  # the ingest's acceptance (outbox.received_at)
 
 
 def to_amqp(msg: OutboxMessage) -> aio_pika.Message:
@@ -81,6 +85,8 @@ def _headers(msg: OutboxMessage) -> dict[str, Any]:
                                H_VERSION: msg.version, H_CHECKSUM: checksum(msg.body)}
     if msg.replays:
         headers[H_REPLAYED] = msg.replays
+    if msg.received_at:
+        headers[H_RECEIVED] = int(msg.received_at.timestamp() * 1000)
     return headers
 
 
@@ -101,10 +107,23 @@ class Delivery:
     body: bytes = b""
     event_type: str | None = None
     trusted: bool = False
+    redelivered: bool = False
 
     @property
     def attempt(self) -> int:
         return int(self.headers.get(H_ATTEMPT) or 0)
+
+    @property
+    def received_at(self) -> float | None:
+        """Unix seconds when the ingest accepted the event (``None`` for a message from an older relay)."""
+        value = self.headers.get(H_RECEIVED)
+        return int(value) / 1000 if value is not None else None
+
+    @property
+    def first_delivery(self) -> bool:
+        """No earlier attempt of this message can have run its handler: not redelivered by the broker (set
+        by the consumer from the delivery) and none of the bridge's retry, wait or replay headers."""
+        return not self.redelivered and not any(h in self.headers for h in EARLIER_ATTEMPT_HEADERS)
 
     @property
     def waiting_since(self) -> float | None:
@@ -124,8 +143,10 @@ def decode(message: aio_pika.abc.AbstractIncomingMessage) -> Delivery:
         if expected != checksum(message.body):
             raise PoisonMessage(f"the body does not match its {H_CHECKSUM} header: it was changed after the "
                                 "ingest validated it", reason="checksum_mismatch")
-        return Delivery(message.message_id, None, headers, body=message.body, event_type=message.type, trusted=True)
-    return Delivery(message.message_id, decode_body(message.body), headers, body=message.body, event_type=None)
+        return Delivery(message.message_id, None, headers, body=message.body, event_type=message.type, trusted=True,
+                        redelivered=bool(getattr(message, "redelivered", False)))
+    return Delivery(message.message_id, decode_body(message.body), headers, body=message.body, event_type=None,
+                    redelivered=bool(getattr(message, "redelivered", False)))
 
 
 def decode_body(body: bytes) -> dict[str, Any]:

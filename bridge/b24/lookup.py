@@ -11,18 +11,105 @@ lists take the ``@`` prefix (``@ORIGIN_ID: [...]``), the catalog takes a plain a
 Correctness does not depend on the page: when the reply says there is more (``next``), or filled a whole
 page, the keys it did not answer are asked again one by one, so a key is never reported absent because
 its row fell on a later page.
+
+**Pre-read** (a bulk load: the first run at a client, a big backlog).  Even gathered 50 to a command,
+the look-ups of 10,000 new products cost ~450 commands that a blind loader does not spend.  Once a
+look-up has asked the portal about 10 keys (then 20, 40, …: the portal's highest id is asked
+O(log keys) times), it weighs a pre-read: reading the portal costs ``max ID ÷ 50`` commands, the
+look-ups so far cost about ``keys ÷ 25``.  When the first is at most the second (at once on the empty
+portal of a client's first run) and the highest id is at most :attr:`Preread.max_rows`, the look-up
+reads every record's key once instead — never spending much more on it than look-ups already cost:
+``start=-1`` pages of 50 rows over ID windows of 50 (``>=ID a``, ``<ID a+50``: at most 50 rows, no
+COUNT), 50 windows per ``batch`` request — about ``max ID ÷ 50`` commands, one for an empty portal —
+selecting only the id, the key and :attr:`KeyLookup.index_fields`.  A key the index does not hold is
+then answered "absent" without a call, so a new record costs its ``add`` alone.
+
+What keeps it duplicate-free:
+
+- the index answers "absent" **once per key**: a second question about the same key (the event's retry
+  in this process after an ``add`` whose reply was lost, a second 1C base sending the same shared key)
+  goes to the portal;
+- it is trusted only for an event's **first delivery** (:data:`FIRST_DELIVERY`, set by the consumer):
+  a redelivered or retried event may have created its record in another consumer process, whose
+  creation this process's index cannot know, so its look-up asks the portal;
+- it lives :attr:`Preread.ttl` seconds (then weighed again from 10 keys); handlers whose key is
+  shared between 1C bases (shared catalogue, an ``originator_id`` without ``{source}``) switch it off.
+
+The window left open: a record given the bridge's key by *someone else* (a manager typing
+``1c-ut103-main-…`` into the external-code field, another integration) after the pre-read and within
+the ttl is not seen, and the bridge makes its own record beside it.  Every other writer of these keys is
+the bridge itself, covered above.
+
+:meth:`KeyLookup.matches` answers "which records have field F = value?" from the same index (the fields
+named in ``index_fields``, compared case- and blank-insensitively), for a matcher that wants to find a
+record made without the bridge's key (by article, by name) without a call per item during a bulk load;
+``None`` means "no index now: ask the portal".
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextvars
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .envelope import items_of
 from .protocol import B24
 
+log = logging.getLogger(__name__)
+
 PAGE_SIZE = 50  # rows per list page on every portal
+PREREAD_FIRST_CHECK = 10  # keys asked of the portal before a look-up first weighs a pre-read
+
+#: True while a handler works on an event's first delivery (no earlier attempt of it can have created
+#: its record).  Set by the consumer framework; False elsewhere, so the pre-read index is then never
+#: trusted to say "absent".
+FIRST_DELIVERY: contextvars.ContextVar[bool] = contextvars.ContextVar("b24_lookup_first_delivery", default=False)
+
+
+@dataclass(frozen=True)
+class Preread:
+    """When a look-up reads the portal's keys once (see the module doc).  ``max_rows`` bounds the
+    portal's highest record id (hence the commands, ``max_rows ÷ 50``, and the memory, a few hundred
+    bytes a row); 0 switches the pre-read off.  ``ttl``: seconds an index is trusted."""
+
+    max_rows: int = 50_000
+    ttl: float = 600.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_rows > 0
+
+
+_PREREAD = Preread()
+
+
+def configure(preread: Preread) -> None:
+    """The process's pre-read policy (``b24_preread_max_rows``/``b24_preread_ttl`` settings; the consumer
+    sets it at start).  Look-ups made afterwards use it."""
+    global _PREREAD
+    _PREREAD = preread
+
+
+class KeyIndex:
+    """Every record of one look-up as the pre-read saw it: rows by key, and by each indexed field."""
+
+    def __init__(self, rows: list[dict[str, Any]], key: str, fields: Iterable[str], read_at: float) -> None:
+        self.read_at = read_at
+        self.rows = len(rows)
+        self._by_key = _group(rows, key)
+        self._by_field = {f: _group(rows, f) for f in fields}
+
+    def find(self, value: str) -> list[dict[str, Any]]:
+        return list(self._by_key.get(_fold(value), []))
+
+    def matches(self, field: str, value: Any) -> list[dict[str, Any]] | None:
+        if field not in self._by_field:
+            return None
+        return list(self._by_field[field].get(_fold(value), []))
 
 
 class KeyLookup:
@@ -31,7 +118,7 @@ class KeyLookup:
     def __init__(self, b24: B24, method: str, *, key: str, select: list[str],
                  base_filter: Mapping[str, Any] | None = None, order: Mapping[str, str] | None = None,
                  id_field: str = "id", in_prefix: str = "@", linger: float = 0.02,
-                 max_keys: int = PAGE_SIZE) -> None:
+                 max_keys: int = PAGE_SIZE, preread: bool = True, index_fields: Iterable[str] = ()) -> None:
         if not 1 <= max_keys <= PAGE_SIZE:
             raise ValueError(f"max_keys must be from 1 to {PAGE_SIZE} (one page)")
         self._b24 = b24
@@ -47,8 +134,119 @@ class KeyLookup:
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task] = set()
         self.requests = 0  # list commands sent (for tests and benchmarks)
+        self._id_field = id_field
+        self._preread = preread
+        self.index_fields = tuple(index_fields)  # fields the pre-read keeps for matches()
+        self._select_indexed = list(dict.fromkeys([*self._select, *self.index_fields]))
+        self._index: KeyIndex | None = None
+        self._index_task: asyncio.Task | None = None
+        self._too_big_until = 0.0
+        self._asked = 0  # keys asked of the portal since the last pre-read
+        self._next_check = PREREAD_FIRST_CHECK
+        self.prereads = 0  # pre-reads done (for tests and benchmarks)
+        self._absent: dict[str, float] = {}  # keys answered "absent" (by the index or the portal), when
 
-    async def find(self, value: str) -> list[dict[str, Any]]:
+    def _said_absent_before(self, value: str) -> bool:
+        """Whether this look-up already answered "absent" about ``value`` (and remember that it does now):
+        the record may exist since (made after that answer, its event then failed), so ask the portal."""
+        folded = _fold(value)
+        if folded in self._absent:
+            return True
+        self._note_absent([folded])
+        return False
+
+    def _note_absent(self, folded: Iterable[str]) -> None:
+        now = time.monotonic()
+        if len(self._absent) > 4 * _PREREAD.max_rows + 10_000:  # memory bound: forget answers older than a ttl
+            self._absent = {k: t for k, t in self._absent.items() if now - t < _PREREAD.ttl}
+        for key in folded:
+            self._absent[key] = now
+
+    def matches(self, field: str, value: Any) -> list[dict[str, Any]] | None:
+        """Rows whose ``field`` (one of ``index_fields``) equals ``value`` as the pre-read saw them, or
+        ``None`` when there is no current index (then ask the portal)."""
+        index = self._current()
+        return index.matches(field, value) if index is not None else None
+
+    def _current(self) -> KeyIndex | None:
+        index = self._index
+        if index is not None and time.monotonic() - index.read_at > _PREREAD.ttl:
+            self._index = index = None
+        return index
+
+    async def _indexed(self) -> KeyIndex | None:
+        """The index to answer from: the current one, the one being read, or one read now if this
+        look-up has asked enough keys to make it worth it; ``None``: ask the portal."""
+        if not (self._preread and _PREREAD.enabled and FIRST_DELIVERY.get()):
+            return None
+        index = self._current()
+        if index is not None:
+            return index
+        if self._index_task is None:
+            if self._asked + len(self._waiting) < self._next_check or time.monotonic() < self._too_big_until:
+                return None
+            self._next_check = 2 * max(self._next_check, self._asked)  # the top id is asked O(log keys) times
+            self._index_task = asyncio.get_running_loop().create_task(self._read_index())
+        task = self._index_task
+        try:
+            return await asyncio.shield(task)
+        except Exception:  # noqa: BLE001 - a failed pre-read: answer by look-ups, as without one
+            return None
+
+    async def _read_index(self) -> KeyIndex | None:
+        try:
+            started = time.monotonic()
+            top = await self._b24.call_page(self._method, {
+                "select": self._select, "filter": self._filter, "order": {self._id_field: "DESC"},
+                "start": -1})
+            self.requests += 1
+            last = items_of(top.result, self._method)
+            max_id = int(last[0][self._id_field]) if last else 0
+            if max_id > _PREREAD.max_rows:
+                self._too_big_until = time.monotonic() + _PREREAD.ttl
+                log.info("too many records to pre-read; looking keys up one page at a time", extra={
+                    "action": "b24.preread_skipped", "method": self._method, "max_id": max_id})
+                return None
+            if max_id > 2 * (self._asked + len(self._waiting)):
+                # reading max_id ÷ 50 pages costs more than the ~asked ÷ 25 look-up commands spent so far:
+                # not yet (weighed again when the keys asked have doubled)
+                return None
+            windows = [(lo, lo + PAGE_SIZE) for lo in range(1, max_id + 1, PAGE_SIZE)]
+            rows: list[dict[str, Any]] = []
+            for part in range(0, len(windows), PAGE_SIZE):
+                chunk = windows[part:part + PAGE_SIZE]
+                commands = {f"w{lo}": (self._method, {
+                    "select": self._select_indexed, "order": {self._id_field: "ASC"}, "start": -1,
+                    "filter": {**self._filter, f">={self._id_field}": lo, f"<{self._id_field}": hi}})
+                    for lo, hi in chunk}
+                self.requests += len(commands)
+                result = await self._b24.batch(commands)
+                for key in commands:
+                    rows.extend(items_of(result.page(key).result, self._method))
+            index = KeyIndex(rows, self._key, self.index_fields, time.monotonic())
+            self._index = index
+            self._asked, self._next_check = 0, PREREAD_FIRST_CHECK
+            self.prereads += 1
+            log.info("portal keys pre-read", extra={
+                "action": "b24.preread", "method": self._method, "rows": len(rows), "commands": len(windows) + 1,
+                "seconds": round(time.monotonic() - started, 3)})
+            return index
+        except Exception:
+            self._too_big_until = time.monotonic() + _PREREAD.ttl  # not again before the ttl
+            log.warning("pre-read of the portal's keys failed; looking keys up one page at a time",
+                        exc_info=True, extra={"action": "b24.preread_failed", "method": self._method})
+            raise
+        finally:
+            self._index_task = None
+
+    async def find(self, value: str, *, exact: bool = False) -> list[dict[str, Any]]:
+        """The rows whose key equals ``value``; ``exact=True`` always asks the portal (never the index)."""
+        if not exact:
+            index = await self._indexed()
+            if index is not None:
+                rows = index.find(value)
+                if rows or not self._said_absent_before(value):
+                    return rows
         future = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(value, []).append(future)
         if len(self._waiting) >= self._max_keys:
@@ -64,6 +262,7 @@ class KeyLookup:
         while self._waiting:
             keys = list(self._waiting)[: self._max_keys]
             asked = {k: self._waiting.pop(k) for k in keys}
+            self._asked += len(asked)
             task = asyncio.get_running_loop().create_task(self._ask(asked))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -79,6 +278,7 @@ class KeyLookup:
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
+        self._note_absent(_fold(k) for k in asked if _fold(k) not in found)
         for key, futures in asked.items():
             for future in futures:
                 if not future.done():

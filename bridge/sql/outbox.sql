@@ -20,7 +20,7 @@ SELECT pg_notify('bridge_outbox', '')
 -- The lock lasts until the claiming transaction ends: commit after marking, or a crash releases them.
 -- $1 limit int
 SELECT id, event_id::text AS event_id, event_type, entity, source, entity_id::text AS entity_id, version,
-       body::text AS body, replays
+       body::text AS body, replays, received_at
   FROM outbox
  WHERE published_at IS NULL
  ORDER BY id

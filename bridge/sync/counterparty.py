@@ -61,7 +61,9 @@ class CounterpartyHandler:
         if (kind, originator) not in self._lookups:
             self._lookups[(kind, originator)] = KeyLookup(
                 self._b24, f"crm.{kind}.list", key="ORIGIN_ID", select=[], id_field="ID",
-                base_filter={"ORIGINATOR_ID": originator})
+                base_filter={"ORIGINATOR_ID": originator},
+                # companies shared between 1C bases: another process's creation must be seen (no pre-read)
+                preread="{source}" in self._mapping.originator_id)
         return self._lookups[(kind, originator)]
 
     async def _preread_decisions(self, uow: UnitOfWork, main: Link | None, desired: domain.CounterpartyState,

@@ -64,14 +64,18 @@ class ProductHandler:
         self._matcher = Matcher(b24, pool, mapping)  # products managers typed: found before creating
 
     def _lookup(self, api: str, iblock: int | None) -> KeyLookup:
-        """One shared look-up per catalog, so concurrent events ask for their products together."""
+        """One shared look-up per catalog, so concurrent events ask for their products together (and, in
+        a bulk load, answer from one pre-read of the catalog's keys, names and codes: see KeyLookup)."""
         if (api, iblock) not in self._lookups:
+            # a shared-catalogue key is written by every 1C base: another process's creation must be seen
+            preread = not self._mapping.products.shared_catalogue
             if api == domain.CATALOG:
                 lookup = KeyLookup(self._b24, "catalog.product.list", key="xmlId", select=["iblockId"],
-                                   base_filter={"iblockId": iblock}, in_prefix="")
+                                   base_filter={"iblockId": iblock}, in_prefix="", preread=preread,
+                                   index_fields=("name", "code"))
             else:
                 lookup = KeyLookup(self._b24, "crm.product.list", key="XML_ID", select=["ID"],
-                                   id_field="ID", in_prefix="")
+                                   id_field="ID", in_prefix="", preread=preread, index_fields=("NAME", "CODE"))
             self._lookups[(api, iblock)] = lookup
         return self._lookups[(api, iblock)]
 

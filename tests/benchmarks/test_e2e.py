@@ -1,0 +1,56 @@
+"""The end-to-end benchmark still runs (``--smoke``: seconds of each scenario; its figures are not judged)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+import asyncpg
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def namespace(pg_server, rabbit):
+    """The databases and vhosts the benchmark makes for itself, dropped afterwards."""
+    name = f"bench_e_{uuid.uuid4().hex[:8]}"
+    yield name
+    base = unquote(urlsplit(pg_server).path.lstrip("/")) or "postgres"
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(pg_server)
+        try:
+            for suffix in ("", "_limited"):
+                await conn.execute(f'DROP DATABASE IF EXISTS "{base}_{name}{suffix}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+    for suffix in ("", "_limited"):
+        httpx.delete(f"{rabbit.api_url}/vhosts/{quote('b24bridge-' + name + suffix, safe='')}", timeout=10)
+
+
+def test_the_end_to_end_benchmark_measures_latency_from_the_consumers_histogram(pg_server, rabbit, namespace,
+                                                                                tmp_path):
+    out = tmp_path / "figures.json"
+    env = {**os.environ, "BRIDGE_DATABASE_URL": pg_server, "BRIDGE_AMQP_URL": rabbit.amqp_url}
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.e2e", "--smoke", "--namespace", namespace, "--rabbitmq-api",
+         rabbit.api_url, "--json", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    (rate,) = figures["rates"]
+    assert rate["applied"] > 0  # the histogram saw the applied events
+    assert rate["p99"] is not None and rate["peak_connections"] > 0
+    assert set(rate["cpu_ms"]) == {"ingest", "relay", "consumers", "sandbox"}
+    (deals,) = figures["limited"]
+    assert 0 < deals["applied"] <= deals["events"]  # the customer orders' latencies, nothing else
