@@ -114,6 +114,22 @@ class Notify(BaseModel):
     check_seconds: float = Field(30.0, gt=0)  # how often the watcher looks
 
 
+class Owned(BaseModel):
+    """How the bridge owns one entity's fields: those in ``create_only`` are written when the bridge creates
+    the record and are the managers' afterwards (not drift when they differ, see ``b24bridge reconcile``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    create_only: list[str] = Field(default_factory=list)
+
+
+def _ownership() -> dict[str, Owned]:
+    return {"company": Owned(create_only=["TITLE", "ASSIGNED_BY_ID", "COMMENTS"]),
+            "contact": Owned(create_only=["ASSIGNED_BY_ID", "COMMENTS"]),
+            "deal": Owned(create_only=["TITLE", "ASSIGNED_BY_ID", "COMMENTS"]),
+            "product": Owned(create_only=[])}
+
+
 class Mapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -126,9 +142,15 @@ class Mapping(BaseModel):
     products: Products = Products()
     users: Users = Users()
     notify: Notify = Notify()
+    ownership: dict[Literal["company", "contact", "deal", "product"], Owned] = Field(default_factory=_ownership)
 
     def originator(self, source: str) -> str:
         return self.originator_id.replace("{source}", source)
+
+    def create_only(self, entity: str) -> frozenset[str]:
+        """Fields of ``entity`` the bridge sets only when it creates the record."""
+        owned = self.ownership.get(entity)  # type: ignore[call-overload]
+        return frozenset(owned.create_only) if owned is not None else frozenset()
 
 
 def default_text() -> str:
