@@ -2,7 +2,7 @@
 
 ``async with build(settings, Needs(...)) as root`` yields the pool, the Bitrix24 client, the mapping and
 the broker connection factory a command asked for, and closes them when the block ends.  The ``run_*``
-coroutines (and the one-shot commands: ``portal``, ``trace``, ``dlq``, the demo) are thin users of it;
+coroutines (and the one-shot commands: ``portal``, ``trace``, ``dlq``, ``reconcile``, the demo) are thin users of it;
 components take what they need (a pool, a :class:`~bridge.broker.Connect`), never a URL.  Nothing connects
 at import time.  Each ``run_*`` coroutine runs until ``stop`` is set.
 """
@@ -44,6 +44,8 @@ COMMAND_POOL_SIZE = 2  # one-shot commands (trace, portal in OAuth mode, the dem
 RELAY_POOL_SIZE = 4  # claim + mark, backlog gauges, purges
 INGEST_POOL_SIZE = 10  # concurrent POST /v1/events
 CONSOLE_POOL_SIZE = 4  # the operator console: page queries and replay/purge
+RECONCILE_POOL_SIZE = 4  # `b24bridge reconcile`: links and projection, and a repair's push (its unit of work,
+#                          the in-doubt mark on a second connection, the token store in OAuth mode)
 CONSUMER_POOL_MIN = 10
 CONSUMER_POOL_SPARE = 4  # beyond one connection per message in flight: token store, rate bucket, probes
 RUN_ALL_POOL_SPARE = 14  # `b24bridge run`: the ingest's and the relay's share on top of the consumers'
