@@ -64,11 +64,16 @@ class ListSpec:
     select: tuple[str, ...]
     filter: Mapping[str, Any] | None = None
 
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The least a list answers (catalog.product.list requires id and iblockId in every select)."""
+        return (self.id_key, "iblockId") if self.method == "catalog.product.list" else (self.id_key,)
+
 
 async def scan(b24: B24, spec: ListSpec, progress: Progress | None = None) -> list[dict[str, Any]]:
     """Every row of a list method: ``start=-1`` over ID windows, up to 50 windows per ``batch``."""
     base = dict(spec.filter or {})
-    top = await b24.call_page(spec.method, {"filter": base, "select": [spec.id_key], "order": {spec.id_key: "DESC"},
+    top = await b24.call_page(spec.method, {"filter": base, "select": list(spec.keys), "order": {spec.id_key: "DESC"},
                                             "start": -1})
     if not top.items:
         if progress:

@@ -37,7 +37,7 @@ async def reconcile(stack, *args: str) -> tuple[int, str]:
         sys.executable, "-m", "bridge.cli", "reconcile", *args, env=stack.env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(), 120)
-    assert process.returncode in (0, 1), err.decode()
+    assert process.returncode in (0, 1) and out.strip(), err.decode()
     return process.returncode, out.decode()
 
 
