@@ -97,8 +97,8 @@ async def scan(b24: B24, spec: ListSpec, progress: Progress | None = None) -> li
             page = result.page(f"w{n}").items
             rows.extend(page)
             got += len(page)
-            if len(page) >= PAGE:  # full: the window holds more rows, go on after the last one
-                last = int(page[-1][spec.id_key])
+            last = int(page[-1][spec.id_key]) if page else upto
+            if len(page) >= PAGE and last < upto:  # full: the window may hold more, go on after its last row
                 again.append((last, upto))
                 span += last - after
             else:
