@@ -2,7 +2,10 @@
 
 from decimal import Decimal
 
+from prometheus_client import generate_latest
+
 from bridge import mapping as mapping_mod
+from bridge import metrics
 from bridge.domain.reconcile import (
     DealExpectation,
     LinkView,
@@ -16,6 +19,7 @@ from bridge.domain.reconcile import (
     rows_sum,
     twins,
 )
+from bridge.reconcile import export
 
 MAPPING = mapping_mod.load(None)
 
@@ -100,3 +104,11 @@ def test_the_report_counts_every_entity_and_kind_zeros_included():
     assert counts[("company", "missing")] == 1 and counts[("deal", "stage")] == 0
     assert len(counts) == 5 * 6
     assert report.as_dict()["counts"]["company"]["missing"] == 1 and not report.clean
+
+
+def test_a_run_sets_the_drift_gauge_of_every_entity_and_kind_that_the_reconcile_process_exports():
+    export(Report(findings=missing("company", [view(2)], present=[])))
+    text = generate_latest(metrics.registry("reconcile")).decode()
+    assert 'bridge_reconcile_drift{entity="company",kind="missing"} 1.0' in text
+    assert 'bridge_reconcile_drift{entity="deal",kind="stage"} 0.0' in text
+    assert "bridge_reconcile_last_run_timestamp_seconds" in text
