@@ -140,7 +140,8 @@ RECONCILE_DRIFT = Gauge(
     "bridge_reconcile_drift", "Findings of the last reconcile run: Bitrix24 records missing, duplicated, twinned, "
     "drifted, with a wrong amount or stage, by entity and kind", ["entity", "kind"], registry=None)
 RECONCILE_LAST_RUN = Gauge("bridge_reconcile_last_run_timestamp_seconds",
-                           "Unix time the last reconcile run finished", registry=None)
+                           "Unix time the last reconcile run finished (the process's start until then)",
+                           registry=None)
 
 # --- which process exports what ----------------------------------------------------------------------
 COMPONENTS = {

@@ -84,8 +84,10 @@ async def once(settings: Settings, entities: list[str], repair: bool,
 
 async def scheduled(settings: Settings, entities: list[str], repair: bool, every: float,
                     stop: asyncio.Event) -> None:
-    """Run every ``every`` seconds until ``stop``; /metrics shows the last run's findings."""
+    """Run every ``every`` seconds until ``stop``; /metrics shows the last run's findings.  The last-run time
+    starts at the process's start, so "no run for a day" counts from there, not from 1970."""
     app = ops_http.ops_app({}, metrics.registry("reconcile"))
+    metrics.RECONCILE_LAST_RUN.set_to_current_time()
     server = asyncio.create_task(ops_http.serve(app, settings.ingest_host, settings.reconcile_metrics_port, stop))
     try:
         while not stop.is_set():
