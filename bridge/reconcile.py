@@ -122,6 +122,7 @@ class Known:
     by_id: dict[str, dict[int, LinkView]]  # b24_type → b24_id → view
     contact_fields: dict[str, tuple[str, Mapping[str, Any]]]  # contact person id → (counterparty id, fields)
     requisite_fields: dict[str, Mapping[str, Any]]  # counterparty id → requisite fields pushed
+    main_links: dict[tuple[str, str, str], list[tuple[str, Any]]]  # (source, onec type, id) → (b24 type, row)
 
 
 def _fields_of(row: Any) -> Mapping[str, Any] | None:
@@ -162,7 +163,12 @@ async def known(pool: asyncpg.Pool, entities: Iterable[str]) -> Known:
                 fields = requisite_fields.get(row["onec_id"])
             by_id[b24_type][int(row["b24_id"])] = LinkView(row["source"], row["onec_type"], row["onec_id"],
                                                            int(row["b24_id"]), fields)
-    return Known(links, by_id, contact_fields, requisite_fields)
+    main_links: dict[tuple[str, str, str], list[tuple[str, Any]]] = {}
+    for b24_type in ("company", "contact", "product", "deal"):
+        for row in links.get(b24_type, []):
+            if row["onec_type"] in ("counterparty", "product", "customer_order"):
+                main_links.setdefault((row["source"], row["onec_type"], row["onec_id"]), []).append((b24_type, row))
+    return Known(links, by_id, contact_fields, requisite_fields, main_links)
 
 
 # --- the comparison -------------------------------------------------------------------------------------
@@ -359,17 +365,15 @@ class Reconciler:
 
     async def _mark_in_doubt(self, facts: Known, source: str, what: str, onec_id: str) -> None:
         """Mark the object's main link in doubt, so its push sends the full desired state."""
-        for b24_type in ("company", "contact", "product", "deal"):
-            for row in facts.links.get(b24_type, []):
-                if (row["source"], row["onec_type"], row["onec_id"]) == (source, what, onec_id):
-                    state = row["pushed_state"] if isinstance(row["pushed_state"], dict) else {}
-                    if b24_type in ("product", "deal"):  # as each handler's begin_push records it
-                        pending = {"fields": state.get("fields") or {}}
-                    else:
-                        pending = {"main": (state.get("main") or {}).get("fields") or {},
-                                   "requisite": state.get("requisite") or {}}
-                    async with self.pool.acquire() as conn:
-                        await conn.execute(Q.reconcile_mark_in_doubt, source, what, onec_id, b24_type, pending)
+        for b24_type, row in facts.main_links.get((source, what, onec_id), ()):
+            state = row["pushed_state"] if isinstance(row["pushed_state"], dict) else {}
+            if b24_type in ("product", "deal"):  # what each handler's begin_push records
+                pending = {"fields": state.get("fields") or {}}
+            else:
+                pending = {"main": (state.get("main") or {}).get("fields") or {},
+                           "requisite": state.get("requisite") or {}}
+            async with self.pool.acquire() as conn:
+                await conn.execute(Q.reconcile_mark_in_doubt, source, what, onec_id, b24_type, pending)
 
 
 def _upper_id(row: dict[str, Any], id_key: str) -> dict[str, Any]:
