@@ -123,6 +123,9 @@ def candidates(store: Store, table: str, filter_: Any, kind_of: KindOf) -> list[
     """The rows a filter can match: through an index when it has an equality or IN condition on an indexed
     field (the smallest such set), else the whole table.  ``apply_filter`` still checks every condition,
     so this only ever narrows the search, it never decides a match."""
+    window = _id_window(store, table, filter_)
+    if window is not None:  # a primary-key range, as the portal's index serves it (start=-1 exports)
+        return window
     best: tuple[int, str, set[Any]] | None = None
     if isinstance(filter_, dict):
         for key, wanted in filter_.items():
@@ -140,6 +143,34 @@ def candidates(store: Store, table: str, filter_: Any, kind_of: KindOf) -> list[
             if best is None or size < best[0]:
                 best = (size, name, keys)
     return store.rows(table) if best is None else store.lookup(table, best[1], best[2])
+
+
+def _id_window(store: Store, table: str, filter_: Any) -> list[Any] | None:
+    """The rows of a bounded ``>ID``/``>=ID`` … ``<ID``/``<=ID`` window (``id`` for catalog tables), read by key
+    instead of scanning the table when the window is narrower than the table; None otherwise."""
+    if not isinstance(filter_, dict) or not store.use_indexes:
+        return None
+    low = high = None
+    for key, wanted in filter_.items():
+        op, name = split_key(str(key))
+        if name not in ("ID", "id") or op not in (">", ">=", "<", "<="):
+            continue
+        try:
+            bound = int(values.text(wanted))
+        except (TypeError, ValueError):
+            return None
+        if op in (">", ">="):
+            bound += op == ">"
+            low = bound if low is None else max(low, bound)
+        else:
+            bound -= op == "<"
+            high = bound if high is None else min(high, bound)
+    rows = store.tables[table]
+    if low is None or high is None or high - low + 1 >= len(rows):
+        return None
+    found = [rows[k] for k in range(low, high + 1) if k in rows]
+    store.scanned[table] += len(found)
+    return found
 
 
 def apply_filter(rows: Iterable[Any], filter_: Any, get: Getter, kind_of: KindOf) -> list[Any]:

@@ -2,7 +2,7 @@
 
 ``async with build(settings, Needs(...)) as root`` yields the pool, the Bitrix24 client, the mapping and
 the broker connection factory a command asked for, and closes them when the block ends.  The ``run_*``
-coroutines (and the one-shot commands: ``portal``, ``trace``, ``dlq``, the demo) are thin users of it;
+coroutines (and the one-shot commands: ``portal``, ``trace``, ``dlq``, ``reconcile``, the demo) are thin users of it;
 components take what they need (a pool, a :class:`~bridge.broker.Connect`), never a URL.  Nothing connects
 at import time.  Each ``run_*`` coroutine runs until ``stop`` is set.
 """
@@ -53,6 +53,8 @@ RUN_ALL_POOL_SIZE = 16  # `b24bridge run`: consumers, ingest and relay in one pr
 # The whole bridge at its defaults: an ingest (10), a relay (4 + its LISTEN connection) and the consumers
 # of the three targets, one process each as the Helm chart deploys them (3 × 5) — or all in one process.
 BRIDGE_CONNECTIONS_MAX = INGEST_POOL_SIZE + RELAY_POOL_SIZE + 1 + 3 * CONSUMER_POOL_SIZE  # 30
+RECONCILE_POOL_SIZE = 4  # `b24bridge reconcile`: links and projection, and a repair's push (its unit of work,
+#                          the in-doubt mark on a second connection, the token store in OAuth mode)
 
 
 def consumer_pool_size(settings: Settings, names: list[str]) -> int:

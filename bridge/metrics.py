@@ -153,6 +153,14 @@ CONSOLE_LOGINS = Counter("bridge_console_logins_total", "Console form logins, by
 CONSOLE_ACTIONS = Counter("bridge_console_dead_letters_marked_total",
                           "Dead letters replayed or purged from the console", ["action"], registry=None)
 
+# --- reconcile (`b24bridge reconcile --every`) --------------------------------------------------------
+RECONCILE_DRIFT = Gauge(
+    "bridge_reconcile_drift", "Findings of the last reconcile run: Bitrix24 records missing, duplicated, twinned, "
+    "drifted, with a wrong amount or stage, by entity and kind", ["entity", "kind"], registry=None)
+RECONCILE_LAST_RUN = Gauge("bridge_reconcile_last_run_timestamp_seconds",
+                           "Unix time the last reconcile run finished (the process's start until then)",
+                           registry=None)
+
 # --- which process exports what ----------------------------------------------------------------------
 COMPONENTS = {
     "ingest": (INGEST_REQUESTS, INGEST_EVENTS, INGEST_SECONDS),
@@ -162,6 +170,7 @@ COMPONENTS = {
                  END_TO_END, APPLY_LATENCY, REVIEW_PARKED, REVIEW_OPEN,
                  PAID_NOTIFICATIONS, UNMAPPED_USERS, OWNED_OVERWRITES, *b24_metrics.ALL),
     "console": (CONSOLE_LOGINS, CONSOLE_ACTIONS),
+    "reconcile": (RECONCILE_DRIFT, RECONCILE_LAST_RUN),
 }
 
 

@@ -139,5 +139,6 @@ def _items(snapshot: Mapping[str, Any]) -> tuple[domain.Item, ...]:
         product_id=item.get("product_id"), name=str(item.get("name") or ""), quantity=money(item.get("quantity")),
         amount=money(item.get("amount")), vat_amount=money(item.get("vat_amount")),
         discount_percent=money(item.get("discount_percent")), vat_rate=str(item.get("vat_rate") or "none"),
-        unit_code=(item.get("unit") or {}).get("code"), unit_name=(item.get("unit") or {}).get("name"))
+        unit_code=(item.get("unit") or {}).get("code"), unit_name=(item.get("unit") or {}).get("name"),
+        price=money(item.get("price")))
         for item in snapshot.get("items") or ())

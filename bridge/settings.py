@@ -74,6 +74,8 @@ class Settings(BaseSettings):
         description="which targets `b24bridge consume` serves",
     )
 
+    reconcile_metrics_port: int = Field(9104, description="`b24bridge reconcile --every`: /metrics and probes port")
+
     console_host: str | None = Field(None, description="console listen address (default: BRIDGE_INGEST_HOST)")
     console_port: int = Field(9103, description="the operator console's port (own port: expose it to operators only)")
     console_users: Annotated[list[SecretStr], NoDecode] = Field(

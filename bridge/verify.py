@@ -8,6 +8,7 @@ Every difference is one line naming the 1C object, the field, what Bitrix24 show
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +23,22 @@ def _multi(record: dict[str, Any], key: str) -> set[str]:
 
 def _set(values: list[str], key: str) -> set[str]:
     return {normalize(key, v) for v in values}
+
+
+_QUANTITY_IN_NAME = re.compile(r"\((\d+(?:\.\d+)?)(?: [^()]*)?\)$")
+
+
+def _row_quantity(row: dict[str, Any]) -> Decimal:
+    quantity = Decimal(str(row["QUANTITY"]))
+    named = _QUANTITY_IN_NAME.search(str(row.get("PRODUCT_NAME") or ""))
+    return Decimal(named.group(1)) if quantity == 1 and named else quantity
+
+
+def _quantities(rows: Any) -> list[tuple[Any, Decimal]]:
+    total: dict[Any, Decimal] = {}
+    for product, quantity in rows:
+        total[product] = total.get(product, Decimal(0)) + quantity
+    return sorted(total.items(), key=lambda kv: str(kv[0]))
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -166,10 +183,11 @@ def _deals(expected: dict[str, Any], portal: dict[str, Any], mapping: Mapping) -
         shipped = _dec(deal["shipment_amount"])
         check(uf.shipment_amount, _dec(record.get(uf.shipment_amount)), shipped if deal["shipment_number"] else None)
         check(uf.legal_entity, record.get(uf.legal_entity), deal["legal_entity"])
-        actual_rows = sorted((products.get(str(r["PRODUCT_ID"])), Decimal(str(r["QUANTITY"])))
-                             for r in rows.get(str(record["ID"]), []))
-        wanted_rows = sorted((r["product_id"], Decimal(r["quantity"])) for r in deal["product_rows"])
-        check("product rows", actual_rows, wanted_rows)
+        # quantity per product: a 1C row may be two Bitrix24 rows (2 × 33.33 + 1 × 33.34, so they add up to
+        # 1C's total), or one of quantity 1 with 1C's quantity in its name (domain.deal.Row.portions)
+        check("product rows", _quantities((products.get(str(r["PRODUCT_ID"])), _row_quantity(r))
+                                          for r in rows.get(str(record["ID"]), [])),
+              _quantities((r["product_id"], Decimal(r["quantity"])) for r in deal["product_rows"]))
         notified = any(f"|{order_id}|" in tag for tag in tags)
         if deal["paid_notification"] and not notified:
             problems.append(f"{where}: no 'client paid' notification")

@@ -25,7 +25,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
 
 NEW, INVOICED, SHIPPED_UNPAID, PAID, CANCELLED = "new", "invoiced", "shipped_unpaid", "paid", "cancelled"
@@ -68,6 +68,7 @@ class Item:
     vat_rate: str = "none"
     unit_code: str | None = None
     unit_name: str | None = None
+    price: Decimal = Decimal(0)  # 1C's unit price before the discount (as the document states amounts)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,13 +167,31 @@ class Row:
     vat_rate: str
     unit_code: str | None
     unit_name: str | None
+    list_price: Decimal = Decimal(0)  # unit price before the discount, incl. VAT
 
     @property
     def price(self) -> Decimal:
-        """Final unit price incl. VAT after discount (Bitrix24 PRICE), to 4 places."""
+        """Final unit price incl. VAT after discount, to 4 places (what 1C's row works out to)."""
         if not self.quantity:
             return self.total
         return (self.total / self.quantity).quantize(Decimal("0.0001"))
+
+    def portions(self) -> list[tuple[Decimal, Decimal]]:
+        """(quantity, unit price to the kopeck) pairs whose ``price × quantity`` add up to ``total`` exactly.
+
+        Bitrix24 keeps a row's PRICE to 2 places and sums rows as PRICE × QUANTITY, so 100.00 for 3 pieces
+        cannot be one row (3 × 33.33 = 99.99): it becomes 2 × 33.33 + 1 × 33.34.  A fractional quantity
+        that no kopeck price fits (2.5 kg for 100.01) becomes one row of quantity 1 at the row's total.
+        """
+        quantity, total = self.quantity, self.total
+        if quantity > 0:
+            price = (total / quantity).quantize(CENT, ROUND_HALF_UP)
+            if price * quantity == total:
+                return [(quantity, price)]
+            if quantity == quantity.to_integral_value() and quantity >= 2:
+                low = (total / quantity).quantize(CENT, ROUND_DOWN)
+                return [(quantity - 1, low), (Decimal(1), total - low * (quantity - 1))]
+        return [(Decimal(1), total)]
 
 
 @dataclass(frozen=True)
@@ -223,7 +242,26 @@ def rows_of(doc: CustomerOrder | Invoice) -> tuple[Row, ...]:
         product_id=item.product_id, name=item.name, quantity=item.quantity,
         total=item.amount if doc.amounts_include_vat else item.amount + item.vat_amount,
         discount_percent=item.discount_percent, vat_rate=item.vat_rate, unit_code=item.unit_code,
-        unit_name=item.unit_name) for item in doc.items)
+        unit_name=item.unit_name, list_price=_list_price(item, doc.amounts_include_vat)) for item in doc.items)
+
+
+def _list_price(item: Item, includes_vat: bool) -> Decimal:
+    """The unit price before the discount, incl. VAT (1C states it without VAT when the document does)."""
+    rate = vat_percent(item.vat_rate)
+    if includes_vat or rate is None:
+        return item.price
+    return (item.price * (100 + rate) / 100).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+
+
+def vat_percent(vat_rate: str) -> Decimal | None:
+    """``"20"`` → 20, ``"20/120"`` → 20, ``"none"``/empty → None."""
+    head = (vat_rate or "").split("/")[0].strip()
+    if head in ("", "none"):
+        return None
+    try:
+        return Decimal(head)
+    except ArithmeticError:
+        return None
 
 
 def stage_of(order: CustomerOrder, *, paid: bool, shipped: bool, invoiced: bool) -> str:
@@ -358,28 +396,51 @@ def deal_fields(state: DealState, *, stage_ids: Mapping[str, str], user_fields: 
 
 
 def product_rows(state: DealState, product_ids: Mapping[str, int]) -> list[dict[str, Any]]:
-    """Rows for crm.deal.productrows.set: 1C's final prices incl. VAT, its discount and VAT rate."""
+    """Rows for crm.deal.productrows.set: 1C's final prices incl. VAT, its discount and VAT rate, each 1C
+    row as one or two Bitrix24 rows whose PRICE × QUANTITY add up to 1C's row total to the kopeck
+    (:meth:`Row.portions`)."""
     rows = []
-    for n, row in enumerate(state.rows):
-        item: dict[str, Any] = {
-            "PRODUCT_ID": product_ids.get(row.product_id, 0) if row.product_id else 0,
-            "PRODUCT_NAME": row.name,
-            "PRICE": str(row.price),
-            "QUANTITY": str(row.quantity),
-            "TAX_INCLUDED": "Y",
-            "SORT": (n + 1) * 10,
-        }
-        if row.vat_rate not in ("none", ""):
-            item["TAX_RATE"] = row.vat_rate.split("/")[0]
-        if row.discount_percent:
-            item["DISCOUNT_TYPE_ID"] = 2
-            item["DISCOUNT_RATE"] = str(row.discount_percent)
-        if row.unit_code:
-            item["MEASURE_CODE"] = row.unit_code
-        if row.unit_name:
-            item["MEASURE_NAME"] = row.unit_name
-        rows.append(item)
+    for row in state.rows:
+        rate = vat_percent(row.vat_rate)
+        portions = row.portions()
+        collapsed = len(portions) == 1 and portions[0][0] != row.quantity  # the quantity goes into the name
+        for quantity, price in portions:
+            item: dict[str, Any] = {
+                "PRODUCT_ID": product_ids.get(row.product_id, 0) if row.product_id else 0,
+                "PRODUCT_NAME": _collapsed_name(row) if collapsed else row.name,
+                "PRICE": str(price),
+                "QUANTITY": str(quantity),
+                "TAX_INCLUDED": "Y",
+                "SORT": (len(rows) + 1) * 10,
+            }
+            if rate is not None:
+                item["TAX_RATE"] = str(rate)
+            if row.discount_percent and row.discount_percent < 100:
+                item["DISCOUNT_TYPE_ID"] = 2
+                item["DISCOUNT_RATE"] = str(row.discount_percent)
+            elif row.discount_percent >= 100 and row.list_price > 0:  # the portal needs the sum at 100 %
+                exclusive = row.list_price if rate is None else row.list_price * 100 / (100 + rate)
+                item["DISCOUNT_TYPE_ID"] = 2
+                item["DISCOUNT_RATE"] = "100"
+                item["DISCOUNT_SUM"] = str(exclusive.quantize(CENT, ROUND_HALF_UP))
+            if row.unit_code and not collapsed:
+                item["MEASURE_CODE"] = row.unit_code
+            if row.unit_name and not collapsed:
+                item["MEASURE_NAME"] = row.unit_name
+            rows.append(item)
     return rows
+
+
+def _collapsed_name(row: Row) -> str:
+    """``Кабель (2.5 м)``: a row sent as quantity 1 keeps 1C's quantity in its name."""
+    quantity = format(row.quantity.normalize(), "f")
+    return f"{row.name} ({quantity} {row.unit_name})" if row.unit_name else f"{row.name} ({quantity})"
+
+
+def rows_total(rows: Iterable[Mapping[str, Any]]) -> Decimal:
+    """What Bitrix24 makes of product rows: Σ PRICE × QUANTITY (incl. VAT), to the kopeck."""
+    return sum((Decimal(str(r.get("PRICE") or 0)) * Decimal(str(r.get("QUANTITY") or 0)) for r in rows),
+               Decimal(0)).quantize(CENT, ROUND_HALF_UP)
 
 
 def paid_tag(source: str, order_id: str, payments: Iterable[str]) -> str:

@@ -1,7 +1,9 @@
 """The checks a snapshot handler runs before touching Bitrix24, in this order, written once.
 
 1. the inbox has the event → ``DUPLICATE`` (nothing recorded: it was recorded the first time);
-2. a link already holds this version or a newer one → ``STALE`` (recorded in the inbox);
+2. a link already holds this version or a newer one → ``STALE`` (recorded in the inbox) — except a link
+   in doubt holding exactly this version: what Bitrix24 shows is unknown, so the snapshot is pushed whole
+   again (how ``b24bridge reconcile --repair`` re-pushes an object, see ``bridge.reconcile``);
 3. the desired state hashes like the state pushed last → ``UNCHANGED`` (the link takes the new version).
 
 The counterparty and product handlers use them; the deal handler has its own guard (the order projection's
@@ -26,8 +28,10 @@ async def seen_or_stale(uow: UnitOfWork, event: Event, onec_type: str, entity_id
     if await uow.seen(event.event_id):
         return Outcome.DUPLICATE
     links = await uow.links(onec_type, entity_id)
-    held = [links[kind].version for kind in owners if kind in links]
-    if held and max(held) >= event.version:
+    held = [links[kind] for kind in owners if kind in links]
+    newest = max((link.version for link in held), default=None)
+    again = any(link.in_doubt and link.version == event.version for link in held)
+    if newest is not None and (newest > event.version or (newest == event.version and not again)):
         await uow.mark_processed(event.event_id)
         return Outcome.STALE
     return links

@@ -176,6 +176,9 @@ def test_each_component_gets_only_the_secrets_it_needs():
     assert keys(f"{FULL}-consumer-deal") == {
         "BRIDGE_DATABASE_URL": False, "BRIDGE_AMQP_URL": False, "BRIDGE_B24_WEBHOOK_URL": True,
         "BRIDGE_B24_OAUTH_CLIENT_SECRET": True, "BRIDGE_B24_OAUTH_REFRESH_TOKEN": True}
+    assert keys(f"{FULL}-reconcile") == {  # reads PostgreSQL and Bitrix24, never RabbitMQ
+        "BRIDGE_DATABASE_URL": False, "BRIDGE_B24_WEBHOOK_URL": True, "BRIDGE_B24_OAUTH_CLIENT_SECRET": True,
+        "BRIDGE_B24_OAUTH_REFRESH_TOKEN": True}
     secret = one(manifests, "Secret", FULL).doc["stringData"]
     assert set(secret) == {"BRIDGE_DATABASE_URL", "BRIDGE_AMQP_URL", "BRIDGE_INGEST_TOKENS", "BRIDGE_B24_WEBHOOK_URL"}
 
@@ -282,7 +285,7 @@ def test_probes_ask_healthz_and_readyz_on_the_port_the_component_listens_on():
 def test_every_deployment_has_a_startup_probe_on_healthz_that_allows_a_slow_start():
     manifests = render(ci_values("everything"))
     deployments = of_kind(manifests, "Deployment")
-    assert len(deployments) == 5
+    assert len(deployments) == 6  # ingest, relay, three consumers, reconcile
     for m in deployments:
         container = pod_spec(m)["containers"][0]
         startup = container["startupProbe"]

@@ -74,7 +74,7 @@ async def test_the_facts_of_an_order_are_typed_documents_read_from_the_stored_co
     assert known.invoices[0].number == "СЧ-9" and known.invoices[0].items == (Item(
         product_id=a.product_id, name="Товар", quantity=Decimal("10.000"), amount=Decimal("1200.00"),
         vat_amount=Decimal("200.00"), discount_percent=Decimal("0.00"), vat_rate="20", unit_code="796",
-        unit_name="шт"),)
+        unit_name="шт", price=Decimal("120.0000")),)
     payment = known.payments[0]  # two allocations to this order add up; the other order's share is not ours
     assert (payment.kind, payment.amount, payment.allocated("RUB")) == ("bank", Decimal("1300.00"), Decimal("600.00"))
     assert known.shipments[0].organization == ORG["name"] and known.shipments[0].date == "2026-11-30"

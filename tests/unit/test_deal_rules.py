@@ -1,5 +1,6 @@
 """The deal's stage, amount, card fields and rows follow from the 1C facts alone (pure, no I/O)."""
 
+from dataclasses import replace
 from decimal import Decimal
 
 from bridge.domain.deal import (
@@ -13,6 +14,7 @@ from bridge.domain.deal import (
     Item,
     OrderFacts,
     Payment,
+    Row,
     Shipment,
     deal_fields,
     deal_state,
@@ -113,13 +115,36 @@ def test_deal_fields_carry_1c_amount_manually_and_money_user_fields_with_currenc
 
 def test_product_rows_keep_1c_prices_vat_and_units():
     rows = product_rows(state(order()), {"p1": 42})
-    assert rows == [{"PRODUCT_ID": 42, "PRODUCT_NAME": "Гвоздь", "PRICE": "120.0000", "QUANTITY": "10.000",
+    assert rows == [{"PRODUCT_ID": 42, "PRODUCT_NAME": "Гвоздь", "PRICE": "120.00", "QUANTITY": "10.000",
                      "TAX_INCLUDED": "Y", "SORT": 10, "TAX_RATE": "20", "MEASURE_CODE": "796", "MEASURE_NAME": "шт"}]
 
 
 def test_amounts_without_vat_get_the_vat_added_to_the_row_price():
     s = state(order(amounts_include_vat=False))
-    assert product_rows(s, {"p1": 1})[0]["PRICE"] == "140.0000"
+    assert product_rows(s, {"p1": 1})[0]["PRICE"] == "140.00"
+
+
+def _row(quantity: str, total: str, **extra) -> Row:
+    return Row(product_id="p1", name="Кабель", quantity=Decimal(quantity), total=Decimal(total),
+               discount_percent=Decimal(extra.pop("discount", 0)), vat_rate=extra.pop("vat", "20"), unit_code="006",
+               unit_name="м", **extra)
+
+
+def test_a_row_whose_price_has_no_kopeck_value_is_split_so_bitrix24_sums_it_to_1c_total():
+    # 100.00 for 3 pieces: one row of 33.33 would add up to 99.99 in Bitrix24 (it keeps PRICE to 2 places)
+    assert _row("3", "100.00").portions() == [(Decimal(2), Decimal("33.33")), (Decimal(1), Decimal("33.34"))]
+    assert _row("4", "100.00").portions() == [(Decimal(4), Decimal("25.00"))]
+    # a fractional quantity no kopeck price fits is one row of quantity 1, the quantity kept in its name
+    assert _row("2.5", "100.01").portions() == [(Decimal(1), Decimal("100.01"))]
+    rows = product_rows(replace(state(order()), rows=(_row("2.5", "100.01"),)), {"p1": 7})
+    assert [(r["PRODUCT_NAME"], r["PRICE"], r["QUANTITY"]) for r in rows] == [("Кабель (2.5 м)", "100.01", "1")]
+    assert "MEASURE_CODE" not in rows[0]
+
+
+def test_a_100_percent_discount_tells_the_portal_the_discount_sum_it_requires():
+    rows = product_rows(replace(state(order()), rows=(_row("2", "0.00", discount=100, list_price=Decimal("120")),)),
+                        {"p1": 7})
+    assert rows[0]["PRICE"] == "0.00" and rows[0]["DISCOUNT_RATE"] == "100" and rows[0]["DISCOUNT_SUM"] == "100.00"
 
 
 def test_the_paid_tag_depends_on_the_deal_and_the_paying_payments_only():
