@@ -38,7 +38,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from benchmarks.initial_load import Portal
-from bridge import bootstrap, db, schema, wire
+from benchmarks.relay import bench_database, drop_database
+from bridge import bootstrap, db, wire
 from bridge.b24 import client_from_settings
 from bridge.consumer import Outcome, parse
 from bridge.demo import prepare_portal
@@ -168,17 +169,18 @@ async def main(args: argparse.Namespace) -> None:
     mix = collections.Counter(m.type.removesuffix(".upserted") for m in messages)
     print(f"simulator mix: {len(messages)} events {dict(mix)}; prefetch {args.prefetch} per consumer, "
           f"pool {bootstrap.consumer_pool_size(Settings(consumer_prefetch=args.prefetch), ['c', 'p', 'd'])}")
+    dsn = ""
     portal = Portal(rate=0, burst=50)
     try:
         mapping, _ = await prepare_portal(portal.webhook_url, None)
         results = {}
         for name, noop in (("no-op consumer (decode + parse only)", True), ("consumers", False)):
-            dsn = await fresh_database(settings.database_url.get_secret_value(), args.namespace)
+            dsn = await bench_database(settings.database_url.get_secret_value(), f"_{args.namespace}")
             results[name] = await run(args, dsn, portal, mapping, messages, noop=noop)
     finally:
         portal.close()
-        if args.namespace != "bench_consumer":  # a run of its own (CI's smoke run): leave nothing behind
-            await drop_database(settings.database_url.get_secret_value(), args.namespace)
+        if args.namespace != "bench_consumer" and dsn:  # a run of its own (CI's smoke run): leave nothing behind
+            await drop_database(settings.database_url.get_secret_value(), dsn)
     print(f"{'':40} {'CPU ms/event':>12} {'(user)':>7} {'xact/event':>10} {'idx scans/event':>15} "
           f"{'peak conns':>10} {'wall s':>7}")
     for name, r in results.items():
@@ -186,31 +188,6 @@ async def main(args: argparse.Namespace) -> None:
               f"{r['peak']:10d} {r['wall_s']:7.1f}")
     for name, r in results.items():
         print(f"outcomes ({name}): {r['outcomes']}")
-
-
-async def drop_database(dsn: str, namespace: str) -> None:
-    parts = urlsplit(dsn)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{(parts.path.lstrip("/") or "postgres")}_{namespace}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-async def fresh_database(dsn: str, namespace: str) -> str:
-    """``<database>_<namespace>`` (``_bench_consumer`` by default), recreated and migrated (not ``_bench``: the
-    relay's benchmark's)."""
-    parts = urlsplit(dsn)
-    name = (parts.path.lstrip("/") or "postgres") + "_" + namespace
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    bench = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
-    await asyncio.to_thread(schema.migrate, bench)
-    return bench
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ def _run(op):
     return asyncio.run(main())
 
 
-def _default_user() -> str:
+def default_user() -> str:
+    """Who runs the command, recorded with what they decide (the OS user)."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -69,7 +70,7 @@ def reading(f):
 
 def marking(f):
     """Filters and bookkeeping of replay and purge: ``--reason`` is the operator's why, and required."""
-    f = click.option("--by", default=_default_user, show_default="the OS user", help="Who does it (recorded).")(f)
+    f = click.option("--by", default=default_user, show_default="the OS user", help="Who does it (recorded).")(f)
     f = click.option("--reason", "why", required=True, help="Why (recorded on each row), e.g. a ticket.")(f)
     f = click.option("--all", "everything", is_flag=True, help="Every open dead letter (needed when no filter "
                                                                  "is given).")(f)

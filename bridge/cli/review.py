@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
 
 import click
@@ -12,6 +11,7 @@ from .. import review as review_mod
 from ..bootstrap import COMMAND_POOL_SIZE, Needs, build
 from ..settings import Settings
 from . import _output
+from .dlq import default_user
 
 
 def _run(op):
@@ -20,13 +20,6 @@ def _run(op):
             return await op(review_mod.ReviewStore(root.pool))
 
     return asyncio.run(main())
-
-
-def _default_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 @click.group("review")
@@ -70,7 +63,7 @@ def show(item_id) -> None:
 @click.argument("item_id", type=int)
 @click.option("--adopt", "target", type=int, help="The Bitrix24 id of the record this 1C object is.")
 @click.option("--create", "create_new", is_flag=True, help="None of them: create a new record.")
-@click.option("--by", default=_default_user, show_default="the OS user", help="Who decides (recorded).")
+@click.option("--by", default=default_user, show_default="the OS user", help="Who decides (recorded).")
 @click.option("--note", help="Why (recorded), e.g. a ticket.")
 def resolve(item_id, target, create_new, by, note) -> None:
     """Decide a parked item; its event goes back through the outbox and completes by itself."""
