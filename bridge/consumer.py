@@ -214,7 +214,8 @@ class Consumer:
         if outcome is None:  # stopping while paused: leave it unacked, it will be redelivered
             return
         if outcome is _PARK:
-            await self._republish(message, self.handler.target.wait_queue(float("inf")))
+            # marked: its handler ran (maybe made something), so no pre-read index may say "absent" for it again
+            await self._republish(message, self.handler.target.wait_queue(float("inf")), **{wire.H_HELD: 1})
             metrics.CONSUMED.labels(name, "parked").inc()
             log.info("held too long; handed back to the broker", extra={**context, "action": "consumer.park"})
             await self._record(context, outcomes.PARKED)

@@ -38,7 +38,8 @@ H_CHECKSUM = "x-body-sha256"  # hex SHA-256 of the body as the ingest stored it 
 H_REPLAYED = "x-bridge-replayed"  # times an operator replayed it (from the dead-letter table, via the outbox)
 H_RECEIVED = "x-received-at"  # when the ingest accepted the event (unix milliseconds, an int): apply latency
 # headers saying an earlier attempt of this message may have run its handler (so may have written Bitrix24)
-EARLIER_ATTEMPT_HEADERS = (H_ATTEMPT, H_FIRST_FAILED, H_WAIT_SINCE, H_REPLAYED)
+H_HELD = "x-bridge-held"  # handed back to the broker after being held too long: its handler has run
+EARLIER_ATTEMPT_HEADERS = (H_ATTEMPT, H_FIRST_FAILED, H_WAIT_SINCE, H_REPLAYED, H_HELD)
 
 
 @dataclass(frozen=True)

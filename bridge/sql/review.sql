@@ -64,10 +64,11 @@ UPDATE review_items SET resolved_at = now(), decision = $2, target_id = $3, reso
 -- handler, meeting the decision, adopts the picked record or creates one.  An event still in the outbox is
 -- marked unpublished again; one purged from it is inserted anew.
 -- $1 event_id uuid, $2 event_type, $3 entity, $4 source, $5 entity_id uuid, $6 version bigint,
--- $7 occurred_at timestamptz, $8 body jsonb
-INSERT INTO outbox (event_id, event_type, entity, source, entity_id, version, occurred_at, body)
-VALUES ($1::uuid, $2, $3, $4, $5::uuid, $6, $7, $8::jsonb)
-    ON CONFLICT (event_id) DO UPDATE SET published_at = NULL
+-- $7 occurred_at timestamptz, $8 body jsonb.  Counted as a replay (x-bridge-replayed): the handler ran
+-- before it was parked and may have made part of the push, so no pre-read index may answer "absent" for it.
+INSERT INTO outbox (event_id, event_type, entity, source, entity_id, version, occurred_at, body, replays)
+VALUES ($1::uuid, $2, $3, $4, $5::uuid, $6, $7, $8::jsonb, 1)
+    ON CONFLICT (event_id) DO UPDATE SET published_at = NULL, replays = outbox.replays + 1
 
 -- name: review_open_counts
 -- Open review rows per consumer (the bridge_review_open gauge, the console).

@@ -78,8 +78,9 @@ class Matcher:
         (one IN-filtered list for up to 50 of them) instead of one list each."""
         ident = (method, key, tuple(sorted(base.items())))
         if ident not in self._lookups:
+            # never answered from a pre-read: a record another 1C base or a manager made since must be seen
             self._lookups[ident] = KeyLookup(self.b24, method, key=key, select=select, base_filter=base,
-                                             id_field=id_field, in_prefix=in_prefix)
+                                             id_field=id_field, in_prefix=in_prefix, preread=False)
         return self._lookups[ident]
 
     # --- the decision of an operator, if any ----------------------------------------------------------------
