@@ -37,10 +37,11 @@ from .domain import deal as deal_domain
 from .domain import product as product_domain
 from .domain import reconcile as domain
 from .domain.reconcile import DealExpectation, Finding, LinkView, Report
-from .errors import B24Error, ConfigError
+from .errors import B24Error, ConfigError, NeedsReview
 from .mapping import OWNED_ENTITIES
 from .mapping import Mapping as BridgeMapping
 from .projection import OrderProjection
+from .review import ReviewStore
 from .sql import Q
 from .sync.counterparty import CounterpartyHandler
 from .sync.deal import DealHandler
@@ -365,7 +366,14 @@ class Reconciler:
             handler = handlers.setdefault(entity, CounterpartyHandler(self.pool, self.b24, self.mapping))
         else:
             handler = handlers.setdefault(entity, ProductHandler(self.pool, self.b24, self.mapping))
-        outcome = await handler.handle(event)
+        try:
+            outcome = await handler.handle(event)
+        except NeedsReview as exc:  # the record is gone and matching found records a manager typed: an operator picks
+            item = await ReviewStore(self.pool).park(
+                consumer=handler.name, onec_type=exc.onec_type, onec_id=exc.onec_id, reason=exc.reason,
+                summary=exc.summary, error=str(exc), candidates=exc.candidates, event=json.loads(body),
+                body=body.encode() if isinstance(body, str) else body)
+            return f"parked for review (item {item}): {exc}"
         return "re-pushed" if outcome.value == "applied" else f"not re-pushed ({outcome.value})"
 
     async def _mark_in_doubt(self, facts: Known, source: str, what: str, onec_id: str) -> None:
