@@ -73,14 +73,19 @@ class Matcher:
         self._preread: dict[tuple[str, str, str], Decision | None] = {}  # see preread()
 
     def _lookup(self, method: str, key: str, select: list[str], base: dict[str, Any], id_field: str,
-                in_prefix: str) -> KeyLookup:
+                in_prefix: str, *, preread: bool = False) -> KeyLookup:
         """One shared look-up per list and field, so the first contacts of an initial load ask together
-        (one IN-filtered list for up to 50 of them) instead of one list each."""
+        (one IN-filtered list for up to 50 of them) instead of one list each.
+
+        ``preread``: may a bulk load answer "absent" from the portal's records read once
+        (bridge/b24/lookup.py)?  Not for companies: another 1C base's company made since is a candidate and
+        must be seen.  Products are safe: one with a bridge key (any base's) is never a candidate, so only a
+        manager typing one during the pre-read's life (BRIDGE_B24_PREREAD_TTL) goes unseen, the window the
+        key look-up has too."""
         ident = (method, key, tuple(sorted(base.items())))
         if ident not in self._lookups:
-            # never answered from a pre-read: a record another 1C base or a manager made since must be seen
             self._lookups[ident] = KeyLookup(self.b24, method, key=key, select=select, base_filter=base,
-                                             id_field=id_field, in_prefix=in_prefix, preread=False)
+                                             id_field=id_field, in_prefix=in_prefix, preread=preread)
         return self._lookups[ident]
 
     # --- the decision of an operator, if any ----------------------------------------------------------------
@@ -220,9 +225,9 @@ class Matcher:
         async def rows_of(field_name: str, value: str) -> list[dict[str, Any]]:
             if catalog:
                 return await self._lookup("catalog.product.list", field_name, ["iblockId", "name", "xmlId"],
-                                          {"iblockId": iblock}, "id", "").find(value)
+                                          {"iblockId": iblock}, "id", "", preread=True).find(value)
             return await self._lookup("crm.product.list", field_name, ["NAME", "XML_ID"], {}, "ID",
-                                      "").find(value)  # this list takes IN as a plain array
+                                      "", preread=True).find(value)  # this list takes IN as a plain array
 
         # the steps' look-ups ride shared IN-filtered lists: asked together, not one after the other, so a
         # first contact waits for one round trip (the order still decides: the first step with candidates)
