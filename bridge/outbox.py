@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -74,7 +74,10 @@ class Claim:
             if not self._conn.is_closed() and self._conn.is_in_transaction():
                 await asyncio.wait_for(self._conn.execute("ROLLBACK"), 5)
         except Exception:  # noqa: BLE001 - PostgreSQL away or the connection broken: closing it rolls back
-            self._conn.terminate()
+            # a connection lost mid-statement has already detached asyncpg's pool proxy (every call on it then
+            # raises "released back to the pool"): the server has rolled back, nothing is left to close
+            with suppress(asyncpg.InterfaceError):
+                self._conn.terminate()
         finally:
             await release()
 
