@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import uuid
@@ -31,20 +32,28 @@ def fresh(entity: str = "counterparty", **envelope) -> dict:
 async def ingest(db_pool):
     """The ingest app served by uvicorn on a real port; yields (base url, pool)."""
     app = create_app(IngestConfig([TOKEN.encode()], max_body_bytes=256 * 1024, max_batch=1000), pool=db_pool)
+    async with serving(app) as client:
+        yield client, db_pool
+
+
+@contextlib.asynccontextmanager
+async def serving(app):
+    """``app`` on a free local port until the block ends; yields a client of it, once it answers."""
     port = free_port()
     stop = asyncio.Event()
     task = asyncio.create_task(ops_http.serve(app, "127.0.0.1", port, stop))
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        for _ in range(100):
-            try:
-                await client.get("/healthz")
-                break
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-        yield client, db_pool
-    stop.set()
-    await task
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            for _ in range(100):
+                try:
+                    await client.get("/healthz")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+            yield client
+    finally:
+        stop.set()
+        await task
 
 
 async def stored(pool) -> list[dict]:
@@ -261,19 +270,8 @@ async def bound_ingest(db_pool):
     """An ingest with one token bound to the 1C base ``ut-a`` (BRIDGE_INGEST_TOKENS entry ``token@ut-a``)."""
     app = create_app(IngestConfig([TOKEN.encode(), BOUND.encode()], sources={BOUND.encode(): frozenset({"ut-a"})}),
                      pool=db_pool)
-    port = free_port()
-    stop = asyncio.Event()
-    task = asyncio.create_task(ops_http.serve(app, "127.0.0.1", port, stop))
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-        for _ in range(100):
-            try:
-                await client.get("/healthz")
-                break
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
+    async with serving(app) as client:
         yield client, db_pool
-    stop.set()
-    await task
 
 
 async def test_a_token_bound_to_one_base_is_refused_for_another_and_nothing_is_stored(bound_ingest):
