@@ -21,7 +21,7 @@ portal of a client's first run) and the highest id is at most :attr:`Preread.max
 reads every record's key once instead — never spending much more on it than look-ups already cost:
 ``start=-1`` pages of 50 rows over ID windows of 50 (``>=ID a``, ``<ID a+50``: at most 50 rows, no
 COUNT), 50 windows per ``batch`` request — about ``max ID ÷ 50`` commands, one for an empty portal —
-selecting only the id, the key and :attr:`KeyLookup.index_fields`.  A key the index does not hold is
+selecting only what its look-ups select.  A key the index does not hold is
 then answered "absent" without a call, so a new record costs its ``add`` alone.
 
 What keeps it duplicate-free:
@@ -39,11 +39,6 @@ The window left open: a record given the bridge's key by *someone else* (a manag
 ``1c-ut103-main-…`` into the external-code field, another integration) after the pre-read and within
 the ttl is not seen, and the bridge makes its own record beside it.  Every other writer of these keys is
 the bridge itself, covered above.
-
-:meth:`KeyLookup.matches` answers "which records have field F = value?" from the same index (the fields
-named in ``index_fields``, compared case- and blank-insensitively), for a matcher that wants to find a
-record made without the bridge's key (by article, by name) without a call per item during a bulk load;
-``None`` means "no index now: ask the portal".
 """
 
 from __future__ import annotations
@@ -95,21 +90,15 @@ def configure(preread: Preread) -> None:
 
 
 class KeyIndex:
-    """Every record of one look-up as the pre-read saw it: rows by key, and by each indexed field."""
+    """Every record of one look-up as the pre-read saw it, by key."""
 
-    def __init__(self, rows: list[dict[str, Any]], key: str, fields: Iterable[str], read_at: float) -> None:
+    def __init__(self, rows: list[dict[str, Any]], key: str, read_at: float) -> None:
         self.read_at = read_at
         self.rows = len(rows)
         self._by_key = _group(rows, key)
-        self._by_field = {f: _group(rows, f) for f in fields}
 
     def find(self, value: str) -> list[dict[str, Any]]:
         return list(self._by_key.get(_fold(value), []))
-
-    def matches(self, field: str, value: Any) -> list[dict[str, Any]] | None:
-        if field not in self._by_field:
-            return None
-        return list(self._by_field[field].get(_fold(value), []))
 
 
 class KeyLookup:
@@ -118,7 +107,7 @@ class KeyLookup:
     def __init__(self, b24: B24, method: str, *, key: str, select: list[str],
                  base_filter: Mapping[str, Any] | None = None, order: Mapping[str, str] | None = None,
                  id_field: str = "id", in_prefix: str = "@", linger: float = 0.02,
-                 max_keys: int = PAGE_SIZE, preread: bool = True, index_fields: Iterable[str] = ()) -> None:
+                 max_keys: int = PAGE_SIZE, preread: bool = True) -> None:
         if not 1 <= max_keys <= PAGE_SIZE:
             raise ValueError(f"max_keys must be from 1 to {PAGE_SIZE} (one page)")
         self._b24 = b24
@@ -136,8 +125,6 @@ class KeyLookup:
         self.requests = 0  # list commands sent (for tests and benchmarks)
         self._id_field = id_field
         self._preread = preread
-        self.index_fields = tuple(index_fields)  # fields the pre-read keeps for matches()
-        self._select_indexed = list(dict.fromkeys([*self._select, *self.index_fields]))
         self._index: KeyIndex | None = None
         self._index_task: asyncio.Task | None = None
         self._too_big_until = 0.0
@@ -161,12 +148,6 @@ class KeyLookup:
             self._absent = {k: t for k, t in self._absent.items() if now - t < _PREREAD.ttl}
         for key in folded:
             self._absent[key] = now
-
-    def matches(self, field: str, value: Any) -> list[dict[str, Any]] | None:
-        """Rows whose ``field`` (one of ``index_fields``) equals ``value`` as the pre-read saw them, or
-        ``None`` when there is no current index (then ask the portal)."""
-        index = self._current()
-        return index.matches(field, value) if index is not None else None
 
     def _current(self) -> KeyIndex | None:
         index = self._index
@@ -216,14 +197,14 @@ class KeyLookup:
             for part in range(0, len(windows), PAGE_SIZE):
                 chunk = windows[part:part + PAGE_SIZE]
                 commands = {f"w{lo}": (self._method, {
-                    "select": self._select_indexed, "order": {self._id_field: "ASC"}, "start": -1,
+                    "select": self._select, "order": {self._id_field: "ASC"}, "start": -1,
                     "filter": {**self._filter, f">={self._id_field}": lo, f"<{self._id_field}": hi}})
                     for lo, hi in chunk}
                 self.requests += len(commands)
                 result = await self._b24.batch(commands)
                 for key in commands:
                     rows.extend(items_of(result.page(key).result, self._method))
-            index = KeyIndex(rows, self._key, self.index_fields, time.monotonic())
+            index = KeyIndex(rows, self._key, time.monotonic())
             self._index = index
             self._asked, self._next_check = 0, PREREAD_FIRST_CHECK
             self.prereads += 1

@@ -71,11 +71,10 @@ class ProductHandler:
             preread = not self._mapping.products.shared_catalogue
             if api == domain.CATALOG:
                 lookup = KeyLookup(self._b24, "catalog.product.list", key="xmlId", select=["iblockId"],
-                                   base_filter={"iblockId": iblock}, in_prefix="", preread=preread,
-                                   index_fields=("name", "code"))
+                                   base_filter={"iblockId": iblock}, in_prefix="", preread=preread)
             else:
                 lookup = KeyLookup(self._b24, "crm.product.list", key="XML_ID", select=["ID"],
-                                   id_field="ID", in_prefix="", preread=preread, index_fields=("NAME", "CODE"))
+                                   id_field="ID", in_prefix="", preread=preread)
             self._lookups[(api, iblock)] = lookup
         return self._lookups[(api, iblock)]
 

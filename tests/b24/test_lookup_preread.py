@@ -19,7 +19,7 @@ async def _add(b24, origins: list[str]) -> dict[str, int]:
 
 def _lookup(b24) -> KeyLookup:
     return KeyLookup(b24, "crm.company.list", key="ORIGIN_ID", select=[], id_field="ID",
-                     base_filter={"ORIGINATOR_ID": "ut"}, index_fields=("TITLE",))
+                     base_filter={"ORIGINATOR_ID": "ut"})
 
 
 async def _first(coro):
@@ -42,9 +42,6 @@ async def test_a_bulk_load_reads_the_keys_once_and_then_asks_nothing(sandbox):
         assert commands <= 8, commands
         for i, rows in enumerate(answers):
             assert [int(r["ID"]) for r in rows] == ([existing[f"1c-{i}"]] if i % 3 == 0 else []), i
-        # the matcher's view of the same index: by name, without a call
-        assert [int(r["ID"]) for r in lookup.matches("TITLE", "t 1c-3 ")] == [existing["1c-3"]]
-        assert lookup.matches("NAME", "x") is None  # not indexed: ask the portal
 
 
 async def test_a_key_said_absent_is_asked_of_the_portal_the_second_time(sandbox):
