@@ -38,11 +38,11 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from benchmarks.initial_load import Portal
-from benchmarks.relay import bench_database, drop_database
+from benchmarks.relay import bench_database
 from bridge import bootstrap, db, wire
 from bridge.b24 import client_from_settings
 from bridge.consumer import Outcome, parse
-from bridge.demo import prepare_portal
+from bridge.demo import drop_database, prepare_portal
 from bridge.errors import DependencyMissing
 from bridge.settings import Settings
 from onec_outbox.contract import event_to_json, parse_event
@@ -179,7 +179,7 @@ async def main(args: argparse.Namespace) -> None:
             results[name] = await run(args, dsn, portal, mapping, messages, noop=noop)
     finally:
         portal.close()
-        if args.namespace != "bench_consumer" and dsn:  # a run of its own (CI's smoke run): leave nothing behind
+        if dsn:  # the figures are printed: leave nothing behind
             await drop_database(settings.database_url.get_secret_value(), dsn)
     print(f"{'':40} {'CPU ms/event':>12} {'(user)':>7} {'xact/event':>10} {'idx scans/event':>15} "
           f"{'peak conns':>10} {'wall s':>7}")

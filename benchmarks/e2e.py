@@ -31,7 +31,7 @@ what a manager waits for a new deal while a repricing drains.  Run with the defa
 first-load prefetch (``--limited-prefetch``, 32 and 80).
 
 Needs PostgreSQL and RabbitMQ with the management plugin; a database ``<name>_<namespace>`` and a vhost
-``b24bridge-<namespace>`` are recreated.  ``--json FILE`` also writes the figures.
+``b24bridge-<namespace>`` are recreated, and dropped at the end.  ``--json FILE`` also writes the figures.
 """
 
 from __future__ import annotations
@@ -378,6 +378,8 @@ def card_events(cards, entity: str, version: int, *, reprice: int = 0) -> list[d
 
 
 async def setup(args: argparse.Namespace, suffix: str, rate: float, burst: int):
+    """A database, a vhost and a portal of this run's own; :func:`teardown` drops them (a backlog left in a
+    vhost would weigh on the node for every later run)."""
     from bridge.demo import fresh_database, fresh_vhost, prepare_portal
 
     settings = Settings()
@@ -389,6 +391,14 @@ async def setup(args: argparse.Namespace, suffix: str, rate: float, burst: int):
     mapping_file = Path(tempfile.mkdtemp(prefix="b24bridge-e2e-")) / "mapping.yaml"
     mapping_file.write_text(text, encoding="utf-8")
     return dsn, amqp_url, portal, mapping_file
+
+
+async def teardown(args: argparse.Namespace, suffix: str, dsn: str) -> None:
+    from bridge.demo import drop_database, drop_vhost
+
+    settings = Settings()
+    await drop_vhost(settings.amqp_url.get_secret_value(), args.rabbitmq_api, f"b24bridge-{args.namespace}{suffix}")
+    await drop_database(settings.database_url.get_secret_value(), dsn)
 
 
 async def fixed_rates(args: argparse.Namespace) -> list[Phase]:
@@ -422,6 +432,7 @@ async def fixed_rates(args: argparse.Namespace) -> list[Phase]:
         if bridge is not None:
             bridge.close()
         portal.close()
+        await teardown(args, "", dsn)
 
 
 async def limited(args: argparse.Namespace) -> list[Phase]:
@@ -472,6 +483,7 @@ async def limited(args: argparse.Namespace) -> list[Phase]:
         if bridge is not None:
             bridge.close()
         portal.close()
+        await teardown(args, "_limited", dsn)
 
 
 def main() -> None:

@@ -32,8 +32,9 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.relay import bench_database, drop_database
+from benchmarks.relay import bench_database
 from bridge import db
+from bridge.demo import drop_database
 from bridge.settings import Settings
 
 TOKEN = "bench-token-0001"

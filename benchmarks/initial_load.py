@@ -27,7 +27,7 @@ must change nothing: the bridge's requests in that run are counted by method and
 a look-up (``*.list``/``*.get``); none at all is the best answer.
 
 Needs PostgreSQL and RabbitMQ with the management plugin (a database ``<name>_bench_load`` and a vhost
-``b24bridge-bench_load`` are recreated; ``--namespace`` changes that suffix).  Exits 1 when the portal
+``b24bridge-bench_load`` are recreated and dropped at the end; ``--namespace`` changes that suffix).  Exits 1 when the portal
 does not match the 1C base or the second run wrote anything.
 """
 
@@ -180,7 +180,15 @@ def say(text: str) -> None:
 
 async def bridge_load(args: argparse.Namespace, products: list, counterparties: list) -> dict[str, Any]:
     from bridge import bootstrap
-    from bridge.demo import drain, fresh_database, fresh_vhost, prepare_portal, wait_up
+    from bridge.demo import (
+        drain,
+        drop_database,
+        drop_vhost,
+        fresh_database,
+        fresh_vhost,
+        prepare_portal,
+        wait_up,
+    )
     from bridge.verify import compare
     from onec_outbox.simulator.expected import expected_state
     from onec_outbox.simulator.sender import SendOptions, send
@@ -274,6 +282,8 @@ async def bridge_load(args: argparse.Namespace, products: list, counterparties: 
             await root_cm.__aexit__(None, None, None)
     finally:
         portal.close()
+        await drop_vhost(settings.amqp_url.get_secret_value(), args.rabbitmq_api, f"b24bridge-{args.namespace}")
+        await drop_database(settings.database_url.get_secret_value(), dsn)
     return out
 
 

@@ -36,17 +36,17 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aio_pika
 import asyncpg
-import httpx
 
 from bridge import broker, db, schema, topology
-from bridge.demo import _api_url, fresh_vhost
+from bridge.demo import drop_database, drop_vhost, fresh_vhost
 from bridge.outbox import NewEvent, Outbox
 from bridge.relay import Relay
 from bridge.settings import Settings
+
 
 class Figure(NamedTuple):
     rate: float  # messages per second, wall clock
@@ -82,15 +82,6 @@ async def bench_database(dsn: str, suffix: str = "_bench") -> str:
     bench = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
     await asyncio.to_thread(schema.migrate, bench)
     return bench
-
-
-async def drop_database(dsn: str, bench_dsn: str) -> None:
-    name = unquote(urlsplit(bench_dsn).path.lstrip("/"))
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def depth(channel: aio_pika.abc.AbstractChannel, name: str = QUEUE) -> int:
@@ -218,8 +209,7 @@ async def main(args: argparse.Namespace) -> int:
         print(f"messages left in the vhost's queues: {sum(left.values())}" + (f" {left}" if left else ""))
         return 1 if left else 0
     finally:
-        async with httpx.AsyncClient(timeout=30) as client:
-            await client.delete(f"{_api_url(base_amqp, args.rabbitmq_api)}/vhosts/{quote(vhost, safe='')}")
+        await drop_vhost(base_amqp, args.rabbitmq_api, vhost)
         await drop_database(base_dsn, dsn)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import tempfile
 import time
@@ -38,6 +39,8 @@ from .errors import ConfigError
 from .portal.service import setup as portal_setup
 from .settings import Settings
 from .verify import compare as compare_in_detail
+
+log = logging.getLogger(__name__)
 
 DEMO_VHOST = "b24bridge-demo"
 DEFAULT_TIMEOUT = 600.0
@@ -127,6 +130,26 @@ async def fresh_vhost(amqp_url: str, api_override: str | None, name: str = DEMO_
                           "with `rabbitmq-plugins enable rabbitmq_management` or pass --rabbitmq-api") from exc
     parts = urlsplit(amqp_url)
     return urlunsplit((parts.scheme, parts.netloc, "/" + vhost, parts.query, ""))
+
+
+async def drop_vhost(amqp_url: str, api_override: str | None, name: str) -> None:
+    """Delete a virtual host made by :func:`fresh_vhost` (a benchmark's: its queues may hold a backlog that
+    would otherwise weigh on the node for every later run). Best effort: a clean-up never hides a result."""
+    try:
+        async with httpx.AsyncClient(timeout=60) as client:
+            await client.delete(f"{_api_url(amqp_url, api_override)}/vhosts/{quote(name, safe='')}")
+    except httpx.HTTPError as exc:
+        log.warning("demo: virtual host not dropped", extra={"vhost": name, "error": type(exc).__name__})
+
+
+async def drop_database(dsn: str, made_dsn: str) -> None:
+    """Drop a database made by :func:`fresh_database` next to the one ``dsn`` names."""
+    name = unquote(urlsplit(made_dsn).path.lstrip("/"))
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 # --- the run --------------------------------------------------------------------------------------------

@@ -83,17 +83,28 @@ def rabbit() -> services.Rabbit:
         services.missing(exc)
 
 
+_vhost_api_stuck: list[str] = []  # set once the management API failed to make a vhost: later tests fail fast
+
+
 @pytest.fixture
 def amqp_url(rabbit: services.Rabbit) -> str:
     """The URL of a fresh virtual host for this test."""
+    if _vhost_api_stuck:
+        pytest.fail(_vhost_api_stuck[0], pytrace=False)
     vhost = f"t-{uuid.uuid4().hex[:12]}"
     user = unquote(urlsplit(rabbit.amqp_url).username or "guest")
-    with httpx.Client(timeout=10) as api:
-        api.put(f"{rabbit.api_url}/vhosts/{quote(vhost, safe='')}").raise_for_status()
-        api.put(
-            f"{rabbit.api_url}/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}",
-            json={"configure": ".*", "write": ".*", "read": ".*"},
-        ).raise_for_status()
+    try:
+        with httpx.Client(timeout=60) as api:
+            api.put(f"{rabbit.api_url}/vhosts/{quote(vhost, safe='')}").raise_for_status()
+            api.put(
+                f"{rabbit.api_url}/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}",
+                json={"configure": ".*", "write": ".*", "read": ".*"},
+            ).raise_for_status()
+    except httpx.TimeoutException as exc:
+        _vhost_api_stuck.append(
+            f"RabbitMQ's management API did not make a virtual host within 60 s ({exc!r}); later tests that "
+            "need one fail at once. `./dev sweep` drops what earlier runs left and restarts a stuck local node")
+        pytest.fail(_vhost_api_stuck[0], pytrace=False)
     yield rabbit.with_vhost(vhost)
     with httpx.Client(timeout=30) as api:
         api.delete(f"{rabbit.api_url}/vhosts/{quote(vhost, safe='')}")
