@@ -197,7 +197,7 @@ if __name__ == "__main__":
     parser.add_argument("--prefetch", type=int, default=32)
     parser.add_argument("--smoke", action="store_true", help="a tiny run (scale 0.1) that only proves the script works")
     parser.add_argument("--namespace", default="bench_consumer",
-                        help="suffix of the benchmark's own database (dropped at the end when not the default)")
+                        help="suffix of the benchmark's own database (dropped at the end)")
     parsed = parser.parse_args()
     if parsed.smoke:
         parsed.scale = 0.1

@@ -180,7 +180,8 @@ def _consumers(root: Root, names: list[str]) -> list[Consumer]:
     recorder = outcomes.OutcomeRecorder(root.pool)
     return [Consumer(h, root.connect,
                      ConsumerConfig(prefetch=root.settings.consumer_prefetch,
-                                    wait_budget=getattr(h, "wait_budget", ConsumerConfig.wait_budget)),
+                                    wait_budget=getattr(h, "wait_budget", ConsumerConfig.wait_budget),
+                                    wait_in_hand=root.settings.consumer_wait_in_hand),
                      recorder=recorder, review=review.ReviewStore(root.pool))
             for h in handlers]
 

@@ -34,6 +34,7 @@ killing consumers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -59,6 +60,12 @@ DEFAULT_WAIT_BUDGET = 24 * 3600.0  # seconds a message may wait for a missing de
 # A message held through an outage goes back to the broker (the 60 s wait queue) after this long, well
 # before RabbitMQ's consumer_timeout (30 min by default) closes a channel that keeps a delivery unacked.
 DEFAULT_HOLD_LIMIT = 15 * 60.0
+# A document usually arrives a few milliseconds after the counterparty or product it needs, which another
+# consumer is still applying (p95 ~0.5 s): looking again in hand, a few times within this many seconds,
+# spares it the wait queue's 5 s.  At most a quarter of the prefetch waits in hand at once, so messages
+# whose dependencies are present keep flowing; only a message's first delivery waits in hand.
+DEFAULT_WAIT_IN_HAND = 2.0
+WAIT_IN_HAND_FIRST_LOOK = 0.1  # seconds; doubled at every look
 _PARK = object()  # _apply's answer for "held too long: hand the message back to the broker"
 # Each consumer's share of the portal's rate limit when they compete (bridge.b24.coalescer): deals and
 # their documents are what managers wait for; product updates come in bulk (price lists) and go last.
@@ -111,6 +118,7 @@ class ConsumerConfig:
     prefetch: int = 32
     wait_budget: float = DEFAULT_WAIT_BUDGET
     hold_limit: float = DEFAULT_HOLD_LIMIT
+    wait_in_hand: float = DEFAULT_WAIT_IN_HAND  # 0: a missing dependency goes to the wait queue at once
 
 
 class Consumer:
@@ -124,6 +132,7 @@ class Consumer:
         self._pause = Pause(handler.name)
         self._stop = asyncio.Event()
         self._inflight: set[asyncio.Task] = set()
+        self._waiting_in_hand = 0  # messages looking again for a dependency without leaving the consumer
         self._publish_channel: aio_pika.abc.AbstractChannel | None = None
         self.handled = 0  # since start, for progress output
         metrics.init_consumer(handler.name, (o.value for o in Outcome))
@@ -255,6 +264,8 @@ class Consumer:
         long: give it back to the broker)."""
         deadline = time.monotonic() + self._config.hold_limit
         recorded: type | None = None  # a hold or pause is recorded once per message, not at every probe
+        look = WAIT_IN_HAND_FIRST_LOOK if delivery.waiting_since is None and delivery.first_delivery else None
+        looked = 0.0
         while True:
             attempt = await self._pause.turn(self._stop, deadline)  # at once, unless the consumer is paused
             if attempt is None or self._stop.is_set() or time.monotonic() > deadline:
@@ -289,12 +300,35 @@ class Consumer:
                     except TimeoutError:
                         pass
                     continue
+                if (isinstance(decision, disposition.Wait) and look is not None
+                        and looked + look <= self._config.wait_in_hand
+                        and self._waiting_in_hand < max(1, self._config.prefetch // 4)):
+                    await self._look_again_later(look)
+                    looked, look = looked + look, look * 2
+                    # its handler ran: a pre-read index may not answer "absent" for it any more
+                    b24_lookup.FIRST_DELIVERY.set(False)
+                    continue
+                if isinstance(decision, disposition.Wait) and looked:
+                    metrics.DEPENDENCY_WAITS_IN_HAND.labels(self.handler.name, "queued").inc()
+                    decision = dataclasses.replace(decision, since=decision.since - looked)  # waiting since
                 return decision
             else:
                 self._pause.answered(attempt)
+                if looked:
+                    metrics.DEPENDENCY_WAITS_IN_HAND.labels(self.handler.name, "resolved").inc()
                 return outcome
             finally:
                 self._pause.release(attempt)  # a cancelled probe gives its turn to the next message
+
+    async def _look_again_later(self, delay: float) -> None:
+        """Wait ``delay`` seconds in hand for a missing dependency (see DEFAULT_WAIT_IN_HAND)."""
+        self._waiting_in_hand += 1
+        try:
+            await asyncio.wait_for(self._stop.wait(), delay)
+        except TimeoutError:
+            pass
+        finally:
+            self._waiting_in_hand -= 1
 
     async def _let_go(self, message, delivery: wire.Delivery | None, decision: disposition.Decision,
                       context: dict) -> None:

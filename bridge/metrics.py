@@ -113,6 +113,12 @@ DEPENDENCY_WAITS = Counter(
     "bridge_consumer_dependency_waits_total", "Messages parked because a dependency is missing", ["consumer"],
     registry=None,
 )
+DEPENDENCY_WAITS_IN_HAND = Counter(
+    "bridge_consumer_dependency_waits_in_hand_total",
+    "Messages that looked again in hand for a missing dependency: resolved (applied without the wait "
+    "queue) or queued (still missing, sent to the wait queue)", ["consumer", "result"],
+    registry=None,
+)
 PAUSED = Gauge("bridge_consumer_paused", "1 while a consumer holds back because Bitrix24 is failing", ["consumer"],
                registry=None)
 END_TO_END = Histogram(
@@ -166,7 +172,8 @@ COMPONENTS = {
     "ingest": (INGEST_REQUESTS, INGEST_EVENTS, INGEST_SECONDS),
     "relay": (OUTBOX_PENDING, OUTBOX_OLDEST_AGE, RELAY_PUBLISHED, RELAY_FAILED, RELAY_BATCH_SECONDS,
               RELAY_LAST_SUCCESS, *ONEC_GAUGES, ONEC_WORKING_HOURS),
-    "consumer": (CONSUMED, CONSUME_SECONDS, RETRIES, DEAD_LETTERS, DEAD_LETTERS_STORED, DEPENDENCY_WAITS, PAUSED,
+    "consumer": (CONSUMED, CONSUME_SECONDS, RETRIES, DEAD_LETTERS, DEAD_LETTERS_STORED, DEPENDENCY_WAITS,
+                 DEPENDENCY_WAITS_IN_HAND, PAUSED,
                  END_TO_END, APPLY_LATENCY, REVIEW_PARKED, REVIEW_OPEN,
                  PAID_NOTIFICATIONS, UNMAPPED_USERS, OWNED_OVERWRITES, *b24_metrics.ALL),
     "console": (CONSOLE_LOGINS, CONSOLE_ACTIONS),
@@ -226,6 +233,8 @@ def init_consumer(name: str, outcomes: Iterable[str] = ()) -> None:
     for reason in retry_reasons():
         RETRIES.labels(name, reason)
     DEPENDENCY_WAITS.labels(name)
+    for result in ("resolved", "queued"):
+        DEPENDENCY_WAITS_IN_HAND.labels(name, result)
     REVIEW_OPEN.labels(name)
     PAUSED.labels(name).set(0)
     CONSUME_SECONDS.labels(name)

@@ -2,8 +2,9 @@
 
 The consumer calls :meth:`OutcomeRecorder.record` once per decision it obeyed — a handler's
 :class:`~bridge.consumer.Outcome` or a :mod:`bridge.disposition` decision — with the Bitrix24 calls of that
-attempt (:mod:`bridge.b24.calls`).  One INSERT, outside the handler's transaction: the trace is a
-witness, so a failure to record is logged and consuming goes on.
+attempt (:mod:`bridge.b24.calls`).  Written outside the handler's transactions, the outcomes of events
+handled at the same time in one statement: the trace is a witness, so a failure to record is logged and
+consuming goes on.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,9 +40,15 @@ class NullRecorder:
 
 
 class OutcomeRecorder(NullRecorder):
+    """Writes outcomes by group commit: a ``record`` returns once its row is stored, and the rows recorded
+    while a write is under way go together in the next one (one round trip for all of them), so a busy
+    consumer spends one statement on many outcomes instead of one transaction each."""
+
     def __init__(self, pool: asyncpg.Pool, timeout: float = RECORD_TIMEOUT) -> None:
         self._pool = pool
         self._timeout = timeout
+        self._pending: list[_Row] = []
+        self._writing = asyncio.Lock()
 
     async def record(self, context: dict[str, Any], outcome: Any, calls: list[dict[str, Any]] | None = None) -> None:
         """Store ``outcome`` (an Outcome or a decision) of the event in ``context`` (consumer, event_id,
@@ -49,19 +57,36 @@ class OutcomeRecorder(NullRecorder):
         if event_id is None:  # a message without a usable id cannot be traced by id anyway
             return
         row = row_of(outcome)
-        try:
-            async with asyncio.timeout(self._timeout):
-                async with self._pool.acquire() as conn:
-                    await conn.execute(
-                        Q.outcome_insert, event_id, context.get("consumer"), row["outcome"],
-                        context.get("entity_type"), _uuid(context.get("entity_id")), row.get("reason"),
-                        row.get("error"), row.get("retry_tier"), row.get("missing"), row.get("waiting_since"),
-                        calls or [])
-        except Exception as exc:  # noqa: BLE001 - a witness: never let the trace stop the consumer
-            log.warning("could not record the outcome for the trace", extra={
-                "action": "trace.record_failed", "consumer": context.get("consumer"),
-                "event_id": context.get("event_id"), "outcome": row["outcome"],
-                "error": f"{type(exc).__name__}: {exc}"})
+        mine = _Row(context, row["outcome"], (
+            event_id, context.get("consumer"), row["outcome"], context.get("entity_type"),
+            _uuid(context.get("entity_id")), row.get("reason"), row.get("error"), row.get("retry_tier"),
+            row.get("missing"), row.get("waiting_since"), calls or []))
+        self._pending.append(mine)
+        async with self._writing:  # whoever holds the lock writes everything recorded so far
+            if mine.done:
+                return
+            batch, self._pending = self._pending, []
+            try:
+                async with asyncio.timeout(self._timeout):
+                    async with self._pool.acquire() as conn:
+                        await conn.executemany(Q.outcome_insert, [r.args for r in batch])
+            except Exception as exc:  # noqa: BLE001 - a witness: never let the trace stop the consumer
+                for r in batch:
+                    log.warning("could not record the outcome for the trace", extra={
+                        "action": "trace.record_failed", "consumer": r.context.get("consumer"),
+                        "event_id": r.context.get("event_id"), "outcome": r.outcome,
+                        "error": f"{type(exc).__name__}: {exc}"})
+            finally:
+                for r in batch:
+                    r.done = True
+
+
+@dataclass(slots=True)
+class _Row:
+    context: dict[str, Any]
+    outcome: str
+    args: tuple
+    done: bool = False
 
 
 def row_of(outcome: Any) -> dict[str, Any]:

@@ -26,12 +26,16 @@ def new_event(entity: str = "counterparty", *, version: int = 1, entity_id: uuid
 
 
 def consumed(consumer: str, outcome: str) -> float:
-    """The consumer's own count of messages with ``outcome`` (metrics live in per-process registries, not
-    prometheus_client's global one, so read the family itself)."""
-    for family in metrics.CONSUMED.collect():
+    """The consumer's own count of messages with ``outcome``."""
+    return sample_of(metrics.CONSUMED, consumer=consumer, outcome=outcome)
+
+
+def sample_of(metric, **labels: str) -> float:
+    """A counter's or gauge's value for ``labels`` in this process (metrics live in per-process registries,
+    not prometheus_client's global one, so read the family itself)."""
+    for family in metric.collect():
         for sample in family.samples:
-            if sample.name == "bridge_consumer_messages_total" and \
-                    sample.labels == {"consumer": consumer, "outcome": outcome}:
+            if sample.labels == labels and not sample.name.endswith("_created"):
                 return sample.value
     return 0.0
 

@@ -12,12 +12,12 @@ import aio_pika
 import asyncpg
 import pytest
 
-from bridge import topology, wire
+from bridge import metrics, topology, wire
 from bridge.broker import connector
 from bridge.consumer import Consumer, ConsumerConfig, Outcome
 from bridge.errors import B24TransportError, B24ValidationError, DependencyMissing
 from tests.contract.samples import event
-from tests.helpers import consumed, peek_dead_letters, wait_for
+from tests.helpers import consumed, peek_dead_letters, sample_of, wait_for
 
 TARGET = topology.Target("counterparty", (("counterparty", "counterparty.upserted"),),
                          retry_delays=(1, 1), wait_delays=(1,))
@@ -143,13 +143,47 @@ async def test_an_error_that_outlasts_every_tier_ends_in_the_dlq(amqp_url):
 async def test_a_missing_dependency_waits_without_counting_and_follows_once_it_exists(amqp_url):
     missing = DependencyMissing("company not in Bitrix24 yet", missing=["counterparty/x"])
     handler = ScriptedHandler([missing, missing, missing])
+    waiting_before = consumed("counterparty", "waiting")
     event_id, body = valid_event()
     await publish(amqp_url, body, event_id)
-    stop, task = await run_consumer(handler, amqp_url)
+    stop, task = await run_consumer(handler, amqp_url, wait_in_hand=0)  # straight to the wait queue
     assert await wait_for(lambda: _async(handler.applied), timeout=30)
     await settle(stop, task)
     assert handler.applied == [event_id] and handler.calls == 4
     assert await dead_letters(amqp_url) == []
+    assert consumed("counterparty", "waiting") - waiting_before == 3
+
+
+async def test_a_dependency_applied_within_a_second_is_met_in_hand_without_the_wait_queue(amqp_url):
+    """An order usually arrives milliseconds after its counterparty, which another consumer is applying:
+    it looks again in hand (0.1, 0.2, … s) instead of spending the wait queue's delay."""
+    missing = DependencyMissing("company not in Bitrix24 yet", missing=["counterparty/x"])
+    handler = ScriptedHandler([missing, missing, missing])
+    waiting_before = consumed("counterparty", "waiting")
+    resolved_before = sample_of(metrics.DEPENDENCY_WAITS_IN_HAND, consumer="counterparty", result="resolved")
+    event_id, body = valid_event()
+    await publish(amqp_url, body, event_id)
+    stop, task = await run_consumer(handler, amqp_url, wait_in_hand=2.0)
+    assert await wait_for(lambda: _async(handler.applied), timeout=30)
+    await settle(stop, task)
+    assert handler.applied == [event_id] and handler.calls == 4
+    assert consumed("counterparty", "waiting") == waiting_before  # never went through the wait queue
+    assert sample_of(metrics.DEPENDENCY_WAITS_IN_HAND, consumer="counterparty", result="resolved") == \
+        resolved_before + 1
+
+
+async def test_a_dependency_still_missing_after_the_looks_in_hand_goes_to_the_wait_queue(amqp_url):
+    missing = DependencyMissing("company not in Bitrix24 yet", missing=["counterparty/x"])
+    handler = ScriptedHandler([missing] * 5)  # 0.1 + 0.2 s in hand, then the queue
+    waiting_before = consumed("counterparty", "waiting")
+    event_id, body = valid_event()
+    await publish(amqp_url, body, event_id)
+    stop, task = await run_consumer(handler, amqp_url, wait_in_hand=0.35)
+    assert await wait_for(lambda: _async(handler.applied), timeout=30)
+    await settle(stop, task)
+    assert handler.applied == [event_id] and handler.calls == 6
+    # the first delivery looked twice in hand then queued; a message back from the wait queue waits there
+    assert consumed("counterparty", "waiting") - waiting_before == 3
 
 
 async def test_a_dependency_missing_beyond_its_budget_is_dead_lettered_as_dependency_missing(amqp_url):
