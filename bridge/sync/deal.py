@@ -64,7 +64,7 @@ class DealHandler:
         async with unit_of_work(self._pool, self.name, source, document) as uow:
             if await uow.seen(event.event_id):
                 return Outcome.DUPLICATE
-            projection = OrderProjection(uow.conn, source)
+            projection = OrderProjection(await uow.connection(), source)  # detached if it waited for the lease
             newer = await projection.merge(doc_type, doc_id, event.version, event.payload)
             affected = await projection.affected_orders(doc_type, doc_id)
             for order_id in sorted(affected):  # every order, even when one of them fails

@@ -65,3 +65,21 @@ async def test_an_order_left_behind_by_a_failed_attempt_is_recomputed_on_redeliv
     await deal_handler.handle(parse_event(moved))  # redelivered: A is recomputed although the invoice left it
     assert deal_of(portal.sandbox, a.order_id)["UF_CRM_B24B_INVOICE_NO"] != "СЧ-9"
     assert deal_of(portal.sandbox, b.order_id)["UF_CRM_B24B_INVOICE_NO"] == "СЧ-9"
+
+
+async def test_a_document_whose_lease_another_replica_holds_waits_for_it_then_applies(
+        db_pool, portal, deal_handler):
+    """Two consumer replicas: an invoice arrives while the other replica still holds its lease. The handler
+    waits for the lease without a connection, then works in a fresh transaction (it once crashed here
+    with "the unit of work is detached" and went to the 5 s retry tier: the p99 of two replicas)."""
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    a = Lifecycle(cp, product)
+    order = a.order()
+    await deal_handler.handle(parse_event(order))
+    invoice = a.invoice()
+    key = f"{invoice['source']}/{invoice['event_type'].removesuffix('.upserted')}/{invoice['entity_id']}"
+    async with db_pool.acquire() as conn:
+        await conn.execute("INSERT INTO object_leases (key, holder, expires_at) "
+                           "VALUES ($1, 'the-other-replica', now() + interval '300 milliseconds')", key)
+    assert (await deal_handler.handle(parse_event(invoice))).value == "applied"
+    assert deal_of(portal.sandbox, a.order_id)["STAGE_ID"] == "B24B_INVOICE"
