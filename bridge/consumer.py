@@ -62,10 +62,10 @@ DEFAULT_WAIT_BUDGET = 24 * 3600.0  # seconds a message may wait for a missing de
 DEFAULT_HOLD_LIMIT = 15 * 60.0
 # A document usually arrives a few milliseconds after the counterparty or product it needs, which another
 # consumer is still applying (p95 ~0.5 s): looking again in hand, a few times within this many seconds,
-# spares it the wait queue's 5 s.  At most a quarter of the prefetch waits in hand at once, so messages
-# whose dependencies are present keep flowing; only a message's first delivery waits in hand.
-DEFAULT_WAIT_IN_HAND = 2.0
-WAIT_IN_HAND_FIRST_LOOK = 0.1  # seconds; doubled at every look
+# spares it the wait queue's 5 s.  At most half the prefetch waits in hand at once, so messages whose
+# dependencies are present keep flowing; only a message's first delivery waits in hand.
+DEFAULT_WAIT_IN_HAND = 3.0
+WAIT_IN_HAND_LOOKS = (0.1, 0.5)  # seconds before the first look, doubled at every look up to the second
 _PARK = object()  # _apply's answer for "held too long: hand the message back to the broker"
 # Each consumer's share of the portal's rate limit when they compete (bridge.b24.coalescer): deals and
 # their documents are what managers wait for; product updates come in bulk (price lists) and go last.
@@ -264,7 +264,7 @@ class Consumer:
         long: give it back to the broker)."""
         deadline = time.monotonic() + self._config.hold_limit
         recorded: type | None = None  # a hold or pause is recorded once per message, not at every probe
-        look = WAIT_IN_HAND_FIRST_LOOK if delivery.waiting_since is None and delivery.first_delivery else None
+        look = WAIT_IN_HAND_LOOKS[0] if delivery.waiting_since is None and delivery.first_delivery else None
         looked = 0.0
         while True:
             attempt = await self._pause.turn(self._stop, deadline)  # at once, unless the consumer is paused
@@ -302,9 +302,9 @@ class Consumer:
                     continue
                 if (isinstance(decision, disposition.Wait) and look is not None
                         and looked + look <= self._config.wait_in_hand
-                        and self._waiting_in_hand < max(1, self._config.prefetch // 4)):
+                        and self._waiting_in_hand < max(1, self._config.prefetch // 2)):
                     await self._look_again_later(look)
-                    looked, look = looked + look, look * 2
+                    looked, look = looked + look, min(look * 2, WAIT_IN_HAND_LOOKS[1])
                     # its handler ran: a pre-read index may not answer "absent" for it any more
                     b24_lookup.FIRST_DELIVERY.set(False)
                     continue

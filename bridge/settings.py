@@ -66,7 +66,7 @@ class Settings(BaseSettings):
 
     consumer_prefetch: int = Field(32, ge=1, le=1000, description="messages handled concurrently per consumer")
     consumer_wait_in_hand: float = Field(
-        2.0, ge=0, le=30,
+        3.0, ge=0, le=30,
         description="seconds a message whose dependency is missing looks again in hand before the wait queue (0: never)")
     consumer_metrics_port: int = 9102
     startup_check: bool = Field(
