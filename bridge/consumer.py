@@ -34,10 +34,9 @@ killing consumers.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Protocol
@@ -266,6 +265,7 @@ class Consumer:
         recorded: type | None = None  # a hold or pause is recorded once per message, not at every probe
         look = WAIT_IN_HAND_LOOKS[0] if delivery.waiting_since is None and delivery.first_delivery else None
         looked = 0.0
+        first_missing: float | None = None  # when a look first found a dependency missing
         while True:
             attempt = await self._pause.turn(self._stop, deadline)  # at once, unless the consumer is paused
             if attempt is None or self._stop.is_set() or time.monotonic() > deadline:
@@ -300,9 +300,11 @@ class Consumer:
                     except TimeoutError:
                         pass
                     continue
+                if isinstance(decision, disposition.Wait) and first_missing is None:
+                    first_missing = decision.since
                 if (isinstance(decision, disposition.Wait) and look is not None
                         and looked + look <= self._config.wait_in_hand
-                        and self._waiting_in_hand < max(1, self._config.prefetch // 2)):
+                        and self._waiting_in_hand < self._config.prefetch // 2):
                     await self._look_again_later(look)
                     looked, look = looked + look, min(look * 2, WAIT_IN_HAND_LOOKS[1])
                     # its handler ran: a pre-read index may not answer "absent" for it any more
@@ -310,7 +312,7 @@ class Consumer:
                     continue
                 if isinstance(decision, disposition.Wait) and looked:
                     metrics.DEPENDENCY_WAITS_IN_HAND.labels(self.handler.name, "queued").inc()
-                    decision = dataclasses.replace(decision, since=decision.since - looked)  # waiting since
+                    decision = replace(decision, since=first_missing)  # waiting since
                 return decision
             else:
                 self._pause.answered(attempt)

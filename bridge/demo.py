@@ -143,13 +143,17 @@ async def drop_vhost(amqp_url: str, api_override: str | None, name: str) -> None
 
 
 async def drop_database(dsn: str, made_dsn: str) -> None:
-    """Drop a database made by :func:`fresh_database` next to the one ``dsn`` names."""
+    """Drop a database made by :func:`fresh_database` next to the one ``dsn`` names (best effort, as
+    :func:`drop_vhost`)."""
     name = unquote(urlsplit(made_dsn).path.lstrip("/"))
-    conn = await asyncpg.connect(dsn, timeout=10)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+    except (OSError, asyncpg.PostgresError) as exc:
+        log.warning("demo: database not dropped", extra={"database": name, "error": type(exc).__name__})
 
 
 # --- the run --------------------------------------------------------------------------------------------

@@ -67,18 +67,39 @@ class OutcomeRecorder(NullRecorder):
                 return
             batch, self._pending = self._pending, []
             try:
+                await self._write(batch)
+            except BaseException:  # cancelled while writing: the others' rows go to the next writer
+                self._pending[:0] = [r for r in batch if r is not mine and not r.done]
+                raise
+            for r in batch:
+                r.done = True
+
+    async def _write(self, batch: list[_Row]) -> None:
+        """All rows in one statement; if that fails for a reason of its own (not a lost or slow database),
+        row by row, so that one row the database refuses costs only its own trace."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._pool.acquire() as conn:
+                    await conn.executemany(Q.outcome_insert, [r.args for r in batch])
+            return
+        except Exception as exc:  # noqa: BLE001 - a witness: never let the trace stop the consumer
+            if len(batch) == 1 or isinstance(exc, (TimeoutError, OSError, asyncpg.InterfaceError)):
+                self._failed(batch, exc)
+                return
+        for row in batch:
+            try:
                 async with asyncio.timeout(self._timeout):
                     async with self._pool.acquire() as conn:
-                        await conn.executemany(Q.outcome_insert, [r.args for r in batch])
-            except Exception as exc:  # noqa: BLE001 - a witness: never let the trace stop the consumer
-                for r in batch:
-                    log.warning("could not record the outcome for the trace", extra={
-                        "action": "trace.record_failed", "consumer": r.context.get("consumer"),
-                        "event_id": r.context.get("event_id"), "outcome": r.outcome,
-                        "error": f"{type(exc).__name__}: {exc}"})
-            finally:
-                for r in batch:
-                    r.done = True
+                        await conn.execute(Q.outcome_insert, *row.args)
+            except Exception as exc:  # noqa: BLE001 - as above
+                self._failed([row], exc)
+
+    @staticmethod
+    def _failed(rows: list[_Row], exc: BaseException) -> None:
+        for r in rows:
+            log.warning("could not record the outcome for the trace", extra={
+                "action": "trace.record_failed", "consumer": r.context.get("consumer"),
+                "event_id": r.context.get("event_id"), "outcome": r.outcome, "error": f"{type(exc).__name__}: {exc}"})
 
 
 @dataclass(slots=True)

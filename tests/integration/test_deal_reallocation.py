@@ -80,6 +80,6 @@ async def test_a_document_whose_lease_another_replica_holds_waits_for_it_then_ap
     key = f"{invoice['source']}/{invoice['event_type'].removesuffix('.upserted')}/{invoice['entity_id']}"
     async with db_pool.acquire() as conn:
         await conn.execute("INSERT INTO object_leases (key, holder, expires_at) "
-                           "VALUES ($1, 'the-other-replica', now() + interval '300 milliseconds')", key)
+                           "VALUES ($1, 'the-other-replica', now() + interval '2 seconds')", key)
     assert (await deal_handler.handle(parse_event(invoice))).value == "applied"
     assert deal_of(portal.sandbox, a.order_id)["STAGE_ID"] == "B24B_INVOICE"

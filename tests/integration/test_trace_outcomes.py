@@ -165,3 +165,18 @@ async def test_outcomes_recorded_at_the_same_time_share_one_statement_and_all_ar
         assert counted.count - before <= 3, counted.ended[before:]
     finally:
         await pool.close()
+
+
+async def test_an_outcome_the_database_refuses_costs_only_its_own_row_in_a_group_commit(db_pool, caplog):
+    recorder = outcomes.OutcomeRecorder(db_pool)
+    good = [str(uuid.uuid4()) for _ in range(5)]
+    bad = str(uuid.uuid4())
+    records = [recorder.record({"consumer": "deal", "event_id": i}, Outcome.APPLIED) for i in good]
+    records.insert(2, recorder.record({"consumer": "deal", "event_id": bad}, Outcome.APPLIED,
+                                      [{"method": "crm.deal.update", "error": "NUL \u0000 in a reply"}]))
+    await asyncio.gather(*records)  # jsonb cannot hold \u0000: that row is refused
+    async with db_pool.acquire() as conn:
+        stored = {r["e"] for r in await conn.fetch("SELECT event_id::text AS e FROM event_outcomes")}
+    assert set(good) <= stored and bad not in stored
+    refused = [r for r in caplog.records if getattr(r, "action", None) == "trace.record_failed"]
+    assert [r.event_id for r in refused] == [bad]
