@@ -99,6 +99,7 @@ class Coalescer:
         self._send_batch = send_batch
         self._queue: list[_Pending] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_bulk = False  # the timer waits bulk_linger: every call queued when it was set is bulk
         self._drainer: asyncio.Task | None = None
         self._sending: set[asyncio.Task] = set()
         self._closing = False
@@ -132,9 +133,15 @@ class Coalescer:
             return
         if self._queued_commands() >= self.batching.max_commands or self._closing:
             self._start_drainer()
-        elif self._timer is None:
+            return
+        bulk = all(item.priority == calls.BULK for item in self._queue)
+        if self._timer is not None and self._timer_bulk and not bulk:
+            self._timer.cancel()  # a call that someone waits for came: the usual linger from now
+            self._timer = None
+        if self._timer is None:
+            self._timer_bulk = bulk and self.batching.bulk_linger > (self.batching.linger or 0)
             self._timer = asyncio.get_running_loop().call_later(
-                self.batching.linger or 0, self._start_drainer
+                self.batching.bulk_linger if self._timer_bulk else self.batching.linger or 0, self._start_drainer
             )
 
     def _start_drainer(self) -> None:

@@ -102,3 +102,47 @@ async def test_a_steady_stream_of_urgent_calls_does_not_starve_bulk(monkeypatch)
     stop.set()
     await producer
     await asyncio.gather(*urgent)
+
+
+# --- bulk lingers for company: a request that leaves with a few commands wastes a slot -------------------
+
+
+async def _trickle(coalescer: Coalescer, names: list[str], every: float, priority: int) -> list:
+    async def one(i: int, name: str):
+        await asyncio.sleep(i * every)
+        with calls.priority(priority):
+            return await coalescer.submit(name, {}, name)
+
+    return await asyncio.gather(*(one(i, n) for i, n in enumerate(names)))
+
+
+async def test_bulk_calls_trickling_in_share_one_request_instead_of_one_each():
+    portal = Recorder()
+    names = [f"product-{i}" for i in range(5)]
+    coalescer = Coalescer(Batching(linger=0.01, bulk_linger=5.0), portal.slot, portal.one, portal.batch)
+    bulk = asyncio.create_task(_trickle(coalescer, names, 0.03, calls.BULK))
+    await asyncio.sleep(0.3)
+    assert portal.batches == []  # nobody waits for bulk: it waits for company
+    with calls.priority(calls.BULK):  # ... until a full request's worth has come
+        await asyncio.gather(*(coalescer.submit(f"more-{i}", {}, f"more-{i}") for i in range(45)))
+    await bulk
+    assert len(portal.batches) == 1 and len(portal.batches[0]) == 50
+
+    normal = Recorder()  # the same trickle of calls someone waits for goes at the usual linger
+    coalescer = Coalescer(Batching(linger=0.01, bulk_linger=5.0), normal.slot, normal.one, normal.batch)
+    await _trickle(coalescer, names, 0.03, calls.NORMAL)
+    assert len(normal.batches) > 1
+
+
+async def test_an_urgent_call_takes_the_bulk_calls_waiting_with_it_at_once():
+    portal = Recorder()
+    coalescer = Coalescer(Batching(linger=0.01, bulk_linger=5.0), portal.slot, portal.one, portal.batch)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    bulk = asyncio.create_task(_trickle(coalescer, [f"product-{i}" for i in range(3)], 0.01, calls.BULK))
+    await asyncio.sleep(0.1)
+    with calls.priority(calls.URGENT):
+        await coalescer.submit("deal", {}, "deal")
+    await bulk
+    assert loop.time() - started < 2.5  # not the bulk linger's 5 s
+    assert portal.batches == [["deal", "product-0", "product-1", "product-2"]]
