@@ -119,15 +119,32 @@ class CounterpartyHandler:
             return Outcome.APPLIED
 
 
+_MULTI = ("PHONE", "EMAIL")
+
+
+def _sent(person: dict[str, Any] | None, key: str, *more: list[str] | None) -> list[str]:
+    """Every phone (or e-mail) the bridge may have written for a person: the last confirmed push's, those
+    an earlier push that died may have written (``<KEY>_MAYBE``), and ``more``."""
+    person = person or {}
+    values = [*(person.get(key) or []), *(person.get(f"{key}_MAYBE") or [])]
+    for extra in more:
+        values += extra or []
+    return list(dict.fromkeys(values))
+
+
 def _unconfirmed(pushed: dict[str, Any], pending: dict[str, Any]) -> dict[str, Any]:
     """The diff base after a push that died half-way (``pending``: the fields it meant to write): every
     field, phone, e-mail, address and bank account is sent again (and a field only the old or the failed
     push had is still cleared, an account only the old one had deleted); the deletion comment is not added
-    twice."""
-    def person(p: dict[str, Any], fields: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {**p, "fields": unconfirmed(p.get("fields"), fields), "PHONE": None, "EMAIL": None, "city": None}
+    twice.  Phones and e-mails are read from Bitrix24 again (``None``), and those the bridge may have
+    written (``<KEY>_MAYBE``) are still deleted when 1C no longer has them — a manager's own stay."""
+    def person(p: dict[str, Any], fields: dict[str, Any] | None = None,
+               multi: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {**p, "fields": unconfirmed(p.get("fields"), fields), "city": None,
+                **{k: None for k in _MULTI}, **{f"{k}_MAYBE": _sent(p, k, (multi or {}).get(k)) for k in _MULTI}}
 
-    return {**pushed, "main": person(pushed["main"], pending.get("main")) if pushed.get("main") else None,
+    return {**pushed, "main": person(pushed["main"], pending.get("main"), pending.get("multi"))
+            if pushed.get("main") else None,
             "requisite": unconfirmed(pushed.get("requisite"), pending.get("requisite")),
             "addresses": {t: unconfirmed(a) for t, a in (pushed.get("addresses") or {}).items()},
             "bank_details": {n: unconfirmed(b) for n, b in (pushed.get("bank_details") or {}).items()},
@@ -135,9 +152,12 @@ def _unconfirmed(pushed: dict[str, Any], pending: dict[str, Any]) -> dict[str, A
 
 
 def _pending(base: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
-    """The owner's and requisite's fields this push may set (with those a failed push may have set)."""
-    return {"main": {**((base.get("main") or {}).get("fields") or {}), **state["main"]["fields"]},
-            "requisite": {**(base.get("requisite") or {}), **(state["requisite"] or {})}}
+    """The owner's and requisite's fields this push may set (with those a failed push may have set), and
+    the owner's phones and e-mails it may write (with those earlier pushes may have written)."""
+    main = base.get("main") or {}
+    return {"main": {**(main.get("fields") or {}), **state["main"]["fields"]},
+            "requisite": {**(base.get("requisite") or {}), **(state["requisite"] or {})},
+            "multi": {k: _sent(main, k, state["main"][k]) for k in _MULTI}}
 
 
 def _as_json(state: domain.CounterpartyState) -> dict[str, Any]:
@@ -329,7 +349,8 @@ class _Apply:
         if pushed is None or any(pushed.get(k) is None or list(multi[k]) != list(pushed[k]) for k in multi):
             current = await self.b24.call(f"crm.{kind}.get", {"id": b24_id})
             for key, values in multi.items():
-                ops = multifield_changes(key, current.get(key) or [], pushed.get(key) if pushed else None, values)
+                sent = pushed.get(key) if pushed and pushed.get(key) is not None else (pushed or {}).get(f"{key}_MAYBE")
+                ops = multifield_changes(key, current.get(key) or [], sent, values)
                 if ops:
                     fields[key] = ops
         if fields:

@@ -47,3 +47,21 @@ async def test_a_snapshot_equal_to_a_push_that_died_half_way_is_sent_again_not_t
     assert await db_pool.fetchval(
         "SELECT count(*) FROM entity_links WHERE onec_id = $1 AND pushing_since IS NOT NULL", cp) == 0
     assert await handler.handle(parse_event(version(cp, 4, name="Ромашка", kpp="773601001"))) is Outcome.UNCHANGED
+
+
+async def test_a_phone_1c_removed_is_deleted_even_after_a_push_that_died_half_way(world):
+    """The chaos suite found it: a push killed half-way left the link in doubt, the retry no longer knew
+    which phones the bridge had written, and a phone 1C had removed stayed in Bitrix24 for good."""
+    handler, sandbox = world
+    cp = str(uuid.uuid4())
+    a, x, y = "+7 (495) 111-11-11", "+7 (495) 222-22-22", "+7 (495) 333-33-33"
+    await handler.handle(parse_event(version(cp, 1, name="Ромашка", kpp="773601001", phones=[a, x])))
+    # v2 swaps X for Y (Bitrix24 takes the company's update), then the requisite update is refused
+    sandbox.faults.add_error("ACCESS_DENIED", method="crm.requisite.update", count=1)
+    with pytest.raises(Exception):  # noqa: B017 - any failure of the push will do
+        await handler.handle(parse_event(version(cp, 2, name="Ромашка", kpp="773601002", phones=[a, y])))
+    # v3 keeps only A: X (the last confirmed push's) and Y (the failed push's) must both go
+    assert await handler.handle(parse_event(version(cp, 3, name="Ромашка", kpp="773601001", phones=[a]))) \
+        is Outcome.APPLIED
+    companies = of(sandbox, cp)[0]
+    assert [p["VALUE"] for p in companies[0]["PHONE"]] == [a]
