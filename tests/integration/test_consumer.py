@@ -74,6 +74,16 @@ async def settle(stop, task):
     await asyncio.wait_for(task, 30)
 
 
+async def applied_once(handler, amqp_url, **config) -> str:
+    """Publish one valid event and consume until ``handler`` applied it; its event id."""
+    event_id, body = valid_event()
+    await publish(amqp_url, body, event_id)
+    stop, task = await run_consumer(handler, amqp_url, **config)
+    assert await wait_for(lambda: _async(handler.applied), timeout=30)
+    await settle(stop, task)
+    return event_id
+
+
 async def test_an_applied_event_is_acked_once(amqp_url):
     handler = ScriptedHandler()
     event_id, body = valid_event()
@@ -144,11 +154,7 @@ async def test_a_missing_dependency_waits_without_counting_and_follows_once_it_e
     missing = DependencyMissing("company not in Bitrix24 yet", missing=["counterparty/x"])
     handler = ScriptedHandler([missing, missing, missing])
     waiting_before = consumed("counterparty", "waiting")
-    event_id, body = valid_event()
-    await publish(amqp_url, body, event_id)
-    stop, task = await run_consumer(handler, amqp_url, wait_in_hand=0)  # straight to the wait queue
-    assert await wait_for(lambda: _async(handler.applied), timeout=30)
-    await settle(stop, task)
+    event_id = await applied_once(handler, amqp_url, wait_in_hand=0)  # straight to the wait queue
     assert handler.applied == [event_id] and handler.calls == 4
     assert await dead_letters(amqp_url) == []
     assert consumed("counterparty", "waiting") - waiting_before == 3
@@ -161,11 +167,7 @@ async def test_a_dependency_applied_within_a_second_is_met_in_hand_without_the_w
     handler = ScriptedHandler([missing, missing, missing])
     waiting_before = consumed("counterparty", "waiting")
     resolved_before = sample_of(metrics.DEPENDENCY_WAITS_IN_HAND, consumer="counterparty", result="resolved")
-    event_id, body = valid_event()
-    await publish(amqp_url, body, event_id)
-    stop, task = await run_consumer(handler, amqp_url, wait_in_hand=2.0)
-    assert await wait_for(lambda: _async(handler.applied), timeout=30)
-    await settle(stop, task)
+    event_id = await applied_once(handler, amqp_url, wait_in_hand=2.0)
     assert handler.applied == [event_id] and handler.calls == 4
     assert consumed("counterparty", "waiting") == waiting_before  # never went through the wait queue
     assert sample_of(metrics.DEPENDENCY_WAITS_IN_HAND, consumer="counterparty", result="resolved") == \
@@ -176,11 +178,7 @@ async def test_a_dependency_still_missing_after_the_looks_in_hand_goes_to_the_wa
     missing = DependencyMissing("company not in Bitrix24 yet", missing=["counterparty/x"])
     handler = ScriptedHandler([missing] * 5)  # 0.1 + 0.2 s in hand, then the queue
     waiting_before = consumed("counterparty", "waiting")
-    event_id, body = valid_event()
-    await publish(amqp_url, body, event_id)
-    stop, task = await run_consumer(handler, amqp_url, wait_in_hand=0.35)
-    assert await wait_for(lambda: _async(handler.applied), timeout=30)
-    await settle(stop, task)
+    event_id = await applied_once(handler, amqp_url, wait_in_hand=0.35)
     assert handler.applied == [event_id] and handler.calls == 6
     # the first delivery looked twice in hand then queued; a message back from the wait queue waits there
     assert consumed("counterparty", "waiting") - waiting_before == 3
