@@ -9,7 +9,7 @@ from ..errors import ConfigError
 from ..settings import Settings
 from .auth import Auth, OAuthAuth, PgTokenStore, WebhookAuth, origin_of
 from .client import B24Client
-from .limits import DEFAULT_CONNECT_TIMEOUT, Batching, RateLimit, RetryPolicy, Timeouts
+from .limits import DEFAULT_BULK_LINGER, DEFAULT_CONNECT_TIMEOUT, Batching, RateLimit, RetryPolicy, Timeouts
 from .ratelimit import Bucket, LocalBucket, PgBucket
 
 
@@ -61,7 +61,9 @@ def client_from_settings(
         ),
         retry=RetryPolicy(max_retries=settings.b24_max_retries),
         rate=rate,
-        batching=Batching(linger=settings.b24_batch_linger or None),
+        # bulk waits for company at most half the time between two requests: never a slot lost to it
+        batching=Batching(linger=settings.b24_batch_linger or None,
+                          bulk_linger=min(DEFAULT_BULK_LINGER, 0.5 / rate.per_second) if rate.per_second else 0.0),
         bucket=bucket,
         transport=transport,
     )

@@ -148,16 +148,20 @@ def _unconfirmed(pushed: dict[str, Any], pending: dict[str, Any]) -> dict[str, A
             "requisite": unconfirmed(pushed.get("requisite"), pending.get("requisite")),
             "addresses": {t: unconfirmed(a) for t, a in (pushed.get("addresses") or {}).items()},
             "bank_details": {n: unconfirmed(b) for n, b in (pushed.get("bank_details") or {}).items()},
-            "contacts": {k: person(c) for k, c in (pushed.get("contacts") or {}).items()}}
+            "contacts": {k: person(c, None, (pending.get("contacts_multi") or {}).get(k))
+                         for k, c in (pushed.get("contacts") or {}).items()}}
 
 
 def _pending(base: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
     """The owner's and requisite's fields this push may set (with those a failed push may have set), and
-    the owner's phones and e-mails it may write (with those earlier pushes may have written)."""
-    main = base.get("main") or {}
+    the phones and e-mails of the owner and of each contact person it may write (with those earlier pushes
+    may have written)."""
+    main, contacts = base.get("main") or {}, base.get("contacts") or {}
     return {"main": {**(main.get("fields") or {}), **state["main"]["fields"]},
             "requisite": {**(base.get("requisite") or {}), **(state["requisite"] or {})},
-            "multi": {k: _sent(main, k, state["main"][k]) for k in _MULTI}}
+            "multi": {k: _sent(main, k, state["main"][k]) for k in _MULTI},
+            "contacts_multi": {pid: {k: _sent(contacts.get(pid), k, person[k]) for k in _MULTI}
+                               for pid, person in (state.get("contacts") or {}).items()}}
 
 
 def _as_json(state: domain.CounterpartyState) -> dict[str, Any]:

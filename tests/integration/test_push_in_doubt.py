@@ -54,14 +54,55 @@ async def test_a_phone_1c_removed_is_deleted_even_after_a_push_that_died_half_wa
     which phones the bridge had written, and a phone 1C had removed stayed in Bitrix24 for good."""
     handler, sandbox = world
     cp = str(uuid.uuid4())
-    a, x, y = "+7 (495) 111-11-11", "+7 (495) 222-22-22", "+7 (495) 333-33-33"
+    a, x, y, manager = "+7 (495) 111-11-11", "+7 (495) 222-22-22", "+7 (495) 333-33-33", "+7 (999) 000-00-00"
     await handler.handle(parse_event(version(cp, 1, name="Ромашка", kpp="773601001", phones=[a, x])))
+    company_id = of(sandbox, cp)[0][0]["ID"]
+    sandbox.call("crm.company.update", {"id": company_id, "fields": {"PHONE": [{"VALUE": manager,
+                                                                               "VALUE_TYPE": "MOBILE"}]}})
     # v2 swaps X for Y (Bitrix24 takes the company's update), then the requisite update is refused
     sandbox.faults.add_error("ACCESS_DENIED", method="crm.requisite.update", count=1)
     with pytest.raises(Exception):  # noqa: B017 - any failure of the push will do
         await handler.handle(parse_event(version(cp, 2, name="Ромашка", kpp="773601002", phones=[a, y])))
-    # v3 keeps only A: X (the last confirmed push's) and Y (the failed push's) must both go
+    # v3 keeps only A: Y (what the failed push wrote) goes, the manager's own phone stays
     assert await handler.handle(parse_event(version(cp, 3, name="Ромашка", kpp="773601001", phones=[a]))) \
         is Outcome.APPLIED
-    companies = of(sandbox, cp)[0]
-    assert [p["VALUE"] for p in companies[0]["PHONE"]] == [a]
+    assert sorted(p["VALUE"] for p in of(sandbox, cp)[0][0]["PHONE"]) == sorted([a, manager])
+
+
+async def test_a_phone_of_the_last_confirmed_push_is_deleted_when_the_next_push_died_before_the_company(world):
+    handler, sandbox = world
+    cp = str(uuid.uuid4())
+    a, x = "+7 (495) 111-11-11", "+7 (495) 222-22-22"
+    await handler.handle(parse_event(version(cp, 1, name="Ромашка", kpp="773601001", phones=[a, x])))
+    sandbox.faults.add_error("ACCESS_DENIED", method="crm.company.update", count=1)  # v2 dies at the company
+    with pytest.raises(Exception):  # noqa: B017 - any failure of the push will do
+        await handler.handle(parse_event(version(cp, 2, name="Лютик", kpp="773601001", phones=[a])))
+    assert sorted(p["VALUE"] for p in of(sandbox, cp)[0][0]["PHONE"]) == sorted([a, x])  # nothing taken
+    assert await handler.handle(parse_event(version(cp, 3, name="Лютик", kpp="773601001", phones=[a]))) \
+        is Outcome.APPLIED
+    assert [p["VALUE"] for p in of(sandbox, cp)[0][0]["PHONE"]] == [a]
+
+
+async def test_a_contact_persons_phone_1c_removed_is_deleted_after_a_push_that_died_half_way(world):
+    handler, sandbox = world
+    cp, p1, p2 = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    a, x, y = "+7 (916) 111-11-11", "+7 (916) 222-22-22", "+7 (916) 333-33-33"
+
+    def with_persons(v: int, phones: list[str], second: bool) -> dict:
+        e = version(cp, v, name="Ромашка", kpp="773601001")
+        first = dict(e["payload"]["contact_persons"][0], id=p1, phones=phones)
+        other = dict(first, id=p2, first_name="Пётр", last_name="Сидоров", name="Сидоров Пётр",
+                     phones=["+7 (916) 444-44-44"], emails=["petr@romashka.example"])
+        e["payload"]["contact_persons"] = [first, other] if second else [first]
+        return e
+
+    await handler.handle(parse_event(with_persons(1, [a, x], second=False)))
+    # v2: the first person's X becomes Y (Bitrix24 takes it), then linking a new second person is refused
+    sandbox.faults.add_error("ACCESS_DENIED", method="crm.contact.company.add", count=1)
+    with pytest.raises(Exception):  # noqa: B017 - any failure of the push will do
+        await handler.handle(parse_event(with_persons(2, [a, y], second=True)))
+    first = [c for c in sandbox.state()["contacts"] if c["ORIGIN_ID"] == p1]
+    assert sorted(p["VALUE"] for p in first[0]["PHONE"]) == sorted([a, y])  # the push did get that far
+    assert await handler.handle(parse_event(with_persons(3, [a], second=True))) is Outcome.APPLIED
+    first = [c for c in sandbox.state()["contacts"] if c["ORIGIN_ID"] == p1]
+    assert len(first) == 1 and [p["VALUE"] for p in first[0]["PHONE"]] == [a]

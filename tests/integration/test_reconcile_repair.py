@@ -33,3 +33,22 @@ async def test_the_same_version_is_stale_for_a_trusted_link_and_pushed_whole_for
     assert len(requisites) == 1 and len(details) == 2 and len(addresses) == 2
     assert await db_pool.fetchval("SELECT count(*) FROM entity_links WHERE onec_id = $1 AND pushing_since IS NOT NULL",
                                   cp) == 0  # trusted again
+
+
+async def test_marking_a_link_already_in_doubt_keeps_what_its_failed_push_may_have_written(db_pool):
+    """reconcile --repair on a link whose push died half-way: the phones and fields that push may have
+    written stay in the pending state, so the re-push still deletes or clears them."""
+    await db_pool.execute(
+        "INSERT INTO entity_links (source, onec_type, onec_id, b24_type, b24_id, version, state_hash, pushed_state,"
+        " pushing_since, pushing_state) VALUES ('s', 'counterparty', 'c1', 'company', 1, 1, 'h', '{}', now(), $1)",
+        {"main": {"TITLE": "Лютик", "COMMENTS": "old"}, "multi": {"PHONE": ["+7 1", "+7 2"]}})
+    await db_pool.execute(Q.reconcile_mark_in_doubt, "s", "counterparty", "c1", "company",
+                          {"main": {"TITLE": "Ромашка"}, "requisite": {"RQ_KPP": "1"}})
+    state = await db_pool.fetchval("SELECT pushing_state FROM entity_links WHERE onec_id = 'c1'")
+    assert state == {"main": {"TITLE": "Ромашка", "COMMENTS": "old"}, "requisite": {"RQ_KPP": "1"},
+                     "multi": {"PHONE": ["+7 1", "+7 2"]}}
+    await db_pool.execute(  # a trusted link: the pending state is just the new one
+        "UPDATE entity_links SET pushing_since = NULL, pushing_state = NULL WHERE onec_id = 'c1'")
+    await db_pool.execute(Q.reconcile_mark_in_doubt, "s", "counterparty", "c1", "company", {"main": {"TITLE": "X"}})
+    assert await db_pool.fetchval("SELECT pushing_state FROM entity_links WHERE onec_id = 'c1'") == \
+        {"main": {"TITLE": "X"}}
