@@ -3,6 +3,7 @@ demo command a newcomer runs completes with a summary that matches the portal.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -12,13 +13,16 @@ import uuid
 import httpx
 import pytest
 
-from bridge.demo import DemoOptions, running_demo
+from bridge.demo import DemoOptions, drop_database, running_demo
 from bridge.settings import Settings
 from tests.helpers import free_port
 
 
-def _cleanup_vhost(rabbit, vhost: str) -> None:
+def _cleanup(rabbit, vhost: str, db_url: str) -> None:
+    """The demo's vhost and the database it made next to the test's (``<name>_demo``)."""
     httpx.delete(f"{rabbit.api_url}/vhosts/{vhost}", timeout=30)
+    demo_url = f"{db_url.split('?')[0]}_demo"
+    asyncio.run(drop_database(db_url, demo_url))
 
 
 @pytest.mark.slow
@@ -35,7 +39,7 @@ async def test_a_simulated_business_day_ends_with_the_portal_equal_to_the_expect
             assert result.summary["deals"] == result.expected["deals"] > 0
             assert result.summary["dead_letters"] == {}
     finally:
-        _cleanup_vhost(rabbit, vhost)
+        await asyncio.to_thread(_cleanup, rabbit, vhost, db_url)
 
 
 @pytest.mark.slow
@@ -49,7 +53,7 @@ def test_the_demo_command_runs_to_completion_and_its_summary_matches_the_sandbox
              "--rabbitmq-api", rabbit.api_url, "--vhost", vhost],
             env=env, capture_output=True, text=True, timeout=600)
     finally:
-        _cleanup_vhost(rabbit, vhost)
+        _cleanup(rabbit, vhost, db_url)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     assert report["problems"] == []
