@@ -122,14 +122,11 @@ class CounterpartyHandler:
 _MULTI = ("PHONE", "EMAIL")
 
 
-def _sent(person: dict[str, Any] | None, key: str, *more: list[str] | None) -> list[str]:
+def _sent(person: dict[str, Any] | None, key: str, more: list[str] | None) -> list[str]:
     """Every phone (or e-mail) the bridge may have written for a person: the last confirmed push's, those
     an earlier push that died may have written (``<KEY>_MAYBE``), and ``more``."""
     person = person or {}
-    values = [*(person.get(key) or []), *(person.get(f"{key}_MAYBE") or [])]
-    for extra in more:
-        values += extra or []
-    return list(dict.fromkeys(values))
+    return list(dict.fromkeys([*(person.get(key) or []), *(person.get(f"{key}_MAYBE") or []), *(more or [])]))
 
 
 def _unconfirmed(pushed: dict[str, Any], pending: dict[str, Any]) -> dict[str, Any]:

@@ -15,14 +15,12 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
-import httpx
 import pytest
 
-from bridge import ops_http
 from bridge.ingest import IngestConfig, create_app
 from bridge.outbox import NewEvent, Outbox
 from tests.contract.samples import event
-from tests.helpers import free_port
+from tests.integration.test_ingest import serving
 
 TOKEN = "ingest-poison-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -37,19 +35,8 @@ def fresh(entity: str = "counterparty", **envelope) -> dict:
 async def served(db_pool):
     """The ingest on a real port (1 s body timeout); yields (client, pool, port)."""
     app = create_app(IngestConfig([TOKEN.encode()], body_timeout=1.0), pool=db_pool)
-    port = free_port()
-    stop = asyncio.Event()
-    task = asyncio.create_task(ops_http.serve(app, "127.0.0.1", port, stop))
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-        for _ in range(100):
-            try:
-                await client.get("/healthz")
-                break
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-        yield client, db_pool, port
-    stop.set()
-    await task
+    async with serving(app) as client:
+        yield client, db_pool, client.base_url.port
 
 
 async def stored_ids(pool) -> list[str]:
