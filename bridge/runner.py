@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from . import logs
+from .errors import ConfigError
 from .settings import Settings, unknown_variables
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,25 @@ def _webhook_code(url: str) -> str | None:
 
 
 
-def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run ``main(stop)`` in a fresh event loop; SIGTERM and SIGINT set ``stop``.  A :class:`ConfigError`
-    (bad settings or mapping, a portal that does not match it) propagates to the CLI group, which ends the
-    process with one ``Error: …`` line, one JSON log line and exit code 2, not a traceback."""
+def loop_factory(event_loop: str = "auto") -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop for ``auto`` (when installed) and ``uvloop``; None (asyncio's own) for ``asyncio``.
+    uvloop is a C event loop: per consumed event asyncpg, aio-pika and httpx cost ~10 % less CPU on it."""
+    if event_loop == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if event_loop == "uvloop":
+            raise ConfigError("BRIDGE_EVENT_LOOP=uvloop but uvloop is not installed (pip install uvloop)") from None
+        return None
+    return uvloop.new_event_loop
+
+
+def run(main: Callable[[asyncio.Event], Awaitable[None]], event_loop: str = "auto") -> None:
+    """Run ``main(stop)`` in a fresh event loop (``event_loop``: :func:`loop_factory`); SIGTERM and SIGINT
+    set ``stop``.  A :class:`ConfigError` (bad settings or mapping, a portal that does not match it)
+    propagates to the CLI group, which ends the process with one ``Error: …`` line, one JSON log line and
+    exit code 2, not a traceback."""
 
     async def wrapper() -> None:
         stop = asyncio.Event()
@@ -64,4 +80,5 @@ def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
             loop.add_signal_handler(sig, stop.set)
         await main(stop)
 
-    asyncio.run(wrapper())
+    with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
+        runner.run(wrapper())

@@ -11,7 +11,7 @@ import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -124,6 +124,10 @@ class Settings(BaseSettings):
 
     migrations_dir: Path | None = Field(
         None, description="where the Alembic scripts are (default: bridge/migrations inside the package)"
+    )
+
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto", description="uvloop (the default when installed: less CPU per event) or the standard library's asyncio"
     )
 
     log_level: str = "INFO"

@@ -19,4 +19,4 @@ def command(port: int | None) -> None:
         settings.console_port = port
     runner.setup(settings)
     bootstrap.console_config(settings)  # no credentials: one line and exit 2, before anything connects
-    runner.run(lambda stop: bootstrap.run_console(settings, stop))
+    runner.run(lambda stop: bootstrap.run_console(settings, stop), settings.event_loop)

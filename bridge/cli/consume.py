@@ -16,4 +16,5 @@ def command(entities: tuple[str, ...]) -> None:
     """
     settings = Settings()
     runner.setup(settings)
-    runner.run(lambda stop: bootstrap.run_consumers(settings, stop, entities=list(entities) or None))
+    runner.run(lambda stop: bootstrap.run_consumers(settings, stop, entities=list(entities) or None),
+               settings.event_loop)

@@ -52,7 +52,7 @@ def command(entities: tuple[str, ...], repair: bool, as_json: bool, every: float
     wanted = list(entities) or list(ENTITIES)
     if every is not None:
         runner.setup(settings)
-        runner.run(lambda stop: scheduled(settings, wanted, repair, every, stop))
+        runner.run(lambda stop: scheduled(settings, wanted, repair, every, stop), settings.event_loop)
         return
     with _progress(quiet=as_json) as progress:
         before, after = asyncio.run(once(settings, wanted, repair, progress))

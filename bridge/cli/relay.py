@@ -17,4 +17,4 @@ def command(batch_size: int | None) -> None:
     if batch_size:
         settings.relay_batch_size = batch_size
     runner.setup(settings)
-    runner.run(lambda stop: bootstrap.run_relay(settings, stop))
+    runner.run(lambda stop: bootstrap.run_relay(settings, stop), settings.event_loop)

@@ -18,4 +18,4 @@ def command(port: int | None) -> None:
     if port:
         settings.ingest_port = port
     runner.setup(settings)
-    runner.run(lambda stop: bootstrap.run_all(settings, stop))
+    runner.run(lambda stop: bootstrap.run_all(settings, stop), settings.event_loop)
