@@ -24,7 +24,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -168,7 +168,7 @@ class UnitOfWork:
         self._known: dict[tuple[str, str], dict[str, Link]] = {}  # links read (complete per 1C object)
         self._writes: dict[tuple[str, str, str], Any] = {}  # buffered link upserts (Link) and drops (_DROP)
         self._processed: list[Any] = []  # buffered inbox rows
-        self._later: list[tuple[str, tuple]] = []  # buffered statements for the last transaction
+        self._recomputed: list[str] = []  # orders whose deal was recomputed (order_resync rows to delete)
         self._hook: Any = None  # the before-Bitrix24-call hook's token while attached
         self.transactions = 0  # committed, for tests and the benchmark
 
@@ -299,14 +299,23 @@ class UnitOfWork:
     async def links_many(self, onec_type: str, onec_ids: list[str]) -> dict[tuple[str, str], Link]:
         """Links of several 1C objects of one type, by (1C id, Bitrix24 type); those read before (or
         saved by this unit of work) come from memory."""
-        missing = sorted({i for i in onec_ids if (onec_type, i) not in self._known})
-        if missing:
-            rows = await self._fetch(Q.links_for_many, self.source, onec_type, missing)
-            for onec_id in missing:
-                self._known[(onec_type, onec_id)] = self._overlaid(
-                    onec_type, onec_id, [r for r in rows if r["onec_id"] == onec_id])
+        await self.read_links((onec_type, i) for i in onec_ids)
         return {(i, b24_type): link for i in dict.fromkeys(onec_ids)
                 for b24_type, link in self._known[(onec_type, i)].items()}
+
+    async def read_links(self, objects: Iterable[tuple[str, str]]) -> None:
+        """Read the links of several 1C objects (type, id) of any types in one statement, for the
+        :meth:`links` and :meth:`links_many` calls that follow; those read before come from memory."""
+        missing = sorted({o for o in objects if o not in self._known})
+        if not missing:
+            return
+        types, ids = [t for t, _ in missing], [i for _, i in missing]
+        rows = await self._fetch(Q.links_for_many, self.source, types, ids)
+        found: dict[tuple[str, str], list[asyncpg.Record]] = {}
+        for r in rows:
+            found.setdefault((r["onec_type"], r["onec_id"]), []).append(r)
+        for key in missing:
+            self._known[key] = self._overlaid(*key, found.get(key, []))
 
     def _overlaid(self, onec_type: str, onec_id: str, rows: list[asyncpg.Record]) -> dict[str, Link]:
         """Links read from the database with this unit of work's unwritten saves and drops on top."""
@@ -368,9 +377,10 @@ class UnitOfWork:
         else:
             self._writes[(onec_type, onec_id, b24_type)] = _DROP
 
-    async def later(self, query: str, *args: Any) -> None:
-        """Run ``query`` in the last transaction (only if the unit of work ends without an error)."""
-        self._later.append((query, args))
+    def recomputed(self, order_id: str) -> None:
+        """The order's deal was recomputed from all its facts: its ``order_resync`` rows go in the last
+        statement, so they stay if the unit of work fails and the event comes back for them."""
+        self._recomputed.append(order_id)
 
     # --- statements ----------------------------------------------------------------------------------
 
@@ -421,22 +431,20 @@ class UnitOfWork:
         upsert_columns = [list(c) for c in zip(*rows)] if rows else [[] for _ in range(7)]
         drop_columns = [list(c) for c in zip(*drops)] if drops else [[], [], []]
         processed, self._processed = self._processed, []
+        recomputed, self._recomputed = self._recomputed, []
         return (self.source, *upsert_columns, *drop_columns, self.consumer, processed,
-                self._held + self._claimed, self._leases.holder)
+                self._held + self._claimed, self._leases.holder, recomputed)
 
     async def _commit(self) -> None:
-        """The last transaction: buffered writes, statements kept for later, the leases given back — one
+        """The last transaction: buffered writes, recomputed orders, the leases given back — one
         statement in a transaction of its own when detached (the usual end of a push)."""
         try:
-            if self._conn is None and not self._later:
-                if self._writes or self._processed or self._held:
+            if self._conn is None:
+                if self._writes or self._processed or self._held or self._recomputed:
                     await self._pool.execute(Q.uow_finish, *self._finish_args())
                     self.transactions += 1
             else:
-                conn = await self.connection()
-                for query, args in self._later:
-                    await conn.execute(query, *args)
-                self._later = []
+                conn = self._conn
                 await conn.execute(Q.uow_finish, *self._finish_args())
                 self._claimed = []
                 await self.detach()

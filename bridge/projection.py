@@ -8,6 +8,7 @@ facts here, once, on the way out, so ``bridge.domain.deal`` never reads a dict b
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -19,6 +20,12 @@ from .domain import deal as domain
 from .sql import Q
 
 
+@dataclass(frozen=True)
+class Merged:
+    newer: bool  # the snapshot was newer than the stored one (or the first)
+    affected: frozenset[str]  # the orders whose deal the event must recompute
+
+
 class OrderProjection:
     """The projection of one 1C source, on a connection whose transaction the caller holds (and locks)."""
 
@@ -26,26 +33,16 @@ class OrderProjection:
         self._conn = conn
         self._source = source
 
-    async def merge(self, doc_type: str, doc_id: str, version: int, payload: DocumentPayload) -> bool:
-        """Merge one snapshot; True if it was newer.  An older or equal version only remembers that the
-        document was posted; a newer one also records every order it touched before or touches now in
-        ``order_resync``, until each deal has been recomputed."""
-        key = (self._source, doc_type, doc_id)
+    async def merge(self, doc_type: str, doc_id: str, version: int, payload: DocumentPayload) -> Merged:
+        """Merge one snapshot, in one statement.  Newer than the stored version: stored, and every order it
+        touched before or touches now recorded in ``order_resync`` until each deal has been recomputed.
+        Older or equal: only remembers that the document was posted.  Returns whether it was newer and
+        the orders its event must recompute (as :meth:`affected_orders` would answer right after)."""
         snapshot = payload.model_dump(mode="json")
-        current = await self._conn.fetchrow(Q.projection_document, *key)
-        posted = bool(snapshot.get("posted"))
-        if current is not None and current["version"] >= version:
-            if posted and not current["ever_posted"]:
-                await self._conn.execute(Q.projection_mark_posted, *key)
-            return False
-        before = {r["order_id"] for r in await self._conn.fetch(Q.projection_links_of, *key)}
-        await self._conn.execute(Q.projection_document_upsert, *key, version, snapshot, posted)
         links = order_links(doc_type, doc_id, snapshot)
-        await self._conn.execute(Q.projection_links_clear, *key)
-        if links:
-            await self._conn.execute(Q.projection_links_add, *key, list(links), list(links.values()))
-        await self._conn.execute(Q.projection_resync_add, *key, sorted(before | set(links)))
-        return True
+        row = await self._conn.fetchrow(Q.projection_merge, self._source, doc_type, doc_id, version, snapshot,
+                                        bool(snapshot.get("posted")), list(links), list(links.values()))
+        return Merged(row["newer"], frozenset(row["affected"]))
 
     async def affected_orders(self, doc_type: str, doc_id: str) -> frozenset[str]:
         """The orders whose deal a document's event must recompute: those it touches now, and those it

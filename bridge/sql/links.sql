@@ -38,14 +38,15 @@ SELECT source, onec_type, onec_id, b24_type, b24_id, version, state_hash, pushed
  WHERE source = $1 AND onec_type = $2 AND onec_id = $3
 
 -- name: links_for_many
--- Links of several 1C objects of one type (e.g. all contact persons of a counterparty).  A join on the
--- unnested ids, not ``= ANY($3)``: a generic plan applied the array as a filter over every link of the
--- type (1,395 rows read to find 5); the join probes the primary key once per id whatever the plan.
--- $1 source text, $2 onec_type text, $3 onec_ids text[]
+-- Links of several 1C objects, of one type or several (all contact persons of a counterparty; an order,
+-- its counterparty, contact person and products in one round trip).  A join on the unnested pairs, not
+-- ``= ANY($3)``: a generic plan applied the array as a filter over every link of the type (1,395 rows read
+-- to find 5); the join probes the primary key once per pair whatever the plan.
+-- $1 source text, $2 onec_types text[], $3 onec_ids text[] (pairwise)
 SELECT l.source, l.onec_type, l.onec_id, l.b24_type, l.b24_id, l.version, l.state_hash, l.pushed_state,
        l.pushing_since, l.pushing_state
-  FROM unnest($3::text[]) AS k(onec_id)
-  JOIN entity_links l ON l.source = $1 AND l.onec_type = $2 AND l.onec_id = k.onec_id
+  FROM unnest($2::text[], $3::text[]) AS k(onec_type, onec_id)
+  JOIN entity_links l ON l.source = $1 AND l.onec_type = k.onec_type AND l.onec_id = k.onec_id
 
 -- name: link_upsert_many
 -- The links a unit of work saved while no connection was held, written in its last transaction (same
@@ -89,10 +90,11 @@ DELETE FROM entity_links WHERE source = $1 AND onec_type = $2 AND onec_id = $3 A
 
 -- name: uow_finish
 -- A unit of work's last writes in one statement (one round trip, its own transaction when run alone):
--- the links it saved and dropped while no connection was held, its inbox rows, and its leases given back.
+-- the links it saved and dropped while no connection was held, its inbox rows, the orders whose deal it
+-- recomputed (their order_resync rows), and its leases given back.
 -- $1 source, $2..$8 link upserts as in link_upsert_many, $9 drop onec_types text[], $10 drop onec_ids
 -- text[], $11 drop b24_types text[], $12 consumer text, $13 event_ids uuid[], $14 lease keys text[],
--- $15 holder text
+-- $15 holder text, $16 recomputed order ids uuid[]
 WITH upserted AS (
     INSERT INTO entity_links (source, onec_type, onec_id, b24_type, b24_id, version, state_hash, pushed_state)
     SELECT $1, t, i, bt, bi, v, h, p::jsonb FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[],
@@ -111,6 +113,10 @@ WITH upserted AS (
 ), released AS (
     DELETE FROM object_leases l USING unnest($14::text[]) AS k(key) WHERE l.key = k.key AND l.holder = $15
     RETURNING 1
+), recomputed AS (
+    DELETE FROM order_resync r USING unnest($16::uuid[]) AS o(order_id)
+     WHERE r.source = $1 AND r.order_id = o.order_id
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM upserted) + (SELECT count(*) FROM dropped) + (SELECT count(*) FROM inboxed)
-       + (SELECT count(*) FROM released)
+       + (SELECT count(*) FROM released) + (SELECT count(*) FROM recomputed)

@@ -27,7 +27,6 @@ from ..errors import DependencyMissing
 from ..links import Link, UnitOfWork, state_hash, unit_of_work
 from ..mapping import STAGE_KEYS, USER_FIELD_KEYS, Mapping
 from ..projection import OrderProjection
-from ..sql import Q
 from . import owned
 from .keyed import How, find_or_create
 from .responsible import Responsibles
@@ -65,9 +64,8 @@ class DealHandler:
             if await uow.seen(event.event_id):
                 return Outcome.DUPLICATE
             projection = OrderProjection(await uow.connection(), source)  # detached if it waited for the lease
-            newer = await projection.merge(doc_type, doc_id, event.version, event.payload)
-            affected = await projection.affected_orders(doc_type, doc_id)
-            for order_id in sorted(affected):  # every order, even when one of them fails
+            merged = await projection.merge(doc_type, doc_id, event.version, event.payload)
+            for order_id in sorted(merged.affected):  # every order, even when one of them fails
                 try:
                     changed |= await self.sync_order(source, order_id, uow=uow)
                 except Exception as exc:  # noqa: BLE001 - re-raised below, after the other orders had their turn
@@ -78,7 +76,7 @@ class DealHandler:
             raise next((f for f in failures if not isinstance(f, DependencyMissing)), failures[0])
         if changed:
             return Outcome.APPLIED
-        return Outcome.UNCHANGED if newer else Outcome.STALE
+        return Outcome.UNCHANGED if merged.newer else Outcome.STALE
 
     async def sync_order(self, source: str, order_id: str, *, uow: UnitOfWork | None = None) -> bool:
         """Bring one order's deal in line with the projection; True if Bitrix24 changed.  Inside ``uow``
@@ -93,8 +91,12 @@ class DealHandler:
         projection = OrderProjection(await uow.connection(), source)
         state = domain.deal_state(await projection.facts(order_id), self._mapping.deals.paid_when)
         if state is None:
-            await uow.later(Q.projection_resync_done, source, order_id)
+            uow.recomputed(order_id)
             return False
+        # the deal's link and those of its counterparty, contact person and products: one round trip
+        person = [("contact_person", state.contact_person_id)] if state.contact_person_id else []
+        await uow.read_links([(ONEC_ORDER, order_id), ("counterparty", state.counterparty_id), *person,
+                              *(("product", p) for p in state.product_ids)])
         link = (await uow.links(ONEC_ORDER, order_id)).get("deal")
         pushed = link.pushed_state if link is not None else None
         desired = await self._desired(uow, source, state, self._category(state, pushed))
@@ -103,7 +105,7 @@ class DealHandler:
             pending = (link.pending_state or {}).get("fields")
             pushed = {**pushed, "fields": unconfirmed(pushed.get("fields"), pending), "rows": None}
         elif pushed is not None and state_hash(pushed) == state_hash(desired):
-            await uow.later(Q.projection_resync_done, source, order_id)
+            uow.recomputed(order_id)
             return False
         # the fields this push may set (and those a failed one may have set): cleared later if 1C empties
         # them; commits the first transaction — no connection is held across the Bitrix24 calls
@@ -111,7 +113,7 @@ class DealHandler:
         apply = _ApplyDeal(self._b24, uow, self._mapping, source, state, desired)
         deal_id = await apply.run(link, pushed)
         await uow.save_link(ONEC_ORDER, order_id, "deal", deal_id, pushed_state=desired)
-        await uow.later(Q.projection_resync_done, source, order_id)  # kept if the push fails
+        uow.recomputed(order_id)  # kept if the push fails
         return True
 
     def _category(self, state: domain.DealState, pushed: dict[str, Any] | None) -> int:

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from bridge.errors import DependencyMissing
+from bridge.projection import OrderProjection
 from onec_outbox.contract import parse_event
 from tests.support.deals import deal_of, seed_links
 from tests.support.orders import Lifecycle
@@ -65,6 +66,8 @@ async def test_an_order_left_behind_by_a_failed_attempt_is_recomputed_on_redeliv
     await deal_handler.handle(parse_event(moved))  # redelivered: A is recomputed although the invoice left it
     assert deal_of(portal.sandbox, a.order_id)["UF_CRM_B24B_INVOICE_NO"] != "СЧ-9"
     assert deal_of(portal.sandbox, b.order_id)["UF_CRM_B24B_INVOICE_NO"] == "СЧ-9"
+    async with db_pool.acquire() as conn:  # both recomputed: nothing waits, A is not recomputed again
+        assert await OrderProjection(conn, moved["source"]).affected_orders("invoice", invoice_id) == {b.order_id}
 
 
 async def test_a_document_whose_lease_another_replica_holds_waits_for_it_then_applies(

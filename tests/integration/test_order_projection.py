@@ -18,8 +18,11 @@ SOURCE = "ut103-main"
 async def merge(pool, raw: dict) -> bool:
     event = parse_event(raw)
     async with pool.acquire() as conn, conn.transaction():
-        return await OrderProjection(conn, SOURCE).merge(event.entity, str(event.entity_id), event.version,
-                                                         event.payload)
+        merged = await OrderProjection(conn, SOURCE).merge(event.entity, str(event.entity_id), event.version,
+                                                           event.payload)
+    # what the deal handler recomputes is exactly what a separate read says right after the merge
+    assert merged.affected == await affected(pool, event.entity, str(event.entity_id))
+    return merged.newer
 
 
 async def affected(pool, doc_type: str, doc_id: str) -> set[str]:

@@ -47,12 +47,13 @@ async def test_links_of_several_objects_probe_the_primary_key_in_a_generic_plan(
         "SELECT $1, 'contact_person', i, 'contact', row_number() OVER () FROM unnest($2::text[]) i", SOURCE, ids)
     await conn.execute("ANALYZE entity_links")
     wanted = ids[100:105]
-    nodes = await generic_plan(conn, Q.links_for_many, SOURCE, "contact_person", wanted)
+    types = ["contact_person"] * len(wanted)
+    nodes = await generic_plan(conn, Q.links_for_many, SOURCE, types, wanted)
     links = [n for n in nodes if n.get("Relation Name") == "entity_links"]
     assert links and all(n["Node Type"] in ("Index Scan", "Index Only Scan") for n in links), links
     assert all("onec_id" in n.get("Index Cond", "") for n in links), links
     assert all("Filter" not in n for n in links), links  # nothing read only to be thrown away
-    rows = await conn.fetch(Q.links_for_many, SOURCE, "contact_person", wanted)
+    rows = await conn.fetch(Q.links_for_many, SOURCE, types, wanted)
     assert sorted(r["onec_id"] for r in rows) == sorted(wanted)
 
 
