@@ -44,6 +44,7 @@ from bridge.b24 import client_from_settings
 from bridge.consumer import Outcome, parse
 from bridge.demo import drop_database, prepare_portal
 from bridge.errors import DependencyMissing
+from bridge.runner import loop_factory
 from bridge.settings import Settings
 from onec_outbox.contract import event_to_json, parse_event
 from onec_outbox.simulator import ScenarioConfig, Sizes, generate
@@ -201,4 +202,6 @@ if __name__ == "__main__":
     parsed = parser.parse_args()
     if parsed.smoke:
         parsed.scale = 0.1
-    asyncio.run(main(parsed))
+    # the event loop `b24bridge consume` runs on (BRIDGE_EVENT_LOOP: uvloop unless told otherwise)
+    with asyncio.Runner(loop_factory=loop_factory(Settings().event_loop)) as loop:
+        loop.run(main(parsed))
