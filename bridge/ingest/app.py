@@ -36,7 +36,7 @@ from .config import IngestConfig
 from .decoding import decode_events
 from .request import RequestRejected, check_content_type, check_sources, check_token, read_body
 from .responses import ErrorBody, Results
-from .store import validate_and_store
+from .store import Result, Valid, store_valid, validate
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +135,9 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
             check_content_type(request)
             body = await read_body(request, config.max_body_bytes, config.body_timeout)
             # decoding and validation are CPU work: off the event loop, so a heavy body stalls nobody
-            items, texts, floats = await asyncio.to_thread(decode_events, body, config, MAX_ITEMS)
+            items, results, valid = await asyncio.to_thread(prepare, body)
             check_sources(items, config.sources.get(token))
-            results = await validate_and_store(items, Outbox(state["pool"]), exact_numbers=floats, texts=texts)
+            results = await store_valid(results, valid, Outbox(state["pool"]))
         except RequestRejected as exc:
             log.warning("ingest request refused", extra={"action": "ingest.refuse", "status": exc.status,
                                                           "error": exc.code})
@@ -162,6 +162,10 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
         metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
         log.info("ingest stored events", extra={"action": "ingest.batch", "events": len(items), **counts})
         return JSONResponse({"results": [r.as_json() for r in results]})
+
+    def prepare(body: bytes) -> tuple[list[Any], list[Result], Valid]:
+        items, texts, floats = decode_events(body, config, MAX_ITEMS)
+        return (items, *validate(items, floats, texts))
 
     @app.post("/v1/heartbeat", summary="The 1C sender's heartbeat after every run (same bearer token)",
               responses={200: {"description": "stored as the source's latest"},

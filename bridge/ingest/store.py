@@ -1,7 +1,6 @@
 """Validate each event of a request and store the valid ones in the outbox, each one's fate its own.
 
-:func:`validate` is pure CPU (the app runs it off the event loop); :func:`store_valid` writes;
-:func:`validate_and_store` overlaps the two part by part.  An event
+:func:`validate` is pure CPU (the app runs it off the event loop); :func:`store_valid` writes.  An event
 PostgreSQL still refuses after validation is ``rejected`` alone (``storage_refused``): the outbox retries
 the batch event by event, so one poisonous event never keeps the others of its batch, or of the 1C queue
 behind it, from being stored.
@@ -9,7 +8,6 @@ behind it, from being stored.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -21,8 +19,6 @@ from ..outbox import NewEvent, Outbox
 from .decoding import dumps_exact
 
 log = logging.getLogger(__name__)
-
-PART = 125  # events validated while the part before them is inserted (validate_and_store)
 
 
 @dataclass
@@ -91,29 +87,3 @@ async def store_events(items: list[Any], outbox: Outbox) -> list[Result]:
     """Validate each decoded event and store the valid ones; say what happened to each."""
     results, valid = validate(items)
     return await store_valid(results, valid, outbox)
-
-
-async def validate_and_store(items: list[Any], outbox: Outbox, *, exact_numbers: bool = False,
-                             texts: list[str] | None = None, part: int = PART) -> list[Result]:
-    """:func:`validate` and :func:`store_valid`, ``part`` events at a time, overlapped: part k+1 is
-    validated (in a thread: CPU work, off the event loop) while PostgreSQL inserts part k, so one sender's
-    request costs about the longer of the two instead of their sum (~95 + 50 ms for 500 events).  Each
-    event's fate is its own, so the parts are independent; they are inserted in order."""
-    results: list[Result] = []
-    storing: asyncio.Task[list[Result]] | None = None
-    try:
-        for start in range(0, len(items), part):
-            chunk_texts = texts[start:start + part] if texts is not None else None
-            part_results, valid = await asyncio.to_thread(validate, items[start:start + part], exact_numbers,
-                                                          chunk_texts)
-            if storing is not None:
-                results += await storing
-            storing = asyncio.create_task(store_valid(part_results, valid, outbox))
-        if storing is not None:
-            results += await storing
-            storing = None
-    finally:
-        if storing is not None and not storing.done():  # the request failed or was cancelled meanwhile
-            storing.cancel()
-            await asyncio.gather(storing, return_exceptions=True)
-    return results

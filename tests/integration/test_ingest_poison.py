@@ -237,26 +237,3 @@ async def test_a_client_that_hangs_up_mid_body_is_not_counted_as_a_bridge_failur
             break
         await asyncio.sleep(0.05)
     assert (await count("400"), await count("500")) == (refused + 1, failed)
-
-
-async def test_a_batch_of_several_parts_answers_each_event_in_order_and_stores_them_in_order(served):
-    """The ingest validates a batch part by part while the part before is inserted (``PART`` events each):
-    an event's fate and the outbox order must not depend on which part it fell in."""
-    from bridge.ingest.store import PART
-
-    client, pool, _ = served
-    good = [fresh(entity) for _ in range(PART) for entity in ("counterparty", "product")][:2 * PART + 10]
-    bad = fresh("product")
-    bad["payload"]["name"] = ""  # refused: a product needs a name
-    repeated = dict(good[3])  # the same event again, in a later part: stored once
-    texts = [json.dumps(e, ensure_ascii=False) for e in good]
-    texts.insert(PART + 5, json.dumps(bad, ensure_ascii=False))
-    texts.append(json.dumps(repeated, ensure_ascii=False))
-    r = await client.post("/v1/events", content=("[" + ",".join(texts) + "]").encode(), headers=JSON)
-    assert r.status_code == 200, r.text
-    results = r.json()["results"]
-    statuses = [x["status"] for x in results]
-    assert statuses == ["accepted"] * (PART + 5) + ["rejected"] + ["accepted"] * (len(good) - PART - 5) + ["duplicate"]
-    assert [x["event_id"] for x in results] == [t["event_id"] for t in (*good[:PART + 5], bad, *good[PART + 5:],
-                                                                         repeated)]
-    assert await stored_ids(pool) == [e["event_id"] for e in good]  # the outbox keeps the 1C order
