@@ -343,7 +343,8 @@ async def run_phase(name: str, rate: float, events: list[dict[str, Any]], bridge
             "SELECT coalesce(o.entity, 'all') AS entity, percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP "
             "(ORDER BY extract(epoch FROM i.processed_at - o.received_at))::float8[] AS q FROM inbox i "
             "JOIN outbox o USING (event_id) WHERE o.event_id = ANY($1::uuid[]) GROUP BY ROLLUP (o.entity)", ids):
-        phase.exact[r["entity"]] = tuple(r["q"])
+        if r["q"] is not None:  # ROLLUP's total row is there, NULL, when nothing was applied
+            phase.exact[r["entity"]] = tuple(r["q"])
     cpu1 = {**bridge.cpu(), "sandbox": cpu_seconds(portal._proc.pid)}
     spent: dict[str, float] = {}
     for proc, seconds in cpu1.items():

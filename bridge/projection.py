@@ -27,7 +27,10 @@ class Merged:
 
 
 class OrderProjection:
-    """The projection of one 1C source, on a connection whose transaction the caller holds (and locks)."""
+    """The projection of one 1C source, on a connection whose transaction the caller holds.  The caller
+    must hold the document's lease (the deal handler's unit of work does): ``merge`` reads the links and
+    resync rows in the snapshot its statement began with, so its row lock alone would not serialise two
+    merges of one document."""
 
     def __init__(self, conn: asyncpg.Connection, source: str) -> None:
         self._conn = conn

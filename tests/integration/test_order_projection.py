@@ -82,3 +82,27 @@ async def test_the_facts_of_an_order_are_typed_documents_read_from_the_stored_co
     assert (payment.kind, payment.amount, payment.allocated("RUB")) == ("bank", Decimal("1300.00"), Decimal("600.00"))
     assert known.shipments[0].organization == ORG["name"] and known.shipments[0].date == "2026-11-30"
     assert await affected(db_pool, "payment", payment.doc_id) == {a.order_id, other}
+
+
+async def test_a_newer_payment_keeps_the_orders_it_still_pays_at_their_new_amounts_and_a_stale_one_changes_nothing(
+        db_pool):
+    a = Lifecycle(str(uuid.uuid4()), str(uuid.uuid4()))
+    b, c = (Lifecycle(a.counterparty_id, a.product_id) for _ in range(2))
+    payment = str(uuid.uuid4())
+
+    async def links() -> dict[str, Decimal]:
+        rows = await db_pool.fetch("SELECT order_id::text AS o, amount FROM order_document_links "
+                                   "WHERE doc_type = 'payment' AND doc_id = $1::uuid", payment)
+        return {r["o"]: r["amount"] for r in rows}
+
+    assert await merge(db_pool, a.payment(payment, version=1, orders=[(a.order_id, "100.00"), (b.order_id, "200.00")]))
+    await recomputed(db_pool, a.order_id, b.order_id)
+    moved = a.payment(payment, version=2, orders=[(b.order_id, "250.00"), (c.order_id, "50.00")])
+    assert await merge(db_pool, moved)  # A left, B stays at a new amount, C joins
+    assert await links() == {b.order_id: Decimal("250.00"), c.order_id: Decimal("50.00")}
+    assert await affected(db_pool, "payment", payment) == {a.order_id, b.order_id, c.order_id}
+    assert not await merge(db_pool, a.payment(payment, version=1, orders=[(a.order_id, "100.00")]))  # stale
+    assert await links() == {b.order_id: Decimal("250.00"), c.order_id: Decimal("50.00")}
+    assert (await facts(db_pool, b.order_id)).payments[0].allocations == (("RUB", Decimal("250.00")),)
+    await recomputed(db_pool, a.order_id, b.order_id, c.order_id)
+    assert await affected(db_pool, "payment", payment) == {b.order_id, c.order_id}

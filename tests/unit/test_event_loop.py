@@ -4,7 +4,8 @@ import asyncio
 import sys
 
 import pytest
-import uvloop
+
+uvloop = pytest.importorskip("uvloop")  # not on Windows (pyproject's marker); the bridge then runs on asyncio
 
 from bridge import runner
 from bridge.errors import ConfigError
