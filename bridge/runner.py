@@ -59,7 +59,7 @@ def loop_factory(event_loop: str = "auto") -> Callable[[], asyncio.AbstractEvent
     if event_loop == "asyncio":
         return None
     try:
-        import uvloop
+        import uvloop  # optional dependency: not installed on Windows (pyproject marker)
     except ImportError:
         if event_loop == "uvloop":
             raise ConfigError("BRIDGE_EVENT_LOOP=uvloop but uvloop is not installed (pip install uvloop)") from None
