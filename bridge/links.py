@@ -444,8 +444,7 @@ class UnitOfWork:
                     await self._pool.execute(Q.uow_finish, *self._finish_args())
                     self.transactions += 1
             else:
-                conn = self._conn
-                await conn.execute(Q.uow_finish, *self._finish_args())
+                await self._conn.execute(Q.uow_finish, *self._finish_args())
                 self._claimed = []
                 await self.detach()
             self._leases.released(self._held)

@@ -62,10 +62,6 @@ class OrderProjection:
             document(r["doc_type"], r["doc_id"], r["snapshot"], ever_posted=r["ever_posted"], order_id=order_id)
             for r in rows])
 
-    async def resync_done(self, order_id: str) -> None:
-        """The order's deal was recomputed from all its facts (kept if the caller's transaction fails)."""
-        await self._conn.execute(Q.projection_resync_done, self._source, order_id)
-
 
 def order_links(doc_type: str, doc_id: str, snapshot: Mapping[str, Any]) -> dict[str, Decimal | None]:
     """Which orders a snapshot touches, and with what amount (a payment may pay several orders)."""

@@ -69,8 +69,3 @@ SELECT d.doc_type, d.doc_id::text AS doc_id, d.version, d.snapshot, d.ever_poste
 -- Orders a document touched that still wait for their deal to be recomputed.
 -- $1 source, $2 doc_type, $3 doc_id uuid
 SELECT order_id::text AS order_id FROM order_resync WHERE source = $1 AND doc_type = $2 AND doc_id = $3::uuid
-
--- name: projection_resync_done
--- The order's deal was recomputed from all its facts: nothing waits for it any more.
--- $1 source, $2 order_id uuid
-DELETE FROM order_resync WHERE source = $1 AND order_id = $2::uuid

@@ -31,9 +31,9 @@ async def affected(pool, doc_type: str, doc_id: str) -> set[str]:
 
 
 async def recomputed(pool, *order_ids: str) -> None:
-    async with pool.acquire() as conn:
-        for order_id in order_ids:
-            await OrderProjection(conn, SOURCE).resync_done(order_id)
+    """What the deal handler's last statement (uow_finish) does for the orders it recomputed."""
+    await pool.execute("DELETE FROM order_resync WHERE source = $1 AND order_id = ANY($2::uuid[])",
+                       SOURCE, list(order_ids))
 
 
 async def facts(pool, order_id: str):
