@@ -15,3 +15,24 @@ def page_until(condition, timeout: float = 15.0):
         if time.monotonic() > deadline:
             raise AssertionError("the page did not get there in time")
         time.sleep(0.1)
+
+
+def click_and_load(browser, by, element) -> None:
+    """Click something that sends a form or follows a link, and wait until the next page has loaded.
+
+    The old page's ``readyState`` is already "complete", so waiting on it alone can return before the
+    browser has left the page; the old ``<html>`` going stale is what says the new page replaced it.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    old = browser.find_element(by.TAG_NAME, "html")
+    element.click()
+
+    def replaced() -> bool:
+        try:
+            old.tag_name
+        except StaleElementReferenceException:
+            return browser.execute_script("return document.readyState") == "complete"
+        return False
+
+    page_until(replaced)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.support import page_until
+from tests.browser.support import click_and_load, page_until
 from tests.console.support import PASSWORD, USER, store_dead_letter
 from tests.e2e.conftest import running_stack
 from tests.e2e.test_counterparty import companies, full_company
@@ -44,8 +44,7 @@ def log_in(browser, by, base: str, password: str = PASSWORD, path: str = "/dead-
     assert "/login" in browser.current_url  # nothing before logging in
     browser.find_element(by.NAME, "user").send_keys(USER)
     browser.find_element(by.NAME, "password").send_keys(password)
-    browser.find_element(by.CSS_SELECTOR, "form button").click()
-    page_until(lambda: browser.execute_script("return document.readyState") == "complete")
+    click_and_load(browser, by, browser.find_element(by.CSS_SELECTOR, "form button"))
 
 
 def shot(browser, name: str) -> None:
