@@ -22,7 +22,9 @@ reads every record's key once instead — never spending much more on it than lo
 ``start=-1`` pages of 50 rows over ID windows of 50 (``>=ID a``, ``<ID a+50``: at most 50 rows, no
 COUNT), 50 windows per ``batch`` request — about ``max ID ÷ 50`` commands, one for an empty portal —
 selecting only what its look-ups select.  A key the index does not hold is
-then answered "absent" without a call, so a new record costs its ``add`` alone.
+then answered "absent" without a call, so a new record costs its ``add`` alone.  Look-ups of the same
+list by other fields (product matching by article and name) answer from that one read (``index_from``)
+instead of pre-reading later, when the load has filled the portal with its own records.
 
 What keeps it duplicate-free:
 
@@ -95,10 +97,18 @@ class KeyIndex:
     def __init__(self, rows: list[dict[str, Any]], key: str, read_at: float) -> None:
         self.read_at = read_at
         self.rows = len(rows)
+        self._all = rows
         self._by_key = _group(rows, key)
+        self._by_other: dict[str, KeyIndex] = {key: self}
 
     def find(self, value: str) -> list[dict[str, Any]]:
         return list(self._by_key.get(_fold(value), []))
+
+    def by(self, key: str) -> KeyIndex:
+        """The same records by another selected field (grouped once): a sibling look-up's index."""
+        if key not in self._by_other:
+            self._by_other[key] = KeyIndex(self._all, key, self.read_at)
+        return self._by_other[key]
 
 
 class KeyLookup:
@@ -107,7 +117,14 @@ class KeyLookup:
     def __init__(self, b24: B24, method: str, *, key: str, select: list[str],
                  base_filter: Mapping[str, Any] | None = None, order: Mapping[str, str] | None = None,
                  id_field: str = "id", in_prefix: str = "@", linger: float = 0.02,
-                 max_keys: int = PAGE_SIZE, preread: bool = True) -> None:
+                 max_keys: int = PAGE_SIZE, preread: bool = True, index_from: KeyLookup | None = None,
+                 recheck_absent: bool = True) -> None:
+        """``index_from``: a look-up over the same list and filter whose pre-read also selects this one's
+        fields (products: the key look-up reads names and articles too); while it holds a current index,
+        this look-up answers from it instead of pre-reading the portal again, later and fuller.
+        ``recheck_absent=False``: a value the index said absent before is answered absent again (not asked
+        of the portal): for look-ups whose later records never count, as matching's by name, where
+        every record made since carries the bridge's key and is no candidate (names repeat in a catalogue)."""
         if not 1 <= max_keys <= PAGE_SIZE:
             raise ValueError(f"max_keys must be from 1 to {PAGE_SIZE} (one page)")
         self._b24 = b24
@@ -132,6 +149,10 @@ class KeyLookup:
         self._next_check = PREREAD_FIRST_CHECK
         self.prereads = 0  # pre-reads done (for tests and benchmarks)
         self._absent: dict[str, float] = {}  # keys answered "absent" (by the index or the portal), when
+        shares = (index_from is not None and index_from._method == method and index_from._filter == self._filter
+                  and set(self._select) <= set(index_from._select))
+        self._index_from = index_from if shares else None
+        self._recheck_absent = recheck_absent
 
     def _said_absent_before(self, value: str) -> bool:
         """Whether this look-up already answered "absent" about ``value`` (and remember that it does now):
@@ -160,6 +181,9 @@ class KeyLookup:
         look-up has asked enough keys to make it worth it; ``None``: ask the portal."""
         if not (self._preread and _PREREAD.enabled and FIRST_DELIVERY.get()):
             return None
+        shared = self._index_from._current() if self._index_from is not None else None
+        if shared is not None:
+            return shared.by(self._key)
         index = self._current()
         if index is not None:
             return index
@@ -226,7 +250,7 @@ class KeyLookup:
             index = await self._indexed()
             if index is not None:
                 rows = index.find(value)
-                if rows or not self._said_absent_before(value):
+                if rows or not self._recheck_absent or not self._said_absent_before(value):
                     return rows
         future = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(value, []).append(future)

@@ -73,7 +73,8 @@ class Matcher:
         self._preread: dict[tuple[str, str, str], Decision | None] = {}  # see preread()
 
     def _lookup(self, method: str, key: str, select: list[str], base: dict[str, Any], id_field: str,
-                in_prefix: str, *, preread: bool = False) -> KeyLookup:
+                in_prefix: str, *, preread: bool = False, index_from: KeyLookup | None = None,
+                recheck_absent: bool = True) -> KeyLookup:
         """One shared look-up per list and field, so the first contacts of an initial load ask together
         (one IN-filtered list for up to 50 of them) instead of one list each.
 
@@ -81,11 +82,13 @@ class Matcher:
         (bridge/b24/lookup.py)?  Not for companies: another 1C base's company made since is a candidate and
         must be seen.  Products are safe: one with a bridge key (any base's) is never a candidate, so only a
         manager typing one during the pre-read's life (BRIDGE_B24_PREREAD_TTL) goes unseen, the window the
-        key look-up has too."""
+        key look-up has too.  ``index_from``: the key look-up of the same list, whose pre-read also read
+        the fields matched here (see :meth:`product_fields`); ``recheck_absent``: see KeyLookup."""
         ident = (method, key, tuple(sorted(base.items())))
         if ident not in self._lookups:
             self._lookups[ident] = KeyLookup(self.b24, method, key=key, select=select, base_filter=base,
-                                             id_field=id_field, in_prefix=in_prefix, preread=preread)
+                                             id_field=id_field, in_prefix=in_prefix, preread=preread,
+                                             index_from=index_from, recheck_absent=recheck_absent)
         return self._lookups[ident]
 
     # --- the decision of an operator, if any ----------------------------------------------------------------
@@ -206,8 +209,17 @@ class Matcher:
 
     # --- products -----------------------------------------------------------------------------------------
 
+    def product_fields(self, *, catalog: bool) -> list[str]:
+        """The fields product matching reads (name, the article's field): the product key look-up selects
+        them too, so a bulk load's one pre-read of the catalogue answers matching as well."""
+        name_field, xml_field = ("name", "xmlId") if catalog else ("NAME", "XML_ID")
+        fields = [name_field, xml_field]
+        if "article" in self.settings.steps("product") and self.settings.product_article_field:
+            fields.append(self.settings.product_article_field)
+        return fields
+
     async def product(self, *, source: str, entity_id: str, catalog: bool, iblock: int | None, name: str,
-                      article: str | None) -> Found | None:
+                      article: str | None, key_lookup: KeyLookup | None = None) -> Found | None:
         """The product a manager entered: by article (the mapping's field), then by exact name."""
         what = f"товар «{name}»" + (f" (артикул {article})" if article else "")
         decided = await self._decided(source, "product", entity_id, what)
@@ -222,12 +234,16 @@ class Matcher:
             if value and field_name:
                 asked.append((step, field_name, value))
 
+        # a product made since the pre-read by the bridge carries its key and is never a candidate, so a name
+        # or article said absent once (names repeat in a catalogue) is absent again: not asked of the portal
         async def rows_of(field_name: str, value: str) -> list[dict[str, Any]]:
             if catalog:
                 return await self._lookup("catalog.product.list", field_name, ["iblockId", "name", "xmlId"],
-                                          {"iblockId": iblock}, "id", "", preread=True).find(value)
-            return await self._lookup("crm.product.list", field_name, ["NAME", "XML_ID"], {}, "ID",
-                                      "", preread=True).find(value)  # this list takes IN as a plain array
+                                          {"iblockId": iblock}, "id", "", preread=True, index_from=key_lookup,
+                                          recheck_absent=False).find(value)
+            return await self._lookup("crm.product.list", field_name, ["NAME", "XML_ID"], {}, "ID", "",
+                                      preread=True, index_from=key_lookup,  # IN: a plain array
+                                      recheck_absent=False).find(value)
 
         # the steps' look-ups ride shared IN-filtered lists: asked together, not one after the other, so a
         # first contact waits for one round trip (the order still decides: the first step with candidates)

@@ -70,10 +70,12 @@ class ProductHandler:
             # a shared-catalogue key is written by every 1C base: another process's creation must be seen
             preread = not self._mapping.products.shared_catalogue
             if api == domain.CATALOG:
-                lookup = KeyLookup(self._b24, "catalog.product.list", key="xmlId", select=["iblockId"],
+                lookup = KeyLookup(self._b24, "catalog.product.list", key="xmlId",
+                                   select=["iblockId", *self._matcher.product_fields(catalog=True)],
                                    base_filter={"iblockId": iblock}, in_prefix="", preread=preread)
             else:
-                lookup = KeyLookup(self._b24, "crm.product.list", key="XML_ID", select=["ID"],
+                lookup = KeyLookup(self._b24, "crm.product.list", key="XML_ID",
+                                   select=["ID", *self._matcher.product_fields(catalog=False)],
                                    id_field="ID", in_prefix="", preread=preread)
             self._lookups[(api, iblock)] = lookup
         return self._lookups[(api, iblock)]
@@ -179,7 +181,7 @@ class _Finder:
         match = await self.matcher.product(
             source=self._event.source, entity_id=self._entity_id, catalog=self._id_field == "id",
             iblock=self._iblock, name=str(getattr(payload, "name", "") or ""),
-            article=getattr(payload, "article", None))
+            article=getattr(payload, "article", None), key_lookup=self._lookup)
         if match is None:
             return []
         self.adopted.add(match.id)

@@ -81,3 +81,24 @@ async def test_no_pre_read_when_off_or_the_portal_is_too_big(sandbox):
         off = KeyLookup(b24, "crm.company.list", key="ORIGIN_ID", select=[], id_field="ID", preread=False)
         await asyncio.gather(*(_first(off.find(f"k{i}")) for i in range(120)))
         assert off.prereads == 0
+
+
+async def test_a_sibling_look_up_answers_from_the_key_pre_read_only_when_it_read_its_fields(sandbox):
+    async with make(sandbox, batching=Batching(linger=0.02)) as b24:
+        await _add(b24, [f"1c-{i}" for i in range(40)])  # titles "T 1c-0" …
+        keyed = KeyLookup(b24, "crm.company.list", key="ORIGIN_ID", select=["TITLE"], id_field="ID",
+                          base_filter={"ORIGINATOR_ID": "ut"})
+        by_title = KeyLookup(b24, "crm.company.list", key="TITLE", select=[], id_field="ID",
+                             base_filter={"ORIGINATOR_ID": "ut"}, index_from=keyed)
+        unread = KeyLookup(b24, "crm.company.list", key="COMMENTS", select=[], id_field="ID",
+                           base_filter={"ORIGINATOR_ID": "ut"}, index_from=keyed)  # a field the key's read lacks
+        await asyncio.gather(*(_first(keyed.find(f"k{i}")) for i in range(30)))  # as a load's events come
+        await asyncio.gather(*(_first(keyed.find(f"k{i}")) for i in range(30, 120)))
+        assert keyed.prereads == 1
+        rows = await asyncio.gather(*(_first(by_title.find(f"T 1c-{i}")) for i in range(40)))
+        assert [r[0]["ORIGIN_ID"] for r in rows] == [f"1c-{i}" for i in range(40)]
+        assert by_title.requests == 0 and by_title.prereads == 0  # answered from the key look-up's read
+        assert await _first(by_title.find("T 1c-0 (copy)")) == []
+        assert by_title.requests == 0
+        await asyncio.gather(*(_first(unread.find(f"c{i}")) for i in range(40)))
+        assert unread.requests > 0  # its own look-ups (and pre-read): the key's rows do not hold COMMENTS
