@@ -27,9 +27,10 @@ INDEXED: dict[str, tuple[str, ...]] = {
     "requisites": ("ENTITY_ID", "XML_ID", "RQ_INN", "RQ_KPP"),
     "bank_details": ("ENTITY_ID", "XML_ID"),
     "addresses": ("ENTITY_ID",),
-    "products": ("xmlId",),
+    "products": ("xmlId", "code"),
     "prices": ("productId",),
     "product_rows": ("OWNER_ID",),
+    "contact_company": ("CONTACT_ID", "COMPANY_ID"),
 }
 
 

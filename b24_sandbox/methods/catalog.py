@@ -70,8 +70,8 @@ def write_fields(record: dict[str, Any], fields: dict[str, Any]) -> None:
 
 def check_code(call: Call, record: dict[str, Any]) -> None:
     code = record.get("code")
-    if code and any(p is not record and p.get("code") == code and p["iblockId"] == record["iblockId"]
-                    for p in call.store.rows(PRODUCTS)):
+    if code and any(p["id"] != record.get("id") and p["iblockId"] == record["iblockId"]
+                    for p in call.store.where(PRODUCTS, "code", code)):
         raise ApiError(ERR_CODE_EXISTS, f"An element with the symbolic code \"{code}\" already exists.", 400)
 
 
@@ -125,8 +125,10 @@ def product_update(call: Call) -> dict[str, Any]:
     product_id = values.intval(call.param("id"))
     fields = call.fields("fields")
     record = _product(call, product_id)
-    write_fields(record, fields)
-    check_code(call, record)
+    changed = dict(record)
+    write_fields(changed, fields)
+    check_code(call, changed)  # before the record changes: a refused update leaves it as it was
+    record.update(changed)
     record["timestampX"] = call.now()
     record["modifiedBy"] = call.user_id
     call.store.reindex(PRODUCTS, product_id)

@@ -65,7 +65,7 @@ def _defaults(call: Call) -> dict[str, Any]:
 
 
 def links(store: Store, contact_id: int) -> list[dict[str, Any]]:
-    rows = [r for r in store.rows(LINKS) if r["CONTACT_ID"] == contact_id]
+    rows = store.where(LINKS, "CONTACT_ID", contact_id)
     return sorted(rows, key=lambda r: r["SORT"])
 
 
@@ -86,7 +86,7 @@ def remove_link(store: Store, contact_id: int, company_id: int) -> bool:
 
 def unlink_company(store: Store, company_id: int) -> None:
     """A deleted company leaves every contact it was linked to."""
-    for row in [r for r in store.rows(LINKS) if r["COMPANY_ID"] == company_id]:
+    for row in store.where(LINKS, "COMPANY_ID", company_id):
         remove_link(store, row["CONTACT_ID"], company_id)
 
 
@@ -208,7 +208,7 @@ def contact_items_get(call: Call) -> list[dict[str, Any]]:
     company_id = owner_id(call)
     if call.store.get("companies", company_id) is None:
         raise invalid("Not found")
-    rows = sorted((r for r in call.store.rows(LINKS) if r["COMPANY_ID"] == company_id),
+    rows = sorted(call.store.where(LINKS, "COMPANY_ID", company_id),
                   key=lambda r: (r["SORT"], r["CONTACT_ID"]))
     return [{"CONTACT_ID": r["CONTACT_ID"], "SORT": r["SORT"], "ROLE_ID": r["ROLE_ID"],
              "IS_PRIMARY": r["IS_PRIMARY"]} for r in rows]

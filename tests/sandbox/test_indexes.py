@@ -100,3 +100,37 @@ def test_indexed_and_scanned_answers_agree(sandbox):
         finally:
             sandbox.store.use_indexes = True
         assert (indexed.value, indexed.total) == (plain.value, plain.total), params
+
+
+def test_a_symbolic_code_is_checked_by_its_index_and_a_refused_update_changes_nothing(sandbox):
+    """Every product add or update with a code checks that no other product holds it: by the index, so a
+    catalogue of 50,000 costs what one of 50 does."""
+    made, count = scanned(sandbox, "catalog.product.add", {"fields": {"iblockId": 25, "name": "Гвоздь", "code": "gv-1"}})
+    assert count == 0  # no other product holds the code: nothing scanned
+    other = sandbox.call("catalog.product.add", {"fields": {"iblockId": 25, "name": "Шуруп", "code": "sh-1"}})
+    other_id = other.result.value["element"]["id"]
+    sandbox.store.scanned.clear()
+    refused = sandbox.call("catalog.product.update", {"id": other_id, "fields": {"name": "Шуруп 2", "code": "gv-1"}})
+    assert refused.error is not None and "gv-1" in refused.error.description
+    assert sum(sandbox.store.scanned.values()) <= 2  # the holder of the code, not the table
+    kept = sandbox.call("catalog.product.get", {"id": other_id}).result.value["product"]
+    assert (kept["name"], kept["code"]) == ("Шуруп", "sh-1")  # refused: the product is as it was
+    _, count = scanned(sandbox, "catalog.product.update", {"id": other_id, "fields": {"name": "Шуруп 2"}})
+    assert count <= 1  # its own code, found under itself
+    assert sandbox.call("catalog.product.get", {"id": other_id}).result.value["product"]["name"] == "Шуруп 2"
+
+
+def test_contact_company_links_are_read_by_their_index():
+    sandbox = Sandbox(SandboxConfig(rate=0))
+    companies = [sandbox.call("crm.company.add", {"fields": {"TITLE": f"К{i}"}}).result.value for i in range(200)]
+    contacts = [sandbox.call("crm.contact.add", {"fields": {"NAME": f"Л{i}"}}).result.value for i in range(200)]
+    for contact_id, company_id in zip(contacts, companies, strict=True):
+        sandbox.call("crm.contact.company.add", {"id": contact_id, "fields": {"COMPANY_ID": company_id}})
+    result, count = scanned(sandbox, "crm.company.contact.items.get", {"id": companies[7]})
+    assert [r["CONTACT_ID"] for r in result.value] == [contacts[7]] and count == 1
+    result, count = scanned(sandbox, "crm.contact.company.items.get", {"id": contacts[9]})
+    assert [r["COMPANY_ID"] for r in result.value] == [companies[9]] and count <= 2
+    _, count = scanned(sandbox, "crm.contact.company.add", {"id": contacts[9], "fields": {"COMPANY_ID": companies[8]}})
+    assert count < 10  # the contact's own links, not the table's 200
+    result, _ = scanned(sandbox, "crm.contact.company.items.get", {"id": contacts[9]})
+    assert sorted(r["COMPANY_ID"] for r in result.value) == sorted([companies[9], companies[8]])
