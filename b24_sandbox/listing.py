@@ -123,6 +123,9 @@ def candidates(store: Store, table: str, filter_: Any, kind_of: KindOf) -> list[
     """The rows a filter can match: through an index when it has an equality or IN condition on an indexed
     field (the smallest such set), else the whole table.  ``apply_filter`` still checks every condition,
     so this only ever narrows the search, it never decides a match."""
+    by_id = _by_id(store, table, filter_)
+    if by_id is not None:  # ``ID`` equal to one or a few values: the primary key, as on the portal
+        return by_id
     window = _id_window(store, table, filter_)
     if window is not None:  # a primary-key range, as the portal's index serves it (start=-1 exports)
         return window
@@ -143,6 +146,27 @@ def candidates(store: Store, table: str, filter_: Any, kind_of: KindOf) -> list[
             if best is None or size < best[0]:
                 best = (size, name, keys)
     return store.rows(table) if best is None else store.lookup(table, best[1], best[2])
+
+
+def _by_id(store: Store, table: str, filter_: Any) -> list[Any] | None:
+    """The rows an ``ID`` (``id``) equality or IN condition names, read by key; None without one."""
+    if not isinstance(filter_, dict) or not store.use_indexes:
+        return None
+    for key, wanted in filter_.items():
+        op, name = split_key(str(key))
+        if name not in ("ID", "id") or op not in ("", "=", "@"):
+            continue
+        try:
+            ids = {int(values.text(v)) for v in as_list(wanted)}
+        except (TypeError, ValueError):
+            return None  # not a number: let the filter say what it matches
+        rows = store.tables[table]
+        if not ids or any(not isinstance(k, int) for k in list(rows)[:1]):
+            return None  # an empty IN, or a table keyed otherwise (links, addresses): scan
+        found = [rows[k] for k in sorted(ids) if k in rows]
+        store.scanned[table] += len(found)
+        return found
+    return None
 
 
 def _id_window(store: Store, table: str, filter_: Any) -> list[Any] | None:

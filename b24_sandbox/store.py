@@ -31,6 +31,8 @@ INDEXED: dict[str, tuple[str, ...]] = {
     "prices": ("productId",),
     "product_rows": ("OWNER_ID",),
     "contact_company": ("CONTACT_ID", "COMPANY_ID"),
+    "notifications": ("TAG",),
+    "timeline_comments": ("ENTITY_ID",),
 }
 
 

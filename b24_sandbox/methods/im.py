@@ -26,7 +26,7 @@ def _add(call: Call, kind: str) -> int:
         raise ApiError("ATTACH_OVERSIZE", "You have exceeded the maximum allowable size of attachments", 400)
     tag = values.text(call.param("TAG", "tag", default="")).strip() or None
     if tag:
-        for old in [n for n in call.store.rows(TABLE) if n["TAG"] == tag and n["USER_ID"] == user_id]:
+        for old in [n for n in call.store.where(TABLE, "TAG", tag) if n["USER_ID"] == user_id]:
             call.store.delete(TABLE, old["ID"])
     record: dict[str, Any] = {"USER_ID": user_id, "TYPE": kind, "FROM_USER_ID": call.user_id if kind == "personal" else None,
                               "MESSAGE": message, "MESSAGE_OUT": values.text(call.param("MESSAGE_OUT", default="")) or None,

@@ -33,7 +33,7 @@ def add(call: Call) -> int:
 
 def delete_timeline(store: Store, entity_type: str, entity_id: int) -> None:
     """A deleted record takes its timeline with it."""
-    for row in [r for r in store.rows(TABLE) if r["ENTITY_TYPE"] == entity_type and r["ENTITY_ID"] == entity_id]:
+    for row in [r for r in store.where(TABLE, "ENTITY_ID", entity_id) if r["ENTITY_TYPE"] == entity_type]:
         store.delete(TABLE, row["ID"])
 
 

@@ -134,3 +134,20 @@ def test_contact_company_links_are_read_by_their_index():
     assert count < 10  # the contact's own links, not the table's 200
     result, _ = scanned(sandbox, "crm.contact.company.items.get", {"id": contacts[9]})
     assert sorted(r["COMPANY_ID"] for r in result.value) == sorted([companies[9], companies[8]])
+
+
+def test_a_list_by_id_reads_the_record_by_key(sandbox):
+    """The deal consumer reads a deal's fields before a three-way update with ``filter: {ID: …}``."""
+    result, count = scanned(sandbox, "crm.company.list", {"filter": {"ID": 17}, "select": ["ID", "TITLE"]})
+    assert ids(result) == ["17"] and count == 1
+    result, count = scanned(sandbox, "crm.company.list", {"filter": {"@ID": ["3", 5, "99999"]}, "select": ["ID"]})
+    assert ids(result) == ["3", "5"] and count == 2
+    for params in ({"filter": {"ID": "17", "%TITLE": "Компания"}}, {"filter": {"=ID": ["2", "x"]}},
+                   {"filter": {"@ID": []}}, {"filter": {"ID": "16 "}}, {"filter": {"!ID": 3, "ORIGIN_ID": "guid-3"}}):
+        indexed = sandbox.call("crm.company.list", params).result
+        sandbox.store.use_indexes = False
+        try:
+            plain = sandbox.call("crm.company.list", params).result
+        finally:
+            sandbox.store.use_indexes = True
+        assert (indexed.value, indexed.total) == (plain.value, plain.total), params
