@@ -168,7 +168,7 @@ class UnitOfWork:
         self._known: dict[tuple[str, str], dict[str, Link]] = {}  # links read (complete per 1C object)
         self._writes: dict[tuple[str, str, str], Any] = {}  # buffered link upserts (Link) and drops (_DROP)
         self._processed: list[Any] = []  # buffered inbox rows
-        self._recomputed: list[str] = []  # orders whose deal was recomputed (order_resync rows to delete)
+        self._recomputed: list[tuple[str, str, str]] = []  # settled order_resync rows (doc_type, doc_id, order)
         self._hook: Any = None  # the before-Bitrix24-call hook's token while attached
         self.transactions = 0  # committed, for tests and the benchmark
 
@@ -377,10 +377,11 @@ class UnitOfWork:
         else:
             self._writes[(onec_type, onec_id, b24_type)] = _DROP
 
-    def recomputed(self, order_id: str) -> None:
-        """The order's deal was recomputed from all its facts: its ``order_resync`` rows go in the last
-        statement, so they stay if the unit of work fails and the event comes back for them."""
-        self._recomputed.append(order_id)
+    def recomputed(self, order_id: str, resync: Iterable[tuple[str, str]]) -> None:
+        """The order's deal was recomputed from its facts: the ``order_resync`` rows read with them
+        (``resync``: doc_type, doc_id) go in the last statement, so they stay if the unit of work fails
+        and the event comes back for them; a row inserted after the facts were read stays too."""
+        self._recomputed.extend((doc_type, doc_id, order_id) for doc_type, doc_id in resync)
 
     # --- statements ----------------------------------------------------------------------------------
 
@@ -432,8 +433,9 @@ class UnitOfWork:
         drop_columns = [list(c) for c in zip(*drops)] if drops else [[], [], []]
         processed, self._processed = self._processed, []
         recomputed, self._recomputed = self._recomputed, []
+        settled = [list(c) for c in zip(*recomputed)] if recomputed else [[], [], []]
         return (self.source, *upsert_columns, *drop_columns, self.consumer, processed,
-                self._held + self._claimed, self._leases.holder, recomputed)
+                self._held + self._claimed, self._leases.holder, *settled)
 
     async def _commit(self) -> None:
         """The last transaction: buffered writes, recomputed orders, the leases given back — one

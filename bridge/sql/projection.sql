@@ -57,13 +57,19 @@ SELECT order_id::text AS order_id, amount FROM order_document_links
  WHERE source = $1 AND doc_type = $2 AND doc_id = $3::uuid
 
 -- name: projection_order_facts
--- Everything known about one order: its own snapshot and every document touching it.
+-- Everything known about one order: its own snapshot and every document touching it (resync false), and
+-- its order_resync rows (resync true) in the same snapshot: recomputing from these facts settles exactly
+-- those rows, not one a document merged after this read inserted.
 -- $1 source, $2 order_id uuid
-SELECT d.doc_type, d.doc_id::text AS doc_id, d.version, d.snapshot, d.ever_posted, l.amount
+SELECT false AS resync, d.doc_type, d.doc_id::text AS doc_id, d.version, d.snapshot, d.ever_posted, l.amount
   FROM order_document_links l
   JOIN order_documents d ON d.source = l.source AND d.doc_type = l.doc_type AND d.doc_id = l.doc_id
  WHERE l.source = $1 AND l.order_id = $2::uuid
- ORDER BY d.doc_type, d.doc_id
+UNION ALL
+SELECT true, r.doc_type, r.doc_id::text, NULL, NULL, NULL, NULL
+  FROM order_resync r
+ WHERE r.source = $1 AND r.order_id = $2::uuid
+ ORDER BY 1, 2, 3
 
 -- name: projection_resync_of
 -- Orders a document touched that still wait for their deal to be recomputed.

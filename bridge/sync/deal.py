@@ -89,9 +89,10 @@ class DealHandler:
 
     async def _sync_order(self, uow: UnitOfWork, source: str, order_id: str) -> bool:
         projection = OrderProjection(await uow.connection(), source)
-        state = domain.deal_state(await projection.facts(order_id), self._mapping.deals.paid_when)
+        facts, resync = await projection.facts_and_resync(order_id)
+        state = domain.deal_state(facts, self._mapping.deals.paid_when)
         if state is None:
-            uow.recomputed(order_id)
+            uow.recomputed(order_id, resync)
             return False
         # the deal's link and those of its counterparty, contact person and products: one round trip
         person = [("contact_person", state.contact_person_id)] if state.contact_person_id else []
@@ -105,7 +106,7 @@ class DealHandler:
             pending = (link.pending_state or {}).get("fields")
             pushed = {**pushed, "fields": unconfirmed(pushed.get("fields"), pending), "rows": None}
         elif pushed is not None and state_hash(pushed) == state_hash(desired):
-            uow.recomputed(order_id)
+            uow.recomputed(order_id, resync)
             return False
         # the fields this push may set (and those a failed one may have set): cleared later if 1C empties
         # them; commits the first transaction — no connection is held across the Bitrix24 calls
@@ -113,7 +114,7 @@ class DealHandler:
         apply = _ApplyDeal(self._b24, uow, self._mapping, source, state, desired)
         deal_id = await apply.run(link, pushed)
         await uow.save_link(ONEC_ORDER, order_id, "deal", deal_id, pushed_state=desired)
-        uow.recomputed(order_id)  # kept if the push fails
+        uow.recomputed(order_id, resync)  # kept if the push fails
         return True
 
     def _category(self, state: domain.DealState, pushed: dict[str, Any] | None) -> int:

@@ -7,6 +7,7 @@ import uuid
 from decimal import Decimal
 
 from bridge.domain.deal import CustomerOrder, Item, Responsible
+from bridge.links import unit_of_work
 from bridge.projection import OrderProjection
 from onec_outbox.contract import parse_event
 from tests.contract.samples import ORG
@@ -106,3 +107,24 @@ async def test_a_newer_payment_keeps_the_orders_it_still_pays_at_their_new_amoun
     assert (await facts(db_pool, b.order_id)).payments[0].allocations == (("RUB", Decimal("250.00")),)
     await recomputed(db_pool, a.order_id, b.order_id, c.order_id)
     assert await affected(db_pool, "payment", payment) == {b.order_id, c.order_id}
+
+
+async def _resync_rows(pool, order_id: str) -> set[tuple[str, str]]:
+    rows = await pool.fetch("SELECT doc_type, doc_id::text AS doc_id FROM order_resync WHERE order_id = $1::uuid",
+                            order_id)
+    return {(r["doc_type"], r["doc_id"]) for r in rows}
+
+
+async def test_a_recomputed_order_keeps_the_resync_row_of_a_document_merged_after_its_facts_were_read(db_pool):
+    """Two documents of one order in two consumer processes: the deal recomputed from facts read before
+    the invoice was merged must not settle the invoice's row (the invoice's event, should its process die
+    before recomputing, comes back for it: that row is then all that says the order is behind)."""
+    a = Lifecycle(str(uuid.uuid4()), str(uuid.uuid4()))
+    await merge(db_pool, a.order())
+    invoice = a.invoice()
+    async with unit_of_work(db_pool, "test", SOURCE, f"customer_order/{a.order_id}") as uow:
+        _, read = await OrderProjection(await uow.connection(), SOURCE).facts_and_resync(a.order_id)
+        assert read == [("customer_order", a.order_id)]
+        await merge(db_pool, invoice)  # by the other process, after this one read the facts
+        uow.recomputed(a.order_id, read)
+    assert await _resync_rows(db_pool, a.order_id) == {("invoice", invoice["entity_id"])}
