@@ -161,7 +161,7 @@ def _by_id(store: Store, table: str, filter_: Any) -> list[Any] | None:
         except (TypeError, ValueError):
             return None  # not a number: let the filter say what it matches
         rows = store.tables[table]
-        if not ids or any(not isinstance(k, int) for k in list(rows)[:1]):
+        if not ids or not isinstance(next(iter(rows), 0), int):
             return None  # an empty IN, or a table keyed otherwise (links, addresses): scan
         found = [rows[k] for k in sorted(ids) if k in rows]
         store.scanned[table] += len(found)

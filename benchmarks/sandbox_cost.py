@@ -39,6 +39,9 @@ LOOKUPS: dict[str, tuple[str, Any]] = {
                                                          "xmlId": [f"nom-{r.randrange(n)}" for _ in range(50)]}}),
     "crm.deal.productrows.get": (
         "crm.deal.productrows.get", lambda n, r: {"id": r.randrange(max(n // 10, 1)) + 1}),
+    "crm.deal.list ID (a deal's fields)": (
+        "crm.deal.list", lambda n, r: {"filter": {"ID": r.randrange(max(n // 10, 1)) + 1},
+                                       "select": ["ID", "OPPORTUNITY", "STAGE_ID"]}),
 }
 
 
