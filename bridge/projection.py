@@ -59,15 +59,15 @@ class OrderProjection:
         """Everything known about one order, as the domain's typed documents."""
         return (await self.facts_and_resync(order_id))[0]
 
-    async def facts_and_resync(self, order_id: str) -> tuple[domain.OrderFacts, list[tuple[str, str]]]:
-        """The order's facts and, read in the same snapshot, the (doc_type, doc_id) of its ``order_resync``
-        rows: the rows a deal recomputed from these facts settles (a document merged after this read
-        inserts one that must stay for its own event)."""
+    async def facts_and_resync(self, order_id: str) -> tuple[domain.OrderFacts, list[tuple[str, str, str]]]:
+        """The order's facts and, read in the same snapshot, its ``order_resync`` rows as (doc_type, doc_id,
+        row version): the rows a deal recomputed from these facts settles (a document merged after this
+        read inserts or rewrites one, which must stay for its own event)."""
         rows = await self._conn.fetch(Q.projection_order_facts, self._source, order_id)
         facts = domain.OrderFacts.from_documents(order_id, [
             document(r["doc_type"], r["doc_id"], r["snapshot"], ever_posted=r["ever_posted"], order_id=order_id)
             for r in rows if not r["resync"]])
-        return facts, [(r["doc_type"], r["doc_id"]) for r in rows if r["resync"]]
+        return facts, [(r["doc_type"], r["doc_id"], r["stamp"]) for r in rows if r["resync"]]
 
 
 def order_links(doc_type: str, doc_id: str, snapshot: Mapping[str, Any]) -> dict[str, Decimal | None]:

@@ -94,7 +94,8 @@ DELETE FROM entity_links WHERE source = $1 AND onec_type = $2 AND onec_id = $3 A
 -- recomputed (the order_resync rows their facts were read with), and its leases given back.
 -- $1 source, $2..$8 link upserts as in link_upsert_many, $9 drop onec_types text[], $10 drop onec_ids
 -- text[], $11 drop b24_types text[], $12 consumer text, $13 event_ids uuid[], $14 lease keys text[],
--- $15 holder text, $16..$18 settled resync rows: doc_types text[], doc_ids uuid[], order_ids uuid[]
+-- $15 holder text, $16..$19 settled resync rows: doc_types text[], doc_ids uuid[], order_ids uuid[],
+-- stamps text[] (each row's xmin as read with the facts: a row written again since stays)
 WITH upserted AS (
     INSERT INTO entity_links (source, onec_type, onec_id, b24_type, b24_id, version, state_hash, pushed_state)
     SELECT $1, t, i, bt, bi, v, h, p::jsonb FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[],
@@ -114,8 +115,8 @@ WITH upserted AS (
     DELETE FROM object_leases l USING unnest($14::text[]) AS k(key) WHERE l.key = k.key AND l.holder = $15
     RETURNING 1
 ), recomputed AS (
-    DELETE FROM order_resync r USING unnest($16::text[], $17::uuid[], $18::uuid[]) AS k(t, d, o)
-     WHERE r.source = $1 AND r.doc_type = k.t AND r.doc_id = k.d AND r.order_id = k.o
+    DELETE FROM order_resync r USING unnest($16::text[], $17::uuid[], $18::uuid[], $19::text[]) AS k(t, d, o, x)
+     WHERE r.source = $1 AND r.doc_type = k.t AND r.doc_id = k.d AND r.order_id = k.o AND r.xmin::text = k.x
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM upserted) + (SELECT count(*) FROM dropped) + (SELECT count(*) FROM inboxed)

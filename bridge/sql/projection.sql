@@ -41,7 +41,9 @@ WITH current AS (
     SELECT $1, $2, $3::uuid, order_id
       FROM (SELECT order_id FROM touched_before UNION SELECT order_id FROM touches) AS t
      WHERE (SELECT newer FROM decided)
-        ON CONFLICT DO NOTHING
+        ON CONFLICT (source, doc_type, doc_id, order_id) DO UPDATE SET order_id = EXCLUDED.order_id
+        -- a row still waiting is written again (a new xmin): a recompute that read the older one settles
+        -- only that one, never this newer merge's
 )
 SELECT d.newer, ARRAY(
            SELECT DISTINCT order_id::text FROM (
@@ -58,15 +60,17 @@ SELECT order_id::text AS order_id, amount FROM order_document_links
 
 -- name: projection_order_facts
 -- Everything known about one order: its own snapshot and every document touching it (resync false), and
--- its order_resync rows (resync true) in the same snapshot: recomputing from these facts settles exactly
--- those rows, not one a document merged after this read inserted.
+-- its order_resync rows (resync true, with the row version xmin as stamp) in the same snapshot:
+-- recomputing from these facts settles exactly those row versions, not a row a document merged after this
+-- read inserted or wrote again.
 -- $1 source, $2 order_id uuid
-SELECT false AS resync, d.doc_type, d.doc_id::text AS doc_id, d.version, d.snapshot, d.ever_posted, l.amount
+SELECT false AS resync, d.doc_type, d.doc_id::text AS doc_id, d.version, d.snapshot, d.ever_posted, l.amount,
+       NULL::text AS stamp
   FROM order_document_links l
   JOIN order_documents d ON d.source = l.source AND d.doc_type = l.doc_type AND d.doc_id = l.doc_id
  WHERE l.source = $1 AND l.order_id = $2::uuid
 UNION ALL
-SELECT true, r.doc_type, r.doc_id::text, NULL, NULL, NULL, NULL
+SELECT true, r.doc_type, r.doc_id::text, NULL, NULL, NULL, NULL, r.xmin::text
   FROM order_resync r
  WHERE r.source = $1 AND r.order_id = $2::uuid
  ORDER BY 1, 2, 3

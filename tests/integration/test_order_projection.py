@@ -32,7 +32,8 @@ async def affected(pool, doc_type: str, doc_id: str) -> set[str]:
 
 
 async def recomputed(pool, *order_ids: str) -> None:
-    """What the deal handler's last statement (uow_finish) does for the orders it recomputed."""
+    """Every resync row of the orders gone, as after the deal handler recomputed them with nothing merged
+    meanwhile (uow_finish deletes the rows read with the facts; see the tests at the end)."""
     await pool.execute("DELETE FROM order_resync WHERE source = $1 AND order_id = ANY($2::uuid[])",
                        SOURCE, list(order_ids))
 
@@ -124,7 +125,25 @@ async def test_a_recomputed_order_keeps_the_resync_row_of_a_document_merged_afte
     invoice = a.invoice()
     async with unit_of_work(db_pool, "test", SOURCE, f"customer_order/{a.order_id}") as uow:
         _, read = await OrderProjection(await uow.connection(), SOURCE).facts_and_resync(a.order_id)
-        assert read == [("customer_order", a.order_id)]
+        assert [r[:2] for r in read] == [("customer_order", a.order_id)]
         await merge(db_pool, invoice)  # by the other process, after this one read the facts
         uow.recomputed(a.order_id, read)
     assert await _resync_rows(db_pool, a.order_id) == {("invoice", invoice["entity_id"])}
+
+
+async def test_a_waiting_resync_row_written_again_after_the_facts_were_read_stays(db_pool):
+    """A payment's row for an order still waits (its recompute failed earlier); a deal recomputed from facts
+    read with it must not settle the payment's newer version, merged meanwhile, which moved it to another
+    order: should that event's own recompute fail, the row is all that says the first order is behind."""
+    a = Lifecycle(str(uuid.uuid4()), str(uuid.uuid4()))
+    b = Lifecycle(a.counterparty_id, a.product_id)
+    payment = str(uuid.uuid4())
+    await merge(db_pool, a.order())
+    await merge(db_pool, a.payment(payment, version=1))  # its recompute never ran: (payment, a) waits
+    async with unit_of_work(db_pool, "test", SOURCE, f"customer_order/{a.order_id}") as uow:
+        _, read = await OrderProjection(await uow.connection(), SOURCE).facts_and_resync(a.order_id)
+        assert {r[:2] for r in read} == {("customer_order", a.order_id), ("payment", payment)}
+        await merge(db_pool, a.payment(payment, version=2, orders=[(b.order_id, "1200.00")]))  # the other process
+        uow.recomputed(a.order_id, read)
+    assert await _resync_rows(db_pool, a.order_id) == {("payment", payment)}
+    assert await affected(db_pool, "payment", payment) == {a.order_id, b.order_id}
