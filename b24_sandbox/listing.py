@@ -123,7 +123,7 @@ def candidates(store: Store, table: str, filter_: Any, kind_of: KindOf) -> list[
     """The rows a filter can match: through an index when it has an equality or IN condition on an indexed
     field (the smallest such set), else the whole table.  ``apply_filter`` still checks every condition,
     so this only ever narrows the search, it never decides a match."""
-    by_id = _by_id(store, table, filter_)
+    by_id = _by_id(store, table, filter_, kind_of)
     if by_id is not None:  # ``ID`` equal to one or a few values: the primary key, as on the portal
         return by_id
     window = _id_window(store, table, filter_)
@@ -148,13 +148,14 @@ def candidates(store: Store, table: str, filter_: Any, kind_of: KindOf) -> list[
     return store.rows(table) if best is None else store.lookup(table, best[1], best[2])
 
 
-def _by_id(store: Store, table: str, filter_: Any) -> list[Any] | None:
-    """The rows an ``ID`` (``id``) equality or IN condition names, read by key; None without one."""
+def _by_id(store: Store, table: str, filter_: Any, kind_of: KindOf) -> list[Any] | None:
+    """The rows an ``ID`` (``id``) equality or IN condition names, read by key; None without one (or when
+    the method does not know that spelling: the filter then ignores it, and so does this)."""
     if not isinstance(filter_, dict) or not store.use_indexes:
         return None
     for key, wanted in filter_.items():
         op, name = split_key(str(key))
-        if name not in ("ID", "id") or op not in ("", "=", "@"):
+        if name not in ("ID", "id") or op not in ("", "=", "@") or kind_of(name) not in _NUMERIC:
             continue
         try:
             ids = {int(values.text(v)) for v in as_list(wanted)}

@@ -30,7 +30,8 @@ What keeps it duplicate-free:
 
 - the index answers "absent" **once per key**: a second question about the same key (the event's retry
   in this process after an ``add`` whose reply was lost, a second 1C base sending the same shared key)
-  goes to the portal;
+  goes to the portal (``recheck_absent=False`` lifts this for look-ups whose later records never count:
+  product matching by name and article, where anything the bridge made carries its key);
 - it is trusted only for an event's **first delivery** (:data:`FIRST_DELIVERY`, set by the consumer):
   a redelivered or retried event may have created its record in another consumer process, whose
   creation this process's index cannot know, so its look-up asks the portal;

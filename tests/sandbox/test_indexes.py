@@ -143,7 +143,8 @@ def test_a_list_by_id_reads_the_record_by_key(sandbox):
     result, count = scanned(sandbox, "crm.company.list", {"filter": {"@ID": ["3", 5, "99999"]}, "select": ["ID"]})
     assert ids(result) == ["3", "5"] and count == 2
     for params in ({"filter": {"ID": "17", "%TITLE": "Компания"}}, {"filter": {"=ID": ["2", "x"]}},
-                   {"filter": {"@ID": []}}, {"filter": {"ID": "16 "}}, {"filter": {"!ID": 3, "ORIGIN_ID": "guid-3"}}):
+                   {"filter": {"@ID": []}}, {"filter": {"ID": "16 "}}, {"filter": {"!ID": 3, "ORIGIN_ID": "guid-3"}},
+                   {"filter": {"id": 5}}):  # a spelling crm lists do not know: ignored, by both
         indexed = sandbox.call("crm.company.list", params).result
         sandbox.store.use_indexes = False
         try:
@@ -151,3 +152,12 @@ def test_a_list_by_id_reads_the_record_by_key(sandbox):
         finally:
             sandbox.store.use_indexes = True
         assert (indexed.value, indexed.total) == (plain.value, plain.total), params
+
+    product = {"select": ["id", "iblockId"], "filter": {"iblockId": 25, "ID": 5}}  # the catalog spells it "id"
+    indexed = sandbox.call("catalog.product.list", product).result
+    sandbox.store.use_indexes = False
+    try:
+        plain = sandbox.call("catalog.product.list", product).result
+    finally:
+        sandbox.store.use_indexes = True
+    assert (indexed.value, indexed.total) == (plain.value, plain.total)
