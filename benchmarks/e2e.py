@@ -63,6 +63,7 @@ from bridge.settings import Settings
 from .initial_load import SOURCE, Portal, _free_port, say
 
 LATENCY = "bridge_consumer_apply_latency_seconds"
+LEASE_WAIT = "bridge_consumer_lease_wait_seconds"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 HANDLED = "SELECT (SELECT count(DISTINCT event_id) FROM inbox) + (SELECT count(*) FROM dead_letters)"
 
@@ -160,6 +161,23 @@ class Bridge:
                         entity[le] = entity.get(le, 0.0) + sample.value
         return out
 
+    def lease_waits(self) -> dict[str, tuple[float, float]]:
+        """Lease waits so far, summed over consumers: holder → (waits, seconds waited)."""
+        out: dict[str, tuple[float, float]] = {}
+        for url in self.metrics_urls:
+            for family in text_string_to_metric_families(_get(url)):
+                if family.name != LEASE_WAIT:
+                    continue
+                for sample in family.samples:
+                    holder = sample.labels["holder"]
+                    n, seconds = out.get(holder, (0.0, 0.0))
+                    if sample.name == LEASE_WAIT + "_count":
+                        n += sample.value
+                    elif sample.name == LEASE_WAIT + "_sum":
+                        seconds += sample.value
+                    out[holder] = (n, seconds)
+        return out
+
     @staticmethod
     def _stop(proc: subprocess.Popen) -> None:
         proc.terminate()
@@ -234,6 +252,7 @@ class Phase:
     cpu_ms: dict[str, float] = field(default_factory=dict)
     p95_by_entity: dict[str, float | None] = field(default_factory=dict)
     exact: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # entity → p50/p95/p99, seconds
+    lease_waits: dict[str, tuple[float, float]] = field(default_factory=dict)  # holder → waits, seconds
     note: str = ""
 
     @property
@@ -271,6 +290,7 @@ async def run_phase(name: str, rate: float, events: list[dict[str, Any]], bridge
     phase = Phase(name, rate, len(events))
     handled0 = await pool.fetchval(HANDLED)
     buckets0 = bridge.latency_buckets()
+    waits0 = bridge.lease_waits()
     cpu0 = {**bridge.cpu(), "sandbox": cpu_seconds(portal._proc.pid)}
     sending = True
     backlog: list[tuple[float, int]] = []
@@ -345,6 +365,9 @@ async def run_phase(name: str, rate: float, events: list[dict[str, Any]], bridge
             phase.max = r["max"]
         if r["q"] is not None:  # ROLLUP's total row is there, NULL, when nothing was applied
             phase.exact[r["entity"]] = tuple(r["q"])
+    waits1 = bridge.lease_waits()
+    phase.lease_waits = {h: (n - waits0.get(h, (0, 0))[0], sec - waits0.get(h, (0, 0))[1])
+                         for h, (n, sec) in waits1.items()}
     cpu1 = {**bridge.cpu(), "sandbox": cpu_seconds(portal._proc.pid)}
     spent: dict[str, float] = {}
     for proc, seconds in cpu1.items():
@@ -435,6 +458,9 @@ async def fixed_rates(args: argparse.Namespace) -> list[Phase]:
                                                   if v is not None))
             say("  exact p50/p95/p99 from the inbox and outbox rows (ms): " + ", ".join(
                 f"{e} {'/'.join(f'{q * 1000:.0f}' for q in qs)}" for e, qs in sorted(phase.exact.items())))
+            say("  lease waits (an order's documents queue on its lease): " + ", ".join(
+                f"{holder.replace('_', ' ')} {n:.0f} waits, {sec:.1f} s" for holder, (n, sec)
+                in sorted(phase.lease_waits.items())))
             phases.append(phase)
             at += n
         return phases

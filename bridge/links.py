@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -31,6 +32,7 @@ from typing import Any
 
 import asyncpg
 
+from . import metrics
 from .b24 import calls as b24_calls
 from .sql import Q
 
@@ -168,7 +170,7 @@ class UnitOfWork:
         self._known: dict[tuple[str, str], dict[str, Link]] = {}  # links read (complete per 1C object)
         self._writes: dict[tuple[str, str, str], Any] = {}  # buffered link upserts (Link) and drops (_DROP)
         self._processed: list[Any] = []  # buffered inbox rows
-        self._recomputed: list[tuple[str, str, str]] = []  # settled order_resync rows (doc_type, doc_id, order)
+        self._recomputed: list[tuple[str, str, str, str]] = []  # settled order_resync rows (doc, order, stamp)
         self._hook: Any = None  # the before-Bitrix24-call hook's token while attached
         self.transactions = 0  # committed, for tests and the benchmark
 
@@ -249,17 +251,22 @@ class UnitOfWork:
         await self._claim(key)
 
     async def _enter_local(self, key: str) -> None:
+        waits = self._leases.locked(key)
+        started = time.monotonic()
         local = self._leases.local(key)
         await local.__aenter__()
         self._local.append(local)
+        if waits:
+            metrics.LEASE_WAIT.labels("this_process").observe(time.monotonic() - started)
 
     async def _claim(self, key: str) -> None:
         delay = LEASE_POLL[0]
+        waiting_since: float | None = None  # another consumer held it at the first attempt
         while True:
             if self._conn is not None:
                 if await self._conn.fetchval(Q.lease_claim, key, self._leases.holder, self._leases.ttl):
                     self._claimed.append(key)
-                    return
+                    break
                 await self.detach()  # another consumer's push holds it: wait without a connection
             else:
                 async with self._pool.acquire() as conn:
@@ -268,9 +275,12 @@ class UnitOfWork:
                 if taken:
                     self._leases.committed([key])
                     self._held.append(key)
-                    return
+                    break
+            waiting_since = waiting_since or time.monotonic()
             await asyncio.sleep(delay)
             delay = min(delay * 2, LEASE_POLL[1])
+        if waiting_since is not None:
+            metrics.LEASE_WAIT.labels("another_process").observe(time.monotonic() - waiting_since)
 
     async def _release_all(self) -> None:
         while self._local:
@@ -377,11 +387,12 @@ class UnitOfWork:
         else:
             self._writes[(onec_type, onec_id, b24_type)] = _DROP
 
-    def recomputed(self, order_id: str, resync: Iterable[tuple[str, str]]) -> None:
+    def recomputed(self, order_id: str, resync: Iterable[tuple[str, str, str]]) -> None:
         """The order's deal was recomputed from its facts: the ``order_resync`` rows read with them
-        (``resync``: doc_type, doc_id) go in the last statement, so they stay if the unit of work fails
-        and the event comes back for them; a row inserted after the facts were read stays too."""
-        self._recomputed.extend((doc_type, doc_id, order_id) for doc_type, doc_id in resync)
+        (``resync``: doc_type, doc_id, row version) go in the last statement, so they stay if the unit of
+        work fails and the event comes back for them; a row inserted or rewritten after the facts were read
+        stays too."""
+        self._recomputed.extend((doc_type, doc_id, order_id, stamp) for doc_type, doc_id, stamp in resync)
 
     # --- statements ----------------------------------------------------------------------------------
 
@@ -433,7 +444,7 @@ class UnitOfWork:
         drop_columns = [list(c) for c in zip(*drops)] if drops else [[], [], []]
         processed, self._processed = self._processed, []
         recomputed, self._recomputed = self._recomputed, []
-        settled = [list(c) for c in zip(*recomputed)] if recomputed else [[], [], []]
+        settled = [list(c) for c in zip(*recomputed)] if recomputed else [[], [], [], []]
         return (self.source, *upsert_columns, *drop_columns, self.consumer, processed,
                 self._held + self._claimed, self._leases.holder, *settled)
 

@@ -119,6 +119,13 @@ DEPENDENCY_WAITS_IN_HAND = Counter(
     "queue) or queued (still missing, sent to the wait queue)", ["consumer", "result"],
     registry=None,
 )
+LEASE_WAIT = Histogram(
+    "bridge_consumer_lease_wait_seconds",
+    "Time a unit of work waited for a 1C object's lease (an order's documents queue on the order): held by "
+    "another task of this process, or by another consumer process (polled)", ["holder"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=None,
+)
+LEASE_HOLDERS = ("this_process", "another_process")
 PAUSED = Gauge("bridge_consumer_paused", "1 while a consumer holds back because Bitrix24 is failing", ["consumer"],
                registry=None)
 END_TO_END = Histogram(
@@ -173,7 +180,7 @@ COMPONENTS = {
     "relay": (OUTBOX_PENDING, OUTBOX_OLDEST_AGE, RELAY_PUBLISHED, RELAY_FAILED, RELAY_BATCH_SECONDS,
               RELAY_LAST_SUCCESS, *ONEC_GAUGES, ONEC_WORKING_HOURS),
     "consumer": (CONSUMED, CONSUME_SECONDS, RETRIES, DEAD_LETTERS, DEAD_LETTERS_STORED, DEPENDENCY_WAITS,
-                 DEPENDENCY_WAITS_IN_HAND, PAUSED,
+                 DEPENDENCY_WAITS_IN_HAND, LEASE_WAIT, PAUSED,
                  END_TO_END, APPLY_LATENCY, REVIEW_PARKED, REVIEW_OPEN,
                  PAID_NOTIFICATIONS, UNMAPPED_USERS, OWNED_OVERWRITES, *b24_metrics.ALL),
     "console": (CONSOLE_LOGINS, CONSOLE_ACTIONS),
@@ -236,6 +243,8 @@ def init_consumer(name: str, outcomes: Iterable[str] = ()) -> None:
     for result in ("resolved", "queued"):
         DEPENDENCY_WAITS_IN_HAND.labels(name, result)
     REVIEW_OPEN.labels(name)
+    for holder in LEASE_HOLDERS:
+        LEASE_WAIT.labels(holder)
     PAUSED.labels(name).set(0)
     CONSUME_SECONDS.labels(name)
     END_TO_END.labels(name)

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from bridge import metrics
 from bridge.errors import DependencyMissing
 from bridge.projection import OrderProjection
 from onec_outbox.contract import parse_event
@@ -84,5 +85,16 @@ async def test_a_document_whose_lease_another_replica_holds_waits_for_it_then_ap
     async with db_pool.acquire() as conn:
         await conn.execute("INSERT INTO object_leases (key, holder, expires_at) "
                            "VALUES ($1, 'the-other-replica', now() + interval '2 seconds')", key)
+    before = _observed("another_process")
     assert (await deal_handler.handle(parse_event(invoice))).value == "applied"
     assert deal_of(portal.sandbox, a.order_id)["STAGE_ID"] == "B24B_INVOICE"
+    count, seconds = (a - b for a, b in zip(_observed("another_process"), before, strict=True))
+    assert count == 1 and 1.0 < seconds < 4.0  # the wait is exported (bridge_consumer_lease_wait_seconds)
+
+
+def _observed(holder: str) -> tuple[float, float]:
+    """(waits, seconds) of bridge_consumer_lease_wait_seconds{holder} so far."""
+    samples = {s.name: s.value for family in metrics.LEASE_WAIT.collect() for s in family.samples
+               if s.labels.get("holder") == holder}
+    name = "bridge_consumer_lease_wait_seconds"
+    return samples.get(name + "_count", 0.0), samples.get(name + "_sum", 0.0)
