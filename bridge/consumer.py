@@ -114,7 +114,7 @@ def parse(delivery: wire.Delivery, event_types: frozenset[str]) -> Event:
 
 @dataclass(frozen=True)
 class ConsumerConfig:
-    prefetch: int = 32
+    prefetch: int = 64  # an order's documents wait for its lease in hand: 32 slots filled with waiters
     wait_budget: float = DEFAULT_WAIT_BUDGET
     hold_limit: float = DEFAULT_HOLD_LIMIT
     wait_in_hand: float = DEFAULT_WAIT_IN_HAND  # 0: a missing dependency goes to the wait queue at once

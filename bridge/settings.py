@@ -64,7 +64,7 @@ class Settings(BaseSettings):
         description="when 1C must post heartbeats: 'mon-fri 09:00-18:00 Europe/Moscow' or 'always' (silence alert and notice)",
     )
 
-    consumer_prefetch: int = Field(32, ge=1, le=1000, description="messages handled concurrently per consumer")
+    consumer_prefetch: int = Field(64, ge=1, le=1000, description="messages handled concurrently per consumer")
     consumer_wait_in_hand: float = Field(
         3.0, ge=0, le=30,
         description="seconds a message whose dependency is missing looks again in hand before the wait queue (0: never)")
