@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from . import broker, db, metrics, ops_http, outcomes, review, startup
+from . import broker, db, metrics, ops_http, outcomes, review, startup, statistics
 from . import console as console_mod
 from . import mapping as mapping_mod
 from .b24 import B24, B24Client, client_from_settings, lookup
@@ -188,7 +188,7 @@ def _consumers(root: Root, names: list[str]) -> list[Consumer]:
 
 async def run_relay(settings: Settings, stop: asyncio.Event, *, serve_http: bool = True) -> None:
     async with build(settings, Needs(pool_size=RELAY_POOL_SIZE, broker=True)) as root:
-        tasks = [asyncio.create_task(_relay(root).run(stop))]
+        tasks = [asyncio.create_task(_relay(root).run(stop)), asyncio.create_task(statistics.keep(root.pool, stop))]
         if serve_http:
             app = ops_http.ops_app({"postgresql": _db_check(root.pool), "rabbitmq": lambda: broker.ready(root.connect)},
                                    metrics.registry("relay"))
@@ -205,7 +205,8 @@ async def run_consumers(settings: Settings, stop: asyncio.Event, *, entities: li
         consumers = _consumers(root, names)
         tasks = [asyncio.create_task(startup.consume(settings, root.b24, root.mapping, consumers, stop)),
                  asyncio.create_task(_dead_letter_sink(root, consumers).run(stop)),
-                 asyncio.create_task(_watcher(root, consumers).run(stop))]
+                 asyncio.create_task(_watcher(root, consumers).run(stop)),
+                 asyncio.create_task(statistics.keep(root.pool, stop))]
         if serve_http:
             app = ops_http.ops_app({"postgresql": _db_check(root.pool), "rabbitmq": lambda: broker.ready(root.connect)},
                                    metrics.registry("consumer"))
@@ -286,6 +287,7 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
                  asyncio.create_task(startup.consume(settings, root.b24, root.mapping, consumers, stop)),
                  asyncio.create_task(_dead_letter_sink(root, consumers).run(stop)),
                  asyncio.create_task(_watcher(root, consumers).run(stop)),
+                 asyncio.create_task(statistics.keep(root.pool, stop)),
                  asyncio.create_task(ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop))]
         if console:
             tasks.append(asyncio.create_task(_console_serve(settings, console, root.pool, registry, stop)))
