@@ -34,6 +34,7 @@ killing consumers.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -76,6 +77,12 @@ class Outcome(str, Enum):
     UNCHANGED = "unchanged"  # newer version, but nothing Bitrix24 shows differs
     STALE = "stale"  # an older or equal version than the one applied
     DUPLICATE = "duplicate"  # this event_id was applied before
+    HANDED_OVER = "handed_over"  # stored; the push already running on its object applies it next
+
+
+# when the ingest accepted the event being handled (epoch seconds; None: unknown): a handler that hands its
+# effect over to another push passes it on, so the apply latency is measured when that push applies it
+RECEIVED_AT: contextvars.ContextVar[float | None] = contextvars.ContextVar("consumer_received_at", default=None)
 
 
 class Handler(Protocol):
@@ -145,6 +152,17 @@ class Consumer:
         """Consume until ``stop`` is set, reconnecting with backoff when RabbitMQ goes away."""
         self._stop = stop
         backoff = Backoff()
+        background = getattr(self.handler, "background", None)  # the handler's own periodic work (a sweep)
+        with b24_calls.priority(PRIORITIES.get(self.handler.name, b24_calls.NORMAL)):  # its calls' class, as a message's
+            chores = asyncio.create_task(background(stop)) if background is not None else None
+        try:
+            await self._sessions(stop, backoff)
+        finally:
+            if chores is not None:
+                chores.cancel()
+                await asyncio.gather(chores, return_exceptions=True)
+
+    async def _sessions(self, stop: asyncio.Event, backoff: Backoff) -> None:
         while not stop.is_set():
             try:
                 with edges.broker("consumer"):
@@ -215,9 +233,11 @@ class Consumer:
             await self._let_go(message, delivery, self._decide(exc, delivery, context), context)
             return
         first = b24_lookup.FIRST_DELIVERY.set(delivery.first_delivery)  # may a pre-read index say "absent"?
+        received = RECEIVED_AT.set(delivery.received_at)
         try:
             outcome = await self._apply(event, delivery, context)
         finally:
+            RECEIVED_AT.reset(received)
             b24_lookup.FIRST_DELIVERY.reset(first)
         if outcome is None:  # stopping while paused: leave it unacked, it will be redelivered
             return

@@ -13,6 +13,13 @@ old single transaction did: two versions of one counterparty can never race to c
 lease is renewed while its push runs; one whose holder died expires (``LEASE_TTL``) and the next consumer
 takes it over — the links that push was writing are already marked in doubt (``begin_push``), so the next
 push sends the full state.  Waiting for a lease another consumer holds never holds a connection.
+
+Work that only needs to be redone by whoever holds a lease (an order's deal recomputed from facts already
+committed) is **handed over** instead of waiting (:meth:`UnitOfWork.take_or_hand_over`): to another task of
+this process in memory, to another consumer through ``object_leases.handed_over``.  The holder learns of it
+when it gives the lease back (``UnitOfWork.handed_back``) and redoes the work.  A failed claim inside a
+transaction keeps the holder's row locked, so a holder cannot give the lease back between the failed claim
+and the hand-over without seeing it.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -85,16 +93,21 @@ class Leases:
         self._renew_every = renew_every
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._held: dict[str, int] = {}  # committed leases of this process (key → units of work holding it)
+        self._handed: dict[str, int] = {}  # key → hand-overs to the task holding its lock (see hand_over)
         self._renewer: asyncio.Task | None = None
 
     @asynccontextmanager
-    async def local(self, key: str) -> AsyncIterator[None]:
+    async def local(self, key: str, handed_back: set[str] | None = None) -> AsyncIterator[None]:
+        """This process's lock on ``key``; when it is given back, the hand-overs made to its holder
+        meanwhile are moved to ``handed_back`` (in the same step, so none falls between two holders)."""
         lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
         self._locks[key] = (lock, users + 1)
         try:
             async with lock:
                 yield
         finally:
+            if self._handed.pop(key, 0) and handed_back is not None:
+                handed_back.add(key)
             lock, users = self._locks[key]
             if users == 1:
                 del self._locks[key]
@@ -104,6 +117,15 @@ class Leases:
     def locked(self, key: str) -> bool:
         entry = self._locks.get(key)
         return entry is not None and entry[0].locked()
+
+    def hand_over(self, key: str) -> bool:
+        """Leave the work on ``key`` to the task of this process holding its lock, which redoes it after
+        giving the lock back; False when nobody holds it now (the caller does the work itself).  The
+        caller's facts must be committed before: the holder reads them after this."""
+        if not self.locked(key):
+            return False
+        self._handed[key] = self._handed.get(key, 0) + 1
+        return True
 
     def committed(self, keys: list[str]) -> None:
         for key in keys:
@@ -164,13 +186,17 @@ class UnitOfWork:
         self.source = source
         self._conn: asyncpg.Connection | None = None
         self._tx: Any = None
-        self._local: list[Any] = []  # entered in-process locks (async context managers)
+        self._local: list[tuple[str, Any]] = []  # entered in-process locks (key, async context manager)
+        self._let_go: list[str] = []  # in-process locks to leave once the open transaction commits
         self._claimed: list[str] = []  # leases taken in the open transaction (not committed yet)
         self._held: list[str] = []  # leases committed
         self._known: dict[tuple[str, str], dict[str, Link]] = {}  # links read (complete per 1C object)
         self._writes: dict[tuple[str, str, str], Any] = {}  # buffered link upserts (Link) and drops (_DROP)
         self._processed: list[Any] = []  # buffered inbox rows
         self._recomputed: list[tuple[str, str, str, str]] = []  # settled order_resync rows (doc, order, stamp)
+        self._handed: tuple[str, str, list[str], Any, Any] | None = None  # rows handed over (see hand_over)
+        self._handed_local: list[str] = []  # keys to hand to this process's holder once committed
+        self.handed_back: set[str] = set()  # leases another task or consumer handed work over on
         self._hook: Any = None  # the before-Bitrix24-call hook's token while attached
         self.transactions = 0  # committed, for tests and the benchmark
 
@@ -226,6 +252,9 @@ class UnitOfWork:
             self._leases.committed(self._claimed)
             self._held.extend(self._claimed)
             self._claimed = []
+        if self._let_go:
+            let_go, self._let_go = self._let_go, []
+            await self._leave_local(let_go)
 
     def _unhook(self) -> None:
         if self._hook is not None:
@@ -250,12 +279,49 @@ class UnitOfWork:
         await self._enter_local(key)
         await self._claim(key)
 
+    async def take_or_hand_over(self, key: str) -> bool:
+        """Hold the lease on ``key`` (True), or — when another task or consumer holds it — leave the work to
+        that holder (False): it recomputes once more after giving the lease back, from facts that include
+        what this unit of work wrote, so nothing waits for the lease holding a prefetch slot.  The
+        hand-over to another task of this process is made once this unit of work has committed."""
+        if key in self._claimed or key in self._held:
+            return True
+        if self._leases.locked(key):
+            self._handed_local.append(key)
+            metrics.HAND_OVERS.labels("this_process").inc()
+            return False
+        local = self._leases.local(key, self.handed_back)
+        await local.__aenter__()  # nobody holds it: taken without waiting
+        holder, ttl = self._leases.holder, self._leases.ttl
+        while True:
+            if self._conn is not None:  # a failed claim keeps the row locked: the hand-over finds it
+                if await self._conn.fetchval(Q.lease_claim, key, holder, ttl):
+                    self._claimed.append(key)
+                    break
+                handed = await self._conn.fetchval(Q.lease_hand_over, key, holder)
+            else:
+                async with self._pool.acquire() as conn:
+                    taken = await conn.fetchval(Q.lease_claim, key, holder, ttl)
+                    handed = None if taken else await conn.fetchval(Q.lease_hand_over, key, holder)
+                self.transactions += 1
+                if taken:
+                    self._leases.committed([key])
+                    self._held.append(key)
+                    break
+            if handed:
+                await local.__aexit__(None, None, None)
+                metrics.HAND_OVERS.labels("another_process").inc()
+                return False
+            # its holder gave it back between the two statements: claim it again
+        self._local.append((key, local))
+        return True
+
     async def _enter_local(self, key: str) -> None:
         waits = self._leases.locked(key)
         started = time.monotonic()
-        local = self._leases.local(key)
+        local = self._leases.local(key, self.handed_back)
         await local.__aenter__()
-        self._local.append(local)
+        self._local.append((key, local))
         if waits:
             metrics.LEASE_WAIT.labels("this_process").observe(time.monotonic() - started)
 
@@ -283,8 +349,34 @@ class UnitOfWork:
             metrics.LEASE_WAIT.labels("another_process").observe(time.monotonic() - waiting_since)
 
     async def _release_all(self) -> None:
+        self._let_go = []
         while self._local:
-            await self._local.pop().__aexit__(None, None, None)
+            await self._local.pop()[1].__aexit__(None, None, None)
+
+    async def give_back(self, key: str) -> None:
+        """Give the lease on ``key`` back before this unit of work ends (attached: with the open
+        transaction, so what it wrote commits with the release; the next holder's claim waits for that
+        commit): the rest of the work needs other leases only."""
+        if key in self._claimed:
+            await self.conn.execute(Q.lease_release, [key], self._leases.holder)
+            self._claimed.remove(key)
+            self._let_go.append(key)  # this process's next task for it enters once that commits
+            return
+        if key in self._held:
+            await self._execute(Q.lease_release, [key], self._leases.holder)
+            self._held.remove(key)
+            self._leases.released([key])
+            if self._conn is not None:
+                self._let_go.append(key)
+            else:
+                await self._leave_local([key])
+
+    async def _leave_local(self, keys: list[str]) -> None:
+        for key in keys:
+            entry = next((e for e in self._local if e[0] == key), None)
+            if entry is not None:
+                self._local.remove(entry)
+                await entry[1].__aexit__(None, None, None)
 
     # --- the inbox -----------------------------------------------------------------------------------
 
@@ -387,6 +479,12 @@ class UnitOfWork:
         else:
             self._writes[(onec_type, onec_id, b24_type)] = _DROP
 
+    def handed_over(self, doc_type: str, doc_id: str, order_ids: list[str], event_id: Any,
+                    received_at: float | None) -> None:
+        """The event's ``order_resync`` rows of ``order_ids`` wait for the pushes it handed them to
+        (:meth:`take_or_hand_over`): they name the event, so settling them marks it applied."""
+        self._handed = (doc_type, doc_id, order_ids, event_id, received_at)
+
     def recomputed(self, order_id: str, resync: Iterable[tuple[str, str, str]]) -> None:
         """The order's deal was recomputed from its facts: the ``order_resync`` rows read with them
         (``resync``: doc_type, doc_id, row version) go in the last statement, so they stay if the unit of
@@ -445,25 +543,43 @@ class UnitOfWork:
         processed, self._processed = self._processed, []
         recomputed, self._recomputed = self._recomputed, []
         settled = [list(c) for c in zip(*recomputed)] if recomputed else [[], [], [], []]
+        doc_type, doc_id, order_ids, event_id, received_at = self._handed or (None, None, [], None, None)
+        self._handed = None
         return (self.source, *upsert_columns, *drop_columns, self.consumer, processed,
-                self._held + self._claimed, self._leases.holder, *settled)
+                self._held + self._claimed, self._leases.holder, *settled, doc_type, doc_id, order_ids, event_id,
+                datetime.fromtimestamp(received_at, UTC) if received_at is not None else None)
+
+    def _finished(self, row: asyncpg.Record | None) -> None:
+        """What the last statement answered: leases handed back by another consumer, and the events
+        handed over to this push whose facts it has now applied (their latency ends here)."""
+        if row is None:
+            return
+        self.handed_back.update(row["handed_back"])
+        now = time.time()
+        for entity, received_at in zip(row["settled_entities"], row["settled_received_at"], strict=True):
+            metrics.APPLY_LATENCY.labels(entity).observe(max(now - received_at, 0.0))
 
     async def _commit(self) -> None:
         """The last transaction: buffered writes, recomputed orders, the leases given back — one
         statement in a transaction of its own when detached (the usual end of a push)."""
         try:
             if self._conn is None:
-                if self._writes or self._processed or self._held or self._recomputed:
-                    await self._pool.execute(Q.uow_finish, *self._finish_args())
+                if self._writes or self._processed or self._held or self._recomputed or self._handed:
+                    self._finished(await self._pool.fetchrow(Q.uow_finish, *self._finish_args()))
                     self.transactions += 1
             else:
-                await self._conn.execute(Q.uow_finish, *self._finish_args())
+                row = await self._conn.fetchrow(Q.uow_finish, *self._finish_args())
                 self._claimed = []
                 await self.detach()
+                self._finished(row)
             self._leases.released(self._held)
             self._held = []
         finally:
             await self._abort()
+        for key in self._handed_local:  # committed: its holder may read our facts now
+            if not self._leases.hand_over(key):
+                self.handed_back.add(key)  # it gave the lease back meanwhile: ours to redo
+        self._handed_local = []
 
     async def _abort(self) -> None:
         """After an error: the open transaction rolled back, leases already committed given back."""
@@ -489,7 +605,8 @@ class UnitOfWork:
 
 
 @asynccontextmanager
-async def unit_of_work(pool: asyncpg.Pool, consumer: str, source: str, lock_key: str) -> AsyncIterator[UnitOfWork]:
+async def unit_of_work(pool: asyncpg.Pool, consumer: str, source: str,
+                       lock_key: str | None) -> AsyncIterator[UnitOfWork]:
     """The work on one 1C object (``lock_key``) under its lease, in short transactions (see the module).
 
     The lease serialises every consumer replica working on the same 1C object, so two versions of one
@@ -498,11 +615,12 @@ async def unit_of_work(pool: asyncpg.Pool, consumer: str, source: str, lock_key:
     committed — a link marked in doubt — stays).
     """
     uow = UnitOfWork(pool, consumer, source, leases_of(pool))
-    key = f"{source}/{lock_key}"
     try:
-        await uow._enter_local(key)  # queue behind this process's other tasks before taking a connection
+        if lock_key is not None:  # None: the caller takes its leases itself (take, take_or_hand_over)
+            await uow._enter_local(f"{source}/{lock_key}")  # queue behind this process's tasks first
         await uow._attach()
-        await uow._claim(key)
+        if lock_key is not None:
+            await uow._claim(f"{source}/{lock_key}")
         yield uow
     except BaseException:
         await uow._abort()

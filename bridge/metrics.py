@@ -126,6 +126,19 @@ LEASE_WAIT = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=None,
 )
 LEASE_HOLDERS = ("this_process", "another_process")
+HAND_OVERS = Counter(
+    "bridge_consumer_hand_overs_total",
+    "Documents that found their order's deal being pushed and left the recompute to that push (which redoes "
+    "it once more when it gives the lease back) instead of waiting for it: held by another task of this "
+    "process, or by another consumer process", ["holder"], registry=None,
+)
+RESYNC_SWEPT = Counter(
+    "bridge_deal_resync_swept_total",
+    "Orders the deal consumer's sweep recomputed because their facts had waited over a minute (a push that "
+    "took a hand-over died, or an event that would recompute them failed), by result", ["result"],
+    registry=None,
+)
+SWEEP_RESULTS = ("settled", "handed_over", "failed")
 PAUSED = Gauge("bridge_consumer_paused", "1 while a consumer holds back because Bitrix24 is failing", ["consumer"],
                registry=None)
 END_TO_END = Histogram(
@@ -180,7 +193,7 @@ COMPONENTS = {
     "relay": (OUTBOX_PENDING, OUTBOX_OLDEST_AGE, RELAY_PUBLISHED, RELAY_FAILED, RELAY_BATCH_SECONDS,
               RELAY_LAST_SUCCESS, *ONEC_GAUGES, ONEC_WORKING_HOURS),
     "consumer": (CONSUMED, CONSUME_SECONDS, RETRIES, DEAD_LETTERS, DEAD_LETTERS_STORED, DEPENDENCY_WAITS,
-                 DEPENDENCY_WAITS_IN_HAND, LEASE_WAIT, PAUSED,
+                 DEPENDENCY_WAITS_IN_HAND, LEASE_WAIT, HAND_OVERS, RESYNC_SWEPT, PAUSED,
                  END_TO_END, APPLY_LATENCY, REVIEW_PARKED, REVIEW_OPEN,
                  PAID_NOTIFICATIONS, UNMAPPED_USERS, OWNED_OVERWRITES, *b24_metrics.ALL),
     "console": (CONSOLE_LOGINS, CONSOLE_ACTIONS),
@@ -245,6 +258,9 @@ def init_consumer(name: str, outcomes: Iterable[str] = ()) -> None:
     REVIEW_OPEN.labels(name)
     for holder in LEASE_HOLDERS:
         LEASE_WAIT.labels(holder)
+        HAND_OVERS.labels(holder)
+    for result in SWEEP_RESULTS:
+        RESYNC_SWEPT.labels(result)
     PAUSED.labels(name).set(0)
     CONSUME_SECONDS.labels(name)
     END_TO_END.labels(name)

@@ -2,13 +2,24 @@
 -- Take the lease on one 1C object (or shared Bitrix24 key) for a consumer, unless another live consumer
 -- holds it: a row nobody holds, one whose holder died (expired), or this process's own (left by a task
 -- that was cancelled; the process's in-memory lock says no task of it holds the key now).  Returns a row
--- when taken, none when busy.  Waits only for another claimer's uncommitted short transaction.
+-- when taken, none when busy (the busy row stays locked until the caller's transaction ends, so its holder
+-- cannot give it back meanwhile: see lease_hand_over).  Waits only for another claimer's uncommitted
+-- short transaction.  A hand-over to an earlier holder is void: the new holder reads the facts after this.
 -- $1 key text (source/type/id), $2 holder text, $3 ttl seconds float8
 INSERT INTO object_leases AS l (key, holder, expires_at)
 VALUES ($1, $2, now() + make_interval(secs => $3))
-    ON CONFLICT (key) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+    ON CONFLICT (key) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at, handed_over = false
  WHERE l.expires_at < now() OR l.holder = EXCLUDED.holder
 RETURNING true AS taken
+
+-- name: lease_hand_over
+-- Ask the consumer holding a lease to do the caller's work on that object when it gives the lease back
+-- (the caller's facts are committed with this, or before it).  A row when the holder will see the request
+-- (its release returns handed_over), none when the lease is free or expired by now: then claim it instead.
+-- $1 key text, $2 holder text (the caller's: never its own row)
+UPDATE object_leases SET handed_over = true
+ WHERE key = $1 AND holder <> $2 AND expires_at >= now()
+RETURNING true AS handed
 
 -- name: lease_release
 -- Give back the leases a unit of work held (its last transaction).
@@ -91,11 +102,15 @@ DELETE FROM entity_links WHERE source = $1 AND onec_type = $2 AND onec_id = $3 A
 -- name: uow_finish
 -- A unit of work's last writes in one statement (one round trip, its own transaction when run alone):
 -- the links it saved and dropped while no connection was held, its inbox rows, the orders whose deal it
--- recomputed (the order_resync rows their facts were read with), and its leases given back.
+-- recomputed (the order_resync rows their facts were read with), the orders it handed over to another
+-- push (their rows name its event), and its leases given back.  Answers the leases another consumer
+-- handed work over on (recompute those orders once more) and, for each settled row an event handed over,
+-- its entity and when the ingest received it (that event is applied now: its inbox row says so too).
 -- $1 source, $2..$8 link upserts as in link_upsert_many, $9 drop onec_types text[], $10 drop onec_ids
 -- text[], $11 drop b24_types text[], $12 consumer text, $13 event_ids uuid[], $14 lease keys text[],
 -- $15 holder text, $16..$19 settled resync rows: doc_types text[], doc_ids uuid[], order_ids uuid[],
--- stamps text[] (each row's xmin as read with the facts: a row written again since stays)
+-- stamps text[] (each row's xmin as read with the facts: a row written again since stays), $20..$23 rows
+-- handed over: doc_type text, doc_id uuid, order_ids uuid[], event_id uuid, $24 received_at timestamptz
 WITH upserted AS (
     INSERT INTO entity_links (source, onec_type, onec_id, b24_type, b24_id, version, state_hash, pushed_state)
     SELECT $1, t, i, bt, bi, v, h, p::jsonb FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[],
@@ -113,11 +128,21 @@ WITH upserted AS (
     RETURNING 1
 ), released AS (
     DELETE FROM object_leases l USING unnest($14::text[]) AS k(key) WHERE l.key = k.key AND l.holder = $15
-    RETURNING 1
+    RETURNING l.key, l.handed_over
 ), recomputed AS (
     DELETE FROM order_resync r USING unnest($16::text[], $17::uuid[], $18::uuid[], $19::text[]) AS k(t, d, o, x)
      WHERE r.source = $1 AND r.doc_type = k.t AND r.doc_id = k.d AND r.order_id = k.o AND r.xmin::text = k.x
-    RETURNING 1
+    RETURNING r.doc_type, r.handed_event, r.handed_received_at
+), applied AS (
+    UPDATE inbox i SET processed_at = now()
+      FROM (SELECT DISTINCT handed_event FROM recomputed WHERE handed_event IS NOT NULL) AS h
+     WHERE i.consumer = $12 AND i.event_id = h.handed_event
+), handed AS (
+    UPDATE order_resync r SET handed_event = $23::uuid,
+           handed_received_at = coalesce(least(r.handed_received_at, $24::timestamptz), $24::timestamptz)
+     WHERE r.source = $1 AND r.doc_type = $20::text AND r.doc_id = $21::uuid AND r.order_id = ANY ($22::uuid[])
 )
-SELECT (SELECT count(*) FROM upserted) + (SELECT count(*) FROM dropped) + (SELECT count(*) FROM inboxed)
-       + (SELECT count(*) FROM released) + (SELECT count(*) FROM recomputed)
+SELECT ARRAY(SELECT key FROM released WHERE handed_over) AS handed_back,
+       ARRAY(SELECT doc_type FROM recomputed WHERE handed_received_at IS NOT NULL) AS settled_entities,
+       ARRAY(SELECT extract(epoch FROM handed_received_at)::float8 FROM recomputed
+              WHERE handed_received_at IS NOT NULL) AS settled_received_at

@@ -41,7 +41,7 @@ WITH current AS (
     SELECT $1, $2, $3::uuid, order_id
       FROM (SELECT order_id FROM touched_before UNION SELECT order_id FROM touches) AS t
      WHERE (SELECT newer FROM decided)
-        ON CONFLICT (source, doc_type, doc_id, order_id) DO UPDATE SET order_id = EXCLUDED.order_id
+        ON CONFLICT (source, doc_type, doc_id, order_id) DO UPDATE SET order_id = EXCLUDED.order_id, written_at = now()
         -- a row still waiting is written again (a new xmin): a recompute that read the older one settles
         -- only that one, never this newer merge's
 )
@@ -79,3 +79,14 @@ SELECT true, r.doc_type, r.doc_id::text, NULL, NULL, NULL, NULL, r.xmin::text
 -- Orders a document touched that still wait for their deal to be recomputed.
 -- $1 source, $2 doc_type, $3 doc_id uuid
 SELECT order_id::text AS order_id FROM order_resync WHERE source = $1 AND doc_type = $2 AND doc_id = $3::uuid
+
+-- name: projection_resync_overdue
+-- Orders whose facts have waited for their deal longer than $1 seconds, oldest first (the deal consumers'
+-- sweep: the push a document handed its recompute to died, or the event that would recompute them
+-- failed and waits).
+-- $1 seconds float8, $2 limit int
+SELECT source, order_id::text AS order_id FROM order_resync
+ WHERE written_at < now() - make_interval(secs => $1)
+ GROUP BY source, order_id
+ ORDER BY min(written_at)
+ LIMIT $2

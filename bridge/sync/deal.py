@@ -2,16 +2,21 @@
 
 For each event: (1) under the document's lock, skip it if the inbox has it, else merge its snapshot into
 the order projection (``bridge.projection``: version-guarded, recording every order it touches now or
-touched before in ``order_resync``); (2) for each of those orders (and any still pending from an earlier
-attempt), under that order's lock, recompute the deal from all facts known for it (pure:
-``bridge.domain.deal``), push only what differs from the last push, and clear its resync row; (3) record
-the event in the inbox once every order is done.  A crash anywhere repeats (2) on redelivery, which changes nothing that already happened: the deal is found by its external key, fields
+touched before in ``order_resync``), then give the document's lock back; (2) for each of those orders (and
+any still pending from an earlier attempt), under that order's lock, recompute the deal from all facts
+known for it (pure: ``bridge.domain.deal``), push only what differs from the last push, and clear its
+resync row — or, when another push (task or replica) holds the order, hand the order over to it: that push
+recomputes it once more when it ends, so an order's documents never queue on its lock; (3) record the
+event in the inbox once every order is done or handed over.  A push that dies after taking a hand-over
+leaves the resync rows behind; the sweep (every 30 s, rows over a minute old) recomputes those orders.  A crash anywhere repeats (2) on redelivery, which changes nothing that already happened: the deal is found by its external key, fields
 are three-way diffed, the product rows are replaced whole, and the paid notification carries a TAG.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 import asyncpg
@@ -20,13 +25,14 @@ from onec_outbox.contract import CustomerOrderEvent, InvoiceEvent, PaymentEvent,
 
 from .. import metrics, topology
 from ..b24 import B24
-from ..consumer import Outcome
+from ..consumer import RECEIVED_AT, Outcome
 from ..domain import deal as domain
 from ..domain.diff import owned_changes, unconfirmed
 from ..errors import DependencyMissing
 from ..links import Link, UnitOfWork, state_hash, unit_of_work
 from ..mapping import STAGE_KEYS, USER_FIELD_KEYS, Mapping
 from ..projection import OrderProjection
+from ..sql import Q
 from . import owned
 from .keyed import How, find_or_create
 from .responsible import Responsibles
@@ -38,6 +44,14 @@ ONEC_ORDER = "customer_order"
 # back) and STAGE_ID (a manager may move a deal by hand; the next stage 1C computes moves it on, docs/deals.md)
 THREE_WAY = frozenset({"CONTACT_IDS", "STAGE_ID"})
 DocumentEvent = CustomerOrderEvent | InvoiceEvent | PaymentEvent | ShipmentEvent  # one order's lifecycle
+SWEEP_EVERY = 30.0  # seconds between two sweeps of orders whose facts wait for their deal
+SWEEP_AFTER = 60.0  # facts waiting this long were left behind (a hand-over's push died, or its event fails)
+SWEEP_MAX_PAUSE = 1800.0  # longest pause before an order that keeps failing is swept again
+
+
+def order_key(source: str, order_id: str) -> str:
+    """The lease of one order's deal (every document of the order recomputes it under this lease)."""
+    return f"{source}/order/{order_id}"
 
 
 class DealHandler:
@@ -52,39 +66,126 @@ class DealHandler:
         self._mapping = mapping
         self._responsibles = Responsibles(b24, mapping)
         self.wait_budget = mapping.deals.dependency_wait_hours * 3600
+        self._sweep_backoff: dict[str, tuple[float, float]] = {}  # order key → (not before, pause)
 
     async def handle(self, event: DocumentEvent) -> Outcome:
         source, doc_type, doc_id = event.source, event.entity, str(event.entity_id)
         document = f"{doc_type}/{doc_id}"
-        changed, failures = False, []
+        changed, failures, handed, failed = False, [], [], set()
         # one unit of work under the document's lease (and each order's, taken as its deal is synced): the
         # first transaction merges the snapshot and reads what the deal needs, the last saves the link,
-        # the resync and the inbox row — two transactions for an event that changes one deal
+        # the resync and the inbox row — two transactions for an event that changes one deal.  An order
+        # whose deal another push is working on is handed to that push (it recomputes once more when it
+        # ends) instead of waiting for it with a prefetch slot.
         async with unit_of_work(self._pool, self.name, source, document) as uow:
             if await uow.seen(event.event_id):
                 return Outcome.DUPLICATE
             projection = OrderProjection(await uow.connection(), source)  # detached if it waited for the lease
             merged = await projection.merge(doc_type, doc_id, event.version, event.payload)
+            # merged: the next event of this document may merge as soon as this commits (it finds the orders
+            # in order_resync and hands them to the pushes below), not after them
+            await uow.give_back(f"{source}/{document}")
             for order_id in sorted(merged.affected):  # every order, even when one of them fails
                 try:
-                    changed |= await self.sync_order(source, order_id, uow=uow)
+                    if await uow.take_or_hand_over(order_key(source, order_id)):
+                        changed |= await self._sync_order(uow, source, order_id)
+                    else:
+                        handed.append(order_id)
                 except Exception as exc:  # noqa: BLE001 - re-raised below, after the other orders had their turn
                     failures.append(exc)
+                    failed.add(order_key(source, order_id))
+            if handed:
+                uow.handed_over(doc_type, doc_id, handed, event.event_id, RECEIVED_AT.get())
             if not failures:
                 await uow.mark_processed(event.event_id)
+        await self.redo(uow.handed_back - failed)  # an order that failed here: the event's retry redoes it
         if failures:  # the event comes back (retry or wait) and recomputes what is still pending
             raise next((f for f in failures if not isinstance(f, DependencyMissing)), failures[0])
         if changed:
             return Outcome.APPLIED
+        if handed:
+            return Outcome.HANDED_OVER
         return Outcome.UNCHANGED if merged.newer else Outcome.STALE
+
+    async def redo(self, keys: set[str]) -> None:
+        """Recompute the orders other documents handed over to a push of this process while it ran (their
+        lease ``keys``), and those handed over to these recomputes in turn.  One that fails keeps its
+        ``order_resync`` rows: the sweep (or the retry of the event that failed on it) recomputes it."""
+        pending = set(keys)
+        while pending:
+            key = pending.pop()
+            source, _, order_id = key.rpartition("/order/")
+            try:
+                await self._recompute(key, source, order_id)
+            except Exception as exc:  # noqa: BLE001 - the sweep comes back to it
+                log.log(logging.INFO if isinstance(exc, DependencyMissing) else logging.WARNING,
+                        "could not recompute a deal handed over; the sweep retries it", extra={
+                            "action": "deal.redo_failed", "order_id": order_id,
+                            "error": f"{type(exc).__name__}: {exc}"})
+                continue
+
+    async def _recompute(self, key: str, source: str, order_id: str) -> bool:
+        """Recompute one order's deal now (True), or hand it to the push holding it (False); then the
+        orders handed over to this recompute in turn."""
+        async with unit_of_work(self._pool, self.name, source, None) as uow:
+            taken = await uow.take_or_hand_over(key)
+            if taken:
+                await self._sync_order(uow, source, order_id)
+        await self.redo(uow.handed_back)
+        return taken
+
+    async def sweep(self, *, older_than: float = SWEEP_AFTER, limit: int = 100) -> int:
+        """Recompute the orders whose facts have waited longer than ``older_than`` seconds for their deal
+        (the push a document handed them to died, or their event failed and waits); returns how many were
+        settled.  An order that fails is tried again after a growing pause (1 min doubling to 30 min)."""
+        now = time.monotonic()
+        settled = 0
+        for row in await self._pool.fetch(Q.projection_resync_overdue, older_than, limit):
+            key = order_key(row["source"], row["order_id"])
+            not_before, pause = self._sweep_backoff.get(key, (0.0, 0.0))
+            if now < not_before:
+                continue
+            try:
+                taken = await self._recompute(key, row["source"], row["order_id"])
+            except Exception as exc:  # noqa: BLE001 - tried again later
+                pause = min(max(pause * 2, SWEEP_AFTER), SWEEP_MAX_PAUSE)
+                self._sweep_backoff[key] = (now + pause, pause)
+                metrics.RESYNC_SWEPT.labels("failed").inc()
+                log.info("could not recompute a deal whose facts waited; tried again later", extra={
+                    "action": "deal.sweep_failed", "order_id": row["order_id"], "retry_in": pause,
+                    "error": f"{type(exc).__name__}: {exc}"})
+                continue
+            self._sweep_backoff.pop(key, None)
+            if taken:
+                metrics.RESYNC_SWEPT.labels("settled").inc()
+                settled += 1
+            else:  # a push holds it now: recomputed when that push ends
+                metrics.RESYNC_SWEPT.labels("handed_over").inc()
+        return settled
+
+    async def background(self, stop: asyncio.Event) -> None:
+        """The sweep, every ``SWEEP_EVERY`` seconds while the consumer runs."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), SWEEP_EVERY)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await self.sweep()
+            except Exception as exc:  # noqa: BLE001 - PostgreSQL away: the next round tries again
+                log.warning("the sweep of waiting deals failed", extra={
+                    "action": "deal.sweep_error", "error": f"{type(exc).__name__}: {exc}"})
 
     async def sync_order(self, source: str, order_id: str, *, uow: UnitOfWork | None = None) -> bool:
         """Bring one order's deal in line with the projection; True if Bitrix24 changed.  Inside ``uow``
         (the document's unit of work) under the order's lease too, else in a unit of work of its own."""
         if uow is None:
             async with unit_of_work(self._pool, self.name, source, f"order/{order_id}") as own:
-                return await self._sync_order(own, source, order_id)
-        await uow.take(f"{source}/order/{order_id}")
+                changed = await self._sync_order(own, source, order_id)
+            await self.redo(own.handed_back)
+            return changed
+        await uow.take(order_key(source, order_id))
         return await self._sync_order(uow, source, order_id)
 
     async def _sync_order(self, uow: UnitOfWork, source: str, order_id: str) -> bool:

@@ -50,19 +50,19 @@ async def test_an_order_left_behind_by_a_failed_attempt_is_recomputed_on_redeliv
     b = Lifecycle(cp, product, order_id="00000000-" + str(uuid.uuid4())[9:])  # synced first
     await deal_handler.handle(parse_event(b.order()))
     moved = b.invoice(invoice_id, number="СЧ-9", amount="1300.00", version=2)
-    original = deal_handler.sync_order
+    original = deal_handler._sync_order
     calls = []
 
-    async def crash_after_first(source, order_id, **kw):  # the process dies after B's push, before A's
+    async def crash_after_first(uow, source, order_id):  # the process dies after B's push, before A's
         calls.append(order_id)
         if len(calls) == 2:
             raise RuntimeError("killed")
-        return await original(source, order_id, **kw)
+        return await original(uow, source, order_id)
 
-    deal_handler.sync_order = crash_after_first
+    deal_handler._sync_order = crash_after_first
     with pytest.raises(RuntimeError):
         await deal_handler.handle(parse_event(moved))
-    deal_handler.sync_order = original
+    deal_handler._sync_order = original
     assert deal_of(portal.sandbox, a.order_id)["UF_CRM_B24B_INVOICE_NO"] == "СЧ-9"  # A still shows it
     await deal_handler.handle(parse_event(moved))  # redelivered: A is recomputed although the invoice left it
     assert deal_of(portal.sandbox, a.order_id)["UF_CRM_B24B_INVOICE_NO"] != "СЧ-9"

@@ -1,0 +1,41 @@
+"""An order's documents hand their recompute to the push holding the order's lease instead of waiting for it.
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-03
+"""
+
+from alembic import op
+
+revision = "0012"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # A document whose order is being pushed by another consumer (or another task) leaves its merged facts
+    # (its order_resync row) to that push: handed_over tells the lease's holder, when it gives the lease
+    # back, that it must recompute the order once more.
+    op.execute("ALTER TABLE object_leases ADD COLUMN handed_over boolean NOT NULL DEFAULT false")
+    # written_at: when the row was last written, so a row nobody settled (its holder died after a hand-over)
+    # is found and recomputed by the deal consumers' sweep; handed_event / handed_received_at: the event
+    # that handed it over, whose inbox row's processed_at and apply latency are set when it is settled.
+    op.execute("""
+        ALTER TABLE order_resync
+            ADD COLUMN written_at         timestamptz NOT NULL DEFAULT now(),
+            ADD COLUMN handed_event       uuid,
+            ADD COLUMN handed_received_at timestamptz
+    """)
+    op.execute("CREATE INDEX order_resync_written ON order_resync (written_at)")
+
+
+def downgrade() -> None:
+    op.execute("DROP INDEX IF EXISTS order_resync_written")
+    op.execute("""
+        ALTER TABLE order_resync
+            DROP COLUMN IF EXISTS handed_received_at,
+            DROP COLUMN IF EXISTS handed_event,
+            DROP COLUMN IF EXISTS written_at
+    """)
+    op.execute("ALTER TABLE object_leases DROP COLUMN IF EXISTS handed_over")

@@ -1,0 +1,186 @@
+"""A document whose order's deal is being pushed does not wait for that push: it stores its facts and hands
+the recompute to the push, which redoes the order once more when it gives the lease back — in this process
+or in another replica — and a push that dies after taking a hand-over is made good by the sweep.  Nothing
+is lost, nothing is pushed twice, and the event's latency ends when its facts reach Bitrix24."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bridge import db, metrics
+from bridge.b24 import calls as b24_calls
+from bridge.consumer import RECEIVED_AT, Outcome
+from bridge.sql import Q
+from bridge.sync.deal import DealHandler
+from onec_outbox.contract import parse_event
+from tests.support.deals import deal_of, seed_links
+from tests.support.orders import Lifecycle
+
+
+class Gate:
+    """Holds the first Bitrix24 call of one task (its push) until opened: the push keeps the order's lease."""
+
+    def __init__(self, handler: DealHandler) -> None:
+        self.task: asyncio.Task | None = None
+        self.reached = asyncio.Event()
+        self.open = asyncio.Event()
+        client = handler._b24
+        for name in ("call", "call_chain"):
+            setattr(client, name, self._gated(getattr(client, name)))
+
+    def _gated(self, real):
+        async def call(*args, **kwargs):
+            if asyncio.current_task() is self.task and not self.open.is_set():
+                await b24_calls.before_call()  # as the real call does first: the unit of work commits
+                self.reached.set()
+                await self.open.wait()
+            return await real(*args, **kwargs)
+        return call
+
+    async def hold(self, coro) -> asyncio.Task:
+        self.task = asyncio.create_task(coro)
+        await asyncio.wait_for(self.reached.wait(), 10)
+        return self.task
+
+
+def _count(counter, **labels) -> float:
+    return next((s.value for f in counter.collect() for s in f.samples
+                 if s.name.endswith("_total") and all(s.labels.get(k) == v for k, v in labels.items())), 0.0)
+
+
+async def _waiting(pool) -> int:
+    return await pool.fetchval("SELECT count(*) FROM order_resync")
+
+
+async def test_a_payment_during_the_invoices_push_is_handed_over_and_applied_by_that_push(
+        db_pool, portal, deal_handler):
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    a = Lifecycle(cp, product)
+    await deal_handler.handle(parse_event(a.order()))
+    gate = Gate(deal_handler)
+    invoice_push = await gate.hold(deal_handler.handle(parse_event(a.invoice())))  # holds the order's lease
+    before = _count(metrics.HAND_OVERS, holder="this_process")
+    payment = a.payment()
+    started = time.monotonic()
+    assert await asyncio.wait_for(deal_handler.handle(parse_event(payment)), 5) is Outcome.HANDED_OVER
+    assert time.monotonic() - started < 2 and not invoice_push.done()  # it did not wait for the push
+    assert _count(metrics.HAND_OVERS, holder="this_process") == before + 1
+    assert deal_of(portal.sandbox, a.order_id)["STAGE_ID"] != "B24B_PAID"  # not applied yet
+    gate.open.set()
+    assert await invoice_push is Outcome.APPLIED
+    deal = deal_of(portal.sandbox, a.order_id)
+    assert deal["STAGE_ID"] == "B24B_PAID" and deal["UF_CRM_B24B_PAID_SUM"] == "1200.00|RUB"
+    assert deal["paid_notifications"] == 1
+    assert await _waiting(db_pool) == 0  # every fact settled: the sweep has nothing to do
+    assert await deal_handler.sweep(older_than=0) == 0
+
+
+async def test_a_newer_version_of_the_document_being_pushed_does_not_wait_for_that_push(
+        db_pool, portal, deal_handler):
+    """The document's own lease is given back with its merge: the next version merges at once and hands
+    the order over, where it once waited for the whole push (half the waits of the end-to-end run)."""
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    a = Lifecycle(cp, product)
+    await deal_handler.handle(parse_event(a.order()))
+    gate = Gate(deal_handler)
+    first = a.invoice(number="СЧ-1")
+    push = await gate.hold(deal_handler.handle(parse_event(first)))
+    renumbered = a.invoice(first["entity_id"], number="СЧ-1/2", date="2026-11-30")
+    started = time.monotonic()
+    assert await asyncio.wait_for(deal_handler.handle(parse_event(renumbered)), 5) is Outcome.HANDED_OVER
+    assert time.monotonic() - started < 2 and not push.done()
+    gate.open.set()
+    assert await push is Outcome.APPLIED
+    deal = deal_of(portal.sandbox, a.order_id)
+    assert deal["UF_CRM_B24B_INVOICE_NO"] == "СЧ-1/2" and deal["UF_CRM_B24B_INVOICE_DATE"] == "2026-11-30"
+    assert await _waiting(db_pool) == 0
+
+
+async def test_a_replica_pushing_the_order_applies_what_another_replica_handed_over(
+        db_url, db_pool, portal, deal_handler):
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    a = Lifecycle(cp, product)
+    await deal_handler.handle(parse_event(a.order()))
+    other_pool = await db.create_pool(db_url, max_size=5)  # another consumer process: its own lease holder
+    try:
+        replica = DealHandler(other_pool, deal_handler._b24, deal_handler._mapping)
+        gate = Gate(replica)
+        invoice_push = await gate.hold(replica.handle(parse_event(a.invoice())))
+        before = _count(metrics.HAND_OVERS, holder="another_process")
+        payment = a.payment()
+        token = RECEIVED_AT.set(time.time() - 1.0)  # as the consumer sets it: the ingest's acceptance
+        try:
+            assert await asyncio.wait_for(deal_handler.handle(parse_event(payment)), 5) is Outcome.HANDED_OVER
+        finally:
+            RECEIVED_AT.reset(token)
+        assert _count(metrics.HAND_OVERS, holder="another_process") == before + 1
+        handed_at = await db_pool.fetchval("SELECT processed_at FROM inbox WHERE event_id = $1",
+                                           payment["event_id"])
+        applied_before = _latency_count("payment")
+        gate.open.set()
+        assert await invoice_push is Outcome.APPLIED  # ... and its redo applied the payment
+        assert deal_of(portal.sandbox, a.order_id)["STAGE_ID"] == "B24B_PAID"
+        assert await _waiting(db_pool) == 0
+        # the payment counts as applied when the other replica's push applied it, not when it was handed over
+        applied_at = await db_pool.fetchval("SELECT processed_at FROM inbox WHERE event_id = $1", payment["event_id"])
+        assert applied_at > handed_at
+        assert _latency_count("payment") == applied_before + 1
+    finally:
+        await other_pool.close()
+
+
+async def test_a_hand_over_to_a_replica_that_dies_is_applied_by_the_sweep(db_pool, portal, deal_handler):
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    a = Lifecycle(cp, product)
+    for e in (a.order(), a.invoice()):
+        await deal_handler.handle(parse_event(e))
+    payment = a.payment()
+    key = f"{payment['source']}/order/{a.order_id}"
+    await db_pool.execute("INSERT INTO object_leases (key, holder, expires_at) "
+                          "VALUES ($1, 'a-replica-killed-mid-push', now() + interval '1 second')", key)
+    assert await deal_handler.handle(parse_event(payment)) is Outcome.HANDED_OVER
+    assert await deal_handler.handle(parse_event(payment)) is Outcome.DUPLICATE  # redelivered: stored once
+    assert deal_of(portal.sandbox, a.order_id)["STAGE_ID"] == "B24B_INVOICE"  # its holder never came back
+    assert await deal_handler.sweep(older_than=3600) == 0  # not overdue yet
+    await asyncio.sleep(1.2)  # the dead holder's lease expires
+    settled = _count(metrics.RESYNC_SWEPT, result="settled")
+    assert await deal_handler.sweep(older_than=0) == 1
+    assert _count(metrics.RESYNC_SWEPT, result="settled") == settled + 1
+    deal = deal_of(portal.sandbox, a.order_id)
+    assert deal["STAGE_ID"] == "B24B_PAID" and deal["paid_notifications"] == 1
+    assert await _waiting(db_pool) == 0
+    assert await deal_handler.sweep(older_than=0) == 0
+
+
+async def test_a_holder_giving_the_lease_back_while_a_document_hands_over_sees_the_hand_over(db_pool):
+    """The race the hand-over must win: a document's claim fails inside its transaction, which keeps the
+    holder's lease row locked, so the holder's release waits for the hand-over and answers it; a release
+    that came first leaves no row to hand over to, and the document claims the lease instead."""
+    key, source = "ut103-main/order/7f6f8e2a-0000-4000-8000-000000000001", "ut103-main"
+    await db_pool.execute("INSERT INTO object_leases (key, holder, expires_at) "
+                          "VALUES ($1, 'holder', now() + interval '20 seconds')", key)
+    async with db_pool.acquire() as document:
+        async with document.transaction():
+            assert await document.fetchval(Q.lease_claim, key, "document", 20.0) is None
+            release = asyncio.create_task(db_pool.fetchrow(Q.uow_finish, *_release_only(source, key, "holder")))
+            await asyncio.sleep(0.3)
+            assert not release.done()  # the holder's release waits for the document's transaction
+            assert await document.fetchval(Q.lease_hand_over, key, "document")
+        assert (await release)["handed_back"] == [key]
+    await db_pool.execute("INSERT INTO object_leases (key, holder, expires_at) "
+                          "VALUES ($1, 'holder', now() + interval '20 seconds')", key)
+    assert (await db_pool.fetchrow(Q.uow_finish, *_release_only(source, key, "holder")))["handed_back"] == []
+    assert await db_pool.fetchval(Q.lease_hand_over, key, "document") is None  # given back: claim it
+    assert await db_pool.fetchval(Q.lease_claim, key, "document", 20.0)
+
+
+def _release_only(source: str, key: str, holder: str) -> tuple:
+    """uow_finish's parameters for a unit of work that only gives its lease back."""
+    return (source, [], [], [], [], [], [], [], [], [], [], "deal", [], [key], holder, [], [], [], [],
+            None, None, [], None, None)
+
+
+def _latency_count(entity: str) -> float:
+    return next((s.value for f in metrics.APPLY_LATENCY.collect() for s in f.samples
+                 if s.name.endswith("_count") and s.labels.get("entity") == entity), 0.0)
