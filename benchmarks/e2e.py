@@ -64,6 +64,7 @@ from .initial_load import SOURCE, Portal, _free_port, say
 
 LATENCY = "bridge_consumer_apply_latency_seconds"
 LEASE_WAIT = "bridge_consumer_lease_wait_seconds"
+HAND_OVERS = "bridge_consumer_hand_overs"  # the counter's family name (samples end in _total)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 HANDLED = "SELECT (SELECT count(DISTINCT event_id) FROM inbox) + (SELECT count(*) FROM dead_letters)"
 
@@ -76,6 +77,27 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat", encoding="ascii") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def servers_cpu() -> dict[str, float]:
+    """CPU seconds so far of every PostgreSQL process (server, backends, autovacuum: the whole server, not
+    only the bridge's database; the bench runs alone) and of RabbitMQ's VM, keyed ``postgres:<pid>`` /
+    ``rabbitmq:<pid>`` so a backend that starts during a phase counts from zero."""
+    out: dict[str, float] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as f:
+                head, _, tail = f.read().rpartition(")")
+        except OSError:
+            continue  # gone meanwhile
+        comm = head.partition("(")[2]
+        server = "postgres" if comm == "postgres" else "rabbitmq" if comm.startswith("beam") else None
+        if server is not None:
+            fields = tail.split()
+            out[f"{server}:{entry.name}"] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
 
 
 class Bridge:
@@ -178,6 +200,19 @@ class Bridge:
                     out[holder] = (n, seconds)
         return out
 
+    def hand_overs(self) -> dict[str, float]:
+        """Documents that handed their order's recompute to the push holding it, so far: holder → count
+        (absent before the hand-over existed: the code before it is measured with this file too)."""
+        out: dict[str, float] = {}
+        for url in self.metrics_urls:
+            for family in text_string_to_metric_families(_get(url)):
+                if family.name == HAND_OVERS:
+                    for sample in family.samples:
+                        if sample.name == HAND_OVERS + "_total":
+                            holder = sample.labels["holder"]
+                            out[holder] = out.get(holder, 0.0) + sample.value
+        return out
+
     @staticmethod
     def _stop(proc: subprocess.Popen) -> None:
         proc.terminate()
@@ -253,6 +288,7 @@ class Phase:
     p95_by_entity: dict[str, float | None] = field(default_factory=dict)
     exact: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # entity → p50/p95/p99, seconds
     lease_waits: dict[str, tuple[float, float]] = field(default_factory=dict)  # holder → waits, seconds
+    hand_overs: dict[str, float] = field(default_factory=dict)  # holder → documents handed over
     note: str = ""
 
     @property
@@ -272,7 +308,7 @@ class Phase:
                 f"  {self.note}")
 
 
-CPU_COLUMNS = ("ingest", "relay", "consumers", "sandbox")
+CPU_COLUMNS = ("ingest", "relay", "consumers", "sandbox", "postgres", "rabbitmq")
 HEADER = (f"{'':<22} {'ev/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'backlog':>8}"
           f" {'slope':>7} {'drain s':>7} {'kept':>5} {'PG con':>6}  "
           + " ".join(f"{c[:6]:>6}" for c in CPU_COLUMNS) + "  (CPU ms per event)")
@@ -290,8 +326,8 @@ async def run_phase(name: str, rate: float, events: list[dict[str, Any]], bridge
     phase = Phase(name, rate, len(events))
     handled0 = await pool.fetchval(HANDLED)
     buckets0 = bridge.latency_buckets()
-    waits0 = bridge.lease_waits()
-    cpu0 = {**bridge.cpu(), "sandbox": cpu_seconds(portal._proc.pid)}
+    waits0, handed0 = bridge.lease_waits(), bridge.hand_overs()
+    cpu0 = {**bridge.cpu(), "sandbox": cpu_seconds(portal._proc.pid), **servers_cpu()}
     sending = True
     backlog: list[tuple[float, int]] = []
     peak = 0
@@ -366,13 +402,15 @@ async def run_phase(name: str, rate: float, events: list[dict[str, Any]], bridge
         if r["q"] is not None:  # ROLLUP's total row is there, NULL, when nothing was applied
             phase.exact[r["entity"]] = tuple(r["q"])
     waits1 = bridge.lease_waits()
+    phase.hand_overs = {h: n - handed0.get(h, 0.0) for h, n in bridge.hand_overs().items()}
     phase.lease_waits = {h: (n - waits0.get(h, (0, 0))[0], sec - waits0.get(h, (0, 0))[1])
                          for h, (n, sec) in waits1.items()}
-    cpu1 = {**bridge.cpu(), "sandbox": cpu_seconds(portal._proc.pid)}
+    cpu1 = {**bridge.cpu(), "sandbox": cpu_seconds(portal._proc.pid), **servers_cpu()}
     spent: dict[str, float] = {}
     for proc, seconds in cpu1.items():
-        column = "consumers" if proc.startswith("consumer-") else proc
-        spent[column] = spent.get(column, 0.0) + seconds - cpu0.get(proc, seconds)
+        column = "consumers" if proc.startswith("consumer-") else proc.partition(":")[0]
+        started = cpu0.get(proc, 0.0 if ":" in proc else seconds)  # a server process born meanwhile: all of it
+        spent[column] = spent.get(column, 0.0) + seconds - started
     phase.cpu_ms = {k: v * 1000 / max(total, 1) for k, v in spent.items()}
     return phase
 
@@ -461,6 +499,9 @@ async def fixed_rates(args: argparse.Namespace) -> list[Phase]:
             say("  lease waits (an order's documents queue on its lease): " + ", ".join(
                 f"{holder.replace('_', ' ')} {n:.0f} waits, {sec:.1f} s" for holder, (n, sec)
                 in sorted(phase.lease_waits.items())))
+            if phase.hand_overs:
+                say("  hand-overs (documents that left their order's recompute to the push holding it): " + ", ".join(
+                    f"{holder.replace('_', ' ')} {n:.0f}" for holder, n in sorted(phase.hand_overs.items())))
             phases.append(phase)
             at += n
         return phases
