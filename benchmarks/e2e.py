@@ -496,7 +496,7 @@ async def fixed_rates(args: argparse.Namespace) -> list[Phase]:
                                                   if v is not None))
             say("  exact p50/p95/p99 from the inbox and outbox rows (ms): " + ", ".join(
                 f"{e} {'/'.join(f'{q * 1000:.0f}' for q in qs)}" for e, qs in sorted(phase.exact.items())))
-            say("  lease waits (an order's documents queue on its lease): " + ", ".join(
+            say("  lease waits (events queued on a 1C object another push holds): " + ", ".join(
                 f"{holder.replace('_', ' ')} {n:.0f} waits, {sec:.1f} s" for holder, (n, sec)
                 in sorted(phase.lease_waits.items())))
             if phase.hand_overs:

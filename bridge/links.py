@@ -35,7 +35,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -102,11 +101,13 @@ class Leases:
         meanwhile are moved to ``handed_back`` (in the same step, so none falls between two holders)."""
         lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
         self._locks[key] = (lock, users + 1)
+        held = False
         try:
             async with lock:
+                held = True
                 yield
         finally:
-            if self._handed.pop(key, 0) and handed_back is not None:
+            if held and self._handed.pop(key, 0) and handed_back is not None:  # not a waiter cancelled
                 handed_back.add(key)
             lock, users = self._locks[key]
             if users == 1:
@@ -194,7 +195,6 @@ class UnitOfWork:
         self._writes: dict[tuple[str, str, str], Any] = {}  # buffered link upserts (Link) and drops (_DROP)
         self._processed: list[Any] = []  # buffered inbox rows
         self._recomputed: list[tuple[str, str, str, str]] = []  # settled order_resync rows (doc, order, stamp)
-        self._handed: tuple[str, str, list[str], Any, Any] | None = None  # rows handed over (see hand_over)
         self._handed_local: list[str] = []  # keys to hand to this process's holder once committed
         self.handed_back: set[str] = set()  # leases another task or consumer handed work over on
         self._hook: Any = None  # the before-Bitrix24-call hook's token while attached
@@ -254,6 +254,10 @@ class UnitOfWork:
             self._claimed = []
         if self._let_go:
             let_go, self._let_go = self._let_go, []
+            gone = [k for k in let_go if k in self._held]  # given back in the transaction just committed
+            for key in gone:
+                self._held.remove(key)
+            self._leases.released(gone)
             await self._leave_local(let_go)
 
     def _unhook(self) -> None:
@@ -292,6 +296,7 @@ class UnitOfWork:
             return False
         local = self._leases.local(key, self.handed_back)
         await local.__aenter__()  # nobody holds it: taken without waiting
+        self._local.append((key, local))  # left by _abort if a statement below fails
         holder, ttl = self._leases.holder, self._leases.ttl
         while True:
             if self._conn is not None:  # a failed claim keeps the row locked: the hand-over finds it
@@ -309,11 +314,10 @@ class UnitOfWork:
                     self._held.append(key)
                     break
             if handed:
-                await local.__aexit__(None, None, None)
+                await self._leave_local([key])
                 metrics.HAND_OVERS.labels("another_process").inc()
                 return False
             # its holder gave it back between the two statements: claim it again
-        self._local.append((key, local))
         return True
 
     async def _enter_local(self, key: str) -> None:
@@ -363,13 +367,14 @@ class UnitOfWork:
             self._let_go.append(key)  # this process's next task for it enters once that commits
             return
         if key in self._held:
+            if self._conn is not None:  # held until the release commits (a rollback keeps it ours)
+                await self._conn.execute(Q.lease_release, [key], self._leases.holder)
+                self._let_go.append(key)
+                return
             await self._execute(Q.lease_release, [key], self._leases.holder)
             self._held.remove(key)
             self._leases.released([key])
-            if self._conn is not None:
-                self._let_go.append(key)
-            else:
-                await self._leave_local([key])
+            await self._leave_local([key])
 
     async def _leave_local(self, keys: list[str]) -> None:
         for key in keys:
@@ -479,12 +484,6 @@ class UnitOfWork:
         else:
             self._writes[(onec_type, onec_id, b24_type)] = _DROP
 
-    def handed_over(self, doc_type: str, doc_id: str, order_ids: list[str], event_id: Any,
-                    received_at: float | None) -> None:
-        """The event's ``order_resync`` rows of ``order_ids`` wait for the pushes it handed them to
-        (:meth:`take_or_hand_over`): they name the event, so settling them marks it applied."""
-        self._handed = (doc_type, doc_id, order_ids, event_id, received_at)
-
     def recomputed(self, order_id: str, resync: Iterable[tuple[str, str, str]]) -> None:
         """The order's deal was recomputed from its facts: the ``order_resync`` rows read with them
         (``resync``: doc_type, doc_id, row version) go in the last statement, so they stay if the unit of
@@ -543,15 +542,12 @@ class UnitOfWork:
         processed, self._processed = self._processed, []
         recomputed, self._recomputed = self._recomputed, []
         settled = [list(c) for c in zip(*recomputed)] if recomputed else [[], [], [], []]
-        doc_type, doc_id, order_ids, event_id, received_at = self._handed or (None, None, [], None, None)
-        self._handed = None
         return (self.source, *upsert_columns, *drop_columns, self.consumer, processed,
-                self._held + self._claimed, self._leases.holder, *settled, doc_type, doc_id, order_ids, event_id,
-                datetime.fromtimestamp(received_at, UTC) if received_at is not None else None)
+                self._held + self._claimed, self._leases.holder, *settled)
 
     def _finished(self, row: asyncpg.Record | None) -> None:
         """What the last statement answered: leases handed back by another consumer, and the events
-        handed over to this push whose facts it has now applied (their latency ends here)."""
+        that handed their order over whose facts this push has now applied (their latency ends here)."""
         if row is None:
             return
         self.handed_back.update(row["handed_back"])
@@ -564,7 +560,7 @@ class UnitOfWork:
         statement in a transaction of its own when detached (the usual end of a push)."""
         try:
             if self._conn is None:
-                if self._writes or self._processed or self._held or self._recomputed or self._handed:
+                if self._writes or self._processed or self._held or self._recomputed:
                     self._finished(await self._pool.fetchrow(Q.uow_finish, *self._finish_args()))
                     self.transactions += 1
             else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -36,15 +37,19 @@ class OrderProjection:
         self._conn = conn
         self._source = source
 
-    async def merge(self, doc_type: str, doc_id: str, version: int, payload: DocumentPayload) -> Merged:
+    async def merge(self, doc_type: str, doc_id: str, version: int, payload: DocumentPayload, *,
+                    event_id: Any = None, received_at: datetime | None = None) -> Merged:
         """Merge one snapshot, in one statement.  Newer than the stored version: stored, and every order it
         touched before or touches now recorded in ``order_resync`` until each deal has been recomputed.
         Older or equal: only remembers that the document was posted.  Returns whether it was newer and
-        the orders its event must recompute (as :meth:`affected_orders` would answer right after)."""
+        the orders its event must recompute (as :meth:`affected_orders` would answer right after).  The
+        resync rows name the event (``event_id``, ``received_at``): the push that settles them — this
+        event's, or the one it handed them to — marks it applied."""
         snapshot = payload.model_dump(mode="json")
         links = order_links(doc_type, doc_id, snapshot)
         row = await self._conn.fetchrow(Q.projection_merge, self._source, doc_type, doc_id, version, snapshot,
-                                        bool(snapshot.get("posted")), list(links), list(links.values()))
+                                        bool(snapshot.get("posted")), list(links), list(links.values()),
+                                        event_id, received_at)
         return Merged(row["newer"], frozenset(row["affected"]))
 
     async def affected_orders(self, doc_type: str, doc_id: str) -> frozenset[str]:

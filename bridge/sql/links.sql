@@ -30,9 +30,10 @@ DELETE FROM object_leases l USING unnest($1::text[]) AS k(key)
 -- name: lease_renew
 -- Keep the leases of pushes still running alive.
 -- $1 keys text[], $2 holder text, $3 ttl seconds float8
+-- Rows are locked in key order, the order a document claims its orders in (no deadlock with it).
 UPDATE object_leases l SET expires_at = now() + make_interval(secs => $3)
-  FROM unnest($1::text[]) AS k(key)
- WHERE l.key = k.key AND l.holder = $2
+  FROM (SELECT key FROM object_leases WHERE key = ANY ($1::text[]) AND holder = $2 ORDER BY key FOR UPDATE) AS k
+ WHERE l.key = k.key
 
 -- name: links_to_b24_elsewhere
 -- Which of these Bitrix24 objects a link of another source points to.
@@ -102,15 +103,15 @@ DELETE FROM entity_links WHERE source = $1 AND onec_type = $2 AND onec_id = $3 A
 -- name: uow_finish
 -- A unit of work's last writes in one statement (one round trip, its own transaction when run alone):
 -- the links it saved and dropped while no connection was held, its inbox rows, the orders whose deal it
--- recomputed (the order_resync rows their facts were read with), the orders it handed over to another
--- push (their rows name its event), and its leases given back.  Answers the leases another consumer
--- handed work over on (recompute those orders once more) and, for each settled row an event handed over,
--- its entity and when the ingest received it (that event is applied now: its inbox row says so too).
+-- recomputed (the order_resync rows their facts were read with), and its leases given back.  Answers the
+-- leases another consumer handed work over on (recompute those orders once more) and, for each settled
+-- row another event wrote (one that handed its order over), that event's entity and when the ingest
+-- received it: it is applied now, and its inbox row says so.  The resync rows are settled before the
+-- leases go: a document merging meanwhile locks its row, then claims the lease, in that order too.
 -- $1 source, $2..$8 link upserts as in link_upsert_many, $9 drop onec_types text[], $10 drop onec_ids
 -- text[], $11 drop b24_types text[], $12 consumer text, $13 event_ids uuid[], $14 lease keys text[],
 -- $15 holder text, $16..$19 settled resync rows: doc_types text[], doc_ids uuid[], order_ids uuid[],
--- stamps text[] (each row's xmin as read with the facts: a row written again since stays), $20..$23 rows
--- handed over: doc_type text, doc_id uuid, order_ids uuid[], event_id uuid, $24 received_at timestamptz
+-- stamps text[] (each row's xmin as read with the facts: a row written again since stays)
 WITH upserted AS (
     INSERT INTO entity_links (source, onec_type, onec_id, b24_type, b24_id, version, state_hash, pushed_state)
     SELECT $1, t, i, bt, bi, v, h, p::jsonb FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[],
@@ -126,23 +127,22 @@ WITH upserted AS (
 ), inboxed AS (
     INSERT INTO inbox (consumer, event_id) SELECT $12, e FROM unnest($13::uuid[]) AS e ON CONFLICT DO NOTHING
     RETURNING 1
-), released AS (
-    DELETE FROM object_leases l USING unnest($14::text[]) AS k(key) WHERE l.key = k.key AND l.holder = $15
-    RETURNING l.key, l.handed_over
 ), recomputed AS (
     DELETE FROM order_resync r USING unnest($16::text[], $17::uuid[], $18::uuid[], $19::text[]) AS k(t, d, o, x)
      WHERE r.source = $1 AND r.doc_type = k.t AND r.doc_id = k.d AND r.order_id = k.o AND r.xmin::text = k.x
-    RETURNING r.doc_type, r.handed_event, r.handed_received_at
+    RETURNING r.doc_type, r.event_id, r.received_at
+), others AS (
+    SELECT DISTINCT ON (event_id) doc_type, event_id, received_at FROM recomputed
+     WHERE event_id IS NOT NULL AND event_id <> ALL ($13::uuid[])
 ), applied AS (
-    UPDATE inbox i SET processed_at = now()
-      FROM (SELECT DISTINCT handed_event FROM recomputed WHERE handed_event IS NOT NULL) AS h
-     WHERE i.consumer = $12 AND i.event_id = h.handed_event
-), handed AS (
-    UPDATE order_resync r SET handed_event = $23::uuid,
-           handed_received_at = coalesce(least(r.handed_received_at, $24::timestamptz), $24::timestamptz)
-     WHERE r.source = $1 AND r.doc_type = $20::text AND r.doc_id = $21::uuid AND r.order_id = ANY ($22::uuid[])
+    UPDATE inbox i SET processed_at = now() FROM others o WHERE i.consumer = $12 AND i.event_id = o.event_id
+    RETURNING o.doc_type, o.received_at
+), released AS (
+    DELETE FROM object_leases l USING unnest($14::text[]) AS k(key) WHERE l.key = k.key AND l.holder = $15
+    RETURNING l.key, l.handed_over
 )
-SELECT ARRAY(SELECT key FROM released WHERE handed_over) AS handed_back,
-       ARRAY(SELECT doc_type FROM recomputed WHERE handed_received_at IS NOT NULL) AS settled_entities,
-       ARRAY(SELECT extract(epoch FROM handed_received_at)::float8 FROM recomputed
-              WHERE handed_received_at IS NOT NULL) AS settled_received_at
+SELECT (SELECT count(*) FROM upserted) + (SELECT count(*) FROM dropped) + (SELECT count(*) FROM inboxed) AS written,
+       ARRAY(SELECT doc_type FROM applied WHERE received_at IS NOT NULL) AS settled_entities,
+       ARRAY(SELECT extract(epoch FROM received_at)::float8 FROM applied WHERE received_at IS NOT NULL)
+           AS settled_received_at,
+       ARRAY(SELECT key FROM released WHERE handed_over) AS handed_back

@@ -5,7 +5,8 @@
 -- equal: only remember that the document was posted.  Every part reads the state before the statement, so
 -- the answer is the orders it touched before, those still waiting, and (when newer) those it touches now.
 -- $1 source, $2 doc_type, $3 doc_id uuid, $4 version bigint, $5 snapshot jsonb, $6 posted boolean,
--- $7 order_ids uuid[] it touches now, $8 amounts numeric[]
+-- $7 order_ids uuid[] it touches now, $8 amounts numeric[], $9 event_id uuid, $10 received_at timestamptz
+-- (the event's, written on its resync rows: whoever settles them marks it applied)
 WITH current AS (
     SELECT version FROM order_documents
      WHERE source = $1::text AND doc_type = $2::text AND doc_id = $3::uuid
@@ -37,11 +38,13 @@ WITH current AS (
     SELECT $1, $2, $3::uuid, order_id, amount FROM touches WHERE (SELECT newer FROM decided)
         ON CONFLICT (source, doc_type, doc_id, order_id) DO UPDATE SET amount = EXCLUDED.amount
 ), resync AS (
-    INSERT INTO order_resync (source, doc_type, doc_id, order_id)
-    SELECT $1, $2, $3::uuid, order_id
+    INSERT INTO order_resync (source, doc_type, doc_id, order_id, event_id, received_at)
+    SELECT $1, $2, $3::uuid, order_id, $9::uuid, $10::timestamptz
       FROM (SELECT order_id FROM touched_before UNION SELECT order_id FROM touches) AS t
      WHERE (SELECT newer FROM decided)
-        ON CONFLICT (source, doc_type, doc_id, order_id) DO UPDATE SET order_id = EXCLUDED.order_id, written_at = now()
+        ON CONFLICT (source, doc_type, doc_id, order_id) DO UPDATE
+       SET written_at = now(), event_id = EXCLUDED.event_id,
+           received_at = least(order_resync.received_at, EXCLUDED.received_at)
         -- a row still waiting is written again (a new xmin): a recompute that read the older one settles
         -- only that one, never this newer merge's
 )
@@ -84,9 +87,10 @@ SELECT order_id::text AS order_id FROM order_resync WHERE source = $1 AND doc_ty
 -- Orders whose facts have waited for their deal longer than $1 seconds, oldest first (the deal consumers'
 -- sweep: the push a document handed its recompute to died, or the event that would recompute them
 -- failed and waits).
--- $1 seconds float8, $2 limit int
+-- $1 seconds float8, $2 limit int, $3 orders to leave out now (source/order/id: failing, tried later) text[]
 SELECT source, order_id::text AS order_id FROM order_resync
  WHERE written_at < now() - make_interval(secs => $1)
+   AND source || '/order/' || order_id::text <> ALL ($3::text[])
  GROUP BY source, order_id
  ORDER BY min(written_at)
  LIMIT $2

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -81,7 +82,10 @@ class DealHandler:
             if await uow.seen(event.event_id):
                 return Outcome.DUPLICATE
             projection = OrderProjection(await uow.connection(), source)  # detached if it waited for the lease
-            merged = await projection.merge(doc_type, doc_id, event.version, event.payload)
+            received = RECEIVED_AT.get()
+            merged = await projection.merge(
+                doc_type, doc_id, event.version, event.payload, event_id=event.event_id,
+                received_at=datetime.fromtimestamp(received, UTC) if received is not None else None)
             # merged: the next event of this document may merge as soon as this commits (it finds the orders
             # in order_resync and hands them to the pushes below), not after them
             await uow.give_back(f"{source}/{document}")
@@ -94,8 +98,6 @@ class DealHandler:
                 except Exception as exc:  # noqa: BLE001 - re-raised below, after the other orders had their turn
                     failures.append(exc)
                     failed.add(order_key(source, order_id))
-            if handed:
-                uow.handed_over(doc_type, doc_id, handed, event.event_id, RECEIVED_AT.get())
             if not failures:
                 await uow.mark_processed(event.event_id)
         await self.redo(uow.handed_back - failed)  # an order that failed here: the event's retry redoes it
@@ -116,23 +118,23 @@ class DealHandler:
             key = pending.pop()
             source, _, order_id = key.rpartition("/order/")
             try:
-                await self._recompute(key, source, order_id)
+                _, more = await self._recompute(key, source, order_id)
             except Exception as exc:  # noqa: BLE001 - the sweep comes back to it
                 log.log(logging.INFO if isinstance(exc, DependencyMissing) else logging.WARNING,
                         "could not recompute a deal handed over; the sweep retries it", extra={
                             "action": "deal.redo_failed", "order_id": order_id,
                             "error": f"{type(exc).__name__}: {exc}"})
                 continue
+            pending |= more
 
-    async def _recompute(self, key: str, source: str, order_id: str) -> bool:
-        """Recompute one order's deal now (True), or hand it to the push holding it (False); then the
-        orders handed over to this recompute in turn."""
+    async def _recompute(self, key: str, source: str, order_id: str) -> tuple[bool, set[str]]:
+        """Recompute one order's deal now (True), or hand it to the push holding it (False); and the
+        orders handed over to this recompute meanwhile (for :meth:`redo`)."""
         async with unit_of_work(self._pool, self.name, source, None) as uow:
             taken = await uow.take_or_hand_over(key)
             if taken:
                 await self._sync_order(uow, source, order_id)
-        await self.redo(uow.handed_back)
-        return taken
+        return taken, uow.handed_back
 
     async def sweep(self, *, older_than: float = SWEEP_AFTER, limit: int = 100) -> int:
         """Recompute the orders whose facts have waited longer than ``older_than`` seconds for their deal
@@ -140,13 +142,12 @@ class DealHandler:
         settled.  An order that fails is tried again after a growing pause (1 min doubling to 30 min)."""
         now = time.monotonic()
         settled = 0
-        for row in await self._pool.fetch(Q.projection_resync_overdue, older_than, limit):
+        resting = [k for k, (not_before, _) in self._sweep_backoff.items() if now < not_before]
+        for row in await self._pool.fetch(Q.projection_resync_overdue, older_than, limit, resting):
             key = order_key(row["source"], row["order_id"])
-            not_before, pause = self._sweep_backoff.get(key, (0.0, 0.0))
-            if now < not_before:
-                continue
+            _, pause = self._sweep_backoff.get(key, (0.0, 0.0))
             try:
-                taken = await self._recompute(key, row["source"], row["order_id"])
+                taken, more = await self._recompute(key, row["source"], row["order_id"])
             except Exception as exc:  # noqa: BLE001 - tried again later
                 pause = min(max(pause * 2, SWEEP_AFTER), SWEEP_MAX_PAUSE)
                 self._sweep_backoff[key] = (now + pause, pause)
@@ -156,6 +157,7 @@ class DealHandler:
                     "error": f"{type(exc).__name__}: {exc}"})
                 continue
             self._sweep_backoff.pop(key, None)
+            await self.redo(more)
             if taken:
                 metrics.RESYNC_SWEPT.labels("settled").inc()
                 settled += 1

@@ -6,11 +6,18 @@ is lost, nothing is pushed twice, and the event's latency ends when its facts re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+import uuid
+
+import asyncpg
+import pytest
 
 from bridge import db, metrics
 from bridge.b24 import calls as b24_calls
 from bridge.consumer import RECEIVED_AT, Outcome
+from bridge.errors import DependencyMissing
+from bridge.links import leases_of, unit_of_work
 from bridge.sql import Q
 from bridge.sync.deal import DealHandler
 from onec_outbox.contract import parse_event
@@ -177,10 +184,51 @@ async def test_a_holder_giving_the_lease_back_while_a_document_hands_over_sees_t
 
 def _release_only(source: str, key: str, holder: str) -> tuple:
     """uow_finish's parameters for a unit of work that only gives its lease back."""
-    return (source, [], [], [], [], [], [], [], [], [], [], "deal", [], [key], holder, [], [], [], [],
-            None, None, [], None, None)
+    return (source, [], [], [], [], [], [], [], [], [], [], "deal", [], [key], holder, [], [], [], [])
 
 
 def _latency_count(entity: str) -> float:
     return next((s.value for f in metrics.APPLY_LATENCY.collect() for s in f.samples
                  if s.name.endswith("_count") and s.labels.get("entity") == entity), 0.0)
+
+
+async def test_the_sweep_reaches_a_left_behind_order_past_orders_that_keep_failing(db_pool, portal, deal_handler):
+    """Orders whose event keeps failing (their company is not in Bitrix24) rest between attempts and
+    do not take the sweep's places: the order a dead holder left behind is reached."""
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    failing = [Lifecycle(str(uuid.uuid4()), product) for _ in range(2)]
+    for lc in failing:
+        with pytest.raises(DependencyMissing):
+            await deal_handler.handle(parse_event(lc.order()))
+    a = Lifecycle(cp, product)
+    for e in (a.order(), a.invoice()):
+        await deal_handler.handle(parse_event(e))
+    payment = a.payment()
+    await db_pool.execute("INSERT INTO object_leases (key, holder, expires_at) "
+                          "VALUES ($1, 'killed-mid-push', now() + interval '0.5 seconds')",
+                          f"{payment['source']}/order/{a.order_id}")
+    assert await deal_handler.handle(parse_event(payment)) is Outcome.HANDED_OVER
+    await asyncio.sleep(0.6)  # ... to a holder that never gives the lease back
+    await db_pool.execute("UPDATE order_resync SET written_at = now() - interval '2 hours' WHERE order_id = ANY($1)",
+                          [lc.order_id for lc in failing])
+    await db_pool.execute("UPDATE order_resync SET written_at = now() - interval '1 hour' WHERE order_id = $1",
+                          a.order_id)
+    failed = _count(metrics.RESYNC_SWEPT, result="failed")
+    for _ in range(3):  # one place per round: the two failing orders, then the left-behind one
+        await deal_handler.sweep(limit=1)
+    assert _count(metrics.RESYNC_SWEPT, result="failed") == failed + 2
+    assert deal_of(portal.sandbox, a.order_id)["STAGE_ID"] == "B24B_PAID"
+
+
+async def test_a_claim_that_fails_on_a_statement_gives_the_order_back(db_pool):
+    """An error inside take_or_hand_over (a broken connection, a deadlock victim) must not leave the
+    order's in-process lock held: every later document would hand over to a holder that never ends."""
+    key = "ut103-main/order/7f6f8e2a-0000-4000-8000-000000000002"
+    with pytest.raises(asyncpg.PostgresError):
+        async with unit_of_work(db_pool, "deal", "ut103-main", None) as uow:
+            with contextlib.suppress(asyncpg.PostgresError):
+                await uow.conn.execute("SELECT 1 / 0")  # the transaction is broken from here on
+            await uow.take_or_hand_over(key)
+    assert not leases_of(db_pool).locked(key)
+    async with unit_of_work(db_pool, "deal", "ut103-main", None) as uow:
+        assert await uow.take_or_hand_over(key)

@@ -18,14 +18,15 @@ def upgrade() -> None:
     # (its order_resync row) to that push: handed_over tells the lease's holder, when it gives the lease
     # back, that it must recompute the order once more.
     op.execute("ALTER TABLE object_leases ADD COLUMN handed_over boolean NOT NULL DEFAULT false")
-    # written_at: when the row was last written, so a row nobody settled (its holder died after a hand-over)
-    # is found and recomputed by the deal consumers' sweep; handed_event / handed_received_at: the event
-    # that handed it over, whose inbox row's processed_at and apply latency are set when it is settled.
+    # written_at: when the row was last written, so a row nobody settled (its holder died after a hand-over,
+    # or failed) is found and recomputed by the deal consumers' sweep; event_id / received_at: the event that
+    # wrote it and when the ingest accepted that event, so the push that settles the row — maybe another
+    # consumer's — marks that event applied (inbox.processed_at) and measures its latency.
     op.execute("""
         ALTER TABLE order_resync
-            ADD COLUMN written_at         timestamptz NOT NULL DEFAULT now(),
-            ADD COLUMN handed_event       uuid,
-            ADD COLUMN handed_received_at timestamptz
+            ADD COLUMN written_at  timestamptz NOT NULL DEFAULT now(),
+            ADD COLUMN event_id    uuid,
+            ADD COLUMN received_at timestamptz
     """)
     op.execute("CREATE INDEX order_resync_written ON order_resync (written_at)")
 
@@ -34,8 +35,8 @@ def downgrade() -> None:
     op.execute("DROP INDEX IF EXISTS order_resync_written")
     op.execute("""
         ALTER TABLE order_resync
-            DROP COLUMN IF EXISTS handed_received_at,
-            DROP COLUMN IF EXISTS handed_event,
+            DROP COLUMN IF EXISTS received_at,
+            DROP COLUMN IF EXISTS event_id,
             DROP COLUMN IF EXISTS written_at
     """)
     op.execute("ALTER TABLE object_leases DROP COLUMN IF EXISTS handed_over")
