@@ -48,6 +48,9 @@ DocumentEvent = CustomerOrderEvent | InvoiceEvent | PaymentEvent | ShipmentEvent
 SWEEP_EVERY = 30.0  # seconds between two sweeps of orders whose facts wait for their deal
 SWEEP_AFTER = 60.0  # facts waiting this long were left behind (a hand-over's push died, or its event fails)
 SWEEP_MAX_PAUSE = 1800.0  # longest pause before an order that keeps failing is swept again
+REDO_RETRY = (0.5, 16.0)  # a redo that failed (its company not in Bitrix24 yet) is tried again after 0.5 s,
+# doubling; past 16 s it is left to the sweep (the documents that handed it over were acked: nothing else
+# brings them back)
 
 
 def order_key(source: str, order_id: str) -> str:
@@ -68,6 +71,7 @@ class DealHandler:
         self._responsibles = Responsibles(b24, mapping)
         self.wait_budget = mapping.deals.dependency_wait_hours * 3600
         self._sweep_backoff: dict[str, tuple[float, float]] = {}  # order key → (not before, pause)
+        self._redo_due: dict[str, tuple[float, float]] = {}  # order key → (when, pause): redo tried again
 
     async def handle(self, event: DocumentEvent) -> Outcome:
         source, doc_type, doc_id = event.source, event.entity, str(event.entity_id)
@@ -119,13 +123,32 @@ class DealHandler:
             source, _, order_id = key.rpartition("/order/")
             try:
                 _, more = await self._recompute(key, source, order_id)
-            except Exception as exc:  # noqa: BLE001 - the sweep comes back to it
+            except Exception as exc:  # noqa: BLE001 - tried again shortly, then by the sweep
+                retry_in = self._redo_later(key)
                 log.log(logging.INFO if isinstance(exc, DependencyMissing) else logging.WARNING,
-                        "could not recompute a deal handed over; the sweep retries it", extra={
-                            "action": "deal.redo_failed", "order_id": order_id,
+                        "could not recompute a deal handed over; tried again later", extra={
+                            "action": "deal.redo_failed", "order_id": order_id, "retry_in": retry_in,
                             "error": f"{type(exc).__name__}: {exc}"})
                 continue
+            self._redo_due.pop(key, None)
             pending |= more
+
+    def _redo_later(self, key: str) -> float | None:
+        """When the failed redo of ``key`` is tried again (seconds), None: left to the sweep."""
+        _, pause = self._redo_due.get(key, (0.0, 0.0))
+        pause = max(pause * 2, REDO_RETRY[0])
+        if pause > REDO_RETRY[1]:
+            self._redo_due.pop(key, None)
+            return None
+        self._redo_due[key] = (time.monotonic() + pause, pause)
+        return pause
+
+    async def redo_due(self) -> None:
+        """Try again the redos whose pause is over (:meth:`background` calls this twice a second)."""
+        now = time.monotonic()
+        due = {key for key, (when, _) in self._redo_due.items() if when <= now}
+        if due:
+            await self.redo(due)
 
     async def _recompute(self, key: str, source: str, order_id: str) -> tuple[bool, set[str]]:
         """Recompute one order's deal now (True), or hand it to the push holding it (False); and the
@@ -166,15 +189,20 @@ class DealHandler:
         return settled
 
     async def background(self, stop: asyncio.Event) -> None:
-        """The sweep, every ``SWEEP_EVERY`` seconds while the consumer runs."""
+        """Failed redos tried again (every 0.5 s) and the sweep (every ``SWEEP_EVERY`` seconds) while the
+        consumer runs."""
+        next_sweep = time.monotonic() + SWEEP_EVERY
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), SWEEP_EVERY)
+                await asyncio.wait_for(stop.wait(), REDO_RETRY[0])
                 return
             except TimeoutError:
                 pass
             try:
-                await self.sweep()
+                await self.redo_due()
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + SWEEP_EVERY
+                    await self.sweep()
             except Exception as exc:  # noqa: BLE001 - PostgreSQL away: the next round tries again
                 log.warning("the sweep of waiting deals failed", extra={
                     "action": "deal.sweep_error", "error": f"{type(exc).__name__}: {exc}"})

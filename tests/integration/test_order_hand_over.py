@@ -19,7 +19,7 @@ from bridge.consumer import RECEIVED_AT, Outcome
 from bridge.errors import DependencyMissing
 from bridge.links import leases_of, unit_of_work
 from bridge.sql import Q
-from bridge.sync.deal import DealHandler
+from bridge.sync.deal import DealHandler, order_key
 from onec_outbox.contract import parse_event
 from tests.support.deals import deal_of, seed_links
 from tests.support.orders import Lifecycle
@@ -232,3 +232,22 @@ async def test_a_claim_that_fails_on_a_statement_gives_the_order_back(db_pool):
     assert not leases_of(db_pool).locked(key)
     async with unit_of_work(db_pool, "deal", "ut103-main", None) as uow:
         assert await uow.take_or_hand_over(key)
+
+
+async def test_a_redo_waiting_for_its_company_is_tried_again_within_seconds(db_pool, portal, deal_handler):
+    """The documents that handed an order over were acked: when the redo finds the order's company not in
+    Bitrix24 yet, the handler itself tries again shortly (before, each document waited in hand)."""
+    _, product, company = await seed_links(db_pool, portal.sandbox)
+    lc = Lifecycle(str(uuid.uuid4()), product)
+    with pytest.raises(DependencyMissing):
+        await deal_handler.handle(parse_event(lc.order()))  # its facts stay in order_resync
+    await deal_handler.redo({order_key(lc.source, lc.order_id)})  # a handed-over order, company still missing
+    async with unit_of_work(db_pool, "counterparty", lc.source, "seed") as uow:  # the company arrives
+        await uow.save_link("counterparty", lc.counterparty_id, "company", company, version=1,
+                            pushed_state={"main": {"fields": {"TITLE": "ООО Ромашка"}}})
+    await deal_handler.redo_due()
+    assert [d for d in portal.sandbox.state()["deals"] if d["ORIGIN_ID"] == lc.order_id] == []  # not yet due
+    await asyncio.sleep(0.6)
+    await deal_handler.redo_due()
+    assert deal_of(portal.sandbox, lc.order_id)["COMPANY_ID"] == str(company)
+    assert await _waiting(db_pool) == 0
