@@ -197,6 +197,7 @@ class UnitOfWork:
         self._recomputed: list[tuple[str, str, str, str]] = []  # settled order_resync rows (doc, order, stamp)
         self._handed_local: list[str] = []  # keys to hand to this process's holder once committed
         self.handed_back: set[str] = set()  # leases another task or consumer handed work over on
+        self.event_id: Any = None  # the event this unit of work handles (never recorded by its own settling)
         self._hook: Any = None  # the before-Bitrix24-call hook's token while attached
         self.transactions = 0  # committed, for tests and the benchmark
 
@@ -543,11 +544,11 @@ class UnitOfWork:
         recomputed, self._recomputed = self._recomputed, []
         settled = [list(c) for c in zip(*recomputed)] if recomputed else [[], [], [], []]
         return (self.source, *upsert_columns, *drop_columns, self.consumer, processed,
-                self._held + self._claimed, self._leases.holder, *settled)
+                self._held + self._claimed, self._leases.holder, *settled, self.event_id)
 
     def _finished(self, row: asyncpg.Record | None) -> None:
-        """What the last statement answered: leases handed back by another consumer, and the events
-        that handed their order over whose facts this push has now applied (their latency ends here)."""
+        """What the last statement answered: leases handed back by another consumer, and the events that
+        handed their order over whose facts this push has now applied (recorded; their latency ends here)."""
         if row is None:
             return
         self.handed_back.update(row["handed_back"])

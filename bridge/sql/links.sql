@@ -103,15 +103,17 @@ DELETE FROM entity_links WHERE source = $1 AND onec_type = $2 AND onec_id = $3 A
 -- name: uow_finish
 -- A unit of work's last writes in one statement (one round trip, its own transaction when run alone):
 -- the links it saved and dropped while no connection was held, its inbox rows, the orders whose deal it
--- recomputed (the order_resync rows their facts were read with), and its leases given back.  Answers the
--- leases another consumer handed work over on (recompute those orders once more) and, for each settled
--- row another event wrote (one that handed its order over), that event's entity and when the ingest
--- received it: it is applied now, and its inbox row says so.  The resync rows are settled before the
--- leases go: a document merging meanwhile locks its row, then claims the lease, in that order too.
+-- recomputed (the order_resync rows their facts were read with), and its leases given back.  The events
+-- that wrote the settled rows are applied now: their inbox rows are written here (an event that handed its
+-- order over to this push is recorded applied by it).  Answers the leases another consumer handed work
+-- over on (recompute those orders once more) and, per event recorded so, its entity and when the ingest
+-- received it (its latency ends now).  The resync rows are settled before the leases go: a document
+-- merging meanwhile locks its row, then claims the lease, in that order too.
 -- $1 source, $2..$8 link upserts as in link_upsert_many, $9 drop onec_types text[], $10 drop onec_ids
 -- text[], $11 drop b24_types text[], $12 consumer text, $13 event_ids uuid[], $14 lease keys text[],
 -- $15 holder text, $16..$19 settled resync rows: doc_types text[], doc_ids uuid[], order_ids uuid[],
--- stamps text[] (each row's xmin as read with the facts: a row written again since stays)
+-- stamps text[] (each row's xmin as read with the facts: a row written again since stays), $20 the event
+-- this unit of work handles uuid (null: none; it records itself, or comes back when it failed)
 WITH upserted AS (
     INSERT INTO entity_links (source, onec_type, onec_id, b24_type, b24_id, version, state_hash, pushed_state)
     SELECT $1, t, i, bt, bi, v, h, p::jsonb FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[],
@@ -130,13 +132,15 @@ WITH upserted AS (
 ), recomputed AS (
     DELETE FROM order_resync r USING unnest($16::text[], $17::uuid[], $18::uuid[], $19::text[]) AS k(t, d, o, x)
      WHERE r.source = $1 AND r.doc_type = k.t AND r.doc_id = k.d AND r.order_id = k.o AND r.xmin::text = k.x
-    RETURNING r.doc_type, r.event_id, r.received_at
+    RETURNING r.doc_type, r.event_ids, r.received_at
 ), others AS (
-    SELECT DISTINCT ON (event_id) doc_type, event_id, received_at FROM recomputed
-     WHERE event_id IS NOT NULL AND event_id <> ALL ($13::uuid[])
+    SELECT DISTINCT ON (e) r.doc_type, e AS event_id, r.received_at FROM recomputed r, unnest(r.event_ids) AS e
+     WHERE e <> ALL ($13::uuid[]) AND e IS DISTINCT FROM $20::uuid
+), recorded AS (
+    INSERT INTO inbox (consumer, event_id) SELECT $12, event_id FROM others ON CONFLICT DO NOTHING
+    RETURNING event_id
 ), applied AS (
-    UPDATE inbox i SET processed_at = now() FROM others o WHERE i.consumer = $12 AND i.event_id = o.event_id
-    RETURNING o.doc_type, o.received_at
+    SELECT o.doc_type, o.received_at FROM recorded JOIN others o USING (event_id)
 ), released AS (
     DELETE FROM object_leases l USING unnest($14::text[]) AS k(key) WHERE l.key = k.key AND l.holder = $15
     RETURNING l.key, l.handed_over

@@ -6,7 +6,7 @@
 -- the answer is the orders it touched before, those still waiting, and (when newer) those it touches now.
 -- $1 source, $2 doc_type, $3 doc_id uuid, $4 version bigint, $5 snapshot jsonb, $6 posted boolean,
 -- $7 order_ids uuid[] it touches now, $8 amounts numeric[], $9 event_id uuid, $10 received_at timestamptz
--- (the event's, written on its resync rows: whoever settles them marks it applied)
+-- (the event's, written on its resync rows: whoever settles them records it applied)
 WITH current AS (
     SELECT version FROM order_documents
      WHERE source = $1::text AND doc_type = $2::text AND doc_id = $3::uuid
@@ -38,12 +38,12 @@ WITH current AS (
     SELECT $1, $2, $3::uuid, order_id, amount FROM touches WHERE (SELECT newer FROM decided)
         ON CONFLICT (source, doc_type, doc_id, order_id) DO UPDATE SET amount = EXCLUDED.amount
 ), resync AS (
-    INSERT INTO order_resync (source, doc_type, doc_id, order_id, event_id, received_at)
-    SELECT $1, $2, $3::uuid, order_id, $9::uuid, $10::timestamptz
+    INSERT INTO order_resync (source, doc_type, doc_id, order_id, event_ids, received_at)
+    SELECT $1, $2, $3::uuid, order_id, array_remove(ARRAY[$9::uuid], NULL), $10::timestamptz
       FROM (SELECT order_id FROM touched_before UNION SELECT order_id FROM touches) AS t
      WHERE (SELECT newer FROM decided)
         ON CONFLICT (source, doc_type, doc_id, order_id) DO UPDATE
-       SET written_at = now(), event_id = EXCLUDED.event_id,
+       SET written_at = now(), event_ids = order_resync.event_ids || EXCLUDED.event_ids,
            received_at = least(order_resync.received_at, EXCLUDED.received_at)
         -- a row still waiting is written again (a new xmin): a recompute that read the older one settles
         -- only that one, never this newer merge's

@@ -85,6 +85,7 @@ class DealHandler:
         async with unit_of_work(self._pool, self.name, source, document) as uow:
             if await uow.seen(event.event_id):
                 return Outcome.DUPLICATE
+            uow.event_id = event.event_id  # recorded by mark_processed, or by the push it hands an order to
             projection = OrderProjection(await uow.connection(), source)  # detached if it waited for the lease
             received = RECEIVED_AT.get()
             merged = await projection.merge(
@@ -102,15 +103,17 @@ class DealHandler:
                 except Exception as exc:  # noqa: BLE001 - re-raised below, after the other orders had their turn
                     failures.append(exc)
                     failed.add(order_key(source, order_id))
-            if not failures:
+            if not failures and not (handed and merged.newer):  # handed: recorded by the push applying it
                 await uow.mark_processed(event.event_id)
-        await self.redo(uow.handed_back - failed)  # an order that failed here: the event's retry redoes it
+        await self.redo(uow.handed_back - failed)
+        for key in uow.handed_back & failed:  # the event's retry redoes it too, unless a redelivery of it
+            self._redo_later(key)  # handed over meanwhile and its retry finds itself a duplicate
         if failures:  # the event comes back (retry or wait) and recomputes what is still pending
             raise next((f for f in failures if not isinstance(f, DependencyMissing)), failures[0])
+        if handed:  # (its latency is measured when the push it handed over to applies it)
+            return Outcome.HANDED_OVER
         if changed:
             return Outcome.APPLIED
-        if handed:
-            return Outcome.HANDED_OVER
         return Outcome.UNCHANGED if merged.newer else Outcome.STALE
 
     async def redo(self, keys: set[str]) -> None:

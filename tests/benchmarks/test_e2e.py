@@ -51,6 +51,7 @@ def test_the_end_to_end_benchmark_measures_latency_from_the_consumers_histogram(
     (rate,) = figures["rates"]
     assert rate["applied"] > 0  # the histogram saw the applied events
     assert rate["p99"] is not None and rate["peak_connections"] > 0
-    assert set(rate["cpu_ms"]) == {"ingest", "relay", "consumers", "sandbox"}
+    assert set(rate["cpu_ms"]) == {"ingest", "relay", "consumers", "sandbox", "postgres", "rabbitmq"}
+    assert rate["cpu_ms"]["postgres"] > 0  # the database's work is counted beside the bridge's
     (deals,) = figures["limited"]
     assert 0 < deals["applied"] <= deals["events"]  # the customer orders' latencies, nothing else

@@ -19,13 +19,13 @@ def upgrade() -> None:
     # back, that it must recompute the order once more.
     op.execute("ALTER TABLE object_leases ADD COLUMN handed_over boolean NOT NULL DEFAULT false")
     # written_at: when the row was last written, so a row nobody settled (its holder died after a hand-over,
-    # or failed) is found and recomputed by the deal consumers' sweep; event_id / received_at: the event that
-    # wrote it and when the ingest accepted that event, so the push that settles the row — maybe another
-    # consumer's — marks that event applied (inbox.processed_at) and measures its latency.
+    # or failed) is found and recomputed by the deal consumers' sweep; event_ids / received_at: the events
+    # that wrote it and when the ingest accepted the first, so the push that settles the row — maybe another
+    # consumer's — records those events applied (their inbox rows) and measures their latency.
     op.execute("""
         ALTER TABLE order_resync
             ADD COLUMN written_at  timestamptz NOT NULL DEFAULT now(),
-            ADD COLUMN event_id    uuid,
+            ADD COLUMN event_ids   uuid[]      NOT NULL DEFAULT '{}',
             ADD COLUMN received_at timestamptz
     """)
     op.execute("CREATE INDEX order_resync_written ON order_resync (written_at)")
@@ -36,7 +36,7 @@ def downgrade() -> None:
     op.execute("""
         ALTER TABLE order_resync
             DROP COLUMN IF EXISTS received_at,
-            DROP COLUMN IF EXISTS event_id,
+            DROP COLUMN IF EXISTS event_ids,
             DROP COLUMN IF EXISTS written_at
     """)
     op.execute("ALTER TABLE object_leases DROP COLUMN IF EXISTS handed_over")
