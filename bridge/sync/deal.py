@@ -7,8 +7,9 @@ any still pending from an earlier attempt), under that order's lock, recompute t
 known for it (pure: ``bridge.domain.deal``), push only what differs from the last push, and clear its
 resync row — or, when another push (task or replica) holds the order, hand the order over to it: that push
 recomputes it once more when it ends, so an order's documents never queue on its lock; (3) record the
-event in the inbox once every order is done or handed over.  A push that dies after taking a hand-over
-leaves the resync rows behind; the sweep (every 30 s, rows over a minute old) recomputes those orders.  A crash anywhere repeats (2) on redelivery, which changes nothing that already happened: the deal is found by its external key, fields
+event in the inbox once every order is done — an event that handed an order over is recorded by the push
+that applies it (settling its resync row).  A push that dies after taking a hand-over leaves the resync
+rows behind; the sweep (every 30 s, rows over a minute old) recomputes those orders.  A crash anywhere repeats (2) on redelivery, which changes nothing that already happened: the deal is found by its external key, fields
 are three-way diffed, the product rows are replaced whole, and the paid notification carries a TAG.
 """
 
