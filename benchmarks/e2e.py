@@ -72,11 +72,16 @@ HANDLED = "SELECT (SELECT count(DISTINCT event_id) FROM inbox) + (SELECT count(*
 # --- processes ---------------------------------------------------------------------------------------------
 
 
+def _stat(pid: int | str) -> tuple[str, float]:
+    """A process's name and utime + stime in seconds (fields 2, 14 and 15 of /proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+        head, _, tail = f.read().rpartition(")")
+    fields = tail.split()
+    return head.partition("(")[2], (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds (fields 14 and 15 of /proc/<pid>/stat)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return _stat(pid)[1]
 
 
 def servers_cpu() -> dict[str, float]:
@@ -88,15 +93,12 @@ def servers_cpu() -> dict[str, float]:
         if not entry.name.isdigit():
             continue
         try:
-            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as f:
-                head, _, tail = f.read().rpartition(")")
+            comm, seconds = _stat(entry.name)
         except OSError:
             continue  # gone meanwhile
-        comm = head.partition("(")[2]
         server = "postgres" if comm == "postgres" else "rabbitmq" if comm.startswith("beam") else None
         if server is not None:
-            fields = tail.split()
-            out[f"{server}:{entry.name}"] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+            out[f"{server}:{entry.name}"] = seconds
     return out
 
 
@@ -168,49 +170,42 @@ class Bridge:
     def cpu(self) -> dict[str, float]:
         return {name: cpu_seconds(p.pid) for name, p in self.procs.items()}
 
+    def _samples(self, family_name: str):
+        """Every consumer's samples of one metric family (read now)."""
+        for url in self.metrics_urls:
+            for family in text_string_to_metric_families(_get(url)):
+                if family.name == family_name:
+                    yield from family.samples
+
     def latency_buckets(self) -> dict[str, dict[float, float]]:
         """Cumulative bucket counts of the apply-latency histogram, per entity, summed over consumers."""
         out: dict[str, dict[float, float]] = {}
-        for url in self.metrics_urls:
-            text = _get(url)
-            for family in text_string_to_metric_families(text):
-                if family.name != LATENCY:
-                    continue
-                for sample in family.samples:
-                    if sample.name == LATENCY + "_bucket":
-                        le = float(sample.labels["le"])
-                        entity = out.setdefault(sample.labels["entity"], {})
-                        entity[le] = entity.get(le, 0.0) + sample.value
+        for sample in self._samples(LATENCY):
+            if sample.name == LATENCY + "_bucket":
+                le = float(sample.labels["le"])
+                entity = out.setdefault(sample.labels["entity"], {})
+                entity[le] = entity.get(le, 0.0) + sample.value
         return out
 
     def lease_waits(self) -> dict[str, tuple[float, float]]:
         """Lease waits so far, summed over consumers: holder → (waits, seconds waited)."""
         out: dict[str, tuple[float, float]] = {}
-        for url in self.metrics_urls:
-            for family in text_string_to_metric_families(_get(url)):
-                if family.name != LEASE_WAIT:
-                    continue
-                for sample in family.samples:
-                    holder = sample.labels["holder"]
-                    n, seconds = out.get(holder, (0.0, 0.0))
-                    if sample.name == LEASE_WAIT + "_count":
-                        n += sample.value
-                    elif sample.name == LEASE_WAIT + "_sum":
-                        seconds += sample.value
-                    out[holder] = (n, seconds)
+        for sample in self._samples(LEASE_WAIT):
+            n, seconds = out.get(sample.labels["holder"], (0.0, 0.0))
+            if sample.name == LEASE_WAIT + "_count":
+                n += sample.value
+            elif sample.name == LEASE_WAIT + "_sum":
+                seconds += sample.value
+            out[sample.labels["holder"]] = (n, seconds)
         return out
 
     def hand_overs(self) -> dict[str, float]:
         """Documents that handed their order's recompute to the push holding it, so far: holder → count
         (absent before the hand-over existed: the code before it is measured with this file too)."""
         out: dict[str, float] = {}
-        for url in self.metrics_urls:
-            for family in text_string_to_metric_families(_get(url)):
-                if family.name == HAND_OVERS:
-                    for sample in family.samples:
-                        if sample.name == HAND_OVERS + "_total":
-                            holder = sample.labels["holder"]
-                            out[holder] = out.get(holder, 0.0) + sample.value
+        for sample in self._samples(HAND_OVERS):
+            if sample.name == HAND_OVERS + "_total":
+                out[sample.labels["holder"]] = out.get(sample.labels["holder"], 0.0) + sample.value
         return out
 
     @staticmethod

@@ -1,7 +1,9 @@
-"""Jittered exponential backoff, as a small value object (reconnect loops, retries)."""
+"""Jittered exponential backoff, as a small value object (reconnect loops, retries), and the pause of such a
+loop that ends early when the process stops."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass, field
 
@@ -28,3 +30,12 @@ class Backoff:
     @property
     def attempts(self) -> int:
         return self._attempt
+
+
+async def sleep_or_stop(stop: asyncio.Event, delay: float) -> bool:
+    """Wait ``delay`` seconds or until ``stop`` is set; True when stopped."""
+    try:
+        await asyncio.wait_for(stop.wait(), delay)
+    except TimeoutError:
+        return False
+    return True

@@ -19,7 +19,7 @@ import aio_pika
 import asyncpg
 
 from . import edges, metrics, topology, wire
-from .backoff import Backoff
+from .backoff import Backoff, sleep_or_stop
 from .broker import Connect
 from .dlq import DeadLetterTable, letter_from_message
 from .errors import BrokerUnavailable, InfrastructureError
@@ -54,7 +54,7 @@ class DeadLetterSink:
                 delay = backoff.next()
                 log.warning("dead-letter sink lost RabbitMQ; reconnecting", extra={
                     "action": "dlq_sink.reconnect", "error": f"{type(exc).__name__}: {exc}", "delay": round(delay, 2)})
-                await _sleep_or_stop(stop, delay)
+                await sleep_or_stop(stop, delay)
 
     async def _session(self, stop: asyncio.Event) -> None:
         connection = await self._connect()
@@ -106,7 +106,7 @@ class DeadLetterSink:
                 log.warning("dead-letter sink cannot store; holding the message", extra={
                     "action": "dlq_sink.hold", "queue": letter.queue, "event_id": letter.event_id,
                     "error": f"{type(exc).__name__}: {exc}", "retry_in": round(delay, 2)})
-                await _sleep_or_stop(self._stop, delay)
+                await sleep_or_stop(self._stop, delay)
                 continue
             if new:
                 self.stored += 1
@@ -122,8 +122,3 @@ class DeadLetterSink:
         return False
 
 
-async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), delay)
-    except TimeoutError:
-        pass

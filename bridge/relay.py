@@ -33,7 +33,7 @@ import asyncpg
 
 from . import edges, heartbeat, metrics, outcomes, topology
 from .broker import Connect
-from .backoff import Backoff
+from .backoff import Backoff, sleep_or_stop
 from .errors import BrokerUnavailable, InfrastructureError
 from .outbox import Claim, Outbox
 from .wire import amqp_properties
@@ -90,7 +90,7 @@ class Relay:
                     log.warning("relay lost a connection; retrying", extra={
                         "action": "relay.reconnect", "error": f"{type(exc).__name__}: {exc}", "delay": round(delay, 2)})
                     await self._backlog_gauges()  # keep the lag visible while RabbitMQ is away
-                    await _sleep_or_stop(stop, delay)
+                    await sleep_or_stop(stop, delay)
         finally:
             await self._unlisten()
 
@@ -267,13 +267,6 @@ async def _settle(tasks: list[asyncio.Future], timeout: float) -> list:
         else:
             results.append(task.result())
     return results
-
-
-async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), delay)
-    except TimeoutError:
-        pass
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:

@@ -18,6 +18,7 @@ import logging
 
 import asyncpg
 
+from .backoff import sleep_or_stop
 from .sql import Q
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,4 @@ async def keep(pool: asyncpg.Pool, stop: asyncio.Event, every: float = EVERY) ->
         except Exception as exc:  # noqa: BLE001 - PostgreSQL away: the next look tries again
             log.warning("could not refresh planner statistics", extra={
                 "action": "statistics.failed", "error": f"{type(exc).__name__}: {exc}"})
-        try:
-            await asyncio.wait_for(stop.wait(), every)
-        except TimeoutError:
-            pass
+        await sleep_or_stop(stop, every)

@@ -26,6 +26,7 @@ import asyncpg
 from onec_outbox.contract import CustomerOrderEvent, InvoiceEvent, PaymentEvent, ShipmentEvent
 
 from .. import metrics, topology
+from ..backoff import sleep_or_stop
 from ..b24 import B24
 from ..consumer import RECEIVED_AT, Outcome
 from ..domain import deal as domain
@@ -196,12 +197,7 @@ class DealHandler:
         """Failed redos tried again (every 0.5 s) and the sweep (every ``SWEEP_EVERY`` seconds) while the
         consumer runs."""
         next_sweep = time.monotonic() + SWEEP_EVERY
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), REDO_RETRY[0])
-                return
-            except TimeoutError:
-                pass
+        while not await sleep_or_stop(stop, REDO_RETRY[0]):
             try:
                 await self.redo_due()
                 if time.monotonic() >= next_sweep:
@@ -211,16 +207,13 @@ class DealHandler:
                 log.warning("the sweep of waiting deals failed", extra={
                     "action": "deal.sweep_error", "error": f"{type(exc).__name__}: {exc}"})
 
-    async def sync_order(self, source: str, order_id: str, *, uow: UnitOfWork | None = None) -> bool:
-        """Bring one order's deal in line with the projection; True if Bitrix24 changed.  Inside ``uow``
-        (the document's unit of work) under the order's lease too, else in a unit of work of its own."""
-        if uow is None:
-            async with unit_of_work(self._pool, self.name, source, f"order/{order_id}") as own:
-                changed = await self._sync_order(own, source, order_id)
-            await self.redo(own.handed_back)
-            return changed
-        await uow.take(order_key(source, order_id))
-        return await self._sync_order(uow, source, order_id)
+    async def sync_order(self, source: str, order_id: str) -> bool:
+        """Bring one order's deal in line with the projection, waiting for its lease (reconcile); True if
+        Bitrix24 changed."""
+        async with unit_of_work(self._pool, self.name, source, f"order/{order_id}") as own:
+            changed = await self._sync_order(own, source, order_id)
+        await self.redo(own.handed_back)
+        return changed
 
     async def _sync_order(self, uow: UnitOfWork, source: str, order_id: str) -> bool:
         projection = OrderProjection(await uow.connection(), source)

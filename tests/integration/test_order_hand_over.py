@@ -69,9 +69,9 @@ async def test_a_payment_during_the_invoices_push_is_handed_over_and_applied_by_
     invoice_push = await gate.hold(deal_handler.handle(parse_event(a.invoice())))  # holds the order's lease
     before = _count(metrics.HAND_OVERS, holder="this_process")
     payment = a.payment()
-    started = time.monotonic()
+    # the push is held until the gate opens: returning at all means the payment did not wait for it
     assert await asyncio.wait_for(deal_handler.handle(parse_event(payment)), 5) is Outcome.HANDED_OVER
-    assert time.monotonic() - started < 2 and not invoice_push.done()  # it did not wait for the push
+    assert not invoice_push.done()
     assert _count(metrics.HAND_OVERS, holder="this_process") == before + 1
     assert deal_of(portal.sandbox, a.order_id)["STAGE_ID"] != "B24B_PAID"  # not applied yet
     gate.open.set()
@@ -94,9 +94,8 @@ async def test_a_newer_version_of_the_document_being_pushed_does_not_wait_for_th
     first = a.invoice(number="СЧ-1")
     push = await gate.hold(deal_handler.handle(parse_event(first)))
     renumbered = a.invoice(first["entity_id"], number="СЧ-1/2", date="2026-11-30")
-    started = time.monotonic()
     assert await asyncio.wait_for(deal_handler.handle(parse_event(renumbered)), 5) is Outcome.HANDED_OVER
-    assert time.monotonic() - started < 2 and not push.done()
+    assert not push.done()  # held until the gate opens: it did not wait for the push
     gate.open.set()
     assert await push is Outcome.APPLIED
     deal = deal_of(portal.sandbox, a.order_id)
