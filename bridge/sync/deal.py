@@ -51,8 +51,8 @@ SWEEP_EVERY = 30.0  # seconds between two sweeps of orders whose facts wait for 
 SWEEP_AFTER = 60.0  # facts waiting this long were left behind (a hand-over's push died, or its event fails)
 SWEEP_MAX_PAUSE = 1800.0  # longest pause before an order that keeps failing is swept again
 REDO_RETRY = (0.5, 16.0)  # a redo that failed (its company not in Bitrix24 yet) is tried again after 0.5 s,
-# doubling; past 16 s it is left to the sweep (the documents that handed it over were acked: nothing else
-# brings them back)
+# doubling to every 16 s (the documents that handed it over were acked: nothing else brings them back) ...
+REDO_FOR = SWEEP_AFTER + SWEEP_EVERY  # ... until the sweep is sure to have found its rows
 
 
 def order_key(source: str, order_id: str) -> str:
@@ -73,7 +73,7 @@ class DealHandler:
         self._responsibles = Responsibles(b24, mapping)
         self.wait_budget = mapping.deals.dependency_wait_hours * 3600
         self._sweep_backoff: dict[str, tuple[float, float]] = {}  # order key → (not before, pause)
-        self._redo_due: dict[str, tuple[float, float]] = {}  # order key → (when, pause): redo tried again
+        self._redo_due: dict[str, tuple[float, float, float]] = {}  # order key → (when, pause, first failed)
 
     async def handle(self, event: DocumentEvent) -> Outcome:
         source, doc_type, doc_id = event.source, event.entity, str(event.entity_id)
@@ -140,18 +140,19 @@ class DealHandler:
 
     def _redo_later(self, key: str) -> float | None:
         """When the failed redo of ``key`` is tried again (seconds), None: left to the sweep."""
-        _, pause = self._redo_due.get(key, (0.0, 0.0))
-        pause = max(pause * 2, REDO_RETRY[0])
-        if pause > REDO_RETRY[1]:
+        now = time.monotonic()
+        _, pause, first = self._redo_due.get(key, (0.0, 0.0, now))
+        if now - first > REDO_FOR:
             self._redo_due.pop(key, None)
             return None
-        self._redo_due[key] = (time.monotonic() + pause, pause)
+        pause = min(max(pause * 2, REDO_RETRY[0]), REDO_RETRY[1])
+        self._redo_due[key] = (now + pause, pause, first)
         return pause
 
     async def redo_due(self) -> None:
         """Try again the redos whose pause is over (:meth:`background` calls this twice a second)."""
         now = time.monotonic()
-        due = {key for key, (when, _) in self._redo_due.items() if when <= now}
+        due = {key for key, (when, _, _) in self._redo_due.items() if when <= now}
         if due:
             await self.redo(due)
 
