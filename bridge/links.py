@@ -9,7 +9,10 @@ kept in memory and written, with the lease released, in the last transaction whe
 event that needs no Bitrix24 call (duplicate, stale, unchanged) is one transaction; a push is two.
 
 The lease serialises every consumer and replica working on one 1C object, like the advisory lock of the
-old single transaction did: two versions of one counterparty can never race to create two companies.  A
+old single transaction did: two versions of one counterparty can never race to create two companies.
+Work that needs the object only for its first transaction (a document's merge into the order projection)
+takes a transaction-level advisory lock instead, with its inbox read (``lease=False``): no lease row is
+written and deleted for it.  A
 lease is renewed while its push runs; one whose holder died expires (``LEASE_TTL``) and the next consumer
 takes it over — the links that push was writing are already marked in doubt (``begin_push``), so the next
 push sends the full state.  Waiting for a lease another consumer holds never holds a connection.
@@ -191,6 +194,7 @@ class UnitOfWork:
         self._let_go: list[str] = []  # in-process locks to leave once the open transaction commits
         self._claimed: list[str] = []  # leases taken in the open transaction (not committed yet)
         self._held: list[str] = []  # leases committed
+        self._xact_key: str | None = None  # locked by the first statement, until the first transaction ends
         self._known: dict[tuple[str, str], dict[str, Link]] = {}  # links read (complete per 1C object)
         self._writes: dict[tuple[str, str, str], Any] = {}  # buffered link upserts (Link) and drops (_DROP)
         self._processed: list[Any] = []  # buffered inbox rows
@@ -220,7 +224,14 @@ class UnitOfWork:
         if self._conn is None:
             await self._attach()
             await self._flush()
+        await self._lock_xact()
         return self._conn  # type: ignore[return-value]
+
+    async def _lock_xact(self) -> None:
+        """The transaction-level lock of a ``lease=False`` unit of work, unless :meth:`seen` took it."""
+        if self._xact_key is not None and self._conn is not None:
+            key, self._xact_key = self._xact_key, None
+            await self._conn.execute(Q.object_lock_xact, key)
 
     async def _attach(self) -> None:
         conn = await self._pool.acquire()
@@ -239,6 +250,7 @@ class UnitOfWork:
             return
         conn, tx = self._conn, self._tx
         self._conn = self._tx = None
+        self._xact_key = None  # a transaction-level lock is for the first transaction only
         self._unhook()
         try:
             await tx.commit()
@@ -367,6 +379,13 @@ class UnitOfWork:
             self._claimed.remove(key)
             self._let_go.append(key)  # this process's next task for it enters once that commits
             return
+        if key not in self._held and any(k == key for k, _ in self._local):  # a transaction-level lock:
+            self._xact_key = None if self._xact_key == key else self._xact_key  # ends with the transaction
+            if self._conn is not None:
+                self._let_go.append(key)
+            else:
+                await self._leave_local([key])
+            return
         if key in self._held:
             if self._conn is not None:  # held until the release commits (a rollback keeps it ours)
                 await self._conn.execute(Q.lease_release, [key], self._leases.holder)
@@ -387,6 +406,9 @@ class UnitOfWork:
     # --- the inbox -----------------------------------------------------------------------------------
 
     async def seen(self, event_id: Any) -> bool:
+        if self._xact_key is not None and self._conn is not None:  # the lock and the read in one round trip
+            key, self._xact_key = self._xact_key, None
+            return bool(await self._conn.fetchval(Q.inbox_seen_locking, self.consumer, event_id, key))
         return bool(await self._fetchval(Q.inbox_seen, self.consumer, event_id))
 
     async def mark_processed(self, event_id: Any) -> None:
@@ -496,18 +518,21 @@ class UnitOfWork:
 
     async def _fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         if self._conn is not None:
+            await self._lock_xact()
             return await self._conn.fetch(query, *args)
         self.transactions += 1
         return await self._pool.fetch(query, *args)
 
     async def _fetchval(self, query: str, *args: Any) -> Any:
         if self._conn is not None:
+            await self._lock_xact()
             return await self._conn.fetchval(query, *args)
         self.transactions += 1
         return await self._pool.fetchval(query, *args)
 
     async def _execute(self, query: str, *args: Any) -> None:
         if self._conn is not None:
+            await self._lock_xact()
             await self._conn.execute(query, *args)
         else:
             self.transactions += 1
@@ -603,20 +628,24 @@ class UnitOfWork:
 
 @asynccontextmanager
 async def unit_of_work(pool: asyncpg.Pool, consumer: str, source: str,
-                       lock_key: str | None) -> AsyncIterator[UnitOfWork]:
+                       lock_key: str | None, *, lease: bool = True) -> AsyncIterator[UnitOfWork]:
     """The work on one 1C object (``lock_key``) under its lease, in short transactions (see the module).
 
     The lease serialises every consumer replica working on the same 1C object, so two versions of one
     counterparty can never race to create two companies.  On normal exit what was saved is written and the
     lease released in one transaction; on an error nothing buffered is written (what the first transaction
-    committed — a link marked in doubt — stays).
+    committed — a link marked in doubt — stays).  ``lease=False``: the object is held only until the first
+    transaction ends (in PostgreSQL by a transaction-level advisory lock taken with the first statement,
+    usually :meth:`UnitOfWork.seen`; in this process until :meth:`UnitOfWork.give_back` or the end).
     """
     uow = UnitOfWork(pool, consumer, source, leases_of(pool))
     try:
         if lock_key is not None:  # None: the caller takes its leases itself (take, take_or_hand_over)
             await uow._enter_local(f"{source}/{lock_key}")  # queue behind this process's tasks first
         await uow._attach()
-        if lock_key is not None:
+        if lock_key is not None and not lease:
+            uow._xact_key = f"{source}/{lock_key}"
+        elif lock_key is not None:
             await uow._claim(f"{source}/{lock_key}")
         yield uow
     except BaseException:

@@ -150,3 +150,8 @@ SELECT (SELECT count(*) FROM upserted) + (SELECT count(*) FROM dropped) + (SELEC
        ARRAY(SELECT extract(epoch FROM received_at)::float8 FROM applied WHERE received_at IS NOT NULL)
            AS settled_received_at,
        ARRAY(SELECT key FROM released WHERE handed_over) AS handed_back
+
+-- name: object_lock_xact
+-- Hold one 1C object until the transaction ends (see inbox_seen_locking, which takes the same lock).
+-- $1 key text (source/type/id)
+SELECT pg_advisory_xact_lock(71, hashtext($1::text))

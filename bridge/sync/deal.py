@@ -79,16 +79,18 @@ class DealHandler:
         source, doc_type, doc_id = event.source, event.entity, str(event.entity_id)
         document = f"{doc_type}/{doc_id}"
         changed, failures, handed, failed = False, [], [], set()
-        # one unit of work under the document's lease (and each order's, taken as its deal is synced): the
+        # one unit of work holding the document for its first transaction (an advisory lock taken with the
+        # inbox read: versions of one document merge one at a time, without a lease row to write and delete)
+        # and each order's lease as its deal is synced: the
         # first transaction merges the snapshot and reads what the deal needs, the last saves the link,
         # the resync and the inbox row — two transactions for an event that changes one deal.  An order
         # whose deal another push is working on is handed to that push (it recomputes once more when it
         # ends) instead of waiting for it with a prefetch slot.
-        async with unit_of_work(self._pool, self.name, source, document) as uow:
+        async with unit_of_work(self._pool, self.name, source, document, lease=False) as uow:
             if await uow.seen(event.event_id):
                 return Outcome.DUPLICATE
             uow.event_id = event.event_id  # recorded by mark_processed, or by the push it hands an order to
-            projection = OrderProjection(await uow.connection(), source)  # detached if it waited for the lease
+            projection = OrderProjection(await uow.connection(), source)
             received = RECEIVED_AT.get()
             merged = await projection.merge(
                 doc_type, doc_id, event.version, event.payload, event_id=event.event_id,
