@@ -411,6 +411,17 @@ class UnitOfWork:
             return bool(await self._conn.fetchval(Q.inbox_seen_locking, self.consumer, event_id, key))
         return bool(await self._fetchval(Q.inbox_seen, self.consumer, event_id))
 
+    async def seen_or_links(self, event_id: Any, onec_type: str, onec_id: str) -> dict[str, Link] | None:
+        """None when the inbox has the event, else the 1C object's links (as :meth:`links`): one round trip."""
+        if (onec_type, onec_id) in self._known or self._xact_key is not None:
+            return None if await self.seen(event_id) else await self.links(onec_type, onec_id)
+        rows = await self._fetch(Q.links_for_seen, self.source, onec_type, onec_id, self.consumer, event_id)
+        if rows[0]["seen"]:
+            return None
+        self._known[(onec_type, onec_id)] = self._overlaid(
+            onec_type, onec_id, [r for r in rows if r["b24_type"] is not None])
+        return dict(self._known[(onec_type, onec_id)])
+
     async def mark_processed(self, event_id: Any) -> None:
         if self._conn is not None:
             await self._conn.execute(Q.inbox_add, self.consumer, event_id)

@@ -49,6 +49,16 @@ SELECT source, onec_type, onec_id, b24_type, b24_id, version, state_hash, pushed
   FROM entity_links
  WHERE source = $1 AND onec_type = $2 AND onec_id = $3
 
+-- name: links_for_seen
+-- inbox_seen and links_for in one round trip (a snapshot handler under its object's lease: nothing it reads
+-- can change between two statements).  One row per link, or one row of NULL link columns when there is none.
+-- $1 source text, $2 onec_type text, $3 onec_id text, $4 consumer text, $5 event_id uuid
+SELECT EXISTS (SELECT 1 FROM inbox WHERE consumer = $4 AND event_id = $5::uuid) AS seen,
+       l.source, l.onec_type, l.onec_id, l.b24_type, l.b24_id, l.version, l.state_hash, l.pushed_state,
+       l.pushing_since, l.pushing_state
+  FROM (SELECT 1) AS one
+  LEFT JOIN entity_links l ON l.source = $1 AND l.onec_type = $2 AND l.onec_id = $3
+
 -- name: links_for_many
 -- Links of several 1C objects, of one type or several (all contact persons of a counterparty; an order,
 -- its counterparty, contact person and products in one round trip).  A join on the unnested pairs, not

@@ -25,9 +25,9 @@ async def seen_or_stale(uow: UnitOfWork, event: Event, onec_type: str, entity_id
                         owners: Iterable[str]) -> Outcome | Mapping[str, Link]:
     """``DUPLICATE``/``STALE``, or the object's links (by Bitrix24 type) when the event is new; the newest
     version among the ``owners`` links counts (a counterparty may have been a company or a contact)."""
-    if await uow.seen(event.event_id):
+    links = await uow.seen_or_links(event.event_id, onec_type, entity_id)
+    if links is None:
         return Outcome.DUPLICATE
-    links = await uow.links(onec_type, entity_id)
     held = [links[kind] for kind in owners if kind in links]
     newest = max((link.version for link in held), default=None)
     again = any(link.in_doubt and link.version == event.version for link in held)
