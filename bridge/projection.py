@@ -25,11 +25,14 @@ from .sql import Q
 class Merged:
     newer: bool  # the snapshot was newer than the stored one (or the first)
     affected: frozenset[str]  # the orders whose deal the event must recompute
+    listed: bool = False  # a waiting resync row already names the event (an earlier delivery of it merged it):
+    # the push that settles that row records the event applied
 
 
 class OrderProjection:
     """The projection of one 1C source, on a connection whose transaction the caller holds.  The caller
-    must hold the document's lease (the deal handler's unit of work does): ``merge`` reads the links and
+    must hold the document (the deal handler's unit of work does, with a transaction-level lock taken
+    before the merge's statement began): ``merge`` reads the links and
     resync rows in the snapshot its statement began with, so its row lock alone would not serialise two
     merges of one document."""
 
@@ -50,7 +53,7 @@ class OrderProjection:
         row = await self._conn.fetchrow(Q.projection_merge, self._source, doc_type, doc_id, version, snapshot,
                                         bool(snapshot.get("posted")), list(links), list(links.values()),
                                         event_id, received_at)
-        return Merged(row["newer"], frozenset(row["affected"]))
+        return Merged(row["newer"], frozenset(row["affected"]), row["listed"])
 
     async def affected_orders(self, doc_type: str, doc_id: str) -> frozenset[str]:
         """The orders whose deal a document's event must recompute: those it touches now, and those it

@@ -3,7 +3,8 @@
 -- Newer than the stored version (or the first): store it, replace the orders it touches, and remember in
 -- order_resync every order it touched before or touches now until each deal is recomputed.  Older or
 -- equal: only remember that the document was posted.  Every part reads the state before the statement, so
--- the answer is the orders it touched before, those still waiting, and (when newer) those it touches now.
+-- the answer is the orders it touched before, those still waiting, and (when newer) those it touches now;
+-- and whether a waiting row already names the event (an earlier delivery merged it: its settling records it).
 -- $1 source, $2 doc_type, $3 doc_id uuid, $4 version bigint, $5 snapshot jsonb, $6 posted boolean,
 -- $7 order_ids uuid[] it touches now, $8 amounts numeric[], $9 event_id uuid, $10 received_at timestamptz
 -- (the event's, written on its resync rows: whoever settles them records it applied)
@@ -16,7 +17,8 @@ WITH current AS (
 ), touched_before AS (
     SELECT order_id FROM order_document_links WHERE source = $1 AND doc_type = $2 AND doc_id = $3::uuid
 ), waiting AS (
-    SELECT order_id FROM order_resync WHERE source = $1 AND doc_type = $2 AND doc_id = $3::uuid
+    SELECT order_id, $9::uuid = ANY (event_ids) AS listed
+      FROM order_resync WHERE source = $1 AND doc_type = $2 AND doc_id = $3::uuid
 ), touches AS (
     SELECT o AS order_id, a AS amount FROM unnest($7::uuid[], $8::numeric[]) AS u(o, a)
 ), marked AS (
@@ -52,7 +54,8 @@ SELECT d.newer, ARRAY(
            SELECT DISTINCT order_id::text FROM (
                SELECT order_id FROM touched_before
                 UNION ALL SELECT order_id FROM waiting
-                UNION ALL SELECT order_id FROM touches WHERE d.newer) AS t) AS affected
+                UNION ALL SELECT order_id FROM touches WHERE d.newer) AS t) AS affected,
+       COALESCE((SELECT bool_or(listed) FROM waiting), false) AS listed
   FROM decided AS d
 
 -- name: projection_links_of

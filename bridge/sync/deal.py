@@ -107,8 +107,8 @@ class DealHandler:
                 except Exception as exc:  # noqa: BLE001 - re-raised below, after the other orders had their turn
                     failures.append(exc)
                     failed.add(order_key(source, order_id))
-            if not failures and not (handed and merged.newer):  # handed: recorded by the push applying it
-                await uow.mark_processed(event.event_id)
+            if not failures and not (handed and (merged.newer or merged.listed)):  # handed: recorded by the
+                await uow.mark_processed(event.event_id)  # push applying it (also when redelivered)
         await self.redo(uow.handed_back - failed)
         for key in uow.handed_back & failed:  # the event's retry redoes it too, unless a redelivery of it
             self._redo_later(key)  # handed over meanwhile and its retry finds itself a duplicate

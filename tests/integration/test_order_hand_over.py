@@ -83,6 +83,26 @@ async def test_a_payment_during_the_invoices_push_is_handed_over_and_applied_by_
     assert await deal_handler.sweep(older_than=0) == 0
 
 
+async def test_a_redelivered_handed_over_event_is_recorded_only_when_its_facts_are_applied(
+        db_pool, portal, deal_handler):
+    """A handed-over event delivered again (its consumer died before the ack) hands over again and stays out
+    of the inbox until the push applies it: the inbox means "applied" (drains and the console read it so)."""
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    a = Lifecycle(cp, product)
+    await deal_handler.handle(parse_event(a.order()))
+    gate = Gate(deal_handler)
+    invoice_push = await gate.hold(deal_handler.handle(parse_event(a.invoice())))
+    payment = a.payment()
+    for _ in range(2):  # the delivery, then its redelivery while the push still runs
+        assert await asyncio.wait_for(deal_handler.handle(parse_event(payment)), 5) is Outcome.HANDED_OVER
+    recorded = "SELECT count(*) FROM inbox WHERE event_id = $1"
+    assert await db_pool.fetchval(recorded, payment["event_id"]) == 0
+    gate.open.set()
+    assert await invoice_push is Outcome.APPLIED
+    assert deal_of(portal.sandbox, a.order_id)["STAGE_ID"] == "B24B_PAID"
+    assert await db_pool.fetchval(recorded, payment["event_id"]) == 1
+
+
 async def test_a_newer_version_of_the_document_being_pushed_does_not_wait_for_that_push(
         db_pool, portal, deal_handler):
     """The document's own lease is given back with its merge: the next version merges at once and hands
