@@ -13,8 +13,8 @@ documents, as 1C's exchange order makes them arrive.  The pool is the one ``b24b
 
 Printed: the consumer process's CPU ms per event (``os.times``: user + system — on loopback the
 kernel's TCP work for each round trip to PostgreSQL and the sandbox is system time of the sender; user
-time alone is printed beside it), PostgreSQL transactions and
-index scans per event (from the database's statistics: ``pg_stat_database``, ``pg_stat_user_tables``,
+time alone is printed beside it), PostgreSQL transactions, statements (every round trip the consumers
+make, BEGIN and COMMIT included: asyncpg's query logger) and index scans per event (from the database's statistics: ``pg_stat_database``, ``pg_stat_user_tables``,
 read after the pool is closed so every backend has reported), the most connections the database had at
 once (``pg_stat_activity`` sampled every 20 ms) and the outcomes.
 
@@ -108,7 +108,12 @@ async def run(args: argparse.Namespace, dsn: str, portal: Portal, mapping: Any, 
               *, noop: bool) -> dict[str, Any]:
     settings = Settings(b24_webhook_url=portal.webhook_url, consumer_prefetch=args.prefetch)
     names = ["counterparty", "product", "deal"]
-    pool = await db.create_pool(dsn, max_size=bootstrap.consumer_pool_size(settings, names))
+    statements = [0]  # every round trip to PostgreSQL, BEGIN and COMMIT included (asyncpg's query logger)
+
+    def observe(conn: Any) -> None:
+        conn.add_query_logger(lambda _record: statements.__setitem__(0, statements[0] + 1))
+
+    pool = await db.create_pool(dsn, max_size=bootstrap.consumer_pool_size(settings, names), observe=observe)
     b24 = client_from_settings(settings)
     handlers = {h.name: h for h in bootstrap.build_handlers(names, pool, b24, mapping)}
     by_type = {t: h for h in handlers.values() for t in h.event_types}
@@ -157,7 +162,7 @@ async def run(args: argparse.Namespace, dsn: str, portal: Portal, mapping: Any, 
     after = await counters(dsn)
     n = len(messages)
     return {"events": n, "cpu_ms": (user + system) * 1000 / n, "user_ms": user * 1000 / n, "wall_s": wall,
-            "xact": (after["transactions"] - before["transactions"]) / n,
+            "xact": (after["transactions"] - before["transactions"]) / n, "statements": statements[0] / n,
             "idx": (after["index_scans"] - before["index_scans"]) / n,
             "peak": peak.peak, "outcomes": dict(outcomes)}
 
@@ -182,11 +187,11 @@ async def main(args: argparse.Namespace) -> None:
         portal.close()
         if dsn:  # the figures are printed: leave nothing behind
             await drop_database(settings.database_url.get_secret_value(), dsn)
-    print(f"{'':40} {'CPU ms/event':>12} {'(user)':>7} {'xact/event':>10} {'idx scans/event':>15} "
-          f"{'peak conns':>10} {'wall s':>7}")
+    print(f"{'':40} {'CPU ms/event':>12} {'(user)':>7} {'xact/event':>10} {'stmts/event':>11} "
+          f"{'idx scans/event':>15} {'peak conns':>10} {'wall s':>7}")
     for name, r in results.items():
-        print(f"{name:40} {r['cpu_ms']:12.2f} {r['user_ms']:7.2f} {r['xact']:10.2f} {r['idx']:15.1f} "
-              f"{r['peak']:10d} {r['wall_s']:7.1f}")
+        print(f"{name:40} {r['cpu_ms']:12.2f} {r['user_ms']:7.2f} {r['xact']:10.2f} {r['statements']:11.2f} "
+              f"{r['idx']:15.1f} {r['peak']:10d} {r['wall_s']:7.1f}")
     for name, r in results.items():
         print(f"outcomes ({name}): {r['outcomes']}")
 

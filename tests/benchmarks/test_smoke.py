@@ -30,6 +30,7 @@ FIGURES = {
                r"CPU per event \d+ / \d+ µs"],
     "b24_coalescing": [r"HTTP requests +\d+", r"refused \(503\) +0"],
     "sandbox_cost": [r"after +\d+"],
+    "consumer": [r"stmts/event", r"consumers +(\d+\.\d\d +){4}\d+\.\d +\d+ +\d+\.\d"],
 }
 
 
