@@ -95,6 +95,23 @@ def test_one_consumer_deployment_per_enabled_target_runs_consume_for_it():
     assert one(manifests, "Deployment", f"{FULL}-consumer-counterparty").doc["spec"]["replicas"] == 1
 
 
+def test_consumers_are_recreated_on_upgrade_unless_a_target_asks_for_a_rolling_update():
+    """Two releases never apply one target's events side by side by default (how they serialise work on a
+    1C object may differ); a rolling update with its own settings when asked, and a Recreate target never
+    inherits the defaults' rollingUpdate (Kubernetes refuses the pair)."""
+    values = ci_values("minimal") | {"consumers": {
+        "defaults": {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0}}},
+        "targets": [{"name": "deal", "enabled": True, "updateStrategy": {"type": "Recreate"}},
+                    {"name": "product", "enabled": True}]}}
+    manifests = render(values)
+    assert one(manifests, "Deployment", f"{FULL}-consumer-deal").doc["spec"]["strategy"] == {"type": "Recreate"}
+    assert one(manifests, "Deployment", f"{FULL}-consumer-product").doc["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0}}
+    default = render(ci_values("minimal"))
+    strategies = {m.name: m.doc["spec"]["strategy"] for m in of_kind(default, "Deployment") if "-consumer-" in m.name}
+    assert strategies and all(s == {"type": "Recreate"} for s in strategies.values())
+
+
 def test_a_target_overrides_the_consumer_defaults_key_by_key_including_false():
     values = ci_values("minimal") | {"consumers": {
         "defaults": {"autoscaling": {"enabled": True, "maxReplicas": 5}, "pdb": {"create": True}},
