@@ -194,7 +194,8 @@ class UnitOfWork:
         self._let_go: list[str] = []  # in-process locks to leave once the open transaction commits
         self._claimed: list[str] = []  # leases taken in the open transaction (not committed yet)
         self._held: list[str] = []  # leases committed
-        self._xact_key: str | None = None  # locked by the first statement, until the first transaction ends
+        self._xact_key: str | None = None  # to lock with the first statement (until the first transaction ends)
+        self._xact_local: str | None = None  # that key, held in this process until given back or the end
         self._known: dict[tuple[str, str], dict[str, Link]] = {}  # links read (complete per 1C object)
         self._writes: dict[tuple[str, str, str], Any] = {}  # buffered link upserts (Link) and drops (_DROP)
         self._processed: list[Any] = []  # buffered inbox rows
@@ -223,8 +224,10 @@ class UnitOfWork:
         saved meanwhile go in it).  Call :meth:`detach` before the next Bitrix24 call."""
         if self._conn is None:
             await self._attach()
+            await self._lock_xact()
             await self._flush()
-        await self._lock_xact()
+        else:
+            await self._lock_xact()
         return self._conn  # type: ignore[return-value]
 
     async def _lock_xact(self) -> None:
@@ -248,9 +251,11 @@ class UnitOfWork:
         """Commit the open transaction and give its connection back (before any Bitrix24 call)."""
         if self._conn is None:
             return
+        if self._xact_key is not None:  # the first transaction would commit unprotected
+            raise RuntimeError("a lease=False unit of work must read the inbox (seen) or ask for its "
+                               "connection before anything else")
         conn, tx = self._conn, self._tx
         self._conn = self._tx = None
-        self._xact_key = None  # a transaction-level lock is for the first transaction only
         self._unhook()
         try:
             await tx.commit()
@@ -307,6 +312,7 @@ class UnitOfWork:
             self._handed_local.append(key)
             metrics.HAND_OVERS.labels("this_process").inc()
             return False
+        await self._lock_xact()  # a document's lock before any lease row's
         local = self._leases.local(key, self.handed_back)
         await local.__aenter__()  # nobody holds it: taken without waiting
         self._local.append((key, local))  # left by _abort if a statement below fails
@@ -343,6 +349,7 @@ class UnitOfWork:
             metrics.LEASE_WAIT.labels("this_process").observe(time.monotonic() - started)
 
     async def _claim(self, key: str) -> None:
+        await self._lock_xact()
         delay = LEASE_POLL[0]
         waiting_since: float | None = None  # another consumer held it at the first attempt
         while True:
@@ -379,8 +386,8 @@ class UnitOfWork:
             self._claimed.remove(key)
             self._let_go.append(key)  # this process's next task for it enters once that commits
             return
-        if key not in self._held and any(k == key for k, _ in self._local):  # a transaction-level lock:
-            self._xact_key = None if self._xact_key == key else self._xact_key  # ends with the transaction
+        if key == self._xact_local:  # a transaction-level lock: PostgreSQL's ends with the transaction
+            self._xact_local = None
             if self._conn is not None:
                 self._let_go.append(key)
             else:
@@ -621,8 +628,10 @@ class UnitOfWork:
                 conn, tx = self._conn, self._tx
                 self._conn = self._tx = None
                 self._unhook()
-                await self._rollback(conn, tx)
-                await self._pool.release(conn)
+                try:
+                    await self._rollback(conn, tx)
+                finally:  # even when cancelled again: a connection left out would keep its locks
+                    await self._pool.release(conn)
             self._claimed = []
             if self._held:
                 held, self._held = self._held, []
@@ -655,7 +664,7 @@ async def unit_of_work(pool: asyncpg.Pool, consumer: str, source: str,
             await uow._enter_local(f"{source}/{lock_key}")  # queue behind this process's tasks first
         await uow._attach()
         if lock_key is not None and not lease:
-            uow._xact_key = f"{source}/{lock_key}"
+            uow._xact_key = uow._xact_local = f"{source}/{lock_key}"
         elif lock_key is not None:
             await uow._claim(f"{source}/{lock_key}")
         yield uow

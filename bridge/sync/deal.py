@@ -74,6 +74,7 @@ class DealHandler:
         self.wait_budget = mapping.deals.dependency_wait_hours * 3600
         self._sweep_backoff: dict[str, tuple[float, float]] = {}  # order key → (not before, pause)
         self._redo_due: dict[str, tuple[float, float, float]] = {}  # order key → (when, pause, first failed)
+        self._clock = time.monotonic  # the redo's and the sweep's (tests move it)
 
     async def handle(self, event: DocumentEvent) -> Outcome:
         source, doc_type, doc_id = event.source, event.entity, str(event.entity_id)
@@ -142,10 +143,11 @@ class DealHandler:
 
     def _redo_later(self, key: str) -> float | None:
         """When the failed redo of ``key`` is tried again (seconds), None: left to the sweep."""
-        now = time.monotonic()
+        now = self._clock()
         _, pause, first = self._redo_due.get(key, (0.0, 0.0, now))
-        if now - first > REDO_FOR:
+        if now - first > REDO_FOR:  # the sweep's turn: at once, not after a pause it may have begun
             self._redo_due.pop(key, None)
+            self._sweep_backoff.pop(key, None)
             return None
         pause = min(max(pause * 2, REDO_RETRY[0]), REDO_RETRY[1])
         self._redo_due[key] = (now + pause, pause, first)
@@ -153,7 +155,7 @@ class DealHandler:
 
     async def redo_due(self) -> None:
         """Try again the redos whose pause is over (:meth:`background` calls this twice a second)."""
-        now = time.monotonic()
+        now = self._clock()
         due = {key for key, (when, _, _) in self._redo_due.items() if when <= now}
         if due:
             await self.redo(due)
@@ -171,7 +173,7 @@ class DealHandler:
         """Recompute the orders whose facts have waited longer than ``older_than`` seconds for their deal
         (the push a document handed them to died, or their event failed and waits); returns how many were
         settled.  An order that fails is tried again after a growing pause (1 min doubling to 30 min)."""
-        now = time.monotonic()
+        now = self._clock()
         settled = 0
         resting = [k for k, (not_before, _) in self._sweep_backoff.items() if now < not_before]
         for row in await self._pool.fetch(Q.projection_resync_overdue, older_than, limit, resting):
@@ -199,12 +201,12 @@ class DealHandler:
     async def background(self, stop: asyncio.Event) -> None:
         """Failed redos tried again (every 0.5 s) and the sweep (every ``SWEEP_EVERY`` seconds) while the
         consumer runs."""
-        next_sweep = time.monotonic() + SWEEP_EVERY
+        next_sweep = self._clock() + SWEEP_EVERY
         while not await sleep_or_stop(stop, REDO_RETRY[0]):
             try:
                 await self.redo_due()
-                if time.monotonic() >= next_sweep:
-                    next_sweep = time.monotonic() + SWEEP_EVERY
+                if self._clock() >= next_sweep:
+                    next_sweep = self._clock() + SWEEP_EVERY
                     await self.sweep()
             except Exception as exc:  # noqa: BLE001 - PostgreSQL away: the next round tries again
                 log.warning("the sweep of waiting deals failed", extra={

@@ -90,3 +90,27 @@ async def test_a_document_another_replica_is_merging_waits_for_that_merge_then_a
         assert deal_of(portal.sandbox, a.order_id)["STAGE_ID"] == "B24B_ORDER"
     assert (await asyncio.wait_for(applying, 10)).value == "applied"
     assert deal_of(portal.sandbox, a.order_id)["STAGE_ID"] == "B24B_INVOICE"
+
+
+async def test_a_document_is_locked_whichever_statement_comes_first_and_never_committed_unlocked(db_pool):
+    """The document's transaction lock is taken by the inbox read, or by the first statement or claim when
+    a handler asks for its connection first; a unit of work that would commit without it is an error, not
+    a silently unprotected merge."""
+    from bridge.links import unit_of_work
+
+    key = "ut103-main/invoice/" + str(uuid.uuid4())
+
+    async def locked_elsewhere() -> bool:
+        async with db_pool.acquire() as conn:
+            return not await conn.fetchval("SELECT pg_try_advisory_xact_lock(71, hashtext($1))", key)
+
+    async with unit_of_work(db_pool, "deal", "ut103-main", key.split("/", 1)[1], lease=False) as uow:
+        await uow.connection()  # no inbox read first
+        assert await locked_elsewhere()
+        await uow.give_back(key)
+        assert await locked_elsewhere()  # PostgreSQL's lock ends with the transaction, not before
+    assert not await locked_elsewhere()
+    with pytest.raises(RuntimeError, match="lease=False"):
+        async with unit_of_work(db_pool, "deal", "ut103-main", key.split("/", 1)[1], lease=False) as uow:
+            await uow.begin_push(None, {})  # would commit the first transaction unprotected
+    assert not await locked_elsewhere()
