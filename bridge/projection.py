@@ -50,10 +50,13 @@ class OrderProjection:
         event's, or the one it handed them to — marks it applied."""
         snapshot = payload.model_dump(mode="json")
         links = order_links(doc_type, doc_id, snapshot)
-        row = await self._conn.fetchrow(Q.projection_merge, self._source, doc_type, doc_id, version, snapshot,
-                                        bool(snapshot.get("posted")), list(links), list(links.values()),
-                                        event_id, received_at)
-        return Merged(row["newer"], frozenset(row["affected"]), row["listed"])
+        for _ in range(3):  # again only when another merge of the document overlapped it (see the SQL)
+            row = await self._conn.fetchrow(Q.projection_merge, self._source, doc_type, doc_id, version, snapshot,
+                                            bool(snapshot.get("posted")), list(links), list(links.values()),
+                                            event_id, received_at)
+            if not row["retry"]:
+                return Merged(row["newer"], frozenset(row["affected"]), row["listed"])
+        raise RuntimeError(f"{doc_type} {doc_id}: merged by others three times while this merge ran")
 
     async def affected_orders(self, doc_type: str, doc_id: str) -> frozenset[str]:
         """The orders whose deal a document's event must recompute: those it touches now, and those it

@@ -8,12 +8,20 @@
 -- $1 source, $2 doc_type, $3 doc_id uuid, $4 version bigint, $5 snapshot jsonb, $6 posted boolean,
 -- $7 order_ids uuid[] it touches now, $8 amounts numeric[], $9 event_id uuid, $10 received_at timestamptz
 -- (the event's, written on its resync rows: whoever settles them records it applied)
-WITH current AS (
+-- The caller holds the document (a lock) so merges of one document do not overlap; should two overlap all
+-- the same, the later one notices — its row was written after its snapshot began (locked at a newer
+-- version, or inserted by the other): it writes nothing and answers `retry`, and the caller runs it again
+-- (it holds the row lock by then, so the second run is not disturbed).
+WITH seen AS (
+    SELECT version FROM order_documents
+     WHERE source = $1::text AND doc_type = $2::text AND doc_id = $3::uuid
+), current AS (
     SELECT version FROM order_documents
      WHERE source = $1::text AND doc_type = $2::text AND doc_id = $3::uuid
        FOR UPDATE
 ), decided AS (
-    SELECT NOT EXISTS (SELECT 1 FROM current WHERE version >= $4::bigint) AS newer
+    SELECT NOT EXISTS (SELECT 1 FROM current WHERE version >= $4::bigint) AS newer,
+           (SELECT version FROM current) IS DISTINCT FROM (SELECT version FROM seen) AS moved
 ), touched_before AS (
     SELECT order_id FROM order_document_links WHERE source = $1 AND doc_type = $2 AND doc_id = $3::uuid
 ), waiting AS (
@@ -24,26 +32,28 @@ WITH current AS (
 ), marked AS (
     UPDATE order_documents SET ever_posted = true
      WHERE source = $1 AND doc_type = $2 AND doc_id = $3::uuid AND $6::boolean AND NOT ever_posted
-       AND NOT (SELECT newer FROM decided)
+       AND NOT (SELECT newer FROM decided) AND NOT (SELECT moved FROM decided)
 ), stored AS (
     INSERT INTO order_documents (source, doc_type, doc_id, version, snapshot, ever_posted)
-    SELECT $1, $2, $3::uuid, $4, $5::jsonb, $6 FROM decided WHERE newer
+    SELECT $1, $2, $3::uuid, $4, $5::jsonb, $6 FROM decided WHERE newer AND NOT moved
         ON CONFLICT (source, doc_type, doc_id) DO UPDATE
        SET version = EXCLUDED.version, snapshot = EXCLUDED.snapshot,
            ever_posted = order_documents.ever_posted OR EXCLUDED.ever_posted, updated_at = now()
+     WHERE EXISTS (SELECT 1 FROM seen)  -- a row the snapshot did not show: another merge inserted it
+    RETURNING 1
 ), unlinked AS (
     DELETE FROM order_document_links
      WHERE source = $1 AND doc_type = $2 AND doc_id = $3::uuid AND order_id <> ALL ($7::uuid[])
-       AND (SELECT newer FROM decided)
+       AND EXISTS (SELECT 1 FROM stored)
 ), linked AS (
     INSERT INTO order_document_links (source, doc_type, doc_id, order_id, amount)
-    SELECT $1, $2, $3::uuid, order_id, amount FROM touches WHERE (SELECT newer FROM decided)
+    SELECT $1, $2, $3::uuid, order_id, amount FROM touches WHERE EXISTS (SELECT 1 FROM stored)
         ON CONFLICT (source, doc_type, doc_id, order_id) DO UPDATE SET amount = EXCLUDED.amount
 ), resync AS (
     INSERT INTO order_resync (source, doc_type, doc_id, order_id, event_ids, received_at)
     SELECT $1, $2, $3::uuid, order_id, array_remove(ARRAY[$9::uuid], NULL), $10::timestamptz
       FROM (SELECT order_id FROM touched_before UNION SELECT order_id FROM touches) AS t
-     WHERE (SELECT newer FROM decided)
+     WHERE EXISTS (SELECT 1 FROM stored)
         ON CONFLICT (source, doc_type, doc_id, order_id) DO UPDATE
        SET written_at = now(), event_ids = order_resync.event_ids || EXCLUDED.event_ids,
            received_at = least(order_resync.received_at, EXCLUDED.received_at)
@@ -55,7 +65,8 @@ SELECT d.newer, ARRAY(
                SELECT order_id FROM touched_before
                 UNION ALL SELECT order_id FROM waiting
                 UNION ALL SELECT order_id FROM touches WHERE d.newer) AS t) AS affected,
-       COALESCE((SELECT bool_or(listed) FROM waiting), false) AS listed
+       COALESCE((SELECT bool_or(listed) FROM waiting), false) AS listed,
+       d.moved OR (d.newer AND NOT EXISTS (SELECT 1 FROM stored)) AS retry
   FROM decided AS d
 
 -- name: projection_links_of

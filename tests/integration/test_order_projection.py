@@ -3,6 +3,7 @@ now and touched before, and hands the deal rules typed facts made from the store
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from decimal import Decimal
 
@@ -147,3 +148,62 @@ async def test_a_waiting_resync_row_written_again_after_the_facts_were_read_stay
         uow.recomputed(a.order_id, read)
     assert await _resync_rows(db_pool, a.order_id) == {("payment", payment)}
     assert await affected(db_pool, "payment", payment) == {a.order_id, b.order_id}
+
+
+async def _racing_merges(pool, first: dict, second: dict):
+    """``first`` merged and held uncommitted while ``second`` merges in another transaction (it waits for the
+    first's row), then the first commits: what no lock of the caller's serialised (a release that holds a
+    document differently, running beside this one)."""
+    one, two = (parse_event(e) for e in (first, second))
+    async with pool.acquire() as c1, pool.acquire() as c2:
+        t1 = c1.transaction()
+        await t1.start()
+        await OrderProjection(c1, SOURCE).merge(one.entity, str(one.entity_id), one.version, one.payload)
+        t2 = c2.transaction()
+        await t2.start()
+        racing = asyncio.create_task(
+            OrderProjection(c2, SOURCE).merge(two.entity, str(two.entity_id), two.version, two.payload))
+        await asyncio.sleep(0.3)
+        assert not racing.done()  # it waits for the first merge's row
+        await t1.commit()
+        merged = await asyncio.wait_for(racing, 10)
+        await t2.commit()
+    return merged
+
+
+async def _links_of(pool, doc_type: str, doc_id: str) -> set[str]:
+    rows = await pool.fetch("SELECT order_id::text FROM order_document_links WHERE source = $1 AND doc_type = $2 "
+                            "AND doc_id = $3::uuid", SOURCE, doc_type, doc_id)
+    return {r["order_id"] for r in rows}
+
+
+async def test_two_versions_of_a_document_merged_at_once_leave_only_the_newer_ones_orders(db_pool):
+    """v2 moves a payment from order A to B and is still uncommitted when v3 moves it to C: v3's merge must
+    see B's link (not only A's, as its snapshot did) — else B keeps a payment it no longer has."""
+    a, b, c = (Lifecycle(str(uuid.uuid4()), str(uuid.uuid4())) for _ in range(3))
+    payment = str(uuid.uuid4())
+
+    def paying(lc, version):
+        event = lc.payment(payment, version=version)
+        event["payload"]["allocations"] = [{"order_id": lc.order_id, "amount": "100.00"}]
+        return event
+
+    await merge(db_pool, paying(a, 1))
+    await recomputed(db_pool, a.order_id)
+    merged = await _racing_merges(db_pool, paying(b, 2), paying(c, 3))
+    assert merged.newer and {b.order_id, c.order_id} <= merged.affected
+    assert await _links_of(db_pool, "payment", payment) == {c.order_id}
+    assert await affected(db_pool, "payment", payment) >= {a.order_id, b.order_id, c.order_id}
+
+
+async def test_the_first_two_versions_of_a_document_merged_at_once_keep_the_newer(db_pool):
+    a, b = (Lifecycle(str(uuid.uuid4()), str(uuid.uuid4())) for _ in range(2))
+    payment = str(uuid.uuid4())
+    first, second = a.payment(payment, version=1), b.payment(payment, version=2)
+    first["payload"]["allocations"] = [{"order_id": a.order_id, "amount": "100.00"}]
+    second["payload"]["allocations"] = [{"order_id": b.order_id, "amount": "100.00"}]
+    merged = await _racing_merges(db_pool, first, second)
+    assert merged.newer and a.order_id in merged.affected
+    assert await _links_of(db_pool, "payment", payment) == {b.order_id}
+    older = await _racing_merges(db_pool, b.payment(payment, version=3), a.payment(payment, version=1))
+    assert not older.newer  # an older version that waited changes nothing
