@@ -157,6 +157,11 @@ async def test_the_trace_search_finds_an_event_and_the_pipeline_counts_it(browse
     assert (await console.post(company)).json()["results"][0]["status"] == "accepted"
     await wait_for(lambda: _one_company(console), timeout=60)
 
+    async def applied():  # its inbox row: the consumer's last transaction, a moment after the company appears
+        return await db_pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1::uuid", company["event_id"])
+
+    assert await wait_for(applied, timeout=30)
+
     def steps():
         log_in(browser, by, console.console_url, path="/trace")
         box = browser.find_element(by.NAME, "q")
