@@ -121,7 +121,7 @@ def parse(delivery: wire.Delivery, event_types: frozenset[str]) -> Event:
 
 @dataclass(frozen=True)
 class ConsumerConfig:
-    prefetch: int = 64  # slots for messages waiting in hand (a counterparty, a document's lease) and batching
+    prefetch: int = 64  # slots for messages waiting in hand (a missing counterparty, an object's lease) and batching
     wait_budget: float = DEFAULT_WAIT_BUDGET
     hold_limit: float = DEFAULT_HOLD_LIMIT
     wait_in_hand: float = DEFAULT_WAIT_IN_HAND  # 0: a missing dependency goes to the wait queue at once

@@ -121,8 +121,9 @@ DEPENDENCY_WAITS_IN_HAND = Counter(
 )
 LEASE_WAIT = Histogram(
     "bridge_consumer_lease_wait_seconds",
-    "Time a unit of work waited for a 1C object's lease (two events of one document or counterparty): held by "
-    "another task of this process, or by another consumer process (polled)", ["holder"],
+    "Time a unit of work waited for a 1C object's lease (two events of one counterparty, product or document): "
+    "held by another task of this process, or by another consumer process (polled; a document's merge lock "
+    "in PostgreSQL is not counted)", ["holder"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=None,
 )
 LEASE_HOLDERS = ("this_process", "another_process")
