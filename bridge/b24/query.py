@@ -21,16 +21,30 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from enum import Enum
 from typing import Any
-from urllib.parse import quote
 from uuid import UUID
+
+# percent-encoding as ``urllib.parse.quote(text, safe="")`` writes it (RFC 3986 unreserved bytes kept), a
+# byte at a time through a table: urllib's own loop is Python, per byte, and a Cyrillic name is all %XX
+_UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~"
+_PERCENT = tuple(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in range(256))
 
 
 class Unencodable(ValueError):
     """The parameters have no faithful PHP query-string form; the message names the key and why."""
 
 
+def quote(text: str) -> str:
+    """``text`` percent-encoded as UTF-8, every byte but the unreserved ones (``quote(text, safe="")``)."""
+    raw = text.encode("utf-8")
+    if not raw.rstrip(_UNRESERVED):  # nothing to encode (most keys, numbers, codes)
+        return text
+    return "".join(map(_PERCENT.__getitem__, raw))
+
+
 def scalar_text(value: Any, where: str = "value") -> str:
     """The text PHP would receive for one scalar (shared by the query encoder and the JSON encoder)."""
+    if type(value) is str:  # the usual case first (a str Enum is not of type str: it goes below)
+        return value
     if isinstance(value, Enum):
         value = value.value
     if isinstance(value, bool):
@@ -54,19 +68,32 @@ def scalar_text(value: Any, where: str = "value") -> str:
     raise TypeError(f"{where} has type {type(value).__name__}, which has no Bitrix24 form")
 
 
+_SEGMENTS: dict[str, str] = {}  # key → its encoded segment: keys are the methods' field names, a few hundred
+
+
 def _segment(key: Any, where: str) -> str:
+    known = _SEGMENTS.get(key) if type(key) is str else None
+    if known is not None:
+        return known
     text = scalar_text(key, f"a key under {where}") if not isinstance(key, str) else key
     if "[" in text or "]" in text:
         raise Unencodable(f"key {text!r} under {where} contains a bracket, which PHP parse_str splits on")
     if text == "":
         raise Unencodable(f"an empty key under {where} would turn into a PHP list append")
-    return quote(text, safe="")
+    segment = quote(text)
+    if type(key) is str and len(_SEGMENTS) < 4096:  # bounded: a caller's data used as keys cannot grow it
+        _SEGMENTS[key] = segment
+    return segment
 
 
 def _walk(name: str, value: Any, out: list[str]) -> None:
     if value is None:
         return
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is str:  # a leaf, the usual case: no isinstance chain
+        out.append(f"{name}={quote(value)}")
+        return
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
         if not value:
             raise Unencodable(f"{name} is an empty mapping, which a query string cannot carry")
         for key, item in value.items():
@@ -77,7 +104,7 @@ def _walk(name: str, value: Any, out: list[str]) -> None:
         for index, item in enumerate(value):
             _walk(f"{name}[{index}]", item, out)
     else:
-        out.append(f"{name}={quote(scalar_text(value, name), safe='')}")
+        out.append(f"{name}={quote(scalar_text(value, name))}")
 
 
 def query_pairs(params: Mapping[str, Any]) -> list[str]:

@@ -2,12 +2,13 @@
 
 from datetime import date
 from decimal import Decimal
+from urllib.parse import quote as urllib_quote
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.b24.query import Unencodable, build_command, build_query, json_body
+from bridge.b24.query import Unencodable, build_command, build_query, json_body, quote
 from tests.b24.fakes import php_parse_str
 
 
@@ -112,3 +113,20 @@ def test_parse_str_reads_back_what_was_encoded(params):
     except Unencodable:
         return  # a container that only held None became empty: refused, which is the documented outcome
     assert php_parse_str(query) == php_view(params)
+
+
+@given(st.text())
+def test_percent_encoding_is_urllibs_for_any_text(text):
+    """The encoder's own table-driven quoting writes exactly what ``urllib.parse.quote(safe="")`` does
+    (Cyrillic, symbols, emoji, control characters): the portal reads the same values as before."""
+    assert quote(text) == urllib_quote(text, safe="")
+
+
+def test_a_refused_key_is_refused_every_time_and_a_good_one_encoded_the_same_every_time():
+    for _ in range(2):  # the second time answers from the encoder's cache of key segments
+        with pytest.raises(Unencodable, match="bracket"):
+            build_query({"fields": {"A[B]": 1}})
+        assert build_query({"fields": {"Наименование полное": "ООО «Ромашка»"}}) == (
+            "fields[%D0%9D%D0%B0%D0%B8%D0%BC%D0%B5%D0%BD%D0%BE%D0%B2%D0%B0%D0%BD%D0%B8%D0%B5%20"
+            "%D0%BF%D0%BE%D0%BB%D0%BD%D0%BE%D0%B5]=%D0%9E%D0%9E%D0%9E%20%C2%AB%D0%A0%D0%BE%D0%BC"
+            "%D0%B0%D1%88%D0%BA%D0%B0%C2%BB")
