@@ -78,6 +78,14 @@ class Link:
         push that died half-way some fields may already have the newer values and others not."""
         return None if self.in_doubt else self.pushed_state
 
+    @property
+    def confirmed_hash(self) -> str | None:
+        """:func:`state_hash` of :attr:`confirmed_state`: the digest saved with it (the state as it was
+        pushed, not as read back), computed only for a row without one; None when there is none."""
+        if self.in_doubt or self.pushed_state is None:
+            return None
+        return self.state_hash or state_hash(self.pushed_state)
+
 
 def state_hash(state: Any) -> str:
     """A stable hash of a JSON-able state (key order does not matter)."""
