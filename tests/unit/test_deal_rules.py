@@ -3,6 +3,9 @@
 from dataclasses import replace
 from decimal import Decimal
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from bridge.domain.deal import (
     CANCELLED,
     INVOICED,
@@ -18,6 +21,7 @@ from bridge.domain.deal import (
     Shipment,
     deal_fields,
     deal_state,
+    fmt_date,
     paid_tag,
     product_rows,
 )
@@ -174,3 +178,11 @@ def test_an_allocation_counts_toward_the_order_only_in_the_order_currency():
 def test_allocations_in_the_order_currency_add_up_across_rows_and_others_are_ignored():
     s = state(order(), _payment("pay1", [("RUB", "700.00"), ("RUB", "500.00"), ("EUR", "5.00")]))
     assert s.stage == PAID and s.paid_amount == Decimal("1200.00")
+
+
+@given(st.dates())
+def test_dates_read_as_a_russian_manager_writes_them_for_any_date(day):
+    """Titles and notes show ``DD.MM.YYYY`` exactly as ``strftime("%d.%m.%Y")`` writes it (1C's empty date,
+    0001-01-01, included), from a date or a date-time in ISO form."""
+    assert fmt_date(day.isoformat()) == fmt_date(f"{day.isoformat()}T10:30:00") == day.strftime("%d.%m.%Y")
+    assert fmt_date("не дата") == "не дата"
