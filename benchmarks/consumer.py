@@ -18,6 +18,15 @@ make, BEGIN and COMMIT included: asyncpg's query logger) and index scans per eve
 read after the pool is closed so every backend has reported), the most connections the database had at
 once (``pg_stat_activity`` sampled every 20 ms) and the outcomes.
 
+Then **where that CPU goes**: the thread CPU time (``time.thread_time_ns``) spent in the synchronous
+pieces of the consumers' work — parsing the event, JSON, encoding batch commands, state hashes, the deal
+rules, snapshots into facts — wrapped where the consumer code looks them up (a piece called inside another
+counts in the outer one; the wrappers cost well under 1 % of the figure), and the PostgreSQL round trips
+at this run's own price: the statements counted above × the CPU of one ``SELECT 1`` on a pooled
+connection, and one pool acquire + release per transaction, measured after the run on a pool like the
+consumers' (same codecs, same query logger) to the server's ``postgres`` database.
+What is left is the Python spread over asyncio, the unit of work, the coalescer, HTTP and the handlers.
+
 Baseline in the same run: a **no-op consumer** — decode and parse every message, then return — the floor
 for any handler.  The code before the change is measured by running this file on that commit (a detached
 worktree; the file uses only what both versions have) — see docs/performance.md, "Consumer".
@@ -29,8 +38,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
+import functools
+import importlib
 import json
 import os
+import sys
 import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -104,8 +117,100 @@ class Peak:
         await self._conn.close()
 
 
+class Budget:
+    """Thread CPU time spent in the synchronous pieces of the consumers' work (see the module's docstring)."""
+
+    PIECES = (  # (module, attribute where the consumer code looks it up, what it is)
+        (__name__, "parse", "parsing the event (pydantic-core)"),  # this file (``__main__`` when run)
+        ("json", "loads", "json.loads (states and facts read back, batch replies)"),
+        ("json", "dumps", "json.dumps (statement parameters, states)"),
+        ("bridge.b24.client", "build_command", "encoding batch commands"),
+        ("bridge.links", "state_hash", "state hashes"),
+        ("bridge.sync.deal", "state_hash", "state hashes"),
+        ("bridge.sync.guards", "state_hash", "state hashes"),
+        ("bridge.domain.deal", "deal_state", "the deal rules (state, fields, rows)"),
+        ("bridge.domain.deal", "deal_fields", "the deal rules (state, fields, rows)"),
+        ("bridge.domain.deal", "product_rows", "the deal rules (state, fields, rows)"),
+        ("bridge.projection", "document", "snapshots into facts (projection)"),
+    )
+
+    def __init__(self) -> None:
+        self.ns: collections.Counter[str] = collections.Counter()
+        self.calls: collections.Counter[str] = collections.Counter()
+        self._depth = 0
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def __enter__(self) -> Budget:
+        wrapped: dict[int, Any] = {}  # one wrapper per function (a name imported into several modules)
+        for module_name, attr, label in self.PIECES:
+            module = sys.modules.get(module_name) or importlib.import_module(module_name)
+            original = getattr(module, attr, None)
+            if original is None:  # an older commit without this piece: nothing to wrap
+                continue
+            if id(original) not in wrapped:
+                wrapped[id(original)] = self._wrap(original, label)
+            self._saved.append((module, attr, original))
+            setattr(module, attr, wrapped[id(original)])
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for module, attr, original in reversed(self._saved):
+            setattr(module, attr, original)
+        self._saved = []
+
+    def _wrap(self, function: Any, label: str) -> Any:
+        @functools.wraps(function)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if self._depth:  # inside another piece: counted there
+                return function(*args, **kwargs)
+            self._depth += 1
+            started = time.thread_time_ns()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.ns[label] += time.thread_time_ns() - started
+                self.calls[label] += 1
+                self._depth -= 1
+        return timed
+
+
+async def round_trip_cost(dsn: str, observe: Any, n: int = 2000) -> tuple[float, float]:
+    """CPU µs of one statement on a pooled connection (``SELECT 1``) and of one acquire + release, on a pool
+    like the consumers' (same codecs, same query logger) to the server's ``postgres`` database, so the
+    benchmark database's counters are not touched."""
+    parts = urlsplit(dsn)
+    pool = await db.create_pool(urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, "")),
+                                max_size=1, observe=observe)
+    try:
+        return await _round_trips(pool, n)
+    finally:
+        await pool.close()
+
+
+async def _round_trips(pool: Any, n: int) -> tuple[float, float]:
+    async with pool.acquire() as conn:
+        for _ in range(100):
+            await conn.fetchval("SELECT 1")
+        started = time.process_time()
+        for _ in range(n):
+            await conn.fetchval("SELECT 1")
+        statement = (time.process_time() - started) * 1e6 / n
+    started = time.process_time()
+    for _ in range(n):
+        conn = await pool.acquire()
+        await pool.release(conn)
+    return statement, (time.process_time() - started) * 1e6 / n
+
+
 async def run(args: argparse.Namespace, dsn: str, portal: Portal, mapping: Any, messages: list[Message],
               *, noop: bool) -> dict[str, Any]:
+    budget = Budget()
+    with budget if not noop else contextlib.nullcontext():  # before the pool: its JSON codecs bind at connect
+        return await _run(args, dsn, portal, mapping, messages, noop=noop, budget=budget)
+
+
+async def _run(args: argparse.Namespace, dsn: str, portal: Portal, mapping: Any, messages: list[Message],
+               *, noop: bool, budget: Budget) -> dict[str, Any]:
     settings = Settings(b24_webhook_url=portal.webhook_url, consumer_prefetch=args.prefetch)
     names = ["counterparty", "product", "deal"]
     statements = [0]  # every round trip to PostgreSQL, BEGIN and COMMIT included (asyncpg's query logger)
@@ -159,12 +264,30 @@ async def run(args: argparse.Namespace, dsn: str, portal: Portal, mapping: Any, 
     user, system = end.user - start.user, end.system - start.system
     await b24.aclose()
     await pool.close()
+    counted = statements[0]
+    statement_us, acquire_us = (0.0, 0.0) if noop else await round_trip_cost(dsn, observe)
     after = await counters(dsn)
     n = len(messages)
     return {"events": n, "cpu_ms": (user + system) * 1000 / n, "user_ms": user * 1000 / n, "wall_s": wall,
-            "xact": (after["transactions"] - before["transactions"]) / n, "statements": statements[0] / n,
+            "xact": (after["transactions"] - before["transactions"]) / n, "statements": counted / n,
             "idx": (after["index_scans"] - before["index_scans"]) / n,
-            "peak": peak.peak, "outcomes": dict(outcomes)}
+            "peak": peak.peak, "outcomes": dict(outcomes), "statement_us": statement_us, "acquire_us": acquire_us,
+            "pieces": {label: (budget.calls[label], ns / 1e6 / n) for label, ns in budget.ns.items()}}
+
+
+def print_budget(r: dict[str, Any]) -> None:
+    """Where the consumers' CPU per event goes (see the module's docstring)."""
+    total = r["cpu_ms"]
+    rows = [(f"PostgreSQL round trips: {r['statements']:.2f} × {r['statement_us']:.0f} µs + "
+             f"{r['xact']:.2f} acquires × {r['acquire_us']:.0f} µs",
+             (r["statements"] * r["statement_us"] + r["xact"] * r["acquire_us"]) / 1000)]
+    rows += sorted(((f"{label} ({calls / r['events']:.1f} per event)", ms)
+                    for label, (calls, ms) in r["pieces"].items()), key=lambda row: -row[1])
+    rows.append(("the rest: asyncio, unit of work, coalescer, HTTP, the handlers' own code",
+                 total - sum(ms for _, ms in rows)))
+    print(f"where the consumers' {total:.2f} CPU ms per event go:")
+    for label, ms in rows:
+        print(f"  {label:88} {ms:6.3f} ms {100 * ms / total:5.1f} %")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -194,6 +317,7 @@ async def main(args: argparse.Namespace) -> None:
               f"{r['idx']:15.1f} {r['peak']:10d} {r['wall_s']:7.1f}")
     for name, r in results.items():
         print(f"outcomes ({name}): {r['outcomes']}")
+    print_budget(results["consumers"])
 
 
 if __name__ == "__main__":

@@ -30,7 +30,9 @@ FIGURES = {
                r"CPU per event \d+ / \d+ µs"],
     "b24_coalescing": [r"HTTP requests +\d+", r"refused \(503\) +0"],
     "sandbox_cost": [r"after +\d+"],
-    "consumer": [r"stmts/event", r"consumers +(\d+\.\d\d +){4}\d+\.\d +\d+ +\d+\.\d"],
+    "consumer": [r"stmts/event", r"consumers +(\d+\.\d\d +){4}\d+\.\d +\d+ +\d+\.\d",
+                 r"where the consumers' \d+\.\d\d CPU ms per event go", r"PostgreSQL round trips: .* µs +\d+\.\d+ ms",
+                 r"the rest: .* -?\d+\.\d+ ms"],
 }
 
 
