@@ -43,9 +43,11 @@ class _Queries:
 
     def __getattr__(self, name: str) -> str:
         try:
-            return load()[name]
+            sql = load()[name]
         except KeyError:
             raise AttributeError(f"no query named {name!r} in bridge/sql/*.sql") from None
+        self.__dict__[name] = sql  # found by plain attribute lookup from now on (several per event)
+        return sql
 
 
 Q = _Queries()
