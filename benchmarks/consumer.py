@@ -24,8 +24,9 @@ rules, snapshots into facts — wrapped where the consumer code looks them up (a
 counts in the outer one; the wrappers cost well under 1 % of the figure), and the PostgreSQL round trips
 at this run's own price: the statements counted above × the CPU of one ``SELECT 1`` on a pooled
 connection, and one pool acquire + release per transaction, measured after the run on a pool like the
-consumers' (same codecs, same query logger) to the server's ``postgres`` database.
-What is left is the Python spread over asyncio, the unit of work, the coalescer, HTTP and the handlers.
+consumers' (same codecs, same query logger) to the server's ``postgres`` database; the share of it that
+is this benchmark's own statement counter (asyncpg's query logger, which production does not run) is
+printed beside.  What is left is the Python spread over asyncio, the unit of work, the coalescer, HTTP and the handlers.
 
 Baseline in the same run: a **no-op consumer** — decode and parse every message, then return — the floor
 for any handler.  The code before the change is measured by running this file on that commit (a detached
@@ -174,17 +175,22 @@ class Budget:
         return timed
 
 
-async def round_trip_cost(dsn: str, observe: Any, n: int = 2000) -> tuple[float, float]:
+async def round_trip_cost(dsn: str, observe: Any, n: int = 2000) -> tuple[float, float, float]:
     """CPU µs of one statement on a pooled connection (``SELECT 1``) and of one acquire + release, on a pool
     like the consumers' (same codecs, same query logger) to the server's ``postgres`` database, so the
-    benchmark database's counters are not touched."""
+    benchmark database's counters are not touched; and of one statement without the query logger (what
+    the benchmark's statement counter adds to every statement, and production does not pay)."""
     parts = urlsplit(dsn)
-    pool = await db.create_pool(urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, "")),
-                                max_size=1, observe=observe)
-    try:
-        return await _round_trips(pool, n)
-    finally:
-        await pool.close()
+    postgres = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
+    costs = []
+    for hook in (observe, None):
+        pool = await db.create_pool(postgres, max_size=1, observe=hook)
+        try:
+            costs.append(await _round_trips(pool, n))
+        finally:
+            await pool.close()
+    (statement, acquire), (bare, _) = costs
+    return statement, acquire, bare
 
 
 async def _round_trips(pool: Any, n: int) -> tuple[float, float]:
@@ -265,13 +271,14 @@ async def _run(args: argparse.Namespace, dsn: str, portal: Portal, mapping: Any,
     await b24.aclose()
     await pool.close()
     counted = statements[0]
-    statement_us, acquire_us = (0.0, 0.0) if noop else await round_trip_cost(dsn, observe)
+    statement_us, acquire_us, bare_us = (0.0, 0.0, 0.0) if noop else await round_trip_cost(dsn, observe)
     after = await counters(dsn)
     n = len(messages)
     return {"events": n, "cpu_ms": (user + system) * 1000 / n, "user_ms": user * 1000 / n, "wall_s": wall,
             "xact": (after["transactions"] - before["transactions"]) / n, "statements": counted / n,
             "idx": (after["index_scans"] - before["index_scans"]) / n,
             "peak": peak.peak, "outcomes": dict(outcomes), "statement_us": statement_us, "acquire_us": acquire_us,
+            "bare_us": bare_us,
             "pieces": {label: (budget.calls[label], ns / 1e6 / n) for label, ns in budget.ns.items()}}
 
 
@@ -288,6 +295,9 @@ def print_budget(r: dict[str, Any]) -> None:
     print(f"where the consumers' {total:.2f} CPU ms per event go:")
     for label, ms in rows:
         print(f"  {label:88} {ms:6.3f} ms {100 * ms / total:5.1f} %")
+    counter = r["statements"] * max(r["statement_us"] - r["bare_us"], 0.0) / 1000
+    print(f"  of the round trips, this benchmark's statement counter (asyncpg's query logger, "
+          f"{r['statement_us'] - r['bare_us']:.0f} µs a statement; not run in production): {counter:.3f} ms")
 
 
 async def main(args: argparse.Namespace) -> None:
