@@ -36,8 +36,8 @@ class Unencodable(ValueError):
 def quote(text: str) -> str:
     """``text`` percent-encoded as UTF-8, every byte but the unreserved ones (``quote(text, safe="")``)."""
     raw = text.encode("utf-8")
-    if not raw.rstrip(_UNRESERVED):  # nothing to encode (most keys, numbers, codes)
-        return text
+    if not raw.rstrip(_UNRESERVED):  # nothing to encode (most keys, numbers, codes): the text as a plain str
+        return text if type(text) is str else raw.decode("ascii")  # (a str Enum key formats as E.A)
     return "".join(map(_PERCENT.__getitem__, raw))
 
 
