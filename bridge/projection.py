@@ -25,8 +25,9 @@ from .sql import Q
 class Merged:
     newer: bool  # the snapshot was newer than the stored one (or the first)
     affected: frozenset[str]  # the orders whose deal the event must recompute
-    listed: bool = False  # a waiting resync row already names the event (an earlier delivery of it merged it):
-    # the push that settles that row records the event applied
+    named: frozenset[str] = frozenset()  # the orders whose waiting resync row names the event (written now,
+    # or by an earlier delivery of it and not settled yet): the push that settles such a row records the event
+    # applied — and only those (an earlier delivery may have settled its other rows without recording it)
 
 
 class OrderProjection:
@@ -55,7 +56,7 @@ class OrderProjection:
                                             bool(snapshot.get("posted")), list(links), list(links.values()),
                                             event_id, received_at)
             if not row["retry"]:
-                return Merged(row["newer"], frozenset(row["affected"]), row["listed"])
+                return Merged(row["newer"], frozenset(row["affected"]), frozenset(row["named"]))
         raise RuntimeError(f"{doc_type} {doc_id}: merged by others three times while this merge ran")
 
     async def affected_orders(self, doc_type: str, doc_id: str) -> frozenset[str]:

@@ -4,7 +4,9 @@
 -- order_resync every order it touched before or touches now until each deal is recomputed.  Older or
 -- equal: only remember that the document was posted.  Every part reads the state before the statement, so
 -- the answer is the orders it touched before, those still waiting, and (when newer) those it touches now;
--- and whether a waiting row already names the event (an earlier delivery merged it: its settling records it).
+-- and the orders whose waiting row names the event after it (rows written now, and those an earlier
+-- delivery merged and nobody settled yet): whoever settles such a row records the event applied, so the
+-- event may leave only those to a push it hands over to, and records itself otherwise.
 -- $1 source, $2 doc_type, $3 doc_id uuid, $4 version bigint, $5 snapshot jsonb, $6 posted boolean,
 -- $7 order_ids uuid[] it touches now, $8 amounts numeric[], $9 event_id uuid, $10 received_at timestamptz
 -- (the event's, written on its resync rows: whoever settles them records it applied)
@@ -65,7 +67,11 @@ SELECT d.newer, ARRAY(
                SELECT order_id FROM touched_before
                 UNION ALL SELECT order_id FROM waiting
                 UNION ALL SELECT order_id FROM touches WHERE d.newer) AS t) AS affected,
-       COALESCE((SELECT bool_or(listed) FROM waiting), false) AS listed,
+       ARRAY(
+           SELECT DISTINCT order_id::text FROM (
+               SELECT order_id FROM waiting WHERE listed
+                UNION ALL SELECT order_id FROM touched_before WHERE EXISTS (SELECT 1 FROM stored)
+                UNION ALL SELECT order_id FROM touches WHERE EXISTS (SELECT 1 FROM stored)) AS t) AS named,
        d.moved OR (d.newer AND NOT EXISTS (SELECT 1 FROM stored)) AS retry
   FROM decided AS d
 

@@ -108,14 +108,17 @@ class DealHandler:
                 except Exception as exc:  # noqa: BLE001 - re-raised below, after the other orders had their turn
                     failures.append(exc)
                     failed.add(order_key(source, order_id))
-            if not failures and not (handed and (merged.newer or merged.listed)):  # handed: recorded by the
-                await uow.mark_processed(event.event_id)  # push applying it (also when redelivered)
+            # handed over: recorded by the push that settles a row naming it (also when redelivered) — unless
+            # no handed order has one (a retry whose earlier delivery settled them): then it records itself
+            left_to_others = bool(merged.named.intersection(handed))
+            if not failures and not left_to_others:
+                await uow.mark_processed(event.event_id)
         await self.redo(uow.handed_back - failed)
         for key in uow.handed_back & failed:  # the event's retry redoes it too, unless a redelivery of it
             self._redo_later(key)  # handed over meanwhile and its retry finds itself a duplicate
         if failures:  # the event comes back (retry or wait) and recomputes what is still pending
             raise next((f for f in failures if not isinstance(f, DependencyMissing)), failures[0])
-        if handed:  # (its latency is measured when the push it handed over to applies it)
+        if left_to_others:  # (its latency is measured when the push it handed over to applies it)
             return Outcome.HANDED_OVER
         if changed:
             return Outcome.APPLIED

@@ -311,3 +311,33 @@ async def test_a_failing_redo_is_tried_again_until_the_sweep_takes_over(db_pool,
     assert key in deal_handler._redo_due
     await run_for(34)
     assert key not in deal_handler._redo_due and key not in deal_handler._sweep_backoff  # the sweep's at once
+
+
+async def test_a_retried_event_that_hands_over_an_order_it_had_settled_is_still_recorded(
+        db_pool, portal, deal_handler):
+    """A payment for two orders: the first delivery applies order A and fails on B (B's company is not in
+    Bitrix24 yet); its retry applies B while A's lease is held, so it hands A over.  A's row naming the
+    payment was settled by the first delivery, so the push holding A has nothing that names the payment:
+    the retry must record it itself (it once stayed out of the inbox for good — a drain that never ended)."""
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    a, b = Lifecycle(cp, product), Lifecycle(str(uuid.uuid4()), product)  # b's counterparty: not linked yet
+    await deal_handler.handle(parse_event(a.order()))
+    with pytest.raises(DependencyMissing):
+        await deal_handler.handle(parse_event(b.order()))
+    payment = a.payment(orders=[(a.order_id, "1200.00"), (b.order_id, "1200.00")])
+    with pytest.raises(DependencyMissing):  # A applied, B waits for its company
+        await deal_handler.handle(parse_event(payment))
+    assert deal_of(portal.sandbox, a.order_id)["STAGE_ID"] == "B24B_PAID"
+    company = portal.sandbox.call("crm.company.add", {"fields": {"TITLE": "ООО Лютик"}}).result.value
+    async with unit_of_work(db_pool, "test", "ut103-main", "seed-b") as uow:
+        await uow.save_link("counterparty", b.counterparty_id, "company", company, version=1,
+                            pushed_state={"main": {"fields": {"TITLE": "ООО Лютик"}}})
+    gate = Gate(deal_handler)
+    invoice_push = await gate.hold(deal_handler.handle(parse_event(a.invoice())))  # holds A's lease
+    # B applied, A handed over with nothing of the payment left in it: applied, and recorded by itself
+    assert await asyncio.wait_for(deal_handler.handle(parse_event(payment)), 5) is Outcome.APPLIED
+    assert await db_pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", payment["event_id"]) == 1
+    assert deal_of(portal.sandbox, b.order_id)["STAGE_ID"] == "B24B_PAID"
+    gate.open.set()
+    assert await invoice_push is Outcome.APPLIED
+    assert await _waiting(db_pool) == 0
