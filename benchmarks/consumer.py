@@ -14,7 +14,9 @@ documents, as 1C's exchange order makes them arrive.  The pool is the one ``b24b
 Printed: the consumer process's CPU ms per event (``os.times``: user + system — on loopback the
 kernel's TCP work for each round trip to PostgreSQL and the sandbox is system time of the sender; user
 time alone is printed beside it), PostgreSQL transactions, statements (every round trip the consumers
-make, BEGIN and COMMIT included: asyncpg's query logger) and index scans per event (from the database's statistics: ``pg_stat_database``, ``pg_stat_user_tables``,
+make, BEGIN and COMMIT included: the count each asyncpg connection keeps, read at the end, which adds
+nothing to a statement — asyncpg's query logger, used before, put a ``call_soon`` and 20–37 µs on each)
+and index scans per event (from the database's statistics: ``pg_stat_database``, ``pg_stat_user_tables``,
 read after the pool is closed so every backend has reported), the most connections the database had at
 once (``pg_stat_activity`` sampled every 20 ms) and the outcomes.
 
@@ -24,9 +26,7 @@ rules, snapshots into facts — wrapped where the consumer code looks them up (a
 counts in the outer one; the wrappers cost well under 1 % of the figure), and the PostgreSQL round trips
 at this run's own price: the statements counted above × the CPU of one ``SELECT 1`` on a pooled
 connection, and one pool acquire + release per transaction, measured after the run on a pool like the
-consumers' (same codecs, same query logger) to the server's ``postgres`` database; the share of it that
-is this benchmark's own statement counter (asyncpg's query logger, which production does not run) is
-printed beside.  What is left is the Python spread over asyncio, the unit of work, the coalescer, HTTP and the handlers.
+consumers' (same codecs) to the server's ``postgres`` database.  What is left is the Python spread over asyncio, the unit of work, the coalescer, HTTP and the handlers.
 
 Baseline in the same run: a **no-op consumer** — decode and parse every message, then return — the floor
 for any handler.  The code before the change is measured by running this file on that commit (a detached
@@ -175,22 +175,16 @@ class Budget:
         return timed
 
 
-async def round_trip_cost(dsn: str, observe: Any, n: int = 2000) -> tuple[float, float, float]:
+async def round_trip_cost(dsn: str, n: int = 2000) -> tuple[float, float]:
     """CPU µs of one statement on a pooled connection (``SELECT 1``) and of one acquire + release, on a pool
-    like the consumers' (same codecs, same query logger) to the server's ``postgres`` database, so the
-    benchmark database's counters are not touched; and of one statement without the query logger (what
-    the benchmark's statement counter adds to every statement, and production does not pay)."""
+    like the consumers' (same codecs) to the server's ``postgres`` database, so the benchmark database's
+    counters are not touched."""
     parts = urlsplit(dsn)
-    postgres = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
-    costs = []
-    for hook in (observe, None):
-        pool = await db.create_pool(postgres, max_size=1, observe=hook)
-        try:
-            costs.append(await _round_trips(pool, n))
-        finally:
-            await pool.close()
-    (statement, acquire), (bare, _) = costs
-    return statement, acquire, bare
+    pool = await db.create_pool(urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, "")), max_size=1)
+    try:
+        return await _round_trips(pool, n)
+    finally:
+        await pool.close()
 
 
 async def _round_trips(pool: Any, n: int) -> tuple[float, float]:
@@ -219,10 +213,12 @@ async def _run(args: argparse.Namespace, dsn: str, portal: Portal, mapping: Any,
                *, noop: bool, budget: Budget) -> dict[str, Any]:
     settings = Settings(b24_webhook_url=portal.webhook_url, consumer_prefetch=args.prefetch)
     names = ["counterparty", "product", "deal"]
-    statements = [0]  # every round trip to PostgreSQL, BEGIN and COMMIT included (asyncpg's query logger)
+    # every round trip to PostgreSQL, BEGIN and COMMIT included: the statements each connection's protocol
+    # has run (bind-execute or simple query; ``Pool`` reads the same count for ``max_queries``), from its start
+    protocols: list[tuple[Any, int]] = []
 
     def observe(conn: Any) -> None:
-        conn.add_query_logger(lambda _record: statements.__setitem__(0, statements[0] + 1))
+        protocols.append((conn._protocol, conn._protocol.queries_count))
 
     pool = await db.create_pool(dsn, max_size=bootstrap.consumer_pool_size(settings, names), observe=observe)
     b24 = client_from_settings(settings)
@@ -269,16 +265,17 @@ async def _run(args: argparse.Namespace, dsn: str, portal: Portal, mapping: Any,
         end, wall = os.times(), time.perf_counter() - wall
     user, system = end.user - start.user, end.system - start.system
     await b24.aclose()
+    counted = sum(protocol.queries_count - start for protocol, start in protocols)
+    if not noop and not counted:
+        raise RuntimeError("asyncpg counted no statements: its protocol's queries_count no longer counts them")
     await pool.close()
-    counted = statements[0]
-    statement_us, acquire_us, bare_us = (0.0, 0.0, 0.0) if noop else await round_trip_cost(dsn, observe)
+    statement_us, acquire_us = (0.0, 0.0) if noop else await round_trip_cost(dsn)
     after = await counters(dsn)
     n = len(messages)
     return {"events": n, "cpu_ms": (user + system) * 1000 / n, "user_ms": user * 1000 / n, "wall_s": wall,
             "xact": (after["transactions"] - before["transactions"]) / n, "statements": counted / n,
             "idx": (after["index_scans"] - before["index_scans"]) / n,
             "peak": peak.peak, "outcomes": dict(outcomes), "statement_us": statement_us, "acquire_us": acquire_us,
-            "bare_us": bare_us,
             "pieces": {label: (budget.calls[label], ns / 1e6 / n) for label, ns in budget.ns.items()}}
 
 
@@ -295,9 +292,6 @@ def print_budget(r: dict[str, Any]) -> None:
     print(f"where the consumers' {total:.2f} CPU ms per event go:")
     for label, ms in rows:
         print(f"  {label:88} {ms:6.3f} ms {100 * ms / total:5.1f} %")
-    counter = r["statements"] * max(r["statement_us"] - r["bare_us"], 0.0) / 1000
-    print(f"  of the round trips, this benchmark's statement counter (asyncpg's query logger, "
-          f"{r['statement_us'] - r['bare_us']:.0f} µs a statement; not run in production): {counter:.3f} ms")
 
 
 async def main(args: argparse.Namespace) -> None:
