@@ -341,3 +341,27 @@ async def test_a_retried_event_that_hands_over_an_order_it_had_settled_is_still_
     gate.open.set()
     assert await invoice_push is Outcome.APPLIED
     assert await _waiting(db_pool) == 0
+
+
+async def test_two_deliveries_of_one_event_at_once_that_hand_over_to_each_other_record_it(
+        db_pool, portal, deal_handler):
+    """A payment for orders A and B delivered twice at once (a redelivery while the first still runs): the
+    first pushes A; the second hands A over and pushes B; the first then hands B over.  Each settled the
+    row naming the payment on the order it pushed, and neither is left for the other's redo: the payment
+    must be recorded by its own settling (it was lost for good)."""
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    a, b = sorted([Lifecycle(cp, product), Lifecycle(cp, product)], key=lambda lc: lc.order_id)  # A goes first
+    await deal_handler.handle(parse_event(a.order()))
+    await deal_handler.handle(parse_event(b.order()))
+    payment = a.payment(orders=[(a.order_id, "1200.00"), (b.order_id, "1200.00")])
+    first_gate, second_gate = Gate(deal_handler), Gate(deal_handler)
+    first = await first_gate.hold(deal_handler.handle(parse_event(payment)))  # A's push, held
+    second = await second_gate.hold(deal_handler.handle(parse_event(payment)))  # hands A over; B's push, held
+    first_gate.open.set()
+    assert await asyncio.wait_for(first, 10) is Outcome.HANDED_OVER  # B is held by the second
+    second_gate.open.set()
+    assert await asyncio.wait_for(second, 10) is Outcome.HANDED_OVER
+    assert deal_of(portal.sandbox, a.order_id)["STAGE_ID"] == deal_of(portal.sandbox, b.order_id)["STAGE_ID"] \
+        == "B24B_PAID"
+    assert await db_pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", payment["event_id"]) == 1
+    assert await _waiting(db_pool) == 0
