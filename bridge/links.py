@@ -210,7 +210,7 @@ class UnitOfWork:
         self._recomputed: list[tuple[str, str, str, str]] = []  # settled order_resync rows (doc, order, stamp)
         self._handed_local: list[str] = []  # keys to hand to this process's holder once committed
         self.handed_back: set[str] = set()  # leases another task or consumer handed work over on
-        self.event_id: Any = None  # the event this unit of work handles (not recorded by its own settling)
+        self.event_id: Any = None  # the event this unit of work handles: its own settling does not record it
         self._hook: Any = None  # the before-Bitrix24-call hook's token while attached
         self.transactions = 0  # committed, for tests and the benchmark
 

@@ -109,16 +109,13 @@ class DealHandler:
                     failures.append(exc)
                     failed.add(order_key(source, order_id))
             # handed over: recorded by the push that settles a row naming it (also when redelivered) — unless
-            # no handed order has one (a retry whose earlier delivery settled them): then it records itself.
-            # Left to others and nothing failed, a row naming it that this work settles records it too: two
-            # deliveries running at once may each hand over the order the other settles
+            # no handed order has one (a retry whose earlier delivery settled them): then it records itself
             left_to_others = bool(merged.named.intersection(handed))
-            if failures:
-                pass  # it comes back for what failed: its own settling must not record it
-            elif left_to_others:
-                uow.event_id = None
-            else:
-                await uow.mark_processed(event.event_id)
+            if not failures:  # failed: it comes back, so its own settling must not record it
+                if left_to_others:  # two deliveries at once may each hand over the order the other settles:
+                    uow.event_id = None  # a row naming it that this work settles records it too
+                else:
+                    await uow.mark_processed(event.event_id)
         await self.redo(uow.handed_back - failed)
         for key in uow.handed_back & failed:  # the event's retry redoes it too, unless a redelivery of it
             self._redo_later(key)  # handed over meanwhile and its retry finds itself a duplicate
