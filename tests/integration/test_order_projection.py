@@ -207,3 +207,38 @@ async def test_the_first_two_versions_of_a_document_merged_at_once_keep_the_newe
     assert await _links_of(db_pool, "payment", payment) == {b.order_id}
     older = await _racing_merges(db_pool, b.payment(payment, version=3), a.payment(payment, version=1))
     assert not older.newer  # an older version that waited changes nothing
+
+
+async def test_the_merge_names_exactly_the_orders_whose_waiting_row_names_its_event(db_pool):
+    """A document event hands over only the orders whose ``order_resync`` row names it (whoever settles such
+    a row records the event) and records itself for the rest: the merge's ``named`` must be exactly those
+    rows, through redeliveries, settled rows and rows left by an earlier version (it once said only
+    "some row names it", and a retry that handed over an order it had settled was never recorded)."""
+    a = Lifecycle(str(uuid.uuid4()), str(uuid.uuid4()))
+    b = Lifecycle(a.counterparty_id, a.product_id)
+    payment = str(uuid.uuid4())
+
+    async def merged(raw: dict):
+        event = parse_event(raw)
+        async with db_pool.acquire() as conn, conn.transaction():
+            result = await OrderProjection(conn, SOURCE).merge(
+                event.entity, str(event.entity_id), event.version, event.payload, event_id=event.event_id)
+        naming = await db_pool.fetch("SELECT order_id::text FROM order_resync WHERE $1::uuid = ANY (event_ids)",
+                                     event.event_id)
+        assert result.named == {r["order_id"] for r in naming}
+        return result
+
+    v1 = a.payment(payment, version=1)
+    assert (await merged(v1)).named == {a.order_id}  # the first merge
+    assert (await merged(v1)).named == {a.order_id}  # its redelivery: the row still waits and names it
+    await recomputed(db_pool, a.order_id)
+    redelivered = await merged(v1)
+    assert redelivered.named == frozenset() and redelivered.affected == {a.order_id}  # settled: its own to record
+    v2 = a.payment(payment, version=2, orders=[(b.order_id, "1200.00")])
+    assert (await merged(v2)).named == {a.order_id, b.order_id}  # the order it left and the one it pays now
+    await recomputed(db_pool, b.order_id)
+    v3 = a.payment(payment, version=3, orders=[(b.order_id, "1000.00")])
+    newest = await merged(v3)
+    assert newest.affected == {a.order_id, b.order_id}  # A still waits (for v2's row) ...
+    assert newest.named == {b.order_id}  # ... but nothing there names v3
+    assert (await merged(a.payment(payment, version=2))).named == frozenset()  # an older version names none
