@@ -59,6 +59,11 @@ class OrderProjection:
                 return Merged(row["newer"], frozenset(row["affected"]), frozenset(row["named"]))
         raise RuntimeError(f"{doc_type} {doc_id}: merged by others three times while this merge ran")
 
+    async def names_event(self, doc_type: str, doc_id: str, event_id: Any) -> bool:
+        """Whether a waiting ``order_resync`` row of the document still names the event: then a delivery of
+        it already recorded applied (by the push it handed an order over to) still has work to do."""
+        return bool(await self._conn.fetchval(Q.projection_names_event, self._source, doc_type, doc_id, event_id))
+
     async def affected_orders(self, doc_type: str, doc_id: str) -> frozenset[str]:
         """The orders whose deal a document's event must recompute: those it touches now, and those it
         touched before whose deal has not been recomputed since."""

@@ -103,6 +103,13 @@ SELECT true, r.doc_type, r.doc_id::text, NULL, NULL, NULL, NULL, r.xmin::text
 -- $1 source, $2 doc_type, $3 doc_id uuid
 SELECT order_id::text AS order_id FROM order_resync WHERE source = $1 AND doc_type = $2 AND doc_id = $3::uuid
 
+-- name: projection_names_event
+-- Does a waiting order_resync row of the document still name the event?  (An event recorded applied by the
+-- push it handed an order over to may still have an order it failed on: its retry is not a duplicate.)
+-- $1 source, $2 doc_type, $3 doc_id uuid, $4 event_id uuid
+SELECT EXISTS (SELECT 1 FROM order_resync
+                WHERE source = $1 AND doc_type = $2 AND doc_id = $3::uuid AND $4::uuid = ANY (event_ids))
+
 -- name: projection_resync_overdue
 -- Orders whose facts have waited for their deal longer than $1 seconds, oldest first (the deal consumers'
 -- sweep: the push a document handed its recompute to died, or the event that would recompute them

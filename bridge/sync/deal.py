@@ -88,10 +88,13 @@ class DealHandler:
         # whose deal another push is working on is handed to that push (it recomputes once more when it
         # ends) instead of waiting for it with a prefetch slot.
         async with unit_of_work(self._pool, self.name, source, document, lease=False) as uow:
-            if await uow.seen(event.event_id):
+            seen = await uow.seen(event.event_id)
+            projection = OrderProjection(await uow.connection(), source)
+            # recorded, and nothing of it waits: a duplicate (a push it handed an order over to records it
+            # applied, while the order it failed on may still wait for this retry)
+            if seen and not await projection.names_event(doc_type, doc_id, event.event_id):
                 return Outcome.DUPLICATE
             uow.event_id = event.event_id  # recorded by mark_processed, or by the push it hands an order to
-            projection = OrderProjection(await uow.connection(), source)
             received = RECEIVED_AT.get()
             merged = await projection.merge(
                 doc_type, doc_id, event.version, event.payload, event_id=event.event_id,
@@ -117,8 +120,8 @@ class DealHandler:
                 else:
                     await uow.mark_processed(event.event_id)
         await self.redo(uow.handed_back - failed)
-        for key in uow.handed_back & failed:  # the event's retry redoes it too, unless a redelivery of it
-            self._redo_later(key)  # handed over meanwhile and its retry finds itself a duplicate
+        for key in uow.handed_back & failed:  # the event's retry redoes it too (it is no duplicate while a
+            self._redo_later(key)  # row of it waits), but a company may arrive before its wait is over
         if failures:  # the event comes back (retry or wait) and recomputes what is still pending
             raise next((f for f in failures if not isinstance(f, DependencyMissing)), failures[0])
         if left_to_others:  # (its latency is measured when the push it handed over to applies it)

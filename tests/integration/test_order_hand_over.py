@@ -365,3 +365,31 @@ async def test_two_deliveries_of_one_event_at_once_that_hand_over_to_each_other_
         == "B24B_PAID"
     assert await db_pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", payment["event_id"]) == 1
     assert await _waiting(db_pool) == 0
+
+
+async def test_a_retry_recorded_by_the_push_it_handed_over_to_still_applies_the_order_it_failed_on(
+        db_pool, portal, deal_handler):
+    """A payment for orders A and B: its first delivery hands A over (A's push is running) and fails on B
+    (B's company is not in Bitrix24 yet).  The push settles A's row naming the payment and records it; the
+    retry must still apply B — not answer "duplicate" and leave B to the sweep, a minute or more later."""
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    a, b = Lifecycle(cp, product), Lifecycle(str(uuid.uuid4()), product)
+    await deal_handler.handle(parse_event(a.order()))
+    with pytest.raises(DependencyMissing):
+        await deal_handler.handle(parse_event(b.order()))
+    gate = Gate(deal_handler)
+    invoice_push = await gate.hold(deal_handler.handle(parse_event(a.invoice())))  # holds A's lease
+    payment = a.payment(orders=[(a.order_id, "1200.00"), (b.order_id, "1200.00")])
+    with pytest.raises(DependencyMissing):  # A handed over, B waits for its company
+        await asyncio.wait_for(deal_handler.handle(parse_event(payment)), 5)
+    gate.open.set()
+    assert await invoice_push is Outcome.APPLIED  # and it redid A with the payment: recorded
+    assert await db_pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", payment["event_id"]) == 1
+    company = portal.sandbox.call("crm.company.add", {"fields": {"TITLE": "ООО Лютик"}}).result.value
+    async with unit_of_work(db_pool, "test", "ut103-main", "seed-b") as uow:
+        await uow.save_link("counterparty", b.counterparty_id, "company", company, version=1,
+                            pushed_state={"main": {"fields": {"TITLE": "ООО Лютик"}}})
+    assert await deal_handler.handle(parse_event(payment)) is Outcome.APPLIED  # the retry
+    assert deal_of(portal.sandbox, b.order_id)["STAGE_ID"] == "B24B_PAID"
+    assert await _waiting(db_pool) == 0
+    assert await deal_handler.handle(parse_event(payment)) is Outcome.DUPLICATE  # nothing of it waits now
