@@ -249,7 +249,7 @@ class DealHandler:
             # and rows sent whole again; notes and the paid tag as pushed (not twice)
             pending = (link.pending_state or {}).get("fields")
             pushed = {**pushed, "fields": unconfirmed(pushed.get("fields"), pending), "rows": None}
-        elif link is not None and pushed is not None and link.confirmed_hash == state_hash(desired):
+        elif link is not None and link.confirmed_hash == state_hash(desired):  # (None: nothing confirmed)
             uow.recomputed(order_id, resync)
             return False
         # the fields this push may set (and those a failed one may have set): cleared later if 1C empties

@@ -41,8 +41,7 @@ async def unchanged(uow: UnitOfWork, event: Event, onec_type: str, entity_id: st
                     state: Any) -> bool:
     """True (and recorded) when nothing Bitrix24 shows would change: the link takes the event's version.
     Never after a push that died half-way (the link is in doubt): what Bitrix24 holds is unknown."""
-    digest = link.confirmed_hash if link is not None else None
-    if link is None or digest is None or digest != state_hash(state):
+    if link is None or link.confirmed_hash != state_hash(state):  # (None: nothing confirmed to compare)
         return False
     await uow.save_link(onec_type, entity_id, link.b24_type, link.b24_id, version=event.version, pushed_state=state)
     await uow.mark_processed(event.event_id)

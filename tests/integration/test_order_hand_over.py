@@ -313,6 +313,14 @@ async def test_a_failing_redo_is_tried_again_until_the_sweep_takes_over(db_pool,
     assert key not in deal_handler._redo_due and key not in deal_handler._sweep_backoff  # the sweep's at once
 
 
+async def _company_made(db_pool, portal, counterparty_id: str) -> None:
+    """The counterparty's consumer made its company meanwhile (a waiting deal can go on now)."""
+    company = portal.sandbox.call("crm.company.add", {"fields": {"TITLE": "ООО Лютик"}}).result.value
+    async with unit_of_work(db_pool, "test", "ut103-main", f"seed/{counterparty_id}") as uow:
+        await uow.save_link("counterparty", counterparty_id, "company", company, version=1,
+                            pushed_state={"main": {"fields": {"TITLE": "ООО Лютик"}}})
+
+
 async def test_a_retried_event_that_hands_over_an_order_it_had_settled_is_still_recorded(
         db_pool, portal, deal_handler):
     """A payment for two orders: the first delivery applies order A and fails on B (B's company is not in
@@ -328,10 +336,7 @@ async def test_a_retried_event_that_hands_over_an_order_it_had_settled_is_still_
     with pytest.raises(DependencyMissing):  # A applied, B waits for its company
         await deal_handler.handle(parse_event(payment))
     assert deal_of(portal.sandbox, a.order_id)["STAGE_ID"] == "B24B_PAID"
-    company = portal.sandbox.call("crm.company.add", {"fields": {"TITLE": "ООО Лютик"}}).result.value
-    async with unit_of_work(db_pool, "test", "ut103-main", "seed-b") as uow:
-        await uow.save_link("counterparty", b.counterparty_id, "company", company, version=1,
-                            pushed_state={"main": {"fields": {"TITLE": "ООО Лютик"}}})
+    await _company_made(db_pool, portal, b.counterparty_id)
     gate = Gate(deal_handler)
     invoice_push = await gate.hold(deal_handler.handle(parse_event(a.invoice())))  # holds A's lease
     # B applied, A handed over with nothing of the payment left in it: applied, and recorded by itself
@@ -385,10 +390,7 @@ async def test_a_retry_recorded_by_the_push_it_handed_over_to_still_applies_the_
     gate.open.set()
     assert await invoice_push is Outcome.APPLIED  # and it redid A with the payment: recorded
     assert await db_pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", payment["event_id"]) == 1
-    company = portal.sandbox.call("crm.company.add", {"fields": {"TITLE": "ООО Лютик"}}).result.value
-    async with unit_of_work(db_pool, "test", "ut103-main", "seed-b") as uow:
-        await uow.save_link("counterparty", b.counterparty_id, "company", company, version=1,
-                            pushed_state={"main": {"fields": {"TITLE": "ООО Лютик"}}})
+    await _company_made(db_pool, portal, b.counterparty_id)
     assert await deal_handler.handle(parse_event(payment)) is Outcome.APPLIED  # the retry
     assert deal_of(portal.sandbox, b.order_id)["STAGE_ID"] == "B24B_PAID"
     assert await _waiting(db_pool) == 0
