@@ -2,6 +2,7 @@
 
     python -m benchmarks.consumer                     # the simulator's 3-day mix (~1,000 events)
     python -m benchmarks.consumer --scale 2 --prefetch 64
+    python -m benchmarks.consumer --compare 5bef8a3   # and the consumers of that commit, alternating
 
 The consumers' own work, without the broker: every simulated event is encoded as the relay publishes it
 (``bridge.wire.to_amqp``), decoded and parsed as a consumer does (``bridge.wire.decode`` + the consumer's
@@ -18,7 +19,8 @@ make, BEGIN and COMMIT included: the count each asyncpg connection keeps, read a
 nothing to a statement — asyncpg's query logger, used before, put a ``call_soon`` and 20–37 µs on each)
 and index scans per event (from the database's statistics: ``pg_stat_database``, ``pg_stat_user_tables``,
 read after the pool is closed so every backend has reported), the most connections the database had at
-once (``pg_stat_activity`` sampled every 20 ms) and the outcomes.
+once (``pg_stat_activity`` sampled every 20 ms by a child process, whose CPU is not counted: sampled in
+process, it added ≈ 0.1 ms per event) and the outcomes.
 
 Then **where that CPU goes**: the thread CPU time (``time.thread_time_ns``) spent in the synchronous
 pieces of the consumers' work — parsing the event, JSON, encoding batch commands, state hashes, the deal
@@ -28,9 +30,12 @@ at this run's own price: the statements counted above × the CPU of one ``SELECT
 connection, and one pool acquire + release per transaction, measured after the run on a pool like the
 consumers' (same codecs) to the server's ``postgres`` database.  What is left is the Python spread over asyncio, the unit of work, the coalescer, HTTP and the handlers.
 
-Baseline in the same run: a **no-op consumer** — decode and parse every message, then return — the floor
-for any handler.  The code before the change is measured by running this file on that commit (a detached
-worktree; the file uses only what both versions have) — see docs/performance.md, "Consumer".
+Baselines in the same run: a **no-op consumer** — decode and parse every message, then return — the floor
+for any handler; and with ``--compare COMMIT`` the consumers as they were at that commit (5bef8a3 is where
+issue 12 measured them): a detached git worktree of it gets this file, and each round runs today's and
+then the old consumers, each in a process of its own, on the same loop (uvloop), printing one line per run
+and the medians.  The file bridges what older commits lack (the pool size, the loop factory, the
+database helpers) — see docs/performance.md, "Consumer".
 Needs PostgreSQL (BRIDGE_DATABASE_URL's server; ``<name>_bench_consumer`` is recreated).
 """
 
@@ -44,26 +49,106 @@ import functools
 import importlib
 import json
 import os
+import shutil
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from benchmarks.initial_load import Portal
-from benchmarks.relay import bench_database
 from bridge import bootstrap, db, wire
 from bridge.b24 import client_from_settings
 from bridge.consumer import Outcome, parse
-from bridge.demo import drop_database, prepare_portal
+from bridge.demo import prepare_portal
 from bridge.errors import DependencyMissing
-from bridge.runner import loop_factory
 from bridge.settings import Settings
 from onec_outbox.contract import event_to_json, parse_event
 from onec_outbox.simulator import ScenarioConfig, Sizes, generate
 
 CATALOGUE = ("counterparty", "product")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- what older commits lack (``--compare`` runs this file on their code) -----------------------------
+
+def pool_size(settings: Settings, names: list[str]) -> int:
+    """The pool ``b24bridge consume`` opens; before it was bounded: a connection per message in flight."""
+    sized = getattr(bootstrap, "consumer_pool_size", None)
+    return sized(settings, names) if sized else settings.consumer_prefetch * len(names) + 4
+
+
+def event_loop_factory() -> Any:
+    """The loop ``b24bridge consume`` runs on now (uvloop unless BRIDGE_EVENT_LOOP says otherwise), for old
+    code too, so that a comparison measures the code, not the loop."""
+    try:
+        from bridge.runner import loop_factory
+    except ImportError:  # before bridge.runner had it: uvloop when installed, as now
+        try:
+            import uvloop
+        except ImportError:
+            return None
+        return uvloop.new_event_loop
+    return loop_factory(Settings().event_loop)
+
+
+async def bench_database(dsn: str, suffix: str) -> str:
+    """Recreate ``<database><suffix>`` next to the configured one, migrated by the code under test."""
+    parts = urlsplit(dsn)
+    name = (parts.path.lstrip("/") or "postgres") + suffix
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    bench = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
+    try:
+        from bridge.schema import migrate
+    except ImportError:  # migrations lived in bridge.db before
+        migrate = db.migrate
+    await asyncio.to_thread(migrate, bench)
+    return bench
+
+
+async def drop_database(dsn: str, made_dsn: str) -> None:
+    """Drop the benchmark's database (``bridge.demo.drop_database`` where it exists)."""
+    try:
+        from bridge.demo import drop_database as dropper
+    except ImportError:
+        dropper = None
+    if dropper is not None:
+        await dropper(dsn, made_dsn)
+        return
+    parts = urlsplit(dsn)
+    conn = await asyncpg.connect(urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, "")))
+    try:
+        name = urlsplit(made_dsn).path.lstrip("/").replace('"', '""')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def observing(observe: Any) -> Any:
+    """``observe(conn)`` for every connection the bridge's pools open meanwhile (after the bridge's own
+    set-up of it, ``db._init_connection``, which pools of every version call by its module name)."""
+    original = db._init_connection
+
+    async def init(conn: Any) -> None:
+        await original(conn)
+        observe(conn)
+
+    db._init_connection = init
+    try:
+        yield
+    finally:
+        db._init_connection = original
 
 
 class Message:
@@ -91,31 +176,51 @@ async def counters(dsn: str) -> dict[str, int]:
 
 
 class Peak:
-    """The most client connections the database had at once while the block ran (sampled from the
-    ``postgres`` database, so the sampling adds nothing to the measured database's counters)."""
+    """The most client connections the database had at once while the block ran: ``pg_stat_activity``
+    sampled every 20 ms from the ``postgres`` database (so the measured database's counters see nothing)
+    by a child process, so the sampling's own CPU is not counted as the consumers'."""
+
+    SAMPLER = """
+import asyncio, sys, asyncpg
+async def main(dsn, name):
+    conn = await asyncpg.connect(dsn)
+    peak = 0
+    async def sample():
+        nonlocal peak
+        while True:
+            n = await conn.fetchval("SELECT count(*) FROM pg_stat_activity "
+                                    "WHERE datname = $1 AND backend_type = 'client backend'", name)
+            peak = max(peak, n)
+            await asyncio.sleep(0.02)
+    task = asyncio.get_running_loop().create_task(sample())
+    print("sampling", flush=True)
+    await asyncio.to_thread(sys.stdin.read)  # until the parent closes our stdin
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await conn.close()
+    print(peak, flush=True)
+asyncio.run(main(*sys.argv[1:]))
+"""
 
     def __init__(self, dsn: str) -> None:
-        self.dsn, self.peak, self._task = dsn, 0, None
+        self.dsn, self.peak = dsn, 0
 
     async def __aenter__(self) -> Peak:
         parts = urlsplit(self.dsn)
-        self._name = parts.path.lstrip("/")
-        self._conn = await asyncpg.connect(urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, "")))
-        self._task = asyncio.get_running_loop().create_task(self._sample())
+        server = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
+        self._child = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", self.SAMPLER, server, parts.path.lstrip("/"),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        assert self._child.stdout is not None
+        if (await self._child.stdout.readline()).strip() != b"sampling":
+            raise RuntimeError("the connection sampler did not start (see its error above)")
         return self
 
-    async def _sample(self) -> None:
-        while True:
-            n = await self._conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
-                self._name)
-            self.peak = max(self.peak, n)
-            await asyncio.sleep(0.02)
-
     async def __aexit__(self, *exc: Any) -> None:
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-        await self._conn.close()
+        assert self._child.stdin is not None
+        self._child.stdin.close()  # the sampler's signal to stop and print its peak
+        out, _ = await self._child.communicate()
+        self.peak = int(out.strip() or 0)
 
 
 class Budget:
@@ -144,7 +249,10 @@ class Budget:
     def __enter__(self) -> Budget:
         wrapped: dict[int, Any] = {}  # one wrapper per function (a name imported into several modules)
         for module_name, attr, label in self.PIECES:
-            module = sys.modules.get(module_name) or importlib.import_module(module_name)
+            try:
+                module = sys.modules.get(module_name) or importlib.import_module(module_name)
+            except ModuleNotFoundError:  # an older commit without this module: nothing to wrap
+                continue
             original = getattr(module, attr, None)
             if original is None:  # an older commit without this piece: nothing to wrap
                 continue
@@ -205,14 +313,6 @@ async def _round_trips(pool: Any, n: int) -> tuple[float, float]:
 async def run(args: argparse.Namespace, dsn: str, portal: Portal, mapping: Any, messages: list[Message],
               *, noop: bool) -> dict[str, Any]:
     budget = Budget()
-    with budget if not noop else contextlib.nullcontext():  # before the pool: its JSON codecs bind at connect
-        return await _run(args, dsn, portal, mapping, messages, noop=noop, budget=budget)
-
-
-async def _run(args: argparse.Namespace, dsn: str, portal: Portal, mapping: Any, messages: list[Message],
-               *, noop: bool, budget: Budget) -> dict[str, Any]:
-    settings = Settings(b24_webhook_url=portal.webhook_url, consumer_prefetch=args.prefetch)
-    names = ["counterparty", "product", "deal"]
     # every round trip to PostgreSQL, BEGIN and COMMIT included: the statements each connection's protocol
     # has run (bind-execute or simple query; ``Pool`` reads the same count for ``max_queries``), from its start
     protocols: list[tuple[Any, int]] = []
@@ -220,7 +320,16 @@ async def _run(args: argparse.Namespace, dsn: str, portal: Portal, mapping: Any,
     def observe(conn: Any) -> None:
         protocols.append((conn._protocol, conn._protocol.queries_count))
 
-    pool = await db.create_pool(dsn, max_size=bootstrap.consumer_pool_size(settings, names), observe=observe)
+    # both before the pool: its JSON codecs bind at connect, and it opens connections as they are needed
+    with budget if not noop else contextlib.nullcontext(), observing(observe):
+        return await _run(args, dsn, portal, mapping, messages, noop=noop, budget=budget, protocols=protocols)
+
+
+async def _run(args: argparse.Namespace, dsn: str, portal: Portal, mapping: Any, messages: list[Message],
+               *, noop: bool, budget: Budget, protocols: list[tuple[Any, int]]) -> dict[str, Any]:
+    settings = Settings(b24_webhook_url=portal.webhook_url, consumer_prefetch=args.prefetch)
+    names = ["counterparty", "product", "deal"]
+    pool = await db.create_pool(dsn, max_size=pool_size(settings, names))
     b24 = client_from_settings(settings)
     handlers = {h.name: h for h in bootstrap.build_handlers(names, pool, b24, mapping)}
     by_type = {t: h for h in handlers.values() for t in h.event_types}
@@ -300,8 +409,9 @@ async def main(args: argparse.Namespace) -> None:
     events = list(generate(ScenarioConfig(seed=args.seed, sizes=sizes, days=3)).events)
     messages = [Message(e) for e in events]
     mix = collections.Counter(m.type.removesuffix(".upserted") for m in messages)
-    print(f"simulator mix: {len(messages)} events {dict(mix)}; prefetch {args.prefetch} per consumer, "
-          f"pool {bootstrap.consumer_pool_size(Settings(consumer_prefetch=args.prefetch), ['c', 'p', 'd'])}")
+    if not args.json:
+        print(f"simulator mix: {len(messages)} events {dict(mix)}; prefetch {args.prefetch} per consumer, "
+              f"pool {pool_size(Settings(consumer_prefetch=args.prefetch), ['c', 'p', 'd'])}")
     dsn = ""
     portal = Portal(rate=0, burst=50)
     try:
@@ -314,6 +424,9 @@ async def main(args: argparse.Namespace) -> None:
         portal.close()
         if dsn:  # the figures are printed: leave nothing behind
             await drop_database(settings.database_url.get_secret_value(), dsn)
+    if args.json:  # one round of --compare: the parent prints
+        print(json.dumps(results["consumers"]))
+        return
     print(f"{'':40} {'CPU ms/event':>12} {'(user)':>7} {'xact/event':>10} {'stmts/event':>11} "
           f"{'idx scans/event':>15} {'peak conns':>10} {'wall s':>7}")
     for name, r in results.items():
@@ -324,17 +437,60 @@ async def main(args: argparse.Namespace) -> None:
     print_budget(results["consumers"])
 
 
+def one_round(tree: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One run of the consumers, in a process of its own, on the code of ``tree`` (this checkout, or a
+    worktree of the ``--compare`` commit with this file copied in)."""
+    command = [sys.executable, "-m", "benchmarks.consumer", "--json", "--scale", str(args.scale),
+               "--seed", str(args.seed), "--prefetch", str(args.prefetch), "--namespace", args.namespace]
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the run in {tree} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Today's consumers and those of ``args.compare``, alternating, ``args.rounds`` times (see --compare)."""
+    with tempfile.TemporaryDirectory(prefix="bench-consumer-") as scratch:
+        tree = Path(scratch) / "tree"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(tree), args.compare],
+                       check=True)
+        try:
+            shutil.copy(Path(__file__), tree / "benchmarks" / "consumer.py")  # the same measuring code
+            runs: dict[str, list[dict[str, Any]]] = {"now": [], args.compare: []}
+            for r in range(args.rounds):
+                for name, where in (("now", ROOT), (args.compare, tree)):
+                    runs[name].append(one_round(where, args))
+                    x = runs[name][-1]
+                    print(f"round {r + 1}: {name:>10} {x['cpu_ms']:6.2f} CPU ms/event ({x['user_ms']:.2f} user)  "
+                          f"{x['statements']:5.2f} stmts  {x['xact']:4.2f} xact  {x['peak']:3d} conns  "
+                          f"{x['events']} events", flush=True)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+    median = {name: statistics.median(x["cpu_ms"] for x in xs) for name, xs in runs.items()}
+    print(f"median CPU ms/event: now {median['now']:.2f}, {args.compare} {median[args.compare]:.2f}: "
+          f"{median[args.compare] / median['now']:.2f}× less CPU per event now")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="simulator sizes × this (30/40/60 at 1)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--prefetch", type=int, default=32)
+    parser.add_argument("--compare", metavar="COMMIT",
+                        help="also run the consumers as they were at COMMIT (e.g. 5bef8a3, where issue 12 measured "
+                             "them), alternating with today's, each run a process of its own")
+    parser.add_argument("--rounds", type=int, default=3, help="with --compare: runs of each (medians printed)")
     parser.add_argument("--smoke", action="store_true", help="a tiny run (scale 0.1) that only proves the script works")
     parser.add_argument("--namespace", default="bench_consumer",
                         help="suffix of the benchmark's own database (dropped at the end)")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one --compare round
     parsed = parser.parse_args()
     if parsed.smoke:
         parsed.scale = 0.1
-    # the event loop `b24bridge consume` runs on (BRIDGE_EVENT_LOOP: uvloop unless told otherwise)
-    with asyncio.Runner(loop_factory=loop_factory(Settings().event_loop)) as loop:
-        loop.run(main(parsed))
+        parsed.rounds = 1
+    if parsed.compare:
+        compare(parsed)
+    else:  # the event loop `b24bridge consume` runs on (BRIDGE_EVENT_LOOP: uvloop unless told otherwise)
+        with asyncio.Runner(loop_factory=event_loop_factory()) as loop:
+            loop.run(main(parsed))

@@ -64,3 +64,20 @@ def test_the_benchmark_runs_at_its_smoke_size_and_prints_its_figures(name, pg_se
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     for pattern in FIGURES.get(name, [r"\d"]):
         assert re.search(pattern, run.stdout), f"{name} did not print {pattern!r}:\n{run.stdout[-3000:]}"
+
+
+def test_the_consumer_benchmark_runs_a_commit_beside_today(pg_server):
+    """``--compare COMMIT`` measures the consumers of that commit (a git worktree, the same measuring file)
+    and today's in alternating processes; HEAD stands in for an older commit, so only the mechanism is
+    checked: both rows, counted statements on each, the worktree gone afterwards."""
+    env = {**os.environ, "BRIDGE_DATABASE_URL": pg_server, "BRIDGE_LOG_LEVEL": "WARNING"}
+    args = [sys.executable, "-m", "benchmarks.consumer", "--smoke", "--compare", "HEAD",
+            "--namespace", f"bench_smoke_{uuid.uuid4().hex[:8]}"]
+    run = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    rows = re.findall(r"round 1: +(\S+) +(\d+\.\d\d) CPU ms/event .* (\d+\.\d\d) stmts", run.stdout)
+    assert [name for name, _, _ in rows] == ["now", "HEAD"], run.stdout
+    assert all(float(stmts) > 0 for _, _, stmts in rows), run.stdout
+    assert re.search(r"median CPU ms/event: now \d+\.\d\d, HEAD \d+\.\d\d", run.stdout), run.stdout
+    worktrees = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True).stdout
+    assert "bench-consumer-" not in worktrees
