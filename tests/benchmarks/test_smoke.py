@@ -30,6 +30,7 @@ FIGURES = {
                r"CPU per event \d+ / \d+ µs"],
     "b24_coalescing": [r"HTTP requests +\d+", r"refused \(503\) +0"],
     "sandbox_cost": [r"after +\d+"],
+    "b24_http": [r"median: +floor +\d+ µs +httpx +\d+ µs +edge +\d+ µs +bridge +\d+ µs", r"against the floor: httpx \d+\.\d\d×"],
     "consumer": [r"stmts/event", r"consumers +(\d+\.\d\d +){4}\d+\.\d +\d+ +\d+\.\d",
                  r"where the consumers' \d+\.\d\d CPU ms per event go", r"PostgreSQL round trips: .* µs +\d+\.\d+ ms",
                  r"the rest: .* -?\d+\.\d+ ms"],
