@@ -33,8 +33,9 @@ consumers' (same codecs) to the server's ``postgres`` database.  What is left is
 Baselines in the same run: a **no-op consumer** — decode and parse every message, then return — the floor
 for any handler; and with ``--compare COMMIT`` the consumers as they were at that commit (5bef8a3 is where
 issue 12 measured them): a detached git worktree of it gets this file, and each round runs today's and
-then the old consumers, each in a process of its own, on the same loop (uvloop), printing one line per run
-and the medians.  The file bridges what older commits lack (the pool size, the loop factory, the
+then the old consumers (the other way round every second round), each in a process of its own, on the
+same loop (BRIDGE_EVENT_LOOP's, uvloop by default, for old code too: the code is compared, not the loop),
+printing one line per run and the medians.  The file bridges what older commits lack (the pool size, the loop factory, the
 database helpers) — see docs/performance.md, "Consumer".
 Needs PostgreSQL (BRIDGE_DATABASE_URL's server; ``<name>_bench_consumer`` is recreated).
 """
@@ -78,7 +79,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # --- what older commits lack (``--compare`` runs this file on their code) -----------------------------
 
 def pool_size(settings: Settings, names: list[str]) -> int:
-    """The pool ``b24bridge consume`` opens; before it was bounded: a connection per message in flight."""
+    """The pool ``b24bridge consume`` opens; before it was bounded: a connection per message in flight
+    (prefetch × consumers + 4)."""
     sized = getattr(bootstrap, "consumer_pool_size", None)
     return sized(settings, names) if sized else settings.consumer_prefetch * len(names) + 4
 
@@ -88,7 +90,9 @@ def event_loop_factory() -> Any:
     code too, so that a comparison measures the code, not the loop."""
     try:
         from bridge.runner import loop_factory
-    except ImportError:  # before bridge.runner had it: uvloop when installed, as now
+    except ImportError:  # before bridge.runner had it: as BRIDGE_EVENT_LOOP says (uvloop when installed)
+        if os.environ.get("BRIDGE_EVENT_LOOP", "auto").lower() == "asyncio":
+            return None
         try:
             import uvloop
         except ImportError:
@@ -212,15 +216,32 @@ asyncio.run(main(*sys.argv[1:]))
             sys.executable, "-c", self.SAMPLER, server, parts.path.lstrip("/"),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         assert self._child.stdout is not None
-        if (await self._child.stdout.readline()).strip() != b"sampling":
+        try:
+            started = await asyncio.wait_for(self._child.stdout.readline(), 30)
+        except BaseException:
+            await self._stop()
+            raise
+        if started.strip() != b"sampling":
+            await self._stop()
             raise RuntimeError("the connection sampler did not start (see its error above)")
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
         assert self._child.stdin is not None
         self._child.stdin.close()  # the sampler's signal to stop and print its peak
-        out, _ = await self._child.communicate()
-        self.peak = int(out.strip() or 0)
+        try:
+            out, _ = await asyncio.wait_for(self._child.communicate(), 30)
+        except BaseException:
+            await self._stop()
+            raise
+        if self._child.returncode != 0:
+            raise RuntimeError(f"the connection sampler failed ({self._child.returncode}; its error is above)")
+        self.peak = int(out.strip())
+
+    async def _stop(self) -> None:
+        if self._child.returncode is None:
+            self._child.kill()
+            await self._child.wait()
 
 
 class Budget:
@@ -458,18 +479,23 @@ def compare(args: argparse.Namespace) -> None:
         try:
             shutil.copy(Path(__file__), tree / "benchmarks" / "consumer.py")  # the same measuring code
             runs: dict[str, list[dict[str, Any]]] = {"now": [], args.compare: []}
-            for r in range(args.rounds):
-                for name, where in (("now", ROOT), (args.compare, tree)):
+            sides = [("now", ROOT), (args.compare, tree)]
+            for r in range(args.rounds):  # A B, B A, …: neither side always runs first
+                for name, where in sides if r % 2 == 0 else sides[::-1]:
                     runs[name].append(one_round(where, args))
                     x = runs[name][-1]
                     print(f"round {r + 1}: {name:>10} {x['cpu_ms']:6.2f} CPU ms/event ({x['user_ms']:.2f} user)  "
                           f"{x['statements']:5.2f} stmts  {x['xact']:4.2f} xact  {x['peak']:3d} conns  "
                           f"{x['events']} events", flush=True)
         finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+            removed = subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                                     capture_output=True, text=True, check=False)
+            if removed.returncode != 0:  # the directory goes with the scratch one: forget its registration
+                print(f"git worktree remove: {removed.stderr.strip()}; pruning", file=sys.stderr)
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=False)
     median = {name: statistics.median(x["cpu_ms"] for x in xs) for name, xs in runs.items()}
     print(f"median CPU ms/event: now {median['now']:.2f}, {args.compare} {median[args.compare]:.2f}: "
-          f"{median[args.compare] / median['now']:.2f}× less CPU per event now")
+          f"{args.compare}/now = {median[args.compare] / median['now']:.2f}×")
 
 
 if __name__ == "__main__":
@@ -490,6 +516,8 @@ if __name__ == "__main__":
         parsed.scale = 0.1
         parsed.rounds = 1
     if parsed.compare:
+        if parsed.rounds < 1:
+            parser.error("--rounds must be 1 or more")
         compare(parsed)
     else:  # the event loop `b24bridge consume` runs on (BRIDGE_EVENT_LOOP: uvloop unless told otherwise)
         with asyncio.Runner(loop_factory=event_loop_factory()) as loop:
