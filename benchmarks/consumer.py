@@ -48,6 +48,7 @@ import collections
 import contextlib
 import functools
 import importlib
+import inspect
 import json
 import os
 import shutil
@@ -63,6 +64,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from benchmarks.initial_load import Portal
+from benchmarks.relay import bench_database as relay_bench_database
 from bridge import bootstrap, db, wire
 from bridge.b24 import client_from_settings
 from bridge.consumer import Outcome, parse
@@ -102,22 +104,11 @@ def event_loop_factory() -> Any:
 
 
 async def bench_database(dsn: str, suffix: str) -> str:
-    """Recreate ``<database><suffix>`` next to the configured one, migrated by the code under test."""
-    parts = urlsplit(dsn)
-    name = (parts.path.lstrip("/") or "postgres") + suffix
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    bench = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
-    try:
-        from bridge.schema import migrate
-    except ImportError:  # migrations lived in bridge.db before
-        migrate = db.migrate
-    await asyncio.to_thread(migrate, bench)
-    return bench
+    """Recreate ``<database><suffix>`` next to the configured one, migrated by the code under test (older
+    commits' helper takes no suffix: their ``<database>_bench``)."""
+    if "suffix" in inspect.signature(relay_bench_database).parameters:
+        return await relay_bench_database(dsn, suffix)
+    return await relay_bench_database(dsn)
 
 
 async def drop_database(dsn: str, made_dsn: str) -> None:
