@@ -35,9 +35,10 @@ for any handler; and with ``--compare COMMIT`` the consumers as they were at tha
 issue 12 measured them): a detached git worktree of it gets this file, and each round runs today's and
 then the old consumers (the other way round every second round), each in a process of its own, on the
 same loop (BRIDGE_EVENT_LOOP's, uvloop by default, for old code too: the code is compared, not the loop),
-printing one line per run and the medians.  The file bridges what older commits lack (the pool size, the loop factory, the
-database helpers) — see docs/performance.md, "Consumer".
-Needs PostgreSQL (BRIDGE_DATABASE_URL's server; ``<name>_bench_consumer`` is recreated).
+printing one line per run and the medians.  The file bridges what older commits lack (the pool size, the
+loop factory, the database helpers) — see docs/performance.md, "Consumer".
+Needs PostgreSQL (BRIDGE_DATABASE_URL's server; ``<name>_bench_consumer`` is recreated, ``<name>_bench``
+for a commit older than the relay benchmark's ``--namespace``) and, for ``--compare``, a git checkout.
 """
 
 from __future__ import annotations
