@@ -136,7 +136,8 @@ async def main(args: argparse.Namespace) -> None:
                     raise RuntimeError(f"the batch failed: {result.errors}")
                 return result
 
-            sends = {"floor": lambda: floor.post(body), "httpx": with_httpx, "edge": with_edge, "bridge": with_bridge}
+            sends = {"floor": lambda: floor.post(body), "httpx": with_httpx, "edge": with_edge,
+                     "bridge": with_bridge}
             for r in range(args.rounds):
                 for name, send in sends.items():
                     figures[name].append(await cpu_per_request(send, args.requests))

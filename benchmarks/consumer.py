@@ -496,8 +496,8 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--prefetch", type=int, default=32)
     parser.add_argument("--compare", metavar="COMMIT",
-                        help="also run the consumers as they were at COMMIT (e.g. 5bef8a3, where issue 12 measured "
-                             "them), alternating with today's, each run a process of its own")
+                        help="also run the consumers as they were at COMMIT (e.g. 5bef8a3, where issue 12 "
+                             "measured them), alternating with today's, each run a process of its own")
     parser.add_argument("--rounds", type=int, default=3, help="with --compare: runs of each (medians printed)")
     parser.add_argument("--smoke", action="store_true", help="a tiny run (scale 0.1) that only proves the script works")
     parser.add_argument("--namespace", default="bench_consumer",

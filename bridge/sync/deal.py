@@ -1,18 +1,19 @@
 """Apply the order lifecycle (orders, invoices, payments, shipments) to Bitrix24 deals.
 
 For each event: (1) under the document's lock, skip it if the inbox has it and no waiting resync row of
-the document names it, else merge its snapshot into
-the order projection (``bridge.projection``: version-guarded, recording every order it touches now or
-touched before in ``order_resync``), then give the document's lock back; (2) for each of those orders (and
-any still pending from an earlier attempt), under that order's lock, recompute the deal from all facts
-known for it (pure: ``bridge.domain.deal``), push only what differs from the last push, and clear its
-resync row — or, when another push (task or replica) holds the order, hand the order over to it: that push
-recomputes it once more when it ends, so an order's documents never queue on its lock; (3) record the
-event in the inbox once every order is done — an event that handed over an order whose resync row names
-it is recorded by whoever settles a row naming it (the push it handed over to, or its own settling when it
-failed nowhere); a delivery that fails comes back for what is left.  A push that dies after taking a hand-over leaves the resync
-rows behind; the sweep (every 30 s, rows over a minute old) recomputes those orders.  A crash anywhere repeats (2) on redelivery, which changes nothing that already happened: the deal is found by its external key, fields
-are three-way diffed, the product rows are replaced whole, and the paid notification carries a TAG.
+the document names it, else merge its snapshot into the order projection (``bridge.projection``:
+version-guarded, recording every order it touches now or touched before in ``order_resync``), then give the
+document's lock back; (2) for each of those orders (and any still pending from an earlier attempt), under
+that order's lock, recompute the deal from all facts known for it (pure: ``bridge.domain.deal``), push only
+what differs from the last push, and clear its resync row — or, when another push (task or replica) holds
+the order, hand the order over to it: that push recomputes it once more when it ends, so an order's
+documents never queue on its lock; (3) record the event in the inbox once every order is done — an event
+that handed over an order whose resync row names it is recorded by whoever settles a row naming it (the
+push it handed over to, or its own settling when it failed nowhere); a delivery that fails comes back for
+what is left.  A push that dies after taking a hand-over leaves the resync rows behind; the sweep (every
+30 s, rows over a minute old) recomputes those orders.  A crash anywhere repeats (2) on redelivery, which
+changes nothing that already happened: the deal is found by its external key, fields are three-way diffed,
+the product rows are replaced whole, and the paid notification carries a TAG.
 """
 
 from __future__ import annotations
