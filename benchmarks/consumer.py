@@ -56,7 +56,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -464,27 +463,19 @@ def one_round(tree: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 def compare(args: argparse.Namespace) -> None:
     """Today's consumers and those of ``args.compare``, alternating, ``args.rounds`` times (see --compare)."""
-    with tempfile.TemporaryDirectory(prefix="bench-consumer-") as scratch:
-        tree = Path(scratch) / "tree"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(tree), args.compare],
-                       check=True)
-        try:
-            shutil.copy(Path(__file__), tree / "benchmarks" / "consumer.py")  # the same measuring code
-            runs: dict[str, list[dict[str, Any]]] = {"now": [], args.compare: []}
-            sides = [("now", ROOT), (args.compare, tree)]
-            for r in range(args.rounds):  # A B, B A, …: neither side always runs first
-                for name, where in sides if r % 2 == 0 else sides[::-1]:
-                    runs[name].append(one_round(where, args))
-                    x = runs[name][-1]
-                    print(f"round {r + 1}: {name:>10} {x['cpu_ms']:6.2f} CPU ms/event ({x['user_ms']:.2f} user)  "
-                          f"{x['statements']:5.2f} stmts  {x['xact']:4.2f} xact  {x['peak']:3d} conns  "
-                          f"{x['events']} events", flush=True)
-        finally:
-            removed = subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                                     capture_output=True, text=True, check=False)
-            if removed.returncode != 0:  # the directory goes with the scratch one: forget its registration
-                print(f"git worktree remove: {removed.stderr.strip()}; pruning", file=sys.stderr)
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=False)
+    from benchmarks.worktree import checkout  # here: this file also runs inside old trees, which lack it
+
+    with checkout(args.compare) as tree:
+        shutil.copy(Path(__file__), tree / "benchmarks" / "consumer.py")  # the same measuring code
+        runs: dict[str, list[dict[str, Any]]] = {"now": [], args.compare: []}
+        sides = [("now", ROOT), (args.compare, tree)]
+        for r in range(args.rounds):  # A B, B A, …: neither side always runs first
+            for name, where in sides if r % 2 == 0 else sides[::-1]:
+                runs[name].append(one_round(where, args))
+                x = runs[name][-1]
+                print(f"round {r + 1}: {name:>10} {x['cpu_ms']:6.2f} CPU ms/event ({x['user_ms']:.2f} user)  "
+                      f"{x['statements']:5.2f} stmts  {x['xact']:4.2f} xact  {x['peak']:3d} conns  "
+                      f"{x['events']} events", flush=True)
     median = {name: statistics.median(x["cpu_ms"] for x in xs) for name, xs in runs.items()}
     print(f"median CPU ms/event: now {median['now']:.2f}, {args.compare} {median[args.compare]:.2f}: "
           f"{args.compare}/now = {median[args.compare] / median['now']:.2f}×")

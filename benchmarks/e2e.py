@@ -4,6 +4,7 @@
     python -m benchmarks.e2e --rates 100 --duration 30 --consumers 2
     python -m benchmarks.e2e --skip-limited           # only the fixed-rate runs
     python -m benchmarks.e2e --smoke                  # seconds: what the CI smoke test runs
+    python -m benchmarks.e2e --rates 50,100 --consumers 2 --compare 5bef8a3   # beside another commit
 
 Every component runs as its own process, as in production (``b24bridge ingest``, ``relay``, ``consume`` ×
 ``--consumers``, and the sandbox portal), so the CPU each one spends per event is read from
@@ -30,6 +31,13 @@ while one customer order per ``--deal-interval`` seconds arrives: the orders' p9
 what a manager waits for a new deal while a repricing drains.  Run with the default prefetch and with the
 first-load prefetch (``--limited-prefetch``, 32 and 80).
 
+**Beside another commit** (``--compare COMMIT [--rounds N]``, fixed rates only): the same phases on the
+ingest, relay and consumers of COMMIT — a detached git worktree; its own migrations make the database and
+its own ``portal setup`` the mapping; the sandbox and this harness are today's — and on today's, the sides
+alternating which goes first; then per rate the consumers' CPU per event of each (medians) and the ratio.
+Metrics an older commit lacks (the apply-latency histogram, lease waits) print as ``-``; pick rates the
+older code survives (at 5bef8a3, 200/s takes more PostgreSQL connections than the server allows).
+
 Needs PostgreSQL and RabbitMQ with the management plugin; a database ``<name>_<namespace>`` and a vhost
 ``b24bridge-<namespace>`` are recreated, and dropped at the end.  ``--json FILE`` also writes the figures.
 """
@@ -43,6 +51,7 @@ import math
 import os
 import secrets
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,7 +75,9 @@ LATENCY = "bridge_consumer_apply_latency_seconds"
 LEASE_WAIT = "bridge_consumer_lease_wait_seconds"
 HAND_OVERS = "bridge_consumer_hand_overs"  # the counter's family name (samples end in _total)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-HANDLED = "SELECT (SELECT count(DISTINCT event_id) FROM inbox) + (SELECT count(*) FROM dead_letters)"
+# events handled: applied (inbox) or dead-lettered (a table older commits lack, hence the to_regclass)
+HANDLED = ("SELECT (SELECT count(DISTINCT event_id) FROM inbox) + CASE WHEN to_regclass('dead_letters') IS NULL "
+           "THEN 0 ELSE (SELECT count(*) FROM dead_letters) END")
 
 
 # --- processes ---------------------------------------------------------------------------------------------
@@ -106,7 +117,8 @@ class Bridge:
     """ingest, relay and consumers, each a ``b24bridge`` process, against one portal."""
 
     def __init__(self, dsn: str, amqp_url: str, webhook_url: str, mapping_file: Path, *, consumers: int,
-                 prefetch: int | None, rate: float, burst: int) -> None:
+                 prefetch: int | None, rate: float, burst: int, code: Path | None = None) -> None:
+        self.code = code  # another checkout whose ``b24bridge`` runs (--compare); None: this one
         self.token = secrets.token_urlsafe(24)
         self.ingest_port = _free_port()
         self.ingest_url = f"http://127.0.0.1:{self.ingest_port}"
@@ -118,6 +130,8 @@ class Bridge:
                     "BRIDGE_RELAY_METRICS_PORT": str(_free_port())}
         if prefetch:
             self.env["BRIDGE_CONSUMER_PREFETCH"] = str(prefetch)
+        if code is not None:
+            self.env["PYTHONPATH"] = str(code)
         self.procs: dict[str, subprocess.Popen] = {}
         self.logs = Path(tempfile.mkdtemp(prefix="b24bridge-e2e-logs-"))  # a pipe nobody reads would block them
         self.metrics_urls: list[str] = []
@@ -149,7 +163,7 @@ class Bridge:
 
     def _start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
         with open(self.logs / f"{name}.log", "ab") as log:
-            self.procs[name] = subprocess.Popen([sys.executable, "-m", "bridge.cli", *args],
+            self.procs[name] = subprocess.Popen([sys.executable, "-m", "bridge.cli", *args], cwd=self.code,
                                                 env={**self.env, **(env or {})}, stdout=log, stderr=log)
 
     def _wait(self, url: str) -> None:
@@ -442,20 +456,43 @@ def card_events(cards, entity: str, version: int, *, reprice: int = 0) -> list[d
 # --- the runs ---------------------------------------------------------------------------------------------
 
 
-async def setup(args: argparse.Namespace, suffix: str, rate: float, burst: int):
+async def setup(args: argparse.Namespace, suffix: str, rate: float, burst: int, code: Path | None = None):
     """A database, a vhost and a portal of this run's own; :func:`teardown` drops them (a backlog left in a
-    vhost would weigh on the node for every later run)."""
+    vhost would weigh on the node for every later run).  With ``code`` (another checkout), its own demo
+    helpers migrate the database and set the portal up, so the schema and mapping are that code's."""
     from bridge.demo import fresh_database, fresh_vhost, prepare_portal
 
     settings = Settings()
-    dsn = await fresh_database(settings.database_url.get_secret_value(), f"_{args.namespace}{suffix}")
     amqp_url = await fresh_vhost(settings.amqp_url.get_secret_value(), args.rabbitmq_api,
                                  f"b24bridge-{args.namespace}{suffix}")
     portal = Portal(rate, burst)
-    _, text = await prepare_portal(portal.webhook_url, None)
+    if code is None:
+        dsn = await fresh_database(settings.database_url.get_secret_value(), f"_{args.namespace}{suffix}")
+        _, text = await prepare_portal(portal.webhook_url, None)
+    else:
+        dsn, text = _prepare_with(code, f"_{args.namespace}{suffix}", portal.webhook_url)
     mapping_file = Path(tempfile.mkdtemp(prefix="b24bridge-e2e-")) / "mapping.yaml"
     mapping_file.write_text(text, encoding="utf-8")
     return dsn, amqp_url, portal, mapping_file
+
+
+def _prepare_with(code: Path, suffix: str, webhook_url: str) -> tuple[str, str]:
+    """The database DSN and mapping text that ``code``'s ``fresh_database`` and ``prepare_portal`` make."""
+    script = ("import asyncio, json, os\n"
+              "from bridge.demo import fresh_database, prepare_portal\n"
+              "async def main():\n"
+              "    dsn = await fresh_database(os.environ['BRIDGE_DATABASE_URL'], os.environ['E2E_SUFFIX'])\n"
+              "    _, text = await prepare_portal(os.environ['E2E_WEBHOOK'], None)\n"
+              "    print(json.dumps([dsn, text]))\n"
+              "asyncio.run(main())\n")
+    env = {**os.environ, "PYTHONPATH": str(code), "E2E_SUFFIX": suffix, "E2E_WEBHOOK": webhook_url,
+           "BRIDGE_DATABASE_URL": Settings().database_url.get_secret_value()}
+    done = subprocess.run([sys.executable, "-c", script], cwd=code, env=env, capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"setting up with the code in {code} failed:\n{done.stderr[-3000:]}")
+    dsn, text = json.loads(done.stdout.strip().splitlines()[-1])
+    return dsn, text
 
 
 async def teardown(args: argparse.Namespace, suffix: str, dsn: str) -> None:
@@ -466,17 +503,20 @@ async def teardown(args: argparse.Namespace, suffix: str, dsn: str) -> None:
     await drop_database(settings.database_url.get_secret_value(), dsn)
 
 
-async def fixed_rates(args: argparse.Namespace) -> list[Phase]:
-    dsn, amqp_url, portal, mapping_file = await setup(args, "", 0, 0)
+async def fixed_rates(args: argparse.Namespace, code: Path | None = None, label: str = "",
+                      phases: list[Phase] | None = None) -> list[Phase]:
+    """The fixed-rate phases, on this checkout's processes or (``code``) another's; ``label`` names them.
+    Each measured phase is appended to ``phases`` as it ends (kept if a later one fails)."""
+    dsn, amqp_url, portal, mapping_file = await setup(args, "", 0, 0, code)
     bridge = None
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=3)
     try:
         bridge = Bridge(dsn, amqp_url, portal.webhook_url, mapping_file, consumers=args.consumers,
-                        prefetch=args.prefetch, rate=1000, burst=1000)
+                        prefetch=args.prefetch, rate=1000, burst=1000, code=code)
         counts = [round(r * args.duration) for r in args.rates]
         events = mix(args.seed, sum(counts) + args.warmup)
         db_name = dsn.rsplit("/", 1)[1].split("?")[0]
-        phases = []
+        phases = [] if phases is None else phases
         if args.warmup:
             say(f"warm-up: {args.warmup} events at {args.rates[0]:g}/s (not counted)")
             await run_phase("warm-up", args.rates[0], events[: args.warmup], bridge, portal, pool, db_name,
@@ -484,16 +524,17 @@ async def fixed_rates(args: argparse.Namespace) -> list[Phase]:
         at = args.warmup
         for rate, n in zip(args.rates, counts, strict=True):
             say(f"{rate:g} events/s for {n / rate:.0f} s ({n} events), {args.consumers} consumer process(es)")
-            phase = await run_phase(f"{rate:g}/s × {args.consumers} cons.", rate, events[at: at + n], bridge,
-                                    portal, pool, db_name, args.drain_timeout)
+            name = f"{label} {rate:g}/s" if label else f"{rate:g}/s × {args.consumers} cons."
+            phase = await run_phase(name, rate, events[at: at + n], bridge, portal, pool, db_name, args.drain_timeout)
             say("  " + phase.row())
             say("  p95 by entity (ms): " + ", ".join(f"{e} {v * 1000:.0f}" for e, v in phase.p95_by_entity.items()
                                                   if v is not None))
             say("  exact p50/p95/p99 from the inbox and outbox rows (ms): " + ", ".join(
                 f"{e} {'/'.join(f'{q * 1000:.0f}' for q in qs)}" for e, qs in sorted(phase.exact.items())))
-            say("  lease waits (events queued on a 1C object another push holds): " + ", ".join(
-                f"{holder.replace('_', ' ')} {n:.0f} waits, {sec:.1f} s" for holder, (n, sec)
-                in sorted(phase.lease_waits.items())))
+            if phase.lease_waits:  # (a metric older commits lack, as the apply-latency histogram)
+                say("  lease waits (events queued on a 1C object another push holds): " + ", ".join(
+                    f"{holder.replace('_', ' ')} {n:.0f} waits, {sec:.1f} s" for holder, (n, sec)
+                    in sorted(phase.lease_waits.items())))
             if phase.hand_overs:
                 say("  hand-overs (documents that left their order's recompute to the push holding it): " + ", ".join(
                     f"{holder.replace('_', ' ')} {n:.0f}" for holder, n in sorted(phase.hand_overs.items())))
@@ -559,6 +600,42 @@ async def limited(args: argparse.Namespace) -> list[Phase]:
         await teardown(args, "_limited", dsn)
 
 
+def compare(args: argparse.Namespace) -> dict[str, list[list[Phase]]]:
+    """The fixed rates on today's processes and on those of ``args.compare`` (a git worktree of it: its
+    ingest, relay, consumers, migrations and mapping; the sandbox and this harness are today's), alternating
+    which side goes first, ``args.rounds`` times; prints every phase and the consumers' CPU per event."""
+    from .worktree import checkout
+
+    with checkout(args.compare) as tree:
+        sides: list[tuple[str, Path | None]] = [("now", None), (args.compare, tree)]
+        runs: dict[str, list[list[Phase]]] = {name: [] for name, _ in sides}
+        for r in range(args.rounds):  # A B, B A, …: neither side always runs first
+            for name, code in sides if r % 2 == 0 else sides[::-1]:
+                say(f"round {r + 1}: {name} ({'this checkout' if code is None else f'processes run from {code}'})")
+                runs[name].append([])
+                try:
+                    asyncio.run(fixed_rates(args, code, label=name, phases=runs[name][-1]))
+                except Exception as exc:  # noqa: BLE001 - old code may not survive a rate: say so, go on
+                    say(f"round {r + 1}: {name} stopped after {len(runs[name][-1])} phase(s): "
+                        f"{type(exc).__name__}: {str(exc)[:500]}")
+    say("")
+    say(HEADER)
+    for name, rounds in runs.items():
+        for phases in rounds:
+            for phase in phases:
+                say(phase.row())
+    for i, rate in enumerate(args.rates):
+        now, old = ([p[i].cpu_ms.get("consumers", 0.0) for p in runs[side] if len(p) > i]
+                    for side in ("now", args.compare))
+        if not now or not old:
+            say(f"{rate:g}/s: not measured on both sides")
+            continue
+        a, b = statistics.median(now), statistics.median(old)
+        say(f"{rate:g}/s, consumers' CPU ms per event (median of {len(now)} / {len(old)}): now {a:.2f}, "
+            f"{args.compare} {b:.2f}: {args.compare}/now = {b / max(a, 1e-9):.2f}×")
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rates", default="50,100,200", help="events per second, comma-separated")
@@ -577,6 +654,10 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="a few seconds of everything (CI smoke test)")
     parser.add_argument("--namespace", default="bench_e2e")
     parser.add_argument("--rabbitmq-api", help="management API URL (default: http://<amqp host>:15672/api)")
+    parser.add_argument("--compare", metavar="COMMIT",
+                        help="run the fixed rates also on the ingest, relay and consumers of COMMIT (a git "
+                             "worktree; 5bef8a3 is where issue 12 measured), alternating; no 2/s portal run")
+    parser.add_argument("--rounds", type=int, default=1, help="with --compare: runs of each side (medians)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the component processes go too
@@ -586,6 +667,15 @@ def main() -> None:
         args.drain_timeout = args.limited_timeout = 180.0
     args.rates = [float(r) for r in str(args.rates).split(",") if r.strip()]
     args.limited_prefetch = [int(p) for p in str(args.limited_prefetch).split(",") if p.strip()]
+    if args.compare:
+        if args.rounds < 1:
+            parser.error("--rounds must be 1 or more")
+        runs = compare(args)
+        if args.json:
+            args.json.write_text(json.dumps({"compare": {name: [[p.__dict__ | {"sustained": p.sustained} for p in ps]
+                                                                for ps in rounds] for name, rounds in runs.items()}},
+                                            indent=2, default=str), encoding="utf-8")
+        return
     phases: list[Phase] = []
     if not args.skip_rates:
         phases += asyncio.run(fixed_rates(args))

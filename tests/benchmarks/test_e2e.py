@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -55,3 +56,35 @@ def test_the_end_to_end_benchmark_measures_latency_from_the_consumers_histogram(
     assert rate["cpu_ms"]["postgres"] > 0  # the database's work is counted beside the bridge's
     (deals,) = figures["limited"]
     assert 0 < deals["applied"] <= deals["events"]  # the customer orders' latencies, nothing else
+
+
+def test_the_end_to_end_benchmark_runs_a_commit_beside_today(pg_server, rabbit, namespace, tmp_path):
+    """``--compare COMMIT`` runs the fixed rates on that commit's own processes (a git worktree: its ingest,
+    relay, consumers, migrations and mapping) and on today's; HEAD stands in for an older commit, so the
+    mechanism is checked: both sides handled every event, their CPU is counted, the ratio is printed, and
+    the worktree is gone afterwards."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("--compare needs a git checkout of the project")
+
+    def worktrees() -> str:
+        return subprocess.run(["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True,
+                              check=True).stdout
+
+    before = worktrees()
+    out = tmp_path / "figures.json"
+    env = {**os.environ, "BRIDGE_DATABASE_URL": pg_server, "BRIDGE_AMQP_URL": rabbit.amqp_url}
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.e2e", "--smoke", "--compare", "HEAD", "--namespace", namespace,
+         "--rabbitmq-api", rabbit.api_url, "--json", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "round 1: HEAD (processes run from " in run.stdout and "bench-compare-" in run.stdout, run.stdout
+    figures = json.loads(out.read_text(encoding="utf-8"))["compare"]
+    assert set(figures) == {"now", "HEAD"}
+    for side, rounds in figures.items():
+        ((phase,),) = rounds
+        assert phase["note"] == "", (side, phase)  # drained: every event handled ("not drained …" otherwise)
+        assert phase["cpu_ms"]["consumers"] > 0, (side, phase)
+    assert re.search(r"20/s, consumers' CPU ms per event \(median of 1 / 1\): now \d+\.\d\d, HEAD \d+\.\d\d: "
+                     r"HEAD/now = \d+\.\d\d×", run.stdout), run.stdout
+    assert worktrees() == before
