@@ -75,9 +75,8 @@ LATENCY = "bridge_consumer_apply_latency_seconds"
 LEASE_WAIT = "bridge_consumer_lease_wait_seconds"
 HAND_OVERS = "bridge_consumer_hand_overs"  # the counter's family name (samples end in _total)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-# events handled: applied (inbox) or dead-lettered (a table older commits lack, hence the to_regclass)
-HANDLED = ("SELECT (SELECT count(DISTINCT event_id) FROM inbox) + CASE WHEN to_regclass('dead_letters') IS NULL "
-           "THEN 0 ELSE (SELECT count(*) FROM dead_letters) END")
+HANDLED = "SELECT (SELECT count(DISTINCT event_id) FROM inbox) + (SELECT count(*) FROM dead_letters)"
+HANDLED_INBOX = "SELECT count(DISTINCT event_id) FROM inbox"  # older commits (--compare) have no dead_letters
 
 
 # --- processes ---------------------------------------------------------------------------------------------
@@ -333,7 +332,9 @@ async def run_phase(name: str, rate: float, events: list[dict[str, Any]], bridge
 
     total = len(events) + len(background or [])
     phase = Phase(name, rate, len(events))
-    handled0 = await pool.fetchval(HANDLED)
+    no_dead_letters = await pool.fetchval("SELECT to_regclass('dead_letters') IS NULL")
+    handled_sql = HANDLED_INBOX if no_dead_letters else HANDLED
+    handled0 = await pool.fetchval(handled_sql)
     buckets0 = bridge.latency_buckets()
     waits0, handed0 = bridge.lease_waits(), bridge.hand_overs()
     cpu0 = {**bridge.cpu(), "sandbox": cpu_seconds(portal._proc.pid), **servers_cpu()}
@@ -352,7 +353,7 @@ async def run_phase(name: str, rate: float, events: list[dict[str, Any]], bridge
 
     async def sample_backlog() -> None:
         while sending:
-            handled = await pool.fetchval(HANDLED) - handled0
+            handled = await pool.fetchval(handled_sql) - handled0
             backlog.append((time.monotonic() - started, accepted[0] - handled))
             await asyncio.sleep(1.0)
 
@@ -372,7 +373,7 @@ async def run_phase(name: str, rate: float, events: list[dict[str, Any]], bridge
             sends.append(post(background, background_rate, False))
         await asyncio.gather(*sends)
         phase.send_seconds = time.monotonic() - started
-        handled = await pool.fetchval(HANDLED) - handled0
+        handled = await pool.fetchval(handled_sql) - handled0
         phase.backlog_end = max(0, len(events) - handled)
         sending = False
         half = [(t, b) for t, b in backlog if t >= phase.send_seconds / 2]
@@ -380,7 +381,7 @@ async def run_phase(name: str, rate: float, events: list[dict[str, Any]], bridge
             phase.backlog_slope = (half[-1][1] - half[0][1]) / max(half[-1][0] - half[0][0], 1e-9)
         drain_started = time.monotonic()
         deadline = drain_started + drain_timeout
-        while await pool.fetchval(HANDLED) - handled0 < total:
+        while await pool.fetchval(handled_sql) - handled0 < total:
             if time.monotonic() > deadline:
                 phase.note = f"not drained after {drain_timeout:.0f} s"
                 break
