@@ -463,19 +463,17 @@ def one_round(tree: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 def compare(args: argparse.Namespace) -> None:
     """Today's consumers and those of ``args.compare``, alternating, ``args.rounds`` times (see --compare)."""
-    from benchmarks.worktree import checkout  # here: this file also runs inside old trees, which lack it
+    from benchmarks._worktree import alternate, checkout  # here: this file also runs inside old trees
 
     with checkout(args.compare) as tree:
         shutil.copy(Path(__file__), tree / "benchmarks" / "consumer.py")  # the same measuring code
         runs: dict[str, list[dict[str, Any]]] = {"now": [], args.compare: []}
-        sides = [("now", ROOT), (args.compare, tree)]
-        for r in range(args.rounds):  # A B, B A, …: neither side always runs first
-            for name, where in sides if r % 2 == 0 else sides[::-1]:
-                runs[name].append(one_round(where, args))
-                x = runs[name][-1]
-                print(f"round {r + 1}: {name:>10} {x['cpu_ms']:6.2f} CPU ms/event ({x['user_ms']:.2f} user)  "
-                      f"{x['statements']:5.2f} stmts  {x['xact']:4.2f} xact  {x['peak']:3d} conns  "
-                      f"{x['events']} events", flush=True)
+        for r, name, where in alternate([("now", ROOT), (args.compare, tree)], args.rounds):
+            runs[name].append(one_round(where, args))
+            x = runs[name][-1]
+            print(f"round {r + 1}: {name:>10} {x['cpu_ms']:6.2f} CPU ms/event ({x['user_ms']:.2f} user)  "
+                  f"{x['statements']:5.2f} stmts  {x['xact']:4.2f} xact  {x['peak']:3d} conns  "
+                  f"{x['events']} events", flush=True)
     median = {name: statistics.median(x["cpu_ms"] for x in xs) for name, xs in runs.items()}
     print(f"median CPU ms/event: now {median['now']:.2f}, {args.compare} {median[args.compare]:.2f}: "
           f"{args.compare}/now = {median[args.compare] / median['now']:.2f}×")

@@ -34,9 +34,12 @@ first-load prefetch (``--limited-prefetch``, 32 and 80).
 **Beside another commit** (``--compare COMMIT [--rounds N]``, fixed rates only): the same phases on the
 ingest, relay and consumers of COMMIT — a detached git worktree; its own migrations make the database and
 its own ``portal setup`` the mapping; the sandbox and this harness are today's — and on today's, the sides
-alternating which goes first; then per rate the consumers' CPU per event of each (medians) and the ratio.
-Metrics an older commit lacks (the apply-latency histogram, lease waits) print as ``-``; pick rates the
-older code survives (at 5bef8a3, 200/s takes more PostgreSQL connections than the server allows).
+alternating which goes first, each round on a fresh database and vhost (``…_old`` for COMMIT's side).
+Then per rate the consumers' CPU per event of each side (medians over the phases that drained) and the
+ratio.  What an older commit does not export (the apply-latency histogram: its p50/p95/p99 print as
+``-``; lease waits, hand-overs) is left out.  A side that fails is reported and the run goes on; it exits
+non-zero only when a side measured nothing.  Where an older commit dead-letters into RabbitMQ rather than a
+``dead_letters`` table, an event it dead-letters never counts as handled, and its phase ends "not drained".
 
 Needs PostgreSQL and RabbitMQ with the management plugin; a database ``<name>_<namespace>`` and a vhost
 ``b24bridge-<namespace>`` are recreated, and dropped at the end.  ``--json FILE`` also writes the figures.
@@ -70,6 +73,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bridge.settings import Settings
 
 from .initial_load import SOURCE, Portal, _free_port, say
+from ._worktree import ROOT
 
 LATENCY = "bridge_consumer_apply_latency_seconds"
 LEASE_WAIT = "bridge_consumer_lease_wait_seconds"
@@ -116,8 +120,8 @@ class Bridge:
     """ingest, relay and consumers, each a ``b24bridge`` process, against one portal."""
 
     def __init__(self, dsn: str, amqp_url: str, webhook_url: str, mapping_file: Path, *, consumers: int,
-                 prefetch: int | None, rate: float, burst: int, code: Path | None = None) -> None:
-        self.code = code  # another checkout whose ``b24bridge`` runs (--compare); None: this one
+                 prefetch: int | None, rate: float, burst: int, code: Path = ROOT) -> None:
+        self.code = code  # the checkout whose ``b24bridge`` runs: this one, or another (--compare)
         self.token = secrets.token_urlsafe(24)
         self.ingest_port = _free_port()
         self.ingest_url = f"http://127.0.0.1:{self.ingest_port}"
@@ -129,18 +133,21 @@ class Bridge:
                     "BRIDGE_RELAY_METRICS_PORT": str(_free_port())}
         if prefetch:
             self.env["BRIDGE_CONSUMER_PREFETCH"] = str(prefetch)
-        if code is not None:
-            self.env["PYTHONPATH"] = str(code)
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(code), os.environ.get("PYTHONPATH"))))
         self.procs: dict[str, subprocess.Popen] = {}
         self.logs = Path(tempfile.mkdtemp(prefix="b24bridge-e2e-logs-"))  # a pipe nobody reads would block them
         self.metrics_urls: list[str] = []
-        self._start("ingest", ["ingest", "--port", str(self.ingest_port)])
-        self._start("relay", ["relay"])
-        for i in range(consumers):
-            self.start_consumer(i)
-        self._wait(f"{self.ingest_url}/healthz")
-        for url in self.metrics_urls:
-            self._wait(url)
+        try:
+            self._start("ingest", ["ingest", "--port", str(self.ingest_port)])
+            self._start("relay", ["relay"])
+            for i in range(consumers):
+                self.start_consumer(i)
+            self._wait(f"{self.ingest_url}/healthz")
+            for url in self.metrics_urls:
+                self._wait(url)
+        except BaseException:  # those already started would outlive the run (a relay reconnects for ever)
+            self.close()
+            raise
 
     def start_consumer(self, i: int, prefetch: int | None = None) -> None:
         port = _free_port()
@@ -300,10 +307,15 @@ class Phase:
     note: str = ""
 
     @property
+    def drained(self) -> bool:
+        """Every event of the phase was handled before the drain timeout (its CPU per event is whole)."""
+        return not self.note.startswith("not drained")
+
+    @property
     def sustained(self) -> bool:
         """The backlog did not grow: over the second half of the sending it rose by at most 5 % of the rate
         per second (events waiting 5 s for their counterparty keep a steady backlog of a few seconds)."""
-        return self.backlog_slope <= max(0.05 * self.rate, 1.0) and not self.note.startswith("not drained")
+        return self.backlog_slope <= max(0.05 * self.rate, 1.0) and self.drained
 
     def row(self) -> str:
         def ms(v: float | None) -> str:
@@ -461,17 +473,23 @@ async def setup(args: argparse.Namespace, suffix: str, rate: float, burst: int, 
     """A database, a vhost and a portal of this run's own; :func:`teardown` drops them (a backlog left in a
     vhost would weigh on the node for every later run).  With ``code`` (another checkout), its own demo
     helpers migrate the database and set the portal up, so the schema and mapping are that code's."""
-    from bridge.demo import fresh_database, fresh_vhost, prepare_portal
+    from bridge.demo import database_for, fresh_database, fresh_vhost, prepare_portal
 
     settings = Settings()
     amqp_url = await fresh_vhost(settings.amqp_url.get_secret_value(), args.rabbitmq_api,
                                  f"b24bridge-{args.namespace}{suffix}")
     portal = Portal(rate, burst)
-    if code is None:
-        dsn = await fresh_database(settings.database_url.get_secret_value(), f"_{args.namespace}{suffix}")
-        _, text = await prepare_portal(portal.webhook_url, None)
-    else:
-        dsn, text = _prepare_with(code, f"_{args.namespace}{suffix}", portal.webhook_url)
+    try:
+        if code is None:
+            dsn = await fresh_database(settings.database_url.get_secret_value(), f"_{args.namespace}{suffix}")
+            _, text = await prepare_portal(portal.webhook_url, None)
+        else:
+            dsn, text = _prepare_with(code, f"_{args.namespace}{suffix}", portal.webhook_url)
+    except BaseException:  # nothing of the run may outlive it: the sandbox, the vhost, the database
+        portal.close()
+        await teardown(args, suffix, database_for(settings.database_url.get_secret_value(),
+                                                  f"_{args.namespace}{suffix}"))
+        raise
     mapping_file = Path(tempfile.mkdtemp(prefix="b24bridge-e2e-")) / "mapping.yaml"
     mapping_file.write_text(text, encoding="utf-8")
     return dsn, amqp_url, portal, mapping_file
@@ -479,20 +497,22 @@ async def setup(args: argparse.Namespace, suffix: str, rate: float, burst: int, 
 
 def _prepare_with(code: Path, suffix: str, webhook_url: str) -> tuple[str, str]:
     """The database DSN and mapping text that ``code``'s ``fresh_database`` and ``prepare_portal`` make."""
-    script = ("import asyncio, json, os\n"
+    script = ("import asyncio, json, os, bridge\n"
               "from bridge.demo import fresh_database, prepare_portal\n"
               "async def main():\n"
               "    dsn = await fresh_database(os.environ['BRIDGE_DATABASE_URL'], os.environ['E2E_SUFFIX'])\n"
               "    _, text = await prepare_portal(os.environ['E2E_WEBHOOK'], None)\n"
-              "    print(json.dumps([dsn, text]))\n"
+              "    print(json.dumps([bridge.__file__, dsn, text]))\n"
               "asyncio.run(main())\n")
     env = {**os.environ, "PYTHONPATH": str(code), "E2E_SUFFIX": suffix, "E2E_WEBHOOK": webhook_url,
            "BRIDGE_DATABASE_URL": Settings().database_url.get_secret_value()}
     done = subprocess.run([sys.executable, "-c", script], cwd=code, env=env, capture_output=True, text=True,
-                          check=False)
+                          check=False, timeout=300)
     if done.returncode != 0:
         raise RuntimeError(f"setting up with the code in {code} failed:\n{done.stderr[-3000:]}")
-    dsn, text = json.loads(done.stdout.strip().splitlines()[-1])
+    module, dsn, text = json.loads(done.stdout.strip().splitlines()[-1])
+    if not Path(module).resolve().is_relative_to(code.resolve()):
+        raise RuntimeError(f"the code in {code} was not the one imported: bridge came from {module}")
     return dsn, text
 
 
@@ -505,15 +525,15 @@ async def teardown(args: argparse.Namespace, suffix: str, dsn: str) -> None:
 
 
 async def fixed_rates(args: argparse.Namespace, code: Path | None = None, label: str = "",
-                      phases: list[Phase] | None = None) -> list[Phase]:
+                      phases: list[Phase] | None = None, suffix: str = "") -> list[Phase]:
     """The fixed-rate phases, on this checkout's processes or (``code``) another's; ``label`` names them.
     Each measured phase is appended to ``phases`` as it ends (kept if a later one fails)."""
-    dsn, amqp_url, portal, mapping_file = await setup(args, "", 0, 0, code)
-    bridge = None
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=3)
+    dsn, amqp_url, portal, mapping_file = await setup(args, suffix, 0, 0, code)
+    bridge = pool = None
     try:
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=3)
         bridge = Bridge(dsn, amqp_url, portal.webhook_url, mapping_file, consumers=args.consumers,
-                        prefetch=args.prefetch, rate=1000, burst=1000, code=code)
+                        prefetch=args.prefetch, rate=1000, burst=1000, code=code or ROOT)
         counts = [round(r * args.duration) for r in args.rates]
         events = mix(args.seed, sum(counts) + args.warmup)
         db_name = dsn.rsplit("/", 1)[1].split("?")[0]
@@ -543,11 +563,12 @@ async def fixed_rates(args: argparse.Namespace, code: Path | None = None, label:
             at += n
         return phases
     finally:
-        await pool.close()
+        if pool is not None:
+            await pool.close()
         if bridge is not None:
             bridge.close()
         portal.close()
-        await teardown(args, "", dsn)
+        await teardown(args, suffix, dsn)
 
 
 async def limited(args: argparse.Namespace) -> list[Phase]:
@@ -601,40 +622,43 @@ async def limited(args: argparse.Namespace) -> list[Phase]:
         await teardown(args, "_limited", dsn)
 
 
-def compare(args: argparse.Namespace) -> dict[str, list[list[Phase]]]:
+def compare(args: argparse.Namespace) -> dict[str, Any]:
     """The fixed rates on today's processes and on those of ``args.compare`` (a git worktree of it: its
     ingest, relay, consumers, migrations and mapping; the sandbox and this harness are today's), alternating
-    which side goes first, ``args.rounds`` times; prints every phase and the consumers' CPU per event."""
-    from .worktree import checkout
+    which side goes first, ``args.rounds`` times; prints every phase and, per rate, the consumers' CPU per
+    event of each side (medians over the phases that drained) and their ratio."""
+    from ._worktree import alternate, checkout, short
 
+    old = short(args.compare)
+    runs: dict[str, list[list[Phase]]] = {"now": [], old: []}
+    errors: list[str] = []
     with checkout(args.compare) as tree:
-        sides: list[tuple[str, Path | None]] = [("now", None), (args.compare, tree)]
-        runs: dict[str, list[list[Phase]]] = {name: [] for name, _ in sides}
-        for r in range(args.rounds):  # A B, B A, …: neither side always runs first
-            for name, code in sides if r % 2 == 0 else sides[::-1]:
-                say(f"round {r + 1}: {name} ({'this checkout' if code is None else f'processes run from {code}'})")
-                runs[name].append([])
-                try:
-                    asyncio.run(fixed_rates(args, code, label=name, phases=runs[name][-1]))
-                except Exception as exc:  # noqa: BLE001 - old code may not survive a rate: say so, go on
-                    say(f"round {r + 1}: {name} stopped after {len(runs[name][-1])} phase(s): "
-                        f"{type(exc).__name__}: {str(exc)[:500]}")
+        for r, name, code in alternate([("now", None), (old, tree)], args.rounds):
+            say(f"round {r + 1}: {name} ({'this checkout' if code is None else f'processes run from {code}'})")
+            runs[name].append([])
+            try:  # each side a database and vhost of its own: nothing one leaves can reach the other
+                asyncio.run(fixed_rates(args, code, label=f"{name} r{r + 1}", phases=runs[name][-1],
+                                        suffix="" if code is None else "_old"))
+            except Exception as exc:  # noqa: BLE001 - old code may not survive a rate: say so, go on
+                errors.append(f"round {r + 1}, {name}: {type(exc).__name__}: {str(exc)[:500]}")
+                say(f"round {r + 1}: {name} stopped after {len(runs[name][-1])} phase(s): {errors[-1]}")
     say("")
     say(HEADER)
-    for name, rounds in runs.items():
+    for rounds in runs.values():
         for phases in rounds:
             for phase in phases:
                 say(phase.row())
+    medians: dict[str, dict[str, float]] = {}
     for i, rate in enumerate(args.rates):
-        now, old = ([p[i].cpu_ms.get("consumers", 0.0) for p in runs[side] if len(p) > i]
-                    for side in ("now", args.compare))
-        if not now or not old:
-            say(f"{rate:g}/s: not measured on both sides")
+        cpu = {name: [ps[i].cpu_ms.get("consumers", 0.0) for ps in rounds if len(ps) > i and ps[i].drained]
+               for name, rounds in runs.items()}
+        if not cpu["now"] or not cpu[old]:
+            say(f"{rate:g}/s: not measured on both sides (a phase that did not drain does not count)")
             continue
-        a, b = statistics.median(now), statistics.median(old)
-        say(f"{rate:g}/s, consumers' CPU ms per event (median of {len(now)} / {len(old)}): now {a:.2f}, "
-            f"{args.compare} {b:.2f}: {args.compare}/now = {b / max(a, 1e-9):.2f}×")
-    return runs
+        medians[f"{rate:g}"] = m = {name: statistics.median(xs) for name, xs in cpu.items()}
+        say(f"{rate:g}/s, consumers' CPU ms per event (median of {len(cpu['now'])} / {len(cpu[old])}): "
+            f"now {m['now']:.2f}, {old} {m[old]:.2f}: {old}/now = {m[old] / max(m['now'], 1e-9):.2f}×")
+    return {"commit": old, "sides": runs, "medians": medians, "errors": errors}
 
 
 def main() -> None:
@@ -671,11 +695,14 @@ def main() -> None:
     if args.compare:
         if args.rounds < 1:
             parser.error("--rounds must be 1 or more")
-        runs = compare(args)
+        result = compare(args)
+        sides = {name: [[p.__dict__ | {"sustained": p.sustained} for p in ps] for ps in rounds]
+                 for name, rounds in result["sides"].items()}
         if args.json:
-            args.json.write_text(json.dumps({"compare": {name: [[p.__dict__ | {"sustained": p.sustained} for p in ps]
-                                                                for ps in rounds] for name, rounds in runs.items()}},
-                                            indent=2, default=str), encoding="utf-8")
+            args.json.write_text(json.dumps({"compare": {**result, "sides": sides}}, indent=2, default=str),
+                                 encoding="utf-8")
+        if not all(any(rounds) for rounds in sides.values()):
+            raise SystemExit("a side measured nothing: " + "; ".join(result["errors"]))
         return
     phases: list[Phase] = []
     if not args.skip_rates:

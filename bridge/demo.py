@@ -85,10 +85,19 @@ def _with_database(dsn: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
 
 
+def _database_name(dsn: str, suffix: str) -> str:
+    return (unquote(urlsplit(dsn).path.lstrip("/")) or "postgres") + suffix
+
+
+def database_for(dsn: str, suffix: str) -> str:
+    """The DSN of ``<database><suffix>`` next to the database ``dsn`` names: what :func:`fresh_database`
+    makes, known before it runs (a caller that must drop it after a failure needs the name first)."""
+    return _with_database(dsn, _database_name(dsn, suffix))
+
+
 async def fresh_database(dsn: str, suffix: str = "_demo") -> str:
     """Recreate ``<database><suffix>`` next to the configured database and migrate it; returns its DSN."""
-    base = unquote(urlsplit(dsn).path.lstrip("/")) or "postgres"
-    name = f"{base}{suffix}"
+    name = _database_name(dsn, suffix)
     try:
         conn = await asyncpg.connect(dsn, timeout=10)
     except (OSError, asyncpg.PostgresError) as exc:

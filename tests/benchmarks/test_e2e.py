@@ -29,13 +29,13 @@ def namespace(pg_server, rabbit):
     async def drop() -> None:
         conn = await asyncpg.connect(pg_server)
         try:
-            for suffix in ("", "_limited"):
+            for suffix in ("", "_limited", "_old"):  # _old: the other commit's side of --compare
                 await conn.execute(f'DROP DATABASE IF EXISTS "{base}_{name}{suffix}" WITH (FORCE)')
         finally:
             await conn.close()
 
     asyncio.run(drop())
-    for suffix in ("", "_limited"):
+    for suffix in ("", "_limited", "_old"):
         httpx.delete(f"{rabbit.api_url}/vhosts/{quote('b24bridge-' + name + suffix, safe='')}", timeout=10)
 
 
@@ -78,13 +78,19 @@ def test_the_end_to_end_benchmark_runs_a_commit_beside_today(pg_server, rabbit, 
          "--rabbitmq-api", rabbit.api_url, "--json", str(out)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "round 1: HEAD (processes run from " in run.stdout and "bench-compare-" in run.stdout, run.stdout
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    assert f"round 1: {head} (processes run from " in run.stdout and "bench-compare-" in run.stdout, run.stdout
     figures = json.loads(out.read_text(encoding="utf-8"))["compare"]
-    assert set(figures) == {"now", "HEAD"}
-    for side, rounds in figures.items():
-        ((phase,),) = rounds
+    assert figures["commit"] == head and figures["errors"] == [], run.stdout
+    assert set(figures["sides"]) == {"now", head}, run.stdout
+    for side, rounds in figures["sides"].items():
+        assert [len(phases) for phases in rounds] == [1], (side, run.stdout)
+        (phase,) = rounds[0]
         assert phase["note"] == "", (side, phase)  # drained: every event handled ("not drained …" otherwise)
         assert phase["cpu_ms"]["consumers"] > 0, (side, phase)
-    assert re.search(r"20/s, consumers' CPU ms per event \(median of 1 / 1\): now \d+\.\d\d, HEAD \d+\.\d\d: "
-                     r"HEAD/now = \d+\.\d\d×", run.stdout), run.stdout
+    ratio = figures["medians"]["20"]
+    assert set(ratio) == {"now", head} and all(v > 0 for v in ratio.values()), run.stdout
+    assert re.search(rf"20/s, consumers' CPU ms per event \(median of 1 / 1\): now \d+\.\d\d, {head} \d+\.\d\d: "
+                     rf"{head}/now = \d+\.\d\d×", run.stdout), run.stdout
     assert worktrees() == before

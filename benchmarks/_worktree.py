@@ -8,8 +8,10 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -29,3 +31,17 @@ def checkout(commit: str) -> Iterator[Path]:
             if removed.returncode != 0:
                 print(f"git worktree remove: {removed.stderr.strip()}; pruning", file=sys.stderr)
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=False)
+
+
+def short(commit: str) -> str:
+    """The abbreviated hash of ``commit`` (a name fit for a column, and never "now")."""
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", f"{commit}^{{commit}}"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def alternate(sides: list[tuple[str, T]], rounds: int) -> Iterator[tuple[int, str, T]]:
+    """``(round, name, side)`` for every side of every round, in the order A B, B A, A B …: neither side
+    always runs first (a warmer cache or a quieter host would favour it)."""
+    for r in range(rounds):
+        for name, side in sides if r % 2 == 0 else sides[::-1]:
+            yield r, name, side
