@@ -61,8 +61,11 @@ _state_opt = click.option("--state", type=click.Choice(dlq_mod.STATES), default=
 
 
 def reading(f):
-    """Filters of the reading commands: ``--reason`` filters by failure reason here (as it always did)."""
-    f = click.option("--reason", "failure_reason", help="Only this failure reason (same as --failure-reason).")(f)
+    """Filters of the reading commands: ``--reason`` filters by failure reason here (as it always did), and
+    ``--failure-reason`` — its name on replay and purge — does the same, so a filter copied from one works
+    on the other."""
+    f = click.option("--reason", "--failure-reason", "failure_reason",
+                     help="Only this failure reason (e.g. b24_rejected, dependency_missing, unrouted).")(f)
     for option in reversed([*_common, _state_opt]):
         f = option(f)
     return _queue_opt(f)

@@ -208,6 +208,19 @@ async def _has(found, n: int) -> bool:
     return len(await found) >= n
 
 
+async def test_reading_commands_take_the_failure_reason_filter_under_both_names(db_url, db_pool, amqp_url):
+    rejected, denied = await _stored(db_pool, amqp_url)
+
+    for name in ("--reason", "--failure-reason"):  # a filter copied from replay/purge works on list and export
+        listed = await asyncio.to_thread(cli, db_url, "dlq", "list", "--json", name, "b24_access_denied")
+        assert listed.exit_code == 0, listed.output
+        assert [json.loads(line)["event_id"] for line in listed.output.splitlines()] == [denied]
+        exported = await asyncio.to_thread(cli, db_url, "dlq", "export", name, "b24_rejected")
+        assert exported.exit_code == 0, exported.output
+        assert [json.loads(line)["event_id"] for line in exported.output.splitlines()
+                if line.startswith("{")] == [rejected]
+
+
 async def test_purge_needs_a_filter_or_all_and_marks_rows_with_who_when_and_why(db_url, db_pool, amqp_url):
     rejected, denied = await _stored(db_pool, amqp_url)
 
