@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 import bridge.cli
 from bridge.cli import main
+from bridge.settings import Settings
 
 
 def test_every_command_module_is_the_command_of_its_name():
@@ -41,3 +42,10 @@ def test_help_imports_no_command_module():
              "             or m.split('.')[0] in heavy))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"  # no command module, none of what they pull in
+
+
+def test_consume_help_names_the_consumers_it_starts_by_default(monkeypatch):
+    monkeypatch.delenv("BRIDGE_CONSUMER_ENTITIES", raising=False)
+    shown = " ".join(CliRunner().invoke(main, ["consume", "--help"], terminal_width=200).output.split())
+    started = Settings().consumer_entities  # what `consume` without --entity runs
+    assert f"which defaults to {', '.join(started)})" in shown

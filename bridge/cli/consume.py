@@ -5,10 +5,13 @@ import click
 from .. import bootstrap, runner
 from ..settings import Settings
 
+_DEFAULT_ENTITIES = Settings.model_fields["consumer_entities"].get_default(call_default_factory=True)
+
 
 @click.command("consume")
 @click.option("--entity", "entities", multiple=True,
-              help="Consumer target to run (repeatable; default BRIDGE_CONSUMER_ENTITIES: counterparty).")
+              help="Consumer target to run: counterparty, product or deal (repeatable; default: those of "
+                   f"BRIDGE_CONSUMER_ENTITIES, which defaults to {', '.join(_DEFAULT_ENTITIES)}).")
 def command(entities: tuple[str, ...]) -> None:
     """Apply events from RabbitMQ to Bitrix24 (queues b24.<target>), idempotently.
 
