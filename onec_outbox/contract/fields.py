@@ -78,7 +78,8 @@ def describe(value: object) -> str:
 
 # --- decimals ---------------------------------------------------------------------------------------
 
-_DECIMAL = re.compile(r"-?\d{1,15}(?:\.(\d+))?", re.ASCII)
+_DECIMAL = re.compile(r"-?(\d+)(?:\.(\d+))?", re.ASCII)
+_INTEGER_DIGITS = 15  # 1C's Число(15, N) and Bitrix24's decimal columns: more would be cut or rounded
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,13 @@ class DecimalRule:
                 "decimal_invalid",
                 f'{self.what}: «{_shown(value)}» не является числом вида "{self.example}"{hint}',
             )
-        fraction = match.group(1)
+        whole, fraction = match.group(1), match.group(2)
+        if len(whole) > _INTEGER_DIGITS:
+            fail(
+                "decimal_out_of_range",
+                f"{self.what}: в значении «{_shown(value)}» больше {_INTEGER_DIGITS} цифр до точки "
+                f"(в 1С — Число({_INTEGER_DIGITS}, {self.places}))",
+            )
         if fraction and len(fraction) > self.places:
             fail(
                 "decimal_too_precise",

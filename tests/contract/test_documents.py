@@ -62,6 +62,16 @@ def test_comma_as_decimal_separator_gets_a_hint():
     assert "точка" in the_violation(payload_with("invoice", amount="12500,00"))["message"]
 
 
+@pytest.mark.parametrize("field, value", [("amount", "1234567890123456.00"), ("price", "9999999999999999"),
+                                          ("quantity", "-10000000000000000.5")])
+def test_more_than_15_digits_before_the_dot_is_out_of_range_and_says_so(field, value):
+    error = the_violation(item_with("customer_order", **{field: value}))
+    assert (error["path"], error["code"]) == (f"payload.items[0].{field}", "decimal_out_of_range")
+    assert f"«{value}»" in error["message"] and "15 цифр до точки" in error["message"]
+    assert parse_event(item_with("customer_order", amount="999999999999999.99")).payload.items[0].amount == \
+        Decimal("999999999999999.99")  # 15 digits: 1C's Число(15, 2) holds it
+
+
 def test_negative_money_is_rejected():
     error = the_violation(payload_with("payment", amount="-10.00"))
     assert (error["path"], error["code"]) == ("payload.amount", "decimal_negative")
