@@ -141,7 +141,8 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
         except RequestRejected as exc:
             log.warning("ingest request refused", extra={"action": "ingest.refuse", "status": exc.status,
                                                           "error": exc.code})
-            return _error(exc.status, exc.code, exc.message, {"Connection": "close"} if exc.status == 408 else None)
+            headers = {**(exc.headers or {}), **({"Connection": "close"} if exc.status == 408 else {})}
+            return _error(exc.status, exc.code, exc.message, headers or None)
         except InfrastructureError as exc:
             log.error("ingest could not store events", extra={"action": "ingest.storage_error", "error": str(exc)})
             return _error(503, "storage_unavailable", "the bridge cannot store events right now; retry later",
@@ -184,7 +185,7 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
                 check_sources([_json_or_none(body)], config.sources[token])
         except RequestRejected as exc:
             log.warning("heartbeat refused", extra={"action": "heartbeat.refuse", "status": exc.status, "error": exc.code})
-            return _error(exc.status, exc.code, exc.message)
+            return _error(exc.status, exc.code, exc.message, exc.headers)
         status, answer = await heartbeat.accept(body, state["pool"])
         return JSONResponse(answer, status_code=status)
 

@@ -17,11 +17,15 @@ from starlette.requests import ClientDisconnect
 class RequestRejected(Exception):
     """The whole request is refused with this status and error (the body names the problem)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
+
+
+_REALM = 'Bearer realm="onec-b24-bridge ingest"'  # a 401 says which scheme to use (RFC 9110 §11.6.1, RFC 6750)
 
 
 def check_token(request: Request, tokens: list[bytes]) -> bytes:
@@ -29,14 +33,15 @@ def check_token(request: Request, tokens: list[bytes]) -> bytes:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise RequestRejected(401, "unauthorized", "send Authorization: Bearer <token>")
+        raise RequestRejected(401, "unauthorized", "send Authorization: Bearer <token>", {"WWW-Authenticate": _REALM})
     given = token.strip().encode()
     matched: bytes | None = None
     for known in tokens:  # compare with every token, always: no early exit to time
         if hmac.compare_digest(given, known):
             matched = known
     if matched is None:
-        raise RequestRejected(401, "unauthorized", "the bearer token is not one of BRIDGE_INGEST_TOKENS")
+        raise RequestRejected(401, "unauthorized", "the bearer token is not one of BRIDGE_INGEST_TOKENS",
+                              {"WWW-Authenticate": f'{_REALM}, error="invalid_token"'})
     return matched
 
 

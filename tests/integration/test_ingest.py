@@ -111,7 +111,11 @@ async def test_a_missing_or_unknown_token_gets_401_and_nothing_is_stored(ingest,
     client, pool = ingest
     r = await client.post("/v1/events", json=fresh(), headers=headers)
     assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+    assert r.headers["www-authenticate"].startswith("Bearer ")  # which scheme to use (RFC 9110 requires it)
+    assert ('error="invalid_token"' in r.headers["www-authenticate"]) == (headers.get("Authorization") == "Bearer wrong")
     assert await stored(pool) == []
+    beat = await client.post("/v1/heartbeat", json={}, headers=headers)
+    assert beat.status_code == 401 and beat.headers["www-authenticate"].startswith("Bearer ")
 
 
 async def test_a_body_that_is_not_json_gets_400_saying_where(ingest):
