@@ -69,6 +69,7 @@ class DemoResult:
     board_url: str
     webhook_url: str
     ingest_url: str
+    ingest_token: str  # this run's own, made up for it: what a person posting events by hand needs (--serve)
     events: int
     seconds: float
     problems: list[str] = field(default_factory=list)
@@ -183,7 +184,8 @@ async def running_demo(settings: Settings, options: DemoOptions,
     with serve_in_thread(SandboxConfig(rate=options.rate, burst=options.burst), port=options.sandbox_port) as portal:
         say("portal setup", 0, 1)
         mapping, text = await prepare_portal(portal.webhook_url, settings.mapping_file)
-        mapping_file = Path(tempfile.mkdtemp(prefix="b24bridge-demo-")) / "mapping.yaml"
+        mapping_dir = tempfile.TemporaryDirectory(prefix="b24bridge-demo-")  # gone when the demo ends
+        mapping_file = Path(mapping_dir.name) / "mapping.yaml"
         mapping_file.write_text(text, encoding="utf-8")
         say("portal setup", 1, 1)
         bridge_settings = settings.model_copy(update={
@@ -196,6 +198,7 @@ async def running_demo(settings: Settings, options: DemoOptions,
         task = asyncio.create_task(bootstrap.run_all(bridge_settings, stop))
         ingest_url = f"http://127.0.0.1:{options.ingest_port}"
         async with AsyncExitStack() as stack:
+            stack.callback(mapping_dir.cleanup)  # after the bridge stopped reading it
             stack.push_async_callback(_stop, stop, task)
             await wait_up(ingest_url, task)
             run = generate(ScenarioConfig(seed=options.seed, days=options.days, sizes=Sizes(
@@ -219,7 +222,7 @@ async def running_demo(settings: Settings, options: DemoOptions,
             summary = await summarize(state, root.pool, mapping)
             result = DemoResult(
                 summary=summary, expected=expected_summary(expected, mapping), board_url=portal.base_url + "/_sandbox/",
-                webhook_url=portal.webhook_url, ingest_url=ingest_url, events=len(events),
+                webhook_url=portal.webhook_url, ingest_url=ingest_url, ingest_token=token, events=len(events),
                 seconds=time.monotonic() - started)
             result.problems = compare(result.summary, result.expected) + compare_in_detail(expected, state, mapping)
             yield result, portal.sandbox

@@ -69,7 +69,7 @@ def command(seed, counterparties, products, orders, days, sandbox_port, ingest_p
                                            "events": result.events, "seconds": round(result.seconds, 1)},
                                           ensure_ascii=False, indent=2))
                 else:
-                    _print_summary(console, result)
+                    _print_summary(console, result, serve)
                     console.print(f"Bridge logs (JSON lines): {log_path}")
                 if serve:
                     console.print("serving: Ctrl-C stops")
@@ -86,7 +86,7 @@ def command(seed, counterparties, products, orders, days, sandbox_port, ingest_p
     raise SystemExit(code)
 
 
-def _print_summary(console, result) -> None:
+def _print_summary(console, result, serving: bool) -> None:
     table = Table("", "Bitrix24 shows", "1C says", title=f"{result.events} events from 1C, {result.seconds:.0f} s")
     for key in ("companies", "contacts", "products", "deals"):
         mark = "" if result.summary[key] == result.expected[key] else " ✗"
@@ -101,7 +101,12 @@ def _print_summary(console, result) -> None:
     table.add_row("dead letters", str(sum(dead.values())) + (f" {dead}" if dead else ""), "0")
     console.print(table)
     console.print(f"Deals as a sales manager sees them: [bold]{result.board_url}[/bold]")
-    console.print(f"Ingest: {result.ingest_url}/docs · webhook: {result.webhook_url.rsplit('/', 2)[0]}/***/")
+    if serving:  # the demo's own throwaway token: what posting events by hand (or /docs' Authorize) needs
+        console.print(f"Ingest: {result.ingest_url}/docs · Authorization: Bearer {result.ingest_token} · "
+                      f"webhook: {result.webhook_url}")
+    else:
+        console.print("(the sandbox and the bridge stop now: `./dev demo --serve` keeps them running, to open "
+                      "the board or post events of your own)")
     for problem in result.problems[:30]:
         console.print(f"[red]mismatch[/red] {problem}")
     if len(result.problems) > 30:

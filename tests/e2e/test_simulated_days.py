@@ -8,7 +8,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -33,13 +35,19 @@ async def test_a_simulated_business_day_ends_with_the_portal_equal_to_the_expect
     options = DemoOptions(seed=seed, counterparties=10, products=12, orders=24, days=2, rate=2, burst=50,
                           sandbox_port=free_port(), ingest_port=free_port(), rabbitmq_api=rabbit.api_url,
                           vhost=vhost, timeout=300)
+    left_before = set(Path(tempfile.gettempdir()).glob("b24bridge-demo-*"))
     try:
         async with running_demo(settings, options) as (result, sandbox):
             assert result.problems == []
             assert result.summary["deals"] == result.expected["deals"] > 0
             assert result.summary["dead_letters"] == {}
+            async with httpx.AsyncClient() as client:  # the token `demo --serve` prints lets a person post
+                answer = await client.post(f"{result.ingest_url}/v1/events", json=[],
+                                           headers={"Authorization": f"Bearer {result.ingest_token}"})
+            assert answer.status_code == 200, answer.text
     finally:
         await asyncio.to_thread(_cleanup, rabbit, vhost, db_url)
+    assert set(Path(tempfile.gettempdir()).glob("b24bridge-demo-*")) <= left_before  # its mapping file went too
 
 
 @pytest.mark.slow

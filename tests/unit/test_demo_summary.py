@@ -1,0 +1,36 @@
+"""What `b24bridge demo` prints at the end: with --serve, what a person needs to use the running stack
+(the ingest's token, the webhook); without it, that everything stops now."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from bridge.cli.demo import _print_summary
+from bridge.demo import DemoResult
+
+COUNTS = {"companies": 2, "contacts": 3, "products": 4, "deals": 1, "notifications": 0,
+          "deals_by_stage": {"Новая": 1}, "dead_letters": {}}
+
+
+def printed(serving: bool) -> str:
+    result = DemoResult(summary=dict(COUNTS), expected=dict(COUNTS), board_url="http://127.0.0.1:8090/_sandbox/",
+                        webhook_url="http://127.0.0.1:8090/rest/1/sandbox0webhook0code/",
+                        ingest_url="http://127.0.0.1:8080", ingest_token="t0ken-of-this-run", events=9, seconds=3.0)
+    out = io.StringIO()
+    _print_summary(Console(file=out, width=300), result, serving)
+    return out.getvalue()
+
+
+def test_serving_prints_the_ingest_token_and_the_webhook_a_person_needs():
+    text = printed(serving=True)
+    assert "Authorization: Bearer t0ken-of-this-run" in text
+    assert "http://127.0.0.1:8090/rest/1/sandbox0webhook0code/" in text
+    assert "http://127.0.0.1:8090/_sandbox/" in text
+
+
+def test_without_serve_it_says_the_addresses_stop_working_and_how_to_keep_them():
+    text = printed(serving=False)
+    assert "t0ken-of-this-run" not in text
+    assert "--serve" in text and "stop now" in text
