@@ -53,6 +53,9 @@ PAGE = 50  # rows per list page (Bitrix24's fixed page size)
 BATCH = 50  # commands per batch request
 MAX_WINDOW = PAGE * 2000  # the widest ID window one list command covers
 REQUISITE_OWNER = {"4": "company", "3": "contact"}  # crm.requisite ENTITY_TYPE_ID
+# a catalog product's base price as compared: not product fields (catalog.price.list holds prices), so never
+# in the product list's select
+BASE_PRICE = ("basePrice", "basePriceCurrency")
 Progress = Callable[[str, int, int], None]  # (what, done, total): IDs covered of the highest ID
 
 
@@ -134,6 +137,9 @@ def _fields_of(row: Any) -> Mapping[str, Any] | None:
         return None
     if row["onec_type"] == "counterparty" and row["b24_type"] in ("company", "contact"):
         return ((state.get("main") or {}).get("fields")) or None
+    if row["b24_type"] == "product" and isinstance(state.get("base_price"), dict):  # catalog API: 1C's sale price
+        base = state["base_price"]
+        return {**(state.get("fields") or {}), BASE_PRICE[0]: base.get("price"), BASE_PRICE[1]: base.get("currency")}
     if row["b24_type"] in ("product", "deal"):
         return state.get("fields") or None
     return None
@@ -181,7 +187,7 @@ def _select(base: Iterable[str], views: Iterable[LinkView], create_only: frozens
     fields = dict.fromkeys(base)
     for view in views:
         for name in view.fields or {}:
-            if name not in create_only and name not in domain.NOT_COMPARED:
+            if name not in create_only and name not in domain.NOT_COMPARED and name not in BASE_PRICE:
                 fields[name] = None
     return tuple(fields)
 
@@ -212,6 +218,8 @@ class Reconciler:
                 continue
             rows = await scan(self.b24, spec, self.progress)
             records[entity] = {int(r[spec.id_key]): _upper_id(r, spec.id_key) for r in rows}
+            if spec.method == "catalog.product.list":
+                await self._base_prices(records[entity])
             report.scanned[entity] = len(rows)
             report.checked[entity] = len(facts.by_id.get(entity, {}))
         for entity in wanted:
@@ -250,6 +258,19 @@ class Reconciler:
             base = ("ID", "ORIGINATOR_ID", "ORIGIN_ID", "STAGE_ID", "CATEGORY_ID", "OPPORTUNITY", "CURRENCY_ID")
             return ListSpec(entity, "crm.deal.list", "ID", _select(base, views, self._create_only("deal")))
         return None
+
+    async def _base_prices(self, products: dict[int, dict[str, Any]]) -> None:
+        """Put each catalog product's base price (``products.base_price_type_id``) on its record as
+        :data:`BASE_PRICE`, for the drift comparison: a manager's price edit is drift like a name edit.  A product
+        without a base price row gets None (a price deleted by hand is drift too)."""
+        group = self.mapping.products.base_price_type_id
+        spec = ListSpec("product price", "catalog.price.list", "id", ("id", "productId", "price", "currency"),
+                        {"catalogGroupId": group})
+        prices = {int(r["productId"]): r for r in await scan(self.b24, spec, self.progress)}
+        for product_id, record in products.items():
+            price = prices.get(product_id)
+            record[BASE_PRICE[0]] = price.get("price") if price else None
+            record[BASE_PRICE[1]] = price.get("currency") if price else None
 
     async def _catalog_iblock(self) -> int:
         if self._iblock is None:

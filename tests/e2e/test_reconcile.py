@@ -121,3 +121,43 @@ async def test_reconcile_finds_planted_drift_and_repair_fixes_all_but_the_duplic
                 any(r["ENTITY_ID"] == companies[0]["ID"] and r.get("RQ_KPP") == "773601002"
                     for r in state["requisites"]))
     assert await wait_for(updated, timeout=60, interval=0.2)
+
+
+async def test_a_sale_price_changed_or_deleted_by_hand_is_drift_and_repair_puts_1cs_back(crm):
+    """The catalogue is 1C's (docs/ownership.md), prices included, though the catalog API keeps them apart
+    from the product (catalog.price.*): a manager's price is found and put back like a renamed product."""
+    edited, deleted = str(uuid.uuid4()), str(uuid.uuid4())
+    await crm.post([product_event(edited), product_event(deleted, name="Шуруп 50 мм")])
+
+    def products() -> dict[str, dict]:
+        return {onec_id_of_key(p["xmlId"]): p for p in crm.state()["products"] if p.get("xmlId")}
+
+    def base_price(b24_id) -> dict | None:
+        return next((p for p in crm.state()["prices"] if p["productId"] == int(b24_id)
+                     and p["catalogGroupId"] == MAPPING.products.base_price_type_id), None)
+
+    async def priced() -> bool:
+        return all(p in products() and base_price(products()[p]["id"]) for p in (edited, deleted))
+
+    assert await wait_for(priced, timeout=60, interval=0.2)
+    ids = {p: int(products()[p]["id"]) for p in (edited, deleted)}
+    code, out = await reconcile(crm, "--json")
+    assert (code, json.loads(out)["findings"]) == (0, []), out
+
+    portal = crm.portal.sandbox
+    portal.call("catalog.price.update", {"id": base_price(ids[edited])["id"], "fields": {"price": 5}})
+    portal.call("catalog.price.modify", {"fields": {"product": {"id": ids[deleted], "prices": []}}})  # replace-all
+    assert base_price(ids[deleted]) is None
+
+    code, out = await reconcile(crm, "--json")
+    drift = {f["b24_id"]: f["fields"] for f in json.loads(out)["findings"] if f["kind"] == "drift"}
+    assert code == 1 and set(drift) == set(ids.values()), out
+    assert list(drift[ids[edited]]) == ["basePrice"] and drift[ids[edited]]["basePrice"]["bitrix24"] == 5
+    assert float(drift[ids[edited]]["basePrice"]["bridge"]) == 180.0  # 1C's sale price, as pushed
+    assert drift[ids[deleted]]["basePrice"]["bitrix24"] is None
+
+    code, _ = await reconcile(crm, "--repair")
+    assert code == 0
+    assert [float(base_price(ids[p])["price"]) for p in (edited, deleted)] == [180.0, 180.0]
+    code, out = await reconcile(crm, "--json")
+    assert (code, json.loads(out)["findings"]) == (0, []), out
