@@ -152,7 +152,7 @@ def _with_outcomes(events: list[dict], outcomes: list[dict]) -> list[dict]:
         if event_id not in known:  # outbox row purged (or sent by another installation's relay)
             events.append({"event_id": event_id, "event_type": None, "source": None, "entity": rows[0]["entity"],
                            "entity_id": rows[0]["entity_id"], "version": None, "occurred_at": None,
-                           "received_at": None, "published_at": None, "number": None, "date": None,
+                           "received_at": None, "published_at": None, "replays": 0, "number": None, "date": None,
                            "applied_by": []})
     for e in events:
         e["outcomes"] = [{k: v for k, v in row.items() if k not in ("entity", "entity_id")}

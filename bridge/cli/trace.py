@@ -127,21 +127,36 @@ def _event_lines(e: dict[str, Any], now: datetime) -> list[str]:
                                   f"v{e['version']}" if e.get("version") is not None else None,
                                   f"(1C time {_time(e['occurred_at'], now)})" if e.get("occurred_at") else None]))
     lines = [head]
+    published = e.get("published_at")
     if e.get("received_at"):
         lines.append(f"  {_time(e['received_at'], now)}  received and stored")
-        lines.append(f"  {_time(e['published_at'], now)}  published" if e.get("published_at")
-                     else "  —  not published yet: waiting for the relay")
+        if not published:
+            lines.append("  —  not published yet: waiting for the relay"
+                         + (f" (dead-letter replay {e['replays']})" if e.get("replays") else ""))
     else:
         lines.append("  (the outbox row is purged: received and published times are gone)")
+        published = None
     if not e["outcomes"]:
-        lines.append("  —  no consumer has handled it yet" if e.get("published_at") else "")
+        lines.append("  —  no consumer has handled it yet" if published else "")
     for group in _collapse(e["outcomes"]):
         row, count, last = group
+        if published and row["at"] >= published:  # in time order: a replay publishes after the first outcomes
+            lines.append(_published_line(e, now))
+            published = None
         repeat = f" ×{count}, last {_time(last, now)}" if count > 1 else ""
         lines.append(f"  {_time(row['at'], now)}  {row['consumer']}: {outcome_text(row)}{repeat}")
         for call in row["calls"] or []:
             lines.append(f"      {call_text(call)}")
+    if published:
+        lines.append(_published_line(e, now))
     return [line for line in lines if line]
+
+
+def _published_line(e: dict[str, Any], now: datetime) -> str:
+    """The outbox keeps the latest publish only: after a dead-letter replay, that of the replay."""
+    if e.get("replays"):
+        return f"  {_time(e['published_at'], now)}  published again (dead-letter replay {e['replays']})"
+    return f"  {_time(e['published_at'], now)}  published"
 
 
 def outcome_text(row: dict[str, Any]) -> str:

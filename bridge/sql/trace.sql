@@ -2,7 +2,7 @@
 -- Events stored for one 1C object (newest first), with which consumers applied each.
 -- $1 entity_id uuid, $2 limit int
 SELECT o.event_id::text AS event_id, o.event_type, o.source, o.entity, o.entity_id::text AS entity_id, o.version,
-       o.occurred_at, o.received_at, o.published_at, o.body->'payload'->>'number' AS number,
+       o.occurred_at, o.received_at, o.published_at, o.replays, o.body->'payload'->>'number' AS number,
        o.body->'payload'->>'date' AS date,
        coalesce(array_agg(i.consumer ORDER BY i.consumer) FILTER (WHERE i.consumer IS NOT NULL), '{}') AS applied_by
   FROM outbox o
@@ -16,7 +16,7 @@ SELECT o.event_id::text AS event_id, o.event_type, o.source, o.entity, o.entity_
 -- One event by its event_id, with which consumers applied it.
 -- $1 event_id uuid
 SELECT o.event_id::text AS event_id, o.event_type, o.source, o.entity, o.entity_id::text AS entity_id, o.version,
-       o.occurred_at, o.received_at, o.published_at, o.body->'payload'->>'number' AS number,
+       o.occurred_at, o.received_at, o.published_at, o.replays, o.body->'payload'->>'number' AS number,
        o.body->'payload'->>'date' AS date,
        coalesce(array_agg(i.consumer ORDER BY i.consumer) FILTER (WHERE i.consumer IS NOT NULL), '{}') AS applied_by
   FROM outbox o

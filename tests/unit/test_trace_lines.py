@@ -1,0 +1,41 @@
+"""`b24bridge trace` tells an event's story in time order, also after a dead-letter replay, whose publish is
+the only one the outbox keeps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bridge.cli.trace import _event_lines
+
+T0 = datetime(2026, 12, 3, 18, 59, 27, tzinfo=UTC)
+
+
+def outcome(outcome: str, at: datetime, **more) -> dict:
+    return {"consumer": "counterparty", "outcome": outcome, "at": at, "reason": None, "error": None,
+            "retry_tier": None, "missing": None, "calls": [], **more}
+
+
+def event(published: datetime | None, replays: int, outcomes: list[dict]) -> dict:
+    return {"event_id": "e1", "event_type": "counterparty.upsert", "version": 1, "occurred_at": None,
+            "received_at": T0, "published_at": published, "replays": replays, "outcomes": outcomes}
+
+
+def test_a_replayed_event_reads_received_dead_lettered_published_again_applied():
+    replayed_at = T0 + timedelta(seconds=17)
+    lines = _event_lines(event(replayed_at, 1, [
+        outcome("dead_lettered", T0 + timedelta(seconds=1), reason="b24_rejected", error="ERROR_CORE"),
+        outcome("applied", replayed_at + timedelta(seconds=1))]), T0)
+    assert [line.split()[1:3] for line in lines[1:]] == [
+        ["received", "and"], ["counterparty:", "dead-lettered"], ["published", "again"], ["counterparty:", "applied"]]
+    assert "(dead-letter replay 1)" in lines[3]
+
+
+def test_an_event_published_once_reads_received_published_applied():
+    lines = _event_lines(event(T0 + timedelta(seconds=1), 0, [outcome("applied", T0 + timedelta(seconds=2))]), T0)
+    assert [line.strip() for line in lines[1:]] == [
+        "18:59:27  received and stored", "18:59:28  published", "18:59:29  counterparty: applied"]
+
+
+def test_a_replay_the_relay_has_not_published_yet_says_so():
+    lines = _event_lines(event(None, 2, [outcome("dead_lettered", T0, reason="b24_rejected", error="x")]), T0)
+    assert "not published yet: waiting for the relay (dead-letter replay 2)" in lines[2]
