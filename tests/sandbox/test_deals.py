@@ -69,6 +69,17 @@ def test_category_list_is_wrapped_like_the_real_reply(portal):
     assert default["id"] == 0 and default["isDefault"] == "Y" and added["originId"] == ""
 
 
+def test_category_list_returns_every_funnel_in_one_reply_like_the_real_52(portal):
+    """The recorded portal sent all 52 funnels at once, with ``total`` and no ``next``: it does not page."""
+    real = real_reply("crm_category_list")["response"]
+    assert len(real["result"]["categories"]) == real["total"] == 52 and "next" not in real
+    for i in range(51):
+        portal.sandbox.call("crm.category.add", {"entityTypeId": 2, "fields": {"name": f"F{i}"}})
+    body = portal.call("crm.category.list", entityTypeId=2).json()
+    assert len(body["result"]["categories"]) == body["total"] == 52 and "next" not in body
+    assert list(body) == list(real)
+
+
 def test_default_funnel_stages_pre_exist(portal):
     rows = portal.result("crm.status.list", filter={"ENTITY_ID": "DEAL_STAGE"}, order={"SORT": "ASC"})
     assert [r["STATUS_ID"] for r in rows] == DEFAULT_STAGES
