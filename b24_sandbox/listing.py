@@ -1,9 +1,9 @@
 """``*.list`` mechanics: filter operators, ``order``, and paging by 50 with ``start``/``next``/``total``.
 
 Filter keys carry an operator prefix: ``>= > <= < @ !@ % !% =% %= !=% !%= = != !`` (none = ``=``).  Plain
-equality is exact (so ``ORIGINATOR_ID``/``ORIGIN_ID``/``XML_ID`` match exactly), an array value means IN,
-and multifields (``PHONE``, ``EMAIL``…) match by exact value only.  Unknown filter fields are ignored, as
-the portal's SQL builder does.
+equality is exact (so ``ORIGINATOR_ID``/``ORIGIN_ID``/``XML_ID`` match exactly), an array value means IN
+(NOT IN after ``!``/``!=``), and multifields (``PHONE``, ``EMAIL``…) match by exact value only.  Unknown
+filter fields are ignored, as the portal's SQL builder does.
 """
 
 from __future__ import annotations
@@ -62,6 +62,16 @@ def _like(pattern: str, candidate: str) -> bool:
     return re.fullmatch(regex, candidate, re.IGNORECASE | re.DOTALL) is not None
 
 
+def _membership(op: str, wanted: Any) -> str | None:
+    """"IN" or "NOT IN" when the condition tests a set: ``@``/``!@``, or an array given to ``=``/``!``/``!=``
+    (the portal builds IN / NOT IN from an array value, so ``!ID: [1, 2]`` is ``!@ID``); None otherwise."""
+    if op == "@" or (op in ("", "=") and isinstance(wanted, (list, dict))):
+        return "IN"
+    if op == "!@" or (op in ("!", "!=") and isinstance(wanted, (list, dict))):
+        return "NOT IN"
+    return None
+
+
 def matches(actual: Any, op: str, wanted: Any, kind: str) -> bool:
     """One filter condition; ``actual`` is the stored value, or a list of values for multifields."""
     if isinstance(actual, list) and kind == "multi":
@@ -69,10 +79,11 @@ def matches(actual: Any, op: str, wanted: Any, kind: str) -> bool:
         if op in ("!", "!=", "!%", "!@"):
             return not any(matches(v, "=", wanted, "str") for v in actual)
         return any(hits)
-    if op in ("@", "!@") or (op in ("", "=") and isinstance(wanted, (list, dict))):
+    membership = _membership(op, wanted)
+    if membership is not None:
         options = {_norm(v, kind) for v in as_list(wanted)}
         inside = _norm(actual, kind) in options
-        return not inside if op == "!@" else inside
+        return inside if membership == "IN" else not inside
     a, w = _norm(actual, kind), _norm(wanted, kind)
     if op in ("", "="):
         return a == w
@@ -108,9 +119,10 @@ def _predicate(op: str, wanted: Any, kind: str) -> Callable[[Any], bool]:
     """One condition as a function of the stored value; the wanted side is normalised once, not per row
     (a look-up of 50 ids over a 10,000-product catalog would otherwise normalise 500,000 values)."""
     if kind != "multi":
-        if op in ("@", "!@") or (op in ("", "=") and isinstance(wanted, (list, dict))):
+        membership = _membership(op, wanted)
+        if membership is not None:
             options = {_norm(v, kind) for v in as_list(wanted)}
-            if op == "!@":
+            if membership == "NOT IN":
                 return lambda actual: _norm(actual, kind) not in options
             return lambda actual: _norm(actual, kind) in options
         if op in ("", "="):

@@ -17,6 +17,14 @@ def test_operator_prefixes_are_read_longest_first():
         ("!=%", "NAME"), (">=", "ID"), ("!@", "ID"), ("%", "TITLE"), ("!", "ID"), ("", "ID")]
 
 
+def test_an_array_after_a_negation_is_not_in_for_plain_and_multifields():
+    ops = ("!", "!=", "!@", "")
+    assert [listing.matches("3", op, ["1", "2"], "int") for op in ops] == [True, True, True, False]
+    assert [listing.matches("2", op, ["1", "2"], "int") for op in ops] == [False, False, False, True]
+    assert listing.matches(["a", "b"], "!", ["b", "c"], "multi") is False
+    assert listing.matches(["a"], "!", ["b", "c"], "multi") is True
+
+
 def test_multifield_update_never_replaces_the_list():
     record: dict = {}
     ids = iter(range(1, 100))

@@ -62,6 +62,17 @@ def test_comparison_in_and_like_operators(companies):
     assert ids(**{"!ORIGIN_ID": "guid-0", "<ID": 4}) == [2, 3]
 
 
+def test_a_negated_key_with_an_array_means_not_in(companies):
+    """``!FIELD``/``!=FIELD`` with an array is NOT IN, as ``!@FIELD`` is, not a filter every row passes."""
+    def ids(**filter_):
+        return [int(r["ID"]) for r in companies.result("crm.company.list", filter=filter_, select=["ID"])]
+
+    assert ids(**{"!ID": list(range(1, 119))}) == [119, 120]
+    assert ids(**{"!=ID": list(range(1, 119))}) == [119, 120]
+    assert ids(**{"!ORIGIN_ID": [f"guid-{i}" for i in range(2, 120)]}) == [1, 2]
+    assert ids(**{"!=REVENUE": ["0", "1"], "<ID": 5}) == [3, 4]
+
+
 def test_order_desc(companies):
     rows = companies.result("crm.company.list", order={"REVENUE": "DESC"}, select=["ID", "REVENUE"])
     assert rows[0] == {"ID": "120", "REVENUE": "119"}
