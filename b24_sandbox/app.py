@@ -8,7 +8,7 @@ in the HTTP face (:mod:`b24_sandbox.routes`), step 7 here:
 3. **params**: query string merged with the body;
 4. **authenticate**: webhook user/code, or an OAuth access token (``auth``/``access_token``/Bearer);
 5. **request faults**: 503 storms, injected errors;
-6. **throttle**: the leaky bucket (503 ``QUERY_LIMIT_EXCEEDED``);
+6. **throttle**: the leaky bucket of the client address (503 ``QUERY_LIMIT_EXCEEDED``);
 7. **execute** (:meth:`Sandbox.execute`, the one place a method runs; ``batch`` calls it again per command):
    the ``OPERATION_TIME_LIMIT`` check before the call, the method, the operating-time bookkeeping after it;
 8. **envelope**.

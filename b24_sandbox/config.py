@@ -28,8 +28,9 @@ DEFAULT_SAVE_DELAY = 0.5
 class SandboxConfig:
     """What makes one sandbox portal differ from another.
 
-    ``rate`` is the leaky bucket's drain per second and ``burst`` its size; either one set to 0 turns the
-    limit off.  ``utc_offset_hours`` is the portal's time zone, used in every date it answers.
+    ``rate`` is the leaky bucket's drain per second and ``burst`` its size (one bucket per client address);
+    either one set to 0 turns the limit off.  ``utc_offset_hours`` is the portal's time zone, used in every
+    date it answers.
 
     ``operating_limit`` is the ``OPERATION_TIME_LIMIT`` budget in seconds per method per caller per ten
     minutes (0 = off).  A call costs ``operating_costs[method]`` if set, else ``operating_cost`` if set,

@@ -107,7 +107,7 @@ class Routes:
                 if injection.kind == "html":
                     return self._answer_injection(method, injection)
                 raise ApiError(injection.error or "", injection.description or "", injection.status)
-            self._throttle()
+            self._throttle(request)
             outcome = sandbox.execute(target.method, params, caller.user_id, caller=caller.key)
         except ApiError as exc:  # refused before any method ran: auth, limits, injected errors, bad path
             sandbox.count_refused(str(exc.code) or '""')
@@ -132,8 +132,10 @@ class Routes:
                 return Caller(webhook_key(user, code), user)
         raise invalid_credentials()
 
-    def _throttle(self) -> None:
-        if not self.sandbox.bucket.try_acquire():
+    def _throttle(self, request: Request) -> None:
+        """The leaky bucket of the request's peer address: the portal counts per source IP."""
+        address = request.client.host if request.client is not None else ""
+        if not self.sandbox.bucket.try_acquire(address):
             self.sandbox.count_rate_limited()
             raise query_limit()
 

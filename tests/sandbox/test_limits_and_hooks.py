@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from b24_sandbox import ManualClock, SandboxConfig, serve_in_thread
+from b24_sandbox.ratelimit import LeakyBucket
 
 
 def test_requests_beyond_the_burst_get_503_and_are_not_executed():
@@ -40,6 +41,31 @@ def test_a_batch_counts_as_one_request():
         stats = srv.sandbox.stats()
         assert stats["http_requests"] == 2 and stats["commands"] == 51 and stats["batches"] == 1
         assert stats["per_method"] == {"batch": 1, "crm.company.add": 50, "crm.company.list": 1}
+
+
+def test_each_client_address_has_its_own_bucket():
+    """Counted per portal and per source IP (§3.1): a full bucket of one server does not refuse another."""
+    clock = ManualClock()
+    with serve_in_thread(SandboxConfig(rate=2, burst=2), clock=clock) as srv, \
+            httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.1")) as one, \
+            httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2")) as other:
+        def status(http):
+            return http.post(srv.webhook_url + "crm.company.list", json={}).status_code
+
+        assert [status(one), status(one), status(one)] == [200, 200, 503]
+        assert [status(other), status(other), status(other)] == [200, 200, 503]
+        assert srv.sandbox.bucket.clients() == 2
+        clock.advance(1.0)  # both drained: nothing is kept for them
+        assert srv.sandbox.bucket.clients() == 0
+        assert status(one) == 200 and srv.sandbox.bucket.clients() == 1
+
+
+def test_drained_buckets_are_forgotten_when_a_new_address_comes():
+    bucket = LeakyBucket(rate=2, burst=2, clock=(clock := ManualClock()))
+    for i in range(100):
+        assert bucket.try_acquire(f"10.0.0.{i}")
+        clock.advance(0.5)  # each bucket drains before the next address arrives
+    assert len(bucket._levels) == 1 and bucket.level("10.0.0.99") == 0.0
 
 
 def test_rate_zero_turns_the_limit_off():
