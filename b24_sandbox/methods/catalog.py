@@ -18,9 +18,10 @@ from . import Call, Result, method
 
 PRODUCTS = "products"
 PRICES = "prices"
-ERR_REQUIRED = 100
-ERR_NOT_FOUND = 200040300000
+ERR_REQUIRED = 100  # also the parameter binding's "Could not find value for parameter {id}"
+ERR_NOT_FOUND = 200040300000  # "Iblock Not Found" (docs); the sandbox also answers a missing price with it
 ERR_CODE_EXISTS = 0
+ERR_OTHER = 0
 
 INT_FIELDS = {"id", "iblockId", "iblockSectionId", "createdBy", "modifiedBy", "measure", "vatId", "sort", "type",
               "previewPicture", "detailPicture"}
@@ -88,11 +89,27 @@ def render_product(record: dict[str, Any], select: set[str] | None = None) -> di
     return out
 
 
+def _argument(call: Call, name: str) -> Any:
+    """A required argument of the controller's action: absent, the portal's parameter binding refuses the
+    call before the action runs (100, the name in braces, as the docs' error tables print it)."""
+    value = call.param(name)
+    if value is None:
+        raise ApiError(ERR_REQUIRED, f"Could not find value for parameter {{{name}}}", 400)
+    return value
+
+
 def _product(call: Call, product_id: int) -> dict[str, Any]:
+    """The product ``get``/``update``/``delete`` name: missing → ``""`` "product does not exist." (docs)."""
     record = call.store.get(PRODUCTS, product_id)
     if record is None:
-        raise ApiError(ERR_NOT_FOUND, "Product is not exists", 400)
+        raise ApiError("", "product does not exist.", 400)
     return record
+
+
+def _priced_product(call: Call, product_id: int) -> None:
+    """The product a price belongs to (wording of the sandbox's own: the price docs do not give one)."""
+    if call.store.get(PRODUCTS, product_id) is None:
+        raise ApiError(ERR_NOT_FOUND, "Product is not exists", 400)
 
 
 @method("catalog.catalog.list")
@@ -103,13 +120,14 @@ def catalog_list(call: Call) -> Result:
 
 @method("catalog.product.add")
 def product_add(call: Call) -> dict[str, Any]:
+    _argument(call, "fields")
     fields = call.fields("fields")
     missing = [name for name in ("iblockId", "name") if not values.text(fields.get(name)).strip()]
     if missing:
         raise ApiError(ERR_REQUIRED, "Required fields: " + ", ".join(missing), 400)
     iblock_id = values.intval(fields["iblockId"])
     if call.store.get("catalogs", iblock_id) is None:
-        raise ApiError(ERR_REQUIRED, f"Iblock {iblock_id} is not a product catalog", 400)
+        raise ApiError(ERR_NOT_FOUND, "Iblock Not Found", 400)
     record = new_product(call, iblock_id)
     write_fields(record, fields)
     check_code(call, record)
@@ -122,9 +140,13 @@ def product_add(call: Call) -> dict[str, Any]:
 
 @method("catalog.product.update")
 def product_update(call: Call) -> dict[str, Any]:
-    product_id = values.intval(call.param("id"))
+    product_id = values.intval(_argument(call, "id"))
+    _argument(call, "fields")
     fields = call.fields("fields")
     record = _product(call, product_id)
+    if "iblockId" in fields and values.intval(fields["iblockId"]) != record["iblockId"]:
+        raise ApiError(ERR_OTHER, f"Product - {product_id} is not exists in catalog - "
+                                  f"{values.intval(fields['iblockId'])}", 400)
     changed = dict(record)
     write_fields(changed, fields)
     check_code(call, changed)  # before the record changes: a refused update leaves it as it was
@@ -137,7 +159,7 @@ def product_update(call: Call) -> dict[str, Any]:
 
 @method("catalog.product.get")
 def product_get(call: Call) -> dict[str, Any]:
-    return {"product": render_product(_product(call, values.intval(call.param("id"))))}
+    return {"product": render_product(_product(call, values.intval(_argument(call, "id"))))}
 
 
 def delete_product(call: Call, product_id: int) -> None:
@@ -149,9 +171,8 @@ def delete_product(call: Call, product_id: int) -> None:
 
 @method("catalog.product.delete")
 def product_delete(call: Call) -> bool:
-    product_id = values.intval(call.param("id"))
-    if call.store.get(PRODUCTS, product_id) is None:
-        raise ApiError("", "product does not exist.", 400)
+    product_id = values.intval(_argument(call, "id"))
+    _product(call, product_id)
     delete_product(call, product_id)
     return True
 
@@ -193,7 +214,7 @@ def _price_fields(call: Call, fields: dict[str, Any], row: dict[str, Any] | None
     missing = [n for n in ("productId", "catalogGroupId", "price", "currency") if merged.get(n) in (None, "")]
     if missing:
         raise ApiError(ERR_REQUIRED, "Required fields: " + ", ".join(missing), 400)
-    _product(call, values.intval(merged["productId"]))
+    _priced_product(call, values.intval(merged["productId"]))
     if call.store.get("price_types", values.intval(merged["catalogGroupId"])) is None:
         raise ApiError(ERR_REQUIRED, "Price type is not exists", 400)
     return {"productId": values.intval(merged["productId"]), "catalogGroupId": values.intval(merged["catalogGroupId"]),
@@ -248,7 +269,7 @@ def price_modify(call: Call) -> dict[str, Any]:
     if not isinstance(product, dict) or not values.is_positive_id(product.get("id")):
         raise ApiError(ERR_REQUIRED, "Required fields: product[id]", 400)
     product_id = values.intval(product["id"])
-    _product(call, product_id)
+    _priced_product(call, product_id)
     wanted = [p for p in listing.as_list(product.get("prices", [])) if isinstance(p, dict)]
     existing = {r["id"]: r for r in call.store.where(PRICES, "productId", product_id)}
     prepared = []

@@ -32,9 +32,35 @@ def test_product_get_and_update(portal, product):
     assert portal.result("catalog.product.get", id=product["id"])["product"]["name"] == "Гвоздь 120 мм"
 
 
-def test_missing_product_answers_a_numeric_error_code(portal):
-    status, body = portal.error("catalog.product.get", id=555)
-    assert status == 400 and isinstance(body["error"], int)
+MISSING_PRODUCT = {"error": "", "error_description": "product does not exist."}
+
+
+@pytest.mark.parametrize("method, params", [
+    ("catalog.product.get", {}),
+    ("catalog.product.update", {"fields": {"name": "x"}}),
+    ("catalog.product.delete", {}),
+])
+def test_a_missing_product_and_a_missing_id_answer_as_the_docs_tables_say(portal, method, params):
+    """EN catalog-product-get/update/delete.md: no such product → ``""`` "product does not exist."; no
+    ``id`` → 100 from the parameter binding; 200040300000 is "Iblock Not Found", not a missing product."""
+    assert portal.error(method, id=555, **params) == (400, MISSING_PRODUCT)
+    assert portal.error(method, **params) == (
+        400, {"error": 100, "error_description": "Could not find value for parameter {id}"})
+
+
+def test_update_without_fields_or_in_another_catalog_is_refused_with_the_docs_codes(portal, product):
+    assert portal.error("catalog.product.update", id=product["id"]) == (
+        400, {"error": 100, "error_description": "Could not find value for parameter {fields}"})
+    assert portal.error("catalog.product.update", id=product["id"], fields={"iblockId": 27, "name": "x"}) == (
+        400, {"error": 0, "error_description": f"Product - {product['id']} is not exists in catalog - 27"})
+    assert portal.result("catalog.product.get", id=product["id"])["product"]["name"] == "Гвоздь 100 мм"
+
+
+def test_add_to_an_unknown_iblock_answers_iblock_not_found(portal):
+    assert portal.error("catalog.product.add", fields={"iblockId": 99, "name": "x"}) == (
+        400, {"error": 200040300000, "error_description": "Iblock Not Found"})
+    assert portal.error("catalog.product.add") == (
+        400, {"error": 100, "error_description": "Could not find value for parameter {fields}"})
 
 
 def test_product_add_without_required_fields_answers_100(portal):
