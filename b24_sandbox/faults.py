@@ -32,7 +32,7 @@ JSON_ERRORS: dict[str, tuple[int, str]] = {
     "QUERY_LIMIT_EXCEEDED": (503, "Too many requests"),
     "OVERLOAD_LIMIT": (503, "REST API is blocked due to overload"),
     "OPERATION_TIME_LIMIT": (429, "Method is blocked due to operation time limit."),
-    "ACCESS_DENIED": (403, "REST API is available only on commercial plans"),
+    "ACCESS_DENIED": (403, "REST is available only on commercial plans."),  # reference §1.1, word for word
     "NO_AUTH_FOUND": (401, "Wrong authorization data"),
     "expired_token": (401, "The access token provided has expired"),
 }

@@ -61,6 +61,14 @@ def test_every_known_error_comes_with_its_http_status(portal, error, status):
     assert response.status_code == status and response.json()["error"] == error
 
 
+def test_access_denied_carries_the_free_plans_text_word_for_word(portal):
+    """Reference §1.1 (code BIZ ``apauth/auth.php``): a free plan's portal answers this exact text."""
+    portal.sandbox.faults.add_error("ACCESS_DENIED")
+    response = portal.call("crm.company.list")
+    assert response.status_code == 403 and response.json() == {
+        "error": "ACCESS_DENIED", "error_description": "REST is available only on commercial plans."}
+
+
 def test_an_error_rate_with_a_seed_fails_the_same_requests_every_run(make_portal):
     def pattern() -> list[int]:
         portal = make_portal(fault_seed=42)
