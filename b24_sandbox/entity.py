@@ -20,7 +20,8 @@ from .store import Store
 
 @dataclass(frozen=True)
 class Field:
-    """``kind``: str, int, money, decimal, flag, date, datetime or ids (a list of ints)."""
+    """``kind``: str, int, money, decimal, flag, date, datetime, ids (a list of ints) or file (always null:
+    files are not emulated, but the key is in every reply, as on a portal)."""
 
     kind: str = "str"
     readonly: bool = False
@@ -50,6 +51,8 @@ def uf_definitions(store: Store, uf_entity: str | None) -> list[dict[str, Any]]:
 
 
 def coerce(kind: str, value: Any, tz: timezone) -> Any:
+    if kind == "file":
+        return None
     if kind == "int":
         return None if value is None or value == "" else values.intval(value)
     if kind in ("money", "decimal"):

@@ -15,6 +15,15 @@ AUDIT = {
 }
 EXTERNAL = {"ORIGINATOR_ID": Field(), "ORIGIN_ID": Field(), "ORIGIN_VERSION": Field()}
 ACTIVITY = {"LAST_ACTIVITY_TIME": Field("datetime", readonly=True), "LAST_ACTIVITY_BY": Field("int", readonly=True)}
+_ADDRESS_PARTS = ("", "_2", "_CITY", "_POSTAL_CODE", "_REGION", "_PROVINCE", "_COUNTRY", "_COUNTRY_CODE")
+
+
+def address(prefix: str) -> dict[str, Field]:
+    """The legacy address fields of a company or contact (``ADDRESS*``, ``REG_ADDRESS*``): plain writable
+    fields that a portal always sends, null when unset (EN ``crm-company-get.md``, ``crm-contact-get.md``)."""
+    fields = {prefix + part: Field() for part in _ADDRESS_PARTS}
+    fields[prefix + "_LOC_ADDR_ID"] = Field("int")
+    return fields
 
 OWNER_LEAD, OWNER_DEAL, OWNER_CONTACT, OWNER_COMPANY, OWNER_REQUISITE = 1, 2, 3, 4, 8
 

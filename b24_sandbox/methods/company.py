@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..entity import Entity, Field
 from ..errors import invalid
 from ..multifield import KINDS
-from .common import ACTIVITY, AUDIT, EXTERNAL, OWNER_COMPANY, RO, UTM, required
+from .common import ACTIVITY, AUDIT, EXTERNAL, OWNER_COMPANY, RO, UTM, address, required
 from .contact import unlink_company
 from .legacy import LegacyCrud
 from .requisite import delete_for_owner
@@ -22,6 +22,7 @@ COMPANY = Entity(
         "ID": RO,
         "COMPANY_TYPE": Field(),
         "TITLE": Field(),
+        "LOGO": Field("file"),
         "LEAD_ID": Field("int"),
         "HAS_PHONE": Field("flag", readonly=True),
         "HAS_EMAIL": Field("flag", readonly=True),
@@ -40,7 +41,11 @@ COMPANY = Entity(
         "OPENED": Field("flag"),
         "IS_MY_COMPANY": Field("flag"),
         **EXTERNAL,
+        **address("ADDRESS"),
+        "ADDRESS_LEGAL": Field(),
+        **address("REG_ADDRESS"),
         **ACTIVITY,
+        "LAST_COMMUNICATION_TIME": Field(readonly=True),
         **UTM,
     },
     multifields=KINDS,

@@ -17,7 +17,7 @@ from ..errors import core, invalid
 from ..multifield import KINDS
 from ..store import Store
 from . import Call, method
-from .common import ACTIVITY, AUDIT, EXTERNAL, OWNER_CONTACT, RO, UTM
+from .common import ACTIVITY, AUDIT, EXTERNAL, OWNER_CONTACT, RO, UTM, address
 from .legacy import LegacyCrud
 from .requisite import delete_for_owner
 from .timeline import delete_timeline
@@ -34,11 +34,13 @@ CONTACT = Entity(
         "NAME": Field(),
         "SECOND_NAME": Field(),
         "LAST_NAME": Field(),
+        "PHOTO": Field("file"),
         "BIRTHDATE": Field("date"),
         "TYPE_ID": Field(),
         "SOURCE_ID": Field(),
         "SOURCE_DESCRIPTION": Field(),
         "POST": Field(),
+        **address("ADDRESS"),
         "COMMENTS": Field(),
         "OPENED": Field("flag"),
         "EXPORT": Field("flag"),

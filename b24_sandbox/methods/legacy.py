@@ -138,7 +138,7 @@ class LegacyCrud:
         """``*.fields``: one descriptor per field, in the shape of the real ``crm.*.fields`` replies."""
         out: dict[str, Any] = {}
         types = {"int": "integer", "money": "double", "decimal": "double", "flag": "char", "date": "date",
-                 "datetime": "datetime", "ids": "integer", "str": "string"}
+                 "datetime": "datetime", "ids": "integer", "str": "string", "file": "file"}
         for name, spec in self.entity.fields.items():
             if spec.writeonly:
                 continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def test_add_returns_an_int_id_and_get_returns_strings(portal):
     company_id = portal.company(REVENUE=1500, ASSIGNED_BY_ID=2)
@@ -77,3 +79,52 @@ def test_fields_method_describes_the_entity(portal):
     fields = portal.result("crm.company.fields")
     assert fields["TITLE"]["type"] == "string" and fields["ID"]["isReadOnly"] is True
     assert fields["PHONE"]["type"] == "crm_multifield" and fields["PHONE"]["isMultiple"] is True
+
+
+ADDRESS = ["ADDRESS" + part for part in ("", "_2", "_CITY", "_POSTAL_CODE", "_REGION", "_PROVINCE",
+                                          "_COUNTRY", "_COUNTRY_CODE", "_LOC_ADDR_ID")]
+UTM = "UTM_SOURCE UTM_MEDIUM UTM_CAMPAIGN UTM_CONTENT UTM_TERM".split()
+# the keys of the get examples in EN crm-company-get.md, crm-contact-get.md and crm-deal-get.md (the
+# portal-specific PARENT_ID_*, the UF_CRM_* and the multifields left out): each comes back, null when unset
+GET_EXAMPLE_KEYS = {
+    "crm.company": [
+        *"""ID COMPANY_TYPE TITLE LOGO LEAD_ID HAS_PHONE HAS_EMAIL HAS_IMOL ASSIGNED_BY_ID CREATED_BY_ID
+        MODIFY_BY_ID BANKING_DETAILS INDUSTRY REVENUE CURRENCY_ID EMPLOYEES COMMENTS DATE_CREATE DATE_MODIFY
+        OPENED IS_MY_COMPANY ORIGINATOR_ID ORIGIN_ID ORIGIN_VERSION""".split(),
+        *ADDRESS, "ADDRESS_LEGAL", *("REG_" + a for a in ADDRESS), *UTM,
+        "LAST_ACTIVITY_BY", "LAST_ACTIVITY_TIME", "LAST_COMMUNICATION_TIME"],
+    "crm.contact": [
+        *"""ID POST COMMENTS HONORIFIC NAME SECOND_NAME LAST_NAME PHOTO LEAD_ID TYPE_ID SOURCE_ID
+        SOURCE_DESCRIPTION COMPANY_ID BIRTHDATE EXPORT HAS_PHONE HAS_EMAIL HAS_IMOL DATE_CREATE DATE_MODIFY
+        ASSIGNED_BY_ID CREATED_BY_ID MODIFY_BY_ID OPENED ORIGINATOR_ID ORIGIN_ID ORIGIN_VERSION FACE_ID
+        LAST_ACTIVITY_TIME""".split(),
+        *(a for a in ADDRESS if a != "ADDRESS_COUNTRY_CODE"), *UTM, "LAST_ACTIVITY_BY"],
+    "crm.deal": [
+        *"""ID TITLE TYPE_ID STAGE_ID PROBABILITY CURRENCY_ID OPPORTUNITY IS_MANUAL_OPPORTUNITY TAX_VALUE
+        LEAD_ID COMPANY_ID CONTACT_ID QUOTE_ID BEGINDATE CLOSEDATE ASSIGNED_BY_ID CREATED_BY_ID MODIFY_BY_ID
+        DATE_CREATE DATE_MODIFY OPENED CLOSED COMMENTS ADDITIONAL_INFO LOCATION_ID CATEGORY_ID
+        STAGE_SEMANTIC_ID IS_NEW IS_RECURRING IS_RETURN_CUSTOMER IS_REPEATED_APPROACH SOURCE_ID
+        SOURCE_DESCRIPTION ORIGINATOR_ID ORIGIN_ID MOVED_BY_ID MOVED_TIME LAST_ACTIVITY_TIME""".split(),
+        *UTM, "LAST_ACTIVITY_BY"],
+}
+
+
+@pytest.mark.parametrize("prefix", list(GET_EXAMPLE_KEYS))
+def test_get_sends_every_key_of_the_docs_example_with_null_for_what_is_unset(portal, prefix):
+    record_id = portal.result(f"{prefix}.add", fields={"TITLE": "T", "NAME": "N"})
+    record = portal.result(f"{prefix}.get", id=record_id)
+    assert [k for k in GET_EXAMPLE_KEYS[prefix] if k not in record] == []
+    unset = [k for k in GET_EXAMPLE_KEYS[prefix] if k.startswith(("ADDRESS", "REG_ADDRESS", "LOGO", "PHOTO"))]
+    assert {k: record[k] for k in unset} == dict.fromkeys(unset)
+
+
+def test_a_company_address_is_kept_and_select_star_includes_it(portal):
+    """The address fields are plain fields: written, read back, and part of ``*`` (neither UF nor multi)."""
+    company_id = portal.company(ADDRESS_CITY="Москва", REG_ADDRESS="ул. Ленина, 1", ADDRESS_LOC_ADDR_ID=7)
+    company = portal.result("crm.company.get", id=company_id)
+    assert (company["ADDRESS_CITY"], company["REG_ADDRESS"], company["ADDRESS_LOC_ADDR_ID"]) == (
+        "Москва", "ул. Ленина, 1", "7")
+    star = portal.result("crm.company.list", select=["*"])[0]
+    assert star["ADDRESS_CITY"] == "Москва" and star["REG_ADDRESS_CITY"] is None and "PHONE" not in star
+    named = portal.result("crm.company.list", select=["ID", "TITLE"])[0]
+    assert named == {"ID": str(company_id), "TITLE": "ООО Ромашка"}
