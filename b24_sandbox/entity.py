@@ -21,11 +21,22 @@ from .store import Store
 @dataclass(frozen=True)
 class Field:
     """``kind``: str, int, money, decimal, flag, date, datetime, ids (a list of ints) or file (always null:
-    files are not emulated, but the key is in every reply, as on a portal)."""
+    files are not emulated, but the key is in every reply, as on a portal).
+
+    The rest only shapes the ``*.fields`` descriptor: ``type`` when it is not the kind's own (``crm_status``,
+    ``crm_currency``, ``user``, ``crm_company``…), ``status_type`` (the crm.status list of a ``crm_status``
+    field), ``required``, ``immutable``, ``deprecated`` and ``parent`` (``settings.parentEntityTypeId``).
+    """
 
     kind: str = "str"
     readonly: bool = False
     writeonly: bool = False
+    type: str | None = None
+    status_type: str | None = None
+    required: bool = False
+    immutable: bool = False
+    deprecated: bool = False
+    parent: int | None = None
 
 
 @dataclass(frozen=True)

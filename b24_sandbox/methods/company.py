@@ -9,7 +9,8 @@ from __future__ import annotations
 from ..entity import Entity, Field
 from ..errors import invalid
 from ..multifield import KINDS
-from .common import ACTIVITY, AUDIT, EXTERNAL, OWNER_COMPANY, RO, UTM, address, required
+from .common import (ACTIVITY, AUDIT, CURRENCY, EXTERNAL, LEAD, OWNER_COMPANY, RO, UTM, address, required,
+                     status)
 from .contact import unlink_company
 from .legacy import LegacyCrud
 from .requisite import delete_for_owner
@@ -20,10 +21,10 @@ COMPANY = Entity(
     table="companies",
     fields={
         "ID": RO,
-        "COMPANY_TYPE": Field(),
-        "TITLE": Field(),
+        "COMPANY_TYPE": status("COMPANY_TYPE"),
+        "TITLE": Field(required=True),
         "LOGO": Field("file"),
-        "LEAD_ID": Field("int"),
+        "LEAD_ID": LEAD,
         "HAS_PHONE": Field("flag", readonly=True),
         "HAS_EMAIL": Field("flag", readonly=True),
         "HAS_IMOL": Field("flag", readonly=True),
@@ -31,10 +32,10 @@ COMPANY = Entity(
         "CREATED_BY_ID": AUDIT["CREATED_BY_ID"],
         "MODIFY_BY_ID": AUDIT["MODIFY_BY_ID"],
         "BANKING_DETAILS": Field(),
-        "INDUSTRY": Field(),
+        "INDUSTRY": status("INDUSTRY"),
         "REVENUE": Field("decimal"),
-        "CURRENCY_ID": Field(),
-        "EMPLOYEES": Field(),
+        "CURRENCY_ID": CURRENCY,
+        "EMPLOYEES": status("EMPLOYEES"),
         "COMMENTS": Field(),
         "DATE_CREATE": AUDIT["DATE_CREATE"],
         "DATE_MODIFY": AUDIT["DATE_MODIFY"],

@@ -17,7 +17,7 @@ from ..errors import core, invalid
 from ..multifield import KINDS
 from ..store import Store
 from . import Call, method
-from .common import ACTIVITY, AUDIT, EXTERNAL, OWNER_CONTACT, RO, UTM, address
+from .common import ACTIVITY, AUDIT, EXTERNAL, LEAD, OWNER_CONTACT, RO, UTM, address, status
 from .legacy import LegacyCrud
 from .requisite import delete_for_owner
 from .timeline import delete_timeline
@@ -30,14 +30,14 @@ CONTACT = Entity(
     table="contacts",
     fields={
         "ID": RO,
-        "HONORIFIC": Field(),
-        "NAME": Field(),
-        "SECOND_NAME": Field(),
-        "LAST_NAME": Field(),
+        "HONORIFIC": status("HONORIFIC"),
+        "NAME": Field(required=True),  # the docs mark all three names required (one of them is enough)
+        "SECOND_NAME": Field(required=True),
+        "LAST_NAME": Field(required=True),
         "PHOTO": Field("file"),
         "BIRTHDATE": Field("date"),
-        "TYPE_ID": Field(),
-        "SOURCE_ID": Field(),
+        "TYPE_ID": status("CONTACT_TYPE"),
+        "SOURCE_ID": status("SOURCE"),
         "SOURCE_DESCRIPTION": Field(),
         "POST": Field(),
         **address("ADDRESS"),
@@ -48,9 +48,9 @@ CONTACT = Entity(
         "HAS_EMAIL": Field("flag", readonly=True),
         "HAS_IMOL": Field("flag", readonly=True),
         **AUDIT,
-        "COMPANY_ID": Field("int"),
-        "COMPANY_IDS": Field("ids", writeonly=True),
-        "LEAD_ID": Field("int"),
+        "COMPANY_ID": Field("int", type="crm_company", deprecated=True),
+        "COMPANY_IDS": Field("ids", writeonly=True, type="crm_company"),
+        "LEAD_ID": LEAD,
         **EXTERNAL,
         "FACE_ID": Field("int", readonly=True),
         **ACTIVITY,

@@ -16,7 +16,7 @@ from .. import values
 from ..entity import Entity, Field
 from ..errors import invalid
 from . import Call
-from .common import ACTIVITY, AUDIT, RO, UTM
+from .common import ACTIVITY, AUDIT, CURRENCY, LEAD, RO, USER_RO, UTM, status
 from .legacy import LegacyCrud
 from .status import semantic_id, stage, stages
 from .timeline import delete_timeline
@@ -29,18 +29,18 @@ DEAL = Entity(
     fields={
         "ID": RO,
         "TITLE": Field(),
-        "TYPE_ID": Field(),
-        "STAGE_ID": Field(),
+        "TYPE_ID": status("DEAL_TYPE"),
+        "STAGE_ID": status("DEAL_STAGE"),
         "PROBABILITY": Field("int"),
-        "CURRENCY_ID": Field(),
+        "CURRENCY_ID": CURRENCY,
         "OPPORTUNITY": Field("money"),
         "IS_MANUAL_OPPORTUNITY": Field("flag"),
         "TAX_VALUE": Field("money"),
-        "LEAD_ID": Field("int"),
-        "COMPANY_ID": Field("int"),
-        "CONTACT_ID": Field("int"),
-        "CONTACT_IDS": Field("ids", writeonly=True),
-        "QUOTE_ID": Field("int"),
+        "LEAD_ID": LEAD,
+        "COMPANY_ID": Field("int", type="crm_company", parent=4),
+        "CONTACT_ID": Field("int", type="crm_contact", deprecated=True),
+        "CONTACT_IDS": Field("ids", writeonly=True, type="crm_contact"),
+        "QUOTE_ID": Field("int", readonly=True, type="crm_quote", parent=7),
         "BEGINDATE": Field("date"),
         "CLOSEDATE": Field("date"),
         **AUDIT,
@@ -48,18 +48,18 @@ DEAL = Entity(
         "CLOSED": Field("flag"),
         "COMMENTS": Field(),
         "ADDITIONAL_INFO": Field(),
-        "LOCATION_ID": Field(),
-        "CATEGORY_ID": Field("int"),
+        "LOCATION_ID": Field(type="location"),
+        "CATEGORY_ID": Field("int", type="crm_category", immutable=True),  # update drops it
         "STAGE_SEMANTIC_ID": Field(readonly=True),
         "IS_NEW": Field("flag", readonly=True),
         "IS_RECURRING": Field("flag"),
         "IS_RETURN_CUSTOMER": Field("flag"),
         "IS_REPEATED_APPROACH": Field("flag"),
-        "SOURCE_ID": Field(),
+        "SOURCE_ID": status("SOURCE"),
         "SOURCE_DESCRIPTION": Field(),
         "ORIGINATOR_ID": Field(),
         "ORIGIN_ID": Field(),
-        "MOVED_BY_ID": Field("int", readonly=True),
+        "MOVED_BY_ID": USER_RO,
         "MOVED_TIME": Field("datetime", readonly=True),
         **ACTIVITY,
         **UTM,

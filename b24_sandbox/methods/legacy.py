@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import listing, multifield
-from ..entity import Entity, externalize, internalize, selection, uf_definitions
+from ..entity import Entity, Field, externalize, internalize, selection, uf_definitions
 from ..errors import ApiError, invalid
 from . import Call, Result, method
 
@@ -135,16 +135,9 @@ class LegacyCrud:
         return kind
 
     def describe(self, call: Call) -> dict[str, Any]:
-        """``*.fields``: one descriptor per field, in the shape of the real ``crm.*.fields`` replies."""
-        out: dict[str, Any] = {}
-        types = {"int": "integer", "money": "double", "decimal": "double", "flag": "char", "date": "date",
-                 "datetime": "datetime", "ids": "integer", "str": "string", "file": "file"}
-        for name, spec in self.entity.fields.items():
-            if spec.writeonly:
-                continue
-            out[name] = {"type": types.get(spec.kind, "string"), "isRequired": False, "isReadOnly": spec.readonly,
-                         "isImmutable": False, "isMultiple": spec.kind == "ids", "isDynamic": False,
-                         "title": name}
+        """``*.fields``: one descriptor per field (write-only ones too), in the shape of the real
+        ``crm.*.fields`` replies."""
+        out: dict[str, Any] = {name: describe_field(name, spec) for name, spec in self.entity.fields.items()}
         for kind in self.entity.multifields:
             out[kind] = {"type": "crm_multifield", "isRequired": False, "isReadOnly": False,
                          "isImmutable": False, "isMultiple": True, "isDynamic": False, "title": kind}
@@ -169,3 +162,23 @@ class LegacyCrud:
             if name in fields:
                 meta[name] = value
         return meta
+
+
+TYPES = {"int": "integer", "money": "double", "decimal": "double", "flag": "char", "date": "date",
+         "datetime": "datetime", "ids": "integer", "str": "string", "file": "file"}
+
+
+def describe_field(name: str, spec: Field) -> dict[str, Any]:
+    """One descriptor in the recorded ``crm.lead.fields`` key order: the flags, ``isDeprecated`` and
+    ``statusType`` before ``title``, ``settings`` after it."""
+    out: dict[str, Any] = {"type": spec.type or TYPES.get(spec.kind, "string"), "isRequired": spec.required,
+                           "isReadOnly": spec.readonly, "isImmutable": spec.immutable,
+                           "isMultiple": spec.kind == "ids", "isDynamic": False}
+    if spec.deprecated:
+        out["isDeprecated"] = True
+    if spec.status_type:
+        out["statusType"] = spec.status_type
+    out["title"] = name
+    if spec.parent is not None:
+        out["settings"] = {"parentEntityTypeId": spec.parent}
+    return out

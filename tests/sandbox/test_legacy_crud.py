@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from .conftest import real_reply
+
 
 def test_add_returns_an_int_id_and_get_returns_strings(portal):
     company_id = portal.company(REVENUE=1500, ASSIGNED_BY_ID=2)
@@ -128,3 +130,46 @@ def test_a_company_address_is_kept_and_select_star_includes_it(portal):
     assert star["ADDRESS_CITY"] == "Москва" and star["REG_ADDRESS_CITY"] is None and "PHONE" not in star
     named = portal.result("crm.company.list", select=["ID", "TITLE"])[0]
     assert named == {"ID": str(company_id), "TITLE": "ООО Ромашка"}
+
+
+@pytest.mark.parametrize("prefix", ["crm.company", "crm.contact", "crm.deal"])
+def test_field_descriptors_have_the_shape_of_the_recorded_lead_fields(portal, prefix):
+    """Each field the recorded crm.lead.fields also has comes with the same type, statusType and keys in
+    the same order (``isDeprecated`` and ``settings`` aside: which link fields carry them differs by entity
+    in the docs); ``settings`` always comes last, as recorded."""
+    lead = real_reply("crm_lead_fields_success")["response"]["result"]
+    mine = portal.result(f"{prefix}.fields")
+    shared = [name for name in mine if name in lead and not name.startswith("UF_")]
+    assert len(shared) > 20
+
+    def shape(descriptor):
+        return descriptor["type"], [k for k in descriptor if k not in ("isDeprecated", "settings")]
+
+    assert {n: shape(mine[n]) for n in shared} == {n: shape(lead[n]) for n in shared}
+    assert all(list(d)[-1] == "settings" for d in [*mine.values(), *lead.values()] if "settings" in d)
+
+
+def test_field_descriptors_name_status_lists_currencies_users_and_links(portal):
+    """EN crm-company-fields.md, crm-contact-fields.md, crm-deal-fields.md."""
+    company, contact, deal = (portal.result(f"crm.{e}.fields") for e in ("company", "contact", "deal"))
+    assert company["TITLE"]["isRequired"] is True
+    entities = {"company": company, "contact": contact, "deal": deal}
+    statuses = {(e, n): d[n].get("statusType") for e, d in entities.items() for n in d
+                if d[n]["type"] == "crm_status"}
+    assert statuses == {("company", "COMPANY_TYPE"): "COMPANY_TYPE", ("company", "INDUSTRY"): "INDUSTRY",
+                        ("company", "EMPLOYEES"): "EMPLOYEES", ("contact", "HONORIFIC"): "HONORIFIC",
+                        ("contact", "TYPE_ID"): "CONTACT_TYPE", ("contact", "SOURCE_ID"): "SOURCE",
+                        ("deal", "TYPE_ID"): "DEAL_TYPE", ("deal", "STAGE_ID"): "DEAL_STAGE",
+                        ("deal", "SOURCE_ID"): "SOURCE"}
+    assert company["CURRENCY_ID"]["type"] == deal["CURRENCY_ID"]["type"] == "crm_currency"
+    users = ("ASSIGNED_BY_ID", "CREATED_BY_ID", "MODIFY_BY_ID", "MOVED_BY_ID")
+    assert {n: deal[n]["type"] for n in users} == dict.fromkeys(users, "user")
+    assert deal["COMPANY_ID"]["type"] == contact["COMPANY_ID"]["type"] == "crm_company"
+    assert deal["COMPANY_ID"]["settings"] == {"parentEntityTypeId": 4}
+    assert deal["CONTACT_ID"]["type"] == "crm_contact" and deal["CONTACT_ID"]["isDeprecated"] is True
+    assert deal["CONTACT_IDS"] == {"type": "crm_contact", "isRequired": False, "isReadOnly": False,
+                                   "isImmutable": False, "isMultiple": True, "isDynamic": False,
+                                   "title": "CONTACT_IDS"}
+    assert contact["COMPANY_IDS"]["type"] == "crm_company" and contact["COMPANY_IDS"]["isMultiple"] is True
+    assert deal["CATEGORY_ID"]["type"] == "crm_category" and deal["CATEGORY_ID"]["isImmutable"] is True
+    assert (deal["LEAD_ID"]["type"], deal["LEAD_ID"]["isReadOnly"]) == ("crm_lead", True)
