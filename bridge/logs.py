@@ -74,6 +74,15 @@ class TextFormatter(logging.Formatter):
         return redact(line)
 
 
+class _CancelledRpc(logging.Filter):
+    """aiormq warns "Closing channel … because RPC call … cancelled" whenever a task of ours is cancelled or
+    times out mid-call: at every shutdown (a refused start included), and before a reconnect the bridge
+    already reports.  Not a fact for the operator: dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and "because RPC call" in record.msg and "cancelled" in record.msg)
+
+
 def configured() -> bool:
     """Whether :func:`configure` installed its handler."""
     return any(getattr(h, "_bridge", False) for h in logging.getLogger().handlers)
@@ -93,3 +102,6 @@ def configure(level: str = "INFO", fmt: str = "json", stream: Any = None) -> Non
     for noisy in ("aiormq", "aio_pika", "httpx", "httpcore", "asyncio", "uvicorn.access",
                   "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    channel = logging.getLogger("aiormq.channel")
+    if not any(isinstance(f, _CancelledRpc) for f in channel.filters):
+        channel.addFilter(_CancelledRpc())
