@@ -29,6 +29,9 @@ CENT = Decimal("0.01")
 # fields a comparison skips: keys (they found the record), multi-valued or written by the portal itself
 NOT_COMPARED = frozenset({"ID", "ORIGINATOR_ID", "ORIGIN_ID", "XML_ID", "xmlId", "CONTACT_IDS", "IS_MANUAL_OPPORTUNITY",
                           "STAGE_ID", "OPPORTUNITY", "PHONE", "EMAIL"})
+# catalog prices a portal keeps in DECIMAL(18,2) columns (b_catalog_price.PRICE, b_catalog_product's
+# PURCHASING_PRICE): 1C's 0.0725 reads back 0.07, which is what it pushed, not a manager's edit
+IN_KOPECKS = frozenset({"basePrice", "purchasingPrice"})
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})([T ].*)?$")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
@@ -88,7 +91,16 @@ def field_drift(want: Mapping[str, Any], have: Mapping[str, Any], *, create_only
     the list did not return (not selectable on this portal) is not compared."""
     ignored = set(create_only) | set(skip)
     return {k: (v, have.get(k)) for k, v in want.items()
-            if k not in ignored and k in have and comparable(v) != comparable(have.get(k))}
+            if k not in ignored and k in have and _as_stored(k, v) != _as_stored(k, have.get(k))}
+
+
+def _as_stored(name: str, value: Any) -> str:
+    """:func:`comparable`, rounded to the kopeck (half up, as the portal's DECIMAL column does) for a price
+    the portal keeps in kopecks."""
+    text = comparable(value)
+    if name in IN_KOPECKS and _NUMBER.match(text):
+        return comparable(Decimal(text).quantize(CENT, rounding=ROUND_HALF_UP))
+    return text
 
 
 @dataclass(frozen=True)

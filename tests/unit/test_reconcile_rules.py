@@ -36,6 +36,15 @@ def test_a_value_bitrix24_reads_back_in_its_own_form_is_not_drift():
     assert comparable("ТД-1") != comparable("ТД-2")
 
 
+def test_a_catalog_price_the_portal_keeps_in_kopecks_is_compared_in_kopecks():
+    """b_catalog_price.PRICE is DECIMAL(18,2): 1C's four places read back rounded, and that is no edit."""
+    pushed = {"basePrice": "0.0725", "purchasingPrice": "121.5050", "NAME": "0.0725"}
+    assert field_drift(pushed, {"basePrice": 0.07, "purchasingPrice": "121.51", "NAME": "0.0725"}) == {}
+    assert field_drift(pushed, {"basePrice": 0.08, "purchasingPrice": 121.5, "NAME": "0.07"}) == {
+        "basePrice": ("0.0725", 0.08), "purchasingPrice": ("121.5050", 121.5), "NAME": ("0.0725", "0.07")}
+    assert field_drift({"basePrice": "180"}, {"basePrice": None}) == {"basePrice": ("180", None)}  # deleted
+
+
 def test_owned_fields_drift_create_only_keys_and_unselected_fields_do_not():
     want = {"TITLE": "ООО Ромашка", "ORIGIN_ID": "x", "COMMENTS": "1C", "UF_CRM_NO": "СЧ-1", "UF_GONE": "y"}
     have = {"TITLE": "Ромашка (клиент)", "ORIGIN_ID": "x", "COMMENTS": "менеджер", "UF_CRM_NO": "СЧ-руками"}
