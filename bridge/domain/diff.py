@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
-
-# catalog prices a portal keeps in DECIMAL(18,2) columns (b_catalog_price.PRICE, b_catalog_product's
-# PURCHASING_PRICE): 1C's 0.0725 reads back 0.07, which is what was pushed, not a manager's edit
-IN_KOPECKS = frozenset({"basePrice", "purchasingPrice"})
-KOPECK = Decimal("0.01")
 
 _NOT_DIGITS = re.compile(r"\D+")
 
@@ -130,8 +125,6 @@ def same_value(a: Any, b: Any, name: str = "") -> bool:
     """Equal once comparable; an id field's ``0`` (Bitrix24's "none") counts as empty."""
     def form(value: Any) -> Any:
         c = comparable(value)
-        if name in IN_KOPECKS and isinstance(c, Decimal):
-            return c.quantize(KOPECK, rounding=ROUND_HALF_UP)
         return "" if name.endswith("_ID") and c == 0 and not isinstance(c, str) else c
     return form(a) == form(b)
 

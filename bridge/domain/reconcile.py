@@ -22,8 +22,6 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from .diff import IN_KOPECKS
-
 ENTITIES = ("company", "contact", "requisite", "product", "deal")
 KINDS = ("missing", "duplicate", "twin", "drift", "amount", "stage")
 REPAIRABLE = frozenset({"missing", "drift", "amount", "stage"})
@@ -31,6 +29,9 @@ CENT = Decimal("0.01")
 # fields a comparison skips: keys (they found the record), multi-valued or written by the portal itself
 NOT_COMPARED = frozenset({"ID", "ORIGINATOR_ID", "ORIGIN_ID", "XML_ID", "xmlId", "CONTACT_IDS", "IS_MANUAL_OPPORTUNITY",
                           "STAGE_ID", "OPPORTUNITY", "PHONE", "EMAIL"})
+# catalog prices a portal keeps in DECIMAL(18,2) columns (b_catalog_price.PRICE, b_catalog_product's
+# PURCHASING_PRICE): 1C's 0.0725 reads back 0.07, which is what it pushed, not a manager's edit
+IN_KOPECKS = frozenset({"basePrice", "purchasingPrice"})
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})([T ].*)?$")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 

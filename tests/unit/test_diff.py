@@ -1,6 +1,6 @@
 """Only what 1C changed is sent; a manager's additions in Bitrix24 survive."""
 
-from bridge.domain.diff import field_changes, multifield_changes, normalize, overwritten, unconfirmed
+from bridge.domain.diff import field_changes, multifield_changes, normalize, unconfirmed
 
 
 def test_first_push_sends_every_field():
@@ -55,11 +55,3 @@ def test_unknown_previous_state_never_deletes_anything():
     current = [{"ID": "11", "VALUE": "old@example.org"}]
     assert multifield_changes("EMAIL", current, pushed=None, desired=["new@example.org"]) == [
         {"VALUE": "new@example.org", "VALUE_TYPE": "WORK"}]
-
-
-def test_a_purchase_price_read_back_in_kopecks_is_not_a_managers_edit():
-    pushed = {"purchasingPrice": "121.5050", "name": "Гвоздь"}
-    sent = {"purchasingPrice": "130.0025", "name": "Гвоздь"}
-    assert overwritten({"purchasingPrice": 121.51, "name": "Гвоздь"}, pushed, sent) == {}  # the portal rounded it
-    assert overwritten({"purchasingPrice": 99.0, "name": "Гвоздь"}, pushed, sent) == {
-        "purchasingPrice": (99.0, "130.0025")}  # a manager's price
