@@ -29,9 +29,9 @@ CENT = Decimal("0.01")
 # fields a comparison skips: keys (they found the record), multi-valued or written by the portal itself
 NOT_COMPARED = frozenset({"ID", "ORIGINATOR_ID", "ORIGIN_ID", "XML_ID", "xmlId", "CONTACT_IDS", "IS_MANUAL_OPPORTUNITY",
                           "STAGE_ID", "OPPORTUNITY", "PHONE", "EMAIL"})
-# catalog prices a portal keeps in DECIMAL(18,2) columns (b_catalog_price.PRICE, b_catalog_product's
-# PURCHASING_PRICE): 1C's 0.0725 reads back 0.07, which is what it pushed, not a manager's edit
-IN_KOPECKS = frozenset({"basePrice", "purchasingPrice"})
+# prices a portal keeps in a DECIMAL(18,2) column (b_catalog_price.PRICE, the catalog module's install.sql):
+# 1C's 0.0725 reads back 0.07, which is what the bridge pushed, not a manager's edit
+IN_KOPECKS = frozenset({"basePrice"})
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})([T ].*)?$")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 

@@ -37,11 +37,12 @@ def test_a_value_bitrix24_reads_back_in_its_own_form_is_not_drift():
 
 
 def test_a_catalog_price_the_portal_keeps_in_kopecks_is_compared_in_kopecks():
-    """b_catalog_price.PRICE is DECIMAL(18,2): 1C's four places read back rounded, and that is no edit."""
-    pushed = {"basePrice": "0.0725", "purchasingPrice": "121.5050", "NAME": "0.0725"}
-    assert field_drift(pushed, {"basePrice": 0.07, "purchasingPrice": "121.51", "NAME": "0.0725"}) == {}
-    assert field_drift(pushed, {"basePrice": 0.08, "purchasingPrice": 121.5, "NAME": "0.07"}) == {
-        "basePrice": ("0.0725", 0.08), "purchasingPrice": ("121.5050", 121.5), "NAME": ("0.0725", "0.07")}
+    """b_catalog_price.PRICE is DECIMAL(18,2): 1C's four places read back rounded, and that is no edit (the
+    purchase price keeps six places: compared as it is)."""
+    pushed = {"basePrice": "121.5050", "purchasingPrice": "121.5050", "NAME": "0.0725"}
+    assert field_drift(pushed, {"basePrice": 121.51, "purchasingPrice": "121.505000", "NAME": "0.0725"}) == {}
+    assert field_drift(pushed, {"basePrice": 121.5, "purchasingPrice": "121.51", "NAME": "0.07"}) == {
+        "basePrice": ("121.5050", 121.5), "purchasingPrice": ("121.5050", "121.51"), "NAME": ("0.0725", "0.07")}
     assert field_drift({"basePrice": "180"}, {"basePrice": None}) == {"basePrice": ("180", None)}  # deleted
 
 
