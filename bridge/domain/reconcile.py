@@ -29,9 +29,10 @@ CENT = Decimal("0.01")
 # fields a comparison skips: keys (they found the record), multi-valued or written by the portal itself
 NOT_COMPARED = frozenset({"ID", "ORIGINATOR_ID", "ORIGIN_ID", "XML_ID", "xmlId", "CONTACT_IDS", "IS_MANUAL_OPPORTUNITY",
                           "STAGE_ID", "OPPORTUNITY", "PHONE", "EMAIL"})
-# prices a portal keeps in a DECIMAL(18,2) column (b_catalog_price.PRICE, the catalog module's install.sql):
-# 1C's 0.0725 reads back 0.07, which is what the bridge pushed, not a manager's edit
-IN_KOPECKS = frozenset({"basePrice"})
+# prices a portal keeps in a DECIMAL(18,2) column (b_catalog_price.PRICE, the catalog module's install.sql:
+# the catalog API's base price, the legacy crm.product PRICE): 1C's 0.0725 reads back 0.07, which is what
+# the bridge pushed, not a manager's edit
+IN_KOPECKS = frozenset({"basePrice", "PRICE"})
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})([T ].*)?$")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 

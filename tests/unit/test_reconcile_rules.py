@@ -44,6 +44,7 @@ def test_a_catalog_price_the_portal_keeps_in_kopecks_is_compared_in_kopecks():
     assert field_drift(pushed, {"basePrice": 121.5, "purchasingPrice": "121.51", "NAME": "0.07"}) == {
         "basePrice": ("121.5050", 121.5), "purchasingPrice": ("121.5050", "121.51"), "NAME": ("0.0725", "0.07")}
     assert field_drift({"basePrice": "180"}, {"basePrice": None}) == {"basePrice": ("180", None)}  # deleted
+    assert field_drift({"PRICE": "0.0725"}, {"PRICE": "0.07"}) == {}  # the legacy API: the same column
 
 
 def test_owned_fields_drift_create_only_keys_and_unselected_fields_do_not():
