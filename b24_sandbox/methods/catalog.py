@@ -262,6 +262,17 @@ def price_get(call: Call) -> dict[str, Any]:
     return {"price": render_price(row)}
 
 
+@method("catalog.price.delete")
+def price_delete(call: Call) -> bool:
+    """``true``; no ``id`` → 100 from the parameter binding, an unknown price → ``""`` "Price does not exist"
+    (EN ``catalog-price-delete.md``, whose table gives the code as "-")."""
+    price_id = values.intval(_argument(call, "id"))
+    if call.store.get(PRICES, price_id) is None:
+        raise ApiError("", "Price does not exist", 400)
+    call.store.delete(PRICES, price_id)
+    return True
+
+
 @method("catalog.price.modify")
 def price_modify(call: Call) -> dict[str, Any]:
     """Replace-all: prices with an id are updated, without one created, and the ones left out deleted."""

@@ -109,6 +109,18 @@ def test_price_modify_replaces_all_prices(portal, product):
     assert kept["id"] in [p["id"] for p in prices]
 
 
+def test_price_delete_answers_true_and_the_price_is_gone(portal, product):
+    """EN catalog-price-delete.md: ``true``; an unknown price → "Price does not exist"; no ``id`` → 100."""
+    price = portal.result("catalog.price.add", fields={"productId": product["id"], "catalogGroupId": 1,
+                                                       "price": 10, "currency": "RUB"})["price"]
+    assert portal.result("catalog.price.delete", id=price["id"]) is True
+    assert portal.result("catalog.price.list", filter={"productId": product["id"]}) == {"prices": []}
+    assert portal.error("catalog.price.delete", id=price["id"]) == (
+        400, {"error": "", "error_description": "Price does not exist"})
+    assert portal.error("catalog.price.delete") == (
+        400, {"error": 100, "error_description": "Could not find value for parameter {id}"})
+
+
 def test_legacy_crm_product_shares_the_catalog(portal, product):
     legacy_id = portal.result("crm.product.add", fields={"NAME": "Шуруп", "PRICE": 12.5, "CURRENCY_ID": "RUB",
                                                          "XML_ID": "nom-2"})
