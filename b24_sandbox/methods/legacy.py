@@ -19,6 +19,12 @@ from . import Call, Result, method
 Hook = Callable[..., Any]
 
 
+def _ru(uf: dict[str, Any], key: str) -> str:
+    """A user field's label in the portal's language (Russian), the field name when it has none."""
+    labels = uf.get(key)
+    return (labels.get("ru") if isinstance(labels, dict) else None) or uf["FIELD_NAME"]
+
+
 class LegacyCrud:
     def __init__(
         self,
@@ -145,9 +151,9 @@ class LegacyCrud:
             out[uf["FIELD_NAME"]] = {"type": uf["USER_TYPE_ID"], "isRequired": uf.get("MANDATORY") == "Y",
                                      "isReadOnly": False, "isImmutable": False,
                                      "isMultiple": uf.get("MULTIPLE") == "Y", "isDynamic": True,
-                                     "title": uf["FIELD_NAME"], "listLabel": uf.get("LABEL") or uf["FIELD_NAME"],
-                                     "formLabel": uf.get("LABEL") or uf["FIELD_NAME"],
-                                     "filterLabel": uf.get("LABEL") or uf["FIELD_NAME"]}
+                                     "title": uf["FIELD_NAME"], "listLabel": _ru(uf, "LIST_COLUMN_LABEL"),
+                                     "formLabel": _ru(uf, "EDIT_FORM_LABEL"),
+                                     "filterLabel": _ru(uf, "LIST_FILTER_LABEL")}
         return out
 
     def _meta(self, call: Call, *, creating: bool) -> dict[str, Any]:

@@ -147,6 +147,58 @@ def test_labels_come_with_lang_filter_only(portal):
     assert labelled["EDIT_FORM_LABEL"] == labelled["LIST_COLUMN_LABEL"] == "Номер счёта"
 
 
+def test_userfield_get_sends_labels_per_language_and_the_types_settings(portal):
+    """EN crm-deal-userfield-get.md: every label is a ``{lang: text}`` object; an object fills the languages
+    it names and LABEL the rest; SETTINGS holds the type's defaults, ``[]`` (PHP's empty array) when none."""
+    field_id = portal.result("crm.deal.userfield.add", fields={
+        "FIELD_NAME": "INVOICE", "USER_TYPE_ID": "string", "LABEL": "Счёт",
+        "EDIT_FORM_LABEL": {"ru": "Номер счёта", "en": "Invoice no."}})
+    got = portal.result("crm.deal.userfield.get", id=field_id)
+    assert got["ID"] == str(field_id) and got["ENTITY_ID"] == "CRM_DEAL" and got["SORT"] == "100"
+    assert got["EDIT_FORM_LABEL"]["ru"] == "Номер счёта" and got["EDIT_FORM_LABEL"]["en"] == "Invoice no."
+    assert got["EDIT_FORM_LABEL"]["de"] == "Счёт" and set(got["LIST_COLUMN_LABEL"].values()) == {"Счёт"}
+    assert {"ru", "en", "de", "ua", "kz"} <= set(got["HELP_MESSAGE"])
+    assert got["SETTINGS"] == {"SIZE": 20, "ROWS": 1, "REGEXP": "", "MIN_LENGTH": 0, "MAX_LENGTH": 0,
+                               "DEFAULT_VALUE": ""}
+    money = portal.result("crm.deal.userfield.add", fields={"FIELD_NAME": "PAID", "USER_TYPE_ID": "money"})
+    got = portal.call("crm.deal.userfield.get", id=money).json()["result"]
+    assert got["SETTINGS"] == [] and got["LIST_FILTER_LABEL"]["ru"] == "UF_CRM_PAID"
+    flag = portal.result("crm.deal.userfield.add", fields={"FIELD_NAME": "VIP", "USER_TYPE_ID": "boolean"})
+    assert portal.result("crm.deal.userfield.get", id=flag)["SETTINGS"] == {"DEFAULT_VALUE": 0, "DISPLAY": "CHECKBOX"}
+
+
+def test_userfield_get_update_delete_of_a_missing_or_foreign_field(portal):
+    """UserFieldProxy: no field → ERROR_NOT_FOUND "The entity with ID 'N' is not found."; a field of
+    another entity → "Access denied."; a bad id → "ID is not defined or invalid."."""
+    company_field = portal.result("crm.company.userfield.add", fields={"FIELD_NAME": "X", "USER_TYPE_ID": "string"})
+    for method, extra in (("crm.deal.userfield.get", {}), ("crm.deal.userfield.update", {"fields": {"SORT": 5}}),
+                          ("crm.deal.userfield.delete", {})):
+        assert portal.error(method, id=999, **extra) == (
+            400, {"error": "ERROR_NOT_FOUND", "error_description": "The entity with ID '999' is not found."})
+        assert portal.error(method, id=company_field, **extra) == (
+            400, {"error": "", "error_description": "Access denied."})
+        assert portal.error(method, id=0, **extra) == (
+            400, {"error": "", "error_description": "ID is not defined or invalid."})
+
+
+def test_userfield_update_changes_what_is_given_and_delete_undefines_the_field(portal):
+    field_id = portal.result("crm.deal.userfield.add", fields={"FIELD_NAME": "INVOICE", "USER_TYPE_ID": "string",
+                                                               "LABEL": "Счёт"})
+    deal_id = portal.result("crm.deal.add", fields={"UF_CRM_INVOICE": "СЧ-1"})
+    assert portal.result("crm.deal.userfield.update", id=field_id, fields={
+        "SORT": 2000, "MANDATORY": "Y", "SETTINGS": {"ROWS": 10, "DEFAULT_VALUE": "—"},
+        "LIST_COLUMN_LABEL": {"en": "Invoice"}, "EDIT_FORM_LABEL": "Номер счёта", "USER_TYPE_ID": "integer"}) is True
+    got = portal.result("crm.deal.userfield.get", id=field_id)
+    assert (got["SORT"], got["MANDATORY"], got["USER_TYPE_ID"]) == ("2000", "Y", "string")
+    assert got["SETTINGS"]["ROWS"] == 10 and got["SETTINGS"]["DEFAULT_VALUE"] == "—" and got["SETTINGS"]["SIZE"] == 20
+    assert got["LIST_COLUMN_LABEL"]["en"] == "Invoice" and got["LIST_COLUMN_LABEL"]["ru"] == ""
+    assert set(got["EDIT_FORM_LABEL"].values()) == {"Номер счёта"} and got["LIST_FILTER_LABEL"]["ru"] == "Счёт"
+    assert portal.result("crm.deal.userfield.list", filter={"LANG": "ru"})[0]["EDIT_FORM_LABEL"] == "Номер счёта"
+    assert portal.result("crm.deal.userfield.delete", id=field_id) is True
+    assert portal.result("crm.deal.userfield.list") == []
+    assert "UF_CRM_INVOICE" not in portal.result("crm.deal.get", id=deal_id)
+
+
 def test_user_field_values_are_stored_and_returned(portal):
     for name, kind in (("INVOICE", "string"), ("PAID_SUM", "money"), ("PAID_AT", "date")):
         portal.result("crm.deal.userfield.add", fields={"FIELD_NAME": name, "USER_TYPE_ID": kind})
