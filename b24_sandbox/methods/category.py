@@ -1,7 +1,9 @@
-"""Deal funnels: crm.category.list|get|add|update (entityTypeId 2) and the legacy crm.dealcategory.list|get|add|update.
+"""Deal funnels: crm.category.list|get|add|update (entityTypeId 2) and the legacy
+crm.dealcategory.list|get|add|update|delete|default.get|default.set.
 
-Funnel 0 is the default and is not a row of the legacy lists; a new funnel gets the eight stock stages as
-``C{N}:…``.  The legacy methods answer strings (``ID``, ``SORT``), ``IS_LOCKED`` "N" and ``CREATED_DATE``.
+Funnel 0 is the default and is not a row of the legacy lists (``default.get``/``default.set`` read and rename
+it); a new funnel gets the eight stock stages as ``C{N}:…``, and a deleted one takes them with it.  The
+legacy methods answer strings (``ID``, ``SORT``), ``IS_LOCKED`` "N" and ``CREATED_DATE``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from . import Call, Result, method
 
 TABLE = "categories"
 DEAL = 2
+DEFAULT_NAME = "Общая"  # the RU portal's own name of funnel 0 (seeded)
 
 
 def render(row: dict[str, Any]) -> dict[str, Any]:
@@ -158,4 +161,33 @@ def legacy_update(call: Call) -> bool:
         row["name"] = name
     if "SORT" in fields:
         row["sort"] = values.intval(fields["SORT"]) or row["sort"]
+    return True
+
+
+@method("crm.dealcategory.delete")
+def legacy_delete(call: Call) -> bool:
+    """``true``; the funnel's stages go with it.  A funnel still holding deals stays (``DealCategory::delete``
+    refuses; text as EN ``crm-category-delete.md`` gives it for deals)."""
+    row = _legacy(call)
+    if any(deal.get("CATEGORY_ID") == row["id"] for deal in call.store.rows("deals")):
+        raise invalid(f"Deals related to the funnel {row['name']} found")
+    for stage in [s for s in call.store.rows("statuses") if s["ENTITY_ID"] == f"DEAL_STAGE_{row['id']}"]:
+        call.store.delete("statuses", stage["ID"])
+    call.store.delete(TABLE, row["id"])
+    return True
+
+
+@method("crm.dealcategory.default.get")
+def legacy_default_get(call: Call) -> dict[str, Any]:
+    """Funnel 0 as ``{ID: 0, NAME}`` (EN ``crm-deal-category-default-get.md``: ID is the int 0)."""
+    return {"ID": 0, "NAME": call.store.get(TABLE, 0)["name"]}
+
+
+@method("crm.dealcategory.default.set")
+def legacy_default_set(call: Call) -> bool:
+    """Rename funnel 0 (``name``); an empty name puts the portal's own name back, as
+    ``DealCategory::setDefaultCategoryName`` drops the option."""
+    fields = call.param("fields", "FIELDS", default={})
+    name = call.param("name", "NAME", default=fields.get("NAME") if isinstance(fields, dict) else None)
+    call.store.get(TABLE, 0)["name"] = values.text(name).strip() or DEFAULT_NAME
     return True

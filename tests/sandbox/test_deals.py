@@ -231,6 +231,33 @@ def test_legacy_deal_categories_list_add_get_update_and_their_stages(portal):
     assert portal.error("crm.dealcategory.get", id=999) == (400, {"error": "", "error_description": "Not found"})
 
 
+def test_legacy_deal_category_delete_takes_its_stages_and_refuses_a_funnel_with_deals(portal):
+    """EN crm-deal-category-delete.md → ``true``; a funnel holding deals stays (the refusal's text as EN
+    crm-category-delete.md gives it for deals); a missing funnel → "Not found", funnel 0 is no row."""
+    empty = portal.result("crm.dealcategory.add", fields={"NAME": "Пустая"})
+    busy = portal.result("crm.dealcategory.add", fields={"NAME": "Опт"})
+    portal.result("crm.deal.add", fields={"CATEGORY_ID": busy})
+    assert portal.result("crm.dealcategory.delete", id=empty) is True
+    assert portal.result("crm.status.list", filter={"ENTITY_ID": f"DEAL_STAGE_{empty}"}) == []
+    assert [c["id"] for c in portal.result("crm.category.list", entityTypeId=2)["categories"]] == [0, busy]
+    assert portal.error("crm.dealcategory.delete", id=busy) == (
+        400, {"error": "", "error_description": "Deals related to the funnel Опт found"})
+    assert portal.error("crm.dealcategory.delete", id=empty) == (400, {"error": "", "error_description": "Not found"})
+    assert portal.error("crm.dealcategory.delete", id=0) == (
+        400, {"error": "", "error_description": "ID is not defined or invalid."})
+
+
+def test_legacy_default_category_get_and_set_name_funnel_zero(portal):
+    """EN crm-deal-category-default-get.md: ``{ID: 0, NAME}``; ``default.set {name}`` renames funnel 0, an
+    empty name gives the portal's own name back."""
+    assert portal.result("crm.dealcategory.default.get") == {"ID": 0, "NAME": "Общая"}
+    assert portal.result("crm.dealcategory.default.set", name="Розница") is True
+    assert portal.result("crm.dealcategory.default.get") == {"ID": 0, "NAME": "Розница"}
+    assert portal.result("crm.category.get", entityTypeId=2, id=0)["category"]["name"] == "Розница"
+    portal.result("crm.dealcategory.default.set", name="")
+    assert portal.result("crm.dealcategory.default.get")["NAME"] == "Общая"
+
+
 def test_category_update_renames_a_funnel(portal):
     category = portal.result("crm.category.add", entityTypeId=2, fields={"name": "Опт"})["category"]
     updated = portal.result("crm.category.update", entityTypeId=2, id=category["id"],
