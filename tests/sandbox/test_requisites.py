@@ -161,3 +161,25 @@ def test_requisites_are_listed_by_inn_and_kpp(portal):
     assert owners(RQ_INN="770123456789") == [str(sole)]  # the 12-digit INN of an ИП is its own key
     assert owners(**{"@RQ_INN": ["770123456789", "0000000000"]}) == [str(sole)]
     assert owners(RQ_INN="770123456") == []  # exact, not a prefix
+
+
+def test_enum_address_types_are_the_ones_crm_address_accepts(portal):
+    """RU crm-enum-address-type.md: int ids, Russian names, null symbol codes; each id is a usable TYPE_ID."""
+    types = portal.result("crm.enum.addresstype")
+    assert [(t["ID"], t["NAME"]) for t in types] == [
+        (11, "Адрес доставки"), (1, "Фактический адрес"), (6, "Юридический адрес"), (4, "Адрес регистрации"),
+        (8, "Адрес для корреспонденции"), (9, "Адрес бенефициара")]
+    assert all(t["SYMBOL_CODE"] is None and t["SYMBOL_CODE_SHORT"] is None for t in types)
+    requisite_id = portal.requisite(portal.company())
+    for t in types:
+        assert portal.result("crm.address.add", fields={"TYPE_ID": t["ID"], "ENTITY_TYPE_ID": 8,
+                                                        "ENTITY_ID": requisite_id, "CITY": "Москва"}) is True
+
+
+def test_enum_owner_types_name_the_entity_type_ids(portal):
+    """RU crm-enum-owner-type.md: ``{ID (int), NAME, SYMBOL_CODE, SYMBOL_CODE_SHORT}``."""
+    types = {t["SYMBOL_CODE"]: t for t in portal.result("crm.enum.ownertype")}
+    assert types["DEAL"] == {"ID": 2, "NAME": "Сделка", "SYMBOL_CODE": "DEAL", "SYMBOL_CODE_SHORT": "D"}
+    assert {code: t["ID"] for code, t in types.items() if code in ("LEAD", "CONTACT", "COMPANY", "REQUISITE",
+                                                                    "QUOTE", "SMART_INVOICE")} == {
+        "LEAD": 1, "CONTACT": 3, "COMPANY": 4, "REQUISITE": 8, "QUOTE": 7, "SMART_INVOICE": 31}
