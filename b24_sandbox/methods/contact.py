@@ -3,7 +3,10 @@
 ``COMPANY_IDS`` is write-only (replaces the set of linked companies; the first becomes primary);
 ``COMPANY_ID`` is the primary company.  Links are read with ``crm.contact.company.items.get`` (or, from the
 company's side, ``crm.company.contact.items.get``), grown with ``crm.contact.company.add`` and cut with
-``crm.contact.company.delete``; when the primary link goes, the first remaining one becomes primary.
+``crm.contact.company.delete``; when the primary link goes, the first remaining one becomes primary.  The
+company's side (``crm.company.contact.add|delete|items.set|items.delete``) writes the same link rows, so
+either side sees what the other wrote; ``IS_PRIMARY`` is one flag per link, as the recorded
+``crm.company.contact.items.get`` shows it, kept by the contact's rules (one primary company per contact).
 Deleting a contact removes its links, its requisites and its place on deals.
 """
 
@@ -240,4 +243,83 @@ def company_items_set(call: Call) -> bool:
         sort = values.intval(item["SORT"]) if item.get("SORT") not in (None, "") else (n + 1) * 10
         add_link(store, contact_id, values.intval(item["COMPANY_ID"]), primary, sort)
     _sync_primary(store, contact_id)
+    return True
+
+
+@method("crm.contact.company.items.delete")
+def company_items_delete(call: Call) -> bool:
+    """Cut every link of the contact: ``true``; COMPANY_ID becomes empty."""
+    contact_id = owner_id(call)
+    CRUD.find(call, contact_id)
+    for row in links(call.store, contact_id):
+        remove_link(call.store, contact_id, row["COMPANY_ID"])
+    return True
+
+
+def _company(call: Call) -> int:
+    company_id = owner_id(call)
+    if call.store.get("companies", company_id) is None:
+        raise invalid("Not found")
+    return company_id
+
+
+def _link_fields(call: Call) -> dict[str, Any]:
+    fields = call.param("fields", "FIELDS")
+    if not isinstance(fields, dict):
+        raise invalid("The parameter 'fields' must be array.")
+    return fields
+
+
+def _primary_and_sort(item: dict[str, Any]) -> tuple[bool | None, int | None]:
+    primary = values.flag(item["IS_PRIMARY"]) == "Y" if "IS_PRIMARY" in item else None
+    sort = values.intval(item["SORT"]) if item.get("SORT") not in (None, "") else None
+    return primary, sort
+
+
+@method("crm.company.contact.add")
+def contact_add(call: Call) -> bool:
+    """The company's side of ``crm.contact.company.add``: ``true``, or ``false`` if already linked."""
+    company_id = _company(call)
+    fields = _link_fields(call)
+    contact_id = values.intval(fields.get("CONTACT_ID"))
+    if contact_id <= 0:
+        raise invalid("The parameter 'fields' is not valid.")
+    if call.store.get("contacts", contact_id) is None:
+        raise invalid("Not found")
+    return add_link(call.store, contact_id, company_id, *_primary_and_sort(fields))
+
+
+@method("crm.company.contact.delete")
+def contact_delete(call: Call) -> bool:
+    """Cut one link from the company's side: ``true``, or ``false`` when that contact was not linked."""
+    company_id = _company(call)
+    contact_id = values.intval(_link_fields(call).get("CONTACT_ID"))
+    if contact_id <= 0:
+        raise invalid("The parameter 'fields' is not valid.")
+    return remove_link(call.store, contact_id, company_id)
+
+
+def _unlink_all_contacts(store: Store, company_id: int) -> None:
+    for row in list(store.where(LINKS, "COMPANY_ID", company_id)):
+        remove_link(store, row["CONTACT_ID"], company_id)
+
+
+@method("crm.company.contact.items.set")
+def contact_items_set(call: Call) -> bool:
+    """Replace the company's contacts; unknown contacts are skipped; SORT defaults to 10, 20, …"""
+    company_id = _company(call)
+    items = call.param("items", "ITEMS", default=[])
+    items = list(items.values()) if isinstance(items, dict) else items if isinstance(items, list) else []
+    _unlink_all_contacts(call.store, company_id)
+    rows = [i for i in items if isinstance(i, dict) and call.store.get("contacts", values.intval(i.get("CONTACT_ID")))]
+    for n, item in enumerate(rows):
+        primary, sort = _primary_and_sort(item)
+        add_link(call.store, values.intval(item["CONTACT_ID"]), company_id, primary, sort or (n + 1) * 10)
+    return True
+
+
+@method("crm.company.contact.items.delete")
+def contact_items_delete(call: Call) -> bool:
+    """Cut every contact of the company: ``true``; each contact's next company becomes its primary."""
+    _unlink_all_contacts(call.store, _company(call))
     return True

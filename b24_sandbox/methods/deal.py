@@ -104,8 +104,10 @@ def _prepare(call: Call, data: dict[str, Any], raw: dict[str, Any], existing: di
     if "CONTACT_IDS" in raw:
         data["_contacts"] = contact_ids or []
         data["CONTACT_ID"] = contact_ids[0] if contact_ids else None
+        data["_contact_sort"] = {}  # the written order is the new SORT order
     elif "CONTACT_ID" in raw:
         data["_contacts"] = [data["CONTACT_ID"]] if data.get("CONTACT_ID") else []
+        data["_contact_sort"] = {}
 
 
 def _after_write(call: Call, record: dict[str, Any], raw: dict[str, Any], creating: bool) -> None:
