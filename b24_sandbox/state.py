@@ -40,6 +40,7 @@ def build_state(sandbox: Sandbox) -> dict[str, Any]:
         "requisites": rendered(requisite.CRUD),
         "bank_details": rendered(bankdetail.CRUD),
         "addresses": [address.render(r) for r in store.rows(address.TABLE)],
+        "requisite_links": [dict(r) for r in store.rows("requisite_links")],
         "presets": rendered(requisite.PRESETS),
         "deals": rendered(deal.CRUD),
         "product_rows": [productrows.render(r) for r in store.rows(productrows.TABLE)],

@@ -26,7 +26,7 @@ REGISTRY: dict[str, Handler] = {}
 
 MODULES = (
     "batch", "company", "contact", "requisite", "address", "bankdetail", "userfield", "status", "category",
-    "catalog", "crm_product", "deal", "productrows", "user", "im", "timeline", "duplicate", "enum", "deal_contact",
+    "catalog", "crm_product", "deal", "productrows", "user", "im", "timeline", "duplicate", "enum", "deal_contact", "requisite_link",
 )
 
 

@@ -124,6 +124,7 @@ def _on_delete(call: Call, record: dict[str, Any]) -> None:
     for row in call.store.where("product_rows", "OWNER_ID", record["ID"]):
         call.store.delete("product_rows", row["ID"])
     delete_timeline(call.store, "deal", record["ID"])
+    call.store.delete("requisite_links", (2, record["ID"]))  # its crm.requisite.link.register link
 
 
 CRUD = LegacyCrud(DEAL, defaults=_defaults, prepare=_prepare, after_write=_after_write, on_delete=_on_delete)

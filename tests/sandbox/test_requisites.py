@@ -183,3 +183,53 @@ def test_enum_owner_types_name_the_entity_type_ids(portal):
     assert {code: t["ID"] for code, t in types.items() if code in ("LEAD", "CONTACT", "COMPANY", "REQUISITE",
                                                                     "QUOTE", "SMART_INVOICE")} == {
         "LEAD": 1, "CONTACT": 3, "COMPANY": 4, "REQUISITE": 8, "QUOTE": 7, "SMART_INVOICE": 31}
+
+
+def _bank_detail(portal, requisite_id):
+    return portal.result("crm.requisite.bankdetail.add", fields={"ENTITY_ID": requisite_id, "NAME": "Счёт"})
+
+
+def test_requisite_link_register_names_the_deals_requisites(portal):
+    """EN crm-requisite-link-register.md: ``true``; the client's requisite and bank detail, the seller's ones
+    (a company with IS_MY_COMPANY Y); ``0`` means none; registering again replaces the link."""
+    client = portal.company()
+    seller = portal.company(TITLE="ООО Мы", IS_MY_COMPANY="Y")
+    requisite, mine = portal.requisite(client), portal.requisite(seller)
+    detail, my_detail = _bank_detail(portal, requisite), _bank_detail(portal, mine)
+    deal = portal.result("crm.deal.add", fields={"COMPANY_ID": client})
+    fields = {"ENTITY_TYPE_ID": 2, "ENTITY_ID": deal, "REQUISITE_ID": requisite, "BANK_DETAIL_ID": detail,
+              "MC_REQUISITE_ID": mine, "MC_BANK_DETAIL_ID": my_detail}
+    assert portal.result("crm.requisite.link.register", fields=fields) is True
+    assert portal.result("crm.requisite.link.register", fields={**fields, "BANK_DETAIL_ID": 0,
+                                                                "MC_BANK_DETAIL_ID": 0}) is True
+    links = portal.http.get(portal.url("/_sandbox/state")).json()["requisite_links"]
+    assert links == [{**fields, "BANK_DETAIL_ID": 0, "MC_BANK_DETAIL_ID": 0}]
+    portal.result("crm.deal.delete", id=deal)
+    assert portal.http.get(portal.url("/_sandbox/state")).json()["requisite_links"] == []
+
+
+def test_requisite_link_register_checks_every_id_as_the_docs_list(portal):
+    client, other = portal.company(), portal.company(TITLE="ООО Чужая")
+    requisite, foreign = portal.requisite(client), portal.requisite(other)
+    foreign_detail = _bank_detail(portal, foreign)
+    deal = portal.result("crm.deal.add", fields={"COMPANY_ID": client})
+    base = {"ENTITY_TYPE_ID": 2, "ENTITY_ID": deal, "REQUISITE_ID": 0, "BANK_DETAIL_ID": 0, "MC_REQUISITE_ID": 0,
+            "MC_BANK_DETAIL_ID": 0}
+
+    def error(**changes):
+        status, body = portal.error("crm.requisite.link.register", fields={**base, **changes})
+        assert status == 400 and body["error"] == ""
+        return body["error_description"]
+
+    assert error(ENTITY_TYPE_ID=0) == "ENTITY_TYPE_ID is not defined or invalid."
+    assert error(MC_BANK_DETAIL_ID=-1) == "MC_BANK_DETAIL_ID is not defined or invalid."
+    assert error(ENTITY_ID=999) == "Entity is not found"
+    assert error(ENTITY_TYPE_ID=7) == "Entity is not found"
+    assert error(REQUISITE_ID=999) == "The Requisite with ID '999' is not found"
+    assert error(REQUISITE_ID=foreign) == f"The Requisite with ID '{foreign}' is not assigned to Company with ID '{client}'"
+    assert error(REQUISITE_ID=requisite, BANK_DETAIL_ID=999) == "The BankDetail with ID '999' is not found"
+    assert error(REQUISITE_ID=requisite, BANK_DETAIL_ID=foreign_detail) == (
+        f"The BankDetail with ID '{foreign_detail}' is not assigned to Requisite with ID '{requisite}'")
+    assert error(MC_REQUISITE_ID=999) == "The Requisite of your company with ID '999' is not found"
+    assert error(MC_REQUISITE_ID=requisite) == f"The Requisite with ID '{requisite}' is not assigned to your company with ID '0'"
+    assert portal.result("crm.requisite.link.register", fields=base) is True

@@ -1,0 +1,87 @@
+"""crm.requisite.link.register: which requisites and bank details a deal is issued on (reference §4.5).
+
+One link per object, ``register`` again replaces it; ``0`` means "none" for each of the four ids.  The
+client's requisite must belong to the deal's client (its company, else its contact), a bank detail to the
+requisite given with it, and the seller's ("my company") requisite to a company with ``IS_MY_COMPANY`` Y.
+Checks and wording as EN ``crm-requisite-link-register.md``.  Only deals (ENTITY_TYPE_ID 2) are emulated:
+other object types find no object.  The links show in ``/_sandbox/state`` under ``requisite_links``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import values
+from ..errors import invalid
+from . import Call, method
+from .common import OWNER_COMPANY, OWNER_CONTACT, OWNER_DEAL
+
+TABLE = "requisite_links"
+IDS = ("REQUISITE_ID", "BANK_DETAIL_ID", "MC_REQUISITE_ID", "MC_BANK_DETAIL_ID")
+
+
+def _ids(fields: dict[str, Any]) -> dict[str, int]:
+    """The six ids: the object's must be positive, the four requisite ids zero or more."""
+    out = {}
+    for name in ("ENTITY_TYPE_ID", "ENTITY_ID", *IDS):
+        raw = fields.get(name)
+        number = values.intval(raw, default=-1) if raw not in (None, "") else -1
+        if number < (1 if name.startswith("ENTITY") else 0):
+            raise invalid(f"{name} is not defined or invalid.")
+        out[name] = number
+    return out
+
+
+def _client(deal: dict[str, Any]) -> tuple[int, str, int]:
+    if deal.get("COMPANY_ID"):
+        return OWNER_COMPANY, "Company", deal["COMPANY_ID"]
+    return OWNER_CONTACT, "Contact", deal.get("CONTACT_ID") or 0
+
+
+def _check_bank_detail(call: Call, detail_id: int, requisite_id: int, ours: str) -> None:
+    if not detail_id:
+        return
+    detail = call.store.get("bank_details", detail_id)
+    if detail is None:
+        raise invalid(f"The BankDetail{ours} with ID '{detail_id}' is not found")
+    if detail["ENTITY_ID"] != requisite_id:
+        target = f"Requisite{ours} with ID '{requisite_id}'"
+        raise invalid(f"The BankDetail{ours} with ID '{detail_id}' is not assigned to {target}")
+
+
+def _check_client(call: Call, deal: dict[str, Any], ids: dict[str, int]) -> None:
+    if ids["REQUISITE_ID"]:
+        requisite = call.store.get("requisites", ids["REQUISITE_ID"])
+        if requisite is None:
+            raise invalid(f"The Requisite with ID '{ids['REQUISITE_ID']}' is not found")
+        owner_type, owner_name, owner_id = _client(deal)
+        if (requisite["ENTITY_TYPE_ID"], requisite["ENTITY_ID"]) != (owner_type, owner_id):
+            raise invalid(f"The Requisite with ID '{ids['REQUISITE_ID']}' is not assigned to {owner_name} "
+                          f"with ID '{owner_id}'")
+    _check_bank_detail(call, ids["BANK_DETAIL_ID"], ids["REQUISITE_ID"], "")
+
+
+def _check_seller(call: Call, ids: dict[str, int]) -> None:
+    if ids["MC_REQUISITE_ID"]:
+        requisite = call.store.get("requisites", ids["MC_REQUISITE_ID"])
+        if requisite is None:
+            raise invalid(f"The Requisite of your company with ID '{ids['MC_REQUISITE_ID']}' is not found")
+        company = call.store.get("companies", requisite["ENTITY_ID"]) if requisite["ENTITY_TYPE_ID"] == OWNER_COMPANY \
+            else None
+        if company is None or company.get("IS_MY_COMPANY") != "Y":
+            raise invalid(f"The Requisite with ID '{ids['MC_REQUISITE_ID']}' is not assigned to your company "
+                          f"with ID '0'")
+    _check_bank_detail(call, ids["MC_BANK_DETAIL_ID"], ids["MC_REQUISITE_ID"], " of your company")
+
+
+@method("crm.requisite.link.register")
+def register(call: Call) -> bool:
+    """``true``; the deal's link now names these four ids (all ``0`` = no requisites chosen)."""
+    ids = _ids(call.fields())
+    deal = call.store.get("deals", ids["ENTITY_ID"]) if ids["ENTITY_TYPE_ID"] == OWNER_DEAL else None
+    if deal is None:
+        raise invalid("Entity is not found")
+    _check_client(call, deal, ids)
+    _check_seller(call, ids)
+    call.store.put(TABLE, (ids["ENTITY_TYPE_ID"], ids["ENTITY_ID"]), dict(ids))
+    return True
