@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from . import envelope, methods
+from . import envelope, methods, xmlreply
 from .calls import Caller, Outcome, Target, webhook_key
 from .errors import ApiError, invalid_credentials, method_not_found, query_limit
 from .faults import FaultSpecError, Injection, nginx_page
@@ -96,6 +96,7 @@ class Routes:
         sandbox = self.sandbox
         start = sandbox.clock()
         method = "?"
+        xml = _wants_xml(request.path_params["path"])
         try:
             target = _route(request.path_params["path"])
             method = target.method
@@ -112,7 +113,7 @@ class Routes:
         except ApiError as exc:  # refused before any method ran: auth, limits, injected errors, bad path
             sandbox.count_refused(str(exc.code) or '""')
             outcome = Outcome(None, exc, envelope.time_block(start, start, sandbox.config.tz))
-        return self._envelope(method, outcome)
+        return self._envelope(method, outcome, xml)
 
     def _authenticate(self, target: Target, request: Request, params: dict[str, Any]) -> Caller:
         if target.app_mode:
@@ -139,7 +140,7 @@ class Routes:
             self.sandbox.count_rate_limited()
             raise query_limit()
 
-    def _envelope(self, method: str, outcome: Outcome) -> Response:
+    def _envelope(self, method: str, outcome: Outcome, xml: bool = False) -> Response:
         code = "" if outcome.error is None else (str(outcome.error.code) or '""')
         self.sandbox.count_request(method, code)
         if outcome.error is not None:
@@ -150,6 +151,8 @@ class Routes:
             body = envelope.success(outcome.result.value, outcome.time, outcome.result.total, outcome.result.next)
         log.info("sandbox call", extra={"action": "sandbox.call", "method": method, "status": status,
                                         "error": code or None})
+        if xml:
+            return Response(xmlreply.render(body), status_code=status, media_type=xmlreply.CONTENT_TYPE)
         return JSONResponse(body, status_code=status)
 
     def _answer_injection(self, method: str, injection: Injection) -> Response:
@@ -233,10 +236,22 @@ class Routes:
         return HTMLResponse(self.sandbox.board_live(), headers={"Cache-Control": "no-store"})
 
 
+def _strip_suffix(name: str) -> str:
+    """The method name without its transport suffix (``.json``, the default, or ``.xml``)."""
+    for suffix in (".json", ".xml"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _wants_xml(path: str) -> bool:
+    return path.rstrip("/").lower().endswith(".xml")
+
+
 def _route(path: str) -> Target:
     parts = [p for p in path.split("/") if p != ""]
-    if parts and parts[-1].lower().endswith(".json"):
-        parts[-1] = parts[-1][: -len(".json")]
+    if parts:
+        parts[-1] = _strip_suffix(parts[-1])
     if len(parts) == 1:
         if methods.lookup(parts[0]) is None:
             raise method_not_found()
@@ -256,8 +271,7 @@ async def _params(request: Request) -> dict[str, Any]:
 
 
 def _method_of(path: str) -> str:
-    last = path.rstrip("/").rsplit("/", 1)[-1].lower()
-    return last.removesuffix(".json")
+    return _strip_suffix(path.rstrip("/").rsplit("/", 1)[-1].lower())
 
 
 def _base_url(request: Request) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from xml.etree import ElementTree
+
 import httpx
 
 from b24_sandbox import SandboxConfig
@@ -85,3 +87,41 @@ def test_custom_webhook_user_and_code_are_honoured():
     with serve_in_thread(SandboxConfig(webhook_user=9, webhook_code="abc123", rate=0)) as srv:
         assert srv.webhook_url.endswith("/rest/9/abc123/")
         assert httpx.post(srv.webhook_url + "crm.company.list", json={}).status_code == 200
+
+
+def test_an_xml_suffix_answers_the_same_envelope_as_php_writes_it_in_xml(portal):
+    """EN general-principles.md: ``.xml`` returns the reply as XML under ``<response>``; CRestServer::outputXml
+    names list entries ``<item>``, writes true as 1 and null/false as nothing, escapes text, text/xml."""
+    portal.company(TITLE="Рога & Копыта")
+    portal.company(TITLE="ACME")
+    response = portal.http.post(portal.srv.webhook_url + "crm.company.list.xml",
+                                json={"select": ["ID", "TITLE", "LOGO"], "order": {"ID": "ASC"}})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/xml; charset=utf-8"
+    text = response.text
+    assert text.startswith("<response><result><item><ID>1</ID><TITLE>Рога &amp; Копыта</TITLE>")
+    assert "<item><ID>2</ID><TITLE>ACME</TITLE>" in text and "<total>2</total><time><start>" in text
+    assert text.endswith("</time></response>")
+    root = ElementTree.fromstring(text)
+    assert [item.findtext("TITLE") for item in root.find("result")] == ["Рога & Копыта", "ACME"]
+    assert "<LOGO></LOGO>" in text  # null: an empty element
+    update = portal.http.post(portal.srv.webhook_url + "crm.company.update.XML", json={"id": 1, "fields": {}})
+    assert ElementTree.fromstring(update.text).findtext("result") == "1"
+
+
+def test_an_xml_error_reply_keeps_its_status(portal):
+    response = portal.http.post(portal.srv.webhook_url + "crm.deal.get.xml", json={"id": 999})
+    assert response.status_code == 400 and response.headers["content-type"].startswith("text/xml")
+    assert response.text == "<response><error></error><error_description>Not found</error_description></response>"
+    missing = portal.http.post(portal.srv.webhook_url + "crm.nothing.here.xml")
+    assert missing.status_code == 404 and "<error>ERROR_METHOD_NOT_FOUND</error>" in missing.text
+
+
+def test_xml_names_digit_keys_item_as_php_stores_them_as_integers(portal):
+    """A batch keyed by an entity id ("35943") is an int key in PHP, so its element is ``<item>`` too."""
+    response = portal.http.post(portal.srv.webhook_url + "batch.xml",
+                                json={"cmd": {"35943": "crm.company.add?fields[TITLE]=A", "x": "user.current"}})
+    root = ElementTree.fromstring(response.text)
+    assert [child.tag for child in root.find("result/result")] == ["item", "x"]
+    assert root.findtext("result/result/item") == "1"
+    assert root.find("result/result_error").text is None
