@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 _LEADING_INT = re.compile(r"^\s*([+-]?\d+)")
@@ -28,6 +28,11 @@ def intval(value: Any, default: int = 0) -> int:
 
 def is_positive_id(value: Any) -> bool:
     return not isinstance(value, (dict, list)) and value is not None and intval(value) > 0
+
+
+def php_round(value: Decimal, places: int) -> Decimal:
+    """PHP's ``round`` (half away from zero), as MySQL also rounds a value into a DECIMAL column."""
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
 def decimal(value: Any) -> Decimal:

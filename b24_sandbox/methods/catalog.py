@@ -218,16 +218,21 @@ def _price_fields(call: Call, fields: dict[str, Any], row: dict[str, Any] | None
     if call.store.get("price_types", values.intval(merged["catalogGroupId"])) is None:
         raise ApiError(ERR_REQUIRED, "Price type is not exists", 400)
     return {"productId": values.intval(merged["productId"]), "catalogGroupId": values.intval(merged["catalogGroupId"]),
-            "price": values.decimal(merged["price"]), "currency": values.text(merged["currency"]),
+            "price": kopecks(merged["price"]), "currency": values.text(merged["currency"]),
             "quantityFrom": merged.get("quantityFrom"), "quantityTo": merged.get("quantityTo"),
             "extraId": merged.get("extraId"), "timestampX": call.now()}
+
+
+def kopecks(value: Any) -> Decimal:
+    """A price as the portal stores it: b_catalog_price.PRICE is DECIMAL(18,2), so 1C's 0.0725 is 0.07."""
+    return values.php_round(values.decimal(value), 2)
 
 
 def set_price(call: Call, product_id: int, group_id: int, price: Decimal, currency: str) -> dict[str, Any]:
     """Create or replace the price of one type (used by crm.product.* for PRICE)."""
     row = next((r for r in call.store.where(PRICES, "productId", product_id) if r["catalogGroupId"] == group_id),
                None)
-    data = {"productId": product_id, "catalogGroupId": group_id, "price": price, "currency": currency,
+    data = {"productId": product_id, "catalogGroupId": group_id, "price": kopecks(price), "currency": currency,
             "quantityFrom": None, "quantityTo": None, "extraId": None, "timestampX": call.now()}
     if row is None:
         row = data

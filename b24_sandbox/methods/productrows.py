@@ -21,11 +21,12 @@ had none leaves both alone.  Discount rule violations answer ``ERROR_CORE`` with
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from .. import listing, values
 from ..errors import core, invalid
+from ..values import php_round
 from . import Call, method
 from .catalog import PRODUCTS
 
@@ -50,10 +51,6 @@ def _deal(call: Call) -> tuple[int, dict[str, Any]]:
     if deal is None:
         raise invalid("Not found")
     return deal_id, deal
-
-
-def php_round(value: Decimal, places: int) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
 def _isset(raw: dict[str, Any], name: str) -> bool:

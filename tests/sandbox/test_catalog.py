@@ -96,6 +96,18 @@ def test_price_add_and_list(portal, product):
     assert listed == {"prices": [price]}
 
 
+def test_a_price_is_kept_in_kopecks_as_the_portals_decimal_column_keeps_it(portal, product):
+    """b_catalog_price.PRICE is DECIMAL(18,2): 1C's four places read back rounded (half away from zero),
+    whichever method wrote the price."""
+    added = portal.result("catalog.price.add", fields={"productId": product["id"], "catalogGroupId": 1,
+                                                       "price": "0.0725", "currency": "RUB"})["price"]
+    assert added["price"] == 0.07
+    portal.result("catalog.price.update", id=added["id"], fields={"price": "121.505"})
+    assert portal.result("catalog.price.list", filter={"productId": product["id"]})["prices"][0]["price"] == 121.51
+    legacy_id = portal.result("crm.product.add", fields={"NAME": "Шуруп", "PRICE": "12.3456", "CURRENCY_ID": "RUB"})
+    assert portal.result("crm.product.get", id=legacy_id)["PRICE"] == "12.35"
+
+
 def test_price_modify_replaces_all_prices(portal, product):
     portal.result("catalog.price.add", fields={"productId": product["id"], "catalogGroupId": 1, "price": 10,
                                                "currency": "RUB"})
