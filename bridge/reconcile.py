@@ -264,11 +264,14 @@ class Reconciler:
         :data:`BASE_PRICE`, for the drift comparison: a manager's price edit is drift like a name edit.  A product
         without a base price row gets None (a price deleted by hand is drift too)."""
         group = self.mapping.products.base_price_type_id
-        spec = ListSpec("product price", "catalog.price.list", "id", ("id", "productId", "price", "currency"),
+        spec = ListSpec("product price", "catalog.price.list", "id",
+                        ("id", "productId", "price", "currency", "catalogGroupId", "quantityFrom", "quantityTo"),
                         {"catalogGroupId": group})
-        prices = {int(r["productId"]): r for r in await scan(self.b24, spec, self.progress)}
-        for product_id, record in products.items():
-            price = prices.get(product_id)
+        rows: dict[int, list[dict[str, Any]]] = {}
+        for row in await scan(self.b24, spec, self.progress):
+            rows.setdefault(int(row["productId"]), []).append(row)
+        for product_id, record in products.items():  # quantity ranges are the managers': not compared
+            price = product_domain.base_row(rows.get(product_id, []), group)
             record[BASE_PRICE[0]] = price.get("price") if price else None
             record[BASE_PRICE[1]] = price.get("currency") if price else None
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from .domain.diff import normalize
-from .domain.product import onec_id_of_key
+from .domain.product import as_stored, onec_id_of_key
 from .mapping import Mapping
 
 
@@ -134,7 +134,7 @@ def _products(expected: dict[str, Any], portal: dict[str, Any], mapping: Mapping
         if (record.get("active") == "Y") == product["deleted"]:
             problems.append(f"{where}: active {record.get('active')!r}, deleted in 1C: {product['deleted']}")
         price = prices.get((str(record["id"]), mapping.products.base_price_type_id))
-        if product["sale_price"] is not None and (price is None or _dec(price["price"]) != _dec(product["sale_price"])):
+        if product["sale_price"] is not None and (price is None or as_stored(price["price"]) != as_stored(product["sale_price"])):
             problems.append(f"{where}: base price {price and price['price']}, expected {product['sale_price']}")
         if product["purchase_price"] is not None and _dec(record.get("purchasingPrice")) != _dec(product["purchase_price"]):
             problems.append(f"{where}: purchasingPrice {record.get('purchasingPrice')}, "

@@ -26,7 +26,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from .diff import field_changes
@@ -76,6 +76,19 @@ def amount(value: Any) -> str:
         raise ValueError(f"not a price: {value!r}") from exc
     text = format(number.normalize(), "f")
     return "0" if text in ("-0", "") else text
+
+
+KOPECK = Decimal("0.01")
+
+
+def as_stored(price: Any) -> Decimal:
+    """A catalog price as a portal keeps it: ``b_catalog_price.PRICE`` is DECIMAL(18,2), rounded half away
+    from zero, so 1C's ``0.0725`` reads back ``0.07`` — the same price, not a manager's edit.  ValueError for
+    what is not a number."""
+    try:
+        return Decimal(str(price).strip()).quantize(KOPECK, rounding=ROUND_HALF_UP)
+    except InvalidOperation as exc:
+        raise ValueError(f"not a price: {price!r}") from exc
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -238,8 +251,9 @@ def product_iblock(catalogs: Iterable[dict[str, Any]]) -> int | None:
 
 
 def _same_price(row: dict[str, Any], base: dict[str, str]) -> bool:
+    """Bitrix24 holds 1C's price (as it stores it: in kopecks) and currency."""
     try:
-        return amount(row.get("price")) == base["price"] and str(row.get("currency")) == base["currency"]
+        return as_stored(row.get("price")) == as_stored(base["price"]) and str(row.get("currency")) == base["currency"]
     except ValueError:
         return False
 
@@ -250,13 +264,18 @@ def _is_base_row(row: dict[str, Any], group: int) -> bool:
             and row.get("quantityFrom") in (None, "") and row.get("quantityTo") in (None, ""))
 
 
+def base_row(rows: Iterable[dict[str, Any]], group: int) -> dict[str, Any] | None:
+    """The product's base price row the bridge owns among its ``catalog.price.list`` rows, None if none."""
+    return next((r for r in rows if _is_base_row(r, group)), None)
+
+
 def price_rows(current: Iterable[dict[str, Any]], base: dict[str, str]) -> list[dict[str, Any]] | None:
     """The ``prices`` for ``catalog.price.modify`` (which deletes every price it is not given): all of the
     product's current prices as they are, with only the base one changed or added.  None when the base
     price already is what 1C says (no call needed)."""
     group = int(base["catalogGroupId"])
     rows = list(current)
-    own = next((r for r in rows if _is_base_row(r, group)), None)
+    own = base_row(rows, group)
     if own is not None and _same_price(own, base):
         return None
     out: list[dict[str, Any]] = []

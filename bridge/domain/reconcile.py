@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from .product import as_stored
+
 ENTITIES = ("company", "contact", "requisite", "product", "deal")
 KINDS = ("missing", "duplicate", "twin", "drift", "amount", "stage")
 REPAIRABLE = frozenset({"missing", "drift", "amount", "stage"})
@@ -29,9 +31,8 @@ CENT = Decimal("0.01")
 # fields a comparison skips: keys (they found the record), multi-valued or written by the portal itself
 NOT_COMPARED = frozenset({"ID", "ORIGINATOR_ID", "ORIGIN_ID", "XML_ID", "xmlId", "CONTACT_IDS", "IS_MANUAL_OPPORTUNITY",
                           "STAGE_ID", "OPPORTUNITY", "PHONE", "EMAIL"})
-# prices a portal keeps in a DECIMAL(18,2) column (b_catalog_price.PRICE, the catalog module's install.sql:
-# the catalog API's base price, the legacy crm.product PRICE): 1C's 0.0725 reads back 0.07, which is what
-# the bridge pushed, not a manager's edit
+# the base price, as the catalog API (basePrice) and the legacy crm.product (PRICE) show it: compared as the
+# portal stores it (product.as_stored)
 IN_KOPECKS = frozenset({"basePrice", "PRICE"})
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})([T ].*)?$")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
@@ -96,11 +97,10 @@ def field_drift(want: Mapping[str, Any], have: Mapping[str, Any], *, create_only
 
 
 def _as_stored(name: str, value: Any) -> str:
-    """:func:`comparable`, rounded to the kopeck (half up, as the portal's DECIMAL column does) for a price
-    the portal keeps in kopecks."""
+    """:func:`comparable`, in kopecks for a base price (as the portal stores it)."""
     text = comparable(value)
     if name in IN_KOPECKS and _NUMBER.match(text):
-        return comparable(Decimal(text).quantize(CENT, rounding=ROUND_HALF_UP))
+        return comparable(as_stored(text))
     return text
 
 

@@ -132,8 +132,8 @@ async def test_a_sale_price_changed_or_deleted_by_hand_is_drift_and_repair_puts_
     def products() -> dict[str, dict]:
         return {onec_id_of_key(p["xmlId"]): p for p in crm.state()["products"] if p.get("xmlId")}
 
-    def base_price(b24_id) -> dict | None:
-        return next((p for p in crm.state()["prices"] if p["productId"] == int(b24_id)
+    def base_price(b24_id) -> dict | None:  # the bridge's row: quantity ranges are the managers'
+        return next((p for p in crm.state()["prices"] if p["productId"] == int(b24_id) and not p["quantityFrom"]
                      and p["catalogGroupId"] == MAPPING.products.base_price_type_id), None)
 
     async def priced() -> bool:
@@ -141,10 +141,13 @@ async def test_a_sale_price_changed_or_deleted_by_hand_is_drift_and_repair_puts_
 
     assert await wait_for(priced, timeout=60, interval=0.2)
     ids = {p: int(products()[p]["id"]) for p in (edited, deleted)}
+    portal = crm.portal.sandbox
+    portal.call("catalog.price.add", {"fields": {  # a manager's wholesale price from 10 pieces: theirs, no drift
+        "productId": ids[edited], "catalogGroupId": MAPPING.products.base_price_type_id, "price": 150,
+        "currency": "RUB", "quantityFrom": 10}})
     code, out = await reconcile(crm, "--json")
     assert (code, json.loads(out)["findings"]) == (0, []), out
 
-    portal = crm.portal.sandbox
     portal.call("catalog.price.update", {"id": base_price(ids[edited])["id"], "fields": {"price": 5}})
     portal.call("catalog.price.modify", {"fields": {"product": {"id": ids[deleted], "prices": []}}})  # replace-all
     assert base_price(ids[deleted]) is None

@@ -30,6 +30,14 @@ def test_a_base_price_already_equal_to_1c_needs_no_call_whatever_its_precision()
     assert price_rows([row(11, 1, "180.00")], BASE) is None
 
 
+def test_a_base_price_the_portal_rounded_to_kopecks_is_1cs_and_needs_no_call():
+    """b_catalog_price.PRICE is DECIMAL(18,2): 1C's 0.0725 reads back 0.07; pushing again would change nothing."""
+    fine = {**BASE, "price": "0.0725"}
+    assert price_rows([row(11, 1, 0.07)], fine) is None
+    assert price_rows([row(11, 1, 0.08)], fine) == [{"id": 11, "catalogGroupId": 1, "price": "0.0725",
+                                                     "currency": "RUB"}]
+
+
 def test_a_currency_change_alone_is_a_change():
     assert price_rows([row(11, 1, 180, "USD")], BASE) == [{"id": 11, "catalogGroupId": 1, "price": "180",
                                                           "currency": "RUB"}]
