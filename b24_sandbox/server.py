@@ -104,7 +104,7 @@ def serve_in_thread(
     bound_port = sock.getsockname()[1]
     server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
                                     timeout_graceful_shutdown=1, ssl_certfile=ssl_certfile,
-                                    ssl_keyfile=ssl_keyfile))
+                                    ssl_keyfile=ssl_keyfile, proxy_headers=False))  # the limit is per TCP peer
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="b24-sandbox", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

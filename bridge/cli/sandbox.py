@@ -94,6 +94,7 @@ def command(host: str, port: int, webhook_user: int, webhook_code: str, extra_we
         click.echo(f"State file:  {state_file}")
     try:
         uvicorn.run(sandbox, host=host, port=port, log_config=None, access_log=False, lifespan="on",
-                    ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+                    ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
+                    proxy_headers=False)  # the rate limit is per TCP peer: a header must not pick the bucket
     finally:
         sandbox.close()

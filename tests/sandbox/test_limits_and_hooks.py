@@ -53,6 +53,8 @@ def test_each_client_address_has_its_own_bucket():
             return http.post(srv.webhook_url + "crm.company.list", json={}).status_code
 
         assert [status(one), status(one), status(one)] == [200, 200, 503]
+        spoofed = one.post(srv.webhook_url + "crm.company.list", json={}, headers={"X-Forwarded-For": "10.0.0.9"})
+        assert spoofed.status_code == 503  # a header picks no other bucket: the TCP peer counts
         assert [status(other), status(other), status(other)] == [200, 200, 503]
         assert srv.sandbox.bucket.clients() == 2
         clock.advance(1.0)  # both drained: nothing is kept for them
