@@ -136,8 +136,6 @@ def _event_lines(e: dict[str, Any], now: datetime) -> list[str]:
     else:
         lines.append("  (the outbox row is purged: received and published times are gone)")
         published = None
-    if not e["outcomes"]:
-        lines.append("  —  no consumer has handled it yet" if published else "")
     for group in _collapse(e["outcomes"]):
         row, count, last = group
         if published and row["at"] >= published:  # in time order: a replay publishes after the first outcomes
@@ -149,6 +147,8 @@ def _event_lines(e: dict[str, Any], now: datetime) -> list[str]:
             lines.append(f"      {call_text(call)}")
     if published:
         lines.append(_published_line(e, now))
+        if not e["outcomes"]:
+            lines.append("  —  no consumer has handled it yet")
     return [line for line in lines if line]
 
 

@@ -39,3 +39,9 @@ def test_an_event_published_once_reads_received_published_applied():
 def test_a_replay_the_relay_has_not_published_yet_says_so():
     lines = _event_lines(event(None, 2, [outcome("dead_lettered", T0, reason="b24_rejected", error="x")]), T0)
     assert "not published yet: waiting for the relay (dead-letter replay 2)" in lines[2]
+
+
+def test_a_published_event_no_consumer_handled_says_so_after_its_publish():
+    lines = _event_lines(event(T0 + timedelta(seconds=1), 0, []), T0)
+    assert [line.strip() for line in lines[1:]] == [
+        "18:59:27  received and stored", "18:59:28  published", "—  no consumer has handled it yet"]
