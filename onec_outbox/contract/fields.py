@@ -79,7 +79,7 @@ def describe(value: object) -> str:
 # --- decimals ---------------------------------------------------------------------------------------
 
 _DECIMAL = re.compile(r"-?(\d+)(?:\.(\d+))?", re.ASCII)
-_INTEGER_DIGITS = 15  # 1C's Число(15, N) and Bitrix24's decimal columns: more would be cut or rounded
+_INTEGER_DIGITS = 15  # the contract's limit (the schema's \d{1,15}); Bitrix24's DECIMAL(18,2) columns hold 16
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ class DecimalRule:
             fail(
                 "decimal_out_of_range",
                 f"{self.what}: в значении «{_shown(value)}» больше {_INTEGER_DIGITS} цифр до точки "
-                f"(в 1С — Число({_INTEGER_DIGITS}, {self.places}))",
+                f"(допускается не более {_INTEGER_DIGITS})",
             )
         if fraction and len(fraction) > self.places:
             fail(

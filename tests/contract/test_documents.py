@@ -69,7 +69,7 @@ def test_more_than_15_digits_before_the_dot_is_out_of_range_and_says_so(field, v
     assert (error["path"], error["code"]) == (f"payload.items[0].{field}", "decimal_out_of_range")
     assert f"«{value}»" in error["message"] and "15 цифр до точки" in error["message"]
     assert parse_event(item_with("customer_order", amount="999999999999999.99")).payload.items[0].amount == \
-        Decimal("999999999999999.99")  # 15 digits: 1C's Число(15, 2) holds it
+        Decimal("999999999999999.99")  # 15 digits before the point: the most the contract allows
 
 
 def test_negative_money_is_rejected():
