@@ -64,10 +64,7 @@ def command(seed, counterparties, products, orders, days, sandbox_port, ingest_p
             async with running_demo(settings, options, progress) as (result, _sandbox):
                 bar.stop()
                 if as_json:
-                    click.echo(json.dumps({"summary": result.summary, "expected": result.expected,
-                                           "problems": result.problems, "board": result.board_url,
-                                           "events": result.events, "seconds": round(result.seconds, 1)},
-                                          ensure_ascii=False, indent=2))
+                    click.echo(json.dumps(_report(result, serve), ensure_ascii=False, indent=2))
                 else:
                     _print_summary(console, result, serve)
                     console.print(f"Bridge logs (JSON lines): {log_path}")
@@ -84,6 +81,15 @@ def command(seed, counterparties, products, orders, days, sandbox_port, ingest_p
     except KeyboardInterrupt:
         code = 0
     raise SystemExit(code)
+
+
+def _report(result, serving: bool) -> dict:
+    """``--json``: the summary, and with ``--serve`` what using the running stack needs (as the table prints)."""
+    report = {"summary": result.summary, "expected": result.expected, "problems": result.problems,
+              "board": result.board_url, "events": result.events, "seconds": round(result.seconds, 1)}
+    if serving:
+        report.update(ingest=result.ingest_url, ingest_token=result.ingest_token, webhook=result.webhook_url)
+    return report
 
 
 def _print_summary(console, result, serving: bool) -> None:

@@ -62,8 +62,8 @@ _state_opt = click.option("--state", type=click.Choice(dlq_mod.STATES), default=
 
 def reading(f):
     """Filters of the reading commands: ``--reason`` filters by failure reason here (as it always did), and
-    ``--failure-reason`` — its name on replay and purge — does the same, so a filter copied from one works
-    on the other."""
+    so does ``--failure-reason``, the filter's name on replay and purge (where ``--reason`` is the operator's
+    why, recorded on each row): a filter copied from those works here."""
     f = click.option("--reason", "--failure-reason", "failure_reason",
                      help="Only this failure reason (e.g. b24_rejected, dependency_missing, unrouted).")(f)
     for option in reversed([*_common, _state_opt]):

@@ -7,19 +7,22 @@ import io
 
 from rich.console import Console
 
-from bridge.cli.demo import _print_summary
+from bridge.cli.demo import _print_summary, _report
 from bridge.demo import DemoResult
 
 COUNTS = {"companies": 2, "contacts": 3, "products": 4, "deals": 1, "notifications": 0,
           "deals_by_stage": {"Новая": 1}, "dead_letters": {}}
 
 
+def result() -> DemoResult:
+    return DemoResult(summary=dict(COUNTS), expected=dict(COUNTS), board_url="http://127.0.0.1:8090/_sandbox/",
+                      webhook_url="http://127.0.0.1:8090/rest/1/sandbox0webhook0code/",
+                      ingest_url="http://127.0.0.1:8080", ingest_token="t0ken-of-this-run", events=9, seconds=3.0)
+
+
 def printed(serving: bool) -> str:
-    result = DemoResult(summary=dict(COUNTS), expected=dict(COUNTS), board_url="http://127.0.0.1:8090/_sandbox/",
-                        webhook_url="http://127.0.0.1:8090/rest/1/sandbox0webhook0code/",
-                        ingest_url="http://127.0.0.1:8080", ingest_token="t0ken-of-this-run", events=9, seconds=3.0)
     out = io.StringIO()
-    _print_summary(Console(file=out, width=300), result, serving)
+    _print_summary(Console(file=out, width=300), result(), serving)
     return out.getvalue()
 
 
@@ -34,3 +37,9 @@ def test_without_serve_it_says_the_addresses_stop_working_and_how_to_keep_them()
     text = printed(serving=False)
     assert "t0ken-of-this-run" not in text
     assert "--serve" in text and "stop now" in text
+
+
+def test_the_json_report_carries_the_token_only_when_serving():
+    assert _report(result(), serving=True)["ingest_token"] == "t0ken-of-this-run"
+    assert _report(result(), serving=True)["webhook"].endswith("/sandbox0webhook0code/")
+    assert "ingest_token" not in _report(result(), serving=False)
