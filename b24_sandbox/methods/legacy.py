@@ -154,6 +154,8 @@ class LegacyCrud:
                                      "title": uf["FIELD_NAME"], "listLabel": _ru(uf, "LIST_COLUMN_LABEL"),
                                      "formLabel": _ru(uf, "EDIT_FORM_LABEL"),
                                      "filterLabel": _ru(uf, "LIST_FILTER_LABEL")}
+            if uf.get("SETTINGS"):  # the type's settings, as the recorded crm.lead.fields shows them
+                out[uf["FIELD_NAME"]]["settings"] = uf["SETTINGS"]
         return out
 
     def _meta(self, call: Call, *, creating: bool) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def default_settings(user_type: str, given: dict[str, Any]) -> dict[str, Any]:
 
     if user_type == "string":
         return {"SIZE": 20, "ROWS": _number(values.intval(given.get("ROWS")), 1, lambda v: v > 0), "REGEXP": "",
-                "MIN_LENGTH": 0, "MAX_LENGTH": 0, "DEFAULT_VALUE": given.get("DEFAULT_VALUE", "")}
+                "MIN_LENGTH": 0, "MAX_LENGTH": 0, "DEFAULT_VALUE": given.get("DEFAULT_VALUE")}  # null: as recorded
     if user_type == "integer":
         return {"DEFAULT_VALUE": given.get("DEFAULT_VALUE", "")}
     if user_type == "double":

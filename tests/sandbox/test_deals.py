@@ -159,7 +159,9 @@ def test_userfield_get_sends_labels_per_language_and_the_types_settings(portal):
     assert got["EDIT_FORM_LABEL"]["de"] == "Счёт" and set(got["LIST_COLUMN_LABEL"].values()) == {"Счёт"}
     assert {"ru", "en", "de", "ua", "kz"} <= set(got["HELP_MESSAGE"])
     assert got["SETTINGS"] == {"SIZE": 20, "ROWS": 1, "REGEXP": "", "MIN_LENGTH": 0, "MAX_LENGTH": 0,
-                               "DEFAULT_VALUE": ""}
+                               "DEFAULT_VALUE": None}
+    # crm.deal.fields describes it with the same settings, as the recorded crm.lead.fields does a string UF
+    assert portal.result("crm.deal.fields")["UF_CRM_INVOICE"]["settings"] == got["SETTINGS"]
     money = portal.result("crm.deal.userfield.add", fields={"FIELD_NAME": "PAID", "USER_TYPE_ID": "money"})
     got = portal.call("crm.deal.userfield.get", id=money).json()["result"]
     assert got["SETTINGS"] == [] and got["LIST_FILTER_LABEL"]["ru"] == "UF_CRM_PAID"
