@@ -58,6 +58,12 @@ def _date_default(value: Any) -> dict[str, str]:
             "TYPE": values.text(value.get("TYPE")).upper() or "NONE"}
 
 
+def _show_filter(value: Any) -> str:
+    """SHOW_FILTER as add and update store it: N, I, E or S as given; Y means E (the proxy's shorthand)."""
+    text = values.text(value).upper()
+    return "E" if text == "Y" else text if text in ("N", "I", "E", "S") else "N"
+
+
 def default_settings(user_type: str, given: dict[str, Any]) -> dict[str, Any]:
     """``SETTINGS`` as the proxy's ``add`` fills them per type; the string type also gets the keys the
     docs' get example shows (SIZE, REGEXP, MIN/MAX_LENGTH).  Other types keep none (PHP sends ``[]``)."""
@@ -121,7 +127,7 @@ def _add(call: Call, entity_id: str) -> int:
         "SORT": values.intval(fields.get("SORT", 100)),
         "MULTIPLE": multiple,
         "MANDATORY": values.flag(fields.get("MANDATORY", "N")),
-        "SHOW_FILTER": values.text(fields.get("SHOW_FILTER", "N")) or "N",
+        "SHOW_FILTER": _show_filter(fields.get("SHOW_FILTER", "N")),
         "SHOW_IN_LIST": values.flag(fields.get("SHOW_IN_LIST", "Y")),
         "EDIT_IN_LIST": values.flag(fields.get("EDIT_IN_LIST", "Y")),
         "IS_SEARCHABLE": values.flag(fields.get("IS_SEARCHABLE", "N")),
@@ -197,7 +203,7 @@ def _update(call: Call, entity_id: str) -> bool:
         if key in fields:
             record[key] = values.flag(fields[key])
     if "SHOW_FILTER" in fields:
-        record["SHOW_FILTER"] = "E" if values.text(fields["SHOW_FILTER"]).upper() == "Y" else "N"
+        record["SHOW_FILTER"] = _show_filter(fields["SHOW_FILTER"])
     if "MULTIPLE" in fields and record["USER_TYPE_ID"] != "boolean":
         record["MULTIPLE"] = values.flag(fields["MULTIPLE"])
     if "XML_ID" in fields:

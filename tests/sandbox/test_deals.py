@@ -267,3 +267,13 @@ def test_category_update_renames_a_funnel(portal):
     assert (updated["name"], updated["sort"], updated["isDefault"]) == ("Розница", 300, "N")
     status, body = portal.error("crm.category.update", entityTypeId=2, id=99, fields={"name": "x"})
     assert status == 400 and body["error"] == "NOT_FOUND"
+
+
+def test_userfield_show_filter_is_stored_alike_by_add_and_update(portal):
+    """N, I, E and S as given, Y as E, by add and by update alike (a value get returned can be sent back)."""
+    field_id = portal.result("crm.deal.userfield.add", fields={"FIELD_NAME": "REGION", "USER_TYPE_ID": "string",
+                                                               "SHOW_FILTER": "I"})
+    assert portal.result("crm.deal.userfield.get", id=field_id)["SHOW_FILTER"] == "I"
+    for sent, stored in (("S", "S"), ("Y", "E"), ("E", "E"), ("N", "N")):
+        portal.result("crm.deal.userfield.update", id=field_id, fields={"SHOW_FILTER": sent})
+        assert portal.result("crm.deal.userfield.get", id=field_id)["SHOW_FILTER"] == stored
