@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
@@ -29,13 +28,14 @@ def _cleanup(rabbit, vhost: str, db_url: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [3, 11])
-async def test_a_simulated_business_day_ends_with_the_portal_equal_to_the_expected_state(db_url, rabbit, seed):
+async def test_a_simulated_business_day_ends_with_the_portal_equal_to_the_expected_state(db_url, rabbit, seed,
+                                                                                         tmp_path, monkeypatch):
     vhost = f"demo-{uuid.uuid4().hex[:8]}"
     settings = Settings(database_url=db_url, amqp_url=rabbit.amqp_url, log_level="WARNING")
     options = DemoOptions(seed=seed, counterparties=10, products=12, orders=24, days=2, rate=2, burst=50,
                           sandbox_port=free_port(), ingest_port=free_port(), rabbitmq_api=rabbit.api_url,
                           vhost=vhost, timeout=300)
-    left_before = set(Path(tempfile.gettempdir()).glob("b24bridge-demo-*"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # its temporary files, apart from any other demo's
     try:
         async with running_demo(settings, options) as (result, sandbox):
             assert result.problems == []
@@ -47,7 +47,7 @@ async def test_a_simulated_business_day_ends_with_the_portal_equal_to_the_expect
             assert answer.status_code == 200, answer.text
     finally:
         await asyncio.to_thread(_cleanup, rabbit, vhost, db_url)
-    assert set(Path(tempfile.gettempdir()).glob("b24bridge-demo-*")) <= left_before  # its mapping file went too
+    assert list(tmp_path.glob("b24bridge-demo-*")) == []  # its mapping file went too
 
 
 @pytest.mark.slow
