@@ -19,7 +19,7 @@ from . import Call, Result, method
 PRODUCTS = "products"
 PRICES = "prices"
 ERR_REQUIRED = 100  # also the parameter binding's "Could not find value for parameter {id}"
-ERR_NOT_FOUND = 200040300000  # "Iblock Not Found" (docs); the sandbox also answers a missing price with it
+ERR_NOT_FOUND = 200040300000  # "Iblock Not Found" (docs); the sandbox also answers a missing product of a price
 ERR_CODE_EXISTS = 0
 ERR_OTHER = 0
 
@@ -249,11 +249,21 @@ def price_add(call: Call) -> dict[str, Any]:
     return {"price": render_price(row)}
 
 
+def _price(call: Call, price_id: int) -> dict[str, Any]:
+    """The price ``get``/``update``/``delete`` name: missing → ``""`` "Price does not exist", HTTP 400, as the
+    error tables of EN ``catalog-price-get.md``, ``-update.md`` and ``-delete.md`` give it (code "-")."""
+    row = call.store.get(PRICES, price_id)
+    if row is None:
+        raise ApiError("", "Price does not exist", 400)
+    return row
+
+
 @method("catalog.price.update")
 def price_update(call: Call) -> dict[str, Any]:
-    row = call.store.get(PRICES, values.intval(call.param("id")))
-    if row is None:
-        raise ApiError(ERR_NOT_FOUND, "Price is not exists", 400)
+    """No ``id`` / no ``fields`` → 100 from the parameter binding (EN ``catalog-price-update.md``)."""
+    price_id = values.intval(_argument(call, "id"))
+    _argument(call, "fields")
+    row = _price(call, price_id)
     row.update(_price_fields(call, call.fields("fields"), row))
     call.store.reindex(PRICES, row["id"])
     return {"price": render_price(row)}
@@ -261,19 +271,15 @@ def price_update(call: Call) -> dict[str, Any]:
 
 @method("catalog.price.get")
 def price_get(call: Call) -> dict[str, Any]:
-    row = call.store.get(PRICES, values.intval(call.param("id")))
-    if row is None:
-        raise ApiError(ERR_NOT_FOUND, "Price is not exists", 400)
-    return {"price": render_price(row)}
+    """No ``id`` → 100 from the parameter binding (EN ``catalog-price-get.md``)."""
+    return {"price": render_price(_price(call, values.intval(_argument(call, "id"))))}
 
 
 @method("catalog.price.delete")
 def price_delete(call: Call) -> bool:
-    """``true``; no ``id`` → 100 from the parameter binding, an unknown price → ``""`` "Price does not exist"
-    (EN ``catalog-price-delete.md``, whose table gives the code as "-")."""
+    """``true``; no ``id`` → 100 from the parameter binding (EN ``catalog-price-delete.md``)."""
     price_id = values.intval(_argument(call, "id"))
-    if call.store.get(PRICES, price_id) is None:
-        raise ApiError("", "Price does not exist", 400)
+    _price(call, price_id)
     call.store.delete(PRICES, price_id)
     return True
 

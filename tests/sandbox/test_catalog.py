@@ -133,6 +133,29 @@ def test_price_delete_answers_true_and_the_price_is_gone(portal, product):
         400, {"error": 100, "error_description": "Could not find value for parameter {id}"})
 
 
+MISSING_PRICE = {"error": "", "error_description": "Price does not exist"}
+
+
+@pytest.mark.parametrize("method, params", [
+    ("catalog.price.get", {}),
+    ("catalog.price.update", {"fields": {"price": 5}}),
+])
+def test_a_missing_price_and_a_missing_id_answer_as_the_docs_tables_say(portal, method, params):
+    """EN catalog-price-get.md / -update.md: no such price → ``""`` (the tables' "-") "Price does not exist",
+    HTTP 400; no ``id`` → 100 from the parameter binding.  200040300000 is "Iblock Not Found", not a price."""
+    assert portal.error(method, id=555, **params) == (400, MISSING_PRICE)
+    assert portal.error(method, **params) == (
+        400, {"error": 100, "error_description": "Could not find value for parameter {id}"})
+
+
+def test_price_update_without_fields_answers_100_and_leaves_the_price(portal, product):
+    price = portal.result("catalog.price.add", fields={"productId": product["id"], "catalogGroupId": 1,
+                                                       "price": 10, "currency": "RUB"})["price"]
+    assert portal.error("catalog.price.update", id=price["id"]) == (
+        400, {"error": 100, "error_description": "Could not find value for parameter {fields}"})
+    assert portal.result("catalog.price.get", id=price["id"]) == {"price": price}
+
+
 def test_legacy_crm_product_shares_the_catalog(portal, product):
     legacy_id = portal.result("crm.product.add", fields={"NAME": "Шуруп", "PRICE": 12.5, "CURRENCY_ID": "RUB",
                                                          "XML_ID": "nom-2"})
