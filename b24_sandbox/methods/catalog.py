@@ -18,10 +18,10 @@ from . import Call, Result, method
 
 PRODUCTS = "products"
 PRICES = "prices"
-ERR_REQUIRED = 100  # also the parameter binding's "Could not find value for parameter {id}"
+ERR_REQUIRED = 100  # the parameter binding's "Could not find value for parameter {id}" (an argument left out)
 ERR_NOT_FOUND = 200040300000  # "Iblock Not Found" (docs); the sandbox also answers a missing product of a price
 ERR_CODE_EXISTS = 0
-ERR_OTHER = 0
+ERR_OTHER = 0  # every other refusal, "Required fields: …" included (the docs' error tables)
 
 INT_FIELDS = {"id", "iblockId", "iblockSectionId", "createdBy", "modifiedBy", "measure", "vatId", "sort", "type",
               "previewPicture", "detailPicture"}
@@ -124,7 +124,7 @@ def product_add(call: Call) -> dict[str, Any]:
     fields = call.fields("fields")
     missing = [name for name in ("iblockId", "name") if not values.text(fields.get(name)).strip()]
     if missing:
-        raise ApiError(ERR_REQUIRED, "Required fields: " + ", ".join(missing), 400)
+        raise ApiError(ERR_OTHER, "Required fields: " + ", ".join(missing), 400)
     iblock_id = values.intval(fields["iblockId"])
     if call.store.get("catalogs", iblock_id) is None:
         raise ApiError(ERR_NOT_FOUND, "Iblock Not Found", 400)
@@ -188,9 +188,9 @@ def product_list(call: Call) -> Result:
     select = [values.text(s) for s in listing.as_list(call.param("select", default=[])) if s]
     filter_ = call.param("filter", default={})
     if not {"id", "iblockId"} <= set(select):
-        raise ApiError(ERR_REQUIRED, "Required select fields: id, iblockId", 400)
+        raise ApiError(ERR_OTHER, "Required select fields: id, iblockId", 400)
     if not isinstance(filter_, dict) or not any(listing.split_key(k)[1] == "iblockId" for k in filter_):
-        raise ApiError(ERR_REQUIRED, "Required filter fields: iblockId", 400)
+        raise ApiError(ERR_OTHER, "Required filter fields: iblockId", 400)
     rows = listing.candidates(call.store, PRODUCTS, filter_, product_kind)
     rows = listing.apply_filter(rows, filter_, lambda r, n: r.get(n), product_kind)
     rows = listing.apply_order(rows, call.param("order"), lambda r, n: r.get(n), product_kind, default="id")
@@ -210,13 +210,16 @@ def render_price(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _price_fields(call: Call, fields: dict[str, Any], row: dict[str, Any] | None) -> dict[str, Any]:
+    """Missing fields → 0 "Required fields: …" and an unknown price type → 0 "Validate price error. Catalog
+    price group is wrong", as the error tables (and the error example) of EN ``catalog-price-add.md``,
+    ``-update.md`` and ``-modify.md`` give them."""
     merged = {**(row or {}), **{k: v for k, v in fields.items() if k in PRICE_ORDER and k != "id"}}
     missing = [n for n in ("productId", "catalogGroupId", "price", "currency") if merged.get(n) in (None, "")]
     if missing:
-        raise ApiError(ERR_REQUIRED, "Required fields: " + ", ".join(missing), 400)
+        raise ApiError(ERR_OTHER, "Required fields: " + ", ".join(missing), 400)
     _priced_product(call, values.intval(merged["productId"]))
     if call.store.get("price_types", values.intval(merged["catalogGroupId"])) is None:
-        raise ApiError(ERR_REQUIRED, "Price type is not exists", 400)
+        raise ApiError(ERR_OTHER, "Validate price error. Catalog price group is wrong", 400)
     return {"productId": values.intval(merged["productId"]), "catalogGroupId": values.intval(merged["catalogGroupId"]),
             "price": kopecks(merged["price"]), "currency": values.text(merged["currency"]),
             "quantityFrom": merged.get("quantityFrom"), "quantityTo": merged.get("quantityTo"),
@@ -244,6 +247,8 @@ def set_price(call: Call, product_id: int, group_id: int, price: Decimal, curren
 
 @method("catalog.price.add")
 def price_add(call: Call) -> dict[str, Any]:
+    """No ``fields`` → 100 from the parameter binding (EN ``catalog-price-add.md``)."""
+    _argument(call, "fields")
     row = _price_fields(call, call.fields("fields"), None)
     call.store.insert(PRICES, row, key="id")
     return {"price": render_price(row)}
@@ -286,10 +291,12 @@ def price_delete(call: Call) -> bool:
 
 @method("catalog.price.modify")
 def price_modify(call: Call) -> dict[str, Any]:
-    """Replace-all: prices with an id are updated, without one created, and the ones left out deleted."""
+    """Replace-all: prices with an id are updated, without one created, and the ones left out deleted.
+    No ``fields`` → 100, no product id → 0 "Required fields: …" (EN ``catalog-price-modify.md``)."""
+    _argument(call, "fields")
     product = call.fields("fields").get("product")
     if not isinstance(product, dict) or not values.is_positive_id(product.get("id")):
-        raise ApiError(ERR_REQUIRED, "Required fields: product[id]", 400)
+        raise ApiError(ERR_OTHER, "Required fields: product[id]", 400)
     product_id = values.intval(product["id"])
     _priced_product(call, product_id)
     wanted = [p for p in listing.as_list(product.get("prices", [])) if isinstance(p, dict)]

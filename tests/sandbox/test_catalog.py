@@ -63,14 +63,18 @@ def test_add_to_an_unknown_iblock_answers_iblock_not_found(portal):
         400, {"error": 100, "error_description": "Could not find value for parameter {fields}"})
 
 
-def test_product_add_without_required_fields_answers_100(portal):
+def test_product_add_without_required_fields_answers_0(portal):
+    """EN catalog-product-add.md: "Required fields are not provided" is code 0 (100 is only a left-out
+    ``fields``)."""
     status, body = portal.error("catalog.product.add", fields={"name": "no iblock"})
-    assert status == 400 and body["error"] == 100
+    assert status == 400 and body["error"] == 0
 
 
 def test_product_list_needs_id_and_iblock_in_select_and_iblock_in_filter(portal, product):
-    assert portal.error("catalog.product.list", select=["name"], filter={"iblockId": 25})[0] == 400
-    assert portal.error("catalog.product.list", select=["id", "iblockId"], filter={})[0] == 400
+    """EN catalog-product-list.md: either omission is code 0."""
+    assert portal.error("catalog.product.list", select=["name"], filter={"iblockId": 25})[:1] == (400,)
+    assert portal.error("catalog.product.list", select=["name"], filter={"iblockId": 25})[1]["error"] == 0
+    assert portal.error("catalog.product.list", select=["id", "iblockId"], filter={})[1]["error"] == 0
     body = portal.call("catalog.product.list", select=["id", "iblockId", "xmlId"],
                        filter={"iblockId": 25, "xmlId": "nom-1"}).json()
     assert body["result"] == {"products": [{"id": product["id"], "iblockId": 25, "xmlId": "nom-1"}]}
@@ -152,6 +156,28 @@ def test_price_update_without_fields_answers_100_and_leaves_the_price(portal, pr
     price = portal.result("catalog.price.add", fields={"productId": product["id"], "catalogGroupId": 1,
                                                        "price": 10, "currency": "RUB"})["price"]
     assert portal.error("catalog.price.update", id=price["id"]) == (
+        400, {"error": 100, "error_description": "Could not find value for parameter {fields}"})
+    assert portal.result("catalog.price.get", id=price["id"]) == {"price": price}
+
+
+def test_price_validation_errors_carry_the_docs_codes(portal, product):
+    """EN catalog-price-add.md / -update.md / -modify.md: missing fields → 0 "Required fields: …" (the docs'
+    own error example), an unknown price type → 0 "Validate price error. Catalog price group is wrong", no
+    ``fields`` → 100 from the parameter binding."""
+    assert portal.error("catalog.price.add", fields={"productId": product["id"], "catalogGroupId": 1}) == (
+        400, {"error": 0, "error_description": "Required fields: price, currency"})
+    assert portal.error("catalog.price.add", fields={"productId": product["id"], "catalogGroupId": 9, "price": 1,
+                                                     "currency": "RUB"}) == (
+        400, {"error": 0, "error_description": "Validate price error. Catalog price group is wrong"})
+    assert portal.error("catalog.price.add") == (
+        400, {"error": 100, "error_description": "Could not find value for parameter {fields}"})
+    price = portal.result("catalog.price.add", fields={"productId": product["id"], "catalogGroupId": 1,
+                                                       "price": 10, "currency": "RUB"})["price"]
+    assert portal.error("catalog.price.update", id=price["id"], fields={"catalogGroupId": 9}) == (
+        400, {"error": 0, "error_description": "Validate price error. Catalog price group is wrong"})
+    assert portal.error("catalog.price.modify", fields={"product": {"prices": []}}) == (
+        400, {"error": 0, "error_description": "Required fields: product[id]"})
+    assert portal.error("catalog.price.modify") == (
         400, {"error": 100, "error_description": "Could not find value for parameter {fields}"})
     assert portal.result("catalog.price.get", id=price["id"]) == {"price": price}
 
