@@ -1,19 +1,22 @@
-"""crm.requisite.link.register: which requisites and bank details a deal is issued on (reference §4.5).
+"""crm.requisite.link.register|get|list|unregister: which requisites and bank details a deal is issued on
+(reference §4.5; EN ``crm/requisites/links/*.md``).
 
 One link per object, ``register`` again replaces it; ``0`` means "none" for each of the four ids.  The
 client's requisite must belong to the deal's client (its company, else its contact), a bank detail to the
 requisite given with it, and the seller's ("my company") requisite to a company with ``IS_MY_COMPANY`` Y.
 Checks and wording as EN ``crm-requisite-link-register.md``.  Only deals (ENTITY_TYPE_ID 2) are emulated:
-other object types find no object.  The links show in ``/_sandbox/state`` under ``requisite_links``.
+other object types find no object.  ``get``/``list``/``unregister`` as EN ``crm-requisite-link-get.md``,
+``-list.md`` and ``-unregister.md`` (their reply examples give the value types).  A link goes with its
+deal.  The links show in ``/_sandbox/state`` under ``requisite_links``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .. import values
+from .. import listing, values
 from ..errors import invalid
-from . import Call, method
+from . import Call, Result, method
 from .common import OWNER_COMPANY, OWNER_CONTACT, OWNER_DEAL
 
 TABLE = "requisite_links"
@@ -85,3 +88,57 @@ def register(call: Call) -> bool:
     _check_seller(call, ids)
     call.store.put(TABLE, (ids["ENTITY_TYPE_ID"], ids["ENTITY_ID"]), dict(ids))
     return True
+
+
+def _object(call: Call) -> tuple[int, int]:
+    """``entityTypeId``/``entityId`` of ``get``/``unregister``: positive, else ``""`` "… is not defined or
+    invalid." (the docs' tables; the full stop as in the unregister page's error example)."""
+    out = []
+    for name in ("entityTypeId", "entityId"):
+        raw = call.param(name)
+        number = values.intval(raw, default=0) if raw not in (None, "") else 0
+        if number <= 0:
+            raise invalid(f"{name} is not defined or invalid.")
+        out.append(number)
+    return out[0], out[1]
+
+
+@method("crm.requisite.link.get")
+def get(call: Call) -> dict[str, Any]:
+    """The object's link as EN ``crm-requisite-link-get.md`` shows it: ENTITY_TYPE_ID and ENTITY_ID as
+    integers, the four requisite ids as strings; no link → ``""`` "Not found"."""
+    link = call.store.get(TABLE, _object(call))
+    if link is None:
+        raise invalid("Not found")
+    return {"ENTITY_TYPE_ID": link["ENTITY_TYPE_ID"], "ENTITY_ID": link["ENTITY_ID"],
+            **{name: str(link[name]) for name in IDS}}
+
+
+FIELDS = ("ENTITY_TYPE_ID", "ENTITY_ID", *IDS)
+
+
+def _kind(name: str) -> str | None:
+    return "int" if name in FIELDS else None
+
+
+@method("crm.requisite.link.list")
+def list_(call: Call) -> Result:
+    """EN ``crm-requisite-link-list.md``: every value a string, ``select`` (empty = all), ``filter`` with the
+    usual prefixes, ``order``, pages of 50 from the ``start`` offset, ``total``."""
+    rows = sorted(call.store.rows(TABLE), key=lambda r: (r["ENTITY_TYPE_ID"], r["ENTITY_ID"]))
+    rows = listing.apply_filter(rows, call.param("filter"), lambda r, n: r.get(n), _kind)
+    if isinstance(call.param("order"), dict) and call.param("order"):
+        rows = listing.apply_order(rows, call.param("order"), lambda r, n: r.get(n), _kind)
+    page = listing.paginate(rows, call.param("start"), call.config.page_size, floor_start=False)
+    select = [values.text(s) for s in listing.as_list(call.param("select", default=[])) if s]
+    names = [n for n in FIELDS if n in select] or list(FIELDS)
+    return Result([{n: str(r[n]) for n in names} for r in page.rows], page.total, page.next)
+
+
+@method("crm.requisite.link.unregister")
+def unregister(call: Call) -> bool:
+    """``true``, whether or not the object had a link (EN ``crm-requisite-link-unregister.md`` lists no
+    "not found")."""
+    call.store.delete(TABLE, _object(call))
+    return True
+

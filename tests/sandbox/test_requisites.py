@@ -233,3 +233,40 @@ def test_requisite_link_register_checks_every_id_as_the_docs_list(portal):
     assert error(MC_REQUISITE_ID=999) == "The Requisite of your company with ID '999' is not found"
     assert error(MC_REQUISITE_ID=requisite) == f"The Requisite with ID '{requisite}' is not assigned to your company with ID '0'"
     assert portal.result("crm.requisite.link.register", fields=base) is True
+
+
+def _linked_deal(portal):
+    """A deal of a client company whose requisite and bank detail are linked, with the seller's ones too."""
+    client = portal.company()
+    seller = portal.company(TITLE="ООО Мы", IS_MY_COMPANY="Y")
+    requisite, mine = portal.requisite(client), portal.requisite(seller)
+    detail, my_detail = _bank_detail(portal, requisite), _bank_detail(portal, mine)
+    deal = portal.result("crm.deal.add", fields={"COMPANY_ID": client})
+    fields = {"ENTITY_TYPE_ID": 2, "ENTITY_ID": deal, "REQUISITE_ID": requisite, "BANK_DETAIL_ID": detail,
+              "MC_REQUISITE_ID": mine, "MC_BANK_DETAIL_ID": my_detail}
+    assert portal.result("crm.requisite.link.register", fields=fields) is True
+    return fields, client
+
+
+def test_requisite_link_get_list_and_unregister_answer_as_the_docs_show(portal):
+    """EN crm-requisite-link-get.md: the object's ids as integers, the requisite ids as strings, no link →
+    "Not found"; -list.md: every value a string, ``total``; -unregister.md: ``true``."""
+    fields, _ = _linked_deal(portal)
+    deal = fields["ENTITY_ID"]
+    assert portal.result("crm.requisite.link.get", entityTypeId=2, entityId=deal) == {
+        "ENTITY_TYPE_ID": 2, "ENTITY_ID": deal, **{k: str(v) for k, v in fields.items() if k.endswith("_ID")
+                                                   and not k.startswith("ENTITY")}}
+    body = portal.call("crm.requisite.link.list", filter={"@ENTITY_TYPE_ID": [2, 7, 31]}).json()
+    assert body["result"] == [{k: str(v) for k, v in fields.items()}] and body["total"] == 1
+    assert portal.result("crm.requisite.link.list", select=["ENTITY_ID", "REQUISITE_ID"],
+                         filter={"ENTITY_ID": deal}) == [{"ENTITY_ID": str(deal),
+                                                          "REQUISITE_ID": str(fields["REQUISITE_ID"])}]
+    assert portal.result("crm.requisite.link.unregister", entityTypeId=2, entityId=deal) is True
+    assert portal.error("crm.requisite.link.get", entityTypeId=2, entityId=deal) == (
+        400, {"error": "", "error_description": "Not found"})
+    assert portal.result("crm.requisite.link.list") == []
+    assert portal.result("crm.requisite.link.unregister", entityTypeId=2, entityId=deal) is True
+    assert portal.error("crm.requisite.link.get", entityTypeId=2) == (
+        400, {"error": "", "error_description": "entityId is not defined or invalid."})
+    assert portal.error("crm.requisite.link.unregister", entityId=deal) == (
+        400, {"error": "", "error_description": "entityTypeId is not defined or invalid."})
