@@ -15,6 +15,7 @@ from ..store import Store
 from . import Call
 from .common import AUDIT, OWNER_COMPANY, OWNER_CONTACT, OWNER_REQUISITE, RO, required
 from .legacy import LegacyCrud
+from .requisite_link import unlink_requisite
 
 RQ_FIELDS = (
     "RQ_NAME", "RQ_FIRST_NAME", "RQ_LAST_NAME", "RQ_SECOND_NAME", "RQ_COMPANY_ID", "RQ_COMPANY_NAME",
@@ -101,7 +102,9 @@ def _prepare(call: Call, data: dict[str, Any], raw: dict[str, Any], existing: di
 
 
 def delete_children(store: Store, requisite_id: int) -> None:
-    """A requisite takes its bank details and addresses with it."""
+    """A requisite takes its bank details, addresses and links to other objects with it (EN
+    ``crm-requisite-delete.md``), whether ``crm.requisite.delete`` or its owner's delete removes it."""
+    unlink_requisite(store, requisite_id)
     for row in store.where("bank_details", "ENTITY_ID", requisite_id):
         store.delete("bank_details", row["ID"])
     for row in store.where("addresses", "ENTITY_ID", requisite_id):

@@ -7,7 +7,8 @@ requisite given with it, and the seller's ("my company") requisite to a company 
 Checks and wording as EN ``crm-requisite-link-register.md``.  Only deals (ENTITY_TYPE_ID 2) are emulated:
 other object types find no object.  ``get``/``list``/``unregister`` as EN ``crm-requisite-link-get.md``,
 ``-list.md`` and ``-unregister.md`` (their reply examples give the value types).  A link goes with its
-deal.  The links show in ``/_sandbox/state`` under ``requisite_links``.
+deal, and loses a requisite that is deleted (``unlink_requisite``).  The links show in ``/_sandbox/state``
+under ``requisite_links``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from .. import listing, values
 from ..errors import invalid
+from ..store import Store
 from . import Call, Result, method
 from .common import OWNER_COMPANY, OWNER_CONTACT, OWNER_DEAL
 
@@ -142,3 +144,20 @@ def unregister(call: Call) -> bool:
     call.store.delete(TABLE, _object(call))
     return True
 
+
+def unlink_requisite(store: Store, requisite_id: int) -> None:
+    """A deleted requisite leaves the links that name it: EN ``crm-requisite-delete.md`` ("deletes a requisite
+    and all associated objects (links to other entities, addresses, bank details)").  As the portal's
+    ``EntityLink::unregisterByRequisite`` does it: a link whose only requisite it was goes; a link that also
+    names a requisite on the other side keeps that side and gets ``0`` for this side's requisite and bank
+    detail."""
+    for link in list(store.rows(TABLE)):
+        client, seller = link["REQUISITE_ID"] == requisite_id, link["MC_REQUISITE_ID"] == requisite_id
+        if not (client or seller):
+            continue
+        if (client and (seller or not link["MC_REQUISITE_ID"])) or (seller and not link["REQUISITE_ID"]):
+            store.delete(TABLE, (link["ENTITY_TYPE_ID"], link["ENTITY_ID"]))
+        elif client:
+            link.update(REQUISITE_ID=0, BANK_DETAIL_ID=0)
+        else:
+            link.update(MC_REQUISITE_ID=0, MC_BANK_DETAIL_ID=0)

@@ -270,3 +270,28 @@ def test_requisite_link_get_list_and_unregister_answer_as_the_docs_show(portal):
         400, {"error": "", "error_description": "entityId is not defined or invalid."})
     assert portal.error("crm.requisite.link.unregister", entityId=deal) == (
         400, {"error": "", "error_description": "entityTypeId is not defined or invalid."})
+
+
+def _link(portal, deal):
+    status_body = portal.call("crm.requisite.link.get", entityTypeId=2, entityId=deal)
+    return status_body.json().get("result")
+
+
+def test_deleting_the_client_requisite_clears_its_side_of_the_link(portal):
+    """EN crm-requisite-delete.md: a requisite goes with "all associated objects (links to other entities, …)";
+    a link that also names the seller's requisite keeps that side (the portal's unregisterByRequisite)."""
+    fields, _ = _linked_deal(portal)
+    assert portal.result("crm.requisite.delete", id=fields["REQUISITE_ID"]) is True
+    assert _link(portal, fields["ENTITY_ID"]) == {
+        "ENTITY_TYPE_ID": 2, "ENTITY_ID": fields["ENTITY_ID"], "REQUISITE_ID": "0", "BANK_DETAIL_ID": "0",
+        "MC_REQUISITE_ID": str(fields["MC_REQUISITE_ID"]), "MC_BANK_DETAIL_ID": str(fields["MC_BANK_DETAIL_ID"])}
+    assert portal.result("crm.requisite.delete", id=fields["MC_REQUISITE_ID"]) is True
+    assert _link(portal, fields["ENTITY_ID"]) is None  # no requisite left on either side: the link is gone
+
+
+def test_deleting_the_only_linked_requisite_or_its_company_drops_the_link(portal):
+    fields, client = _linked_deal(portal)
+    portal.result("crm.requisite.link.register", fields={**fields, "MC_REQUISITE_ID": 0, "MC_BANK_DETAIL_ID": 0})
+    assert portal.result("crm.company.delete", id=client) is True  # takes its requisites, and so their links
+    assert _link(portal, fields["ENTITY_ID"]) is None
+    assert portal.http.get(portal.url("/_sandbox/state")).json()["requisite_links"] == []
