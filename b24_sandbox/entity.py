@@ -49,6 +49,7 @@ class Entity:
     not_found: Callable[[int], str] = field(default=lambda _id: "Not found")
     floor_start: bool = True
     touch_on_create: bool = True
+    titles: dict[str, str] = field(default_factory=dict)  # ``*.fields`` titles; the code where none is given
 
     def writable(self, name: str) -> bool:
         spec = self.fields.get(name)

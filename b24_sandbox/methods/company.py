@@ -6,6 +6,7 @@ unlinks it from its contacts (another link becomes primary) and clears it from d
 
 from __future__ import annotations
 
+from .. import titles
 from ..entity import Entity, Field
 from ..errors import invalid
 from ..multifield import KINDS
@@ -18,6 +19,7 @@ from .timeline import delete_timeline
 
 COMPANY = Entity(
     name="company",
+    titles=titles.COMPANY,
     table="companies",
     fields={
         "ID": RO,

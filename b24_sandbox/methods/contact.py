@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import values
+from .. import titles, values
 from ..entity import Entity, Field
 from ..errors import core, invalid
 from ..multifield import KINDS
@@ -30,6 +30,7 @@ OWNER_INVALID = "The parameter 'ownerEntityID' is invalid or not defined."
 
 CONTACT = Entity(
     name="contact",
+    titles=titles.CONTACT,
     table="contacts",
     fields={
         "ID": RO,

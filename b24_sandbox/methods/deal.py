@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from .. import values
+from .. import titles, values
 from ..entity import Entity, Field
 from ..errors import invalid
 from . import Call
@@ -25,6 +25,7 @@ CURRENCIES = ("RUB", "USD", "EUR", "UAH", "BYN", "KZT", "CNY")
 
 DEAL = Entity(
     name="deal",
+    titles=titles.DEAL,
     table="deals",
     fields={
         "ID": RO,

@@ -143,10 +143,13 @@ class LegacyCrud:
     def describe(self, call: Call) -> dict[str, Any]:
         """``*.fields``: one descriptor per field (write-only ones too), in the shape of the real
         ``crm.*.fields`` replies."""
-        out: dict[str, Any] = {name: describe_field(name, spec) for name, spec in self.entity.fields.items()}
+        titles = self.entity.titles
+        out: dict[str, Any] = {name: describe_field(name, spec, titles.get(name, name))
+                               for name, spec in self.entity.fields.items()}
         for kind in self.entity.multifields:
             out[kind] = {"type": "crm_multifield", "isRequired": False, "isReadOnly": False,
-                         "isImmutable": False, "isMultiple": True, "isDynamic": False, "title": kind}
+                         "isImmutable": False, "isMultiple": True, "isDynamic": False,
+                         "title": titles.get(kind, kind)}
         for uf in uf_definitions(call.store, self.entity.uf_entity):
             out[uf["FIELD_NAME"]] = {"type": uf["USER_TYPE_ID"], "isRequired": uf.get("MANDATORY") == "Y",
                                      "isReadOnly": False, "isImmutable": False,
@@ -176,9 +179,10 @@ TYPES = {"int": "integer", "money": "double", "decimal": "double", "flag": "char
          "datetime": "datetime", "ids": "integer", "str": "string", "file": "file"}
 
 
-def describe_field(name: str, spec: Field) -> dict[str, Any]:
+def describe_field(name: str, spec: Field, title: str | None = None) -> dict[str, Any]:
     """One descriptor in the recorded ``crm.lead.fields`` key order: the flags, ``isDeprecated`` and
-    ``statusType`` before ``title``, ``settings`` after it."""
+    ``statusType`` before ``title`` (the portal's words for the field, else its code), ``settings`` after
+    it."""
     out: dict[str, Any] = {"type": spec.type or TYPES.get(spec.kind, "string"), "isRequired": spec.required,
                            "isReadOnly": spec.readonly, "isImmutable": spec.immutable,
                            "isMultiple": spec.kind == "ids", "isDynamic": False}
@@ -186,7 +190,7 @@ def describe_field(name: str, spec: Field) -> dict[str, Any]:
         out["isDeprecated"] = True
     if spec.status_type:
         out["statusType"] = spec.status_type
-    out["title"] = name
+    out["title"] = title or name
     if spec.parent is not None:
         out["settings"] = {"parentEntityTypeId": spec.parent}
     return out

@@ -149,6 +149,22 @@ def test_field_descriptors_have_the_shape_of_the_recorded_lead_fields(portal, pr
     assert all(list(d)[-1] == "settings" for d in [*mine.values(), *lead.values()] if "settings" in d)
 
 
+def test_field_titles_are_the_portals_words_not_the_codes(portal):
+    """RU crm-company-fields.md, crm-contact-fields.md, crm-deal-fields.md (reply examples): ``title`` is the
+    field's name in the portal's language; a contact's fields that a lead has too carry the very titles of the
+    recorded ``crm.lead.fields`` reply.  A field the portal has no words for keeps its code."""
+    lead = real_reply("crm_lead_fields_success")["response"]["result"]
+    company, contact, deal = (portal.result(f"crm.{e}.fields") for e in ("company", "contact", "deal"))
+    shared = [n for n in contact if n in lead and not n.startswith("UF_")]
+    assert len(shared) > 30
+    assert {n: contact[n]["title"] for n in shared} == {n: lead[n]["title"] for n in shared}
+    assert (company["TITLE"]["title"], company["PHONE"]["title"], company["REG_ADDRESS"]["title"]) == (
+        "Название компании", "Телефон", "Юридический адрес")
+    assert (deal["TITLE"]["title"], deal["STAGE_ID"]["title"], deal["CATEGORY_ID"]["title"]) == (
+        "Название", "Стадия сделки", "Воронка")
+    assert deal["MOVED_BY_ID"]["title"] == "MOVED_BY_ID" and contact["COMPANY_IDS"]["title"] == "COMPANY_IDS"
+
+
 def test_field_descriptors_name_status_lists_currencies_users_and_links(portal):
     """EN crm-company-fields.md, crm-contact-fields.md, crm-deal-fields.md."""
     company, contact, deal = (portal.result(f"crm.{e}.fields") for e in ("company", "contact", "deal"))
@@ -169,7 +185,7 @@ def test_field_descriptors_name_status_lists_currencies_users_and_links(portal):
     assert deal["CONTACT_ID"]["type"] == "crm_contact" and deal["CONTACT_ID"]["isDeprecated"] is True
     assert deal["CONTACT_IDS"] == {"type": "crm_contact", "isRequired": False, "isReadOnly": False,
                                    "isImmutable": False, "isMultiple": True, "isDynamic": False,
-                                   "title": "CONTACT_IDS"}
+                                   "title": "Контакты"}
     assert contact["COMPANY_IDS"]["type"] == "crm_company" and contact["COMPANY_IDS"]["isMultiple"] is True
     assert deal["CATEGORY_ID"]["type"] == "crm_category" and deal["CATEGORY_ID"]["isImmutable"] is True
     assert (deal["LEAD_ID"]["type"], deal["LEAD_ID"]["isReadOnly"]) == ("crm_lead", True)
