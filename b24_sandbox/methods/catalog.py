@@ -99,10 +99,12 @@ def _argument(call: Call, name: str) -> Any:
 
 
 def _product(call: Call, product_id: int) -> dict[str, Any]:
-    """The product ``get``/``update``/``delete`` name: missing → ``""`` "product does not exist." (docs)."""
+    """The product ``get``/``update``/``delete`` name: missing → 0 "product does not exist.": the error tables
+    of EN (and RU) ``catalog-product-get.md`` and ``-update.md`` give code ``0`` for "The product does not
+    exist" (``-delete.md`` lists it under 0 "Other errors"); the words are the sandbox's."""
     record = call.store.get(PRODUCTS, product_id)
     if record is None:
-        raise ApiError("", "product does not exist.", 400)
+        raise ApiError(ERR_OTHER, "product does not exist.", 400)
     return record
 
 

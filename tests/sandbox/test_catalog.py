@@ -32,7 +32,7 @@ def test_product_get_and_update(portal, product):
     assert portal.result("catalog.product.get", id=product["id"])["product"]["name"] == "Гвоздь 120 мм"
 
 
-MISSING_PRODUCT = {"error": "", "error_description": "product does not exist."}
+MISSING_PRODUCT = {"error": 0, "error_description": "product does not exist."}
 
 
 @pytest.mark.parametrize("method, params", [
@@ -41,8 +41,9 @@ MISSING_PRODUCT = {"error": "", "error_description": "product does not exist."}
     ("catalog.product.delete", {}),
 ])
 def test_a_missing_product_and_a_missing_id_answer_as_the_docs_tables_say(portal, method, params):
-    """EN catalog-product-get/update/delete.md: no such product → ``""`` "product does not exist."; no
-    ``id`` → 100 from the parameter binding; 200040300000 is "Iblock Not Found", not a missing product."""
+    """EN catalog-product-get/update/delete.md: no such product → 0 (the tables' code for "The product does
+    not exist"; the delete table's "Other errors"); no ``id`` → 100 from the parameter binding; 200040300000
+    is "Iblock Not Found", not a missing product."""
     assert portal.error(method, id=555, **params) == (400, MISSING_PRODUCT)
     assert portal.error(method, **params) == (
         400, {"error": 100, "error_description": "Could not find value for parameter {id}"})

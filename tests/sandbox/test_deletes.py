@@ -20,7 +20,7 @@ def _product(portal, name="Кирпич"):
     ("crm.requisite.delete", "", "The Requisite with ID '99' is not found"),
     ("crm.requisite.bankdetail.delete", "", "The RequisiteBankDetail with ID '99' is not found"),
     ("crm.product.delete", "", "Not found"),
-    ("catalog.product.delete", "", "product does not exist."),
+    ("catalog.product.delete", 0, "product does not exist."),
 ])
 def test_deleting_a_missing_record_answers_400_with_the_familys_wording(portal, method, error, description):
     status, body = portal.error(method, id=99)
