@@ -267,13 +267,20 @@ def _required_ref(value: UUID) -> UUID:
     return value
 
 
+def _blank_ref(value: object) -> object:
+    """``""`` is how the 1C module writes an unfilled reference too: the same ``empty_ref`` as the nil UUID."""
+    if value == "":
+        fail("empty_ref", "пустая ссылка 1С (\"\"): поле обязательно, заполните его в 1С")
+    return value
+
+
 def _empty_ref_to_none(value: object) -> object:
     if value == "" or value == NIL_UUID or (isinstance(value, UUID) and value.int == 0):
         return None
     return value
 
 
-Ref = Annotated[UUID, AfterValidator(_required_ref)]
+Ref = Annotated[UUID, BeforeValidator(_blank_ref), AfterValidator(_required_ref)]
 OptionalRef = Annotated[
     Ref | None,
     BeforeValidator(_empty_ref_to_none),

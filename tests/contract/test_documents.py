@@ -134,6 +134,13 @@ def test_empty_1c_reference_in_a_required_field_is_rejected():
     assert (error["path"], error["code"]) == ("payload.counterparty_id", "empty_ref")
 
 
+@pytest.mark.parametrize("entity, field", [("shipment", "counterparty_id"), ("customer_order", "counterparty_id")])
+def test_empty_string_in_a_required_reference_is_the_empty_1c_reference_too(entity, field):
+    error = the_violation(payload_with(entity, **{field: ""}))
+    assert (error["path"], error["code"]) == (f"payload.{field}", "empty_ref")
+    assert "обязательно" in error["message"]
+
+
 def test_shipment_order_ids_are_uuids():
     error = the_violation(
         payload_with("shipment", order_ids=["3c1e5b7a-2f4c-11ef-8b1a-00155d012a07", "ТД-000123"])

@@ -135,6 +135,12 @@ def test_empty_1c_reference_as_entity_id_is_rejected():
     assert (error["path"], error["code"]) == ("entity_id", "empty_ref")
 
 
+@pytest.mark.parametrize("field", ["entity_id", "event_id"])
+def test_empty_string_as_a_required_reference_is_rejected_as_the_empty_reference(field):
+    error = the_violation(event(**{field: ""}))
+    assert (error["path"], error["code"]) == (field, "empty_ref")
+
+
 def test_body_that_is_not_an_object_is_rejected_at_the_root():
     assert the_violation(["not", "an", "event"]) == {
         "path": "",
