@@ -123,6 +123,7 @@ async def build(settings: Settings, needs: Needs) -> AsyncIterator[Root]:
         if pool_size:
             root._pool = await db.create_pool(settings.database_url.get_secret_value(), max_size=pool_size)
             stack.push_async_callback(root._pool.close)
+            await db.require_schema(root._pool, settings.database_url.get_secret_value())
         if needs.b24:
             root._b24 = client_from_settings(settings, root._pool)
             stack.push_async_callback(root._b24.aclose)

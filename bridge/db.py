@@ -63,6 +63,17 @@ async def probe(dsn: str) -> None:
     await conn.close()
 
 
+async def require_schema(pool: asyncpg.Pool, dsn: str) -> None:
+    """A database without the bridge's tables (never migrated, or BRIDGE_DATABASE_URL names another one) is
+    one clear error at start, not a traceback at a command's first query or a component failing later."""
+    if await pool.fetchval("SELECT to_regclass('outbox')") is None:
+        parts = urlsplit(dsn)
+        name = parts.path.lstrip("/") or parts.username or "?"
+        raise ConfigError(f"BRIDGE_DATABASE_URL: database {name!r} on {parts.hostname or 'localhost'}:"
+                          f"{parts.port or 5432} has no bridge schema (no table outbox): run `b24bridge migrate`, "
+                          "or point BRIDGE_DATABASE_URL at the bridge's database")
+
+
 def unusable(dsn: str, exc: BaseException) -> ConfigError:
     """The error for a database the bridge cannot use: which one (no password), and why."""
     parts = urlsplit(dsn)

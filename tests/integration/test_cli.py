@@ -57,6 +57,13 @@ CASES = {
         f["pg_server"], "no_such_db_" + uuid.uuid4().hex[:8])}), "does not exist"),
     "missing database for migrate": (lambda f: (["migrate"], {"BRIDGE_DATABASE_URL": services.replace_database(
         f["pg_server"], "no_such_db_" + uuid.uuid4().hex[:8])}), "does not exist"),
+    "database without the schema": (lambda f: (["dlq", "list"], {"BRIDGE_DATABASE_URL": f["empty_db_url"]}),
+                                    "has no bridge schema (no table outbox): run `b24bridge migrate`"),
+    "database without the schema for trace": (lambda f: (["trace", "НФ-000001"],
+                                                         {"BRIDGE_DATABASE_URL": f["empty_db_url"]}),
+                                              "has no bridge schema"),
+    "database without the schema for relay": (lambda f: (["relay"], {"BRIDGE_DATABASE_URL": f["empty_db_url"]}),
+                                              "has no bridge schema"),
     "bad mapping": (lambda f: (["consume", "--entity", "counterparty"], {"BRIDGE_MAPPING_FILE": str(f["bad_mapping"])}),
                     "not valid YAML"),
     "bad setting": (lambda f: (["relay"], {"BRIDGE_RELAY_BATCH_SIZE": "many"}), "BRIDGE_RELAY_BATCH_SIZE"),
@@ -68,6 +75,8 @@ def test_each_configuration_error_gives_one_line_a_json_log_line_and_exit_2(case
     fixtures = {"pg_server": pg_server, "bad_mapping": bad_mapping}
     if case == "busy port":
         fixtures |= {"busy_port": request.getfixturevalue("busy_port"), "db_url": request.getfixturevalue("db_url")}
+    if case.startswith("database without the schema"):
+        fixtures |= {"empty_db_url": request.getfixturevalue("empty_db_url")}
     make, expected = CASES[case]
     args, env = make(fixtures)
 
@@ -129,3 +138,4 @@ async def test_dlq_purge_needs_a_filter_or_all_like_replay(db_url):
 
     assert purged.returncode == 0 and "purged 1 dead letter(s)" in purged.stdout
     assert b24bridge("dlq", "list", BRIDGE_DATABASE_URL=db_url).stdout.strip() == "no dead letters"
+
