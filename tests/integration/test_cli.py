@@ -139,3 +139,36 @@ async def test_dlq_purge_needs_a_filter_or_all_like_replay(db_url):
     assert purged.returncode == 0 and "purged 1 dead letter(s)" in purged.stdout
     assert b24bridge("dlq", "list", BRIDGE_DATABASE_URL=db_url).stdout.strip() == "no dead letters"
 
+
+# --------------------------------------------------------------------------------- review
+
+async def parked_item(db_url: str) -> int:
+    """One open review item of a counterparty with two candidate companies, #7 and #8, as a consumer parks it."""
+    from bridge.review import ReviewStore
+    from tests.contract.samples import event
+
+    envelope = event("counterparty")
+    pool = await db.create_pool(db_url, max_size=1)
+    try:
+        return await ReviewStore(pool).park(
+            consumer="counterparty", onec_type="counterparty", onec_id=envelope["entity_id"],
+            reason="several_candidates", summary="#7; #8", error="several candidate(s)",
+            candidates=[{"id": 7, "step": "requisite", "strong": True}, {"id": 8, "step": "requisite", "strong": True}],
+            event=envelope, body=json.dumps(envelope).encode())
+    finally:
+        await pool.close()
+
+
+async def test_review_resolve_refuses_to_adopt_a_record_that_is_not_a_candidate(db_url):
+    item_id = await parked_item(db_url)
+
+    typo = b24bridge("review", "resolve", str(item_id), "--adopt", "9", BRIDGE_DATABASE_URL=db_url)
+
+    assert typo.returncode == 2, typo.stderr
+    assert "#9 is not a candidate" in typo.stderr and "#7, #8" in typo.stderr
+    still = b24bridge("review", "list", "--json", BRIDGE_DATABASE_URL=db_url)
+    assert json.loads(still.stdout)["state"] == "open"  # nothing decided: the operator can pick again
+
+    picked = b24bridge("review", "resolve", str(item_id), "--adopt", "8", BRIDGE_DATABASE_URL=db_url)
+
+    assert picked.returncode == 0 and "adopt Bitrix24 #8" in picked.stdout, picked.stderr
