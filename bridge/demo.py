@@ -73,6 +73,7 @@ class DemoResult:
     events: int
     seconds: float
     problems: list[str] = field(default_factory=list)
+    database: str = ""  # the demo's database name: where `trace`, `dlq`, `review`, `reconcile` must look (--serve)
 
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -223,7 +224,7 @@ async def running_demo(settings: Settings, options: DemoOptions,
             result = DemoResult(
                 summary=summary, expected=expected_summary(expected, mapping), board_url=portal.base_url + "/_sandbox/",
                 webhook_url=portal.webhook_url, ingest_url=ingest_url, ingest_token=token, events=len(events),
-                seconds=time.monotonic() - started)
+                seconds=time.monotonic() - started, database=unquote(urlsplit(demo_dsn).path.lstrip("/")))
             result.problems = compare(result.summary, result.expected) + compare_in_detail(expected, state, mapping)
             yield result, portal.sandbox
 

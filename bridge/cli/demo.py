@@ -88,7 +88,8 @@ def _report(result, serving: bool) -> dict:
     report = {"summary": result.summary, "expected": result.expected, "problems": result.problems,
               "board": result.board_url, "events": result.events, "seconds": round(result.seconds, 1)}
     if serving:
-        report.update(ingest=result.ingest_url, ingest_token=result.ingest_token, webhook=result.webhook_url)
+        report.update(ingest=result.ingest_url, ingest_token=result.ingest_token, webhook=result.webhook_url,
+                      database=result.database)
     return report
 
 
@@ -110,6 +111,10 @@ def _print_summary(console, result, serving: bool) -> None:
     if serving:  # the demo's own throwaway token: what posting events by hand (or /docs' Authorize) needs
         console.print(f"Ingest: {result.ingest_url}/docs · Authorization: Bearer {result.ingest_token} · "
                       f"webhook: {result.webhook_url}")
+        # the operator tools read BRIDGE_DATABASE_URL and the webhook, not the demo's: without this they look
+        # at the configured database (which the demo never touches) and link cards on the default port
+        console.print(f"Operator tools (trace, dlq, review, reconcile) on this demo: BRIDGE_DATABASE_URL naming "
+                      f"the database {result.database} and BRIDGE_B24_WEBHOOK_URL={result.webhook_url}")
     else:
         console.print("(the sandbox and the bridge stop now: `./dev demo --serve` keeps them running, to open "
                       "the board or post events of your own)")

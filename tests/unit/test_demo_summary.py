@@ -17,7 +17,8 @@ COUNTS = {"companies": 2, "contacts": 3, "products": 4, "deals": 1, "notificatio
 def result() -> DemoResult:
     return DemoResult(summary=dict(COUNTS), expected=dict(COUNTS), board_url="http://127.0.0.1:8090/_sandbox/",
                       webhook_url="http://127.0.0.1:8090/rest/1/sandbox0webhook0code/",
-                      ingest_url="http://127.0.0.1:8080", ingest_token="t0ken-of-this-run", events=9, seconds=3.0)
+                      ingest_url="http://127.0.0.1:8080", ingest_token="t0ken-of-this-run", events=9, seconds=3.0,
+                      database="bridge_demo")
 
 
 def printed(serving: bool) -> str:
@@ -43,3 +44,10 @@ def test_the_json_report_carries_the_token_only_when_serving():
     assert _report(result(), serving=True)["ingest_token"] == "t0ken-of-this-run"
     assert _report(result(), serving=True)["webhook"].endswith("/sandbox0webhook0code/")
     assert "ingest_token" not in _report(result(), serving=False)
+
+
+def test_serving_says_where_the_operator_tools_must_look():
+    text = printed(serving=True)
+    assert "trace" in text and "database bridge_demo" in text
+    assert "BRIDGE_B24_WEBHOOK_URL=http://127.0.0.1:8090/rest/1/sandbox0webhook0code/" in text
+    assert _report(result(), serving=True)["database"] == "bridge_demo"
