@@ -132,7 +132,7 @@ def _event_lines(e: dict[str, Any], now: datetime) -> list[str]:
         lines.append(f"  {_time(e['received_at'], now)}  received and stored")
         if not published:
             lines.append("  —  not published yet: waiting for the relay"
-                         + (f" (dead-letter replay {e['replays']})" if e.get("replays") else ""))
+                         + (f" ({_replay(e)})" if e.get("replays") else ""))
     else:
         lines.append("  (the outbox row is purged: received and published times are gone)")
         published = None
@@ -155,8 +155,16 @@ def _event_lines(e: dict[str, Any], now: datetime) -> list[str]:
 def _published_line(e: dict[str, Any], now: datetime) -> str:
     """The outbox keeps the latest publish only: after a dead-letter replay, that of the replay."""
     if e.get("replays"):
-        return f"  {_time(e['published_at'], now)}  published again (dead-letter replay {e['replays']})"
+        return f"  {_time(e['published_at'], now)}  published again ({_replay(e)})"
     return f"  {_time(e['published_at'], now)}  published"
+
+
+def _replay(e: dict[str, Any]) -> str:
+    """What put the event back into the outbox: ``review resolve`` requeues a parked event the way a dead-letter
+    replay does (one counter), so an event that was parked says so rather than send the operator to the DLQ."""
+    if any(o["outcome"] == "review" for o in e["outcomes"]):
+        return f"replay {e['replays']}: a review decision or a dead-letter replay"
+    return f"dead-letter replay {e['replays']}"
 
 
 def outcome_text(row: dict[str, Any]) -> str:

@@ -45,3 +45,10 @@ def test_a_published_event_no_consumer_handled_says_so_after_its_publish():
     lines = _event_lines(event(T0 + timedelta(seconds=1), 0, []), T0)
     assert [line.strip() for line in lines[1:]] == [
         "18:59:27  received and stored", "18:59:28  published", "—  no consumer has handled it yet"]
+
+
+def test_an_event_requeued_by_a_review_decision_is_not_called_a_dead_letter_replay():
+    resolved_at = T0 + timedelta(seconds=30)
+    lines = _event_lines(event(resolved_at, 1, [
+        outcome("review", T0 + timedelta(seconds=1)), outcome("applied", resolved_at + timedelta(seconds=1))]), T0)
+    assert "published again (replay 1: a review decision or a dead-letter replay)" in lines[3]
