@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,9 +104,13 @@ class Matcher:
             self._preread[(uow.source, onec_type, onec_id)] = await self.review.decision(
                 uow.source, onec_type, onec_id, conn)
 
-    async def _decided(self, source: str, onec_type: str, onec_id: str, what: str) -> Found | None | bool:
-        """The operator's pick (Found), ``None`` for "create new", ``False`` when never parked; an open
-        item raises NeedsReview again (the newer event replaces the stored one)."""
+    async def _decided(self, source: str, onec_type: str, onec_id: str, what: str,
+                       exists: Callable[[int], Awaitable[bool]]) -> Found | None | bool:
+        """The operator's pick (Found), ``None`` for "create new", ``False`` when never parked or when the
+        picked record is gone from Bitrix24 (``exists``: deleted or merged away since the decision; adopting
+        it would fail on every event of the object for good, so it is matched again, and parked again with
+        the candidates there are now if that is still ambiguous); an open item raises NeedsReview again (the
+        newer event replaces the stored one)."""
         key = (source, onec_type, onec_id)
         if key in self._preread:
             decision = self._preread.pop(key)
@@ -119,7 +123,17 @@ class Matcher:
                               onec_type=onec_type, onec_id=onec_id, reason=decision.reason or rules.SEVERAL)
         if decision.decision == CREATE:
             return None
-        return Found(int(decision.target_id), picked=True)
+        target = int(decision.target_id)
+        if not await exists(target):
+            log.warning("the record an operator picked is gone from Bitrix24; matching again", extra={
+                "action": "matching.pick_gone", "onec_type": onec_type, "onec_id": onec_id, "b24_id": target,
+                "review_item": decision.item_id})
+            return False
+        return Found(target, picked=True)
+
+    async def _listed(self, method: str, filter_: dict[str, Any], select: list[str]) -> bool:
+        """Is the record still in Bitrix24?  A list filtered by its id: empty when it is gone."""
+        return bool(items_of(await self.b24.call(method, {"filter": filter_, "select": select}), method))
 
     def _judge(self, steps: list[list[rules.Candidate]], *, onec_type: str, onec_id: str,
                what: str) -> Found | None:
@@ -145,7 +159,8 @@ class Matcher:
                       requisite: dict[str, str]) -> Found | None:
         """The company a manager entered for this counterparty, or None (create one)."""
         what = f"компания «{title}»"
-        decided = await self._decided(source, "counterparty", entity_id, what)
+        decided = await self._decided(source, "counterparty", entity_id, what,
+                                      lambda i: self._listed("crm.company.list", {"ID": i}, ["ID"]))
         if decided is not False:
             return decided  # type: ignore[return-value]
         inn = rules.digits(requisite.get("RQ_INN"))
@@ -185,7 +200,8 @@ class Matcher:
         """The contact a manager entered for this person (same phone or e-mail and the same name)."""
         name = " ".join(person.fields.get(k, "") for k in ("LAST_NAME", "NAME", "SECOND_NAME")).strip()
         what = f"контакт «{name}»"
-        decided = await self._decided(source, onec_type, onec_id, what)
+        decided = await self._decided(source, onec_type, onec_id, what,
+                                      lambda i: self._listed("crm.contact.list", {"ID": i}, ["ID"]))
         if decided is not False:
             return decided  # type: ignore[return-value]
         steps: list[list[rules.Candidate]] = []
@@ -222,7 +238,9 @@ class Matcher:
                       article: str | None, key_lookup: KeyLookup | None = None) -> Found | None:
         """The product a manager entered: by article (the mapping's field), then by exact name."""
         what = f"товар «{name}»" + (f" (артикул {article})" if article else "")
-        decided = await self._decided(source, "product", entity_id, what)
+        decided = await self._decided(source, "product", entity_id, what, lambda i: (
+            self._listed("catalog.product.list", {"iblockId": iblock, "id": i}, ["id", "iblockId"]) if catalog
+            else self._listed("crm.product.list", {"ID": i}, ["ID"])))
         if decided is not False:
             return decided  # type: ignore[return-value]
         id_field = "id" if catalog else "ID"
