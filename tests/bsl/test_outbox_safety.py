@@ -107,16 +107,20 @@ _DATA_ACCESS = re.compile(r"\b(Запрос|РегистрыСведений|С�
 
 def subscription_problems(procedures: dict[str, source.Procedure]) -> list[str]:
     """A handler must read only its source and ask the privileged module for everything else, and must
-    return at once when the exchange is off (УзелМоста() = Неопределено)."""
+    return at once while there is no bridge node (УзелДляРегистрации() = Неопределено).  It asks for the
+    node to register on, not for «exchange on» (УзелМоста): the platform goes on registering the plan's
+    own objects while the exchange is switched off, and an owner change skipped then would never reach
+    Bitrix24 after switching on again."""
     problems = []
     for procedure in procedures.values():
         code = source.code_without_comments(procedure.node)
         if match := _DATA_ACCESS.search(code):
             problems.append(f"{procedure.name}: обращается к данным ({match.group(1)}) с правами пользователя")
         if procedure.exported:
-            guard = re.search(r"Узел = Б24Мост_ПолныеПрава\.УзелМоста\(\);\s*Если Узел = Неопределено Тогда\s*Возврат;", code)
+            guard = re.search(r"Узел = Б24Мост_ПолныеПрава\.УзелДляРегистрации\(\);\s*Если Узел = Неопределено Тогда\s*Возврат;", code)
             if guard is None:
-                problems.append(f"{procedure.name}: не выходит сразу при выключенном обмене")
+                problems.append(f"{procedure.name}: не берёт узел для регистрации (УзелДляРегистрации) "
+                                "или не выходит сразу, пока узла нет")
             else:
                 before = code[: guard.start()]
                 if re.search(r"\w+\s*\(", re.sub(r"Процедура \w+\(", "", before).replace("Если Отказ", "")):
@@ -129,6 +133,25 @@ def test_subscription_handlers_read_only_their_source_and_do_nothing_while_the_e
     handlers = {s.procedure.lower() for s in metadata.subscriptions()}
     assert handlers <= {k for k, p in procedures.items() if p.exported}
     assert subscription_problems(procedures) == []
+
+
+def test_owner_registration_goes_on_while_the_exchange_is_switched_off() -> None:
+    """«Выключить обмен» keeps the node, and the platform keeps registering the plan's own objects; the
+    owners (phones, bank accounts, contact persons, prices) must be registered too, or a phone changed
+    while the exchange was off never reaches Bitrix24 after it is switched on again.  So the node the
+    subscriptions register on does not depend on the «Включено» setting; only sending does."""
+    privileged = _module("Б24Мост_ПолныеПрава")
+    node = source.code_without_comments(privileged["узелдлярегистрации"].node)
+    assert "Включено" not in node and "Б24Мост_Настройки" not in node
+    assert "НайтиПоКоду(КодУзлаМоста())" in node
+    for name in ("зарегистрироватьконтрагентов", "зарегистрироватьноменклатуруцен"):
+        code = source.code_without_comments(privileged[name].node)
+        assert "Узел <> УзелДляРегистрации()" in code, name
+    subscriptions = source.code_without_comments(source.parse(MODULES["Б24Мост_Подписки"]).root_node)
+    assert "УзелМоста(" not in subscriptions
+    # the sender still stops while the exchange is off
+    run = source.code_without_comments(_module("Б24Мост_Отправка")["выполнитьотправку"].node)
+    assert "Узел = Б24Мост_ПолныеПрава.УзелМоста();" in run
 
 
 def test_the_subscription_check_finds_a_settings_read_with_user_rights_and_a_missing_off_switch() -> None:
