@@ -262,6 +262,17 @@ def test_each_snapshot_is_built_in_its_own_transaction() -> None:
     assert 0 <= begin < build < commit
 
 
+def test_a_catalog_group_is_acknowledged_without_a_snapshot_or_a_journal_row() -> None:
+    """Counterparty and product groups are in the plan's composition too (a group write registers like an
+    element).  Their snapshot query skips groups, which used to journal every group as «Пропущено: объект
+    удалён из базы» — a false deletion in front of the administrator."""
+    code = source.code_without_comments(_module("Б24Мост_Отправка")["новыйэлемент"].node)
+    group, version = _order(code, "Данные.ЭтоГруппа", "Ход.Версия = СледующаяВерсия(")
+    assert 0 <= group < version
+    branch = code[group:version]
+    assert "Ход.Принятые.Вставить(Ссылка, Истина)" in branch and "ЗаписатьВЖурнал" not in branch
+
+
 def test_a_refused_batch_is_split_down_to_the_offending_event() -> None:
     code = source.code_without_comments(_module("Б24Мост_Отправка")["отправитьсделением"].node)
     assert re.search(r"Код = 400 ИЛИ Код = 413 ИЛИ Код = 415", code)
