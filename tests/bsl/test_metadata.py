@@ -158,7 +158,8 @@ def test_names_with_the_prefix_used_in_code_are_all_described() -> None:
                 used.add(source.text(node))
         for query in source.query_texts(path):
             used.update(re.findall(rf"\.({source.PREFIX}\w+)", query.text))
-        used.update(re.findall(rf'РольДоступна\("({source.PREFIX}\w+)"\)', path.read_text(encoding="utf-8")))
+        used.update(re.findall(rf'(?:РольДоступна|Роли\.Добавить)\("({source.PREFIX}\w+)"\)',
+                               path.read_text(encoding="utf-8")))
     assert used - declared == set()
     assert {
         "Б24Мост_ЖурналОтправки",

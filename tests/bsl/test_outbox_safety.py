@@ -215,6 +215,19 @@ def test_every_export_of_the_client_callable_privileged_admin_module_checks_the_
     assert missing == []
 
 
+def test_no_privileged_module_asks_role_available() -> None:
+    """In privileged mode РольДоступна() answers Истина for any role, so a role check there lets every user
+    through (the monitor's module could then write the bridge's address and send the token anywhere): the
+    admin check reads the roles of the infobase user instead."""
+    for module, flag in _flags().items():
+        if flag["privileged"] != "да":
+            continue
+        calls = {c.name.lower() for p in _module(module).values() for c in source.calls(p.node)}
+        assert "рольдоступна" not in calls, module
+    check = source.code_without_comments(_module("Б24Мост_Администрирование")["требоватьадминистратора"].node)
+    assert "ПользователиИнформационнойБазы.ТекущийПользователь()" in check and "Роли.Содержит(" in check
+
+
 def test_the_settings_read_for_the_form_blanks_the_token() -> None:
     code = source.code_without_comments(_module("Б24Мост_Администрирование")["настройкидляформы"].node)
     assert 'Настройки.Токен = "";' in code and 'Настройки.ПроксиПароль = "";' in code
