@@ -62,7 +62,7 @@ def test_the_exchange_plan_carries_the_sent_objects_and_subscriptions_only_their
         "РеализацияТоваровУслуг",
     }
     covered = {s.split(".")[1] for sub in SUBSCRIPTIONS for s in sub.sources}
-    owners = {"КонтактныеЛицаКонтрагентов", "БанковскиеСчета", "КонтактныеЛица", "КонтактнаяИнформация",
+    owners = {"КонтактныеЛицаКонтрагентов", "БанковскиеСчета", "Банки", "КонтактныеЛица", "КонтактнаяИнформация",
               "УстановкаЦенНоменклатуры"}
     payment_filter = {"ПлатежноеПоручениеВходящее", "ПриходныйКассовыйОрдер", "ОплатаОтПокупателяПлатежнойКартой"}
     assert covered == owners | payment_filter
