@@ -235,6 +235,16 @@ def test_the_settings_read_for_the_form_blanks_the_token() -> None:
 
 # --- sender -----------------------------------------------------------------------------------------------
 
+def test_a_refused_request_shows_the_bridges_message_and_code_not_its_json() -> None:
+    """The ingest refuses a whole request as {"error", "message"} (400, 413, 415); the monitor shows the one
+    event left after the halving with that message and code, as it shows an event's own errors."""
+    sender = _module("Б24Мост_Отправка")
+    split = source.code_without_comments(sender["отправитьсделением"].node)
+    assert "ТекстОтказаМоста(Ответ.Тело)" in split and "Лев(Ответ.Тело" not in split
+    text = source.code_without_comments(sender["текстотказамоста"].node)
+    assert 'Данные["message"]' in text and 'Данные["error"]' in text and "Лев(Тело, 1000)" in text
+
+
 def _order(code: str, *needles: str) -> list[int]:
     return [code.find(n) for n in needles]
 
