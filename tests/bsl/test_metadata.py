@@ -63,7 +63,7 @@ def test_the_exchange_plan_carries_the_sent_objects_and_subscriptions_only_their
     }
     covered = {s.split(".")[1] for sub in SUBSCRIPTIONS for s in sub.sources}
     owners = {"КонтактныеЛицаКонтрагентов", "БанковскиеСчета", "Банки", "КонтактныеЛица", "КонтактнаяИнформация",
-              "УстановкаЦенНоменклатуры"}
+              "УстановкаЦенНоменклатуры", "ЕдиницыИзмерения"}
     payment_filter = {"ПлатежноеПоручениеВходящее", "ПриходныйКассовыйОрдер", "ОплатаОтПокупателяПлатежнойКартой"}
     assert covered == owners | payment_filter
     # an object of the composition gets a subscription only for the payment-kind filter (ПередЗаписью)

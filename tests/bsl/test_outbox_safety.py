@@ -180,10 +180,13 @@ def test_the_privileged_module_of_the_subscriptions_registers_only_objects_of_th
     composition = {name.split(".")[1] for name in metadata.exchange_plans()["Б24Мост"]}
     code = source.code_without_comments(source.parse(MODULES["Б24Мост_ПолныеПрава"]).root_node)
     registered = re.findall(r"ПланыОбмена\.ЗарегистрироватьИзменения\(Узел, (\w+(?:\.\w+)?)\)", code)
-    assert sorted(registered) == ["Контрагент", "СтрокаТовара.Номенклатура"]
+    assert sorted(registered) == ["Контрагент", "Объект", "СтрокаТовара.Номенклатура"]
     # Контрагент comes only through ДобавитьКонтрагента, which accepts nothing but Контрагенты
-    adds = source.procedures(MODULES["Б24Мост_ПолныеПрава"])["добавитьконтрагента"]
-    assert 'Тип("СправочникСсылка.Контрагенты")' in source.code_without_comments(adds.node)
+    procedures = source.procedures(MODULES["Б24Мост_ПолныеПрава"])
+    assert 'Тип("СправочникСсылка.Контрагенты")' in source.code_without_comments(procedures["добавитьконтрагента"].node)
+    # Объект (a unit's owner) only when it is a Номенклатура: a client may pass anything to this module
+    units = source.code_without_comments(procedures["зарегистрироватьноменклатуру"].node)
+    assert 'ТипЗнч(Объект) <> Тип("СправочникСсылка.Номенклатура")' in units
     assert {"Контрагенты", "Номенклатура"} <= composition
 
 
