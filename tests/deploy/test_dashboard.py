@@ -95,3 +95,56 @@ def test_the_dashboard_covers_every_stage_of_the_pipeline():
                    "bridge_b24_rate_limit_wait_seconds_total", "rabbitmq_detailed_queue_messages",
                    "bridge_onec_pending", "bridge_onec_rejected", "bridge_onec_last_heartbeat_timestamp_seconds"):
         assert metric in used, f"no panel shows {metric}"
+
+
+def _queue_matchers(expr: str) -> list:
+    """The label matchers on `queue` of every selector in a PromQL expression."""
+    import promql_parser
+
+    found = []
+
+    def visit(node) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            found.extend(m for m in node.matchers.matchers if m.name == "queue")
+
+    promql_parser.walk(promql(expr), visit)
+    return found
+
+
+def _matches(matcher, name: str) -> bool:
+    import re
+
+    import promql_parser
+
+    if matcher.op == promql_parser.MatchOp.Equal:
+        return name == matcher.value
+    if matcher.op == promql_parser.MatchOp.Re:
+        return re.fullmatch(matcher.value, name) is not None  # Prometheus anchors regexes at both ends
+    raise AssertionError(f"unexpected matcher {matcher}")
+
+
+def test_each_queue_panel_shows_exactly_the_queues_the_bridge_declares_for_it():
+    """The RabbitMQ panels select queues by name: checked against bridge/topology.py, so a regex that misses
+    a kind of queue (the dependency waits are b24.<target>.wait.<N>s) does not leave a panel half empty."""
+    from bridge import topology
+
+    queues = [spec.name for target in topology.TARGETS.values() for spec in topology.queues_for(target)]
+    main = {t.queue for t in topology.TARGETS.values()}
+    expected = {
+        "Consumer queues": main,
+        "Consumers per queue": main,
+        "Dead-letter queues": {t.dlq for t in topology.TARGETS.values()},
+        "Retry and wait queues": {q for q in queues if ".retry." in q or ".wait." in q},
+    }
+    assert any(".wait." in q for q in expected["Retry and wait queues"])
+    assert any(".retry." in q for q in expected["Retry and wait queues"])
+    seen = set()
+    for title, target in targets(dashboard()):
+        if title not in expected:
+            continue
+        seen.add(title)
+        for matcher in _queue_matchers(target["expr"]):
+            shown = {q for q in queues if _matches(matcher, q)}
+            assert shown == expected[title], f"{title}: {matcher.value!r} misses {expected[title] - shown}, " \
+                                             f"shows {shown - expected[title]} too"
+    assert seen == set(expected)
