@@ -69,3 +69,17 @@ def test_the_webhook_scopes_are_the_same_list_in_the_code_and_every_document():
                 assert found.strip() == expected, f"{path.name}: scopes {found!r}, the code says {expected}"
     for name in ("README.md", "docs/deployment.md", "docs/portal.md", "docs/operations.md"):
         assert f"scopes {expected}" in " ".join((ROOT / name).read_text(encoding="utf-8").split()), name
+
+
+def test_the_deployment_guide_creates_the_namespace_before_anything_goes_into_it():
+    """Followed step by step on an empty cluster: `kubectl -n bridge create secret` fails with
+    NotFound unless the namespace was made first (helm's --create-namespace comes only at step 3)."""
+    guide = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
+    commands = [line.strip() for block in re.findall(r"```bash\n(.*?)```", guide, re.DOTALL)
+                for line in block.splitlines() if line.strip().startswith(("kubectl", "helm"))]
+    created = False
+    for command in commands:
+        if re.match(r"kubectl create (namespace|ns) bridge\b", command) or "--create-namespace" in command:
+            created = True
+        elif re.search(r"(-n|--namespace)[ =]bridge\b", command):
+            assert created, f"{command!r} runs before the namespace bridge exists"
