@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 COMMAND_POOL_SIZE = 2  # one-shot commands (trace, portal in OAuth mode, the demo's checks): a few queries
 RELAY_POOL_SIZE = 4  # claim + mark, backlog gauges, purges (+ one LISTEN connection of its own)
-INGEST_POOL_SIZE = 10  # concurrent POST /v1/events
+INGEST_POOL_SIZE = Settings.model_fields["ingest_pool_size"].default  # 10 concurrent POST /v1/events per process
 CONSOLE_POOL_SIZE = 4  # the operator console: page queries and replay/purge
 # A consumer process's pool, whatever the prefetch: a message takes a connection only for its short
 # transactions (bridge.links.UnitOfWork), never across Bitrix24 calls, so messages in flight queue for a
@@ -52,6 +52,7 @@ CONSUMER_POOL_SIZE = 5
 RUN_ALL_POOL_SIZE = 16  # `b24bridge run`: consumers, ingest and relay in one process, one pool
 # The whole bridge at its defaults: an ingest (10), a relay (4 + its LISTEN connection) and the consumers
 # of the three targets, one process each as the Helm chart deploys them (3 × 5) — or all in one process.
+# The chart's two ingest replicas take 5 each (BRIDGE_INGEST_POOL_SIZE), so it stays within the same 30.
 BRIDGE_CONNECTIONS_MAX = INGEST_POOL_SIZE + RELAY_POOL_SIZE + 1 + 3 * CONSUMER_POOL_SIZE  # 30
 RECONCILE_POOL_SIZE = 4  # `b24bridge reconcile`: links and projection, and a repair's push (its unit of work,
 #                          the in-doubt mark on a second connection, the token store in OAuth mode)
@@ -232,7 +233,7 @@ async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
         create_app(config)
     # the pool is opened here, not in the app's lifespan, so a wrong database is a ConfigError, not a
     # failed ASGI start-up that uvicorn logs as a traceback
-    async with build(settings, Needs(pool_size=INGEST_POOL_SIZE)) as root:
+    async with build(settings, Needs(pool_size=settings.ingest_pool_size)) as root:
         app = create_app(config, pool=root.pool, registry=metrics.registry("ingest"))
         await ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop, lifespan="on")
 

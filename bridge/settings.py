@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     ingest_max_body_bytes: int = Field(16 * 1024 * 1024, description="larger request bodies get 413")
     ingest_max_batch: int = Field(1000, description="more events in one request get 413")
     ingest_body_timeout: float = Field(60.0, gt=0, description="seconds to receive a request body, else 408")
+    ingest_pool_size: int = Field(
+        10, ge=1, le=100,
+        description="PostgreSQL connections of one ingest process (requests stored at once; more wait for one). "
+                    "The Helm chart sets 5 per replica, so its two ingest replicas take the 10 one ingest would")
 
     relay_batch_size: int = Field(500, ge=1, le=10_000)
     relay_poll_interval: float = Field(1.0, gt=0, description="seconds between polls when NOTIFY is silent")

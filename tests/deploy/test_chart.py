@@ -395,7 +395,7 @@ def test_notes_tell_where_1c_posts_events_and_warn_about_a_missing_mapping():
     assert f"http://{FULL}-ingest.bridge.svc:8080/v1/events" in notes
     assert "WARNING: no mapping file" in notes
     notes = render_notes(ci_values("everything"))
-    assert "https://bridge.example.com/v1/events" in notes and "WARNING" not in notes
+    assert "https://bridge.example.com/v1/events" in notes and "WARNING: no mapping" not in notes
 
 
 def test_chart_app_version_matches_the_package_version():
@@ -404,3 +404,49 @@ def test_chart_app_version_matches_the_package_version():
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text(encoding="utf-8"))
     assert chart["apiVersion"] == "v2"
     assert chart["appVersion"] == bridge.__version__
+
+
+def _pg_connections(manifests) -> dict[str, int]:
+    """Per Deployment: the most PostgreSQL connections its pods open (replicas, or an HPA's maxReplicas, × the
+    pool of bridge/bootstrap.py that its command opens)."""
+    from bridge import bootstrap
+
+    hpas = {m.doc["spec"]["scaleTargetRef"]["name"]: m.doc["spec"]["maxReplicas"]
+            for m in of_kind(manifests, "HorizontalPodAutoscaler")}
+    out = {}
+    for m in of_kind(manifests, "Deployment"):
+        container = pod_spec(m)["containers"][0]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        pool = {"ingest": int(env.get("BRIDGE_INGEST_POOL_SIZE") or bootstrap.INGEST_POOL_SIZE),
+                "relay": bootstrap.RELAY_POOL_SIZE + 1,  # + its LISTEN connection
+                "consume": bootstrap.CONSUMER_POOL_SIZE,
+                "reconcile": bootstrap.RECONCILE_POOL_SIZE}[container["args"][0]]
+        out[m.name] = hpas.get(m.name, m.doc["spec"].get("replicas")) * pool
+    return out
+
+
+def test_the_chart_defaults_stay_within_the_bridges_postgresql_connection_budget():
+    """docs/deployment.md plans 30 connections for the whole bridge (BRIDGE_CONNECTIONS_MAX: one ingest's 10,
+    the relay's 5, three consumers' 15). The chart runs two ingest replicas, which at the ingest's own pool of
+    10 made 40 before a single upgrade surged: each replica now takes ingest.databasePoolSize (5)."""
+    from bridge import bootstrap
+    from bridge.settings import Settings
+
+    manifests = render(ci_values("minimal"))
+    ingest = pod_spec(one(manifests, "Deployment", f"{FULL}-ingest"))["containers"][0]
+    env = {e["name"]: e.get("value") for e in ingest["env"]}
+    assert Settings(ingest_pool_size=env["BRIDGE_INGEST_POOL_SIZE"]).ingest_pool_size == 5
+    connections = _pg_connections(manifests)
+    assert connections[f"{FULL}-ingest"] == 10  # 2 replicas × 5
+    assert sum(connections.values()) <= bootstrap.BRIDGE_CONNECTIONS_MAX, connections
+
+
+@pytest.mark.parametrize("name", ["minimal", "everything"])
+def test_notes_tell_how_many_postgresql_connections_the_release_opens(name: str):
+    values = ci_values(name)
+    total = sum(_pg_connections(render(values)).values())
+    notes = render_notes(values)
+    assert f"PostgreSQL: up to {total} connections" in notes
+    from bridge import bootstrap
+
+    assert ("WARNING: that is more than the 30" in notes) == (total > bootstrap.BRIDGE_CONNECTIONS_MAX)

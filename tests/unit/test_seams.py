@@ -127,3 +127,22 @@ async def test_the_broker_factory_opens_a_new_connection_on_each_call(amqp_url):
     finally:
         await first.close()
         await second.close()
+
+
+async def test_the_ingest_opens_the_pool_size_BRIDGE_INGEST_POOL_SIZE_asks_for(monkeypatch):
+    """The Helm chart runs two ingest replicas of 5 connections each to keep the bridge within its 30."""
+    asked = []
+
+    def build(settings, needs):
+        asked.append(needs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(bootstrap, "build", build)
+    for environ, size in (({}, bootstrap.INGEST_POOL_SIZE), ({"BRIDGE_INGEST_POOL_SIZE": "5"}, 5)):
+        monkeypatch.setenv("BRIDGE_INGEST_TOKENS", "token")
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        with pytest.raises(RuntimeError, match="stop here"):
+            await bootstrap.run_ingest(Settings(), asyncio.Event())
+        assert asked.pop().pool_size == size
+    assert bootstrap.INGEST_POOL_SIZE == 10

@@ -340,3 +340,30 @@ spec:
 {{- define "bridge.consumer" -}}
 {{- mergeOverwrite (deepCopy .ctx.Values.consumers.defaults) (deepCopy .target) | toYaml -}}
 {{- end -}}
+
+
+{{/* The most PostgreSQL connections the release's pods open at once (autoscaled components at maxReplicas):
+     ingest replicas × ingest.databasePoolSize, relay replicas × (pool 4 + its LISTEN connection), consumer
+     pods × 5, reconcile 4 — the pool sizes of bridge/bootstrap.py. Not counted: the migration Job (1, before
+     the pods) and the extra pod of a rolling update. As YAML: {total: N, ingest: N, relay: N, consumers: N, reconcile: N} */}}
+{{- define "bridge.pgConnections" -}}
+{{- $v := .Values -}}
+{{- $ingest := 0 -}}
+{{- if $v.ingest.enabled -}}
+{{- $ingest = mul (ternary $v.ingest.autoscaling.maxReplicas $v.ingest.replicaCount $v.ingest.autoscaling.enabled) $v.ingest.databasePoolSize -}}
+{{- end -}}
+{{- $relay := ternary (mul $v.relay.replicaCount 5) 0 $v.relay.enabled -}}
+{{- $consumers := 0 -}}
+{{- range $v.consumers.targets -}}
+{{- if .enabled -}}
+{{- $c := include "bridge.consumer" (dict "ctx" $ "target" .) | fromYaml -}}
+{{- $consumers = add $consumers (mul (ternary $c.autoscaling.maxReplicas $c.replicaCount $c.autoscaling.enabled) 5) -}}
+{{- end -}}
+{{- end -}}
+{{- $reconcile := ternary 4 0 $v.reconcile.enabled -}}
+total: {{ add $ingest $relay $consumers $reconcile }}
+ingest: {{ $ingest }}
+relay: {{ $relay }}
+consumers: {{ $consumers }}
+reconcile: {{ $reconcile }}
+{{- end -}}
