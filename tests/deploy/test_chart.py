@@ -450,3 +450,41 @@ def test_notes_tell_how_many_postgresql_connections_the_release_opens(name: str)
     from bridge import bootstrap
 
     assert ("WARNING: that is more than the 30" in notes) == (total > bootstrap.BRIDGE_CONNECTIONS_MAX)
+
+
+OAUTH_ENV = {"BRIDGE_B24_OAUTH_CLIENT_ID": "app.1", "BRIDGE_B24_OAUTH_PORTAL_URL": "https://portal.bitrix24.ru/"}
+BASE_SECRETS = {"databaseUrl": "postgresql://x@db/bridge", "amqpUrl": "amqp://x@mq/", "ingestTokens": "t"}
+
+
+def test_oauth_mode_renders_with_its_client_id_portal_and_secrets():
+    values = {"secrets": BASE_SECRETS | {"b24OauthClientSecret": "cs", "b24OauthRefreshToken": "rt"}, "env": OAUTH_ENV}
+    manifests = render(values)
+    assert set(one(manifests, "Secret", FULL).doc["stringData"]) >= {
+        "BRIDGE_B24_OAUTH_CLIENT_SECRET", "BRIDGE_B24_OAUTH_REFRESH_TOKEN"}
+    env = env_names(pod_spec(one(manifests, "Deployment", f"{FULL}-consumer-deal"))["containers"][0])
+    assert {"BRIDGE_B24_OAUTH_CLIENT_ID", "BRIDGE_B24_OAUTH_PORTAL_URL", "BRIDGE_B24_OAUTH_CLIENT_SECRET"} <= set(env)
+
+
+@pytest.mark.parametrize(("secrets", "env", "named"), [
+    # OAuth secrets without the client id: the bridge would ignore them and call the default (sandbox) webhook
+    ({"b24OauthRefreshToken": "rt"}, {}, "env.BRIDGE_B24_OAUTH_CLIENT_ID"),
+    ({"b24OauthClientSecret": "cs", "b24OauthRefreshToken": "rt"}, {}, "env.BRIDGE_B24_OAUTH_CLIENT_ID"),
+    # OAuth mode the bridge refuses at start: no client secret, or no portal
+    ({"b24OauthRefreshToken": "rt"}, OAUTH_ENV, "secrets.b24OauthClientSecret"),
+    ({"b24OauthClientSecret": "cs"}, {"BRIDGE_B24_OAUTH_CLIENT_ID": "app.1"}, "env.BRIDGE_B24_OAUTH_PORTAL_URL"),
+    ({"existingSecret": "mine"}, {"BRIDGE_B24_OAUTH_CLIENT_ID": "app.1"}, "env.BRIDGE_B24_OAUTH_PORTAL_URL"),
+])
+def test_an_incomplete_oauth_setup_refuses_to_render_and_names_what_to_set(secrets, env, named):
+    given = secrets if "existingSecret" in secrets else BASE_SECRETS | secrets
+    with pytest.raises(helm.HelmRenderError) as info:
+        render({"secrets": given, "env": env})
+    assert named in str(info.value)
+
+
+def test_the_reconcile_alone_needs_bitrix24_credentials_too():
+    values = {"secrets": {"databaseUrl": "postgresql://x@db/bridge"}, "ingest": {"enabled": False},
+              "relay": {"enabled": False}, "consumers": {"targets": []}, "reconcile": {"enabled": True}}
+    with pytest.raises(helm.HelmRenderError, match="secrets.b24WebhookUrl"):
+        render(values)
+    values["secrets"]["b24WebhookUrl"] = "https://portal.bitrix24.ru/rest/1/code/"
+    assert one(render(values), "Deployment", f"{FULL}-reconcile")

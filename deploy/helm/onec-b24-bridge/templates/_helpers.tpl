@@ -262,8 +262,16 @@ spec:
 {{- include "bridge.networkPolicy" (dict "ctx" .ctx "component" .component "rules" $rules) }}
 {{- end -}}
 
-{{/* Fail early, with the value to set, when a component would start without a secret it needs. */}}
+{{/* Fail early, with the value to set, when a component would start without a secret it needs. Bitrix24
+     (consumers, reconcile): the webhook, or OAuth mode when env.BRIDGE_B24_OAUTH_CLIENT_ID is set (the
+     bridge reads the OAuth secrets only then: without it, it falls back to the webhook, whose default is the
+     local sandbox's, and the consumers would wait for a portal that never answers). */}}
 {{- define "bridge.validateSecrets" -}}
+{{- $b24 := or (include "bridge.anyConsumer" .) .Values.reconcile.enabled -}}
+{{- $oauth := .Values.env.BRIDGE_B24_OAUTH_CLIENT_ID -}}
+{{- if and $b24 $oauth (not .Values.env.BRIDGE_B24_OAUTH_PORTAL_URL) -}}
+{{- fail "OAuth mode (env.BRIDGE_B24_OAUTH_CLIENT_ID is set) also needs env.BRIDGE_B24_OAUTH_PORTAL_URL, the portal's https://PORTAL/ (see docs/deployment.md)" -}}
+{{- end -}}
 {{- if not .Values.secrets.existingSecret -}}
 {{- $s := .Values.secrets -}}
 {{- $missing := list -}}
@@ -271,7 +279,13 @@ spec:
 {{- if and $anyDb (not $s.databaseUrl) }}{{ $missing = append $missing "secrets.databaseUrl" }}{{ end -}}
 {{- if and (or .Values.relay.enabled (include "bridge.anyConsumer" .)) (not $s.amqpUrl) }}{{ $missing = append $missing "secrets.amqpUrl" }}{{ end -}}
 {{- if and .Values.ingest.enabled (not $s.ingestTokens) }}{{ $missing = append $missing "secrets.ingestTokens" }}{{ end -}}
-{{- if and (include "bridge.anyConsumer" .) (not $s.b24WebhookUrl) (not $s.b24OauthRefreshToken) }}{{ $missing = append $missing "secrets.b24WebhookUrl (or the OAuth secrets)" }}{{ end -}}
+{{- if and $b24 $oauth (not $s.b24OauthClientSecret) }}{{ $missing = append $missing "secrets.b24OauthClientSecret (OAuth mode: env.BRIDGE_B24_OAUTH_CLIENT_ID is set)" }}{{ end -}}
+{{- if and $b24 (not $oauth) (not $s.b24WebhookUrl) -}}
+{{- if or $s.b24OauthClientSecret $s.b24OauthRefreshToken -}}
+{{- fail "secrets.b24OauthClientSecret / b24OauthRefreshToken are set but env.BRIDGE_B24_OAUTH_CLIENT_ID is not: the bridge uses OAuth only with it (else the webhook, and secrets.b24WebhookUrl is empty). Set env.BRIDGE_B24_OAUTH_CLIENT_ID and env.BRIDGE_B24_OAUTH_PORTAL_URL (see docs/deployment.md)" -}}
+{{- end -}}
+{{- $missing = append $missing "secrets.b24WebhookUrl (or the OAuth secrets)" -}}
+{{- end -}}
 {{- if $missing -}}
 {{- fail (printf "missing secrets: set secrets.existingSecret to a Secret you manage, or give %s (see docs/deployment.md)" (join ", " $missing)) -}}
 {{- end -}}
