@@ -159,10 +159,33 @@ def test_migration_hook_reads_an_existing_secret_directly():
     assert ref == {"name": "onec-b24-bridge-secrets", "key": "BRIDGE_DATABASE_URL"}
 
 
-def test_migrations_as_a_plain_job_get_a_name_per_revision_and_no_hook():
+def _plain_migration_job(values):
+    jobs = of_kind(render(values), "Job")
+    prefix = f"{values.get('fullnameOverride') or FULL}-migrate-"[:54]
+    assert len(jobs) == 1 and jobs[0].name.startswith(prefix), [j.name for j in jobs]
+    return jobs[0]
+
+
+def test_a_plain_migration_job_is_named_after_the_image_it_runs_not_the_release_revision():
+    """`helm template` (what GitOps tools that apply plain manifests run) always renders revision 1: a Job
+    named -migrate-<revision> kept its name across upgrades, and applying the new image to it failed
+    (a Job's spec.template is immutable), so no upgrade ever migrated. The name follows the image instead:
+    the same for a re-apply of one release, new for every new image."""
+    values = ci_values("minimal") | {"migrations": {"hook": False}}
+    first = _plain_migration_job(values | {"image": {"tag": "0.1.0"}})
+    assert _plain_migration_job(values | {"image": {"tag": "0.1.0"}}).name == first.name
+    assert _plain_migration_job(values | {"image": {"tag": "0.2.0"}}).name != first.name
+    digest = "sha256:" + "1" * 64
+    assert _plain_migration_job(values | {"image": {"tag": "0.1.0", "digest": digest}}).name != first.name
+    assert len(first.name) <= 63
+    long = _plain_migration_job(values | {"fullnameOverride": "x" * 63})
+    assert len(long.name) <= 63 and long.name.endswith(first.name[-9:])
+
+
+def test_migrations_as_a_plain_job_have_no_hook():
     values = ci_values("everything") | {"migrations": {"hook": False}}
     manifests = render(values)
-    job = one(manifests, "Job", f"{FULL}-migrate-1")
+    job = _plain_migration_job(values)
     assert "helm.sh/hook" not in job.annotations
     assert not [m for m in manifests if m.kind == "Secret" and m.name.endswith("-migrate")]
     ref = pod_spec(job)["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]
