@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import click
 import pytest
@@ -419,6 +420,19 @@ def test_notes_tell_where_1c_posts_events_and_warn_about_a_missing_mapping():
     assert "WARNING: no mapping file" in notes
     notes = render_notes(ci_values("everything"))
     assert "https://bridge.example.com/v1/events" in notes and "WARNING: no mapping" not in notes
+
+
+@pytest.mark.parametrize("off", [(), ("relay",), ("relay", "ingest")])
+def test_notes_run_the_dlq_tools_in_a_deployment_the_release_has(off: tuple[str, ...]):
+    """`dlq list` runs in any bridge pod; the notes named the relay's even in a release without a relay."""
+    values = ci_values("minimal")
+    for component in off:
+        values[component] = {**values.get(component, {}), "enabled": False}
+    deployments = {m.name for m in of_kind(render(values), "Deployment")}
+    notes = render_notes(values)
+    named = re.findall(r"exec deploy/(\S+) -- b24bridge dlq list", notes)
+    assert len(named) == 1 and named[0] in deployments, (named, deployments)
+    assert "\n\nDead letters and unrouted events:\n" in notes
 
 
 def test_chart_app_version_matches_the_package_version():
