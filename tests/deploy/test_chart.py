@@ -435,6 +435,18 @@ def test_notes_run_the_dlq_tools_in_a_deployment_the_release_has(off: tuple[str,
     assert "\n\nDead letters and unrouted events:\n" in notes
 
 
+def test_a_stopping_ingest_keeps_serving_until_the_endpoints_let_it_go():
+    """On SIGTERM uvicorn stops accepting at once, while the Service and the Ingress still send it requests for
+    a moment: a preStop sleep keeps the pod serving through that, inside the grace period."""
+    values = ci_values("minimal")
+    spec = pod_spec(one(render(values), "Deployment", f"{FULL}-ingest"))
+    container = spec["containers"][0]
+    assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
+    assert spec["terminationGracePeriodSeconds"] > 5
+    values["ingest"] = {**values.get("ingest", {}), "preStopSeconds": 0}
+    assert "lifecycle" not in pod_spec(one(render(values), "Deployment", f"{FULL}-ingest"))["containers"][0]
+
+
 def test_chart_app_version_matches_the_package_version():
     import bridge
 
