@@ -52,8 +52,12 @@ def test_env_refuses_secrets_and_the_settings_the_chart_manages(name: str):
     assert name in refusal({"env": {name: "x"}})
 
 
-def test_env_refuses_exactly_the_variables_the_chart_sets_itself():
+def test_env_refuses_exactly_the_variables_the_chart_sets_itself_and_every_secret():
+    """`env` lands in the Deployments in plain text: besides what the chart sets, every setting the code keeps
+    secret (SecretStr) is refused, so a console password or session key cannot end up there by mistake."""
     import yaml
+
+    from bridge.settings import Settings
 
     values = ci_values("everything")
     defaults = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
@@ -63,7 +67,10 @@ def test_env_refuses_exactly_the_variables_the_chart_sets_itself():
         for container in pod_spec(m)["containers"]:
             set_by_chart |= {e["name"] for e in container["env"] if e["name"] not in chosen}
     refused = set(SCHEMA["properties"]["env"]["propertyNames"]["not"]["enum"])
-    assert refused == set_by_chart
+    secret = {f"BRIDGE_{name.upper()}" for name, field in Settings.model_fields.items()
+              if "SecretStr" in str(field.annotation)}
+    assert "BRIDGE_CONSOLE_SESSION_KEY" in secret
+    assert refused == set_by_chart | secret
 
 
 def test_consumer_target_names_are_the_topology_targets():
