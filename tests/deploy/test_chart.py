@@ -214,11 +214,13 @@ def test_each_component_gets_only_the_secrets_it_needs():
 
     assert keys(f"{FULL}-ingest") == {"BRIDGE_DATABASE_URL": False, "BRIDGE_INGEST_TOKENS": False}
     assert keys(f"{FULL}-relay") == {"BRIDGE_DATABASE_URL": False, "BRIDGE_AMQP_URL": False}
+    # webhook mode: the webhook is required (a Secret without it stops the pod naming the key, instead of the
+    # code's default, the local sandbox); the OAuth keys are optional
     assert keys(f"{FULL}-consumer-deal") == {
-        "BRIDGE_DATABASE_URL": False, "BRIDGE_AMQP_URL": False, "BRIDGE_B24_WEBHOOK_URL": True,
+        "BRIDGE_DATABASE_URL": False, "BRIDGE_AMQP_URL": False, "BRIDGE_B24_WEBHOOK_URL": False,
         "BRIDGE_B24_OAUTH_CLIENT_SECRET": True, "BRIDGE_B24_OAUTH_REFRESH_TOKEN": True}
     assert keys(f"{FULL}-reconcile") == {  # reads PostgreSQL and Bitrix24, never RabbitMQ
-        "BRIDGE_DATABASE_URL": False, "BRIDGE_B24_WEBHOOK_URL": True, "BRIDGE_B24_OAUTH_CLIENT_SECRET": True,
+        "BRIDGE_DATABASE_URL": False, "BRIDGE_B24_WEBHOOK_URL": False, "BRIDGE_B24_OAUTH_CLIENT_SECRET": True,
         "BRIDGE_B24_OAUTH_REFRESH_TOKEN": True}
     secret = one(manifests, "Secret", FULL).doc["stringData"]
     assert set(secret) == {"BRIDGE_DATABASE_URL", "BRIDGE_AMQP_URL", "BRIDGE_INGEST_TOKENS", "BRIDGE_B24_WEBHOOK_URL"}
@@ -510,8 +512,10 @@ def test_oauth_mode_renders_with_its_client_id_portal_and_secrets():
     manifests = render(values)
     assert set(one(manifests, "Secret", FULL).doc["stringData"]) >= {
         "BRIDGE_B24_OAUTH_CLIENT_SECRET", "BRIDGE_B24_OAUTH_REFRESH_TOKEN"}
-    env = env_names(pod_spec(one(manifests, "Deployment", f"{FULL}-consumer-deal"))["containers"][0])
+    container = pod_spec(one(manifests, "Deployment", f"{FULL}-consumer-deal"))["containers"][0]
+    env = env_names(container)
     assert {"BRIDGE_B24_OAUTH_CLIENT_ID", "BRIDGE_B24_OAUTH_PORTAL_URL", "BRIDGE_B24_OAUTH_CLIENT_SECRET"} <= set(env)
+    assert secret_keys(container)["BRIDGE_B24_WEBHOOK_URL"] is True  # not read in OAuth mode: may be absent
 
 
 @pytest.mark.parametrize(("secrets", "env", "named"), [

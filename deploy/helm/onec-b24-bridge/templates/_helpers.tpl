@@ -292,6 +292,21 @@ spec:
 {{- end -}}
 {{- end -}}
 
+{{/* The Bitrix24 keys of the Secret for the consumers and the reconcile, as (dict "keys" … "optional" …): in
+     webhook mode BRIDGE_B24_WEBHOOK_URL is required, so a Secret without it stops the pod with the key's name
+     (an optional key left the code's default, the local sandbox, and consumers waiting for a portal that never
+     answers); in OAuth mode (env.BRIDGE_B24_OAUTH_CLIENT_ID) the webhook is not read. */}}
+{{- define "bridge.b24SecretKeys" -}}
+{{- $optional := list "BRIDGE_B24_OAUTH_CLIENT_SECRET" "BRIDGE_B24_OAUTH_REFRESH_TOKEN" -}}
+{{- $keys := list -}}
+{{- if .Values.env.BRIDGE_B24_OAUTH_CLIENT_ID -}}
+{{- $optional = append $optional "BRIDGE_B24_WEBHOOK_URL" -}}
+{{- else -}}
+{{- $keys = append $keys "BRIDGE_B24_WEBHOOK_URL" -}}
+{{- end -}}
+{{- dict "keys" $keys "optional" $optional | toYaml -}}
+{{- end -}}
+
 {{/* "true" when at least one consumer target is enabled. */}}
 {{- define "bridge.anyConsumer" -}}
 {{- range .Values.consumers.targets }}{{ if .enabled }}true{{ end }}{{ end -}}
