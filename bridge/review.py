@@ -31,6 +31,16 @@ DEFAULT_LIMIT = 1000
 ADOPT, CREATE = "adopt", "create"
 
 
+class NotACandidate(ValueError):
+    """An adopt decision naming a record the item does not list: the decision is final for its 1C object, so a
+    mistyped id (another company, say) would be adopted for good; nothing is decided, the item stays open."""
+
+    def __init__(self, item_id: int, target_id: int | None, candidates: list[Any]) -> None:
+        self.candidates = candidates
+        super().__init__(f"#{target_id} is not a candidate of review item {item_id} (candidates: "
+                         f"{', '.join(f'#{i}' for i in candidates)}); adopt one of them or create a new record")
+
+
 @dataclass(frozen=True)
 class Decision:
     """What an operator chose for a parked 1C object (None: still open, no decision)."""
@@ -139,6 +149,9 @@ class ReviewStore:
             row = await conn.fetchrow(Q.review_lock_open, item_id)
             if row is None:
                 return None
+            candidates = [c.get("id") for c in json.loads(row["candidates"] or "[]")]
+            if decision == ADOPT and candidates and target_id not in candidates:
+                raise NotACandidate(item_id, target_id, candidates)
             event = _event(row["envelope"])
             await conn.execute(Q.review_mark_resolved, item_id, decision,
                                target_id if decision == ADOPT else None, by, note)

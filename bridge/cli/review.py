@@ -69,24 +69,13 @@ def resolve(item_id, target, create_new, by, note) -> None:
     """Decide a parked item; its event goes back through the outbox and completes by itself."""
     if (target is None) == (not create_new):
         raise click.UsageError("give exactly one of --adopt <Bitrix24 id> or --create")
-    if target is not None:
-        _check_candidate(item_id, target)
     decision = review_mod.CREATE if create_new else review_mod.ADOPT
-    item = _run(lambda s: s.resolve(item_id, decision=decision, target_id=target, by=by, note=note))
+    try:
+        item = _run(lambda s: s.resolve(item_id, decision=decision, target_id=target, by=by, note=note))
+    except review_mod.NotACandidate as exc:
+        raise click.BadParameter(str(exc), param_hint="--adopt") from None
     if item is None:
         raise click.ClickException(f"review item {item_id} is not open (resolved already, or no such item)")
     what = f"adopt Bitrix24 #{target}" if target is not None else "create a new record"
     click.echo(f"review item {item_id} resolved: {what}; event {item.row['event_id']} requeued")
 
-
-def _check_candidate(item_id: int, target: int) -> None:
-    """Refuse to adopt a record the item does not list: the decision is final for its 1C object, so a mistyped
-    id (a record that does not exist, or another company) would dead-letter every later event of it."""
-    found = _run(lambda s: s.select("all", [item_id]))
-    if not found or found[0].state != "open":
-        return  # resolve() says why
-    ids = [c.get("id") for c in found[0].candidates()]
-    if target not in ids:
-        raise click.BadParameter(f"#{target} is not a candidate of review item {item_id} (candidates: "
-                                 f"{', '.join(f'#{i}' for i in ids) or 'none'}); adopt one of them or --create",
-                                 param_hint="--adopt")

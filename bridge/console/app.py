@@ -310,8 +310,11 @@ def create_app(config: ConsoleConfig, pool: asyncpg.Pool, registry: CollectorReg
         if decision not in (review.ADOPT, review.CREATE) or (decision == review.ADOPT and not target.isdigit()):
             return PlainTextResponse("nothing done: Adopt needs the Bitrix24 id of the record", status_code=400,
                                      headers=SECURITY_HEADERS)
-        item = await parked.resolve(ident, decision=decision, target_id=int(target) if target else None,
-                                    by=principal.name, note=" ".join(_one(fields, "note").split()) or None)
+        try:
+            item = await parked.resolve(ident, decision=decision, target_id=int(target) if target else None,
+                                        by=principal.name, note=" ".join(_one(fields, "note").split()) or None)
+        except review.NotACandidate as exc:
+            return PlainTextResponse(f"nothing done: {exc}", status_code=400, headers=SECURITY_HEADERS)
         if item is None:
             return PlainTextResponse("nothing done: the item is not open (resolved meanwhile?)", status_code=409,
                                      headers=SECURITY_HEADERS)

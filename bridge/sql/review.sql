@@ -48,7 +48,8 @@ SELECT id, consumer, source, onec_type, onec_id, entity, entity_id, event_id, ev
 
 -- name: review_lock_open
 -- Lock one open row for resolving; none when it was resolved meanwhile.  $1 id bigint
-SELECT id, event_id, event_type, entity, source, entity_id, version, envelope::text AS envelope
+SELECT id, event_id, event_type, entity, source, entity_id, version, envelope::text AS envelope,
+       candidates::text AS candidates
   FROM review_items
  WHERE id = $1 AND resolved_at IS NULL
    FOR UPDATE
