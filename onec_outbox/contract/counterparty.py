@@ -8,9 +8,10 @@ right (checksums), because a wrong ИНН or account in Bitrix24 ends up on invo
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import functools
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictBool, model_validator
+from pydantic import Field, StrictBool, TypeAdapter, ValidationError, model_validator
 
 from onec_outbox.contract import checksums
 from onec_outbox.contract.base import ContractModel, Payload, Problems
@@ -94,6 +95,67 @@ def _require_a_name(problems: Problems, last_name: str | None, first_name: str |
         )
 
 
+LEGAL_FORM_FIELDS = ("legal_form", "inn", "kpp", "ogrn", "last_name", "first_name")
+
+
+def legal_form_problems(problems: Problems, values: dict[str, Any]) -> None:
+    """The rules that tie the requisites to the legal form, over the fields' validated values.  A field absent
+    from ``values`` (it failed its own validation) leaves out the rules that read it, so the other rules are
+    still reported beside its error (:func:`problems_beside_field_errors`)."""
+    if "legal_form" not in values:
+        return
+    form = values["legal_form"]
+    who = _FORM_RU[form]
+    inn, kpp, ogrn = values.get("inn"), values.get("kpp"), values.get("ogrn")
+    want_inn = 10 if form == "company" else 12
+    if "inn" in values and inn is not None and len(inn) != want_inn:
+        problems.add("inn", "inn_legal_form", f"ИНН «{inn}»: у {who} ИНН из {want_inn} цифр, а передано {len(inn)}")
+    if "inn" in values and form == "individual_entrepreneur" and inn is None:
+        problems.add("inn", "inn_required", f"ИНН обязателен у {who}: 12 цифр")
+    if {"inn", "kpp"} <= values.keys() and form == "company" and inn is not None and kpp is None:
+        problems.add("kpp", "kpp_required", f"КПП обязателен у {who} с ИНН: 9 символов")
+    if "kpp" in values and form != "company" and kpp is not None:
+        problems.add("kpp", "kpp_not_allowed", f"КПП «{kpp}»: у {who} КПП не бывает, передайте null")
+    if "ogrn" in values and ogrn is not None:
+        want_ogrn = {"company": 13, "individual_entrepreneur": 15}.get(form)
+        if want_ogrn is None:
+            problems.add("ogrn", "ogrn_not_allowed", f"ОГРН «{ogrn}»: у {who} ОГРН не бывает")
+        elif len(ogrn) != want_ogrn:
+            problems.add(
+                "ogrn",
+                "ogrn_legal_form",
+                f"ОГРН «{ogrn}»: у {who} ОГРН{'ИП' if want_ogrn == 15 else ''} из {want_ogrn} цифр",
+            )
+    if form == "person" and {"last_name", "first_name"} <= values.keys():
+        _require_a_name(problems, values["last_name"], values["first_name"], who)
+
+
+def problems_beside_field_errors(payload: Any, failed: set[str]) -> list[tuple[tuple[str | int, ...], str, str]]:
+    """The legal-form rules over the fields of a payload that pydantic refused for other fields (``failed``:
+    the payload's top-level field names with an error of their own): pydantic runs the model's rules only
+    when every field is valid, so an admin would fix a bad e-mail, send again and only then learn that the
+    КПП is missing.  Each field the rules read is validated on its own here."""
+    if not isinstance(payload, dict):
+        return []
+    values: dict[str, Any] = {}
+    for name in LEGAL_FORM_FIELDS:
+        if name in failed:
+            continue
+        try:
+            values[name] = _field_adapter(name).validate_python(payload.get(name))
+        except ValidationError:
+            continue  # reported already, or not at all: pydantic stopped before it
+    problems = Problems()
+    legal_form_problems(problems, values)
+    return problems.items
+
+
+@functools.cache
+def _field_adapter(name: str) -> TypeAdapter:
+    field = CounterpartyPayload.model_fields[name]
+    return TypeAdapter(Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation)
+
+
 class ContactPerson(ContractModel):
     """Справочник.КонтактныеЛицаКонтрагентов; 1C keeps one Наименование, the module splits it."""
 
@@ -147,32 +209,7 @@ class CounterpartyPayload(Payload):
     @model_validator(mode="after")
     def _legal_form_rules(self) -> CounterpartyPayload:
         problems = Problems()
-        form, who = self.legal_form, _FORM_RU[self.legal_form]
-        want_inn = 10 if form == "company" else 12
-        if self.inn is not None and len(self.inn) != want_inn:
-            problems.add(
-                "inn",
-                "inn_legal_form",
-                f"ИНН «{self.inn}»: у {who} ИНН из {want_inn} цифр, а передано {len(self.inn)}",
-            )
-        if form == "individual_entrepreneur" and self.inn is None:
-            problems.add("inn", "inn_required", f"ИНН обязателен у {who}: 12 цифр")
-        if form == "company" and self.inn is not None and self.kpp is None:
-            problems.add("kpp", "kpp_required", f"КПП обязателен у {who} с ИНН: 9 символов")
-        if form != "company" and self.kpp is not None:
-            problems.add("kpp", "kpp_not_allowed", f"КПП «{self.kpp}»: у {who} КПП не бывает, передайте null")
-        if self.ogrn is not None:
-            want_ogrn = {"company": 13, "individual_entrepreneur": 15}.get(form)
-            if want_ogrn is None:
-                problems.add("ogrn", "ogrn_not_allowed", f"ОГРН «{self.ogrn}»: у {who} ОГРН не бывает")
-            elif len(self.ogrn) != want_ogrn:
-                problems.add(
-                    "ogrn",
-                    "ogrn_legal_form",
-                    f"ОГРН «{self.ogrn}»: у {who} ОГРН{'ИП' if want_ogrn == 15 else ''} из {want_ogrn} цифр",
-                )
-        if form == "person":
-            _require_a_name(problems, self.last_name, self.first_name, who)
+        legal_form_problems(problems, {name: getattr(self, name) for name in LEGAL_FORM_FIELDS})
         mains = [i for i, account in enumerate(self.bank_accounts) if account.is_main]
         for index in mains[1:]:
             problems.add(

@@ -16,14 +16,14 @@ from pydantic import Field, StrictInt, TypeAdapter, ValidationError
 from pydantic.json_schema import DEFAULT_REF_TEMPLATE
 
 from onec_outbox.contract.base import ContractModel, Payload
-from onec_outbox.contract.counterparty import CounterpartyPayload
+from onec_outbox.contract.counterparty import CounterpartyPayload, problems_beside_field_errors
 from onec_outbox.contract.documents import (
     CustomerOrderPayload,
     InvoicePayload,
     PaymentPayload,
     ShipmentPayload,
 )
-from onec_outbox.contract.errors import ContractViolation, FieldError, translate
+from onec_outbox.contract.errors import ContractViolation, FieldError, path_of, translate
 from onec_outbox.contract.fields import AwareDatetime, InfobaseId, Ref, describe
 from onec_outbox.contract.product import ProductPayload
 
@@ -269,8 +269,23 @@ def parse_event(data: object) -> Event:
                 errors += translate(envelope_exc.errors(include_url=False))
         else:
             errors = translate(raw, drop_first=_is_tag)
+            errors += _cross_field_beside(data, errors)
         event_id = data.get("event_id") if isinstance(data, dict) else None
         raise ContractViolation(errors, event_id=event_id if isinstance(event_id, str) else None) from None
+
+
+def _cross_field_beside(data: object, errors: list[FieldError]) -> list[FieldError]:
+    """A counterparty's legal-form rules (КПП required, ИНН length …) when pydantic did not run them because
+    another payload field failed: every problem in one answer, not one round per fix."""
+    if not (isinstance(data, dict) and str(data.get("event_type", "")).startswith("counterparty.")):
+        return []
+    failed = {e["path"].split(".", 2)[1].split("[", 1)[0] for e in errors if e["path"].startswith("payload.")}
+    if not failed:
+        return []  # the payload's fields were all valid: its rules ran (or the payload itself is not an object)
+    known = {(e["path"], e["code"]) for e in errors}
+    extra = [FieldError(path=path_of(("payload", *loc)), code=code, message=message)
+             for loc, code, message in problems_beside_field_errors(data.get("payload"), failed)]
+    return [e for e in extra if (e["path"], e["code"]) not in known]
 
 
 def parse_stored_event(body: bytes | str) -> Event:

@@ -36,6 +36,29 @@ def test_company_with_inn_needs_a_kpp():
     assert (error["path"], error["code"]) == ("payload.kpp", "kpp_required")
 
 
+def test_the_legal_form_rules_are_reported_beside_another_field_s_error():
+    """pydantic runs a model's rules only when every field is valid: without more, a bad e-mail hid the missing
+    КПП until the admin fixed the e-mail and sent again."""
+    errors = violations(payload_with("counterparty", kpp=None, emails=["not-an-email"]))
+    assert {(e["path"], e["code"]) for e in errors} == {("payload.emails[0]", "email_format"),
+                                                       ("payload.kpp", "kpp_required")}
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    # the rules that read a field with its own error are left out, not reported twice or wrongly
+    ({"kpp": "12"}, {("payload.kpp", "kpp_format")}),
+    ({"inn": "12345", "kpp": None}, {("payload.inn", "inn_format")}),
+    ({"legal_form": "partnership"}, {("payload.legal_form", "not_allowed")}),
+    # every rule of the form at once
+    ({"legal_form": "person", "last_name": None, "first_name": None, "ogrn": "1027700132195"},
+     {("payload.inn", "inn_legal_form"), ("payload.kpp", "kpp_not_allowed"), ("payload.ogrn", "ogrn_not_allowed"),
+      ("payload.last_name", "name_missing")}),
+])
+def test_beside_a_field_error_only_the_rules_over_valid_fields_are_reported(fields, expected):
+    errors = violations(payload_with("counterparty", emails=["x"], **fields))
+    assert {(e["path"], e["code"]) for e in errors} == {("payload.emails[0]", "email_format"), *expected}
+
+
 def test_empty_string_from_1c_counts_as_a_missing_kpp():
     assert the_violation(payload_with("counterparty", kpp=""))["code"] == "kpp_required"
 
