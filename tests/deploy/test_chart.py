@@ -167,20 +167,25 @@ def _plain_migration_job(values):
     return jobs[0]
 
 
-def test_a_plain_migration_job_is_named_after_the_image_it_runs_not_the_release_revision():
+def test_a_plain_migration_job_is_named_after_its_pod_template_not_the_release_revision():
     """`helm template` (what GitOps tools that apply plain manifests run) always renders revision 1: a Job
     named -migrate-<revision> kept its name across upgrades, and applying the new image to it failed
-    (a Job's spec.template is immutable), so no upgrade ever migrated. The name follows the image instead:
-    the same for a re-apply of one release, new for every new image."""
+    (a Job's spec.template is immutable), so no upgrade ever migrated. The name follows the pod template
+    instead (image, env, resources …): the same for a re-apply of one release, new for any change of it."""
     values = ci_values("minimal") | {"migrations": {"hook": False}}
     first = _plain_migration_job(values | {"image": {"tag": "0.1.0"}})
     assert _plain_migration_job(values | {"image": {"tag": "0.1.0"}}).name == first.name
     assert _plain_migration_job(values | {"image": {"tag": "0.2.0"}}).name != first.name
     digest = "sha256:" + "1" * 64
     assert _plain_migration_job(values | {"image": {"tag": "0.1.0", "digest": digest}}).name != first.name
+    # the same image with another env value or resources: a new Job, not a refused change of the old one
+    env = _plain_migration_job(values | {"image": {"tag": "0.1.0"}, "env": {"BRIDGE_LOG_LEVEL": "DEBUG"}})
+    assert env.name != first.name
+    resources = {"hook": False, "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}
+    assert _plain_migration_job(values | {"image": {"tag": "0.1.0"}, "migrations": resources}).name != first.name
     assert len(first.name) <= 63
     long = _plain_migration_job(values | {"fullnameOverride": "x" * 63})
-    assert len(long.name) <= 63 and long.name.endswith(first.name[-9:])
+    assert len(long.name) <= 63 and re.fullmatch(r"x+-[0-9a-f]{8}", long.name)
 
 
 def test_migrations_as_a_plain_job_have_no_hook():

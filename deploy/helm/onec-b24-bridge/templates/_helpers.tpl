@@ -396,3 +396,53 @@ relay: {{ $relay }}
 consumers: {{ $consumers }}
 reconcile: {{ $reconcile }}
 {{- end -}}
+
+{{/* The migration Job's pod template: (dict "ctx" $ "m" migrations "cctx" component ctx "hookSecret" bool).
+     Kept apart so a plain Job's name can carry its hash (see the Job's name). */}}
+{{- define "bridge.migratePod" -}}
+metadata:
+  labels:
+    {{- include "bridge.componentLabels" $.cctx | nindent 4 }}
+  {{- with (merge (dict) $.m.podAnnotations $.ctx.Values.podAnnotations) }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  restartPolicy: Never
+  {{- if $.m.serviceAccountName }}
+  serviceAccountName: {{ $.m.serviceAccountName }}
+  {{- else if not $.m.hook }}
+  serviceAccountName: {{ include "bridge.serviceAccountName" $.ctx }}
+  {{- end }}
+  automountServiceAccountToken: false
+  {{- with $.ctx.Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    {{- toYaml $.ctx.Values.podSecurityContext | nindent 4 }}
+  {{- with include "bridge.scheduling" (dict "ctx" $.ctx "c" (dict)) }}{{ . | trim | nindent 2 }}{{ end }}
+  containers:
+    - name: migrate
+      image: {{ include "bridge.image" $.ctx }}
+      imagePullPolicy: {{ $.ctx.Values.image.pullPolicy }}
+      args: ["migrate"]
+      env:
+        - name: BRIDGE_DATABASE_URL
+          valueFrom:
+            secretKeyRef:
+              name: {{ ternary (include "bridge.componentName" $.cctx) (include "bridge.secretName" $.ctx) $.hookSecret }}
+              key: BRIDGE_DATABASE_URL
+        {{- with include "bridge.commonEnv" $.ctx }}{{ . | trim | nindent 8 }}{{ end }}
+      resources:
+        {{- toYaml $.m.resources | nindent 8 }}
+      securityContext:
+        {{- toYaml $.ctx.Values.containerSecurityContext | nindent 8 }}
+      volumeMounts:
+        - name: tmp
+          mountPath: /tmp
+  volumes:
+    - name: tmp
+      emptyDir:
+        sizeLimit: 64Mi
+{{- end -}}
