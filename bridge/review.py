@@ -38,7 +38,7 @@ class NotACandidate(ValueError):
     def __init__(self, item_id: int, target_id: int | None, candidates: list[Any]) -> None:
         self.candidates = candidates
         super().__init__(f"#{target_id} is not a candidate of review item {item_id} (candidates: "
-                         f"{', '.join(f'#{i}' for i in candidates)}); adopt one of them or create a new record")
+                         f"{', '.join(f'#{i}' for i in candidates)}); adopt one of them, create a new record, or name a record matching did not find as such")
 
 
 @dataclass(frozen=True)
@@ -138,9 +138,11 @@ class ReviewStore:
         return [ReviewItem(dict(r)) for r in rows]
 
     async def resolve(self, item_id: int, *, decision: str, target_id: int | None, by: str,
-                      note: str | None = None) -> ReviewItem | None:
+                      note: str | None = None, any_record: bool = False) -> ReviewItem | None:
         """Record the decision and put the stored event back into the outbox, in one transaction; None when
-        the item is not open (resolved already, by anyone, or no such id)."""
+        the item is not open (resolved already, by anyone, or no such id).  An adopt names one of the item's
+        candidates (:class:`NotACandidate`) unless ``any_record``: the operator knows a record matching did not
+        find (its ИНН mistyped in Bitrix24, say)."""
         if decision not in (ADOPT, CREATE):
             raise ValueError(f"decision must be {ADOPT} or {CREATE}, not {decision!r}")
         if decision == ADOPT and (target_id is None or target_id <= 0):
@@ -150,7 +152,7 @@ class ReviewStore:
             if row is None:
                 return None
             candidates = [c.get("id") for c in json.loads(row["candidates"] or "[]")]
-            if decision == ADOPT and candidates and target_id not in candidates:
+            if decision == ADOPT and candidates and target_id not in candidates and not any_record:
                 raise NotACandidate(item_id, target_id, candidates)
             event = _event(row["envelope"])
             await conn.execute(Q.review_mark_resolved, item_id, decision,

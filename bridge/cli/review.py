@@ -62,18 +62,24 @@ def show(item_id) -> None:
 @command.command("resolve")
 @click.argument("item_id", type=int)
 @click.option("--adopt", "target", type=int, help="The Bitrix24 id of the record this 1C object is: one of the item's candidates.")
+@click.option("--any-record", is_flag=True,
+              help="With --adopt: the record is not one of the candidates (matching did not find it, e.g. its ИНН "
+                   "is mistyped in Bitrix24); without it a non-candidate id is refused as a typo.")
 @click.option("--create", "create_new", is_flag=True, help="None of them: create a new record.")
 @click.option("--by", default=default_user, show_default="the OS user", help="Who decides (recorded).")
 @click.option("--note", help="Why (recorded), e.g. a ticket.")
-def resolve(item_id, target, create_new, by, note) -> None:
+def resolve(item_id, target, any_record, create_new, by, note) -> None:
     """Decide a parked item; its event goes back through the outbox and completes by itself."""
     if (target is None) == (not create_new):
         raise click.UsageError("give exactly one of --adopt <Bitrix24 id> or --create")
+    if any_record and target is None:
+        raise click.UsageError("--any-record goes with --adopt <Bitrix24 id>")
     decision = review_mod.CREATE if create_new else review_mod.ADOPT
     try:
-        item = _run(lambda s: s.resolve(item_id, decision=decision, target_id=target, by=by, note=note))
+        item = _run(lambda s: s.resolve(item_id, decision=decision, target_id=target, by=by, note=note,
+                                        any_record=any_record))
     except review_mod.NotACandidate as exc:
-        raise click.BadParameter(str(exc), param_hint="--adopt") from None
+        raise click.BadParameter(f"{exc} (--any-record)", param_hint="--adopt") from None
     if item is None:
         raise click.ClickException(f"review item {item_id} is not open (resolved already, or no such item)")
     what = f"adopt Bitrix24 #{target}" if target is not None else "create a new record"

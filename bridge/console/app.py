@@ -312,7 +312,8 @@ def create_app(config: ConsoleConfig, pool: asyncpg.Pool, registry: CollectorReg
                                      headers=SECURITY_HEADERS)
         try:
             item = await parked.resolve(ident, decision=decision, target_id=int(target) if target else None,
-                                        by=principal.name, note=" ".join(_one(fields, "note").split()) or None)
+                                        by=principal.name, note=" ".join(_one(fields, "note").split()) or None,
+                                        any_record=_one(fields, "any_record") == "yes")
         except review.NotACandidate as exc:
             return PlainTextResponse(f"nothing done: {exc}", status_code=400, headers=SECURITY_HEADERS)
         if item is None:

@@ -263,6 +263,8 @@ async def test_a_parked_event_is_shown_and_resolved_from_the_review_page(db_pool
                                                               "csrf": form_token(page)}, headers={"Origin": BASE})
         assert typo.status_code == 400 and "#21 is not a candidate" in typo.text and "#12, #15" in typo.text
         assert (await store.decision(e["source"], "counterparty", e["entity_id"])).open  # nothing decided
+        page = (await c.get(f"/review/{item}")).text
+        assert 'name="any_record"' in page  # the override for a record matching did not find
         done = await c.post(f"/review/{item}/resolve", data={"decision": "adopt", "target": "12", "note": "T-1",
                                                               "csrf": form_token(page)}, headers={"Origin": BASE})
         assert done.status_code == 303 and done.headers["location"] == f"/review?done={item}"

@@ -172,3 +172,18 @@ async def test_review_resolve_refuses_to_adopt_a_record_that_is_not_a_candidate(
     picked = b24bridge("review", "resolve", str(item_id), "--adopt", "8", BRIDGE_DATABASE_URL=db_url)
 
     assert picked.returncode == 0 and "adopt Bitrix24 #8" in picked.stdout, picked.stderr
+
+
+async def test_review_resolve_adopts_a_record_matching_did_not_find_when_told_so(db_url):
+    """The right company may be one no matching step found (its ИНН mistyped in Bitrix24): --any-record adopts
+    it; without the override the only way out was --create, a duplicate."""
+    item_id = await parked_item(db_url)
+
+    other = b24bridge("review", "resolve", str(item_id), "--adopt", "500", "--any-record", BRIDGE_DATABASE_URL=db_url)
+
+    assert other.returncode == 0 and "adopt Bitrix24 #500" in other.stdout, other.stderr
+    pool = await db.create_pool(db_url, max_size=1)
+    try:
+        assert await pool.fetchval("SELECT target_id FROM review_items WHERE id = $1", item_id) == 500
+    finally:
+        await pool.close()
