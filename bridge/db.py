@@ -66,12 +66,22 @@ async def probe(dsn: str) -> None:
 async def require_schema(pool: asyncpg.Pool, dsn: str) -> None:
     """A database without the bridge's tables (never migrated, or BRIDGE_DATABASE_URL names another one) is
     one clear error at start, not a traceback at a command's first query or a component failing later."""
-    if await pool.fetchval("SELECT to_regclass('outbox')") is None:
-        parts = urlsplit(dsn)
-        name = parts.path.lstrip("/") or parts.username or "?"
-        raise ConfigError(f"BRIDGE_DATABASE_URL: database {name!r} on {parts.hostname or 'localhost'}:"
-                          f"{parts.port or 5432} has no bridge schema (no table outbox): run `b24bridge migrate`, "
-                          "or point BRIDGE_DATABASE_URL at the bridge's database")
+    if await pool.fetchval("SELECT to_regclass('outbox')") is not None:
+        return
+    parts = urlsplit(dsn)
+    name = parts.path.lstrip("/") or parts.username or "?"
+    where = f"database {name!r} on {parts.hostname or 'localhost'}:{parts.port or 5432}"
+    elsewhere = await pool.fetchval(
+        "SELECT string_agg(n.nspname, ', ' ORDER BY n.nspname) FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = 'outbox' AND c.relkind IN ('r', 'p')")
+    if elsewhere:  # migrated, but under a schema this role does not look in: a migrate now would make a 2nd set
+        path = await pool.fetchval("SHOW search_path")
+        raise ConfigError(f"BRIDGE_DATABASE_URL: {where}: the bridge's tables are in schema {elsewhere}, which is "
+                          f"not on this role's search_path ({path}): `ALTER ROLE … SET search_path = {elsewhere}` "
+                          f"or add `?search_path={elsewhere}` to the URL (do not run `b24bridge "
+                          "migrate` as this role: it would make a second, empty set of tables)")
+    raise ConfigError(f"BRIDGE_DATABASE_URL: {where} has no bridge schema (no table outbox): run `b24bridge migrate`, "
+                      "or point BRIDGE_DATABASE_URL at the bridge's database")
 
 
 def unusable(dsn: str, exc: BaseException) -> ConfigError:

@@ -3,6 +3,7 @@ without -t or `| grep`), real PostgreSQL and RabbitMQ."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -25,6 +26,14 @@ def b24bridge(*args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_") and k != "COLUMNS"}
     return subprocess.run([sys.executable, "-m", "bridge.cli", *args], env={**clean, **env},
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False)
+
+
+async def _sql(url: str, statements: str) -> None:
+    conn = await db.connect(url)
+    try:
+        await conn.execute(statements)
+    finally:
+        await conn.close()
 
 
 # --------------------------------------------------------------------------------- configuration errors
@@ -64,6 +73,9 @@ CASES = {
                                               "has no bridge schema"),
     "database without the schema for relay": (lambda f: (["relay"], {"BRIDGE_DATABASE_URL": f["empty_db_url"]}),
                                               "has no bridge schema"),
+    "tables under another schema": (lambda f: (["dlq", "list"], {"BRIDGE_DATABASE_URL": f["other_schema_db_url"]}),
+                                    "the bridge's tables are in schema elsewhere, which is not on this role's "
+                                    "search_path"),
     "bad mapping": (lambda f: (["consume", "--entity", "counterparty"], {"BRIDGE_MAPPING_FILE": str(f["bad_mapping"])}),
                     "not valid YAML"),
     "bad setting": (lambda f: (["relay"], {"BRIDGE_RELAY_BATCH_SIZE": "many"}), "BRIDGE_RELAY_BATCH_SIZE"),
@@ -77,6 +89,10 @@ def test_each_configuration_error_gives_one_line_a_json_log_line_and_exit_2(case
         fixtures |= {"busy_port": request.getfixturevalue("busy_port"), "db_url": request.getfixturevalue("db_url")}
     if case.startswith("database without the schema"):
         fixtures |= {"empty_db_url": request.getfixturevalue("empty_db_url")}
+    if case == "tables under another schema":  # migrated by a role whose search_path put them in "elsewhere"
+        url = request.getfixturevalue("empty_db_url")
+        asyncio.run(_sql(url, "CREATE SCHEMA elsewhere; CREATE TABLE elsewhere.outbox (id bigint)"))
+        fixtures |= {"other_schema_db_url": url}
     make, expected = CASES[case]
     args, env = make(fixtures)
 
