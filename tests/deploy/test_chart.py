@@ -523,6 +523,21 @@ def test_oauth_mode_renders_with_its_client_id_portal_and_secrets():
     assert secret_keys(container)["BRIDGE_B24_WEBHOOK_URL"] is True  # not read in OAuth mode: may be absent
 
 
+def test_oauth_mode_given_in_the_consumers_extra_env_leaves_the_webhook_key_optional():
+    """OAuth set up through consumers.defaults.extraEnv (and the reconcile's) rendered and ran before the
+    webhook key became required in webhook mode: it still does, with an existing Secret."""
+    oauth = [{"name": "BRIDGE_B24_OAUTH_CLIENT_ID", "value": "app.1"},
+             {"name": "BRIDGE_B24_OAUTH_PORTAL_URL", "value": "https://portal.example/"}]
+    values = {"secrets": {"existingSecret": "mine"}, "consumers": {"defaults": {"extraEnv": oauth}},
+              "reconcile": {"enabled": True, "extraEnv": oauth}}
+    manifests = render(values)
+    for name in (f"{FULL}-consumer-deal", f"{FULL}-reconcile"):
+        assert secret_keys(pod_spec(one(manifests, "Deployment", name))["containers"][0])["BRIDGE_B24_WEBHOOK_URL"] is True
+    webhook = render({"secrets": {"existingSecret": "mine"}})
+    assert secret_keys(pod_spec(one(webhook, "Deployment", f"{FULL}-consumer-deal"))["containers"][0])[
+        "BRIDGE_B24_WEBHOOK_URL"] is False
+
+
 @pytest.mark.parametrize(("secrets", "env", "named"), [
     # OAuth secrets without the client id: the bridge would ignore them and call the default (sandbox) webhook
     ({"b24OauthRefreshToken": "rt"}, {}, "env.BRIDGE_B24_OAUTH_CLIENT_ID"),

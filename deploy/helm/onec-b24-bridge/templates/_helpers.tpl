@@ -268,8 +268,8 @@ spec:
      local sandbox's, and the consumers would wait for a portal that never answers). */}}
 {{- define "bridge.validateSecrets" -}}
 {{- $b24 := or (include "bridge.anyConsumer" .) .Values.reconcile.enabled -}}
-{{- $oauth := .Values.env.BRIDGE_B24_OAUTH_CLIENT_ID -}}
-{{- if and $b24 $oauth (not .Values.env.BRIDGE_B24_OAUTH_PORTAL_URL) -}}
+{{- $oauth := include "bridge.oauthMode" . -}}
+{{- if and $b24 .Values.env.BRIDGE_B24_OAUTH_CLIENT_ID (not .Values.env.BRIDGE_B24_OAUTH_PORTAL_URL) -}}
 {{- fail "OAuth mode (env.BRIDGE_B24_OAUTH_CLIENT_ID is set) also needs env.BRIDGE_B24_OAUTH_PORTAL_URL, the portal's https://PORTAL/ (see docs/deployment.md)" -}}
 {{- end -}}
 {{- if not .Values.secrets.existingSecret -}}
@@ -299,12 +299,22 @@ spec:
 {{- define "bridge.b24SecretKeys" -}}
 {{- $optional := list "BRIDGE_B24_OAUTH_CLIENT_SECRET" "BRIDGE_B24_OAUTH_REFRESH_TOKEN" -}}
 {{- $keys := list -}}
-{{- if .Values.env.BRIDGE_B24_OAUTH_CLIENT_ID -}}
+{{- if include "bridge.oauthMode" . -}}
 {{- $optional = append $optional "BRIDGE_B24_WEBHOOK_URL" -}}
 {{- else -}}
 {{- $keys = append $keys "BRIDGE_B24_WEBHOOK_URL" -}}
 {{- end -}}
 {{- dict "keys" $keys "optional" $optional | toYaml -}}
+{{- end -}}
+
+{{/* "true" in OAuth mode: BRIDGE_B24_OAUTH_CLIENT_ID given in env, or in the extraEnv of the consumers (their
+     defaults or a target) or of the reconcile, the components that call Bitrix24. */}}
+{{- define "bridge.oauthMode" -}}
+{{- $lists := list .Values.consumers.defaults.extraEnv .Values.reconcile.extraEnv -}}
+{{- range .Values.consumers.targets }}{{ $lists = append $lists (.extraEnv | default list) }}{{ end -}}
+{{- $found := .Values.env.BRIDGE_B24_OAUTH_CLIENT_ID -}}
+{{- range $lists }}{{ range (. | default list) }}{{ if and (eq .name "BRIDGE_B24_OAUTH_CLIENT_ID") (or .value .valueFrom) }}{{ $found = true }}{{ end }}{{ end }}{{ end -}}
+{{- if $found }}true{{ end -}}
 {{- end -}}
 
 {{/* "true" when at least one consumer target is enabled. */}}
