@@ -452,6 +452,10 @@ def test_a_stopping_ingest_keeps_serving_until_the_endpoints_let_it_go():
     assert spec["terminationGracePeriodSeconds"] > 5
     values["ingest"] = {**values.get("ingest", {}), "preStopSeconds": 0}
     assert "lifecycle" not in pod_spec(one(render(values), "Deployment", f"{FULL}-ingest"))["containers"][0]
+    values["ingest"] = {**values["ingest"], "preStopSeconds": 30, "terminationGracePeriodSeconds": 30}
+    with pytest.raises(helm.HelmRenderError) as info:  # killed before it drains: the 502s it is there to prevent
+        render(values)
+    assert "ingest.preStopSeconds (30) must be shorter than ingest.terminationGracePeriodSeconds (30)" in str(info.value)
 
 
 def test_chart_app_version_matches_the_package_version():
