@@ -13,11 +13,11 @@ import os
 import uuid
 from urllib.parse import quote, unquote, urlsplit
 
-import asyncpg
 import httpx
 import pytest
 
 from tests import services
+from tests.helpers import execute_sql
 
 
 @pytest.fixture(scope="session")
@@ -34,36 +34,29 @@ def pg_template(pg_server: str) -> str:
     from bridge import schema
 
     name = f"bridge_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    asyncio.run(_execute(pg_server, f'CREATE DATABASE "{name}"'))
+    asyncio.run(execute_sql(pg_server, f'CREATE DATABASE "{name}"'))
     schema.migrate(services.replace_database(pg_server, name))
     yield name
-    asyncio.run(_execute(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(execute_sql(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
-
-async def _execute(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture
 def db_url(pg_server: str, pg_template: str) -> str:
     """A fresh, migrated database for this test."""
     name = f"bridge_t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_execute(pg_server, f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+    asyncio.run(execute_sql(pg_server, f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
     yield services.replace_database(pg_server, name)
-    asyncio.run(_execute(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(execute_sql(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
 def empty_db_url(pg_server: str) -> str:
     """A fresh database with no schema at all (for migration tests)."""
     name = f"bridge_e_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_execute(pg_server, f'CREATE DATABASE "{name}"'))
+    asyncio.run(execute_sql(pg_server, f'CREATE DATABASE "{name}"'))
     yield services.replace_database(pg_server, name)
-    asyncio.run(_execute(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(execute_sql(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 
 import aio_pika
+import asyncpg
 
 from bridge import metrics
 from bridge.outbox import NewEvent
@@ -102,3 +103,12 @@ async def peek_dead_letters(amqp_url: str, queue: str) -> list:
                                                headers=dict(message.headers or {}), body=message.body,
                                                received_at=datetime.now(UTC)))
         return letters
+
+
+async def execute_sql(url: str, sql: str) -> None:
+    """Run ``sql`` (one or more statements) on a connection of its own: databases made and dropped by fixtures."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()

@@ -17,7 +17,7 @@ import pytest
 
 from bridge import db, dlq, topology, wire
 from tests import services
-from tests.helpers import free_port
+from tests.helpers import execute_sql, free_port
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -26,14 +26,6 @@ def b24bridge(*args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_") and k != "COLUMNS"}
     return subprocess.run([sys.executable, "-m", "bridge.cli", *args], env={**clean, **env},
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False)
-
-
-async def _sql(url: str, statements: str) -> None:
-    conn = await db.connect(url)
-    try:
-        await conn.execute(statements)
-    finally:
-        await conn.close()
 
 
 # --------------------------------------------------------------------------------- configuration errors
@@ -91,7 +83,7 @@ def test_each_configuration_error_gives_one_line_a_json_log_line_and_exit_2(case
         fixtures |= {"empty_db_url": request.getfixturevalue("empty_db_url")}
     if case == "tables under another schema":  # migrated by a role whose search_path put them in "elsewhere"
         url = request.getfixturevalue("empty_db_url")
-        asyncio.run(_sql(url, "CREATE SCHEMA elsewhere; CREATE TABLE elsewhere.outbox (id bigint)"))
+        asyncio.run(execute_sql(url, "CREATE SCHEMA elsewhere; CREATE TABLE elsewhere.outbox (id bigint)"))
         fixtures |= {"other_schema_db_url": url}
     make, expected = CASES[case]
     args, env = make(fixtures)

@@ -192,14 +192,8 @@ def _bank_detail(portal, requisite_id):
 def test_requisite_link_register_names_the_deals_requisites(portal):
     """EN crm-requisite-link-register.md: ``true``; the client's requisite and bank detail, the seller's ones
     (a company with IS_MY_COMPANY Y); ``0`` means none; registering again replaces the link."""
-    client = portal.company()
-    seller = portal.company(TITLE="ООО Мы", IS_MY_COMPANY="Y")
-    requisite, mine = portal.requisite(client), portal.requisite(seller)
-    detail, my_detail = _bank_detail(portal, requisite), _bank_detail(portal, mine)
-    deal = portal.result("crm.deal.add", fields={"COMPANY_ID": client})
-    fields = {"ENTITY_TYPE_ID": 2, "ENTITY_ID": deal, "REQUISITE_ID": requisite, "BANK_DETAIL_ID": detail,
-              "MC_REQUISITE_ID": mine, "MC_BANK_DETAIL_ID": my_detail}
-    assert portal.result("crm.requisite.link.register", fields=fields) is True
+    fields, _ = _linked_deal(portal)
+    deal = fields["ENTITY_ID"]
     assert portal.result("crm.requisite.link.register", fields={**fields, "BANK_DETAIL_ID": 0,
                                                                 "MC_BANK_DETAIL_ID": 0}) is True
     links = portal.http.get(portal.url("/_sandbox/state")).json()["requisite_links"]
