@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests import leftovers, services
-from tests.conftest import _execute
+from tests.helpers import execute_sql
 from tests.helpers import wait_for
 
 
@@ -26,7 +26,7 @@ def test_the_sweep_lists_stale_test_and_benchmark_leftovers_but_not_the_demo_or_
         for name in vhosts:
             api.put(f"/vhosts/{quote(name, safe='')}").raise_for_status()
     for name in databases:
-        asyncio.run(_execute(pg_server, f'CREATE DATABASE "{name}"'))
+        asyncio.run(execute_sql(pg_server, f'CREATE DATABASE "{name}"'))
     try:
         assert leftovers.main(["--dry-run"]) == 0
         out = capsys.readouterr().out
@@ -43,7 +43,7 @@ def test_the_sweep_lists_stale_test_and_benchmark_leftovers_but_not_the_demo_or_
             for name in vhosts:
                 api.delete(f"/vhosts/{quote(name, safe='')}")
         for name in databases:
-            asyncio.run(_execute(pg_server, f'DROP DATABASE IF EXISTS "{name}"'))
+            asyncio.run(execute_sql(pg_server, f'DROP DATABASE IF EXISTS "{name}"'))
 
 
 @pytest.mark.parametrize("name", ["bridge", "bridge_demo", "postgres", "test", "other_bench_data", "shop_bench_x",
@@ -64,7 +64,7 @@ def test_a_leftover_someone_is_still_connected_to_is_kept(pg_server, rabbit, cap
     with httpx.Client(base_url=rabbit.api_url, timeout=60) as api:
         api.put(f"/vhosts/{vhost}").raise_for_status()
         api.put(f"/permissions/{vhost}/guest", json={"configure": ".*", "write": ".*", "read": ".*"})
-    asyncio.run(_execute(pg_server, f'CREATE DATABASE "{database}"'))
+    asyncio.run(execute_sql(pg_server, f'CREATE DATABASE "{database}"'))
 
     async def hold_and_sweep():
         conn = await asyncpg.connect(services.replace_database(pg_server, database))
@@ -85,7 +85,7 @@ def test_a_leftover_someone_is_still_connected_to_is_kept(pg_server, rabbit, cap
     finally:
         with httpx.Client(base_url=rabbit.api_url, timeout=60) as api:
             api.delete(f"/vhosts/{vhost}")
-        asyncio.run(_execute(pg_server, f'DROP DATABASE IF EXISTS "{database}"'))
+        asyncio.run(execute_sql(pg_server, f'DROP DATABASE IF EXISTS "{database}"'))
 
 
 async def _listed(api: httpx.AsyncClient, vhost: str) -> bool:
