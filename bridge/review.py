@@ -38,7 +38,8 @@ class NotACandidate(ValueError):
     def __init__(self, item_id: int, target_id: int | None, candidates: list[Any]) -> None:
         self.candidates = candidates
         super().__init__(f"#{target_id} is not a candidate of review item {item_id} (candidates: "
-                         f"{', '.join(f'#{i}' for i in candidates)}); adopt one of them, create a new record, or name a record matching did not find as such")
+                         f"{', '.join(f'#{i}' for i in candidates)}); adopt one of them, create a new record, "
+                         "or mark the record as one matching did not find")
 
 
 @dataclass(frozen=True)

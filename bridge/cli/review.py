@@ -84,4 +84,3 @@ def resolve(item_id, target, any_record, create_new, by, note) -> None:
         raise click.ClickException(f"review item {item_id} is not open (resolved already, or no such item)")
     what = f"adopt Bitrix24 #{target}" if target is not None else "create a new record"
     click.echo(f"review item {item_id} resolved: {what}; event {item.row['event_id']} requeued")
-
