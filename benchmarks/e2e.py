@@ -445,12 +445,13 @@ def mix(seed: int, count: int) -> list[dict[str, Any]]:
     from onec_outbox.simulator.scenario import ScenarioConfig, Sizes, generate
 
     orders = max(10, math.ceil(count / 3.8))
-    sizes = Sizes(counterparties=max(5, orders // 10), products=max(5, orders // 6), orders=orders)
-    run = generate(ScenarioConfig(seed=seed, sizes=sizes, days=min(250, max(1, orders // 50))))
-    events = [dict(e, event_id=str(uuid.uuid4())) for e in run.events]
-    if len(events) < count:
-        raise RuntimeError(f"the simulator made {len(events)} events, {count} wanted")
-    return events
+    for _ in range(5):  # events per order vary with the seed and the calendar: ask for more until enough
+        sizes = Sizes(counterparties=max(5, orders // 10), products=max(5, orders // 6), orders=orders)
+        run = generate(ScenarioConfig(seed=seed, sizes=sizes, days=min(250, max(1, orders // 50))))
+        if len(run.events) >= count:
+            return [dict(e, event_id=str(uuid.uuid4())) for e in run.events]
+        orders = math.ceil(orders * count / max(len(run.events), 1)) + 1
+    raise RuntimeError(f"the simulator made {len(run.events)} events, {count} wanted")
 
 
 def card_events(cards, entity: str, version: int, *, reprice: int = 0) -> list[dict[str, Any]]:
