@@ -120,7 +120,7 @@ class Bridge:
     """ingest, relay and consumers, each a ``b24bridge`` process, against one portal."""
 
     def __init__(self, dsn: str, amqp_url: str, webhook_url: str, mapping_file: Path, *, consumers: int,
-                 prefetch: int | None, rate: float, burst: int, code: Path = ROOT) -> None:
+                 prefetch: int | None, rate: float, burst: int, code: Path = ROOT, relay: bool = True) -> None:
         self.code = code  # the checkout whose ``b24bridge`` runs: this one, or another (--compare)
         self.token = secrets.token_urlsafe(24)
         self.ingest_port = _free_port()
@@ -139,7 +139,8 @@ class Bridge:
         self.metrics_urls: list[str] = []
         try:
             self._start("ingest", ["ingest", "--port", str(self.ingest_port)])
-            self._start("relay", ["relay"])
+            if relay:  # False: the caller starts it later (start_relay), e.g. over a backlog
+                self.start_relay()
             for i in range(consumers):
                 self.start_consumer(i)
             self._wait(f"{self.ingest_url}/healthz")
@@ -148,6 +149,9 @@ class Bridge:
         except BaseException:  # those already started would outlive the run (a relay reconnects for ever)
             self.close()
             raise
+
+    def start_relay(self) -> None:
+        self._start("relay", ["relay"])
 
     def start_consumer(self, i: int, prefetch: int | None = None) -> None:
         port = _free_port()

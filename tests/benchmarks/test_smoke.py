@@ -32,6 +32,8 @@ FIGURES = {
     "sandbox_cost": [r"after +\d+"],
     "b24_http": [r"median: +floor +\d+ µs +httpx +\d+ µs +edge +\d+ µs +bridge +\d+ µs",
                  r"against the floor: httpx \d+\.\d\d×"],
+    "memory": [r"backlog +\d+ +(\d+\.\d +){5}", r"against \d+ \(same run\): the relay's peak [+-]\d+\.\d MB "
+               r"\(\d+\.\d\d×\), the consumers' peak [+-]\d+\.\d MB \(\d+\.\d\d×\)"],
     "consumer": [r"stmts/event", r"consumers +(\d+\.\d\d +){4}\d+\.\d +\d+ +\d+\.\d",
                  r"where the consumers' \d+\.\d\d CPU ms per event go", r"PostgreSQL round trips: .* µs +\d+\.\d+ ms",
                  r"the rest: .* -?\d+\.\d+ ms"],
