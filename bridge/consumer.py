@@ -14,7 +14,8 @@ Policy (what happens to a delivered message; which failure gets which decision i
 * one method's run-time budget spent (``OPERATION_TIME_LIMIT``) → only that message waits until the
   portal's ``operating_reset_at``; messages needing other methods go on;
 * dependency missing (e.g. an order whose company is not in Bitrix24 yet) → republished to the target's
-  ``.wait.<N>s`` queue (5 s at first, every minute after the first minute) (delayed, not counted as a failure), then acked; after the wait budget → DLQ
+  ``.wait.<N>s`` queue (5 s at first, then about as long as it has waited so far, at most a minute: delayed,
+  not counted as a failure), then acked; after the wait budget → DLQ
   ``dependency_missing``;
 * permanent error (invalid event, unknown type, Bitrix24 refused the data, access) → republished to the
   DLQ with ``x-bridge-reason`` and ``x-bridge-error``, then acked;
