@@ -33,7 +33,7 @@ from ..b24.lookup import KeyLookup
 from ..domain import matching as rules
 from ..domain.counterparty import PersonState
 from ..domain.diff import multifield_changes
-from ..errors import NeedsReview
+from ..errors import B24Error, NeedsReview
 from ..links import UnitOfWork
 from ..mapping import Mapping
 from ..review import CREATE, Decision, ReviewStore
@@ -54,6 +54,11 @@ class Found:
     id: int
     requisite_id: int | None = None
     picked: bool = False  # an operator's pick rather than a rule's
+
+
+async def _known(names: dict[int, str]) -> dict[int, str]:
+    """Titles already read with the candidates (the look-up selected them)."""
+    return names
 
 
 def _bridge_product_key(xml: Any) -> bool:
@@ -135,18 +140,24 @@ class Matcher:
         """Is the record still in Bitrix24?  A list filtered by its id: empty when it is gone."""
         return bool(items_of(await self.b24.call(method, {"filter": filter_, "select": select}), method))
 
-    def _judge(self, steps: list[list[rules.Candidate]], *, onec_type: str, onec_id: str,
-               what: str) -> Found | None:
+    async def _judge(self, steps: list[list[rules.Candidate]], *, onec_type: str, onec_id: str, what: str,
+                     titles: Callable[[list[int]], Awaitable[dict[int, str]]]) -> Found | None:
+        """Adopt, create (None) or park.  A parked item names its candidates as Bitrix24 shows them
+        (``titles``: their titles by id), so an operator can tell «Клиент» from «Клиент (дубль)» without
+        opening each record."""
         match = rules.decide(steps, park_single=self.settings.park_single)
         if match.verdict is rules.Verdict.CREATE:
             return None
         if match.verdict is rules.Verdict.PARK:
+            named = await titles([c.id for c in match.candidates])
             ids = ", ".join(str(c.id) for c in match.candidates)
-            summary = f"{what}: " + "; ".join(f"#{c.id} ({c.note})" for c in match.candidates)
+            summary = f"{what}: " + "; ".join(
+                f"#{c.id}{f' «{named[c.id]}»' if named.get(c.id) else ''} ({c.note})" for c in match.candidates)
             raise NeedsReview(f"{what}: {'several' if match.reason == rules.SEVERAL else 'only a weak'} "
                               f"candidate(s) in Bitrix24 ({ids}); an operator picks",
                               onec_type=onec_type, onec_id=onec_id, reason=match.reason or rules.SEVERAL,
-                              candidates=[c.as_json() for c in match.candidates], summary=summary)
+                              candidates=[{**c.as_json(), "title": named.get(c.id)} for c in match.candidates],
+                              summary=summary)
         target = match.target
         log.info("existing Bitrix24 record adopted", extra={
             "action": "matching.adopt", "onec_type": onec_type, "onec_id": onec_id, "b24_id": target.id,
@@ -186,7 +197,20 @@ class Matcher:
             if found:
                 break
         what = f"компания «{title}» (ИНН {inn}{', КПП ' + kpp if kpp else ''})"
-        return self._judge(steps, onec_type="counterparty", onec_id=entity_id, what=what)
+        return await self._judge(steps, onec_type="counterparty", onec_id=entity_id, what=what,
+                                 titles=self._company_titles)
+
+    async def _company_titles(self, ids: list[int]) -> dict[int, str]:
+        """The candidates' titles (one list; a look-up by requisite or user field does not read them).  Only
+        for the summary of a parked item: a failure to read them leaves the ids alone."""
+        try:
+            rows = await self._all("crm.company.list", {"filter": {"@ID": ids}, "select": ["ID", "TITLE"],
+                                                        "order": {"ID": "ASC"}})
+        except B24Error as exc:
+            log.warning("could not read the candidates' titles", extra={
+                "action": "matching.titles_failed", "b24_ids": ids, "error": f"{type(exc).__name__}: {exc}"})
+            return {}
+        return {int(r["ID"]): str(r.get("TITLE") or "") for r in rows}
 
     async def _companies(self, filter_: dict[str, Any], select: list[str], originator: str) -> list[dict]:
         rows = await self._all("crm.company.list", {"filter": filter_, "select": ["ID", "ORIGINATOR_ID", *select],
@@ -205,6 +229,7 @@ class Matcher:
         if decided is not False:
             return decided  # type: ignore[return-value]
         steps: list[list[rules.Candidate]] = []
+        names: dict[int, str] = {}
         if "phone_email" in self.settings.steps("contact") and (person.phones or person.emails):
             ids: list[int] = []
             for kind, values in (("PHONE", person.phones), ("EMAIL", person.emails)):
@@ -221,7 +246,10 @@ class Matcher:
                                                             "order": {"ID": "ASC"}})
                 rows = [r for r in rows if str(r.get("ORIGINATOR_ID") or "") != originator]
             steps.append(rules.contact_candidates(rows, wanted=person.fields))
-        return self._judge(steps, onec_type=onec_type, onec_id=onec_id, what=what)
+            names = {int(r["ID"]): " ".join(str(r.get(k) or "") for k in ("LAST_NAME", "NAME", "SECOND_NAME"))
+                     .strip() for r in rows}
+        return await self._judge(steps, onec_type=onec_type, onec_id=onec_id, what=what,
+                                 titles=lambda ids: _known(names))
 
     # --- products -----------------------------------------------------------------------------------------
 
@@ -267,11 +295,14 @@ class Matcher:
         # first contact waits for one round trip (the order still decides: the first step with candidates)
         answers = await asyncio.gather(*(rows_of(f, v) for _, f, v in asked))
         steps: list[list[rules.Candidate]] = []
+        names: dict[int, str] = {}
         for (step, field_name, value), rows in zip(asked, answers):
             rows = [r for r in rows if not _bridge_product_key(r.get(xml_field))]
             steps.append(rules.product_candidates(rows, step=step, field_name=field_name, value=value,
                                                   id_field=id_field))
-        return self._judge(steps, onec_type="product", onec_id=entity_id, what=what)
+            names.update((int(r[id_field]), str(r.get(name_field) or "")) for r in rows)
+        return await self._judge(steps, onec_type="product", onec_id=entity_id, what=what,
+                                 titles=lambda ids: _known(names))
 
     # --- adoption -----------------------------------------------------------------------------------------
 

@@ -247,15 +247,17 @@ async def test_a_parked_event_is_shown_and_resolved_from_the_review_page(db_pool
     e = sample_event("counterparty", event_id=str(uuid.uuid4()), entity_id=str(uuid.uuid4()))
     item = await store.park(consumer="counterparty", onec_type="counterparty", onec_id=e["entity_id"],
                             reason="several_candidates", summary="компания «Ромашка»: #12; #15", error="x",
-                            candidates=[{"id": 12, "step": "requisite", "strong": True, "note": "ИНН"},
-                                        {"id": 15, "step": "requisite", "strong": True, "note": "ИНН"}],
-                            event=e, body=json.dumps(e).encode())
+                            candidates=[{"id": 12, "step": "requisite", "strong": True, "note": "ИНН",
+                                         "title": "Ромашка (дубль)"},
+                                        {"id": 15, "step": "requisite", "strong": True, "note": "ИНН"}],  # parked
+                            event=e, body=json.dumps(e).encode())  # before candidates had titles
     async with client(db_pool) as c:
         await logged_in(c)
         listing = (await c.get("/review")).text
         assert f'data-onec-id="{e["entity_id"]}"' in listing and "12, 15" in listing
         page = (await c.get(f"/review/{item}")).text
         assert 'id="resolve"' in page and "several_candidates" in page
+        assert "<td>12</td><td>Ромашка (дубль)</td>" in page and "<td>15</td><td></td>" in page
         refused = await c.post(f"/review/{item}/resolve", data={"decision": "adopt", "target": "12"},
                                headers={"Origin": BASE})
         assert refused.status_code == 403  # no form token

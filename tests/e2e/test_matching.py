@@ -210,8 +210,15 @@ async def test_a_pre_filled_portal_gets_no_duplicates_and_exactly_the_ambiguous_
         for item in parked:
             if item.row["onec_id"] in parked_cp:
                 assert sorted(c["id"] for c in item.candidates()) == sorted(parked_cp[item.row["onec_id"]])
+                # named as Bitrix24 shows them, so an operator tells the duplicate from the original
+                titles = {c["id"]: c["title"] for c in item.candidates()}
+                assert titles == {int(c["ID"]): c["TITLE"] for c in stack.state()["companies"]
+                                  if int(c["ID"]) in titles}, titles
+                assert all(f"«{t}»" in item.row["summary"] for t in titles.values()), item.row["summary"]
                 assert item.row["reason"] == ("several_candidates" if len(parked_cp[item.row["onec_id"]]) > 1
                                               else "weak_match")
+            else:  # a product matched by its exact name: the name the look-up read
+                assert [c["title"] for c in item.candidates()] == [item.envelope()["payload"]["name"]]
             assert item.envelope()["entity_id"] == item.row["entity_id"]  # the whole event is kept
 
         companies = await _links(db_pool, "counterparty", "company")
