@@ -56,11 +56,6 @@ class Found:
     picked: bool = False  # an operator's pick rather than a rule's
 
 
-async def _known(names: dict[int, str]) -> dict[int, str]:
-    """Titles already read with the candidates (the look-up selected them)."""
-    return names
-
-
 def _bridge_product_key(xml: Any) -> bool:
     """Does a product's XML_ID say the bridge (or 1C's own exchange) made it for some 1C product?"""
     text = str(xml or "").strip()
@@ -141,15 +136,15 @@ class Matcher:
         return bool(items_of(await self.b24.call(method, {"filter": filter_, "select": select}), method))
 
     async def _judge(self, steps: list[list[rules.Candidate]], *, onec_type: str, onec_id: str, what: str,
-                     titles: Callable[[list[int]], Awaitable[dict[int, str]]]) -> Found | None:
+                     titles: dict[int, str] | Callable[[list[int]], Awaitable[dict[int, str]]]) -> Found | None:
         """Adopt, create (None) or park.  A parked item names its candidates as Bitrix24 shows them
-        (``titles``: their titles by id), so an operator can tell «Клиент» from «Клиент (дубль)» without
-        opening each record."""
+        (``titles`` by id: those the look-ups read, or how to read them), so an operator can tell «Клиент»
+        from «Клиент (дубль)» without opening each record."""
         match = rules.decide(steps, park_single=self.settings.park_single)
         if match.verdict is rules.Verdict.CREATE:
             return None
         if match.verdict is rules.Verdict.PARK:
-            named = await titles([c.id for c in match.candidates])
+            named = titles if isinstance(titles, dict) else await titles([c.id for c in match.candidates])
             ids = ", ".join(str(c.id) for c in match.candidates)
             summary = f"{what}: " + "; ".join(
                 f"#{c.id}{f' «{named[c.id]}»' if named.get(c.id) else ''} ({c.note})" for c in match.candidates)
@@ -249,7 +244,7 @@ class Matcher:
             names = {int(r["ID"]): " ".join(str(r.get(k) or "") for k in ("LAST_NAME", "NAME", "SECOND_NAME"))
                      .strip() for r in rows}
         return await self._judge(steps, onec_type=onec_type, onec_id=onec_id, what=what,
-                                 titles=lambda ids: _known(names))
+                                 titles=names)
 
     # --- products -----------------------------------------------------------------------------------------
 
@@ -302,7 +297,7 @@ class Matcher:
                                                   id_field=id_field))
             names.update((int(r[id_field]), str(r.get(name_field) or "")) for r in rows)
         return await self._judge(steps, onec_type="product", onec_id=entity_id, what=what,
-                                 titles=lambda ids: _known(names))
+                                 titles=names)
 
     # --- adoption -----------------------------------------------------------------------------------------
 
