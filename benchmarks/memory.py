@@ -3,6 +3,7 @@
     python -m benchmarks.memory                                 # backlogs of 10,000 and 100,000 events
     python -m benchmarks.memory --backlogs 10000,50000 --consumers 1
     python -m benchmarks.memory --smoke                         # seconds: what the CI smoke test runs
+    python -m benchmarks.memory --backlogs 10000 --world 100000 --compare 9e048ad --rounds 3   # beside a commit
 
 Issue 12 asks for memory flat in backlog size, for the relay and the consumers: a bridge that was down
 for a day must catch up without its memory growing with what piled up.  Per backlog size, on a fresh
@@ -20,7 +21,14 @@ done (the relay's when everything is published), and ``VmHWM`` (the peak).  Besi
 catching up cost: the consumers' CPU per event and their trips to a wait queue per event (documents
 whose counterparty or products were not applied yet).  The baseline is the
 smallest backlog of the same run: the figure is how much more the larger backlog's peak is, in MB and as
-a ratio.  Needs PostgreSQL and RabbitMQ with the management plugin (the run's database and vhost are made
+a ratio.
+
+**Beside another commit** (``--compare COMMIT [--rounds N]``): every backlog is drained also by the ingest,
+relay and consumers of COMMIT (a detached git worktree; its own migrations and ``portal setup``; the sandbox
+and this harness are today's), the sides alternating which goes first, each on a database and vhost of its
+own; then per backlog the medians of each side's drain time, trips to a wait queue and CPU per event.
+
+Needs PostgreSQL and RabbitMQ with the management plugin (the run's database and vhost are made
 and dropped as in ``benchmarks.e2e``).
 """
 
@@ -30,13 +38,16 @@ import argparse
 import asyncio
 import os
 import signal
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from ._worktree import ROOT
 from .e2e import HANDLED, Bridge, cpu_seconds, mix, setup, teardown
 from .initial_load import say
 
@@ -85,6 +96,14 @@ HEADER = ("                  relay MB            consumers MB (largest)      sec
           "                  peak     end      start     peak      end   publish     drain   waits  CPU ms")
 
 
+def exited(bridge: Bridge) -> str:
+    """Which of the bridge's processes has exited, with the end of its log ("" while all run)."""
+    for name, proc in bridge.procs.items():
+        if proc.poll() is not None:
+            return f"{name} exited ({proc.returncode}): " + (bridge.logs / f"{name}.log").read_text(errors="replace")[-500:]
+    return ""
+
+
 async def accept(bridge: Bridge, events: list[dict[str, Any]]) -> float:
     from onec_outbox.simulator.sender import SendOptions, send
 
@@ -95,15 +114,17 @@ async def accept(bridge: Bridge, events: list[dict[str, Any]]) -> float:
     return time.monotonic() - started
 
 
-async def measure(args: argparse.Namespace, events: list[dict[str, Any]]) -> Run:
+async def measure(args: argparse.Namespace, events: list[dict[str, Any]], code: Path | None = None) -> Run:
+    """One backlog through this checkout's processes, or (``code``) another checkout's."""
     n = len(events)
     run = Run(n)
-    dsn, amqp_url, portal, mapping_file = await setup(args, f"_{n}", 0, 0)
+    suffix = f"_{n}" if code is None else f"_{n}_old"
+    dsn, amqp_url, portal, mapping_file = await setup(args, suffix, 0, 0, code)
     bridge = pool = None
     try:
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
         bridge = Bridge(dsn, amqp_url, portal.webhook_url, mapping_file, consumers=0, prefetch=args.prefetch,
-                        rate=1000, burst=1000, relay=False)
+                        rate=1000, burst=1000, relay=False, code=code or ROOT)
         run.accept_seconds = await accept(bridge, events)
         say(f"  the ingest accepted {n} events in {run.accept_seconds:.1f} s (relay and consumers stopped)")
 
@@ -111,6 +132,9 @@ async def measure(args: argparse.Namespace, events: list[dict[str, Any]]) -> Run
         bridge.start_relay()
         relay = bridge.procs["relay"].pid
         while await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):
+            if exited(bridge):
+                run.note = exited(bridge)
+                return run
             if time.monotonic() - started > args.timeout:
                 run.note = f"relay: not published after {args.timeout:.0f} s"
                 return run
@@ -137,6 +161,9 @@ async def measure(args: argparse.Namespace, events: list[dict[str, Any]]) -> Run
                 run.consumer_quarters.append(rss)
             if handled >= n:
                 break
+            if exited(bridge):
+                run.note = exited(bridge)
+                break
             if time.monotonic() - started > args.timeout:
                 run.note = f"consumers: {handled} of {n} handled after {args.timeout:.0f} s"
                 break
@@ -160,7 +187,7 @@ async def measure(args: argparse.Namespace, events: list[dict[str, Any]]) -> Run
         if bridge is not None:
             bridge.close()
         portal.close()
-        await teardown(args, f"_{n}", dsn)
+        await teardown(args, suffix, dsn)
 
 
 def compared(runs: list[Run]) -> list[str]:
@@ -177,6 +204,33 @@ def compared(runs: list[Run]) -> list[str]:
     return lines
 
 
+def compare(args: argparse.Namespace, sizes: list[int], events: list[dict[str, Any]]) -> None:
+    """Each backlog on this checkout and on ``args.compare``, alternating, ``args.rounds`` times; the medians."""
+    from ._worktree import alternate, checkout, short
+
+    old = short(args.compare)
+    runs: dict[tuple[str, int], list[Run]] = {}
+    with checkout(args.compare) as tree:
+        for n in sizes:
+            for r, name, code in alternate([("now", None), (old, tree)], args.rounds):
+                say(f"backlog of {n} events, round {r + 1}: {name}")
+                runs.setdefault((name, n), []).append(asyncio.run(measure(args, events[:n], code)))
+    say("")
+    say(HEADER)
+    for (name, _), rs in runs.items():
+        for run in rs:
+            say(f"{name:>8} " + run.row())
+    for n in sizes:
+        m = {name: [statistics.median(getattr(r, f) / (n if f != "drain_seconds" else 1) for r in runs[(name, n)])
+                    for f in ("drain_seconds", "waits", "consumer_cpu")] for name in ("now", old)}
+        say(f"backlog {n}, medians of {args.rounds}: drained in {m['now'][0]:.1f} s now, {m[old][0]:.1f} s at {old}; "
+            f"trips to a wait queue per event {m['now'][1]:.2f} / {m[old][1]:.2f}; consumers' CPU ms per event "
+            f"{m['now'][2] * 1000:.2f} / {m[old][2] * 1000:.2f}: {old}/now = {m[old][2] / max(m['now'][2], 1e-9):.2f}×")
+    notes = [f"{name}: {r.note}" for (name, _), rs in runs.items() for r in rs if r.note]
+    if notes:
+        raise SystemExit("a backlog was not handled: " + "; ".join(notes))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backlogs", default="10000,100000", help="backlog sizes, comma-separated; the "
@@ -190,16 +244,24 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny backlogs (CI smoke test)")
     parser.add_argument("--namespace", default="bench_memory")
     parser.add_argument("--rabbitmq-api", help="management API URL (default: http://<amqp host>:15672/api)")
+    parser.add_argument("--compare", metavar="COMMIT", help="drain every backlog also with the ingest, relay and "
+                        "consumers of COMMIT (a git worktree), alternating")
+    parser.add_argument("--rounds", type=int, default=1, help="with --compare: runs of each side (medians)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the component processes go too
     if args.smoke:
-        args.backlogs, args.consumers, args.timeout = "150,400", 1, 180.0
+        args.backlogs, args.consumers, args.timeout = "150" if args.compare else "150,400", 1, 180.0
     sizes = sorted({int(b) for b in str(args.backlogs).split(",") if b.strip()})
     if not sizes or sizes[0] < 1:
         parser.error("--backlogs needs one or more positive sizes")
     world = max(sizes[-1], args.world or 0)
     say(f"the simulator's mix: {world} events, the backlogs its first {', '.join(map(str, sizes))} (pid {os.getpid()})")
     events = mix(args.seed, world)
+    if args.compare:
+        if args.rounds < 1:
+            parser.error("--rounds must be 1 or more")
+        compare(args, sizes, events)
+        return
     runs = []
     for n in sizes:
         say(f"backlog of {n} events, {args.consumers} consumer process(es)")

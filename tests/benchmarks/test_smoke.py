@@ -84,3 +84,21 @@ def test_the_consumer_benchmark_runs_a_commit_beside_today(pg_server, worktrees_
     assert all(float(stmts) > 0 for _, _, stmts in rows), run.stdout
     ratio = r"median CPU ms/event: now \d+\.\d\d, HEAD \d+\.\d\d: HEAD/now = \d+\.\d\d×"
     assert re.search(ratio, run.stdout), run.stdout
+
+
+def test_the_memory_benchmark_drains_a_backlog_with_a_commit_beside_today(pg_server, rabbit, worktrees_kept):
+    """``--compare COMMIT``: the same backlog drained by that commit's processes (a git worktree) and by
+    today's; HEAD stands in for an older commit, so only the mechanism is checked: a row per side, the
+    medians line, the worktree gone afterwards."""
+    env = {**os.environ, "BRIDGE_DATABASE_URL": pg_server, "BRIDGE_AMQP_URL": rabbit.amqp_url,
+           "BRIDGE_LOG_LEVEL": "WARNING"}
+    args = [sys.executable, "-m", "benchmarks.memory", "--smoke", "--compare", "HEAD", "--rabbitmq-api",
+            rabbit.api_url, "--namespace", f"bench_smoke_{uuid.uuid4().hex[:8]}"]
+    run = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    rows = re.findall(r"^ +(\S+) backlog +150 ", run.stdout, re.MULTILINE)
+    assert len(rows) == 2 and rows.count("now") == 1, run.stdout  # and HEAD's abbreviated hash
+    old = next(r for r in rows if r != "now")
+    medians = (rf"backlog 150, medians of 1: drained in \d+\.\d s now, \d+\.\d s at {old}; trips to a wait queue per "
+               rf"event \d+\.\d\d / \d+\.\d\d; consumers' CPU ms per event \d+\.\d\d / \d+\.\d\d: {old}/now = \d+\.\d\d×")
+    assert re.search(medians, run.stdout), run.stdout
