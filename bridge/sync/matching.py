@@ -56,6 +56,11 @@ class Found:
     picked: bool = False  # an operator's pick rather than a rule's
 
 
+def full_name(fields: dict[str, Any]) -> str:
+    """«Фамилия Имя Отчество» of a contact's fields, the empty parts left out."""
+    return " ".join(str(fields[k]) for k in ("LAST_NAME", "NAME", "SECOND_NAME") if fields.get(k))
+
+
 def _bridge_product_key(xml: Any) -> bool:
     """Does a product's XML_ID say the bridge (or 1C's own exchange) made it for some 1C product?"""
     text = str(xml or "").strip()
@@ -146,8 +151,9 @@ class Matcher:
         if match.verdict is rules.Verdict.PARK:
             named = titles if isinstance(titles, dict) else await titles([c.id for c in match.candidates])
             ids = ", ".join(str(c.id) for c in match.candidates)
-            summary = f"{what}: " + "; ".join(
-                f"#{c.id}{f' «{named[c.id]}»' if named.get(c.id) else ''} ({c.note})" for c in match.candidates)
+            summary = f"{what}: " + "; ".join(  # (a title match's note names the title already)
+                f"#{c.id}{f' «{named[c.id]}»' if named.get(c.id) and named[c.id] not in c.note else ''} ({c.note})"
+                for c in match.candidates)
             raise NeedsReview(f"{what}: {'several' if match.reason == rules.SEVERAL else 'only a weak'} "
                               f"candidate(s) in Bitrix24 ({ids}); an operator picks",
                               onec_type=onec_type, onec_id=onec_id, reason=match.reason or rules.SEVERAL,
@@ -174,6 +180,7 @@ class Matcher:
             return None  # nothing to match a company on but its name: too weak to even ask
         kpp = requisite.get("RQ_KPP")
         steps: list[list[rules.Candidate]] = []
+        names: dict[int, str] = {}  # titles the look-ups read (a requisite does not carry its company's)
         for step in self.settings.steps("company"):
             if step == "requisite":
                 rows = await self._lookup(
@@ -183,21 +190,25 @@ class Matcher:
                 found = rules.requisite_candidates(rows, inn=inn, kpp=kpp)
             elif step == "user_field":
                 field_name = self.settings.company_inn_field
-                rows = await self._companies({field_name: inn}, [field_name], originator)
+                rows = await self._companies({field_name: inn}, [field_name, "TITLE"], originator)
                 found = rules.user_field_candidates(rows, inn=inn, field_name=field_name)
+                names.update((int(r["ID"]), str(r.get("TITLE") or "")) for r in rows)
             else:  # title
                 rows = await self._companies({"%TITLE": inn}, ["TITLE"], originator)
                 found = rules.title_candidates(rows, inn=inn)
+                names.update((int(r["ID"]), str(r.get("TITLE") or "")) for r in rows)
             steps.append(found)
             if found:
                 break
         what = f"компания «{title}» (ИНН {inn}{', КПП ' + kpp if kpp else ''})"
         return await self._judge(steps, onec_type="counterparty", onec_id=entity_id, what=what,
-                                 titles=self._company_titles)
+                                 titles=lambda ids: self._company_titles(ids, names))
 
-    async def _company_titles(self, ids: list[int]) -> dict[int, str]:
-        """The candidates' titles (one list; a look-up by requisite or user field does not read them).  Only
+    async def _company_titles(self, ids: list[int], known: dict[int, str]) -> dict[int, str]:
+        """The candidates' titles: those the look-ups read, the others in one list (found by requisite).  Only
         for the summary of a parked item: a failure to read them leaves the ids alone."""
+        if all(i in known for i in ids):
+            return known
         try:
             rows = await self._all("crm.company.list", {"filter": {"@ID": ids}, "select": ["ID", "TITLE"],
                                                         "order": {"ID": "ASC"}})
@@ -205,7 +216,7 @@ class Matcher:
             log.warning("could not read the candidates' titles", extra={
                 "action": "matching.titles_failed", "b24_ids": ids, "error": f"{type(exc).__name__}: {exc}"})
             return {}
-        return {int(r["ID"]): str(r.get("TITLE") or "") for r in rows}
+        return {**known, **{int(r["ID"]): str(r.get("TITLE") or "") for r in rows}}
 
     async def _companies(self, filter_: dict[str, Any], select: list[str], originator: str) -> list[dict]:
         rows = await self._all("crm.company.list", {"filter": filter_, "select": ["ID", "ORIGINATOR_ID", *select],
@@ -217,7 +228,7 @@ class Matcher:
     async def contact(self, *, source: str, originator: str, onec_type: str, onec_id: str,
                       person: PersonState) -> Found | None:
         """The contact a manager entered for this person (same phone or e-mail and the same name)."""
-        name = " ".join(person.fields.get(k, "") for k in ("LAST_NAME", "NAME", "SECOND_NAME")).strip()
+        name = full_name(person.fields)
         what = f"контакт «{name}»"
         decided = await self._decided(source, onec_type, onec_id, what,
                                       lambda i: self._listed("crm.contact.list", {"ID": i}, ["ID"]))
@@ -241,8 +252,7 @@ class Matcher:
                                                             "order": {"ID": "ASC"}})
                 rows = [r for r in rows if str(r.get("ORIGINATOR_ID") or "") != originator]
             steps.append(rules.contact_candidates(rows, wanted=person.fields))
-            names = {int(r["ID"]): " ".join(str(r.get(k) or "") for k in ("LAST_NAME", "NAME", "SECOND_NAME"))
-                     .strip() for r in rows}
+            names = {int(r["ID"]): full_name(r) for r in rows}
         return await self._judge(steps, onec_type=onec_type, onec_id=onec_id, what=what,
                                  titles=names)
 

@@ -83,3 +83,23 @@ async def test_a_picked_company_gone_while_the_rest_is_still_ambiguous_is_parked
     await store.resolve(again, decision="adopt", target_id=ids[2], by="test")
     assert await handler.handle(parse_event(event)) is Outcome.APPLIED
     assert await company_link(db_pool, event["entity_id"]) == ids[2]
+
+
+async def test_a_parked_company_names_its_candidates_as_bitrix24_shows_them(db_pool, portal, handler):
+    """Found by requisite, the candidates' titles are read at park time, so the item says which one is the
+    duplicate; when the portal will not list them, the titles are left out and the park goes on."""
+    hands, store, n = Portal(portal.sandbox), ReviewStore(db_pool), random.randrange(10**6)
+    inn = inn10(n)
+    first, second = hands.company("Ромашка ООО", inn, KPP), hands.company("Ромашка ООО (дубль)", inn, KPP)
+    item, _ = await park(store, handler, counterparty(n, inn=inn, kpp=KPP))
+    parked = (await store.select("open", [item]))[0]
+    assert {c["id"]: c["title"] for c in parked.candidates()} == {first: "Ромашка ООО", second: "Ромашка ООО (дубль)"}
+    assert f"#{second} «Ромашка ООО (дубль)»" in parked.row["summary"]
+
+    # the portal will not list them (here: refuses the list): parked all the same, with the ids alone
+    portal.sandbox.faults.add_error("ERROR_ARGUMENT", method="crm.company.list", status=400, description="no")
+    try:
+        assert await handler._matcher._company_titles([first, second], {}) == {}
+        assert await handler._matcher._company_titles([first], {first: "Ромашка"}) == {first: "Ромашка"}  # known
+    finally:
+        portal.sandbox.faults.clear()
