@@ -521,6 +521,17 @@ def _prepare_with(code: Path, suffix: str, webhook_url: str) -> tuple[str, str]:
     return dsn, text
 
 
+async def close_all(args: argparse.Namespace, suffix: str, dsn: str, pool: asyncpg.Pool | None,
+                    bridge: Bridge | None, portal: Portal) -> None:
+    """What a run made, in order: its pool, its processes, the sandbox, then the database and vhost."""
+    if pool is not None:
+        await pool.close()
+    if bridge is not None:
+        bridge.close()
+    portal.close()
+    await teardown(args, suffix, dsn)
+
+
 async def teardown(args: argparse.Namespace, suffix: str, dsn: str) -> None:
     from bridge.demo import drop_database, drop_vhost
 
@@ -568,12 +579,7 @@ async def fixed_rates(args: argparse.Namespace, code: Path | None = None, label:
             at += n
         return phases
     finally:
-        if pool is not None:
-            await pool.close()
-        if bridge is not None:
-            bridge.close()
-        portal.close()
-        await teardown(args, suffix, dsn)
+        await close_all(args, suffix, dsn, pool, bridge, portal)
 
 
 async def limited(args: argparse.Namespace) -> list[Phase]:
@@ -620,11 +626,7 @@ async def limited(args: argparse.Namespace) -> list[Phase]:
             phases.append(phase)
         return phases
     finally:
-        await pool.close()
-        if bridge is not None:
-            bridge.close()
-        portal.close()
-        await teardown(args, "_limited", dsn)
+        await close_all(args, "_limited", dsn, pool, bridge, portal)
 
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:

@@ -48,7 +48,7 @@ from typing import Any
 import asyncpg
 
 from ._worktree import ROOT
-from .e2e import HANDLED, Bridge, cpu_seconds, mix, setup, teardown
+from .e2e import HANDLED, Bridge, close_all, cpu_seconds, mix, setup
 from .initial_load import say
 
 MB = 1024 * 1024
@@ -182,12 +182,7 @@ async def measure(args: argparse.Namespace, events: list[dict[str, Any]], code: 
             f"{run.waits:.0f} trips to a wait queue, {run.consumer_cpu * 1000 / n:.2f} CPU ms per event")
         return run
     finally:
-        if pool is not None:
-            await pool.close()
-        if bridge is not None:
-            bridge.close()
-        portal.close()
-        await teardown(args, suffix, dsn)
+        await close_all(args, suffix, dsn, pool, bridge, portal)
 
 
 def compared(runs: list[Run]) -> list[str]:
