@@ -57,6 +57,7 @@ import httpx
 import yaml
 from pydantic import SecretStr
 
+from bridge import logs
 from bridge.b24.limits import MAX_BATCH_COMMANDS
 from bridge.domain.product import onec_id_of_key
 from bridge.settings import Settings
@@ -418,7 +419,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2.0, help="portal drain, requests per second")
     parser.add_argument("--burst", type=int, default=50, help="portal bucket size")
     parser.add_argument("--prefetch", type=int, default=80,
-                        help="events each consumer handles at once (each holds a PostgreSQL connection)")
+                        help="events each consumer handles at once (the documented first-load prefetch)")
     parser.add_argument("--b24pysdk-products", type=int, default=300,
                         help="products b24pysdk adds (its time for all is extrapolated)")
     parser.add_argument("--skip-third-party", action="store_true", help="no fast_bitrix24 or b24pysdk runs")
@@ -431,6 +432,7 @@ def main() -> None:
                         help="suffix of the database and RabbitMQ vhost the run recreates")
     parser.add_argument("--rabbitmq-api", help="management API URL (default: http://<amqp host>:15672/api)")
     args = parser.parse_args()
+    logs.configure("WARNING", fmt="text")  # the bridge's warnings with their fields (error=…), not bare messages
     n_products = max(1, round(args.products * args.scale))
     n_counterparties = max(1, round(args.counterparties * args.scale))
     world = catalogue(args.seed, n_products, n_counterparties)

@@ -24,15 +24,20 @@ RETURNING true AS handed
 -- name: lease_release
 -- Give back the leases a unit of work held (its last transaction).
 -- $1 keys text[], $2 holder text
-DELETE FROM object_leases l USING unnest($1::text[]) AS k(key)
+-- Rows are locked in key order, as everywhere leases are locked (see uow_finish).
+DELETE FROM object_leases l
+ USING (SELECT key FROM object_leases WHERE key = ANY ($1::text[]) AND holder = $2 ORDER BY key FOR UPDATE) AS k
  WHERE l.key = k.key AND l.holder = $2
 
 -- name: lease_renew
 -- Keep the leases of pushes still running alive.
 -- $1 keys text[], $2 holder text, $3 ttl seconds float8
--- Rows are locked in key order, the order a document claims its orders in (no deadlock with it).
+-- A row locked by someone else (a push giving it back, another consumer's claim or hand-over) is skipped,
+-- not waited for: the renewal never takes part in a deadlock, and a row it skips is renewed next time (a
+-- lease outlives several renewals).  The others are locked in key order.
 UPDATE object_leases l SET expires_at = now() + make_interval(secs => $3)
-  FROM (SELECT key FROM object_leases WHERE key = ANY ($1::text[]) AND holder = $2 ORDER BY key FOR UPDATE) AS k
+  FROM (SELECT key FROM object_leases WHERE key = ANY ($1::text[]) AND holder = $2
+         ORDER BY key FOR UPDATE SKIP LOCKED) AS k
  WHERE l.key = k.key
 
 -- name: links_to_b24_elsewhere
@@ -118,7 +123,9 @@ DELETE FROM entity_links WHERE source = $1 AND onec_type = $2 AND onec_id = $3 A
 -- order over to this push is recorded applied by it).  Answers the leases another consumer handed work
 -- over on (recompute those orders once more) and, per event recorded so, its entity and when the ingest
 -- received it (its latency ends now).  The resync rows are settled before the leases go: a document
--- merging meanwhile locks its row, then claims the lease, in that order too.
+-- merging meanwhile locks its row, then claims the lease, in that order too.  The leases' rows are locked in
+-- key order, as the renewal and a document's claims lock them: a product's own lease and its shared key's,
+-- released in the order they were taken, deadlocked with the renewal during a first load.
 -- $1 source, $2..$8 link upserts as in link_upsert_many, $9 drop onec_types text[], $10 drop onec_ids
 -- text[], $11 drop b24_types text[], $12 consumer text, $13 event_ids uuid[], $14 lease keys text[],
 -- $15 holder text, $16..$19 settled resync rows: doc_types text[], doc_ids uuid[], order_ids uuid[],
@@ -151,8 +158,10 @@ WITH upserted AS (
     RETURNING event_id
 ), applied AS (
     SELECT o.doc_type, o.received_at FROM recorded JOIN others o USING (event_id)
+), releasing AS MATERIALIZED (
+    SELECT key FROM object_leases WHERE key = ANY ($14::text[]) AND holder = $15 ORDER BY key FOR UPDATE
 ), released AS (
-    DELETE FROM object_leases l USING unnest($14::text[]) AS k(key) WHERE l.key = k.key AND l.holder = $15
+    DELETE FROM object_leases l USING releasing k WHERE l.key = k.key AND l.holder = $15
     RETURNING l.key, l.handed_over
 )
 SELECT (SELECT count(*) FROM upserted) + (SELECT count(*) FROM dropped) + (SELECT count(*) FROM inboxed) AS written,
