@@ -123,9 +123,12 @@ DELETE FROM entity_links WHERE source = $1 AND onec_type = $2 AND onec_id = $3 A
 -- order over to this push is recorded applied by it).  Answers the leases another consumer handed work
 -- over on (recompute those orders once more) and, per event recorded so, its entity and when the ingest
 -- received it (its latency ends now).  The resync rows are settled before the leases go: a document
--- merging meanwhile locks its row, then claims the lease, in that order too.  The leases' rows are locked in
--- key order, as the renewal and a document's claims lock them: a product's own lease and its shared key's,
--- released in the order they were taken, deadlocked with the renewal during a first load.
+-- merging meanwhile locks its row, then claims the lease, in that order too.  A resync row a merge holds is
+-- skipped, not waited for (its new version would stay anyway): run in the first transaction (nothing
+-- pushed), this statement holds the order's lease row since the claim, and the merge claiming it next
+-- deadlocked with a settling that waited.  The leases' rows are locked in key order, as the renewal and a
+-- document's claims lock them: a product's own lease and its shared key's, released in the order they were
+-- taken, deadlocked with the renewal during a first load.
 -- $1 source, $2..$8 link upserts as in link_upsert_many, $9 drop onec_types text[], $10 drop onec_ids
 -- text[], $11 drop b24_types text[], $12 consumer text, $13 event_ids uuid[], $14 lease keys text[],
 -- $15 holder text, $16..$19 settled resync rows: doc_types text[], doc_ids uuid[], order_ids uuid[],
@@ -146,9 +149,14 @@ WITH upserted AS (
 ), inboxed AS (
     INSERT INTO inbox (consumer, event_id) SELECT $12, e FROM unnest($13::uuid[]) AS e ON CONFLICT DO NOTHING
     RETURNING 1
-), recomputed AS (
-    DELETE FROM order_resync r USING unnest($16::text[], $17::uuid[], $18::uuid[], $19::text[]) AS k(t, d, o, x)
+), settling AS MATERIALIZED (
+    SELECT r.doc_type, r.doc_id, r.order_id
+      FROM order_resync r, unnest($16::text[], $17::uuid[], $18::uuid[], $19::text[]) AS k(t, d, o, x)
      WHERE r.source = $1 AND r.doc_type = k.t AND r.doc_id = k.d AND r.order_id = k.o AND r.xmin::text = k.x
+       FOR UPDATE OF r SKIP LOCKED
+), recomputed AS (
+    DELETE FROM order_resync r USING settling k
+     WHERE r.source = $1 AND r.doc_type = k.doc_type AND r.doc_id = k.doc_id AND r.order_id = k.order_id
     RETURNING r.doc_type, r.event_ids, r.received_at
 ), others AS (
     SELECT DISTINCT ON (e) r.doc_type, e AS event_id, r.received_at FROM recomputed r, unnest(r.event_ids) AS e
