@@ -94,11 +94,32 @@ def render(result: Trace, now: datetime) -> list[str]:
         for d in result.order_documents:
             state = "deleted" if d["deleted"] else "posted" if d["posted"] else "not posted"
             lines.append(f"  {d['doc_type']} {d['doc_id']} № {d['number']} of {(d['date'] or '')[:10]}: {state}"
-                         + (f", {d['amount']} for this order" if d["amount"] is not None else ""))
+                         + (f", {d['amount']} for this order" if d["amount"] is not None else "")
+                         + document_status(d, now))
     for letter in result.dead_letters:
         lines.append(f"dead letter {letter['event_id']} in {letter['queue']}: {letter['reason']} "
                      f"({letter['state']}) — {_output.cell(letter['error'])}")
     return lines
+
+
+def document_status(d: dict[str, Any], now: datetime) -> str:
+    """``; last: deal handed_over 07:03:16; not in the deal yet: waits for its recompute since 07:03:16 (1 min)``
+    — where an order's document is, without tracing each one (``trace <its number>`` tells the whole story)."""
+    text = ""
+    outcome, reason, pending = d.get("last_outcome"), d.get("last_reason"), d.get("deal_pending_since")
+    if outcome == "waiting":
+        label = f"waiting for {', '.join(d.get('last_missing') or []) or 'a dependency'}"
+    elif outcome == "handed_over" and pending is None:
+        label = "handed over, then applied by the push it was handed to"
+    elif outcome == "duplicate":  # a later delivery found it applied (by a push it had been handed to)
+        label = "applied (a later delivery found it so)"
+    else:
+        label = (outcome or "").replace("dead_lettered", "dead-lettered") + (f" ({reason})" if reason else "")
+    if outcome:
+        text = f"; last: {d['last_consumer']} {label} {_time(d['last_at'], now)}"
+    if pending is not None:
+        text += f"; not in the deal yet: waits for its recompute since {_time(pending, now)} ({_ago(pending, now)})"
+    return text
 
 
 def waiting_line(w: dict[str, Any], now: datetime) -> str:

@@ -42,13 +42,21 @@ SELECT source, onec_type, onec_id, b24_type, b24_id, version, updated_at
  ORDER BY onec_type, b24_type
 
 -- name: trace_order_documents
--- The projection of an order: its documents and what each contributes.
+-- The projection of an order: its documents, what each contributes, the latest outcome of the document's
+-- events (any consumer: waiting, dead-lettered, handed over …) and, while its facts are merged but not yet
+-- in the deal (its order_resync row), since when they wait for the deal's recompute.
 -- $1 order_id uuid
 SELECT d.doc_type, d.doc_id::text AS doc_id, d.version, d.ever_posted, d.snapshot->>'number' AS number,
        d.snapshot->>'date' AS date, (d.snapshot->>'posted')::boolean AS posted,
-       (d.snapshot->>'deleted')::boolean AS deleted, l.amount
+       (d.snapshot->>'deleted')::boolean AS deleted, l.amount,
+       e.event_id::text AS last_event_id, e.consumer AS last_consumer, e.outcome AS last_outcome,
+       e.reason AS last_reason, e.missing AS last_missing, e.at AS last_at, r.written_at AS deal_pending_since
   FROM order_document_links l
   JOIN order_documents d ON d.source = l.source AND d.doc_type = l.doc_type AND d.doc_id = l.doc_id
+  LEFT JOIN LATERAL (SELECT o.event_id, o.consumer, o.outcome, o.reason, o.missing, o.at FROM event_outcomes o
+                      WHERE o.entity_id = d.doc_id ORDER BY o.id DESC LIMIT 1) e ON true
+  LEFT JOIN order_resync r ON r.source = l.source AND r.doc_type = l.doc_type AND r.doc_id = l.doc_id
+                          AND r.order_id = l.order_id
  WHERE l.order_id = $1::uuid
  ORDER BY d.snapshot->>'date', d.doc_type
 

@@ -83,6 +83,49 @@ async def test_an_order_waiting_for_its_counterparty_says_which_and_since_when_t
     assert any(c["method"] == "crm.deal.add" and c["ids"]["result"] == int(d["ID"]) for c in applied["calls"])
 
 
+async def test_an_orders_trace_says_where_each_of_its_documents_is(crm, db_pool):
+    """The order's documents with their latest outcome, and which of them the deal does not show yet: an
+    operator asked "why is the invoice not in the deal?" needs no second trace to see it waits too."""
+    cp, product = str(uuid.uuid4()), str(uuid.uuid4())
+    lc = Lifecycle(cp, product)
+    invoice = lc.invoice(number="СЧ-" + lc.order_id[:4])
+    await crm.post(lc.order())
+    await traced(crm, db_pool, lc.order_id, lambda f: f.waiting)  # the order waits for its counterparty
+    await crm.post(invoice)  # so the invoice's recompute of the order fails too, and its facts wait
+
+    def row(found, doc_type):
+        return next((d for d in found.order_documents if d["doc_type"] == doc_type), None) or {}
+
+    def line(text, doc_type, doc_id):
+        [found] = [x for x in text.stdout.splitlines() if x.startswith(f"  {doc_type} {doc_id} ")]
+        return found
+
+    waiting = await traced(crm, db_pool, lc.order_id, lambda f: row(f, "invoice").get("last_outcome")
+                           and row(f, "customer_order").get("last_outcome") == "waiting")
+    order_row, invoice_row = row(waiting, "customer_order"), row(waiting, "invoice")
+    assert order_row["last_missing"] == [f"counterparty/{cp}"]
+    # the invoice waits for the counterparty itself, or left its order to the order's push, which waits
+    assert (invoice_row["last_consumer"], invoice_row["last_outcome"]) in {("deal", "waiting"), ("deal", "handed_over")}
+    assert order_row["deal_pending_since"] is not None and invoice_row["deal_pending_since"] is not None
+    text = await cli(crm, lc.order_id)
+    assert f"; last: deal waiting for counterparty/{cp} " in line(text, "customer_order", lc.order_id)
+    assert "; not in the deal yet: waits for its recompute since " in line(text, "invoice", invoice["entity_id"])
+
+    company = full_company()
+    company["entity_id"] = cp
+    await crm.post([company, product_event(product)])
+    await settled(crm, lc.order_id, STAGE_ID="B24B_INVOICE")
+    # applied: by its own delivery, by the push it was handed to, or found so by a later delivery
+    done = await traced(crm, db_pool, lc.order_id, lambda f: all(
+        d["deal_pending_since"] is None and d["last_outcome"] in ("applied", "handed_over", "duplicate")
+        for d in f.order_documents))
+    assert len(done.order_documents) == 2
+    text = await cli(crm, lc.order_id)
+    assert "not in the deal yet" not in text.stdout and "waiting for" not in line(text, "invoice", invoice["entity_id"])
+    assert "; last: deal applied" in line(text, "invoice", invoice["entity_id"]) or (
+        "; last: deal handed over, then applied by the push it was handed to" in line(text, "invoice", invoice["entity_id"]))
+
+
 async def test_a_dead_lettered_counterparty_shows_the_portals_error_and_the_call_it_refused(stack, db_pool):
     stack.portal.sandbox.faults.add_error("ERROR_CORE", method="crm.company.add", status=400, nested=True,
                                           description="Invalid e-mail")
