@@ -61,7 +61,7 @@ class NewDeadLetter:
         return (self.queue, self.consumer, self.event_id, self.replays, self.event_type, self.source,
                 self.entity, self.entity_id, self.version, self.reason, self.error, self.attempts,
                 self.first_failed_at, self.last_failed_at, self.exchange, self.routing_key,
-                json.dumps(self.headers, ensure_ascii=False), self.body)
+                self.headers, self.body)  # the pool's jsonb codec encodes it (json.dumps here made a JSON string)
 
 
 def letter_from_message(queue: str, *, message_id: str | None, event_type: str | None,
@@ -221,7 +221,13 @@ class DeadLetter:
                 if r["replayed_at"] else None,
                 "purged": {"at": r["purged_at"], "by": r["purged_by"], "reason": r["purge_reason"]}
                 if r["purged_at"] else None,
-                "headers": json.loads(r["headers"]), "body": self.body()}
+                "headers": _headers(r["headers"]), "body": self.body()}
+
+
+def _headers(text: str) -> Any:
+    """The stored headers as an object; rows written before the fix hold them as a JSON string of JSON."""
+    headers = json.loads(text)
+    return json.loads(headers) if isinstance(headers, str) else headers
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
 -- or no row when it was stored before.
 -- $1 queue, $2 consumer, $3 event_id, $4 replays int, $5 event_type, $6 source, $7 entity, $8 entity_id,
 -- $9 version bigint, $10 reason, $11 error, $12 attempts int, $13 first_failed_at timestamptz,
--- $14 last_failed_at timestamptz, $15 exchange, $16 routing_key, $17 headers jsonb (text), $18 body bytea
+-- $14 last_failed_at timestamptz, $15 exchange, $16 routing_key, $17 headers jsonb (a dict: the pool's codec encodes it), $18 body bytea
 INSERT INTO dead_letters (queue, consumer, event_id, replays, event_type, source, entity, entity_id, version,
                           reason, error, attempts, first_failed_at, last_failed_at, exchange, routing_key,
                           headers, body)

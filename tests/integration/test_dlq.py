@@ -105,7 +105,7 @@ async def test_a_dead_lettered_event_lands_in_the_table_with_reason_attempts_and
     assert "boom #3" in row["error"]
     assert (row["exchange"], row["routing_key"]) == ("onec.counterparty", "counterparty.upserted")
     assert (row["source"], row["entity_id"], row["version"]) == (e["source"], e["entity_id"], e["version"])
-    assert json.loads(row["body"]) == e and json.loads(row["headers"])[wire.H_QUEUE] == TARGET.queue
+    assert json.loads(row["body"]) == e and row["headers"][wire.H_QUEUE] == TARGET.queue
     assert await queue_depth(amqp_url, TARGET.dlq) == 0  # RabbitMQ only carried it to the sink
 
 
@@ -206,6 +206,25 @@ async def _stored(db_pool, amqp_url, n: int = 2) -> list[str]:
 
 async def _has(found, n: int) -> bool:
     return len(await found) >= n
+
+
+async def test_headers_are_stored_as_an_object_that_show_export_and_sql_read_by_key(db_url, db_pool, amqp_url):
+    """They were stored as a JSON string of JSON: `dlq show`/`export` and the console printed one long string,
+    and `headers->>'x-bridge-reason'` in SQL found nothing."""
+    (event_id,) = await _stored(db_pool, amqp_url, 1)
+    assert await db_pool.fetchval("SELECT headers->>'x-bridge-reason' FROM dead_letters") == "b24_rejected"
+    shown = await asyncio.to_thread(cli, db_url, "dlq", "show", event_id)
+    assert json.loads(shown.output)["headers"][wire.H_REASON] == "b24_rejected"
+    exported = await asyncio.to_thread(cli, db_url, "dlq", "export")
+    (line,) = [line for line in exported.output.splitlines() if line.startswith("{")]
+    assert json.loads(line)["headers"][wire.H_ERROR] == "ERROR_CORE: bad e-mail"
+
+
+async def test_a_row_stored_with_headers_as_a_json_string_still_shows_them_as_an_object(db_url, db_pool, amqp_url):
+    (event_id,) = await _stored(db_pool, amqp_url, 1)
+    await db_pool.execute("UPDATE dead_letters SET headers = to_jsonb(headers::text)")  # as older versions wrote
+    shown = await asyncio.to_thread(cli, db_url, "dlq", "show", event_id)
+    assert json.loads(shown.output)["headers"][wire.H_REASON] == "b24_rejected"
 
 
 async def test_reading_commands_take_the_failure_reason_filter_under_both_names(db_url, db_pool, amqp_url):
