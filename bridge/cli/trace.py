@@ -200,6 +200,9 @@ def outcome_text(row: dict[str, Any]) -> str:
         return f"{outcome}, kept in hand ({row['reason']}): {row['error']}"
     if outcome == "parked":
         return "held too long; handed back to the broker's wait queue"
+    if outcome == "review":
+        detail = f" ({row['reason']}): {row['error']}" if row.get("reason") else ""
+        return f"parked for review{detail}; decide with b24bridge review list / show / resolve"
     return outcome
 
 

@@ -52,3 +52,13 @@ def test_an_event_requeued_by_a_review_decision_is_not_called_a_dead_letter_repl
     lines = _event_lines(event(resolved_at, 1, [
         outcome("review", T0 + timedelta(seconds=1)), outcome("applied", resolved_at + timedelta(seconds=1))]), T0)
     assert "published again (replay 1: a review decision or a dead-letter replay)" in lines[3]
+
+
+def test_an_event_parked_for_review_says_why_and_where_an_operator_decides():
+    """It read only "counterparty: review": no reason, no candidates, no pointer to the review list."""
+    lines = _event_lines(event(T0 + timedelta(seconds=1), 0, [outcome(
+        "review", T0 + timedelta(seconds=2), reason="several_candidates",
+        error="компания «Теплоторг ПАО»: several candidate(s) in Bitrix24 (15, 16); an operator picks")]), T0)
+    assert lines[3].strip() == ("18:59:29  counterparty: parked for review (several_candidates): компания «Теплоторг "
+                                "ПАО»: several candidate(s) in Bitrix24 (15, 16); an operator picks; decide with "
+                                "b24bridge review list / show / resolve")
