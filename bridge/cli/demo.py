@@ -110,11 +110,11 @@ def _print_summary(console, result, serving: bool) -> None:
     console.print(f"Deals as a sales manager sees them: [bold]{result.board_url}[/bold]")
     if serving:  # the demo's own throwaway token: what posting events by hand (or /docs' Authorize) needs
         console.print(f"Ingest: {result.ingest_url}/docs · Authorization: Bearer {result.ingest_token} · "
-                      f"webhook: {result.webhook_url}")
+                      f"webhook: {result.webhook_url}", soft_wrap=True)  # never break the token or a URL
         # the operator tools read BRIDGE_DATABASE_URL and the webhook, not the demo's: without this they look
         # at the configured database (which the demo never touches) and link cards on the default port
         console.print(f"Operator tools (trace, dlq, review, reconcile) on this demo: BRIDGE_DATABASE_URL naming "
-                      f"the database {result.database} and BRIDGE_B24_WEBHOOK_URL={result.webhook_url}")
+                      f"the database {result.database} and BRIDGE_B24_WEBHOOK_URL={result.webhook_url}", soft_wrap=True)
     else:
         console.print("(the sandbox and the bridge stop now: `./dev demo --serve` keeps them running, to open "
                       "the board or post events of your own)")

@@ -51,3 +51,16 @@ def test_serving_says_where_the_operator_tools_must_look():
     assert "trace" in text and "database bridge_demo" in text
     assert "BRIDGE_B24_WEBHOOK_URL=http://127.0.0.1:8090/rest/1/sandbox0webhook0code/" in text
     assert _report(result(), serving=True)["database"] == "bridge_demo"
+
+
+def test_the_token_and_the_webhook_stay_whole_on_an_80_column_console():
+    """Off a terminal rich wraps at 80 columns: the token and the webhook were broken across lines
+    ("Bearer \\n<token>"), so a pasted token or BRIDGE_B24_WEBHOOK_URL=… was wrong."""
+    out = io.StringIO()
+    long = result()
+    long.ingest_token = "j8DYdI1tYYGseGYglhaA3lW_is0dMSdz"
+    long.webhook_url = "http://127.0.0.1:18090/rest/1/sandbox0webhook0code/"
+    _print_summary(Console(file=out, width=80), long, True)
+    lines = out.getvalue().splitlines()
+    assert any("Authorization: Bearer j8DYdI1tYYGseGYglhaA3lW_is0dMSdz" in line for line in lines)
+    assert any("BRIDGE_B24_WEBHOOK_URL=http://127.0.0.1:18090/rest/1/sandbox0webhook0code/" in line for line in lines)
