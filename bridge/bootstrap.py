@@ -208,7 +208,8 @@ async def run_consumers(settings: Settings, stop: asyncio.Event, *, entities: li
         tasks = [asyncio.create_task(startup.consume(settings, root.b24, root.mapping, consumers, stop)),
                  asyncio.create_task(_dead_letter_sink(root, consumers).run(stop)),
                  asyncio.create_task(_watcher(root, consumers).run(stop)),
-                 asyncio.create_task(statistics.keep(root.pool, stop))]
+                 asyncio.create_task(statistics.keep(root.pool, stop)),
+                 asyncio.create_task(review.keep_open_gauge(root.pool, stop))]
         if serve_http:
             app = ops_http.ops_app({"postgresql": _db_check(root.pool), "rabbitmq": lambda: broker.ready(root.connect)},
                                    metrics.registry("consumer"))
@@ -290,6 +291,7 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
                  asyncio.create_task(_dead_letter_sink(root, consumers).run(stop)),
                  asyncio.create_task(_watcher(root, consumers).run(stop)),
                  asyncio.create_task(statistics.keep(root.pool, stop)),
+                 asyncio.create_task(review.keep_open_gauge(root.pool, stop)),
                  asyncio.create_task(ops_http.serve(app, settings.ingest_host, settings.ingest_port, stop))]
         if console:
             tasks.append(asyncio.create_task(_console_serve(settings, console, root.pool, registry, stop)))

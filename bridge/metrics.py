@@ -150,8 +150,8 @@ END_TO_END = Histogram(
 REVIEW_PARKED = Counter("bridge_review_parked_total", "Events parked for review (matching could not pick one "
                         "existing Bitrix24 record), by 1C object type and reason", ["entity", "reason"],
                         registry=None)
-REVIEW_OPEN = Gauge("bridge_review_open", "Review items waiting for an operator, by consumer (as last seen by "
-                    "this process)", ["consumer"], registry=None)
+REVIEW_OPEN = Gauge("bridge_review_open", "Review items waiting for an operator, by consumer (as this process last read "
+                    "them: at a park and every 30 s)", ["consumer"], registry=None)
 APPLY_LATENCY = Histogram(
     "bridge_consumer_apply_latency_seconds",
     "From the ingest's acceptance of an event (its 200) to the consumer applying it in Bitrix24", ["entity"],

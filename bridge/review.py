@@ -11,6 +11,7 @@ puts the stored event back into the outbox; the relay publishes it, and the hand
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
@@ -22,12 +23,14 @@ import asyncpg
 from onec_outbox.contract import ContractViolation, parse_event
 
 from . import metrics
+from .backoff import sleep_or_stop
 from .sql import Q
 
 log = logging.getLogger(__name__)
 
 STATES = ("open", "resolved", "all")
 DEFAULT_LIMIT = 1000
+GAUGE_EVERY = 30.0  # seconds between the consumer processes' reads of the open count (bridge_review_open)
 ADOPT, CREATE = "adopt", "create"
 
 
@@ -175,6 +178,20 @@ class ReviewStore:
         counts = {r["consumer"]: r["n"] for r in await conn.fetch(Q.review_open_counts)}
         for consumer in {*counts, "counterparty", "product"}:
             metrics.REVIEW_OPEN.labels(consumer).set(counts.get(consumer, 0))
+
+
+async def keep_open_gauge(pool: asyncpg.Pool, stop: asyncio.Event, every: float = GAUGE_EVERY) -> None:
+    """Refresh ``bridge_review_open`` every ``every`` seconds until ``stop``: items are resolved by other
+    processes (the CLI, the console), so a consumer's gauge set only when it parks would stay up for work
+    already done.  A failure is logged and tried again."""
+    while not stop.is_set():
+        try:
+            async with pool.acquire() as conn:
+                await ReviewStore.refresh_gauge(conn)
+        except Exception as exc:  # noqa: BLE001 - PostgreSQL away: the next look tries again
+            log.warning("could not refresh the open review count", extra={
+                "action": "review.gauge_failed", "error": f"{type(exc).__name__}: {exc}"})
+        await sleep_or_stop(stop, every)
 
 
 def _event(envelope: str) -> Any:
