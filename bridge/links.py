@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 LEASE_TTL = 20.0  # seconds a lease outlives its holder's last renewal (a dead consumer's keys wait this long)
 LEASE_RENEW = 5.0  # seconds between renewals of the leases of running pushes
+RENEW_RETRY = (0.1, 0.3, 1.0)  # pauses before renewing again a lease row someone else held at that moment
 LEASE_POLL = (0.02, 1.0)  # first and longest pause between attempts at a lease another consumer holds
 
 
@@ -159,12 +160,24 @@ class Leases:
             keys = list(self._held)
             if not keys:
                 return
+            await self.renew(keys)
+
+    async def renew(self, keys: list[str]) -> None:
+        """Extend these leases.  The statement skips a row another transaction holds for a moment (a
+        hand-over, another consumer's failed claim): those are tried again after a short pause, a few times,
+        so a busy order's lease does not run out while its push is still running."""
+        for attempt in range(len(RENEW_RETRY) + 1):
             try:
                 async with self.pool.acquire() as conn:
-                    await conn.execute(Q.lease_renew, keys, self.holder, self.ttl)
+                    renewed = {r["key"] for r in await conn.fetch(Q.lease_renew, keys, self.holder, self.ttl)}
             except Exception as exc:  # noqa: BLE001 - a lost database: the pushes fail on their own
                 log.warning("could not renew leases", extra={"action": "lease.renew_failed",
                                                              "error": f"{type(exc).__name__}: {exc}"})
+                return
+            keys = [k for k in keys if k not in renewed and k in self._held]  # (given back meanwhile: done)
+            if not keys or attempt == len(RENEW_RETRY):
+                return
+            await asyncio.sleep(RENEW_RETRY[attempt])
 
 
 _LEASES: dict[int, Leases] = {}  # by id(pool) (an asyncpg pool takes no weak reference)

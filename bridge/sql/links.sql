@@ -33,12 +33,13 @@ DELETE FROM object_leases l
 -- Keep the leases of pushes still running alive.
 -- $1 keys text[], $2 holder text, $3 ttl seconds float8
 -- A row locked by someone else (a push giving it back, another consumer's claim or hand-over) is skipped,
--- not waited for: the renewal never takes part in a deadlock, and a row it skips is renewed next time (a
--- lease outlives several renewals).  The others are locked in key order.
+-- not waited for: the renewal never takes part in a deadlock.  Answers the keys renewed: the caller tries
+-- the skipped ones again shortly (Leases.renew).  The others are locked in key order.
 UPDATE object_leases l SET expires_at = now() + make_interval(secs => $3)
   FROM (SELECT key FROM object_leases WHERE key = ANY ($1::text[]) AND holder = $2
          ORDER BY key FOR UPDATE SKIP LOCKED) AS k
  WHERE l.key = k.key
+RETURNING l.key
 
 -- name: links_to_b24_elsewhere
 -- Which of these Bitrix24 objects a link of another source points to.

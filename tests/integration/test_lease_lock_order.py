@@ -14,6 +14,7 @@ import asyncio
 import asyncpg
 import pytest
 
+from bridge.links import Leases
 from bridge.sql import Q
 
 HOLDER = "consumer-1"
@@ -81,3 +82,27 @@ async def test_the_renewal_skips_a_row_another_transaction_holds_and_renews_the_
     assert left[SECOND] > 15  # renewed
     assert left[FIRST] < 2  # skipped this time, not waited for
 
+
+
+async def test_a_lease_skipped_because_its_row_was_busy_is_renewed_again_shortly(db_pool):
+    """A hand-over or another consumer's failed claim holds the row for a moment: the renewal tries that key
+    again after a short pause instead of leaving it to the next round (a lease outlives only four)."""
+    leases = Leases(db_pool, ttl=20.0)
+    await db_pool.execute("INSERT INTO object_leases (key, holder, expires_at) "
+                          "VALUES ($1, $2, now() + interval '1 second')", SECOND, leases.holder)
+    leases.committed([SECOND])
+    try:
+        async with db_pool.acquire() as other:
+            await other.execute("BEGIN")
+            await other.execute("SELECT 1 FROM object_leases WHERE key = $1 FOR UPDATE", SECOND)
+            renewal = asyncio.create_task(leases.renew([SECOND]))
+            await asyncio.sleep(0.05)  # its first statement skips the row
+            await other.execute("COMMIT")
+            await asyncio.wait_for(renewal, 5)
+        left = await db_pool.fetchval("SELECT extract(epoch FROM expires_at - now()) FROM object_leases "
+                                      "WHERE key = $1", SECOND)
+        assert left > 15
+    finally:
+        leases.released([SECOND])
+        if leases._renewer is not None:
+            leases._renewer.cancel()
