@@ -105,18 +105,22 @@ def render(result: Trace, now: datetime) -> list[str]:
 def document_status(d: dict[str, Any], now: datetime) -> str:
     """``; last: deal handed_over 07:03:16; not in the deal yet: waits for its recompute since 07:03:16 (1 min)``
     — where an order's document is, without tracing each one (``trace <its number>`` tells the whole story)."""
-    text = ""
     outcome, reason, pending = d.get("last_outcome"), d.get("last_reason"), d.get("deal_pending_since")
-    if outcome == "waiting":
-        label = f"waiting for {', '.join(d.get('last_missing') or []) or 'a dependency'}"
-    elif outcome == "handed_over" and pending is None:
-        label = "handed over, then applied by the push it was handed to"
-    elif outcome == "duplicate":  # a later delivery found it applied (by a push it had been handed to)
-        label = "applied (a later delivery found it so)"
-    else:
-        label = (outcome or "").replace("dead_lettered", "dead-lettered") + (f" ({reason})" if reason else "")
+    text = ""
     if outcome:
-        text = f"; last: {d['last_consumer']} {label} {_time(d['last_at'], now)}"
+        at = _time(d["last_at"], now)
+        missing = ", ".join(d.get("last_missing") or []) or "a dependency"
+        if outcome == "waiting" and pending is None:  # another push made the deal; its event comes back to see so
+            label = f"waited for {missing} (last {at}); its facts are in the deal now"
+        elif outcome == "waiting":
+            label = f"waiting for {missing} {at}"
+        elif outcome == "handed_over" and pending is None:
+            label = f"handed over {at}, then applied by the push it was handed to"
+        elif outcome == "duplicate":  # a later delivery found it applied (by a push it had been handed to)
+            label = f"applied (a later delivery found it so at {at})"
+        else:
+            label = outcome.replace("dead_lettered", "dead-lettered") + (f" ({reason})" if reason else "") + f" {at}"
+        text = f"; last: {d['last_consumer']} {label}"
     if pending is not None:
         text += f"; not in the deal yet: waits for its recompute since {_time(pending, now)} ({_ago(pending, now)})"
     return text

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bridge.cli.trace import _event_lines
+from bridge.cli.trace import _event_lines, document_status
 
 T0 = datetime(2026, 12, 3, 18, 59, 27, tzinfo=UTC)
 
@@ -62,3 +62,26 @@ def test_an_event_parked_for_review_says_why_and_where_an_operator_decides():
     assert lines[3].strip() == ("18:59:29  counterparty: parked for review (several_candidates): компания «Теплоторг "
                                 "ПАО»: several candidate(s) in Bitrix24 (15, 16); an operator picks; decide with "
                                 "b24bridge review list / show / resolve")
+
+
+def doc(outcome: str | None, pending: datetime | None, **more) -> dict:
+    return {"last_consumer": "deal", "last_outcome": outcome, "last_reason": None, "last_missing": None,
+            "last_at": T0, "deal_pending_since": pending, **more}
+
+
+def test_an_order_document_says_whether_its_facts_are_in_the_deal_whatever_its_last_outcome():
+    now = T0 + timedelta(minutes=2)
+    cp = ["counterparty/7b14"]
+    assert document_status(doc("waiting", T0, last_missing=cp), now) == (
+        "; last: deal waiting for counterparty/7b14 18:59:27; not in the deal yet: waits for its recompute "
+        "since 18:59:27 (2 min)")
+    # another push made the deal with its facts; its own event is still in the wait queue
+    assert document_status(doc("waiting", None, last_missing=cp), now) == (
+        "; last: deal waited for counterparty/7b14 (last 18:59:27); its facts are in the deal now")
+    assert document_status(doc("handed_over", T0), now).startswith("; last: deal handed_over 18:59:27; not in")
+    assert document_status(doc("handed_over", None), now) == (
+        "; last: deal handed over 18:59:27, then applied by the push it was handed to")
+    assert document_status(doc("duplicate", None), now) == "; last: deal applied (a later delivery found it so at 18:59:27)"
+    assert document_status(doc("dead_lettered", None, last_reason="b24_rejected"), now) == (
+        "; last: deal dead-lettered (b24_rejected) 18:59:27")
+    assert document_status(doc(None, None), now) == ""  # merged, no outcome recorded (purged, or none yet)
