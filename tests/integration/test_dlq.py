@@ -13,7 +13,7 @@ import aio_pika
 import pytest
 from click.testing import CliRunner
 
-from bridge import topology, wire
+from bridge import schema, topology, wire
 from bridge.broker import connector
 from bridge.cli import main
 from bridge.consumer import Consumer, ConsumerConfig, Outcome
@@ -225,6 +225,10 @@ async def test_a_row_stored_with_headers_as_a_json_string_still_shows_them_as_an
     await db_pool.execute("UPDATE dead_letters SET headers = to_jsonb(headers::text)")  # as older versions wrote
     shown = await asyncio.to_thread(cli, db_url, "dlq", "show", event_id)
     assert json.loads(shown.output)["headers"][wire.H_REASON] == "b24_rejected"
+    # and migration 0013 turns such rows into objects, so SQL reads them by key too
+    await asyncio.to_thread(schema.downgrade, db_url, "0012")
+    await asyncio.to_thread(schema.migrate, db_url)
+    assert await db_pool.fetchval("SELECT headers->>'x-bridge-reason' FROM dead_letters") == "b24_rejected"
 
 
 async def test_reading_commands_take_the_failure_reason_filter_under_both_names(db_url, db_pool, amqp_url):
