@@ -101,7 +101,10 @@ async def fresh_database(dsn: str, suffix: str = "_demo") -> str:
     """Recreate ``<database><suffix>`` next to the configured database and migrate it; returns its DSN."""
     name = _database_name(dsn, suffix)
     try:
-        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            conn = await asyncpg.connect(dsn, timeout=10)
+        except asyncpg.InvalidCatalogNameError:  # the configured database is not made yet: only its server is needed
+            conn = await asyncpg.connect(_with_database(dsn, "postgres"), timeout=10)
     except (OSError, asyncpg.PostgresError) as exc:
         raise ConfigError(f"demo: cannot reach PostgreSQL at BRIDGE_DATABASE_URL ({exc}); run ./dev services") from exc
     try:

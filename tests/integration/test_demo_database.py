@@ -1,0 +1,26 @@
+"""`b24bridge demo` makes its own ``<database>_demo`` next to the configured database; that database itself
+need not exist yet (an operator trying the demo with their own BRIDGE_DATABASE_URL before any migrate)."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from bridge.demo import fresh_database
+from tests.helpers import execute_sql
+from tests import services
+
+
+async def test_the_demo_makes_its_database_when_the_configured_one_does_not_exist(pg_server):
+    configured = services.replace_database(pg_server, f"bridge_t_{uuid.uuid4().hex[:12]}")  # never created
+    demo_dsn = await fresh_database(configured)
+    try:
+        conn = await asyncpg.connect(demo_dsn)
+        try:  # migrated: the outbox is there
+            assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
+        finally:
+            await conn.close()
+    finally:
+        name = demo_dsn.rsplit("/", 1)[1].split("?")[0]
+        await execute_sql(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
