@@ -112,3 +112,16 @@ async def execute_sql(url: str, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def waiting_for_a_lock(pool: asyncpg.Pool, task: asyncio.Task) -> bool:
+    """Until ``task`` ended or a statement of this database waits for a lock (``pg_stat_activity``): what a
+    lock-order test watches instead of sleeping.  True when it waits."""
+    for _ in range(250):
+        if task.done():
+            return False
+        if await pool.fetchval("SELECT count(*) FROM pg_stat_activity "
+                               "WHERE wait_event_type = 'Lock' AND datname = current_database()"):
+            return True
+        await asyncio.sleep(0.02)
+    raise AssertionError("the statement neither ended nor waited for a lock")

@@ -16,6 +16,7 @@ import pytest
 
 from bridge.links import Leases
 from bridge.sql import Q
+from tests.helpers import waiting_for_a_lock
 
 HOLDER = "consumer-1"
 SOURCE = "ut103-main"
@@ -25,16 +26,6 @@ FIRST, SECOND = "key:product/a1", "ut103-main/product/7f6f8e2a-0000-4000-8000-00
 async def _hold(pool, *keys: str) -> None:
     await pool.executemany("INSERT INTO object_leases (key, holder, expires_at) "
                            "VALUES ($1, $2, now() + interval '20 seconds')", [(k, HOLDER) for k in keys])
-
-
-async def _blocked(pool, task: asyncio.Task) -> None:
-    """Until the statement of ``task`` waits for a row lock (or it ended)."""
-    for _ in range(200):
-        if task.done() or await pool.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the statement never waited for the row held")
 
 
 async def _locked(pool, key: str) -> bool:
@@ -62,8 +53,7 @@ async def test_leases_given_back_are_locked_in_key_order_whatever_order_they_wer
             release = asyncio.create_task(db_pool.fetchrow(Q.uow_finish, *_finish_args(taken_order)))
         else:
             release = asyncio.create_task(db_pool.execute(Q.lease_release, taken_order, HOLDER))
-        await _blocked(db_pool, release)
-        assert not release.done()
+        assert await waiting_for_a_lock(db_pool, release)
         # waiting for FIRST, it must not hold SECOND: the renewal (key order) would wait for it while holding
         # FIRST — the deadlock of the first load
         assert not await _locked(db_pool, SECOND)

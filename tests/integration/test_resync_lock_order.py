@@ -20,20 +20,11 @@ import pytest
 from bridge.projection import OrderProjection
 from bridge.sql import Q
 from onec_outbox.contract import parse_event
+from tests.helpers import waiting_for_a_lock
 from tests.support.orders import Lifecycle
 
 SOURCE = "ut103-main"
 PUSH, MERGE = "consumer-1", "consumer-2"  # the holders of two replicas
-
-
-async def _waiting_or_done(pool, task: asyncio.Task) -> None:
-    """Until ``task`` ended or a statement of this database waits for a lock."""
-    for _ in range(250):
-        if task.done() or await pool.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the statement neither ended nor waited for a lock")
 
 
 async def _merge(conn, raw: dict) -> None:
@@ -69,8 +60,7 @@ async def test_settling_skips_a_resync_row_a_merge_holds_so_the_merge_can_claim_
         await merge.execute("BEGIN")
         await _merge(merge, a.shipment(shipment, version=2))  # its resync row locked until it commits
         finish = asyncio.create_task(push.fetchrow(Q.uow_finish, *_finish_args(key, resync, a.order_id)))
-        await _waiting_or_done(db_pool, finish)
-        waited = not finish.done()
+        waited = await waiting_for_a_lock(db_pool, finish)
         if waited:  # (the merge ends: the settling goes on, and the test can say what went wrong)
             await merge.execute("ROLLBACK")
         assert (await finish)["handed_back"] == []
