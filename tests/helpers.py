@@ -125,3 +125,13 @@ async def waiting_for_a_lock(pool: asyncpg.Pool, task: asyncio.Task) -> bool:
             return True
         await asyncio.sleep(0.02)
     raise AssertionError("the statement neither ended nor waited for a lock")
+
+
+def finish_args(source: str, holder: str, keys: list[str], *, consumer: str = "deal", order_id: str | None = None,
+                resync: list[tuple[str, str, str]] = ()) -> tuple:
+    """``uow_finish``'s parameters for a unit of work that writes no link and no inbox row of its own: it gives
+    back the leases ``keys`` (in that order) and settles the ``resync`` rows (doc_type, doc_id, stamp as read
+    with the facts) of ``order_id``."""
+    return (source, [], [], [], [], [], [], [], [], [], [], consumer, [], keys, holder,
+            [t for t, _, _ in resync], [d for _, d, _ in resync], [order_id] * len(resync),
+            [s for _, _, s in resync], None)

@@ -8,8 +8,8 @@ import uuid
 import asyncpg
 
 from bridge.demo import fresh_database
-from tests.helpers import execute_sql
 from tests import services
+from tests.helpers import execute_sql
 
 
 async def test_the_demo_makes_its_database_when_the_configured_one_does_not_exist(pg_server):

@@ -16,7 +16,7 @@ import pytest
 
 from bridge.links import Leases
 from bridge.sql import Q
-from tests.helpers import waiting_for_a_lock
+from tests.helpers import finish_args, waiting_for_a_lock
 
 HOLDER = "consumer-1"
 SOURCE = "ut103-main"
@@ -38,11 +38,6 @@ async def _locked(pool, key: str) -> bool:
     return False
 
 
-def _finish_args(keys: list[str]) -> tuple:
-    """uow_finish's parameters for a unit of work that only gives its leases back, in ``keys``' order."""
-    return (SOURCE, [], [], [], [], [], [], [], [], [], [], "product", [], keys, HOLDER, [], [], [], [], None)
-
-
 @pytest.mark.parametrize("statement", ["uow_finish", "lease_release"])
 async def test_leases_given_back_are_locked_in_key_order_whatever_order_they_were_taken_in(db_pool, statement):
     await _hold(db_pool, FIRST, SECOND)
@@ -50,7 +45,7 @@ async def test_leases_given_back_are_locked_in_key_order_whatever_order_they_wer
         await other.execute("SELECT 1 FROM object_leases WHERE key = $1 FOR UPDATE", FIRST)
         taken_order = [SECOND, FIRST]  # the product's own lease first, then its shared key's
         if statement == "uow_finish":
-            release = asyncio.create_task(db_pool.fetchrow(Q.uow_finish, *_finish_args(taken_order)))
+            release = asyncio.create_task(db_pool.fetchrow(Q.uow_finish, *finish_args(SOURCE, HOLDER, taken_order, consumer="product")))
         else:
             release = asyncio.create_task(db_pool.execute(Q.lease_release, taken_order, HOLDER))
         assert await waiting_for_a_lock(db_pool, release)
@@ -71,7 +66,6 @@ async def test_the_renewal_skips_a_row_another_transaction_holds_and_renews_the_
         "SELECT key, extract(epoch FROM expires_at - now()) AS left FROM object_leases")}
     assert left[SECOND] > 15  # renewed
     assert left[FIRST] < 2  # skipped this time, not waited for
-
 
 
 async def test_a_lease_skipped_because_its_row_was_busy_is_renewed_again_shortly(db_pool):

@@ -21,6 +21,7 @@ from bridge.links import leases_of, unit_of_work
 from bridge.sql import Q
 from bridge.sync.deal import DealHandler, order_key
 from onec_outbox.contract import parse_event
+from tests.helpers import finish_args
 from tests.support.deals import deal_of, seed_links
 from tests.support.orders import Lifecycle
 
@@ -191,21 +192,16 @@ async def test_a_holder_giving_the_lease_back_while_a_document_hands_over_sees_t
     async with db_pool.acquire() as document:
         async with document.transaction():
             assert await document.fetchval(Q.lease_claim, key, "document", 20.0) is None
-            release = asyncio.create_task(db_pool.fetchrow(Q.uow_finish, *_release_only(source, key, "holder")))
+            release = asyncio.create_task(db_pool.fetchrow(Q.uow_finish, *finish_args(source, "holder", [key])))
             await asyncio.sleep(0.3)
             assert not release.done()  # the holder's release waits for the document's transaction
             assert await document.fetchval(Q.lease_hand_over, key, "document")
         assert (await release)["handed_back"] == [key]
     await db_pool.execute("INSERT INTO object_leases (key, holder, expires_at) "
                           "VALUES ($1, 'holder', now() + interval '20 seconds')", key)
-    assert (await db_pool.fetchrow(Q.uow_finish, *_release_only(source, key, "holder")))["handed_back"] == []
+    assert (await db_pool.fetchrow(Q.uow_finish, *finish_args(source, "holder", [key])))["handed_back"] == []
     assert await db_pool.fetchval(Q.lease_hand_over, key, "document") is None  # given back: claim it
     assert await db_pool.fetchval(Q.lease_claim, key, "document", 20.0)
-
-
-def _release_only(source: str, key: str, holder: str) -> tuple:
-    """uow_finish's parameters for a unit of work that only gives its lease back."""
-    return (source, [], [], [], [], [], [], [], [], [], [], "deal", [], [key], holder, [], [], [], [], None)
 
 
 def _latency_count(entity: str) -> float:

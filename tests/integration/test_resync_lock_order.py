@@ -20,7 +20,7 @@ import pytest
 from bridge.projection import OrderProjection
 from bridge.sql import Q
 from onec_outbox.contract import parse_event
-from tests.helpers import waiting_for_a_lock
+from tests.helpers import finish_args, waiting_for_a_lock
 from tests.support.orders import Lifecycle
 
 SOURCE = "ut103-main"
@@ -31,14 +31,6 @@ async def _merge(conn, raw: dict) -> None:
     event = parse_event(raw)
     await OrderProjection(conn, SOURCE).merge(event.entity, str(event.entity_id), event.version, event.payload,
                                               event_id=event.event_id)
-
-
-def _finish_args(key: str, resync: list[tuple[str, str, str]], order_id: str) -> tuple:
-    """uow_finish's parameters for a deal unit of work that writes nothing but settles ``resync`` rows of
-    one order and gives its lease back."""
-    return (SOURCE, [], [], [], [], [], [], [], [], [], [], "deal", [], [key], PUSH,
-            [t for t, _, _ in resync], [d for _, d, _ in resync], [order_id] * len(resync),
-            [s for _, _, s in resync], None)
 
 
 @pytest.mark.parametrize("first_transaction", [True, False], ids=["attached", "detached"])
@@ -59,7 +51,7 @@ async def test_settling_skips_a_resync_row_a_merge_holds_so_the_merge_can_claim_
         assert {t for t, _, _ in resync} == {"customer_order", "shipment"}
         await merge.execute("BEGIN")
         await _merge(merge, a.shipment(shipment, version=2))  # its resync row locked until it commits
-        finish = asyncio.create_task(push.fetchrow(Q.uow_finish, *_finish_args(key, resync, a.order_id)))
+        finish = asyncio.create_task(push.fetchrow(Q.uow_finish, *finish_args(SOURCE, PUSH, [key], order_id=a.order_id, resync=resync)))
         waited = await waiting_for_a_lock(db_pool, finish)
         if waited:  # (the merge ends: the settling goes on, and the test can say what went wrong)
             await merge.execute("ROLLBACK")
