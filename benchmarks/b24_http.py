@@ -5,15 +5,17 @@
 
 A consumer's batch request (20 look-ups by key, as a burst of events makes them) is sent to a sandbox
 portal running as its own process (its CPU is not counted) over loopback, on the consumers' event loop,
-one request at a time, four ways, alternating in every round:
+one request at a time, six ways, alternating in every round:
 
 - **floor**: the same JSON body written to a kept-alive asyncio stream as a hand-written HTTP/1.1 request,
   the reply read by its Content-Length and decoded with ``json.loads`` — the least any client can do;
-- **httpx**: ``httpx.AsyncClient.post`` of that body plus ``json.loads``, the HTTP library the bridge uses;
-- **edge**: the same body through the bridge's HTTP edge (``bridge.b24.transport.Edge.send``: the secret
-  URL swapped in at the last moment, the timeouts, the request-latency metric) plus ``json.loads``;
-- **bridge**: ``B24Client.batch`` — the commands encoded, the request through the bridge's edge (httpx,
-  the secret-URL swap, timeouts), the envelope read and each command's result, metrics and call notes.
+- **httpx**: ``httpx.AsyncClient.post`` of that body plus ``json.loads``, the HTTP library the bridge used
+  for every request until its own client (and still uses behind a proxy or with a test transport);
+- **edge**: the same body through the bridge's HTTP edge (``bridge.b24.transport.Edge.send``: its own
+  HTTP/1.1 client, ``bridge.b24.http11``, the timeouts, the request-latency metric) plus ``json.loads``;
+  **edge/httpx** the same edge with ``BRIDGE_B24_HTTP_CLIENT=httpx`` (the secret URL swapped in below httpx);
+- **bridge**: ``B24Client.batch`` — the commands encoded, the request through the bridge's edge, the
+  envelope read and each command's result, metrics and call notes; **bridge/httpx** the same over httpx.
 
 Printed per path: the process's CPU µs per request (``time.process_time``, user + system: on loopback the
 kernel's TCP work is the sender's system time) per round, the medians and each path against the floor.
@@ -29,12 +31,13 @@ import contextlib
 import json
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 import httpx
 
 from benchmarks.initial_load import Portal
-from bridge.b24 import client_from_settings
+from bridge.b24 import B24Client, client_from_settings
 from bridge.b24.limits import Timeouts
 from bridge.b24.query import build_command, json_body
 from bridge.b24.transport import Edge
@@ -110,34 +113,43 @@ async def main(args: argparse.Namespace) -> None:
         body = batch_body()
         # the client's own leaky bucket opened wide (the sandbox has no limit either): its sleeps are not CPU,
         # but 300 requests per round at the portal's 2/s would take minutes
-        b24 = client_from_settings(Settings(b24_webhook_url=portal.webhook_url, b24_rate_per_second=1e6,
-                                            b24_rate_burst=1_000_000))
-        edge = Edge(Timeouts(), lambda: [])
-        figures: dict[str, list[float]] = {"floor": [], "httpx": [], "edge": [], "bridge": []}
+        clients = {kind: client_from_settings(Settings(b24_webhook_url=portal.webhook_url, b24_rate_per_second=1e6,
+                                                       b24_rate_burst=1_000_000, b24_http_client=kind))
+                   for kind in ("builtin", "httpx")}
+        edges = {kind: Edge(Timeouts(), list, client=kind) for kind in ("builtin", "httpx")}
+        sends: dict[str, Callable[[], Awaitable[object]]] = {}
+        figures: dict[str, list[float]] = {}
         print(f"one batch request of {COMMANDS} look-ups ({len(body)} B), {args.requests} per path and round; "
               "CPU µs per request of this process (the sandbox runs in its own)")
         async with Floor(url) as floor, httpx.AsyncClient() as http, contextlib.AsyncExitStack() as closing:
-            closing.push_async_callback(b24.aclose)
-            closing.push_async_callback(edge.aclose)
+            for closeable in [*clients.values(), *edges.values()]:
+                closing.push_async_callback(closeable.aclose)
+
             async def with_httpx() -> object:
                 reply = await http.post(url, content=body, headers={"Content-Type": "application/json"})
                 reply.raise_for_status()
                 return json.loads(reply.content)
 
-            async def with_edge() -> object:
-                reply = await edge.send("batch", "POST", display, url, body)
-                if reply.status != 200:
-                    raise RuntimeError(f"the sandbox answered {reply.status}")
-                return json.loads(reply.content)
+            def with_edge(edge: Edge) -> Callable[[], Awaitable[object]]:
+                async def send() -> object:
+                    reply = await edge.send("batch", "POST", display, url, body)
+                    if reply.status != 200:
+                        raise RuntimeError(f"the sandbox answered {reply.status}")
+                    return json.loads(reply.content)
+                return send
 
-            async def with_bridge() -> object:
-                result = await b24.batch(commands())
-                if result.errors:
-                    raise RuntimeError(f"the batch failed: {result.errors}")
-                return result
+            def with_bridge(b24: B24Client) -> Callable[[], Awaitable[object]]:
+                async def send() -> object:
+                    result = await b24.batch(commands())
+                    if result.errors:
+                        raise RuntimeError(f"the batch failed: {result.errors}")
+                    return result
+                return send
 
-            sends = {"floor": lambda: floor.post(body), "httpx": with_httpx, "edge": with_edge,
-                     "bridge": with_bridge}
+            sends = {"floor": lambda: floor.post(body), "httpx": with_httpx,
+                     "edge": with_edge(edges["builtin"]), "edge/httpx": with_edge(edges["httpx"]),
+                     "bridge": with_bridge(clients["builtin"]), "bridge/httpx": with_bridge(clients["httpx"])}
+            figures = {name: [] for name in sends}
             for r in range(args.rounds):
                 for name, send in sends.items():
                     figures[name].append(await cpu_per_request(send, args.requests))

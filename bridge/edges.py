@@ -6,7 +6,7 @@
         async with pool.acquire() as conn: ...
     with edges.broker("relay"):                 # aio-pika/aiormq: RabbitMQ away → BrokerUnavailable
         await exchange.publish(...)
-    with edges.http(method, TRANSPORT, scrub):  # httpx: no HTTP reply → B24TransportError
+    with edges.http(method, TRANSPORT, scrub):  # httpx or http11: no HTTP reply → B24TransportError
         response = await client.send(request)
 
 Only failures of the service itself are translated.  PostgreSQL's refusal of a statement (a unique
@@ -24,6 +24,7 @@ import aiormq
 import asyncpg
 import httpx
 
+from .b24 import http11
 from .errors import B24TransportError, BrokerUnavailable, InfrastructureError
 
 # PostgreSQL is down, restarting, full or the connection broke (OSError covers refused/reset sockets and
@@ -74,9 +75,10 @@ def broker(what: str) -> Iterator[None]:
 
 @contextmanager
 def http(method: str, code: str, scrub: Callable[[str], str]) -> Iterator[None]:
-    """Any httpx failure (no HTTP reply) → :class:`B24TransportError` for ``method`` with ``code``;
-    ``scrub`` takes secrets out of the text, since httpx may put the URL in its messages."""
+    """Any httpx or :mod:`bridge.b24.http11` failure (no HTTP reply) → :class:`B24TransportError` for
+    ``method`` with ``code``; ``scrub`` takes secrets out of the text, since httpx may put the URL in its
+    messages."""
     try:
         yield
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, http11.HTTPError) as exc:
         raise B24TransportError(method, code, scrub(_text(exc)), None) from exc

@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     b24_batch_linger: float = Field(
         0.02, ge=0, description="seconds a call waits to share a batch request with others; 0 turns batching off"
     )
+    b24_http_client: Literal["builtin", "httpx"] = Field(
+        "builtin", description="HTTP client for the portal: the bridge's own HTTP/1.1 client (less CPU per "
+        "request) or httpx; httpx is used anyway when HTTPS_PROXY/HTTP_PROXY/ALL_PROXY names a proxy for the portal"
+    )
     b24_oauth_client_id: str | None = Field(
         None, description="OAuth app mode instead of the webhook: the app's client_id (needs the three below)"
     )

@@ -53,7 +53,7 @@ from .operating import OperatingTracker
 from .paging import fresh_rows, iterate_fast
 from .query import Unencodable, build_command, json_body
 from .ratelimit import Bucket, LocalBucket
-from .transport import USER_AGENT, Edge, never_sent
+from .transport import USER_AGENT, Edge, HttpClient, never_sent
 
 log = logging.getLogger("bridge.b24")
 
@@ -73,6 +73,7 @@ class B24Client:
         transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str = USER_AGENT,
         rng: random.Random | None = None,
+        http_client: HttpClient = "builtin",
     ) -> None:
         self.auth = auth
         self.retry = retry
@@ -80,7 +81,7 @@ class B24Client:
         self.bucket: Bucket = bucket if bucket is not None else LocalBucket(rate)
         self.operating = OperatingTracker(operating)
         self._rng = rng or random.Random()
-        self._edge = Edge(timeouts, auth.secrets, transport, user_agent)
+        self._edge = Edge(timeouts, auth.secrets, transport, user_agent, client=http_client)
         if isinstance(auth, OAuthAuth):
             auth.bind(self._fetch_raw)
         self._coalescer = (

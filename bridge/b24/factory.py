@@ -66,4 +66,5 @@ def client_from_settings(
                           bulk_linger=min(DEFAULT_BULK_LINGER, 0.5 / rate.per_second) if rate.per_second else 0.0),
         bucket=bucket,
         transport=transport,
+        http_client=settings.b24_http_client,
     )

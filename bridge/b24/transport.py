@@ -1,33 +1,45 @@
-"""The HTTP edge: the only place that touches httpx, and the only place a secret URL exists.
+"""The HTTP edge: the only place that sends to the portal, and the only place a secret URL exists.
 
-Every request is built with a *display* URL (the webhook code shown as ``***``, no OAuth query) and
-carries the real URL in a request extension.  :class:`SecretUrlTransport`, the innermost layer above
-the socket, swaps the real URL in just before sending.  So every ``httpx.Request`` / ``Response`` the
-rest of the program can see — in reprs, httpx's own log lines, ``exc.request`` of a network error —
-holds the display URL only.  httpx exceptions become :class:`~bridge.errors.B24TransportError` here,
-once, through :func:`bridge.edges.http`.
+Requests go through the bridge's own HTTP/1.1 client (:mod:`bridge.b24.http11`: a request costs a
+consumer a fraction of httpx's CPU), or through httpx when a transport is given (the tests'
+``MockTransport``, an in-process app), when the environment names a proxy for the portal's host
+(``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, minus ``NO_PROXY``) or when ``BRIDGE_B24_HTTP_CLIENT=httpx``
+asks for it.
+
+The own client gets the real URL directly and its errors name the host only.  Through httpx every request
+is built with a *display* URL (the webhook code shown as ``***``, no OAuth query) and carries the real URL
+in a request extension; :class:`SecretUrlTransport`, the innermost layer above the socket, swaps the real
+URL in just before sending.  So every ``httpx.Request`` / ``Response`` the rest of the program can see — in
+reprs, httpx's own log lines, ``exc.request`` of a network error — holds the display URL only.  Either
+client's exceptions become :class:`~bridge.errors.B24TransportError` here, once, through
+:func:`bridge.edges.http`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
 
 import httpx
 
 from .. import __version__, edges
 from ..errors import B24TransportError
 from ..logs import redact
-from . import metrics
+from . import http11, metrics
 from .envelope import TRANSPORT
 from .limits import Timeouts
 
 REAL_URL = "bridge.b24.real_url"
-USER_AGENT = f"onec-b24-bridge/{__version__} (+httpx/{httpx.__version__})"
+USER_AGENT = f"onec-b24-bridge/{__version__}"
+HttpClient = Literal["builtin", "httpx"]
 
 # The request surely never reached the portal: safe to repeat whatever the method does.
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol,
+               http11.NotSent)
 
 
 class SecretUrlTransport(httpx.AsyncBaseTransport):
@@ -73,19 +85,26 @@ class Edge:
         transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str = USER_AGENT,
         max_connections: int = 20,
+        client: HttpClient = "builtin",
     ) -> None:
         self._secrets = secrets
-        inner = transport or httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        )
-        self.http = httpx.AsyncClient(
-            transport=SecretUrlTransport(inner),
-            timeout=httpx.Timeout(
-                connect=timeouts.connect, read=timeouts.read, write=timeouts.read, pool=timeouts.pool
-            ),
-            follow_redirects=False,
-            headers={"Accept": "application/json", "User-Agent": user_agent},
-        )
+        self._network = transport is None  # a real network, where the environment's proxy settings apply
+        self._proxies: dict[str, str | None] = {}  # scheme://host → the proxy the environment names, or None
+        self._proxied: dict[str, httpx.AsyncClient] = {}  # proxy URL → an httpx client through it
+        self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._timeout = httpx.Timeout(connect=timeouts.connect, read=timeouts.read, write=timeouts.read,
+                                      pool=timeouts.pool)
+        self._headers = {"Accept": "application/json", "User-Agent": user_agent}
+        self.builtin: http11.Http11 | None = None
+        if transport is None and client == "builtin":
+            self.builtin = http11.Http11(
+                connect_timeout=timeouts.connect, read_timeout=timeouts.read, pool_timeout=timeouts.pool,
+                max_connections=max_connections, headers=[*self._headers.items(), ("Accept-Encoding", "gzip, deflate")])
+        self.http = self._httpx(transport or httpx.AsyncHTTPTransport(limits=self._limits))
+
+    def _httpx(self, transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=SecretUrlTransport(transport), timeout=self._timeout,
+                                 follow_redirects=False, headers=self._headers)
 
     def scrub(self, text: str) -> str:
         for secret in self._secrets():
@@ -96,28 +115,63 @@ class Edge:
     async def send(
         self, label: str, verb: str, display_url: str, real_url: str | None, content: bytes | None = None
     ) -> Reply:
-        headers = {"Content-Type": "application/json; charset=utf-8"} if content is not None else None
+        url = real_url if real_url is not None else display_url
+        proxy = self._proxy_for(url) if self._network else None
+        if proxy is None and self.builtin is not None:
+            return await self._send_builtin(label, verb, url, content)
+        http = self.http if proxy is None else self._through(proxy)
+        headers = _JSON if content is not None else None
         extensions = {REAL_URL: real_url} if real_url is not None else None
-        request = self.http.build_request(
-            verb, display_url, content=content, headers=headers, extensions=extensions
-        )
+        request = http.build_request(verb, display_url, content=content, headers=headers, extensions=extensions)
         started = time.perf_counter()
         try:
             with edges.http(label, TRANSPORT, self.scrub):
-                response = await self.http.send(request)
-        except B24TransportError:
-            metrics.REQUEST_SECONDS.labels(label).observe(time.perf_counter() - started)
-            raise
-        seconds = time.perf_counter() - started
-        metrics.REQUEST_SECONDS.labels(label).observe(seconds)
-        location = response.headers.get("location")
-        return Reply(
-            response.status_code,
-            response.headers.get("content-type", ""),
-            self.scrub(location) if location else None,
-            response.content,
-            seconds,
-        )
+                response = await http.send(request)
+        finally:
+            seconds = time.perf_counter() - started
+            metrics.REQUEST_SECONDS.labels(label).observe(seconds)
+        return self._reply(response.status_code, response.headers, response.content, seconds)
+
+    async def _send_builtin(self, label: str, verb: str, url: str, content: bytes | None) -> Reply:
+        assert self.builtin is not None
+        started = time.perf_counter()
+        try:
+            with edges.http(label, TRANSPORT, self.scrub):
+                response = await self.builtin.request(verb, url, content, _JSON.items() if content is not None else ())
+        finally:
+            seconds = time.perf_counter() - started
+            metrics.REQUEST_SECONDS.labels(label).observe(seconds)
+        return self._reply(response.status, response.headers, response.content, seconds)
+
+    def _reply(self, status: int, headers: Mapping[str, str], content: bytes, seconds: float) -> Reply:
+        location = headers.get("location")
+        return Reply(status, headers.get("content-type", ""), self.scrub(location) if location else None, content,
+                     seconds)
+
+    def _proxy_for(self, url: str) -> str | None:
+        """The proxy the environment names for this URL's host (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``
+        unless ``NO_PROXY`` excludes it), read once per host; None: direct."""
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+        if key not in self._proxies:
+            proxies = urllib.request.getproxies_environment()
+            proxy = proxies.get(parts.scheme) or proxies.get("all")
+            if proxy and urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+                proxy = None
+            self._proxies[key] = proxy
+        return self._proxies[key]
+
+    def _through(self, proxy: str) -> httpx.AsyncClient:
+        """An httpx client that sends through ``proxy`` (the secret URL is swapped in below it, as always)."""
+        if proxy not in self._proxied:
+            self._proxied[proxy] = self._httpx(httpx.AsyncHTTPTransport(proxy=proxy, limits=self._limits))
+        return self._proxied[proxy]
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        if self.builtin is not None:
+            await self.builtin.aclose()
+        for http in [self.http, *self._proxied.values()]:
+            await http.aclose()
+
+
+_JSON = {"Content-Type": "application/json; charset=utf-8"}

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from bridge import metrics
-from bridge.b24 import B24Client, RateLimit, RetryPolicy, WebhookAuth
+from bridge.b24 import B24Client, RateLimit, RetryPolicy, WebhookAuth, http11
 from bridge.b24.limits import NO_BATCHING
 from bridge.errors import B24AuthError, B24Error, B24ServerError, B24TransportError
 from tests.b24.fakes import WEBHOOK_CODE
@@ -60,6 +60,16 @@ def _debug_logs(caplog):
 
 async def test_a_network_error_leaks_no_secret(caplog):
     b24 = make(f"http://127.0.0.1:{closed_port()}/rest/7/{WEBHOOK_CODE}/")
+    async with b24:
+        with pytest.raises(B24TransportError) as info:
+            await b24.call("crm.company.get", {"id": 1})
+    assert isinstance(info.value.__cause__, http11.ConnectError)  # the bridge's own client: names the host only
+    assert_clean(info.value, caplog, b24)
+
+
+async def test_a_network_error_through_httpx_leaks_no_secret(caplog):
+    b24 = B24Client(WebhookAuth(f"http://127.0.0.1:{closed_port()}/rest/7/{WEBHOOK_CODE}/"), http_client="httpx",
+                    retry=RetryPolicy(max_retries=1, base_delay=0), rate=RateLimit(1000, 1000), batching=NO_BATCHING)
     async with b24:
         with pytest.raises(B24TransportError) as info:
             await b24.call("crm.company.get", {"id": 1})

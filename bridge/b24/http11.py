@@ -1,0 +1,341 @@
+"""The portal's HTTP client: HTTP/1.1 keep-alive connections on asyncio, replies read by httptools' C parser.
+
+Why not httpx for every request: a consumer sends ≈ 0.7 batch requests per event at a steady 100 events/s,
+and one request through httpx costs ≈ 0.9 ms of CPU where the same request on a bare connection costs
+≈ 0.2 ms (``benchmarks/b24_http.py``); end to end that was a fifth of a consumer's CPU (docs/performance.md).
+
+Scope — what the portal's REST API needs and nothing more: GET and POST with a body of known length;
+replies with ``Content-Length``, chunked or ended by the close; gzip and deflate; TLS verified exactly as
+httpx verifies it (``httpx.create_ssl_context``: ``SSL_CERT_FILE``, ``SSL_CERT_DIR``, else certifi); one
+request at a time per connection, idle connections kept 5 s (httpcore's default).  No proxies (when the
+environment names one for the portal, :class:`bridge.b24.transport.Edge` sends through httpx instead), no
+redirects (the bridge reads ``Location`` itself), no HTTP/2, no cookies.
+
+Every failure says whether the request can have reached the server: :class:`NotSent` (the name did not
+resolve, the connection or TLS handshake failed or timed out, no free connection in time) is safe to
+repeat for any method; :class:`MaybeSent` (anything after the first byte was handed to the socket) is not.
+Messages name the host, never the path: the path of a webhook holds its secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import quote, urlsplit
+
+import httptools
+
+KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is reused; a server may close it after its own timeout
+
+
+class HTTPError(Exception):
+    """No HTTP reply: the request failed on the way."""
+
+
+class NotSent(HTTPError):
+    """Failed before any byte of the request reached the socket."""
+
+
+class ConnectError(NotSent):
+    pass
+
+
+class ConnectTimeout(NotSent):
+    pass
+
+
+class PoolTimeout(NotSent):
+    pass
+
+
+class MaybeSent(HTTPError):
+    """Failed after the request was (maybe partly) sent: the server may have acted on it."""
+
+
+class ReadTimeout(MaybeSent):
+    pass
+
+
+class RemoteProtocolError(MaybeSent):
+    """The server closed the connection early or answered something that is not HTTP/1.1."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]  # lower-case names; a repeated header keeps its last value
+    content: bytes
+
+
+@dataclass(frozen=True)
+class _Origin:
+    scheme: str
+    host: str
+    port: int
+
+    @property
+    def host_header(self) -> bytes:
+        default = 443 if self.scheme == "https" else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return (host if self.port == default else f"{host}:{self.port}").encode("idna")
+
+
+@lru_cache(maxsize=256)
+def _split(url: str) -> tuple[_Origin, bytes]:
+    """The origin and the request target (path and query, ASCII) of an absolute http(s) URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConnectError(f"not an absolute http(s) URL (scheme {parts.scheme!r})")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        raw = target.encode("ascii")
+    except UnicodeEncodeError:
+        raw = quote(target, safe="/?&=%:@!$'()*+,;~-._").encode("ascii")
+    return _Origin(parts.scheme, parts.hostname, port), raw
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; one request at a time (no pipelining)."""
+
+    def __init__(self, origin: _Origin) -> None:
+        self.origin = origin
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._parser: httptools.HttpResponseParser | None = None
+        self._reply: asyncio.Future[Response] | None = None
+        self._status = 0
+        self._headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+        self._headers_done = False
+        self._until_eof = False  # a body with neither Content-Length nor chunked ends with the connection
+        self._keep_alive = False
+        self.last_data = 0.0
+
+    # ---------------------------------------------------------------------------------- asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self._parser is None:  # bytes on an idle connection: it is not in a state we can reuse
+            self.close()
+            return
+        self.last_data = asyncio.get_running_loop().time()
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(RemoteProtocolError(f"{self.origin.host} sent a malformed HTTP reply: {exc}"))
+
+    def eof_received(self) -> bool:
+        self._ended()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ended()
+
+    def _ended(self) -> None:
+        self.closed = True
+        if self._reply is None or self._reply.done():
+            return
+        if self._until_eof and self._headers_done:
+            self._keep_alive = False
+            self.on_message_complete()
+        else:
+            self._fail(RemoteProtocolError(f"{self.origin.host} closed the connection without a whole reply"))
+
+    # ---------------------------------------------------------------------------------- httptools callbacks
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        assert self._parser is not None
+        self._status = self._parser.get_status_code()
+        self._headers_done = True
+        self._until_eof = ("content-length" not in self._headers and "transfer-encoding" not in self._headers
+                           and self._status not in (204, 304) and self._status >= 200)
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._parser is not None and not self._until_eof:
+            self._keep_alive = self._parser.should_keep_alive()
+        reply, self._reply, self._parser = self._reply, None, None
+        if reply is not None and not reply.done():
+            reply.set_result(Response(self._status, self._headers, b"".join(self._body)))
+
+    # ---------------------------------------------------------------------------------- the exchange
+
+    def _fail(self, exc: BaseException) -> None:
+        reply, self._reply, self._parser = self._reply, None, None
+        if reply is not None and not reply.done():
+            reply.set_exception(exc)
+        self.close()
+
+    def start(self, request: bytes) -> asyncio.Future[Response]:
+        assert self.transport is not None and self._reply is None
+        loop = asyncio.get_running_loop()
+        self._reply = loop.create_future()
+        self._parser = httptools.HttpResponseParser(self)
+        self._status, self._headers, self._body = 0, {}, []
+        self._headers_done = self._until_eof = self._keep_alive = False
+        self.last_data = loop.time()
+        self.transport.write(request)
+        return self._reply
+
+    @property
+    def reusable(self) -> bool:
+        return self._keep_alive and not self.closed
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Http11:
+    """A pool of keep-alive connections, at most ``max_connections`` at once over every origin."""
+
+    def __init__(self, *, connect_timeout: float, read_timeout: float, pool_timeout: float,
+                 max_connections: int = 20, headers: Iterable[tuple[str, str]] = (),
+                 ssl_context: ssl.SSLContext | None = None, keepalive_expiry: float = KEEPALIVE_EXPIRY) -> None:
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.pool_timeout = pool_timeout
+        self.keepalive_expiry = keepalive_expiry
+        self._ssl = ssl_context
+        self._fixed = b"".join(f"{k}: {v}\r\n".encode("latin-1") for k, v in headers)
+        self._slots = asyncio.Semaphore(max_connections)
+        self._idle: dict[_Origin, list[_Connection]] = {}
+        self._closed = False
+
+    async def request(self, method: str, url: str, content: bytes | None = None,
+                      headers: Iterable[tuple[str, str]] = ()) -> Response:
+        if self._closed:
+            raise PoolTimeout("the HTTP client is closed")
+        origin, target = _split(url)
+        head = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\nHost: ", origin.host_header, b"\r\n", self._fixed]
+        head += [f"{k}: {v}\r\n".encode("latin-1") for k, v in headers]
+        if content is not None:
+            head.append(b"Content-Length: %d\r\n" % len(content))
+        head.append(b"\r\n")
+        if content:
+            head.append(content)
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(self.pool_timeout):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise PoolTimeout(f"no free connection to {origin.host} within {self.pool_timeout:g} s") from None
+        else:
+            await self._slots.acquire()
+        try:
+            connection = self._idle_connection(origin) or await self._connect(origin)
+            try:
+                response = await self._exchange(connection, b"".join(head))
+            except BaseException:
+                connection.close()
+                raise
+            if connection.reusable and not self._closed:
+                connection.idle_since = asyncio.get_running_loop().time()
+                self._idle.setdefault(origin, []).append(connection)
+            else:
+                connection.close()
+            return _decoded(response, origin)
+        finally:
+            self._slots.release()
+
+    def _idle_connection(self, origin: _Origin) -> _Connection | None:
+        idle = self._idle.get(origin)
+        if not idle:
+            return None
+        now = asyncio.get_running_loop().time()
+        while idle:
+            connection = idle.pop()  # the most recently used: the least likely to have been closed by the server
+            if not connection.closed and now - connection.idle_since < self.keepalive_expiry:
+                return connection
+            connection.close()
+        return None
+
+    async def _connect(self, origin: _Origin) -> _Connection:
+        loop = asyncio.get_running_loop()
+        tls = None
+        if origin.scheme == "https":
+            tls = self._ssl or _default_ssl()
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(origin), origin.host, origin.port, ssl=tls,
+                    server_hostname=origin.host if tls else None)
+        except TimeoutError:
+            raise ConnectTimeout(f"no connection to {origin.host}:{origin.port} within "
+                                 f"{self.connect_timeout:g} s") from None
+        except (OSError, ssl.SSLError) as exc:  # refused, unreachable, name not resolved, certificate refused
+            raise ConnectError(f"cannot connect to {origin.host}:{origin.port}: {exc}") from None
+        return connection
+
+    async def _exchange(self, connection: _Connection, request: bytes) -> Response:
+        if connection.closed:
+            raise RemoteProtocolError(f"{connection.origin.host} closed the connection")
+        reply = connection.start(request)
+        loop = asyncio.get_running_loop()
+        timer: asyncio.TimerHandle | None = None
+
+        def check() -> None:  # the read timeout counts from the last byte received, as httpx's does
+            nonlocal timer
+            if reply.done():
+                return
+            quiet = loop.time() - connection.last_data
+            if quiet >= self.read_timeout:
+                connection._fail(ReadTimeout(f"{connection.origin.host} sent nothing for {self.read_timeout:g} s"))
+            else:
+                timer = loop.call_later(self.read_timeout - quiet, check)
+
+        timer = loop.call_later(self.read_timeout, check)
+        try:
+            return await reply
+        finally:
+            timer.cancel()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for idle in self._idle.values():
+            for connection in idle:
+                connection.close()
+        self._idle.clear()
+
+
+def _decoded(response: Response, origin: _Origin) -> Response:
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("identity", "") or not response.content:
+        return response
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            content = zlib.decompress(response.content, 16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":  # zlib-wrapped as the RFC says, or raw deflate as some servers send
+            try:
+                content = zlib.decompress(response.content)
+            except zlib.error:
+                content = zlib.decompress(response.content, -zlib.MAX_WBITS)
+        else:
+            raise RemoteProtocolError(f"{origin.host} answered in an encoding not asked for: {encoding!r}")
+    except zlib.error as exc:
+        raise RemoteProtocolError(f"{origin.host} sent a broken {encoding} body: {exc}") from None
+    return Response(response.status, response.headers, content)
+
+
+@lru_cache(maxsize=1)
+def _default_ssl() -> ssl.SSLContext:
+    """The certificates httpx would trust (SSL_CERT_FILE, SSL_CERT_DIR, else certifi's bundle)."""
+    import httpx
+
+    context = httpx.create_ssl_context()
+    context.set_alpn_protocols(["http/1.1"])
+    return context

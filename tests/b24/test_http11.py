@@ -1,0 +1,281 @@
+"""The bridge's own HTTP/1.1 client against real sockets: what it sends, every way a reply can be framed,
+connections reused and replaced, TLS verified, and — what the retry rules depend on — every failure saying
+whether the request can have reached the server (``transport.never_sent``)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+import ssl
+import subprocess
+import zlib
+
+import pytest
+
+from bridge.b24 import http11
+from bridge.b24.limits import Timeouts
+from bridge.b24.transport import Edge, never_sent
+from bridge.errors import B24TransportError
+
+
+class Server:
+    """A TCP server on 127.0.0.1 answering the n-th request with ``reply(request, n)``: bytes, or a list of
+    bytes and pauses (float seconds), ``"close"`` hanging up after them; None stays silent.  Records the
+    requests and counts the connections."""
+
+    def __init__(self, reply) -> None:
+        self.reply = reply
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> Server:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.server.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                request = head + await reader.readexactly(length)
+                self.requests.append(request)
+                answer = self.reply(request, len(self.requests))
+                if answer is None:
+                    await asyncio.sleep(3600)
+                parts = answer if isinstance(answer, list) else [answer]
+                for part in parts:
+                    if isinstance(part, float):
+                        await asyncio.sleep(part)
+                    elif isinstance(part, bytes):
+                        writer.write(part)
+                        await writer.drain()
+                if any(p == "close" or isinstance(p, bytes) and b"Connection: close" in p for p in parts):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+def ok(body: bytes = b'{"result":true}', *extra: bytes) -> bytes:
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+            + b"".join(h + b"\r\n" for h in extra) + b"\r\n" + body)
+
+
+def client(**kwargs) -> http11.Http11:
+    kwargs.setdefault("connect_timeout", 2.0)
+    kwargs.setdefault("read_timeout", 2.0)
+    kwargs.setdefault("pool_timeout", 2.0)
+    return http11.Http11(headers=[("Accept", "application/json"), ("User-Agent", "test")], **kwargs)
+
+
+def edge(**kwargs) -> Edge:
+    return Edge(Timeouts(connect=1.0, read=kwargs.pop("read", 1.0), pool=0.5), lambda: ["s3cr3t"], **kwargs)
+
+
+async def test_sends_the_request_and_reuses_the_connection():
+    async with Server(lambda request, n: ok(b'{"n":%d}' % n)) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        http = client()
+        first = await http.request("POST", f"{server.url}/rest/1/s3cr3t/batch?x=1", b'{"a":"\xd0\xb1"}',
+                                   [("Content-Type", "application/json; charset=utf-8")])
+        second = await http.request("GET", f"{server.url}/rest/1/s3cr3t/profile")
+        await http.aclose()
+    assert (first.status, first.content, second.content) == (200, b'{"n":1}', b'{"n":2}')
+    assert first.headers["content-type"] == "application/json"
+    assert server.connections == 1
+    head, _, body = server.requests[0].partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /rest/1/s3cr3t/batch?x=1 HTTP/1.1"
+    assert {b"Host: 127.0.0.1:%d" % port, b"Accept: application/json",
+            b"User-Agent: test", b"Content-Length: 10",
+            b"Content-Type: application/json; charset=utf-8"} <= set(lines[1:])
+    assert body == b'{"a":"\xd0\xb1"}'
+    assert server.requests[1].startswith(b"GET /rest/1/s3cr3t/profile HTTP/1.1\r\n")
+    assert b"Content-Length" not in server.requests[1]
+
+
+@pytest.mark.parametrize("framing", ["chunked", "gzip", "deflate", "raw deflate", "until close", "in pieces"])
+async def test_reads_every_framing_of_a_reply(framing):
+    body = '{"result":{"TITLE":"ООО Ромашка"}}'.encode() * 50
+
+    def reply(request, n):
+        if framing == "chunked":
+            chunks = [body[:100], body[100:]]
+            return (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n")
+        if framing == "gzip":
+            return ok(gzip.compress(body), b"Content-Encoding: gzip")
+        if framing == "deflate":
+            return ok(zlib.compress(body), b"Content-Encoding: deflate")
+        if framing == "raw deflate":
+            raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+            return ok(raw.compress(body) + raw.flush(), b"Content-Encoding: deflate")
+        if framing == "until close":
+            return [b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body]
+        whole = ok(body)
+        return [whole[:20], 0.05, whole[20:500], 0.05, whole[500:]]
+
+    async with Server(reply) as server:
+        http = client()
+        first = await http.request("GET", f"{server.url}/a")
+        second = await http.request("GET", f"{server.url}/b")
+        await http.aclose()
+    assert first.content == body and second.content == body
+    assert server.connections == (2 if framing == "until close" else 1)
+
+
+async def test_an_idle_connection_the_server_closed_is_replaced():
+    async with Server(lambda request, n: [ok(), "close"] if n == 1 else ok(b"again")) as server:
+        http = client()
+        await http.request("GET", f"{server.url}/a")  # kept alive by the client; the server hangs up after it
+        await asyncio.sleep(0.05)
+        second = await http.request("GET", f"{server.url}/b")
+        await http.aclose()
+    assert second.content == b"again"
+    assert server.connections == 2
+
+
+async def test_an_expired_idle_connection_is_not_reused():
+    async with Server(lambda request, n: ok()) as server:
+        http = client(keepalive_expiry=0.05)
+        await http.request("GET", f"{server.url}/a")
+        await asyncio.sleep(0.1)
+        await http.request("GET", f"{server.url}/b")
+        await http.aclose()
+    assert server.connections == 2
+
+
+async def test_a_refused_connection_was_never_sent():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    e = edge()
+    with pytest.raises(B24TransportError) as info:
+        await e.send("crm.deal.add", "POST", "http://x/rest/1/***/", f"http://127.0.0.1:{port}/rest/1/s3cr3t/", b"{}")
+    await e.aclose()
+    assert isinstance(info.value.__cause__, http11.ConnectError)
+    assert never_sent(info.value)
+    assert "s3cr3t" not in str(info.value) and f"127.0.0.1:{port}" in str(info.value)
+
+
+@pytest.mark.parametrize("server_does", ["stays silent", "hangs up", "answers garbage"])
+async def test_a_request_that_reached_the_server_may_have_been_applied(server_does):
+    answer = {"stays silent": None, "hangs up": "close", "answers garbage": b"NOT HTTP\r\n\r\n"}[server_does]
+    async with Server(lambda request, n: answer) as server:
+        e = edge(read=0.3)
+        with pytest.raises(B24TransportError) as info:
+            await e.send("crm.deal.add", "POST", "x", f"{server.url}/rest/1/s3cr3t/crm.deal.add", b"{}")
+        await e.aclose()
+    expected = {"stays silent": http11.ReadTimeout}.get(server_does, http11.RemoteProtocolError)
+    assert isinstance(info.value.__cause__, expected)
+    assert not never_sent(info.value), "a write whose fate is unknown must not be repeated blindly"
+    assert len(server.requests) == 1
+
+
+async def test_the_read_timeout_counts_from_the_last_byte():
+    whole = ok(b"x" * 40)
+    slow = [whole[:10], 0.2, whole[10:30], 0.2, whole[30:50], 0.2, whole[50:]]  # 0.6 s in all, 0.2 s gaps
+    async with Server(lambda request, n: slow) as server:
+        http = client(read_timeout=0.35)
+        reply = await http.request("GET", f"{server.url}/a")
+        await http.aclose()
+    assert reply.content == b"x" * 40
+
+
+async def test_no_free_connection_in_time_was_never_sent():
+    async with Server(lambda request, n: None if n == 1 else ok()) as server:
+        e = Edge(Timeouts(connect=1.0, read=5.0, pool=0.2), list, max_connections=1)
+        hanging = asyncio.create_task(e.send("crm.deal.add", "POST", "x", f"{server.url}/a", b"{}"))
+        await asyncio.sleep(0.1)
+        with pytest.raises(B24TransportError) as info:
+            await e.send("crm.deal.add", "POST", "x", f"{server.url}/b", b"{}")
+        hanging.cancel()
+        await asyncio.gather(hanging, return_exceptions=True)
+        assert (await e.send("crm.deal.get", "POST", "x", f"{server.url}/c", b"{}")).status == 200  # slot freed
+        await e.aclose()
+    assert isinstance(info.value.__cause__, http11.PoolTimeout)
+    assert never_sent(info.value)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")],
+                   check=True, capture_output=True)
+    return folder / "cert.pem", folder / "key.pem"
+
+
+async def test_tls_is_verified(certificate, monkeypatch):
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    requests = []
+
+    async def serve(reader, writer):
+        requests.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(ok(b"secure"))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_tls)
+    url = f"https://localhost:{server.sockets[0].getsockname()[1]}/rest/1/s3cr3t/profile"
+    try:
+        e = edge()  # certifi's bundle: a self-signed certificate is refused before anything is sent
+        with pytest.raises(B24TransportError) as info:
+            await e.send("profile", "POST", "x", url, b"{}")
+        await e.aclose()
+        assert isinstance(info.value.__cause__, http11.ConnectError) and never_sent(info.value)
+        assert "CERTIFICATE_VERIFY_FAILED" in str(info.value) and not requests
+
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted the way httpx trusts it
+        http11._default_ssl.cache_clear()
+        e = edge()
+        reply = await e.send("profile", "POST", "x", url, b"{}")
+        await e.aclose()
+        assert reply.content == b"secure"
+        assert requests[0].startswith(b"POST /rest/1/s3cr3t/profile HTTP/1.1\r\n")
+    finally:
+        http11._default_ssl.cache_clear()
+        server.close()
+
+
+async def test_a_proxy_named_by_the_environment_is_used(monkeypatch):
+    async with Server(lambda request, n: ok(b"direct")) as portal, \
+            Server(lambda request, n: ok(b"via the proxy")) as proxy:
+        portal_url = f"{portal.url}/rest/1/s3cr3t/profile"
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        e = edge()
+        reply = await e.send("profile", "POST", "http://portal/rest/1/***/profile", portal_url, b"{}")
+        await e.aclose()
+        assert reply.content == b"via the proxy"
+        assert proxy.requests[0].startswith(f"POST {portal_url} HTTP/1.1\r\n".encode())  # absolute form
+        assert not portal.requests
+
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        e = edge()
+        reply = await e.send("profile", "POST", "http://portal/rest/1/***/profile", portal_url, b"{}")
+        await e.aclose()
+        assert reply.content == b"direct" and len(proxy.requests) == 1
+
+
+async def test_httpx_on_request():
+    async with Server(lambda request, n: ok(b"via httpx")) as server:
+        e = edge(client="httpx")
+        reply = await e.send("profile", "POST", "http://portal/a", f"{server.url}/a", b"{}")
+        await e.aclose()
+    assert e.builtin is None and reply.content == b"via httpx"
+    assert b"python-httpx" not in server.requests[0]
