@@ -151,18 +151,25 @@ class _Connection(asyncio.Protocol):
 
     # ---------------------------------------------------------------------------------- httptools callbacks
 
+    def on_message_begin(self) -> None:
+        if self._reply is None:  # a second reply to one request: the connection cannot be trusted any more
+            self.close()
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        if self._reply is not None:
+            self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
-        assert self._parser is not None
+        if self._reply is None or self._parser is None:
+            return
         self._status = self._parser.get_status_code()
         self._headers_done = True
         self._until_eof = ("content-length" not in self._headers and "transfer-encoding" not in self._headers
                            and self._status not in (204, 304) and self._status >= 200)
 
     def on_body(self, body: bytes) -> None:
-        self._body.append(body)
+        if self._reply is not None:
+            self._body.append(body)
 
     def on_message_complete(self) -> None:
         if self._parser is not None and not self._until_eof:

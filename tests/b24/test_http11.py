@@ -147,6 +147,16 @@ async def test_an_idle_connection_the_server_closed_is_replaced():
     assert server.connections == 2
 
 
+async def test_a_connection_that_answered_twice_is_not_reused():
+    async with Server(lambda request, n: ok(b"one") + ok(b"two") if n == 1 else ok(b"three")) as server:
+        http = client()
+        first = await http.request("GET", f"{server.url}/a")
+        second = await http.request("GET", f"{server.url}/b")
+        await http.aclose()
+    assert (first.content, second.content) == (b"one", b"three")
+    assert server.connections == 2
+
+
 async def test_an_expired_idle_connection_is_not_reused():
     async with Server(lambda request, n: ok()) as server:
         http = client(keepalive_expiry=0.05)
