@@ -100,7 +100,15 @@ class Edge:
             self.builtin = http11.Http11(
                 connect_timeout=timeouts.connect, read_timeout=timeouts.read, pool_timeout=timeouts.pool,
                 max_connections=max_connections, headers=[*self._headers.items(), ("Accept-Encoding", "gzip, deflate")])
-        self.http = self._httpx(transport or httpx.AsyncHTTPTransport(limits=self._limits))
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None  # made at its first use: its TLS context costs ~20 ms
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The httpx client for what the own client does not send (a test's transport, ``client="httpx"``)."""
+        if self._http is None:
+            self._http = self._httpx(self._transport or httpx.AsyncHTTPTransport(limits=self._limits))
+        return self._http
 
     def _httpx(self, transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=SecretUrlTransport(transport), timeout=self._timeout,
@@ -170,8 +178,9 @@ class Edge:
     async def aclose(self) -> None:
         if self.builtin is not None:
             await self.builtin.aclose()
-        for http in [self.http, *self._proxied.values()]:
-            await http.aclose()
+        for http in [self._http, *self._proxied.values()]:
+            if http is not None:
+                await http.aclose()
 
 
 _JSON = {"Content-Type": "application/json; charset=utf-8"}

@@ -30,7 +30,8 @@ FIGURES = {
                r"CPU per event \d+ / \d+ µs"],
     "b24_coalescing": [r"HTTP requests +\d+", r"refused \(503\) +0"],
     "sandbox_cost": [r"after +\d+"],
-    "b24_http": [r"median: +floor +\d+ µs +httpx +\d+ µs +edge +\d+ µs +bridge +\d+ µs",
+    "b24_http": [r"median: +floor +\d+ µs +httpx +\d+ µs +edge +\d+ µs +edge/httpx +\d+ µs +bridge +\d+ µs "
+                 r"+bridge/httpx +\d+ µs",
                  r"against the floor: httpx \d+\.\d\d×"],
     "memory": [r"backlog +\d+ +(\d+\.\d +){5}", r"against \d+ \(same run\): the relay's peak [+-]\d+\.\d MB "
                r"\(\d+\.\d\d×\), the consumers' peak [+-]\d+\.\d MB \(\d+\.\d\d×\)"],
