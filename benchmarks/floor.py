@@ -1,0 +1,182 @@
+"""The least a consumer process can spend per event on this machine, at the rate events reach it.
+
+    python -m benchmarks.floor                        # 50, 100 and 2,000 messages/s, 10 s each
+    python -m benchmarks.floor --rates 50 --seconds 30
+
+Issue 12 asks for consumers at ≤ 1.5 CPU ms per event; end to end, at 100 events/s over two consumer
+processes, each process receives 50 a second.  This measures what any consumer would pay for that before
+doing anything of its own.  A child process publishes ~1.3 KB messages to one queue at a fixed rate (its CPU
+is not counted); this process consumes them with aio-pika on uvloop, prefetch 32, the way the bridge does,
+and per message does:
+
+- **ack** — the delivery and its ack, nothing else: the floor of any consumer that acknowledges each message;
+- **+pg** — then one PostgreSQL statement (an idempotent insert of the message id into a temporary table,
+  autocommit, one pooled connection): the least an idempotent consumer can store;
+- **+http** — then one HTTP request to a local server process through the bridge's own client
+  (``bridge.b24.http11``): the least a consumer that writes to the portal sends (the bridge sends ≈ 0.7
+  requests per event at a steady 100/s, fewer when batches fill).
+
+And, on its own, the CPU of one **timer wake-up** (``asyncio.sleep`` of 1, 5, 20 ms on uvloop): a process
+that goes idle between events pays a wake-up for each; on some virtual machines that costs more than the
+work it wakes for.
+
+CPU is this process's run time from ``/proc/self/schedstat`` (nanoseconds, what the scheduler charged it),
+divided by the messages.  docs/performance.md ("Consumer", *The floor at a steady rate*) reads it beside the
+end-to-end consumers' CPU per event at the same rate per process.  Linux only (``/proc``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import uuid
+
+import aio_pika
+import asyncpg
+
+from bridge.b24 import http11
+from bridge.runner import loop_factory
+from bridge.settings import Settings
+
+BODY = b"x" * 1300
+PUBLISHER = """
+import asyncio, sys, time, aio_pika
+async def main(url, queue, rate, n):
+    connection = await aio_pika.connect(url)
+    channel = await connection.channel()
+    due = time.perf_counter()
+    for i in range(n):
+        await channel.default_exchange.publish(aio_pika.Message(b"x" * 1300, message_id=str(i)), routing_key=queue)
+        due += 1 / rate
+        if due > time.perf_counter():
+            await asyncio.sleep(due - time.perf_counter())
+    await connection.close()
+asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])))
+"""
+SERVER = """
+import asyncio, sys
+REPLY = b'HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: 42\\r\\n\\r\\n'
+REPLY += b'{"result":{"ID":"1"},"time":{"start":0.01}}'[:42]
+class Echo(asyncio.Protocol):
+    def connection_made(self, transport): self.transport, self.buffer = transport, b""
+    def data_received(self, data):
+        self.buffer += data
+        while b"\\r\\n\\r\\n" in self.buffer:
+            head, _, rest = self.buffer.partition(b"\\r\\n\\r\\n")
+            length = next((int(l.split(b":")[1]) for l in head.split(b"\\r\\n") if l.lower().startswith(b"content-length:")), 0)
+            if len(rest) < length: return
+            self.buffer = rest[length:]
+            self.transport.write(REPLY)
+async def main():
+    server = await asyncio.get_running_loop().create_server(Echo, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+asyncio.run(main())
+"""
+
+
+def run_time() -> int:
+    """Nanoseconds this process has run (the scheduler's own account, not sampled ticks)."""
+    with open("/proc/self/schedstat", encoding="ascii") as f:
+        return int(f.read().split()[0])
+
+
+async def consume(amqp_url: str, rate: float, seconds: float, work) -> float:
+    """CPU µs per message of this process while it receives ``rate`` messages/s for ``seconds`` and does
+    ``work(message)`` before each ack."""
+    n = max(int(rate * seconds), 20)
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=32)
+        queue = await channel.declare_queue(f"bench-floor-{uuid.uuid4().hex[:8]}", exclusive=True)
+        done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        seen, started = 0, 0
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            nonlocal seen, started
+            if seen == 0:
+                started = run_time()
+            await work(message)
+            await message.ack()
+            seen += 1
+            if seen == n and not done.done():
+                done.set_result((run_time() - started) / (n - 1) / 1000)
+
+        await queue.consume(on_message)
+        publisher = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", PUBLISHER, amqp_url, queue.name, str(rate), str(n))
+        await publisher.wait()
+        return await asyncio.wait_for(done, 60)
+    finally:
+        await connection.close()
+
+
+async def timer_wake(gap: float, seconds: float) -> float:
+    """CPU µs of one ``asyncio.sleep(gap)`` (the wake-up after it)."""
+    n = max(int(seconds / gap), 20)
+    started = run_time()
+    for _ in range(n):
+        await asyncio.sleep(gap)
+    return (run_time() - started) / n / 1000
+
+
+async def main(args: argparse.Namespace) -> None:
+    settings = Settings()
+    amqp_url = settings.amqp_url.get_secret_value()
+    pool = await asyncpg.create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=1,
+                                     init=lambda c: c.execute("CREATE TEMP TABLE IF NOT EXISTS floor_inbox "
+                                                              "(id text PRIMARY KEY)"))
+    server = await asyncio.create_subprocess_exec(sys.executable, "-c", SERVER, stdin=asyncio.subprocess.PIPE,
+                                                  stdout=asyncio.subprocess.PIPE)
+    assert server.stdout is not None and server.stdin is not None
+    port = int(await asyncio.wait_for(server.stdout.readline(), 10))
+    http = http11.Http11(connect_timeout=5, read_timeout=30, pool_timeout=30)
+    url = f"http://127.0.0.1:{port}/rest/1/code/crm.deal.update"
+
+    async def ack_only(message) -> None:
+        return None
+
+    async def with_pg(message) -> None:
+        async with pool.acquire() as conn:
+            await conn.execute("INSERT INTO floor_inbox VALUES ($1) ON CONFLICT DO NOTHING",
+                               f"{time.monotonic_ns()}-{message.message_id}")
+
+    async def with_http(message) -> None:
+        await with_pg(message)
+        reply = await http.request("POST", url, b'{"id":1,"fields":{"TITLE":"x"}}',
+                                   [("Content-Type", "application/json")])
+        if reply.status != 200:
+            raise RuntimeError(f"the local server answered {reply.status}")
+
+    works = {"ack": ack_only, "+pg": with_pg, "+http": with_http}
+    print(f"CPU µs per message of one consumer process (aio-pika, uvloop, prefetch 32; {len(BODY)} B messages, "
+          f"{args.seconds:g} s per rate; /proc/self/schedstat)")
+    try:
+        for rate in args.rates:
+            figures = {name: await consume(amqp_url, rate, args.seconds, work) for name, work in works.items()}
+            print(f"{rate:7g} msg/s: " + "   ".join(f"{name} {value:6.0f} µs" for name, value in figures.items()),
+                  flush=True)
+        wakes = {gap: await timer_wake(gap, min(args.seconds, 2.0)) for gap in (0.001, 0.005, 0.02)}
+        print("one timer wake-up (asyncio.sleep): " + "   ".join(f"{gap * 1000:g} ms {us:5.0f} µs"
+                                                                 for gap, us in wakes.items()))
+    finally:
+        await http.aclose()
+        await pool.close()
+        server.stdin.close()
+        await server.wait()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=[50.0, 100.0, 2000.0],
+                        help="messages per second, comma-separated (default 50,100,2000)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per rate and kind of work")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run (CI): 200 msg/s for 0.5 s")
+    parsed = parser.parse_args()
+    if parsed.smoke:
+        parsed.rates, parsed.seconds = [200.0], 0.5
+    with asyncio.Runner(loop_factory=loop_factory(Settings().event_loop)) as runner:
+        runner.run(main(parsed))
