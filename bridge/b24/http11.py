@@ -30,6 +30,7 @@ from urllib.parse import quote, urlsplit
 import httptools
 
 KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is reused; a server may close it after its own timeout
+HAPPY_EYEBALLS_DELAY = 0.25  # anyio's (httpx's) default: an IPv6 address that hangs does not eat the connect timeout
 
 
 class HTTPError(Exception):
@@ -107,6 +108,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
+        self.expiry = KEEPALIVE_EXPIRY  # seconds it may stay idle: ours, or less when the server says so
         self._parser: httptools.HttpResponseParser | None = None
         self._reply: asyncio.Future[Response] | None = None
         self._status = 0
@@ -163,15 +165,21 @@ class _Connection(asyncio.Protocol):
         if self._reply is None or self._parser is None:
             return
         self._status = self._parser.get_status_code()
+        if self._status < 200:  # an interim reply (100 Continue, 103 Early Hints): the real one follows
+            return
         self._headers_done = True
-        self._until_eof = ("content-length" not in self._headers and "transfer-encoding" not in self._headers
-                           and self._status not in (204, 304) and self._status >= 200)
+        chunked = self._headers.get("transfer-encoding", "").rsplit(",", 1)[-1].strip().lower() == "chunked"
+        self._until_eof = ("content-length" not in self._headers and not chunked
+                           and self._status not in (204, 304))
 
     def on_body(self, body: bytes) -> None:
         if self._reply is not None:
             self._body.append(body)
 
     def on_message_complete(self) -> None:
+        if self._reply is not None and self._status < 200:  # end of an interim reply: wait for the real one
+            self._status, self._headers, self._body = 0, {}, []
+            return
         if self._parser is not None and not self._until_eof:
             self._keep_alive = self._parser.should_keep_alive()
         reply, self._reply, self._parser = self._reply, None, None
@@ -252,6 +260,7 @@ class Http11:
                 raise
             if connection.reusable and not self._closed:
                 connection.idle_since = asyncio.get_running_loop().time()
+                connection.expiry = _keepalive(response.headers.get("keep-alive"), self.keepalive_expiry)
                 self._idle.setdefault(origin, []).append(connection)
             else:
                 connection.close()
@@ -266,7 +275,7 @@ class Http11:
         now = asyncio.get_running_loop().time()
         while idle:
             connection = idle.pop()  # the most recently used: the least likely to have been closed by the server
-            if not connection.closed and now - connection.idle_since < self.keepalive_expiry:
+            if not connection.closed and now - connection.idle_since < connection.expiry:
                 return connection
             connection.close()
         return None
@@ -280,7 +289,7 @@ class Http11:
             async with asyncio.timeout(self.connect_timeout):
                 _, connection = await loop.create_connection(
                     lambda: _Connection(origin), origin.host, origin.port, ssl=tls,
-                    server_hostname=origin.host if tls else None)
+                    server_hostname=origin.host if tls else None, happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY)
         except TimeoutError:
             raise ConnectTimeout(f"no connection to {origin.host}:{origin.port} within "
                                  f"{self.connect_timeout:g} s") from None
@@ -289,8 +298,8 @@ class Http11:
         return connection
 
     async def _exchange(self, connection: _Connection, request: bytes) -> Response:
-        if connection.closed:
-            raise RemoteProtocolError(f"{connection.origin.host} closed the connection")
+        if connection.closed:  # nothing written yet: the request surely did not reach the server
+            raise ConnectError(f"{connection.origin.host} closed the connection before the request was sent")
         reply = connection.start(request)
         loop = asyncio.get_running_loop()
         timer: asyncio.TimerHandle | None = None
@@ -317,6 +326,21 @@ class Http11:
             for connection in idle:
                 connection.close()
         self._idle.clear()
+
+
+def _keepalive(header: str | None, default: float) -> float:
+    """How long an idle connection may be reused: ``default``, or a second less than the server's
+    ``Keep-Alive: timeout=N`` (Apache's is 5 s, as our default: its clock starts before ours, so a request sent
+    just before our expiry would meet the server's close)."""
+    if header:
+        for part in header.split(","):
+            name, _, value = part.partition("=")
+            if name.strip().lower() == "timeout":
+                try:
+                    return min(default, max(0.0, float(value.strip()) - 1.0))
+                except ValueError:
+                    break
+    return default
 
 
 def _decoded(response: Response, origin: _Origin) -> Response:

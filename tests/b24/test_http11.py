@@ -19,6 +19,14 @@ from bridge.b24.transport import Edge, never_sent
 from bridge.errors import B24TransportError
 
 
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_environment(monkeypatch):
+    """A proxy in the developer's or CI's environment would send these requests through httpx."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
 class Server:
     """A TCP server on 127.0.0.1 answering the n-th request with ``reply(request, n)``: bytes, or a list of
     bytes and pauses (float seconds), ``"close"`` hanging up after them; None stays silent.  Records the
@@ -136,6 +144,36 @@ async def test_reads_every_framing_of_a_reply(framing):
     assert server.connections == (2 if framing == "until close" else 1)
 
 
+@pytest.mark.parametrize("interim", [b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"])
+async def test_an_interim_reply_is_not_the_reply(interim):
+    async with Server(lambda request, n: [interim, 0.05, ok(b'{"n":%d}' % n)]) as server:
+        http = client()
+        first = await http.request("POST", f"{server.url}/a", b"{}")
+        second = await http.request("POST", f"{server.url}/b", b"{}")  # not given the first request's reply
+        await http.aclose()
+    assert (first.status, first.content, second.content) == (200, b'{"n":1}', b'{"n":2}')
+    assert "link" not in first.headers
+
+
+async def test_a_transfer_encoding_other_than_chunked_ends_with_the_connection():
+    reply = [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\nbody", "close"]
+    async with Server(lambda request, n: reply) as server:
+        http = client()
+        first = await http.request("GET", f"{server.url}/a")
+        second = await http.request("GET", f"{server.url}/b")
+        await http.aclose()
+    assert first.content == second.content == b"body" and server.connections == 2
+
+
+async def test_the_servers_keep_alive_timeout_is_respected():
+    async with Server(lambda request, n: ok(b"x", b"Keep-Alive: timeout=1, max=100")) as server:
+        http = client()  # our own expiry is 5 s; the server's 1 s, less a second for the way: never reused
+        await http.request("GET", f"{server.url}/a")
+        await http.request("GET", f"{server.url}/b")
+        await http.aclose()
+    assert server.connections == 2
+
+
 async def test_an_idle_connection_the_server_closed_is_replaced():
     async with Server(lambda request, n: [ok(), "close"] if n == 1 else ok(b"again")) as server:
         http = client()
@@ -196,9 +234,9 @@ async def test_a_request_that_reached_the_server_may_have_been_applied(server_do
 
 async def test_the_read_timeout_counts_from_the_last_byte():
     whole = ok(b"x" * 40)
-    slow = [whole[:10], 0.2, whole[10:30], 0.2, whole[30:50], 0.2, whole[50:]]  # 0.6 s in all, 0.2 s gaps
+    slow = [whole[:10], 0.2, whole[10:20], 0.2, whole[20:30], 0.2, whole[30:40], 0.2, whole[40:]]  # 0.8 s, 0.2 s gaps
     async with Server(lambda request, n: slow) as server:
-        http = client(read_timeout=0.35)
+        http = client(read_timeout=0.5)
         reply = await http.request("GET", f"{server.url}/a")
         await http.aclose()
     assert reply.content == b"x" * 40
