@@ -38,8 +38,9 @@ USER_AGENT = f"onec-b24-bridge/{__version__}"
 HttpClient = Literal["builtin", "httpx"]
 
 # The request surely never reached the portal: safe to repeat whatever the method does.
+# httpx.ProxyError: the proxy refused the CONNECT tunnel (or the SOCKS handshake): nothing reached the portal.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol,
-               http11.NotSent)
+               httpx.ProxyError, http11.NotSent)
 
 
 class SecretUrlTransport(httpx.AsyncBaseTransport):
@@ -166,6 +167,8 @@ class Edge:
             proxy = proxies.get(parts.scheme) or proxies.get("all")
             if proxy and urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
                 proxy = None
+            if proxy and "://" not in proxy:  # HTTPS_PROXY=host:3128, as httpx reads it
+                proxy = f"http://{proxy}"
             self._proxies[key] = proxy
         return self._proxies[key]
 

@@ -320,6 +320,19 @@ async def test_a_proxy_named_by_the_environment_is_used(monkeypatch):
         assert reply.content == b"direct" and len(proxy.requests) == 1
 
 
+async def test_a_proxy_that_refuses_the_tunnel_was_never_sent(monkeypatch):
+    refuse = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
+    async with Server(lambda request, n: refuse) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url.removeprefix("http://"))  # no scheme: http://, as httpx reads it
+        e = edge()
+        with pytest.raises(B24TransportError) as info:
+            await e.send("crm.deal.add", "POST", "https://portal/rest/1/***/", "https://portal.invalid/rest/1/s3cr3t/",
+                         b"{}")
+        await e.aclose()
+    assert proxy.requests[0].startswith(b"CONNECT portal.invalid:443 HTTP/1.1\r\n")
+    assert never_sent(info.value) and "s3cr3t" not in str(info.value)
+
+
 async def test_httpx_on_request():
     async with Server(lambda request, n: ok(b"via httpx")) as server:
         e = edge(client="httpx")
