@@ -34,7 +34,10 @@ def setup(settings: Settings) -> None:
     for entry in settings.console_users:  # user:password — the password is the secret, the whole entry too
         logs.register_secret(entry.get_secret_value())
         logs.register_secret(entry.get_secret_value().partition(":")[2])
-    for secret in (settings.database_url, settings.amqp_url):
+    if settings.b24_proxy_url:
+        logs.register_secret(settings.b24_proxy_url.get_secret_value())
+    for secret in (settings.database_url, settings.amqp_url, *((settings.b24_proxy_url,) if settings.b24_proxy_url
+                                                               else ())):
         password = urlsplit(secret.get_secret_value()).password
         if password and len(password) >= MIN_BARE_PASSWORD:
             logs.register_secret(password)

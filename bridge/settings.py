@@ -112,7 +112,11 @@ class Settings(BaseSettings):
     )
     b24_http_client: Literal["builtin", "httpx"] = Field(
         "builtin", description="HTTP client for the portal: the bridge's own HTTP/1.1 client (less CPU per "
-        "request) or httpx; httpx is used anyway when HTTPS_PROXY/HTTP_PROXY/ALL_PROXY names a proxy for the portal"
+        "request) or httpx (always with b24_proxy_url)"
+    )
+    b24_proxy_url: SecretStr | None = Field(
+        None, description="an HTTP proxy for every request to the portal and the OAuth server "
+        "(http://[user:password@]host:port; an https:// portal is tunnelled with CONNECT); HTTPS_PROXY is not read"
     )
     b24_oauth_client_id: str | None = Field(
         None, description="OAuth app mode instead of the webhook: the app's client_id (needs the three below)"

@@ -74,6 +74,7 @@ class B24Client:
         user_agent: str = USER_AGENT,
         rng: random.Random | None = None,
         http_client: HttpClient = "builtin",
+        proxy: str | None = None,
     ) -> None:
         self.auth = auth
         self.retry = retry
@@ -81,7 +82,7 @@ class B24Client:
         self.bucket: Bucket = bucket if bucket is not None else LocalBucket(rate)
         self.operating = OperatingTracker(operating)
         self._rng = rng or random.Random()
-        self._edge = Edge(timeouts, auth.secrets, transport, user_agent, client=http_client)
+        self._edge = Edge(timeouts, auth.secrets, transport, user_agent, client=http_client, proxy=proxy)
         if isinstance(auth, OAuthAuth):
             auth.bind(self._fetch_raw)
         self._coalescer = (

@@ -67,4 +67,5 @@ def client_from_settings(
         bucket=bucket,
         transport=transport,
         http_client=settings.b24_http_client,
+        proxy=settings.b24_proxy_url.get_secret_value() if settings.b24_proxy_url else None,
     )

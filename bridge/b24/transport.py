@@ -2,9 +2,9 @@
 
 Requests go through the bridge's own HTTP/1.1 client (:mod:`bridge.b24.http11`: a request costs a
 consumer a fraction of httpx's CPU), or through httpx when a transport is given (the tests'
-``MockTransport``, an in-process app), when the environment names a proxy for the portal's host
-(``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, minus ``NO_PROXY``) or when ``BRIDGE_B24_HTTP_CLIENT=httpx``
-asks for it.
+``MockTransport``, an in-process app), when a proxy is configured (``BRIDGE_B24_PROXY_URL``; the
+environment's ``HTTPS_PROXY`` is not read, as it never was: a variable meant for other programs must not
+reroute the portal's traffic) or when ``BRIDGE_B24_HTTP_CLIENT=httpx`` asks for it.
 
 The own client gets the real URL directly and its errors name the host only.  Through httpx every request
 is built with a *display* URL (the webhook code shown as ``***``, no OAuth query) and carries the real URL
@@ -18,11 +18,9 @@ client's exceptions become :class:`~bridge.errors.B24TransportError` here, once,
 from __future__ import annotations
 
 import time
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -87,17 +85,16 @@ class Edge:
         user_agent: str = USER_AGENT,
         max_connections: int = 20,
         client: HttpClient = "builtin",
+        proxy: str | None = None,
     ) -> None:
         self._secrets = secrets
-        self._network = transport is None  # a real network, where the environment's proxy settings apply
-        self._proxies: dict[str, str | None] = {}  # scheme://host → the proxy the environment names, or None
-        self._proxied: dict[str, httpx.AsyncClient] = {}  # proxy URL → an httpx client through it
+        self._proxy = proxy_url(proxy) if proxy else None
         self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._timeout = httpx.Timeout(connect=timeouts.connect, read=timeouts.read, write=timeouts.read,
                                       pool=timeouts.pool)
         self._headers = {"Accept": "application/json", "User-Agent": user_agent}
         self.builtin: http11.Http11 | None = None
-        if transport is None and client == "builtin":
+        if transport is None and client == "builtin" and self._proxy is None:
             self.builtin = http11.Http11(
                 connect_timeout=timeouts.connect, read_timeout=timeouts.read, pool_timeout=timeouts.pool,
                 max_connections=max_connections, headers=[*self._headers.items(), ("Accept-Encoding", "gzip, deflate")])
@@ -106,36 +103,33 @@ class Edge:
 
     @property
     def http(self) -> httpx.AsyncClient:
-        """The httpx client for what the own client does not send (a test's transport, ``client="httpx"``)."""
+        """The httpx client for what the own client does not send (a test's transport, a proxy, ``client="httpx"``)."""
         if self._http is None:
-            self._http = self._httpx(self._transport or httpx.AsyncHTTPTransport(limits=self._limits))
+            inner = self._transport or httpx.AsyncHTTPTransport(limits=self._limits, proxy=self._proxy)
+            self._http = httpx.AsyncClient(transport=SecretUrlTransport(inner), timeout=self._timeout,
+                                           follow_redirects=False, headers=self._headers)
         return self._http
-
-    def _httpx(self, transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=SecretUrlTransport(transport), timeout=self._timeout,
-                                 follow_redirects=False, headers=self._headers)
 
     def scrub(self, text: str) -> str:
         for secret in self._secrets():
             if secret:
                 text = text.replace(secret, "***")
+        if self._proxy:
+            text = text.replace(self._proxy, "***")
         return redact(text)
 
     async def send(
         self, label: str, verb: str, display_url: str, real_url: str | None, content: bytes | None = None
     ) -> Reply:
-        url = real_url if real_url is not None else display_url
-        proxy = self._proxy_for(url) if self._network else None
-        if proxy is None and self.builtin is not None:
-            return await self._send_builtin(label, verb, url, content)
-        http = self.http if proxy is None else self._through(proxy)
+        if self.builtin is not None:
+            return await self._send_builtin(label, verb, real_url if real_url is not None else display_url, content)
         headers = _JSON if content is not None else None
         extensions = {REAL_URL: real_url} if real_url is not None else None
-        request = http.build_request(verb, display_url, content=content, headers=headers, extensions=extensions)
+        request = self.http.build_request(verb, display_url, content=content, headers=headers, extensions=extensions)
         started = time.perf_counter()
         try:
             with edges.http(label, TRANSPORT, self.scrub):
-                response = await http.send(request)
+                response = await self.http.send(request)
         finally:
             seconds = time.perf_counter() - started
             metrics.REQUEST_SECONDS.labels(label).observe(seconds)
@@ -157,33 +151,16 @@ class Edge:
         return Reply(status, headers.get("content-type", ""), self.scrub(location) if location else None, content,
                      seconds)
 
-    def _proxy_for(self, url: str) -> str | None:
-        """The proxy the environment names for this URL's host (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``
-        unless ``NO_PROXY`` excludes it), read once per host; None: direct."""
-        parts = urlsplit(url)
-        key = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
-        if key not in self._proxies:
-            proxies = urllib.request.getproxies_environment()
-            proxy = proxies.get(parts.scheme) or proxies.get("all")
-            if proxy and urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
-                proxy = None
-            if proxy and "://" not in proxy:  # HTTPS_PROXY=host:3128, as httpx reads it
-                proxy = f"http://{proxy}"
-            self._proxies[key] = proxy
-        return self._proxies[key]
-
-    def _through(self, proxy: str) -> httpx.AsyncClient:
-        """An httpx client that sends through ``proxy`` (the secret URL is swapped in below it, as always)."""
-        if proxy not in self._proxied:
-            self._proxied[proxy] = self._httpx(httpx.AsyncHTTPTransport(proxy=proxy, limits=self._limits))
-        return self._proxied[proxy]
-
     async def aclose(self) -> None:
         if self.builtin is not None:
             await self.builtin.aclose()
-        for http in [self._http, *self._proxied.values()]:
-            if http is not None:
-                await http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
+
+
+def proxy_url(proxy: str) -> str:
+    """A proxy address as httpx takes it: ``host:3128`` means ``http://host:3128``, as curl reads it."""
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 _JSON = {"Content-Type": "application/json; charset=utf-8"}

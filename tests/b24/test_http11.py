@@ -13,18 +13,11 @@ import zlib
 
 import pytest
 
-from bridge.b24 import http11
+from bridge.b24 import client_from_settings, http11
 from bridge.b24.limits import Timeouts
 from bridge.b24.transport import Edge, never_sent
 from bridge.errors import B24TransportError
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy_from_the_environment(monkeypatch):
-    """A proxy in the developer's or CI's environment would send these requests through httpx."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
+from bridge.settings import Settings
 
 
 class Server:
@@ -301,30 +294,28 @@ async def test_tls_is_verified(certificate, monkeypatch):
         server.close()
 
 
-async def test_a_proxy_named_by_the_environment_is_used(monkeypatch):
+async def test_a_configured_proxy_is_used_and_the_environments_is_not(monkeypatch):
     async with Server(lambda request, n: ok(b"direct")) as portal, \
             Server(lambda request, n: ok(b"via the proxy")) as proxy:
         portal_url = f"{portal.url}/rest/1/s3cr3t/profile"
-        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)  # meant for other programs: the bridge does not read it
         e = edge()
         reply = await e.send("profile", "POST", "http://portal/rest/1/***/profile", portal_url, b"{}")
         await e.aclose()
-        assert reply.content == b"via the proxy"
-        assert proxy.requests[0].startswith(f"POST {portal_url} HTTP/1.1\r\n".encode())  # absolute form
-        assert not portal.requests
+        assert reply.content == b"direct" and not proxy.requests
 
-        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-        e = edge()
+        e = edge(proxy=proxy.url)  # BRIDGE_B24_PROXY_URL
         reply = await e.send("profile", "POST", "http://portal/rest/1/***/profile", portal_url, b"{}")
         await e.aclose()
-        assert reply.content == b"direct" and len(proxy.requests) == 1
+    assert reply.content == b"via the proxy"
+    assert proxy.requests[0].startswith(f"POST {portal_url} HTTP/1.1\r\n".encode())  # absolute form
+    assert len(portal.requests) == 1
 
 
-async def test_a_proxy_that_refuses_the_tunnel_was_never_sent(monkeypatch):
+async def test_a_proxy_that_refuses_the_tunnel_was_never_sent():
     refuse = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
     async with Server(lambda request, n: refuse) as proxy:
-        monkeypatch.setenv("HTTPS_PROXY", proxy.url.removeprefix("http://"))  # no scheme: http://, as httpx reads it
-        e = edge()
+        e = edge(proxy=proxy.url.removeprefix("http://"))  # no scheme: http://, as curl and httpx read it
         with pytest.raises(B24TransportError) as info:
             await e.send("crm.deal.add", "POST", "https://portal/rest/1/***/", "https://portal.invalid/rest/1/s3cr3t/",
                          b"{}")
@@ -340,3 +331,13 @@ async def test_httpx_on_request():
         await e.aclose()
     assert e.builtin is None and reply.content == b"via httpx"
     assert b"python-httpx" not in server.requests[0]
+
+
+async def test_the_proxy_setting_reaches_the_client():
+    envelope = b'{"result":{"ID":"1","NAME":"Admin"},"time":{"start":1.0,"finish":1.01,"duration":0.01}}'
+    async with Server(lambda request, n: ok(envelope)) as proxy:
+        b24 = client_from_settings(Settings(b24_webhook_url="http://portal.invalid/rest/1/s3cr3t/",
+                                            b24_proxy_url=proxy.url))
+        async with b24:
+            assert (await b24.call("profile"))["NAME"] == "Admin"
+    assert proxy.requests[0].startswith(b"POST http://portal.invalid/rest/1/s3cr3t/profile")

@@ -223,10 +223,10 @@ def test_each_component_gets_only_the_secrets_it_needs():
     # code's default, the local sandbox); the OAuth keys are optional
     assert keys(f"{FULL}-consumer-deal") == {
         "BRIDGE_DATABASE_URL": False, "BRIDGE_AMQP_URL": False, "BRIDGE_B24_WEBHOOK_URL": False,
-        "BRIDGE_B24_OAUTH_CLIENT_SECRET": True, "BRIDGE_B24_OAUTH_REFRESH_TOKEN": True}
+        "BRIDGE_B24_OAUTH_CLIENT_SECRET": True, "BRIDGE_B24_OAUTH_REFRESH_TOKEN": True, "BRIDGE_B24_PROXY_URL": True}
     assert keys(f"{FULL}-reconcile") == {  # reads PostgreSQL and Bitrix24, never RabbitMQ
         "BRIDGE_DATABASE_URL": False, "BRIDGE_B24_WEBHOOK_URL": False, "BRIDGE_B24_OAUTH_CLIENT_SECRET": True,
-        "BRIDGE_B24_OAUTH_REFRESH_TOKEN": True}
+        "BRIDGE_B24_OAUTH_REFRESH_TOKEN": True, "BRIDGE_B24_PROXY_URL": True}
     secret = one(manifests, "Secret", FULL).doc["stringData"]
     assert set(secret) == {"BRIDGE_DATABASE_URL", "BRIDGE_AMQP_URL", "BRIDGE_INGEST_TOKENS", "BRIDGE_B24_WEBHOOK_URL"}
 

@@ -43,3 +43,9 @@ def test_console_passwords_tokens_and_session_key_are_hidden():
                         console_session_key=SecretStr("session-key-abcdefgh"))
     line = _line(settings, "Console-Pa55word second-pass console-token-0123456789 session-key-abcdefgh anna")
     assert line["msg"] == "*** *** *** *** anna"  # the user name stays: it is who did something
+
+
+def test_the_proxy_url_and_its_password_are_hidden():
+    settings = Settings(b24_proxy_url=SecretStr("http://squid:Pr0xy-Pa55word@proxy.corp:3128"))
+    line = _line(settings, "proxy http://squid:Pr0xy-Pa55word@proxy.corp:3128 refused; password Pr0xy-Pa55word")
+    assert "Pr0xy-Pa55word" not in line["msg"] and line["msg"].startswith("proxy *** refused")

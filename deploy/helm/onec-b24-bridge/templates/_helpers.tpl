@@ -297,7 +297,7 @@ spec:
      (an optional key left the code's default, the local sandbox, and consumers waiting for a portal that never
      answers); in OAuth mode (env.BRIDGE_B24_OAUTH_CLIENT_ID) the webhook is not read. */}}
 {{- define "bridge.b24SecretKeys" -}}
-{{- $optional := list "BRIDGE_B24_OAUTH_CLIENT_SECRET" "BRIDGE_B24_OAUTH_REFRESH_TOKEN" -}}
+{{- $optional := list "BRIDGE_B24_OAUTH_CLIENT_SECRET" "BRIDGE_B24_OAUTH_REFRESH_TOKEN" "BRIDGE_B24_PROXY_URL" -}}
 {{- $keys := list -}}
 {{- if include "bridge.oauthMode" . -}}
 {{- $optional = append $optional "BRIDGE_B24_WEBHOOK_URL" -}}
