@@ -20,6 +20,7 @@ Messages name the host, never the path: the path of a webhook holds its secret.
 from __future__ import annotations
 
 import asyncio
+import select
 import ssl
 import zlib
 from collections.abc import Iterable
@@ -85,13 +86,16 @@ class _Origin:
         return (host if self.port == default else f"{host}:{self.port}").encode("idna")
 
 
-@lru_cache(maxsize=256)
 def _split(url: str) -> tuple[_Origin, bytes]:
-    """The origin and the request target (path and query, ASCII) of an absolute http(s) URL."""
+    """The origin and the request target (path and query, ASCII) of an absolute http(s) URL.  (Not cached:
+    an OAuth request's query holds tokens, which a cache would keep after they are replaced.)"""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConnectError(f"not an absolute http(s) URL (scheme {parts.scheme!r})")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise ConnectError(f"the port of {parts.hostname} is not a port number") from None
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         raw = target.encode("ascii")
@@ -205,6 +209,18 @@ class _Connection(asyncio.Protocol):
         self.transport.write(request)
         return self._reply
 
+    def readable(self) -> bool:
+        """Whether the idle socket has something to read: the server's close (or bytes nobody asked for) that
+        reached the machine but not yet the event loop.  Checked before reuse, as httpcore does, so that a
+        request is not written to a connection already closed (its fate would then be unknown)."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is None:
+            return False
+        try:
+            return bool(select.select([sock.fileno()], [], [], 0)[0])
+        except (OSError, ValueError):  # closed under us
+            return True
+
     @property
     def reusable(self) -> bool:
         return self._keep_alive and not self.closed
@@ -275,7 +291,8 @@ class Http11:
         now = asyncio.get_running_loop().time()
         while idle:
             connection = idle.pop()  # the most recently used: the least likely to have been closed by the server
-            if not connection.closed and now - connection.idle_since < connection.expiry:
+            if not connection.closed and now - connection.idle_since < connection.expiry and \
+                    not connection.readable():
                 return connection
             connection.close()
         return None

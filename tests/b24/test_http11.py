@@ -9,6 +9,8 @@ import gzip
 import socket
 import ssl
 import subprocess
+import threading
+import time
 import zlib
 
 import pytest
@@ -186,6 +188,39 @@ async def test_a_connection_that_answered_twice_is_not_reused():
         await http.aclose()
     assert (first.content, second.content) == (b"one", b"three")
     assert server.connections == 2
+
+
+async def test_a_close_the_event_loop_has_not_seen_yet_is_noticed_before_reuse():
+    listener = socket.create_server(("127.0.0.1", 0))
+    replies = [ok(b"first"), ok(b"again")]
+
+    def serve() -> None:  # in a thread: its close reaches the client's socket while the client's loop is blocked
+        for reply in replies:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(reply)
+                time.sleep(0.05)
+        listener.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    http = client()
+    assert (await http.request("GET", f"{url}/a")).content == b"first"
+    time.sleep(0.3)  # noqa: ASYNC251 - the server closes meanwhile; the loop does not run, so sees no EOF
+    second = await http.request("POST", f"{url}/b", b"{}")
+    await http.aclose()
+    thread.join(5)
+    assert second.content == b"again"
+
+
+async def test_a_url_with_a_bad_port_is_never_sent():
+    e = edge()
+    with pytest.raises(B24TransportError) as info:
+        await e.send("crm.deal.add", "POST", "x", "http://portal.example:99999x/rest/1/s3cr3t/", b"{}")
+    await e.aclose()
+    assert never_sent(info.value) and "s3cr3t" not in str(info.value)
 
 
 async def test_an_expired_idle_connection_is_not_reused():
