@@ -376,3 +376,17 @@ async def test_the_proxy_setting_reaches_the_client():
         async with b24:
             assert (await b24.call("profile"))["NAME"] == "Admin"
     assert proxy.requests[0].startswith(b"POST http://portal.invalid/rest/1/s3cr3t/profile")
+
+
+async def test_a_request_cancelled_mid_reply_frees_its_slot_and_its_connection_is_not_reused():
+    half = ok(b"x" * 100)[:60]
+    async with Server(lambda request, n: [half, 30.0] if n == 1 else ok(b"next")) as server:
+        http = client(max_connections=1, pool_timeout=0.5)
+        first = asyncio.create_task(http.request("GET", f"{server.url}/a"))
+        await asyncio.sleep(0.1)
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        second = await http.request("GET", f"{server.url}/b")  # the only slot is free again
+        await http.aclose()
+    assert first.cancelled() and second.content == b"next"
+    assert server.connections == 2  # the half-read connection was closed, not handed to the next request
