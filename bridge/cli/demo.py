@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -15,6 +16,12 @@ from rich.table import Table
 from .. import logs
 from ..demo import DemoOptions, running_demo
 from ..settings import Settings
+
+
+def log_path_for(vhost: str) -> Path:
+    """Where a demo writes the bridge's log: one file per vhost, so two demos on one machine (other ports and
+    ``--vhost``) do not write into each other's."""
+    return Path(tempfile.gettempdir()) / (re.sub(r"[^A-Za-z0-9._-]", "_", vhost) + ".log")
 
 
 @click.command("demo")
@@ -43,7 +50,7 @@ def command(seed, counterparties, products, orders, days, sandbox_port, ingest_p
     ingest, waits until every event is applied, and prints what Bitrix24 shows next to what 1C says it must.
     """
     settings = Settings()
-    log_path = Path(tempfile.gettempdir()) / "b24bridge-demo.log"
+    log_path = log_path_for(vhost)
     log_file = log_path.open("w", encoding="utf-8")  # the bridge's JSON log lines, away from the progress bars
     logs.configure(settings.log_level, settings.log_format, stream=log_file)
     options = DemoOptions(seed=seed, counterparties=counterparties, products=products, orders=orders, days=days,

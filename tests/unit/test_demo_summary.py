@@ -1,5 +1,5 @@
 """What `b24bridge demo` prints at the end: with --serve, what a person needs to use the running stack
-(the ingest's token, the webhook); without it, that everything stops now."""
+(the ingest's token, the webhook); without it, that everything stops now.  And where its log goes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 
 from rich.console import Console
 
-from bridge.cli.demo import _print_summary, _report
+from bridge.cli.demo import _print_summary, _report, log_path_for
 from bridge.demo import DemoResult
 
 COUNTS = {"companies": 2, "contacts": 3, "products": 4, "deals": 1, "notifications": 0,
@@ -64,3 +64,9 @@ def test_the_token_and_the_webhook_stay_whole_on_an_80_column_console():
     lines = out.getvalue().splitlines()
     assert any("Authorization: Bearer j8DYdI1tYYGseGYglhaA3lW_is0dMSdz" in line for line in lines)
     assert any("BRIDGE_B24_WEBHOOK_URL=http://127.0.0.1:18090/rest/1/sandbox0webhook0code/" in line for line in lines)
+
+
+def test_each_vhost_has_its_own_log_file():
+    assert log_path_for("b24bridge-demo").name == "b24bridge-demo.log"  # the default, as documented
+    assert log_path_for("b24bridge-demo") != log_path_for("second-demo")
+    assert log_path_for("team/a b").name == "team_a_b.log"  # a vhost name is not a path
