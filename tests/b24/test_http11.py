@@ -13,13 +13,27 @@ import threading
 import time
 import zlib
 
+import httpx
 import pytest
+import uvloop
 
 from bridge.b24 import client_from_settings, http11
 from bridge.b24.limits import Timeouts
 from bridge.b24.transport import Edge, never_sent
 from bridge.errors import B24TransportError
 from bridge.settings import Settings
+
+
+# pytest-asyncio 1.5 calls overriding this fixture deprecated in favour of a hook that would apply to every test
+# of the directory; the lock pins 1.5
+pytestmark = pytest.mark.filterwarnings("ignore:Overriding the \"event_loop_policy\" fixture:DeprecationWarning")
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def event_loop_policy(request):
+    """Each test on both loops: the bridge runs on uvloop (whose ``create_connection`` differs from asyncio's),
+    the rest of the tests on asyncio's."""
+    return uvloop.EventLoopPolicy() if request.param == "uvloop" else asyncio.DefaultEventLoopPolicy()
 
 
 class Server:
