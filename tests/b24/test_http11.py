@@ -13,7 +13,6 @@ import threading
 import time
 import zlib
 
-import httpx
 import pytest
 import uvloop
 
@@ -22,7 +21,6 @@ from bridge.b24.limits import Timeouts
 from bridge.b24.transport import Edge, never_sent
 from bridge.errors import B24TransportError
 from bridge.settings import Settings
-
 
 # pytest-asyncio 1.5 calls overriding this fixture deprecated in favour of a hook that would apply to every test
 # of the directory; the lock pins 1.5
