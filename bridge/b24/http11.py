@@ -33,6 +33,7 @@ from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
 import httptools
+import httpx
 
 KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is reused; a server may close it after its own timeout
 HAPPY_EYEBALLS_DELAY = 0.25  # anyio's (httpx's) default: an IPv6 address that hangs does not eat the connect timeout
@@ -414,8 +415,6 @@ def _decoded(response: Response, origin: _Origin) -> Response:
 @lru_cache(maxsize=1)
 def _default_ssl() -> ssl.SSLContext:
     """The certificates httpx would trust (SSL_CERT_FILE, SSL_CERT_DIR, else certifi's bundle)."""
-    import httpx
-
     context = httpx.create_ssl_context()
     context.set_alpn_protocols(["http/1.1"])
     return context
