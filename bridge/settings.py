@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -156,6 +157,25 @@ class Settings(BaseSettings):
     @classmethod
     def _check_working_hours(cls, value: str) -> str:
         WorkingHours.parse(value)  # a ValueError names the problem
+        return value
+
+    @field_validator("b24_proxy_url")
+    @classmethod
+    def _check_proxy(cls, value: SecretStr | None) -> SecretStr | None:
+        """A proxy address httpx can use, checked at start (not at the first call); the message never shows
+        the address, which may hold a password."""
+        if value is None or not value.get_secret_value():
+            return None
+        url = value.get_secret_value()
+        try:
+            parts = urlsplit(url if "://" in url else f"http://{url}")
+            usable = parts.scheme in ("http", "https", "socks5", "socks5h") and bool(parts.hostname)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not one
+        except ValueError:
+            usable = False
+        if not usable:
+            raise ValueError("must be http://[user:password@]host:port (or https://, socks5://); "
+                             "the value given is not shown: it may hold a password")
         return value
 
     @field_validator("consumer_entities", mode="before")

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -114,8 +115,11 @@ class Edge:
         for secret in self._secrets():
             if secret:
                 text = text.replace(secret, "***")
-        if self._proxy:
+        if self._proxy:  # the whole proxy URL, and its password wherever it shows on its own
             text = text.replace(self._proxy, "***")
+            password = urlsplit(self._proxy).password
+            if password:
+                text = text.replace(password, "***")
         return redact(text)
 
     async def send(

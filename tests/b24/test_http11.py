@@ -15,10 +15,12 @@ import zlib
 
 import pytest
 import uvloop
+from pydantic import ValidationError
 
 from bridge.b24 import client_from_settings, http11
 from bridge.b24.limits import Timeouts
 from bridge.b24.transport import Edge, never_sent
+from bridge.cli import _settings_problem
 from bridge.errors import B24TransportError
 from bridge.settings import Settings
 
@@ -369,6 +371,22 @@ async def test_a_proxy_that_refuses_the_tunnel_was_never_sent():
         await e.aclose()
     assert proxy.requests[0].startswith(b"CONNECT portal.invalid:443 HTTP/1.1\r\n")
     assert never_sent(info.value) and "s3cr3t" not in str(info.value)
+
+
+def test_a_proxy_password_is_scrubbed_from_error_texts():
+    e = edge(proxy="http://squid:pw-0f-the-proxy@proxy.corp:3128")
+    assert e.scrub("proxy http://squid:pw-0f-the-proxy@proxy.corp:3128 said no (pw-0f-the-proxy)") == \
+        "proxy *** said no (***)"
+
+
+@pytest.mark.parametrize("value", ["http://squid:pw-0f-the-proxy@[::1", "ftp://proxy.corp:21", "http://:3128",
+                                   "http://squid:pw-0f-the-proxy@proxy.corp:99999"])
+def test_a_proxy_address_httpx_cannot_use_is_refused_at_start_without_showing_it(value):
+    with pytest.raises(ValidationError) as info:
+        Settings(b24_proxy_url=value)
+    shown = _settings_problem(info.value)  # what `b24bridge …` prints and logs
+    assert shown.startswith("BRIDGE_B24_PROXY_URL: ") and "must be http://" in shown, shown
+    assert "pw-0f-the-proxy" not in shown
 
 
 async def test_httpx_on_request():
