@@ -169,12 +169,12 @@ class Settings(BaseSettings):
         url = value.get_secret_value()
         try:
             parts = urlsplit(url if "://" in url else f"http://{url}")
-            usable = parts.scheme in ("http", "https", "socks5", "socks5h") and bool(parts.hostname)
+            usable = parts.scheme in ("http", "https") and bool(parts.hostname)  # SOCKS would need socksio
             parts.port  # noqa: B018 - raises ValueError for a port that is not one
         except ValueError:
             usable = False
         if not usable:
-            raise ValueError("must be http://[user:password@]host:port (or https://, socks5://); "
+            raise ValueError("must be http://[user:password@]host:port (or https://); "
                              "the value given is not shown: it may hold a password")
         return value
 

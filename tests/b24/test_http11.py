@@ -380,6 +380,7 @@ def test_a_proxy_password_is_scrubbed_from_error_texts():
 
 
 @pytest.mark.parametrize("value", ["http://squid:pw-0f-the-proxy@[::1", "ftp://proxy.corp:21", "http://:3128",
+                                   "socks5://squid:pw-0f-the-proxy@proxy.corp:1080",
                                    "http://squid:pw-0f-the-proxy@proxy.corp:99999"])
 def test_a_proxy_address_httpx_cannot_use_is_refused_at_start_without_showing_it(value):
     with pytest.raises(ValidationError) as info:
