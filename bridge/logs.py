@@ -16,6 +16,7 @@ import sys
 import threading
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "taskName"}
 _WEBHOOK_PATH = re.compile(r"(/rest/\d+/)([^/\s\"']+)")
@@ -23,6 +24,19 @@ _URL_PASSWORD = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s\"']*:)([^@\s\"']+)(@)"
 _secrets: dict[str, None] = {}  # insertion-ordered: the oldest go first when the cap is reached
 _MAX_SECRETS = 256  # OAuth access tokens are renewed hourly; expired ones need no protection for ever
 _lock = threading.Lock()
+
+
+MIN_BARE_PASSWORD = 8  # a shorter password (a dev's "bridge") hidden on its own would eat ordinary words
+
+
+def url_password(url: str) -> str | None:
+    """The password of a ``scheme://user:password@host`` URL when it is long enough to hide wherever it shows
+    on its own (inside a URL :func:`redact` hides it anyway); None otherwise."""
+    try:
+        password = urlsplit(url if "://" in url else f"http://{url}").password
+    except ValueError:
+        return None
+    return password if password and len(password) >= MIN_BARE_PASSWORD else None
 
 
 def register_secret(value: str | None) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
 
 from . import logs
 from .errors import ConfigError
@@ -17,7 +16,6 @@ log = logging.getLogger(__name__)
 # A DSN's password is always hidden inside a URL (``logs`` masks ``scheme://user:***@``); hiding it as a
 # bare word too is only safe when it is long enough not to be an ordinary word: the development default
 # ``bridge`` would otherwise turn every logger name into ``***.cli``.
-MIN_BARE_PASSWORD = 8
 
 
 def setup(settings: Settings) -> None:
@@ -38,9 +36,7 @@ def setup(settings: Settings) -> None:
         logs.register_secret(settings.b24_proxy_url.get_secret_value())
     for secret in (settings.database_url, settings.amqp_url, *((settings.b24_proxy_url,) if settings.b24_proxy_url
                                                                else ())):
-        password = urlsplit(secret.get_secret_value()).password
-        if password and len(password) >= MIN_BARE_PASSWORD:
-            logs.register_secret(password)
+        logs.register_secret(logs.url_password(secret.get_secret_value()))
     code = _webhook_code(settings.b24_webhook_url.get_secret_value())
     logs.register_secret(code)
 

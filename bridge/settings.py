@@ -27,10 +27,16 @@ ENV_PREFIX = "BRIDGE_"
 TOOLING_VARIABLES = ("BRIDGE_VENV", "BRIDGE_TEST_")
 
 
+def proxy_address(value: str) -> str:
+    """A proxy address as httpx takes it: ``host:3128`` means ``http://host:3128``, as curl reads it."""
+    return value if "://" in value else f"http://{value}"
+
+
 class Settings(BaseSettings):
     """What the bridge needs to reach its neighbours, and how hard to push them."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", env_file=None)
+    # an error never echoes the value given: many settings are secrets (URLs with passwords, tokens)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", env_file=None, hide_input_in_errors=True)
 
     database_url: SecretStr = Field(
         SecretStr(DEFAULT_DATABASE_URL), description="PostgreSQL DSN (asyncpg form, postgresql://…)"
@@ -166,9 +172,8 @@ class Settings(BaseSettings):
         the address, which may hold a password."""
         if value is None or not value.get_secret_value():
             return None
-        url = value.get_secret_value()
         try:
-            parts = urlsplit(url if "://" in url else f"http://{url}")
+            parts = urlsplit(proxy_address(value.get_secret_value()))
             usable = parts.scheme in ("http", "https") and bool(parts.hostname)  # SOCKS would need socksio
             parts.port  # noqa: B018 - raises ValueError for a port that is not one
         except ValueError:

@@ -21,13 +21,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit
 
 import httpx
 
 from .. import __version__, edges
 from ..errors import B24TransportError
-from ..logs import redact
+from ..logs import redact, url_password
+from ..settings import proxy_address
 from . import http11, metrics
 from .envelope import TRANSPORT
 from .limits import Timeouts
@@ -89,7 +89,7 @@ class Edge:
         proxy: str | None = None,
     ) -> None:
         self._secrets = secrets
-        self._proxy = proxy_url(proxy) if proxy else None
+        self._proxy = proxy_address(proxy) if proxy else None
         self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._timeout = httpx.Timeout(connect=timeouts.connect, read=timeouts.read, write=timeouts.read,
                                       pool=timeouts.pool)
@@ -117,7 +117,7 @@ class Edge:
                 text = text.replace(secret, "***")
         if self._proxy:  # the whole proxy URL, and its password wherever it shows on its own
             text = text.replace(self._proxy, "***")
-            password = urlsplit(self._proxy).password
+            password = url_password(self._proxy)
             if password:
                 text = text.replace(password, "***")
         return redact(text)
@@ -134,9 +134,11 @@ class Edge:
         try:
             with edges.http(label, TRANSPORT, self.scrub):
                 response = await self.http.send(request)
-        finally:
-            seconds = time.perf_counter() - started
-            metrics.REQUEST_SECONDS.labels(label).observe(seconds)
+        except B24TransportError:  # a reply or a transport failure is a request; a cancelled one is not
+            metrics.REQUEST_SECONDS.labels(label).observe(time.perf_counter() - started)
+            raise
+        seconds = time.perf_counter() - started
+        metrics.REQUEST_SECONDS.labels(label).observe(seconds)
         return self._reply(response.status_code, response.headers, response.content, seconds)
 
     async def _send_builtin(self, label: str, verb: str, url: str, content: bytes | None) -> Reply:
@@ -145,9 +147,11 @@ class Edge:
         try:
             with edges.http(label, TRANSPORT, self.scrub):
                 response = await self.builtin.request(verb, url, content, _JSON.items() if content is not None else ())
-        finally:
-            seconds = time.perf_counter() - started
-            metrics.REQUEST_SECONDS.labels(label).observe(seconds)
+        except B24TransportError:
+            metrics.REQUEST_SECONDS.labels(label).observe(time.perf_counter() - started)
+            raise
+        seconds = time.perf_counter() - started
+        metrics.REQUEST_SECONDS.labels(label).observe(seconds)
         return self._reply(response.status, response.headers, response.content, seconds)
 
     def _reply(self, status: int, headers: Mapping[str, str], content: bytes, seconds: float) -> Reply:
@@ -160,11 +164,6 @@ class Edge:
             await self.builtin.aclose()
         if self._http is not None:
             await self._http.aclose()
-
-
-def proxy_url(proxy: str) -> str:
-    """A proxy address as httpx takes it: ``host:3128`` means ``http://host:3128``, as curl reads it."""
-    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 _JSON = {"Content-Type": "application/json; charset=utf-8"}

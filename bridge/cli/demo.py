@@ -17,11 +17,15 @@ from .. import logs
 from ..demo import DemoOptions, running_demo
 from ..settings import Settings
 
+DEFAULT_VHOST = "b24bridge-demo"
+
 
 def log_path_for(vhost: str) -> Path:
-    """Where a demo writes the bridge's log: one file per vhost, so two demos on one machine (other ports and
-    ``--vhost``) do not write into each other's."""
-    return Path(tempfile.gettempdir()) / (re.sub(r"[^A-Za-z0-9._-]", "_", vhost) + ".log")
+    """Where a demo writes the bridge's log (emptied first): ``b24bridge-demo.log``, or with another ``--vhost``
+    ``b24bridge-demo-<vhost>.log``, so two demos on one machine keep their own and no file of another program
+    is overwritten."""
+    name = "b24bridge-demo" if vhost == DEFAULT_VHOST else "b24bridge-demo-" + re.sub(r"[^A-Za-z0-9._-]", "_", vhost)
+    return Path(tempfile.gettempdir()) / f"{name}.log"
 
 
 @click.command("demo")
@@ -36,7 +40,7 @@ def log_path_for(vhost: str) -> Path:
               help="The sandbox portal's request limit per second (a cloud portal: 2; 0 = none).")
 @click.option("--burst", type=int, default=50, show_default=True, help="The sandbox portal's burst (cloud: 50).")
 @click.option("--rabbitmq-api", help="RabbitMQ management API (default http://<amqp host>:15672/api).")
-@click.option("--vhost", default="b24bridge-demo", show_default=True, help="RabbitMQ vhost the demo recreates.")
+@click.option("--vhost", default=DEFAULT_VHOST, show_default=True, help="RabbitMQ vhost the demo recreates.")
 @click.option("--timeout", type=float, default=600, show_default=True, help="Seconds to wait for the bridge.")
 @click.option("--serve", is_flag=True, help="Keep the sandbox and the bridge running after the summary (Ctrl-C stops).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")

@@ -68,5 +68,5 @@ def test_the_token_and_the_webhook_stay_whole_on_an_80_column_console():
 
 def test_each_vhost_has_its_own_log_file():
     assert log_path_for("b24bridge-demo").name == "b24bridge-demo.log"  # the default, as documented
-    assert log_path_for("b24bridge-demo") != log_path_for("second-demo")
-    assert log_path_for("team/a b").name == "team_a_b.log"  # a vhost name is not a path
+    assert log_path_for("test").name == "b24bridge-demo-test.log"  # never another program's /tmp/test.log
+    assert log_path_for("team/a b").name == "b24bridge-demo-team_a_b.log"  # a vhost name is not a path
