@@ -40,20 +40,20 @@ from bridge.b24 import http11
 from bridge.runner import loop_factory
 from bridge.settings import Settings
 
-BODY = b"x" * 1300
+MESSAGE_BYTES = 1300  # about a 1C event as the relay publishes it
 PUBLISHER = """
 import asyncio, sys, time, aio_pika
-async def main(url, queue, rate, n):
+async def main(url, queue, rate, n, size):
     connection = await aio_pika.connect(url)
     channel = await connection.channel()
     due = time.perf_counter()
     for i in range(n):
-        await channel.default_exchange.publish(aio_pika.Message(b"x" * 1300, message_id=str(i)), routing_key=queue)
+        await channel.default_exchange.publish(aio_pika.Message(b"x" * size, message_id=str(i)), routing_key=queue)
         due += 1 / rate
         if due > time.perf_counter():
             await asyncio.sleep(due - time.perf_counter())
     await connection.close()
-asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])))
+asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))
 """
 SERVER = """
 import asyncio, sys
@@ -107,7 +107,7 @@ async def consume(amqp_url: str, rate: float, seconds: float, work) -> float:
 
         await queue.consume(on_message)
         publisher = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", PUBLISHER, amqp_url, queue.name, str(rate), str(n))
+            sys.executable, "-c", PUBLISHER, amqp_url, queue.name, str(rate), str(n), str(MESSAGE_BYTES))
         await publisher.wait()
         return await asyncio.wait_for(done, 60)
     finally:
@@ -152,7 +152,7 @@ async def main(args: argparse.Namespace) -> None:
             raise RuntimeError(f"the local server answered {reply.status}")
 
     works = {"ack": ack_only, "+pg": with_pg, "+http": with_http}
-    print(f"CPU µs per message of one consumer process (aio-pika, uvloop, prefetch 32; {len(BODY)} B messages, "
+    print(f"CPU µs per message of one consumer process (aio-pika, uvloop, prefetch 32; {MESSAGE_BYTES} B messages, "
           f"{args.seconds:g} s per rate; /proc/self/schedstat)")
     try:
         for rate in args.rates:

@@ -125,39 +125,31 @@ class Edge:
     async def send(
         self, label: str, verb: str, display_url: str, real_url: str | None, content: bytes | None = None
     ) -> Reply:
-        if self.builtin is not None:
-            return await self._send_builtin(label, verb, real_url if real_url is not None else display_url, content)
-        headers = _JSON if content is not None else None
-        extensions = {REAL_URL: real_url} if real_url is not None else None
-        request = self.http.build_request(verb, display_url, content=content, headers=headers, extensions=extensions)
         started = time.perf_counter()
         try:
             with edges.http(label, TRANSPORT, self.scrub):
-                response = await self.http.send(request)
+                status, headers, body = await self._exchange(verb, display_url, real_url, content)
         except B24TransportError:  # a reply or a transport failure is a request; a cancelled one is not
             metrics.REQUEST_SECONDS.labels(label).observe(time.perf_counter() - started)
             raise
         seconds = time.perf_counter() - started
         metrics.REQUEST_SECONDS.labels(label).observe(seconds)
-        return self._reply(response.status_code, response.headers, response.content, seconds)
-
-    async def _send_builtin(self, label: str, verb: str, url: str, content: bytes | None) -> Reply:
-        assert self.builtin is not None
-        started = time.perf_counter()
-        try:
-            with edges.http(label, TRANSPORT, self.scrub):
-                response = await self.builtin.request(verb, url, content, _JSON.items() if content is not None else ())
-        except B24TransportError:
-            metrics.REQUEST_SECONDS.labels(label).observe(time.perf_counter() - started)
-            raise
-        seconds = time.perf_counter() - started
-        metrics.REQUEST_SECONDS.labels(label).observe(seconds)
-        return self._reply(response.status, response.headers, response.content, seconds)
-
-    def _reply(self, status: int, headers: Mapping[str, str], content: bytes, seconds: float) -> Reply:
         location = headers.get("location")
-        return Reply(status, headers.get("content-type", ""), self.scrub(location) if location else None, content,
+        return Reply(status, headers.get("content-type", ""), self.scrub(location) if location else None, body,
                      seconds)
+
+    async def _exchange(self, verb: str, display_url: str, real_url: str | None,
+                        content: bytes | None) -> tuple[int, Mapping[str, str], bytes]:
+        """Status, headers and body, through the own client or httpx (which sees the display URL only)."""
+        if self.builtin is not None:
+            url = real_url if real_url is not None else display_url
+            reply = await self.builtin.request(verb, url, content, _JSON.items() if content is not None else ())
+            return reply.status, reply.headers, reply.content
+        extensions = {REAL_URL: real_url} if real_url is not None else None
+        request = self.http.build_request(verb, display_url, content=content,
+                                          headers=_JSON if content is not None else None, extensions=extensions)
+        response = await self.http.send(request)
+        return response.status_code, response.headers, response.content
 
     async def aclose(self) -> None:
         if self.builtin is not None:

@@ -23,6 +23,7 @@ from bridge.b24.transport import Edge, never_sent
 from bridge.cli import _settings_problem
 from bridge.errors import B24TransportError
 from bridge.settings import Settings
+from tests.helpers import free_port
 
 # pytest-asyncio 1.5 calls overriding this fixture deprecated in favour of a hook that would apply to every test
 # of the directory; the lock pins 1.5
@@ -253,9 +254,7 @@ async def test_an_expired_idle_connection_is_not_reused():
 
 
 async def test_a_refused_connection_was_never_sent():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens there
     e = edge()
     with pytest.raises(B24TransportError) as info:
         await e.send("crm.deal.add", "POST", "http://x/rest/1/***/", f"http://127.0.0.1:{port}/rest/1/s3cr3t/", b"{}")
