@@ -5,7 +5,9 @@ and one request through httpx costs ≈ 0.9 ms of CPU where the same request on 
 ≈ 0.2 ms (``benchmarks/b24_http.py``); end to end that was a fifth of a consumer's CPU (docs/performance.md).
 
 Scope — what the portal's REST API needs and nothing more: GET and POST with a body of known length;
-replies with ``Content-Length``, chunked or ended by the close; gzip and deflate; TLS verified exactly as
+replies with ``Content-Length``, chunked or ended by the close, at most :data:`MAX_BODY` bytes as sent and as
+decompressed (a runaway or hostile reply is a failed request, not a consumer out of memory); gzip and deflate;
+TLS verified exactly as
 httpx verifies it (``httpx.create_ssl_context``: ``SSL_CERT_FILE``, ``SSL_CERT_DIR``, else certifi); one
 request at a time per connection, idle connections kept 5 s (httpcore's default).  No proxies (with
 ``BRIDGE_B24_PROXY_URL`` :class:`bridge.b24.transport.Edge` sends through httpx instead), no redirects (the
@@ -39,6 +41,7 @@ import httpx
 
 KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is reused; a server may close it after its own timeout
 HAPPY_EYEBALLS_DELAY = 0.25  # anyio's (httpx's) default: an IPv6 address that hangs does not eat the connect timeout
+MAX_BODY = 64 * 1024 * 1024  # bytes of a reply, as sent and decompressed: a batch of 50 pages of 50 items is ≈ 2 MB
 
 
 class HTTPError(Exception):
@@ -114,8 +117,9 @@ def _split(url: str) -> tuple[_Origin, bytes]:
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; one request at a time (no pipelining)."""
 
-    def __init__(self, origin: _Origin) -> None:
+    def __init__(self, origin: _Origin, max_body: int = MAX_BODY) -> None:
         self.origin = origin
+        self.max_body = max_body
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
@@ -125,6 +129,7 @@ class _Connection(asyncio.Protocol):
         self._status = 0
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
+        self._body_size = 0
         self._headers_done = False
         self._until_eof = False  # a body with neither Content-Length nor chunked ends with the connection
         self._keep_alive = False
@@ -185,11 +190,15 @@ class _Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         if self._reply is not None:
+            self._body_size += len(body)
+            if self._body_size > self.max_body:
+                self._fail(RemoteProtocolError(f"{self.origin.host} sent a reply over {self.max_body:,} bytes"))
+                return
             self._body.append(body)
 
     def on_message_complete(self) -> None:
         if self._reply is not None and self._status < 200:  # end of an interim reply: wait for the real one
-            self._status, self._headers, self._body = 0, {}, []
+            self._status, self._headers, self._body, self._body_size = 0, {}, [], 0
             return
         if self._parser is not None and not self._until_eof:
             self._keep_alive = self._parser.should_keep_alive()
@@ -210,7 +219,7 @@ class _Connection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self._reply = loop.create_future()
         self._parser = httptools.HttpResponseParser(self)
-        self._status, self._headers, self._body = 0, {}, []
+        self._status, self._headers, self._body, self._body_size = 0, {}, [], 0
         self._headers_done = self._until_eof = self._keep_alive = False
         self.last_data = loop.time()
         self.transport.write(request)
@@ -247,11 +256,13 @@ class Http11:
 
     def __init__(self, *, connect_timeout: float, read_timeout: float, pool_timeout: float,
                  max_connections: int = 20, headers: Iterable[tuple[str, str]] = (),
-                 ssl_context: ssl.SSLContext | None = None, keepalive_expiry: float = KEEPALIVE_EXPIRY) -> None:
+                 ssl_context: ssl.SSLContext | None = None, keepalive_expiry: float = KEEPALIVE_EXPIRY,
+                 max_body: int = MAX_BODY) -> None:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.pool_timeout = pool_timeout
         self.keepalive_expiry = keepalive_expiry
+        self.max_body = max_body
         self._ssl = ssl_context
         self._fixed = b"".join(f"{k}: {v}\r\n".encode("latin-1") for k, v in headers)
         self._slots = asyncio.Semaphore(max_connections)
@@ -291,7 +302,7 @@ class Http11:
                 self._idle.setdefault(origin, []).append(connection)
             else:
                 connection.close()
-            return _decoded(response, origin)
+            return _decoded(response, origin, self.max_body)
         finally:
             self._slots.release()
 
@@ -317,11 +328,11 @@ class Http11:
             async with asyncio.timeout(self.connect_timeout):
                 addresses = await _addresses(loop, origin)
                 if len(addresses) == 1:
-                    return await _open(loop, origin, addresses[0], tls)
+                    return await _open(loop, origin, addresses[0], tls, self.max_body)
                 # happy eyeballs (RFC 8305), as httpx does and uvloop's create_connection does not: the next
                 # address gets its turn after 0.25 s, so an IPv6 route that drops packets costs 0.25 s, not 5
                 connection, _, errors = await staggered.staggered_race(
-                    [functools.partial(_open, loop, origin, address, tls) for address in addresses],
+                    [functools.partial(_open, loop, origin, address, tls, self.max_body) for address in addresses],
                     HAPPY_EYEBALLS_DELAY)
                 if connection is None:
                     raise next((e for e in reversed(errors) if e is not None), OSError("no address answered"))
@@ -392,30 +403,45 @@ async def _addresses(loop: asyncio.AbstractEventLoop, origin: _Origin) -> list[s
     return [ip for row in itertools.zip_longest(*columns) for ip in row if ip is not None]
 
 
-async def _open(loop: asyncio.AbstractEventLoop, origin: _Origin, ip: str, tls: ssl.SSLContext | None) -> _Connection:
+async def _open(loop: asyncio.AbstractEventLoop, origin: _Origin, ip: str, tls: ssl.SSLContext | None,
+                max_body: int) -> _Connection:
     """One connection to one address (TLS for the origin's host name, not the address)."""
-    _, connection = await loop.create_connection(lambda: _Connection(origin), ip, origin.port, ssl=tls,
+    _, connection = await loop.create_connection(lambda: _Connection(origin, max_body), ip, origin.port, ssl=tls,
                                                  server_hostname=origin.host if tls else None)
     return connection
 
 
-def _decoded(response: Response, origin: _Origin) -> Response:
+def _decoded(response: Response, origin: _Origin, limit: int) -> Response:
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("identity", "") or not response.content:
         return response
     try:
         if encoding in ("gzip", "x-gzip"):
-            content = zlib.decompress(response.content, 16 + zlib.MAX_WBITS)
+            content = _inflate(response.content, 16 + zlib.MAX_WBITS, limit, origin)
         elif encoding == "deflate":  # zlib-wrapped as the RFC says, or raw deflate as some servers send
             try:
-                content = zlib.decompress(response.content)
+                content = _inflate(response.content, zlib.MAX_WBITS, limit, origin)
             except zlib.error:
-                content = zlib.decompress(response.content, -zlib.MAX_WBITS)
+                content = _inflate(response.content, -zlib.MAX_WBITS, limit, origin)
         else:
             raise RemoteProtocolError(f"{origin.host} answered in an encoding not asked for: {encoding!r}")
     except zlib.error as exc:
         raise RemoteProtocolError(f"{origin.host} sent a broken {encoding} body: {exc}") from None
     return Response(response.status, response.headers, content)
+
+
+def _inflate(data: bytes, wbits: int, limit: int, origin: _Origin) -> bytes:
+    """``data`` decompressed, never more than ``limit`` bytes of it (a few kilobytes of gzip can inflate to
+    gigabytes); a stream cut short is an error, as ``zlib.decompress`` says."""
+    inflater = zlib.decompressobj(wbits)
+    content = inflater.decompress(data, limit + 1)
+    if len(content) <= limit and not inflater.unconsumed_tail:
+        content += inflater.flush()
+    if len(content) > limit or inflater.unconsumed_tail:
+        raise RemoteProtocolError(f"{origin.host} sent a reply that decompresses to over {limit:,} bytes")
+    if not inflater.eof:
+        raise zlib.error("incomplete or truncated stream")
+    return content
 
 
 @lru_cache(maxsize=1)

@@ -155,6 +155,64 @@ async def test_reads_every_framing_of_a_reply(framing):
     assert server.connections == (2 if framing == "until close" else 1)
 
 
+@pytest.mark.parametrize("framing", ["Content-Length", "chunked", "until close"])
+async def test_a_reply_larger_than_the_limit_fails_and_its_connection_is_dropped(framing):
+    big = b"x" * 5000
+
+    def reply(request, n):
+        if n > 1:
+            return ok(b"small")
+        if framing == "chunked":
+            return [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                    *(b"%x\r\n%s\r\n" % (1000, big[:1000]) for _ in range(5)), b"0\r\n\r\n"]
+        if framing == "until close":
+            return [b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + big]
+        return ok(big)
+
+    async with Server(reply) as server:
+        http = client(max_body=4096)
+        with pytest.raises(http11.RemoteProtocolError, match="over 4,096 bytes") as info:
+            await http.request("GET", f"{server.url}/rest/1/s3cr3t/crm.product.list")
+        after = await http.request("GET", f"{server.url}/b")  # the rest of the big reply is not read as this one
+        await http.aclose()
+    assert isinstance(info.value, http11.MaybeSent) and "s3cr3t" not in str(info.value)
+    assert after.content == b"small" and server.connections == 2
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw deflate"])
+async def test_a_compressed_reply_that_inflates_past_the_limit_fails(encoding):
+    """A few kilobytes of gzip can inflate to gigabytes: the client stops at the limit instead of running out of memory."""
+    bomb = b"\0" * 10_000_000
+    exact = b"y" * 65536
+
+    def compressed(data: bytes) -> bytes:
+        if encoding == "gzip":
+            return gzip.compress(data)
+        if encoding == "deflate":
+            return zlib.compress(data)
+        raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        return raw.compress(data) + raw.flush()
+
+    header = b"Content-Encoding: " + encoding.split()[-1].encode()
+    async with Server(lambda request, n: ok(compressed(bomb if n == 1 else exact), header)) as server:
+        http = client(max_body=65536)
+        with pytest.raises(http11.RemoteProtocolError, match="decompresses to over 65,536 bytes"):
+            await http.request("GET", f"{server.url}/a")
+        at_the_limit = await http.request("GET", f"{server.url}/b")
+        await http.aclose()
+    assert len(compressed(bomb)) < 65536  # within the limit on the wire: only the decompressed size gives it away
+    assert at_the_limit.content == exact
+
+
+async def test_a_truncated_gzip_body_is_a_broken_reply():
+    body = gzip.compress(b'{"result":true}' * 100)
+    async with Server(lambda request, n: ok(body[:-12], b"Content-Encoding: gzip")) as server:
+        http = client()
+        with pytest.raises(http11.RemoteProtocolError, match="broken gzip body"):
+            await http.request("GET", f"{server.url}/a")
+        await http.aclose()
+
+
 @pytest.mark.parametrize("interim", [b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"])
 async def test_an_interim_reply_is_not_the_reply(interim):
     async with Server(lambda request, n: [interim, 0.05, ok(b'{"n":%d}' % n)]) as server:
