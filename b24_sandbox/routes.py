@@ -95,7 +95,7 @@ class Routes:
     async def _rest(self, request: Request) -> Response:
         sandbox = self.sandbox
         start = sandbox.clock()
-        method = "?"
+        method = _method_of(request.path_params["path"]) or "?"
         xml = _wants_xml(request.path_params["path"])
         try:
             target = _route(request.path_params["path"])
@@ -252,11 +252,13 @@ def _route(path: str) -> Target:
     parts = [p for p in path.split("/") if p != ""]
     if parts:
         parts[-1] = _strip_suffix(parts[-1])
+    # The portal looks the method up before it checks the credentials (CRestServer::processExecution:
+    # checkScope, then checkAuth), so an unknown method is 404 whatever the webhook code or token.
+    if len(parts) not in (1, 3) or methods.lookup(parts[-1]) is None:
+        raise method_not_found()
     if len(parts) == 1:
-        if methods.lookup(parts[0]) is None:
-            raise method_not_found()
         return Target(parts[0].lower())
-    if len(parts) != 3 or not parts[0].isdigit():
+    if not parts[0].isdigit():
         raise method_not_found()
     return Target(parts[2].lower(), parts[0], parts[1])
 

@@ -37,6 +37,16 @@ def test_unknown_method_answers_404_method_not_found(portal):
     assert response.json() == {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}
 
 
+def test_an_unknown_method_is_404_before_the_webhook_code_is_checked(portal):
+    """CRestServer::processExecution looks the method up (checkScope, "Method not found!") before checkAuth,
+    so a wrong code on an unknown method still answers 404, as the app path /rest/<method> does here."""
+    response = portal.http.post(portal.srv.base_url + "/rest/1/wrongcode/crm.company.teleport", json={})
+    assert response.status_code == 404
+    assert response.json() == {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}
+    app = portal.http.post(portal.srv.base_url + "/rest/crm.company.teleport", json={})
+    assert app.status_code == 404 and app.json()["error"] == "ERROR_METHOD_NOT_FOUND"
+
+
 def test_malformed_webhook_path_answers_404(portal):
     response = portal.http.post(portal.srv.base_url + "/rest/abc/def/ghi/crm.company.list", json={})
     assert response.status_code == 404 and response.json()["error"] == "ERROR_METHOD_NOT_FOUND"
