@@ -6,7 +6,8 @@ in the HTTP face (:mod:`b24_sandbox.routes`), step 7 here:
 1. **front faults**: outage, portal moved, latency — what nginx in front of the portal does;
 2. **route**: webhook (``/rest/<user>/<code>/<method>``) or app (``/rest/<method>``);
 3. **params**: query string merged with the body;
-4. **authenticate**: webhook user/code, or an OAuth access token (``auth``/``access_token``/Bearer);
+4. **authenticate**: webhook user/code, or an OAuth access token (``auth``/``access_token``/Bearer), then the
+   method's scope (401 ``insufficient_scope``);
 5. **request faults**: 503 storms, injected errors;
 6. **throttle**: the leaky bucket of the client address (503 ``QUERY_LIMIT_EXCEEDED``);
 7. **execute** (:meth:`Sandbox.execute`, the one place a method runs; ``batch`` calls it again per command):
@@ -29,7 +30,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter
 
 from . import envelope, methods, seed
-from .calls import CallEvent, Outcome, Stats, operation_time_limit
+from .calls import CallEvent, Outcome, Stats, insufficient_scope, operation_time_limit
 from .clock import Clock, system_clock
 from .config import SandboxConfig
 from .errors import ApiError, method_not_found
@@ -154,8 +155,9 @@ class Sandbox:
     # ---- the one place methods run -------------------------------------------------------------
 
     def execute(self, method: str, params: dict[str, Any], user_id: int, *, nested: bool = False,
-                caller: str | None = None) -> Outcome:
-        """Run one method (a request or a batch command).  ``caller`` turns on the operating-time limit."""
+                caller: str | None = None, scope: frozenset[str] | None = None) -> Outcome:
+        """Run one method (a request or a batch command).  ``caller`` turns on the operating-time limit;
+        ``scope`` is what the caller may call (None: anything), checked here for batch commands."""
         with self._lock:
             start = self.clock()
             began = time.perf_counter()  # inside the lock: waiting for another request is not run time
@@ -168,6 +170,8 @@ class Sandbox:
                 handler = methods.lookup(method)
                 if handler is None:
                     raise method_not_found()
+                if nested and not methods.scope_allows(scope, method):
+                    raise insufficient_scope()
                 if nested:
                     self._inject_command_fault(method)
                 limited = caller is not None and method != "batch"
@@ -176,7 +180,8 @@ class Sandbox:
                     self._m_operating.inc()
                     raise operation_time_limit()
                 counted = limited
-                value = handler(Call(method, params, self.store, self.config, self, user_id, caller=caller))
+                value = handler(Call(method, params, self.store, self.config, self, user_id, caller=caller,
+                                     scope=scope))
                 result = value if isinstance(value, Result) else Result(value)
             except ApiError as exc:
                 error = exc

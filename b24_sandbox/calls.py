@@ -76,11 +76,18 @@ class Caller:
 
     key: str
     user_id: int
+    scope: frozenset[str] | None = None
 
 
 def webhook_key(user: int, code: str) -> str:
     """The operating-limit identity of a webhook (the code is hashed: it is a secret)."""
     return f"webhook:{user}:{hashlib.sha256(code.encode()).hexdigest()[:8]}"
+
+
+def insufficient_scope(description: str = "") -> ApiError:
+    """A scope the webhook/app lacks (401, as OAuthException sends it): APAuth\\Auth and OAuth\\Auth give a
+    text; a batch command gets none (CRestServerBatchItem::checkAuth)."""
+    return ApiError("insufficient_scope", description, 401)
 
 
 def operation_time_limit() -> ApiError:

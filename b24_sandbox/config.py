@@ -21,6 +21,7 @@ DEFAULT_OAUTH_CLIENT_SECRET = "sandbox0client0secret"
 DEFAULT_ACCESS_TOKEN_TTL = 3600
 DEFAULT_REFRESH_TOKEN_TTL = 180 * 24 * 3600
 DEFAULT_OAUTH_SCOPE = "crm,catalog,im,user,task"
+DEFAULT_WEBHOOK_SCOPE = "crm,user,im,catalog"  # what the bridge's README has an admin tick
 DEFAULT_SAVE_DELAY = 0.5
 
 
@@ -38,6 +39,8 @@ class SandboxConfig:
     cost to reach the limit in a few calls.
 
     ``extra_webhooks`` are further ``(user_id, code)`` pairs the portal accepts besides the main one.
+    ``webhook_scope`` (comma-separated) is what every webhook may call and ``oauth_scope`` what the app's
+    tokens may: a method of another scope answers 401 ``insufficient_scope`` (``batch`` needs none).
     ``oauth_client_id``/``oauth_client_secret`` describe the one installed OAuth app; access tokens live
     ``access_token_ttl`` seconds, refresh tokens ``refresh_token_ttl``.  ``state_file`` makes the portal
     survive restarts (saved ``save_delay`` seconds after a change, and at shutdown).  ``fault_seed`` makes
@@ -53,6 +56,7 @@ class SandboxConfig:
     page_size: int = DEFAULT_PAGE_SIZE
     batch_limit: int = DEFAULT_BATCH_LIMIT
     extra_webhooks: tuple[tuple[int, str], ...] = ()
+    webhook_scope: str = DEFAULT_WEBHOOK_SCOPE
     operating_limit: float = DEFAULT_OPERATING_LIMIT
     operating_cost: float | None = None
     operating_costs: Mapping[str, float] = field(default_factory=dict)

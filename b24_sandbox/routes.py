@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from . import envelope, methods, xmlreply
-from .calls import Caller, Outcome, Target, webhook_key
+from .calls import Caller, Outcome, Target, insufficient_scope, webhook_key
 from .errors import ApiError, invalid_credentials, method_not_found, query_limit
 from .faults import FaultSpecError, Injection, nginx_page
 from .oauth import OAuthError
@@ -109,13 +109,22 @@ class Routes:
                     return self._answer_injection(method, injection)
                 raise ApiError(injection.error or "", injection.description or "", injection.status)
             self._throttle(request)
-            outcome = sandbox.execute(target.method, params, caller.user_id, caller=caller.key)
+            outcome = sandbox.execute(target.method, params, caller.user_id, caller=caller.key, scope=caller.scope)
         except ApiError as exc:  # refused before any method ran: auth, limits, injected errors, bad path
             sandbox.count_refused(str(exc.code) or '""')
             outcome = Outcome(None, exc, envelope.time_block(start, start, sandbox.config.tz))
         return self._envelope(method, outcome, xml)
 
     def _authenticate(self, target: Target, request: Request, params: dict[str, Any]) -> Caller:
+        """The caller, or the 401 the portal answers: bad credentials or token, or a scope not granted."""
+        caller = self._caller(target, request, params)
+        if not methods.scope_allows(caller.scope, target.method):
+            holder = "access token" if target.app_mode else "webhook token"
+            raise insufficient_scope(f"The request requires higher privileges than provided by the {holder}")
+        return caller
+
+    def _caller(self, target: Target, request: Request, params: dict[str, Any]) -> Caller:
+        config = self.sandbox.config
         if target.app_mode:
             token = params.pop("auth", None)
             alternative = params.pop("access_token", None)
@@ -126,11 +135,11 @@ class Routes:
                 if header[:7].lower() == "bearer ":
                     token = header[7:].strip()
             app = self.sandbox.oauth.authenticate(None if token is None else str(token))
-            return Caller(f"app:{app.client_id}", app.user_id)
+            return Caller(f"app:{app.client_id}", app.user_id, methods.scopes(config.oauth_scope))
         assert target.user is not None
-        for user, code in self.sandbox.config.webhooks():
+        for user, code in config.webhooks():
             if int(target.user) == user and target.code == code:
-                return Caller(webhook_key(user, code), user)
+                return Caller(webhook_key(user, code), user, methods.scopes(config.webhook_scope))
         raise invalid_credentials()
 
     def _throttle(self, request: Request) -> None:

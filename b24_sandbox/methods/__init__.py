@@ -39,6 +39,24 @@ def method(*names: str) -> Callable[[Handler], Handler]:
     return register
 
 
+GLOBAL_METHODS = frozenset({"batch"})  # CRestUtil::GLOBAL_SCOPE: no scope needed
+# RestManager::fillAlternativeScope: the user module answers user.get/user.current in these scopes too
+ALTERNATIVE_SCOPES = {"user": ("user_brief", "user_basic")}
+
+
+def scopes(value: str) -> frozenset[str]:
+    """A scope list as the portal stores it (``"crm,user"``) as a set."""
+    return frozenset(s.strip().lower() for s in value.split(",") if s.strip())
+
+
+def scope_allows(granted: frozenset[str] | None, name: str) -> bool:
+    """May a caller holding ``granted`` (None = anything) call method ``name``?  Its scope is its first part."""
+    if granted is None or name in GLOBAL_METHODS:
+        return True
+    needed = name.split(".", 1)[0]
+    return needed in granted or any(alt in granted for alt in ALTERNATIVE_SCOPES.get(needed, ()))
+
+
 def lookup(name: str) -> Handler | None:
     if not REGISTRY:
         load()
@@ -67,6 +85,7 @@ class Call:
     user_id: int
     extra: dict[str, Any] = field(default_factory=dict)
     caller: str | None = None
+    scope: frozenset[str] | None = None
 
     @property
     def tz(self) -> timezone:

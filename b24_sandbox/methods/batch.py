@@ -94,7 +94,8 @@ def batch(call: Call) -> dict[str, Any]:
         name, _, query = command.strip().partition("?")
         name = name.strip().lower().removesuffix(".json")
         params = resolve(parse_query(query), buckets)
-        outcome = call.sandbox.execute(name, params, call.user_id, nested=True, caller=call.caller)
+        outcome = call.sandbox.execute(name, params, call.user_id, nested=True, caller=call.caller,
+                                       scope=call.scope)
         if outcome.error is not None:
             buckets["error"][key] = outcome.error.body()
             if halt:

@@ -39,6 +39,8 @@ def _method_cost(value: str) -> tuple[str, float]:
               help="Secret code in the webhook URL.")
 @click.option("--extra-webhook", "extra_webhooks", multiple=True, metavar="USER/CODE",
               help="Another webhook the portal accepts (repeatable); it has its own operating-time budget.")
+@click.option("--webhook-scope", default=sandbox_config.DEFAULT_WEBHOOK_SCOPE, show_default=True,
+              help="Scopes every webhook was given, comma-separated; other methods answer 401 insufficient_scope.")
 @click.option("--rate", default=sandbox_config.DEFAULT_RATE, show_default=True, type=float,
               help="Leaky-bucket drain, requests per second (0 = no limit).")
 @click.option("--burst", default=sandbox_config.DEFAULT_BURST, show_default=True, type=int,
@@ -65,7 +67,7 @@ def _method_cost(value: str) -> tuple[str, float]:
 @click.option("--domain", default=sandbox_config.DEFAULT_DOMAIN, show_default=True, help="Portal domain it poses as.")
 @click.option("--log-level", default="INFO", show_default=True)
 def command(host: str, port: int, webhook_user: int, webhook_code: str, extra_webhooks: tuple[str, ...],
-            rate: float, burst: int, operating_limit: float, operating_cost: float | None,
+            webhook_scope: str, rate: float, burst: int, operating_limit: float, operating_cost: float | None,
             method_costs: tuple[str, ...], oauth_client_id: str, oauth_client_secret: str, access_token_ttl: int,
             state_file: str | None, fault_seed: int | None, ssl_certfile: str | None, ssl_keyfile: str | None,
             domain: str, log_level: str) -> None:
@@ -76,7 +78,8 @@ def command(host: str, port: int, webhook_user: int, webhook_code: str, extra_we
         logs.register_secret(secret)
     logs.configure(log_level)
     config = SandboxConfig(webhook_user=webhook_user, webhook_code=webhook_code, rate=rate, burst=burst,
-                           domain=domain, extra_webhooks=webhooks, operating_limit=operating_limit,
+                           domain=domain, extra_webhooks=webhooks, webhook_scope=webhook_scope,
+                           operating_limit=operating_limit,
                            operating_cost=operating_cost, operating_costs=costs, oauth_client_id=oauth_client_id,
                            oauth_client_secret=oauth_client_secret, access_token_ttl=access_token_ttl,
                            state_file=state_file, fault_seed=fault_seed)

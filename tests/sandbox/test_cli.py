@@ -39,7 +39,7 @@ def test_cli_prints_the_webhook_url_and_logs_json_without_the_code(tmp_path):
         process = subprocess.Popen(
             [sys.executable, "-c", "from bridge.cli import main; main()", "sandbox", "--port", str(port),
              "--webhook-user", "5", "--webhook-code", code, "--rate", "0", "--extra-webhook", "6/secondsecret",
-             "--operating-limit", "1", "--operating-cost", "2"],
+             "--operating-limit", "1", "--operating-cost", "2", "--webhook-scope", "crm"],
             stdout=subprocess.PIPE, stderr=stderr, text=True)
     try:
         url = _wait_for(process, port)
@@ -49,6 +49,8 @@ def test_cli_prints_the_webhook_url_and_logs_json_without_the_code(tmp_path):
         assert httpx.post(url + "crm.company.add", json={"fields": {"TITLE": "CLI"}}).status_code == 429
         second = httpx.post(f"http://127.0.0.1:{port}/rest/6/secondsecret/crm.company.list", json={})
         assert second.json()["total"] == 1
+        refused = httpx.post(url + "catalog.catalog.list", json={})
+        assert refused.status_code == 401 and refused.json()["error"] == "insufficient_scope"
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -135,3 +135,38 @@ def test_xml_names_digit_keys_item_as_php_stores_them_as_integers(portal):
     assert [child.tag for child in root.find("result/result")] == ["item", "x"]
     assert root.findtext("result/result/item") == "1"
     assert root.find("result/result_error").text is None
+
+
+def test_a_method_outside_the_webhooks_scope_answers_401_insufficient_scope(make_portal):
+    """§1.1/§2.3: a scope the webhook was not given → insufficient_scope; the code path (APAuth\\Auth::check,
+    OAuthException) sends 401 with the webhook's wording. Other scopes keep working."""
+    portal = make_portal(webhook_scope="crm,user")
+    response = portal.call("catalog.catalog.list")
+    assert response.status_code == 401
+    assert response.json() == {"error": "insufficient_scope", "error_description":
+                               "The request requires higher privileges than provided by the webhook token"}
+    assert portal.call("im.notify.system.add", USER_ID=1, MESSAGE="x").status_code == 401
+    assert portal.call("crm.company.list").status_code == 200
+    assert portal.call("user.current").status_code == 200
+    assert portal.call("crm.company.teleport").status_code == 404  # the method is looked up first
+
+
+def test_a_batch_command_outside_the_scope_fails_alone_with_insufficient_scope(make_portal):
+    """batch itself needs no scope; CRestServerBatchItem::checkAuth refuses each command outside the
+    webhook's scope with OAuthException(['error' => 'insufficient_scope']): no description."""
+    portal = make_portal(webhook_scope="crm")
+    reply = portal.result("batch", cmd={"a": "crm.company.add?fields[TITLE]=A", "b": "catalog.catalog.list",
+                                        "c": "crm.company.get?id=$result[a]"})
+    assert reply["result"]["a"] == 1 and reply["result"]["c"]["TITLE"] == "A"
+    assert reply["result_error"] == {"b": {"error": "insufficient_scope", "error_description": ""}}
+
+
+def test_an_app_token_is_held_to_the_apps_scope(make_portal):
+    """oauth/auth.php: a method outside the token's scope → 401 insufficient_scope, the access token's wording."""
+    portal = make_portal(oauth_scope="crm")
+    token = portal.sandbox.oauth.mint()["access_token"]
+    response = portal.http.post(portal.srv.rest_url + "user.current", json={"auth": token})
+    assert response.status_code == 401
+    assert response.json() == {"error": "insufficient_scope", "error_description":
+                               "The request requires higher privileges than provided by the access token"}
+    assert portal.http.post(portal.srv.rest_url + "crm.company.list", json={"auth": token}).status_code == 200
