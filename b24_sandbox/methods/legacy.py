@@ -118,10 +118,27 @@ class LegacyCrud:
         return Result([self.render(call, r, chosen) for r in page.rows], page.total, page.next)
 
     def query(self, call: Call) -> list[dict[str, Any]]:
-        filter_, kind_of = call.param("filter", "FILTER"), self.kind_of(call)
+        filter_, kind_of = self.internalize_filter(call, call.param("filter", "FILTER")), self.kind_of(call)
         rows = listing.candidates(call.store, self.entity.table, filter_, kind_of)
         rows = listing.apply_filter(rows, filter_, self.get_value, kind_of)
         return listing.apply_order(rows, call.param("order", "ORDER"), self.get_value, kind_of)
+
+    def internalize_filter(self, call: Call, filter_: Any) -> Any:
+        """``CCrmRestProxyBase::internalizeFilterFields``: LIKE (``%``, ``%=``, ``=%``) on a ``crm_status``,
+        ``crm_company`` or ``crm_contact`` field becomes ``=`` "due to performance considerations", so it
+        matches the whole value only (EN ``crm-company-list.md``: LIKE does not work on those fields)."""
+        if not isinstance(filter_, dict):
+            return filter_
+        types = {name: spec.type for name, spec in self.entity.fields.items()}
+        types.update({uf["FIELD_NAME"]: uf["USER_TYPE_ID"] for uf in uf_definitions(call.store, self.entity.uf_entity)})
+        out: dict[str, Any] = {}
+        for key, value in filter_.items():
+            op, name = listing.split_key(str(key))
+            if op in ("%", "%=", "=%") and types.get(name) in NO_LIKE_TYPES:
+                out["=" + name] = value
+            else:
+                out[key] = value
+        return out
 
     def get_value(self, record: dict[str, Any], name: str) -> Any:
         if name in self.entity.multifields:
@@ -175,6 +192,7 @@ class LegacyCrud:
         return meta
 
 
+NO_LIKE_TYPES = frozenset({"crm_status", "crm_company", "crm_contact"})
 TYPES = {"int": "integer", "money": "double", "decimal": "double", "flag": "char", "date": "date",
          "datetime": "datetime", "ids": "integer", "str": "string", "file": "file"}
 

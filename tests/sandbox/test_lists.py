@@ -104,3 +104,22 @@ def test_unknown_filter_fields_are_ignored(portal):
 def test_empty_list_has_total_zero_and_no_next(portal):
     body = portal.call("crm.contact.list").json()
     assert body["result"] == [] and body["total"] == 0 and "next" not in body
+
+
+def test_like_on_a_status_or_link_field_is_an_exact_match(portal):
+    """§4.1: LIKE does not work on crm_status fields; CCrmRestProxyBase::internalizeFilterFields turns
+    ``%``/``%=``/``=%`` on a crm_status, crm_company or crm_contact field into ``=`` (an exact match)."""
+    company = portal.company(COMPANY_TYPE="CUSTOMER")
+    portal.company(COMPANY_TYPE="PARTNER")
+    contact = portal.contact(COMPANY_ID=company)
+    deal = portal.result("crm.deal.add", fields={"TITLE": "D", "COMPANY_ID": company, "CONTACT_ID": contact})
+
+    def ids(method, **filter_):
+        return [row["ID"] for row in portal.result(method, filter=filter_, select=["ID"])]
+
+    assert ids("crm.company.list", **{"%COMPANY_TYPE": "CUST"}) == []
+    assert ids("crm.company.list", **{"=%COMPANY_TYPE": "CUST%"}) == []
+    assert ids("crm.company.list", **{"%COMPANY_TYPE": "CUSTOMER"}) == [str(company)]
+    assert ids("crm.deal.list", **{"%STAGE_ID": "NE"}) == [] and ids("crm.deal.list", **{"%STAGE_ID": "NEW"}) == [str(deal)]
+    assert ids("crm.deal.list", **{"%COMPANY_ID": str(company)[:1] + "%"}) == []
+    assert ids("crm.company.list", **{"%TITLE": "ромаш"}) == [str(company), str(company + 1)]  # a string: LIKE
