@@ -48,6 +48,7 @@ import asyncio
 import collections
 import contextlib
 import functools
+import gc
 import importlib
 import inspect
 import json
@@ -101,6 +102,15 @@ def event_loop_factory() -> Any:
             return None
         return uvloop.new_event_loop
     return loop_factory(Settings().event_loop)
+
+
+def tuned_gc() -> Any:
+    """The garbage collector as ``b24bridge consume`` tunes it (``runner.tuned_gc``); as it was for older code."""
+    try:
+        from bridge.runner import tuned_gc as tuned
+    except ImportError:
+        return contextlib.nullcontext()
+    return tuned()
 
 
 async def bench_database(dsn: str, suffix: str) -> str:
@@ -252,11 +262,26 @@ class Budget:
         ("bridge.projection", "document", "snapshots into facts (projection)"),
     )
 
+    GC = "garbage collection"
+
     def __init__(self) -> None:
         self.ns: collections.Counter[str] = collections.Counter()
         self.calls: collections.Counter[str] = collections.Counter()
         self._depth = 0
+        self._label = ""  # the outer piece being timed
+        self._gc_started = 0
         self._saved: list[tuple[Any, str, Any]] = []
+
+    def _collected(self, phase: str, info: dict[str, Any]) -> None:
+        """``gc.callbacks``: a collection's CPU is its own piece, taken out of the piece it interrupted."""
+        if phase == "start":
+            self._gc_started = time.thread_time_ns()
+            return
+        spent = time.thread_time_ns() - self._gc_started
+        self.ns[self.GC] += spent
+        self.calls[self.GC] += 1
+        if self._depth:
+            self.ns[self._label] -= spent
 
     def __enter__(self) -> Budget:
         wrapped: dict[int, Any] = {}  # one wrapper per function (a name imported into several modules)
@@ -272,9 +297,11 @@ class Budget:
                 wrapped[id(original)] = self._wrap(original, label)
             self._saved.append((module, attr, original))
             setattr(module, attr, wrapped[id(original)])
+        gc.callbacks.append(self._collected)
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        gc.callbacks.remove(self._collected)
         for module, attr, original in reversed(self._saved):
             setattr(module, attr, original)
         self._saved = []
@@ -285,6 +312,7 @@ class Budget:
             if self._depth:  # inside another piece: counted there
                 return function(*args, **kwargs)
             self._depth += 1
+            self._label = label
             started = time.thread_time_ns()
             try:
                 return function(*args, **kwargs)
@@ -333,7 +361,7 @@ async def run(args: argparse.Namespace, dsn: str, portal: Portal, mapping: Any, 
         protocols.append((conn._protocol, conn._protocol.queries_count))
 
     # both before the pool: its JSON codecs bind at connect, and it opens connections as they are needed
-    with budget if not noop else contextlib.nullcontext(), observing(observe):
+    with budget if not noop else contextlib.nullcontext(), observing(observe), tuned_gc():
         return await _run(args, dsn, portal, mapping, messages, noop=noop, budget=budget, protocols=protocols)
 
 

@@ -1,6 +1,8 @@
-"""BRIDGE_EVENT_LOOP: every long-running component runs on uvloop unless told otherwise."""
+"""BRIDGE_EVENT_LOOP: every long-running component runs on uvloop unless told otherwise; and with the garbage
+collector tuned for it."""
 
 import asyncio
+import gc
 import sys
 
 import pytest
@@ -43,3 +45,18 @@ def test_without_uvloop_auto_falls_back_and_an_explicit_uvloop_is_a_clear_error(
 def test_an_unknown_loop_name_is_refused_naming_the_choices():
     with pytest.raises(ValueError, match="event_loop"):
         Settings(event_loop="trio")
+
+
+def test_a_component_runs_with_the_collector_tuned_and_the_caller_gets_its_own_back():
+    before = gc.get_threshold()
+    seen = []
+
+    async def main(stop: asyncio.Event) -> None:
+        seen.append((gc.get_threshold(), gc.get_freeze_count()))
+
+    runner.run(main, "asyncio")
+
+    threshold, frozen = seen[0]
+    assert threshold == runner.GC_THRESHOLD and threshold[0] > before[0]  # young collections less often
+    assert frozen > 10_000  # what start-up made (modules, settings) is out of every collection
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0  # a test or the demo goes on as it was
