@@ -167,6 +167,34 @@ async def test_outcomes_recorded_at_the_same_time_share_one_statement_and_all_ar
         await pool.close()
 
 
+async def test_outcomes_recorded_a_few_ms_apart_share_one_statement(db_url):
+    """At a steady rate events end one at a time: their outcomes wait a moment for each other
+    (``RECORD_LINGER``) instead of paying a round trip each, and each ``record`` still returns only once its
+    row is stored."""
+    from bridge import db
+    from tests.support.pgcount import Transactions
+
+    counted = Transactions()
+    pool = await db.create_pool(db_url, max_size=5, observe=counted.observe)
+    try:
+        recorder = outcomes.OutcomeRecorder(pool)
+        await recorder.record({"consumer": "deal", "event_id": str(uuid.uuid4())}, Outcome.APPLIED)  # warm
+        before = counted.count
+        ids = [str(uuid.uuid4()) for _ in range(8)]
+        records = []
+        for i in ids:  # 8 events ending 5 ms apart, within one linger
+            records.append(asyncio.create_task(recorder.record({"consumer": "deal", "event_id": i}, Outcome.APPLIED)))
+            await asyncio.sleep(0.005)
+        for record, event_id in zip(records, ids, strict=True):
+            await record
+            async with pool.acquire() as conn:
+                assert await conn.fetchval("SELECT count(*) FROM event_outcomes WHERE event_id = $1",
+                                           uuid.UUID(event_id)) == 1
+        assert counted.count - before - len(ids) <= 2, counted.ended[before:]  # (the checks above: one each)
+    finally:
+        await pool.close()
+
+
 async def test_an_outcome_the_database_refuses_costs_only_its_own_row_in_a_group_commit(db_pool, caplog):
     recorder = outcomes.OutcomeRecorder(db_pool)
     good = [str(uuid.uuid4()) for _ in range(5)]
