@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 DEFAULT_RETENTION = timedelta(days=7)
 RECORD_TIMEOUT = 2.0  # seconds; a slow or lost database must not hold the consumer up
 # seconds an outcome waits for others to share its statement: at a steady 50 events/s per consumer nearly
-# every write was one row, a round trip (and a wake-up of the process) per event; recorded after the ack,
-# so the wait holds no delivery, and ``trace`` shows the outcome this much later
+# every write was one row, a round trip (and a wake-up of the process) per event; a handled event's is
+# recorded after its ack, so the wait holds no delivery; ``trace`` shows the outcome this much later
 RECORD_LINGER = 0.1
 ERROR_LIMIT = 2000
 
