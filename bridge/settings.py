@@ -51,7 +51,7 @@ class Settings(BaseSettings):
         description="Comma-separated bearer tokens accepted by POST /v1/events; ingest refuses to start without one. "
                     "An entry token@sourceA|sourceB binds the token to those 1C bases (envelope field source): "
                     "an event of another base is refused with 403 forbidden_source; a token without @ may send "
-                    "any source",
+                    "any source; a token listed again with other bases is refused at start",
     )
     mapping_file: Path | None = Field(
         None, description="YAML mapping file with portal-specific ids; the embedded default fits the sandbox"
@@ -195,16 +195,23 @@ class Settings(BaseSettings):
         return [token for token, _ in self.token_bindings()]
 
     def token_bindings(self) -> list[tuple[bytes, frozenset[str] | None]]:
-        """Each token with the 1C bases it may send for (``token@a|b``), or None: any base."""
-        bound: list[tuple[bytes, frozenset[str] | None]] = []
-        for entry in self.ingest_tokens:
+        """Each token with the 1C bases it may send for (``token@a|b``), or None: any base.  A token listed
+        again with the same bases counts once; with other bases (``t@a,t@b`` or ``t,t@a``) it is refused,
+        since one entry would silently override the other."""
+        bound: dict[bytes, tuple[int, frozenset[str] | None]] = {}
+        for number, entry in enumerate(self.ingest_tokens, 1):
             token, at, sources = entry.get_secret_value().partition("@")
             names = frozenset(s.strip() for s in sources.split("|") if s.strip())
             if at and (not token.strip() or not names):
                 raise ValueError("an entry of BRIDGE_INGEST_TOKENS is token@source or token@sourceA|sourceB: "
                                  "a token and at least one source")
-            bound.append((token.strip().encode(), names if at else None))
-        return bound
+            key, binding = token.strip().encode(), names if at else None
+            if key in bound and bound[key][1] != binding:
+                raise ValueError(f"entries {bound[key][0]} and {number} of BRIDGE_INGEST_TOKENS are the same token "
+                                 "with different bases (the value is not shown): list it once, with all its "
+                                 "bases (token@sourceA|sourceB), or without @ for any base")
+            bound.setdefault(key, (number, binding))
+        return [(key, binding) for key, (_, binding) in bound.items()]
 
 
 def unknown_variables(environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:

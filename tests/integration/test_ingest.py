@@ -303,3 +303,19 @@ def test_the_token_setting_binds_tokens_to_sources(monkeypatch):
     monkeypatch.setenv("BRIDGE_INGEST_TOKENS", "free-token, bound-token@ut-a|ut-b")
     assert Settings().token_bindings() == [(b"free-token", None), (b"bound-token", frozenset({"ut-a", "ut-b"}))]
     assert Settings().token_values() == [b"free-token", b"bound-token"]
+
+
+@pytest.mark.parametrize("value", ["tok@ut-a,tok@ut-b", "tok,tok@ut-a", "tok@ut-a, tok"])
+def test_a_token_listed_twice_with_different_bases_is_refused_not_silently_narrowed(monkeypatch, value):
+    """``tok@ut-a,tok@ut-b`` used to bind tok to ut-b alone (the last entry won), so ut-a's events got 403;
+    ``tok,tok@ut-a`` bound a token the operator also listed as free.  Refused at start, naming the entries
+    (never the token: it is a secret)."""
+    monkeypatch.setenv("BRIDGE_INGEST_TOKENS", value)
+    with pytest.raises(ValueError, match=r"entries 1 and 2") as refused:
+        Settings().token_bindings()
+    assert "tok@ut-a|ut-b" not in str(refused.value) and "tok" not in str(refused.value).replace("token", "")
+
+
+def test_a_token_repeated_with_the_same_bases_is_one_token(monkeypatch):
+    monkeypatch.setenv("BRIDGE_INGEST_TOKENS", "tok@ut-a|ut-b,tok@ut-b|ut-a,free,free")
+    assert Settings().token_bindings() == [(b"tok", frozenset({"ut-a", "ut-b"})), (b"free", None)]
