@@ -47,12 +47,13 @@ def check_token(request: Request, tokens: list[bytes]) -> bytes:
 
 def check_sources(items: list, allowed: frozenset[str] | None) -> None:
     """Refuse the request (403 forbidden_source) when an event's ``source`` is not one its token is bound
-    to; ``allowed`` None: the token may send any source."""
+    to; ``allowed`` None: the token may send any source.  An item without a string ``source`` (or not an
+    object) names no base: validation rejects it on its own, with the field's error."""
     if allowed is None:
         return
     for index, item in enumerate(items):
         source = item.get("source") if isinstance(item, dict) else None
-        if source not in allowed:
+        if isinstance(source, str) and source not in allowed:
             where = f"events[{index}].source" if len(items) > 1 else "source"
             raise RequestRejected(403, "forbidden_source",
                                   f"{where}: {source!r} is not a 1C base this token may send for "

@@ -319,3 +319,28 @@ def test_a_token_listed_twice_with_different_bases_is_refused_not_silently_narro
 def test_a_token_repeated_with_the_same_bases_is_one_token(monkeypatch):
     monkeypatch.setenv("BRIDGE_INGEST_TOKENS", "tok@ut-a|ut-b,tok@ut-b|ut-a,free,free")
     assert Settings().token_bindings() == [(b"tok", frozenset({"ut-a", "ut-b"})), (b"free", None)]
+
+
+async def test_a_bound_token_gets_a_field_error_not_403_for_an_event_without_a_source(bound_ingest):
+    """An event with no ``source`` (or not an object at all) is of no other base: it is rejected on its own
+    with the field's error, and the rest of the batch is stored, as for a free token.  It used to refuse the
+    whole request with 403 "events[1].source: None is not a 1C base …"."""
+    client, pool = bound_ingest
+    auth = {"Authorization": f"Bearer {BOUND}"}
+    own, sourceless = fresh(source="ut-a"), fresh(source="ut-a")
+    del sourceless["source"]
+    r = await client.post("/v1/events", json=[own, sourceless, 5], headers=auth)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == ["accepted", "rejected", "rejected"]
+    assert [(e["path"], e["code"]) for e in results[1]["errors"]] == [("source", "required")]
+    assert results[2]["errors"][0]["code"] == "not_an_object"
+    assert [row["event_id"] for row in await stored(pool)] == [own["event_id"]]
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[]", b"42"])
+async def test_a_bound_tokens_heartbeat_that_is_not_an_object_gets_400_not_403(bound_ingest, body):
+    client, _ = bound_ingest
+    r = await client.post("/v1/heartbeat", content=body,
+                          headers={"Authorization": f"Bearer {BOUND}", "Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"] in ("invalid_json", "invalid_body"), r.text
