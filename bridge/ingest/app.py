@@ -119,7 +119,8 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
                                "a 1C base the token is bound to (nothing stored)"},
                          408: {"model": ErrorBody, "description": "the body did not arrive in time"},
                          413: {"model": ErrorBody, "description": "body, batch or value count too large"},
-                         415: {"model": ErrorBody, "description": "not application/json in UTF-8"},
+                         415: {"model": ErrorBody, "description": "not application/json in UTF-8, or compressed "
+                               "(Content-Encoding other than identity)"},
                          500: {"model": ErrorBody, "description": "a bridge bug; never caused by input"},
                          503: {"model": ErrorBody, "description": "storage unavailable; retry",
                                "headers": {"Retry-After": {"schema": {"type": "integer"},
@@ -173,7 +174,7 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
                          400: {"description": "not JSON, or a field is wrong (errors name each)"},
                          401: {"description": "bad token"}, 408: {"description": "the body did not arrive in time"},
                          413: {"description": "body too large"},
-                         415: {"description": "not JSON"}, 503: {"description": "storage unavailable; retry"}},
+                         415: {"description": "not JSON, or compressed"}, 503: {"description": "storage unavailable; retry"}},
               openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                   "schema": heartbeat_json_schema()}}}})
     async def post_heartbeat(request: Request) -> Response:

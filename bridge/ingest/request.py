@@ -61,6 +61,13 @@ def check_sources(items: list, allowed: frozenset[str] | None) -> None:
 
 
 def check_content_type(request: Request) -> None:
+    """``415`` for anything but JSON in UTF-8, and for a compressed body: the ingest decodes no content
+    coding (RFC 9110 §15.5.16: say so, with ``Accept-Encoding``), so gzip would otherwise read as bad UTF-8."""
+    coding = request.headers.get("content-encoding", "").strip().lower()
+    if coding not in ("", "identity"):
+        raise RequestRejected(415, "unsupported_media_type",
+                              f"Content-Encoding {coding!r} is not supported: send the body uncompressed",
+                              {"Accept-Encoding": "identity"})
     value = request.headers.get("content-type", "")
     media, _, params = value.partition(";")
     if media.strip().lower() != "application/json":

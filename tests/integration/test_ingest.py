@@ -344,3 +344,18 @@ async def test_a_bound_tokens_heartbeat_that_is_not_an_object_gets_400_not_403(b
     r = await client.post("/v1/heartbeat", content=body,
                           headers={"Authorization": f"Bearer {BOUND}", "Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["error"] in ("invalid_json", "invalid_body"), r.text
+
+
+@pytest.mark.parametrize("path", ["/v1/events", "/v1/heartbeat"])
+async def test_a_compressed_body_gets_415_naming_the_content_encoding(ingest, path):
+    """A gzip body (a proxy or client compressing) used to get 400 "the body is not UTF-8 (byte 1)"; the
+    ingest does not decode content codings, so it says so (RFC 9110 §15.5.16: 415, with Accept-Encoding)."""
+    import gzip
+    client, pool = ingest
+    r = await client.post(path, content=gzip.compress(json.dumps(fresh()).encode()),
+                          headers={**AUTH, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert r.status_code == 415 and r.json()["error"] == "unsupported_media_type"
+    assert "gzip" in r.json()["message"] and r.headers["accept-encoding"] == "identity"
+    assert await stored(pool) == []
+    r = await client.post(path, json=fresh(), headers={**AUTH, "Content-Encoding": "identity"})
+    assert r.status_code != 415
