@@ -96,6 +96,8 @@ MAX_BODY_BYTES = 16 * 1024  # a heartbeat is a few hundred bytes
 async def accept(body: bytes, pool: asyncpg.Pool) -> tuple[int, dict]:
     """The answer (status, JSON) to a heartbeat body: ``200`` once stored, ``400`` naming each bad field,
     ``503`` (retry) when PostgreSQL is away.  1C never fails its run on this answer; it only logs it."""
+    if not body.strip():
+        return 400, {"error": "invalid_json", "message": "the body is empty: send one heartbeat object"}
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:

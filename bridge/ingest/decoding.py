@@ -120,6 +120,9 @@ def decode_events(body: bytes, config: IngestConfig, max_items: int) -> tuple[li
     if body.startswith(BOM):
         raise RequestRejected(400, "invalid_json", "the body starts with a byte order mark (BOM); send UTF-8 "
                               "without it (1С: ИспользованиеByteOrderMark.НеИспользовать)")
+    if not body.strip():
+        raise RequestRejected(400, "invalid_json", "the body is empty: send one event object or a JSON array "
+                              "of events")
     # Every counted value is a comma or bracket, so the raw count bounds the exact one: only a body that
     # might be over the limit pays for blanking its strings.
     if body.count(b",") + body.count(b"[") + body.count(b"{") > config.max_values:

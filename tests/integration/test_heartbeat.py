@@ -126,3 +126,10 @@ async def test_a_forgotten_source_leaves_the_metrics(db_pool):
     await heartbeat.refresh_gauges(db_pool)
     text = metrics.exposition(metrics.registry("relay"))[0].decode()
     assert 'source="ut103-main"' in text and 'source="old-base"' not in text
+
+
+async def test_an_empty_heartbeat_body_is_named_empty(ingest):
+    client, pool = ingest
+    r = await client.post("/v1/heartbeat", content=b"", headers={**AUTH, "Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_json" and "empty" in r.json()["message"]
+    assert await heartbeat.latest(pool) == []

@@ -26,3 +26,17 @@ def test_numbers_are_written_back_as_sent_and_unreadable_ones_become_markers():
     assert repr(items[0]["d"]) == "NaN"
     dumped = {"a": 1.5, "b": [1e-7, 10], "c": 99999999999999999999999}
     assert dumps_exact(dumped, items[0]) == '{"a":1.50,"b":[1e-7,10],"c":99999999999999999999999}'
+
+
+def test_an_empty_body_is_named_empty_not_a_json_syntax_error():
+    """A POST without a body (a 1C HTTPЗапрос whose УстановитьТелоИзСтроки was never called) used to get
+    "the body is not JSON: Expecting value at line 1 column 1", which sends the user looking for a typo."""
+    import pytest
+
+    from bridge.ingest.request import RequestRejected
+
+    for body in (b"", b" \r\n\t"):
+        with pytest.raises(RequestRejected) as refused:
+            decode(body, IngestConfig([b"t"]), 10)
+        assert refused.value.status == 400 and refused.value.code == "invalid_json"
+        assert "empty" in refused.value.message and "Expecting value" not in refused.value.message
