@@ -175,6 +175,7 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _DATETIME = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?", re.ASCII
 )
+_LONG_FRACTION = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.)(\d{7,})(Z|[+-]\d{2}:\d{2})?", re.ASCII)
 _EMPTY_1C_YEAR = 1
 
 
@@ -211,6 +212,12 @@ def _datetime(value: object) -> datetime:
         fail("datetime_type", f"дата и время должны быть строкой ISO-8601, получено: {describe(value)}")
     match = _DATETIME.fullmatch(value)
     if match is None:
+        if (long := _LONG_FRACTION.fullmatch(value)) is not None:
+            fail(
+                "datetime_format",
+                f"дата и время «{_shown(value)}»: долей секунды не более 6 знаков, например "
+                f"{long.group(1)}{long.group(2)[:6]}{long.group(3)}",
+            )
         fail(
             "datetime_format",
             f"дата и время «{_shown(value)}»: ожидается ISO-8601 со смещением, например "

@@ -98,6 +98,14 @@ def test_occurred_at_in_another_shape_is_rejected(value, code):
     assert the_violation(event(occurred_at=value))["code"] == code
 
 
+def test_occurred_at_with_nanoseconds_is_told_the_fraction_is_too_long_not_that_it_is_not_iso():
+    """Java's Instant and .NET write up to 9 fraction digits; those are ISO-8601 with an offset, so the
+    message used to be untrue ("ожидается ISO-8601 со смещением").  It names the limit instead."""
+    error = the_violation(event(occurred_at="2026-11-27T10:15:00.123456789+03:00"))
+    assert error["code"] == "datetime_format"
+    assert "не более 6 знаков" in error["message"] and "2026-11-27T10:15:00.123456+03:00" in error["message"]
+
+
 @pytest.mark.parametrize(
     "value, code",
     [
