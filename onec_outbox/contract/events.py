@@ -186,7 +186,7 @@ def _unstorable(data: object, path: str = "", depth: int = 0) -> list[dict[str, 
         for key, value in data.items():
             # a field path names contract-like keys; under any other key the problem is reported at the parent
             where = (f"{path}.{key}" if path else key) if _FIELD_NAME.fullmatch(str(key)) else path
-            found += _unstorable(key, path, depth + 1) + _unstorable(value, where, depth + 1)
+            found += _unstorable(key, path, depth) + _unstorable(value, where, depth + 1)  # a key is as deep as its object
     elif isinstance(data, list):
         if len(data) > MAX_ITEMS:
             return [_problem(path, "too_many_items",

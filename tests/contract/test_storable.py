@@ -38,3 +38,13 @@ def test_a_valid_event_and_one_with_a_nul_deep_inside():
     event["payload"]["rows"][0]["tags"].append("bad\x00")
     assert not _clean(event)
     assert _unstorable(event)[0]["path"] == "payload.rows[0].tags[2]"
+
+
+def test_too_deep_is_reported_once_per_value_not_again_for_its_key():
+    """A member one level too deep was reported twice, at the parent's path (its key, walked one level
+    deeper than the object holding it) and at its own; a client saw two errors for one problem."""
+    value: object = "leaf"
+    for _ in range(events.MAX_DEPTH):
+        value = {"n": value}
+    found = _unstorable({"payload": value}, "", 0)
+    assert [(p["path"], p["code"]) for p in found] == [("payload" + ".n" * events.MAX_DEPTH, "too_deep")]
