@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import secrets
 import tempfile
 import time
@@ -95,6 +96,25 @@ def database_for(dsn: str, suffix: str) -> str:
     """The DSN of ``<database><suffix>`` next to the database ``dsn`` names: what :func:`fresh_database`
     makes, known before it runs (a caller that must drop it after a failure needs the name first)."""
     return _with_database(dsn, _database_name(dsn, suffix))
+
+
+def database_suffix(vhost: str) -> str:
+    """What the demo adds to the configured database's name: ``_demo`` with the default vhost, else
+    ``_demo_<vhost>`` (lower case, other characters as ``_``), so a second demo run with its own ``--vhost``
+    and ports has its own database too instead of dropping (``WITH (FORCE)``) the first one's."""
+    if vhost == DEMO_VHOST:
+        return "_demo"
+    return "_demo_" + re.sub(r"[^a-z0-9_]", "_", vhost.lower())
+
+
+def demo_database(dsn: str, vhost: str) -> str:
+    """The DSN of the database a demo with ``--vhost vhost`` recreates (ConfigError for a name PostgreSQL
+    would cut at 63 bytes: two long vhosts could then share one)."""
+    name = _database_name(dsn, database_suffix(vhost))
+    if len(name.encode()) > 63:
+        raise ConfigError(f"demo: the database name {name!r} (from BRIDGE_DATABASE_URL and --vhost) is longer "
+                          "than PostgreSQL's 63 bytes; choose a shorter --vhost")
+    return _with_database(dsn, name)
 
 
 async def fresh_database(dsn: str, suffix: str = "_demo") -> str:
@@ -181,7 +201,9 @@ async def running_demo(settings: Settings, options: DemoOptions,
     started = time.monotonic()
     say = progress or (lambda *_: None)
     say("database", 0, 1)
-    demo_dsn = await fresh_database(settings.database_url.get_secret_value())
+    configured = settings.database_url.get_secret_value()
+    demo_database(configured, options.vhost)  # a name too long for PostgreSQL is refused before anything is dropped
+    demo_dsn = await fresh_database(configured, database_suffix(options.vhost))
     amqp_url = await fresh_vhost(settings.amqp_url.get_secret_value(), options.rabbitmq_api, options.vhost)
     say("database", 1, 1)
     token = secrets.token_urlsafe(24)

@@ -40,7 +40,9 @@ def log_path_for(vhost: str) -> Path:
               help="The sandbox portal's request limit per second (a cloud portal: 2; 0 = none).")
 @click.option("--burst", type=int, default=50, show_default=True, help="The sandbox portal's burst (cloud: 50).")
 @click.option("--rabbitmq-api", help="RabbitMQ management API (default http://<amqp host>:15672/api).")
-@click.option("--vhost", default=DEFAULT_VHOST, show_default=True, help="RabbitMQ vhost the demo recreates.")
+@click.option("--vhost", default=DEFAULT_VHOST, show_default=True,
+              help="RabbitMQ vhost the demo recreates; any other than the default also names its database "
+                   "(<database>_demo_<vhost>), so two demos never share one.")
 @click.option("--timeout", type=float, default=600, show_default=True, help="Seconds to wait for the bridge.")
 @click.option("--serve", is_flag=True, help="Keep the sandbox and the bridge running after the summary (Ctrl-C stops).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")

@@ -14,16 +14,15 @@ import uuid
 import httpx
 import pytest
 
-from bridge.demo import DemoOptions, drop_database, running_demo
+from bridge.demo import DemoOptions, demo_database, drop_database, running_demo
 from bridge.settings import Settings
 from tests.helpers import free_port
 
 
 def _cleanup(rabbit, vhost: str, db_url: str) -> None:
-    """The demo's vhost and the database it made next to the test's (``<name>_demo``)."""
+    """The demo's vhost and the database it made next to the test's (``<name>_demo_<vhost>``)."""
     httpx.delete(f"{rabbit.api_url}/vhosts/{vhost}", timeout=30)
-    demo_url = f"{db_url.split('?')[0]}_demo"
-    asyncio.run(drop_database(db_url, demo_url))
+    asyncio.run(drop_database(db_url, demo_database(db_url, vhost)))
 
 
 @pytest.mark.slow

@@ -24,3 +24,18 @@ async def test_the_demo_makes_its_database_when_the_configured_one_does_not_exis
     finally:
         name = demo_dsn.rsplit("/", 1)[1].split("?")[0]
         await execute_sql(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_demo_with_its_own_vhost_gets_its_own_database():
+    """README: "a second demo with other ports and --vhost keeps its own".  Its database used to be
+    ``<database>_demo`` whatever the vhost, so the second demo dropped the first one's WITH (FORCE)."""
+    import pytest
+
+    from bridge.demo import DEMO_VHOST, demo_database
+    from bridge.errors import ConfigError
+
+    dsn = "postgresql://bridge:bridge@127.0.0.1:5432/bridge"
+    assert demo_database(dsn, DEMO_VHOST).endswith("/bridge_demo")  # the README's bridge_demo, unchanged
+    assert demo_database(dsn, "h-ingest-demo").endswith("/bridge_demo_h_ingest_demo")
+    with pytest.raises(ConfigError, match="--vhost"):
+        demo_database(dsn, "v" * 60)
