@@ -49,3 +49,16 @@ def test_consume_help_names_the_consumers_it_starts_by_default(monkeypatch):
     shown = " ".join(CliRunner().invoke(main, ["consume", "--help"], terminal_width=200).output.split())
     started = Settings().consumer_entities  # what `consume` without --entity runs
     assert f"which defaults to {', '.join(started)})" in shown
+
+
+def test_dev_demo_never_migrates_the_configured_database():
+    """The demo makes and migrates a database of its own (bridge/demo.py fresh_database) and never touches
+    BRIDGE_DATABASE_URL's.  `./dev demo` used to run `b24bridge migrate` on it first: even `./dev demo --help`
+    upgraded the configured database, a production one too if that is what BRIDGE_DATABASE_URL named."""
+    import re
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parents[1] / "dev").read_text(encoding="utf-8")
+    branch = re.search(r"^  demo\)\n(.*?);;", script, re.MULTILINE | re.DOTALL)
+    assert branch is not None and "b24bridge\" demo" in branch.group(1)
+    assert "migrate" not in branch.group(1)
