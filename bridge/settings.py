@@ -58,9 +58,9 @@ class Settings(BaseSettings):
     )
 
     ingest_host: str = "0.0.0.0"
-    ingest_port: int = 8080
-    ingest_max_body_bytes: int = Field(16 * 1024 * 1024, description="larger request bodies get 413")
-    ingest_max_batch: int = Field(1000, description="more events in one request get 413")
+    ingest_port: int = Field(8080, ge=1, le=65535)
+    ingest_max_body_bytes: int = Field(16 * 1024 * 1024, ge=1, description="larger request bodies get 413")
+    ingest_max_batch: int = Field(1000, ge=1, description="more events in one request get 413")
     ingest_body_timeout: float = Field(60.0, gt=0, description="seconds to receive a request body, else 408")
     ingest_pool_size: int = Field(
         10, ge=1, le=100,
@@ -69,7 +69,7 @@ class Settings(BaseSettings):
 
     relay_batch_size: int = Field(500, ge=1, le=10_000)
     relay_poll_interval: float = Field(1.0, gt=0, description="seconds between polls when NOTIFY is silent")
-    relay_metrics_port: int = 9101
+    relay_metrics_port: int = Field(9101, ge=1, le=65535)
     working_hours: str = Field(
         DEFAULT_WORKING_HOURS,
         description="when 1C must post heartbeats: 'mon-fri 09:00-18:00 Europe/Moscow' or 'always' (silence alert and notice)",
@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     consumer_wait_in_hand: float = Field(
         3.0, ge=0, le=30,
         description="seconds a message whose dependency is missing looks again in hand before the wait queue (0: never)")
-    consumer_metrics_port: int = 9102
+    consumer_metrics_port: int = Field(9102, ge=1, le=65535)
     startup_check: bool = Field(
         True, description="check the mapping against the portal before consuming (off: skip, for emergencies)"
     )
@@ -88,10 +88,10 @@ class Settings(BaseSettings):
         description="which targets `b24bridge consume` serves",
     )
 
-    reconcile_metrics_port: int = Field(9104, description="`b24bridge reconcile --every`: /metrics and probes port")
+    reconcile_metrics_port: int = Field(9104, ge=1, le=65535, description="`b24bridge reconcile --every`: /metrics and probes port")
 
     console_host: str | None = Field(None, description="console listen address (default: BRIDGE_INGEST_HOST)")
-    console_port: int = Field(9103, description="the operator console's port (own port: expose it to operators only)")
+    console_port: int = Field(9103, ge=1, le=65535, description="the operator console's port (own port: expose it to operators only)")
     console_users: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="comma-separated user:password pairs for the console (form login or HTTP basic auth)",

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import click
+import pytest
 from click.testing import CliRunner
 
 import bridge.cli
@@ -62,3 +63,37 @@ def test_dev_demo_never_migrates_the_configured_database():
     branch = re.search(r"^  demo\)\n(.*?);;", script, re.MULTILINE | re.DOTALL)
     assert branch is not None and "b24bridge\" demo" in branch.group(1)
     assert "migrate" not in branch.group(1)
+
+
+PORT_OPTIONS = [["ingest", "--port"], ["run", "--port"], ["console", "--port"], ["sandbox", "--port"],
+                ["demo", "--ingest-port"], ["demo", "--sandbox-port"]]
+
+
+@pytest.mark.parametrize("command", PORT_OPTIONS, ids=" ".join)
+@pytest.mark.parametrize("port", ["70000", "0", "-1"])
+def test_a_port_option_outside_1_to_65535_is_a_usage_error(command, port):
+    """`b24bridge ingest --port 70000` ended in a traceback (OverflowError from bind(), exit 1), and
+    `--port 0` was silently the default port."""
+    done = CliRunner().invoke(main, [*command, port])
+    assert done.exit_code == 2, done.output
+    assert "1<=x<=65535" in done.output and "Traceback" not in done.output
+
+
+@pytest.mark.parametrize("name", ["BRIDGE_INGEST_PORT", "BRIDGE_RELAY_METRICS_PORT", "BRIDGE_CONSUMER_METRICS_PORT",
+                                  "BRIDGE_CONSOLE_PORT", "BRIDGE_RECONCILE_METRICS_PORT"])
+def test_a_port_setting_outside_1_to_65535_is_refused_at_start(monkeypatch, name):
+    import pydantic
+
+    monkeypatch.setenv(name, "70000")
+    with pytest.raises(pydantic.ValidationError, match=name.removeprefix("BRIDGE_").lower()):
+        Settings()
+
+
+@pytest.mark.parametrize("name", ["BRIDGE_INGEST_MAX_BATCH", "BRIDGE_INGEST_MAX_BODY_BYTES"])
+def test_an_ingest_limit_below_one_is_refused_at_start(monkeypatch, name):
+    """BRIDGE_INGEST_MAX_BATCH=0 started an ingest that answered every request 413."""
+    import pydantic
+
+    monkeypatch.setenv(name, "0")
+    with pytest.raises(pydantic.ValidationError):
+        Settings()

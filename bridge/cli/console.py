@@ -4,10 +4,11 @@ import click
 
 from .. import bootstrap, runner
 from ..settings import Settings
+from ._options import PORT
 
 
 @click.command("console")
-@click.option("--port", type=int, help="Console port (default BRIDGE_CONSOLE_PORT, 9103).")
+@click.option("--port", type=PORT, help="Console port (default BRIDGE_CONSOLE_PORT, 9103).")
 def command(port: int | None) -> None:
     """Serve the operator web console: pipeline health, dead letters (replay, purge), trace search.
 

@@ -16,6 +16,7 @@ from rich.table import Table
 from .. import logs
 from ..demo import DemoOptions, running_demo
 from ..settings import Settings
+from ._options import PORT
 
 DEFAULT_VHOST = "b24bridge-demo"
 
@@ -34,8 +35,8 @@ def log_path_for(vhost: str) -> Path:
 @click.option("--products", type=int, default=15, show_default=True)
 @click.option("--orders", type=int, default=20, show_default=True)
 @click.option("--days", type=int, default=1, show_default=True, help="Working days the simulation spans.")
-@click.option("--sandbox-port", type=int, default=8090, show_default=True, help="Port of the sandbox Bitrix24.")
-@click.option("--ingest-port", type=int, default=8080, show_default=True, help="Port of the bridge's ingest.")
+@click.option("--sandbox-port", type=PORT, default=8090, show_default=True, help="Port of the sandbox Bitrix24.")
+@click.option("--ingest-port", type=PORT, default=8080, show_default=True, help="Port of the bridge's ingest.")
 @click.option("--rate", type=float, default=2.0, show_default=True,
               help="The sandbox portal's request limit per second (a cloud portal: 2; 0 = none).")
 @click.option("--burst", type=int, default=50, show_default=True, help="The sandbox portal's burst (cloud: 50).")

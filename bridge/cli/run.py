@@ -4,10 +4,11 @@ import click
 
 from .. import bootstrap, runner
 from ..settings import Settings
+from ._options import PORT
 
 
 @click.command("run")
-@click.option("--port", type=int, help="Ingest port (default BRIDGE_INGEST_PORT, 8080).")
+@click.option("--port", type=PORT, help="Ingest port (default BRIDGE_INGEST_PORT, 8080).")
 def command(port: int | None) -> None:
     """Run ingest, relay and consumers in one process (small installs, demos, tests).
 

@@ -10,6 +10,7 @@ from b24_sandbox import config as sandbox_config
 from b24_sandbox.persistence import StateFileError
 
 from .. import logs
+from ._options import PORT
 
 
 def _webhook(value: str) -> tuple[int, str]:
@@ -32,7 +33,7 @@ def _method_cost(value: str) -> tuple[str, float]:
 
 @click.command("sandbox")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8090, show_default=True, type=int, help="TCP port.")
+@click.option("--port", default=8090, show_default=True, type=PORT, help="TCP port.")
 @click.option("--webhook-user", default=sandbox_config.DEFAULT_WEBHOOK_USER, show_default=True, type=int,
               help="User id in the webhook URL.")
 @click.option("--webhook-code", default=sandbox_config.DEFAULT_WEBHOOK_CODE, show_default=True,
