@@ -142,57 +142,55 @@ async def test_the_relay_purge_forgets_outcomes_older_than_the_window(db_pool):
     assert [r["e"] for r in left] == [new]
 
 
-async def test_outcomes_recorded_at_the_same_time_share_one_statement_and_all_are_stored(db_url):
-    """A consumer with 100 messages in flight records 100 outcomes at once: they go in a few group
-    commits, not 100 transactions, and each ``record`` returns only once its row is stored."""
+@pytest.fixture
+async def counted(db_url):
+    """A recorder on a pool whose transactions are counted, warmed by one outcome: (recorder, pool, counter)."""
     from bridge import db
     from tests.support.pgcount import Transactions
 
-    counted = Transactions()
-    pool = await db.create_pool(db_url, max_size=5, observe=counted.observe)
+    counter = Transactions()
+    pool = await db.create_pool(db_url, max_size=5, observe=counter.observe)
     try:
         recorder = outcomes.OutcomeRecorder(pool)
-        await recorder.record({"consumer": "deal", "event_id": str(uuid.uuid4())}, Outcome.APPLIED)  # warm
-        before = counted.count
-        ids = [str(uuid.uuid4()) for _ in range(100)]
-        await asyncio.gather(*(recorder.record({"consumer": "deal", "event_id": i}, Outcome.APPLIED,
-                                               [{"method": "crm.deal.update", "n": n}]) for n, i in enumerate(ids)))
-        async with pool.acquire() as conn:
-            stored = await conn.fetch("SELECT event_id::text AS e, calls FROM event_outcomes WHERE event_id = ANY($1)",
-                                      [uuid.UUID(i) for i in ids])
-        assert sorted(r["e"] for r in stored) == sorted(ids)
-        assert {r["e"]: r["calls"][0]["n"] for r in stored} == {i: n for n, i in enumerate(ids)}
-        assert counted.count - before <= 3, counted.ended[before:]
+        await recorder.record({"consumer": "deal", "event_id": str(uuid.uuid4())}, Outcome.APPLIED)
+        yield recorder, pool, counter
     finally:
         await pool.close()
 
 
-async def test_outcomes_recorded_a_few_ms_apart_share_one_statement(db_url):
+async def test_outcomes_recorded_at_the_same_time_share_one_statement_and_all_are_stored(counted):
+    """A consumer with 100 messages in flight records 100 outcomes at once: they go in a few group
+    commits, not 100 transactions, and each ``record`` returns only once its row is stored."""
+    recorder, pool, counter = counted
+    before = counter.count
+    ids = [str(uuid.uuid4()) for _ in range(100)]
+    await asyncio.gather(*(recorder.record({"consumer": "deal", "event_id": i}, Outcome.APPLIED,
+                                           [{"method": "crm.deal.update", "n": n}]) for n, i in enumerate(ids)))
+    async with pool.acquire() as conn:
+        stored = await conn.fetch("SELECT event_id::text AS e, calls FROM event_outcomes WHERE event_id = ANY($1)",
+                                  [uuid.UUID(i) for i in ids])
+    assert sorted(r["e"] for r in stored) == sorted(ids)
+    assert {r["e"]: r["calls"][0]["n"] for r in stored} == {i: n for n, i in enumerate(ids)}
+    assert counter.count - before <= 3, counter.ended[before:]
+
+
+async def test_outcomes_recorded_a_few_ms_apart_share_one_statement(counted):
     """At a steady rate events end one at a time: their outcomes wait a moment for each other
     (``RECORD_LINGER``) instead of paying a round trip each, and each ``record`` still returns only once its
     row is stored."""
-    from bridge import db
-    from tests.support.pgcount import Transactions
-
-    counted = Transactions()
-    pool = await db.create_pool(db_url, max_size=5, observe=counted.observe)
-    try:
-        recorder = outcomes.OutcomeRecorder(pool)
-        await recorder.record({"consumer": "deal", "event_id": str(uuid.uuid4())}, Outcome.APPLIED)  # warm
-        before = counted.count
-        ids = [str(uuid.uuid4()) for _ in range(8)]
-        records = []
-        for i in ids:  # 8 events ending 5 ms apart, within one linger
-            records.append(asyncio.create_task(recorder.record({"consumer": "deal", "event_id": i}, Outcome.APPLIED)))
-            await asyncio.sleep(0.005)
-        for record, event_id in zip(records, ids, strict=True):
-            await record
-            async with pool.acquire() as conn:
-                assert await conn.fetchval("SELECT count(*) FROM event_outcomes WHERE event_id = $1",
-                                           uuid.UUID(event_id)) == 1
-        assert counted.count - before - len(ids) <= 2, counted.ended[before:]  # (the checks above: one each)
-    finally:
-        await pool.close()
+    recorder, pool, counter = counted
+    before = counter.count
+    ids = [str(uuid.uuid4()) for _ in range(8)]
+    records = []
+    for i in ids:  # 8 events ending 5 ms apart, within one linger
+        records.append(asyncio.create_task(recorder.record({"consumer": "deal", "event_id": i}, Outcome.APPLIED)))
+        await asyncio.sleep(0.005)
+    for record, event_id in zip(records, ids, strict=True):
+        await record
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM event_outcomes WHERE event_id = $1",
+                                       uuid.UUID(event_id)) == 1
+    assert counter.count - before - len(ids) <= 2, counter.ended[before:]  # (the checks above: one each)
 
 
 async def test_an_outcome_the_database_refuses_costs_only_its_own_row_in_a_group_commit(db_pool, caplog):
