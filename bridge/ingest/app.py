@@ -4,7 +4,8 @@ Transport rules (contract v1): one event object or a JSON array of up to 1000; `
 event in request order (``accepted`` | ``duplicate`` | ``rejected`` with field errors); first write wins on
 ``event_id``; ``400`` for a body that is not JSON, ``401`` for a missing or unknown token, ``408`` for a
 body that does not arrive in time, ``413`` for a body, batch or value count too large, ``415`` for a
-content type other than JSON.  Nothing a client sends ever gets a 500: a value the contract, the decoder or
+content type other than JSON; a path with a trailing slash is the same endpoint, and any other path or method
+gets ``404``/``405`` in the same ``{"error", "message"}`` shape.  Nothing a client sends ever gets a 500: a value the contract, the decoder or
 PostgreSQL refuses rejects its event alone; a storage failure answers ``503`` with ``Retry-After`` so the
 1C sender tries again.  Every answer is counted in ``bridge_ingest_requests_total``.
 """
@@ -22,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onec_outbox.contract import ENTITIES, event_json_schema, heartbeat_json_schema
@@ -39,6 +41,22 @@ from .responses import ErrorBody, Results
 from .store import Result, Valid, store_valid, validate
 
 log = logging.getLogger(__name__)
+
+
+ENDPOINTS = ("/v1/events", "/v1/heartbeat")
+
+
+class OneSlash:
+    """``/v1/events/`` is ``/v1/events`` (and the heartbeat's likewise): a 1C sender configured with a
+    trailing slash would otherwise get a 307 redirect, which 1C's HTTP client does not follow for a POST."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].endswith("/") and scope["path"].rstrip("/") in ENDPOINTS:
+            scope = {**scope, "path": scope["path"].rstrip("/"), "raw_path": scope["path"].rstrip("/").encode()}
+        await self.app(scope, receive, send)
 
 
 class CountAnswers:
@@ -204,7 +222,19 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
         body, content_type = metrics.exposition(registry)
         return Response(body, media_type=content_type)
 
+    @app.exception_handler(HTTPException)
+    async def routing_error(request: Request, exc: HTTPException) -> Response:
+        """The router's 404 and 405 in the ingest's error shape (FastAPI's own is ``{"detail": …}``)."""
+        if exc.status_code == 405:
+            return _error(405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}; "
+                          "events and heartbeats are sent with POST", exc.headers)
+        if exc.status_code == 404:
+            return _error(404, "not_found", f"no endpoint {request.url.path}; events go to POST /v1/events, "
+                          "heartbeats to POST /v1/heartbeat (docs at /docs)")
+        return _error(exc.status_code, "http_error", str(exc.detail), exc.headers)
+
     app.add_middleware(CountAnswers, path="/v1/events")
+    app.add_middleware(OneSlash)  # outermost: the count and the router see the one path
     _add_event_schema(app)
     install_docs(app, token_description="one of BRIDGE_INGEST_TOKENS: Authorization: Bearer <token>")
     return app

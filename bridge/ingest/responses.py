@@ -26,7 +26,7 @@ class Results(BaseModel):
 
 ERROR_CODES = ("invalid_json", "invalid_body", "unauthorized", "forbidden_source", "body_timeout", "body_too_large",
                "batch_too_large", "too_many_values", "unsupported_media_type", "storage_unavailable",
-               "internal_error")
+               "internal_error", "not_found", "method_not_allowed", "http_error")
 
 
 class ErrorBody(BaseModel):

@@ -359,3 +359,26 @@ async def test_a_compressed_body_gets_415_naming_the_content_encoding(ingest, pa
     assert await stored(pool) == []
     r = await client.post(path, json=fresh(), headers={**AUTH, "Content-Encoding": "identity"})
     assert r.status_code != 415
+
+
+async def test_a_trailing_slash_is_the_same_endpoint_not_a_redirect(ingest):
+    """A sender configured with ``…/v1/events/`` got 307 to ``/v1/events``, and 1C's HTTP client does not
+    follow a redirect for a POST: every run would fail on a slash."""
+    from tests.integration.test_heartbeat import beat
+    client, pool = ingest
+    body = fresh()
+    r = await client.post("/v1/events/", json=body, headers=AUTH)
+    assert r.status_code == 200 and r.json()["results"][0]["status"] == "accepted", (r.status_code, r.text)
+    assert [e["event_id"] for e in await stored(pool)] == [body["event_id"]]
+    r = await client.post("/v1/heartbeat/", json=beat(), headers=AUTH)
+    assert r.status_code == 200, (r.status_code, r.text)
+
+
+async def test_a_wrong_method_or_path_gets_the_documented_error_shape(ingest):
+    client, _ = ingest
+    r = await client.get("/v1/events", headers=AUTH)
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.json()["error"] == "method_not_allowed" and "POST" in r.json()["message"]
+    r = await client.post("/v1/event", json=fresh(), headers=AUTH)
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    assert "/v1/events" in r.json()["message"]
