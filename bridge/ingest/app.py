@@ -36,7 +36,7 @@ from ..ops_http import run_checks
 from ..outbox import Outbox
 from .config import IngestConfig
 from .decoding import decode_events
-from .request import RequestRejected, check_content_type, check_sources, check_token, read_body
+from .request import RequestRejected, check_content_type, check_sources, check_token, drain, read_body
 from .responses import ErrorBody, Results
 from .store import Result, Valid, store_valid, validate
 
@@ -160,6 +160,8 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
         except RequestRejected as exc:
             log.warning("ingest request refused", extra={"action": "ingest.refuse", "status": exc.status,
                                                           "error": exc.code})
+            if exc.status != 408:  # (a body that did not arrive in time is not waited for again)
+                await drain(request, config.body_timeout)
             headers = {**(exc.headers or {}), **({"Connection": "close"} if exc.status == 408 else {})}
             return _error(exc.status, exc.code, exc.message, headers or None)
         except InfrastructureError as exc:
@@ -204,6 +206,8 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
                 check_sources([_json_or_none(body)], config.sources[token])
         except RequestRejected as exc:
             log.warning("heartbeat refused", extra={"action": "heartbeat.refuse", "status": exc.status, "error": exc.code})
+            if exc.status != 408:
+                await drain(request, config.body_timeout)
             return _error(exc.status, exc.code, exc.message, exc.headers)
         status, answer = await heartbeat.accept(body, state["pool"])
         return JSONResponse(answer, status_code=status)

@@ -25,6 +25,7 @@ class RequestRejected(Exception):
         self.headers = headers
 
 
+DRAIN_BYTES = 64 * 1024 * 1024  # the most of a refused request's body read and dropped (see drain)
 _REALM = 'Bearer realm="onec-b24-bridge ingest"'  # a 401 says which scheme to use (RFC 9110 §11.6.1, RFC 6750)
 
 
@@ -102,3 +103,23 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
                               f"({size} of {declared or 'unknown'} bytes received); "
                               "BRIDGE_INGEST_BODY_TIMEOUT sets the limit") from None
     return b"".join(chunks)
+
+
+async def drain(request: Request, timeout: float) -> None:
+    """Read and drop what is left of a refused request's body (at most :data:`DRAIN_BYTES`, within
+    ``timeout`` seconds) before the refusal is sent.  A client that sends its whole body before it reads
+    the answer — Python's urllib; the 1C sender, which splits a batch on 413 — otherwise meets a connection
+    reset ("the bridge is unreachable": the same batch again after a pause, for ever) instead of the 413,
+    or the 401 that says its token is wrong."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > DRAIN_BYTES:
+        return  # too much to read for an answer: the connection is closed on it
+    size = 0
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > DRAIN_BYTES:
+                    return
+    except (RuntimeError, ClientDisconnect, TimeoutError):  # read already, gone, or too slow: nothing to do
+        return

@@ -382,3 +382,26 @@ async def test_a_wrong_method_or_path_gets_the_documented_error_shape(ingest):
     r = await client.post("/v1/event", json=fresh(), headers=AUTH)
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     assert "/v1/events" in r.json()["message"]
+
+
+@pytest.mark.parametrize("token", [TOKEN, "not-a-token"])
+async def test_a_sender_that_sends_its_whole_body_first_reads_the_refusal_not_a_reset(ingest, token):
+    """urllib (like the 1C sender, which splits a batch on 413 and pauses on anything else) writes the whole
+    body before it reads the answer: refused without its body being read, it met "connection reset by peer",
+    and a batch over the limit would have been retried as "bridge unreachable" for ever."""
+    import urllib.error
+    import urllib.request
+
+    client, pool = ingest
+    request = urllib.request.Request(f"{client.base_url}/v1/events".replace("//v1", "/v1"), data=b" " * 16_000_000,
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+
+    def send() -> urllib.error.HTTPError:
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(request, timeout=30)
+        return info.value
+
+    refused = await asyncio.to_thread(send)
+    expected = (413, "body_too_large") if token == TOKEN else (401, "unauthorized")
+    assert (refused.code, json.loads(refused.read())["error"]) == expected
+    assert await stored(pool) == []
