@@ -95,7 +95,7 @@ class Routes:
     async def _rest(self, request: Request) -> Response:
         sandbox = self.sandbox
         start = sandbox.clock()
-        method = _method_of(request.path_params["path"]) or "?"
+        method = "?"  # until the path names a known method: never the webhook's code, never any path a scanner tries
         xml = _wants_xml(request.path_params["path"])
         try:
             target = _route(request.path_params["path"])

@@ -213,10 +213,11 @@ def _datetime(value: object) -> datetime:
     match = _DATETIME.fullmatch(value)
     if match is None:
         if (long := _LONG_FRACTION.fullmatch(value)) is not None:
+            offset = "" if long.group(3) else " и со смещением"
             fail(
                 "datetime_format",
-                f"дата и время «{_shown(value)}»: долей секунды не более 6 знаков, например "
-                f"{long.group(1)}{long.group(2)[:6]}{long.group(3)}",
+                f"дата и время «{_shown(value)}»: долей секунды не более 6 знаков{offset}, например "
+                f"{long.group(1)}{long.group(2)[:6]}{long.group(3) or '+03:00'}",
             )
         fail(
             "datetime_format",

@@ -104,6 +104,8 @@ def test_occurred_at_with_nanoseconds_is_told_the_fraction_is_too_long_not_that_
     error = the_violation(event(occurred_at="2026-11-27T10:15:00.123456789+03:00"))
     assert error["code"] == "datetime_format"
     assert "не более 6 знаков" in error["message"] and "2026-11-27T10:15:00.123456+03:00" in error["message"]
+    naive = the_violation(event(occurred_at="2026-11-27T10:15:00.1234567"))  # no offset either: both said
+    assert "None" not in naive["message"] and "со смещением, например 2026-11-27T10:15:00.123456+03:00" in naive["message"]
 
 
 @pytest.mark.parametrize(

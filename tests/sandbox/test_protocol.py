@@ -47,6 +47,14 @@ def test_an_unknown_method_is_404_before_the_webhook_code_is_checked(portal):
     assert app.status_code == 404 and app.json()["error"] == "ERROR_METHOD_NOT_FOUND"
 
 
+def test_the_webhook_base_url_is_404_and_its_code_never_becomes_a_metric_label(portal):
+    code = portal.srv.webhook_url.rstrip("/").rsplit("/", 1)[-1]
+    for path in (portal.srv.webhook_url, portal.srv.webhook_url.rstrip("/"), portal.srv.base_url + "/rest/x/y/z/scan"):
+        assert portal.http.post(path, json={}).status_code == 404
+    exposition = portal.http.get(portal.srv.base_url + "/metrics").text
+    assert code not in exposition and 'method="scan"' not in exposition
+
+
 def test_malformed_webhook_path_answers_404(portal):
     response = portal.http.post(portal.srv.base_url + "/rest/abc/def/ghi/crm.company.list", json={})
     assert response.status_code == 404 and response.json()["error"] == "ERROR_METHOD_NOT_FOUND"
