@@ -25,7 +25,7 @@ import asyncpg
 import httpx
 
 from .b24 import http11
-from .errors import B24TransportError, BrokerUnavailable, InfrastructureError
+from .errors import B24ReplyTooLarge, B24TransportError, BrokerUnavailable, InfrastructureError
 
 # PostgreSQL is down, restarting, full or the connection broke (OSError covers refused/reset sockets and
 # TimeoutError, as asyncpg raises them for connect and pool timeouts).
@@ -76,9 +76,11 @@ def broker(what: str) -> Iterator[None]:
 @contextmanager
 def http(method: str, code: str, scrub: Callable[[str], str]) -> Iterator[None]:
     """Any httpx or :mod:`bridge.b24.http11` failure (no HTTP reply) → :class:`B24TransportError` for
-    ``method`` with ``code``; ``scrub`` takes secrets out of the text, since httpx may put the URL in its
+    ``method`` with ``code`` (a reply over the size limit → :class:`B24ReplyTooLarge`); ``scrub`` takes secrets out of the text, since httpx may put the URL in its
     messages."""
     try:
         yield
+    except http11.ReplyTooLarge as exc:  # the request's own: its retry tiers, not a pause of every message
+        raise B24ReplyTooLarge(method, code, scrub(_text(exc)), None) from exc
     except (httpx.HTTPError, http11.HTTPError) as exc:
         raise B24TransportError(method, code, scrub(_text(exc)), None) from exc

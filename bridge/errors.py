@@ -14,7 +14,8 @@
     │   │   ├── B24PortalMoved            302 after a portal domain change: every call goes to the old address
     │   │   └── B24AuthError              webhook/app refused: NO_AUTH_FOUND, insufficient_scope, portal_deleted…
     │   │       └── B24TokenExpired           expired_token (the OAuth client refreshes once, then repeats)
-    │   └── B24OperationTimeLimit     HOLD: 429 OPERATION_TIME_LIMIT, only this message until reset_at
+    │   ├── B24OperationTimeLimit     HOLD: 429 OPERATION_TIME_LIMIT, only this message until reset_at
+    │   └── B24ReplyTooLarge          RETRY: a reply over the HTTP client's size limit (this message's, not an outage)
     ├── DependencyMissing         WAIT: what this entity refers to is not in Bitrix24 yet; longer budget
     ├── NeedsReview               PARK FOR REVIEW: several (or only weak) existing records may be this 1C
     │                             object; stored for an operator (``b24bridge review``), nothing created
@@ -138,6 +139,13 @@ class B24OperationTimeLimit(B24Error, RetryableError):
                  reset_at: float | None = None) -> None:
         self.reset_at = reset_at
         super().__init__(method, code, description, status)
+
+
+class B24ReplyTooLarge(B24Error, RetryableError):
+    """A reply over :data:`bridge.b24.http11.MAX_BODY`: what this message asked for, so its retry tiers and
+    then the DLQ, not a pause of every message as an outage would be."""
+
+    reason = "b24_reply_too_large"
 
 
 class B24AuthError(B24Error, ServiceUnavailable):

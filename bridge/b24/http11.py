@@ -6,7 +6,7 @@ and one request through httpx costs ≈ 0.9 ms of CPU where the same request on 
 
 Scope — what the portal's REST API needs and nothing more: GET and POST with a body of known length;
 replies with ``Content-Length``, chunked or ended by the close, at most :data:`MAX_BODY` bytes as sent and as
-decompressed (a runaway or hostile reply is a failed request, not a consumer out of memory); gzip and deflate;
+decompressed (a runaway or hostile reply is :class:`ReplyTooLarge`, not a consumer out of memory); gzip and deflate;
 TLS verified exactly as
 httpx verifies it (``httpx.create_ssl_context``: ``SSL_CERT_FILE``, ``SSL_CERT_DIR``, else certifi); one
 request at a time per connection, idle connections kept 5 s (httpcore's default).  No proxies (with
@@ -41,7 +41,7 @@ import httpx
 
 KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is reused; a server may close it after its own timeout
 HAPPY_EYEBALLS_DELAY = 0.25  # anyio's (httpx's) default: an IPv6 address that hangs does not eat the connect timeout
-MAX_BODY = 64 * 1024 * 1024  # bytes of a reply, as sent and decompressed: a batch of 50 pages of 50 items is ≈ 2 MB
+MAX_BODY = 32 * 1024 * 1024  # bytes of a reply, as sent and decompressed: a batch of 50 pages of 50 items is ≈ 2 MB
 
 
 class HTTPError(Exception):
@@ -74,6 +74,10 @@ class ReadTimeout(MaybeSent):
 
 class RemoteProtocolError(MaybeSent):
     """The server closed the connection early or answered something that is not HTTP/1.1."""
+
+
+class ReplyTooLarge(RemoteProtocolError):
+    """The reply was over the size limit, as sent or decompressed (read no further, the connection closed)."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,11 @@ class _Connection(asyncio.Protocol):
         if self._status < 200:  # an interim reply (100 Continue, 103 Early Hints): the real one follows
             return
         self._headers_done = True
+        declared = self._headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body:  # refused before a byte of it is read
+            self._fail(ReplyTooLarge(f"{self.origin.host} announced a reply of {int(declared):,} bytes, over "
+                                     f"{self.max_body:,}"))
+            return
         chunked = self._headers.get("transfer-encoding", "").rsplit(",", 1)[-1].strip().lower() == "chunked"
         self._until_eof = ("content-length" not in self._headers and not chunked
                            and self._status not in (204, 304))
@@ -192,7 +201,7 @@ class _Connection(asyncio.Protocol):
         if self._reply is not None:
             self._body_size += len(body)
             if self._body_size > self.max_body:
-                self._fail(RemoteProtocolError(f"{self.origin.host} sent a reply over {self.max_body:,} bytes"))
+                self._fail(ReplyTooLarge(f"{self.origin.host} sent a reply over {self.max_body:,} bytes"))
                 return
             self._body.append(body)
 
@@ -203,8 +212,9 @@ class _Connection(asyncio.Protocol):
         if self._parser is not None and not self._until_eof:
             self._keep_alive = self._parser.should_keep_alive()
         reply, self._reply, self._parser = self._reply, None, None
+        body, self._body = b"".join(self._body), []  # an idle connection keeps no reply
         if reply is not None and not reply.done():
-            reply.set_result(Response(self._status, self._headers, b"".join(self._body)))
+            reply.set_result(Response(self._status, self._headers, body))
 
     # ---------------------------------------------------------------------------------- the exchange
 
@@ -438,7 +448,7 @@ def _inflate(data: bytes, wbits: int, limit: int, origin: _Origin) -> bytes:
     if len(content) <= limit and not inflater.unconsumed_tail:
         content += inflater.flush()
     if len(content) > limit or inflater.unconsumed_tail:
-        raise RemoteProtocolError(f"{origin.host} sent a reply that decompresses to over {limit:,} bytes")
+        raise ReplyTooLarge(f"{origin.host} sent a reply that decompresses to over {limit:,} bytes")
     if not inflater.eof:
         raise zlib.error("incomplete or truncated stream")
     return content

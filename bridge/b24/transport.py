@@ -25,7 +25,7 @@ from typing import Literal
 import httpx
 
 from .. import __version__, edges
-from ..errors import B24TransportError
+from ..errors import B24ReplyTooLarge, B24TransportError
 from ..logs import redact, url_password
 from ..settings import proxy_address
 from . import http11, metrics
@@ -129,7 +129,7 @@ class Edge:
         try:
             with edges.http(label, TRANSPORT, self.scrub):
                 status, headers, body = await self._exchange(verb, display_url, real_url, content)
-        except B24TransportError:  # a reply or a transport failure is a request; a cancelled one is not
+        except (B24TransportError, B24ReplyTooLarge):  # a reply or a failure is a request; a cancelled one is not
             metrics.REQUEST_SECONDS.labels(label).observe(time.perf_counter() - started)
             raise
         seconds = time.perf_counter() - started

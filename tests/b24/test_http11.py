@@ -21,7 +21,7 @@ from bridge.b24 import client_from_settings, http11
 from bridge.b24.limits import Timeouts
 from bridge.b24.transport import Edge, never_sent
 from bridge.cli import _settings_problem
-from bridge.errors import B24TransportError
+from bridge.errors import B24ReplyTooLarge, B24TransportError
 from bridge.settings import Settings
 from tests.helpers import free_port
 
@@ -171,7 +171,7 @@ async def test_a_reply_larger_than_the_limit_fails_and_its_connection_is_dropped
 
     async with Server(reply) as server:
         http = client(max_body=4096)
-        with pytest.raises(http11.RemoteProtocolError, match="over 4,096 bytes") as info:
+        with pytest.raises(http11.ReplyTooLarge, match="over 4,096") as info:
             await http.request("GET", f"{server.url}/rest/1/s3cr3t/crm.product.list")
         after = await http.request("GET", f"{server.url}/b")  # the rest of the big reply is not read as this one
         await http.aclose()
@@ -196,12 +196,25 @@ async def test_a_compressed_reply_that_inflates_past_the_limit_fails(encoding):
     header = b"Content-Encoding: " + encoding.split()[-1].encode()
     async with Server(lambda request, n: ok(compressed(bomb if n == 1 else exact), header)) as server:
         http = client(max_body=65536)
-        with pytest.raises(http11.RemoteProtocolError, match="decompresses to over 65,536 bytes"):
+        with pytest.raises(http11.ReplyTooLarge, match="decompresses to over 65,536 bytes"):
             await http.request("GET", f"{server.url}/a")
         at_the_limit = await http.request("GET", f"{server.url}/b")
         await http.aclose()
     assert len(compressed(bomb)) < 65536  # within the limit on the wire: only the decompressed size gives it away
     assert at_the_limit.content == exact
+
+
+async def test_through_the_edge_a_reply_over_the_limit_is_the_messages_own_failure_not_an_outage():
+    """``B24ReplyTooLarge`` (retry tiers, then the DLQ) rather than ``B24TransportError`` (a pause of every
+    message, as if the portal were down)."""
+    bomb = gzip.compress(b"\0" * (http11.MAX_BODY + 1))
+    async with Server(lambda request, n: ok(bomb, b"Content-Encoding: gzip")) as server:
+        e = edge()
+        with pytest.raises(B24ReplyTooLarge) as info:
+            await e.send("crm.product.list", "POST", "x", f"{server.url}/rest/1/s3cr3t/crm.product.list", b"{}")
+        await e.aclose()
+    assert not isinstance(info.value, B24TransportError) and not never_sent(info.value)
+    assert f"{http11.MAX_BODY:,}" in str(info.value) and "s3cr3t" not in str(info.value)
 
 
 async def test_a_truncated_gzip_body_is_a_broken_reply():

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from bridge import edges
+from bridge.b24 import http11
 from bridge.b24.envelope import error_from, parse_reply
 from bridge.disposition import DeadLetter, Hold, Pause, Retry, Wait, decide
 from bridge.errors import (
@@ -168,6 +169,10 @@ EDGES = [
     (edges.broker("relay"), aiormq.exceptions.ChannelInvalidStateError("channel closed"), Pause()),
     (edges.http("crm.company.add", "BRIDGE_TRANSPORT", str), httpx.ConnectError("refused"), Pause()),
     (edges.http("crm.company.add", "BRIDGE_TRANSPORT", str), httpx.ReadTimeout("timed out"), Pause()),
+    (edges.http("crm.company.add", "BRIDGE_TRANSPORT", str), http11.RemoteProtocolError("hung up"), Pause()),
+    # a reply over the client's size limit is this message's: its retry tiers, not a pause of every message
+    (edges.http("crm.product.list", "BRIDGE_TRANSPORT", str), http11.ReplyTooLarge("over 33,554,432 bytes"),
+     Retry(0)),
 ]
 
 
