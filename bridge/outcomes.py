@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 DEFAULT_RETENTION = timedelta(days=7)
 RECORD_TIMEOUT = 2.0  # seconds; a slow or lost database must not hold the consumer up
 # seconds an outcome waits for others to share its statement: at a steady 50 events/s per consumer nearly
-# every write was one row, a round trip (and a wake-up of the process) per event; a handled event's is
-# recorded after its ack, so the wait holds no delivery; ``trace`` shows the outcome this much later
+# every write was one row, a round trip (and a wake-up of the process) per event.  A handled event's is
+# recorded after its ack, so the wait holds no delivery; a held or paused one's (once per message, while it
+# waits anyway) before; ``trace`` shows the outcome this much later
 RECORD_LINGER = 0.1
 ERROR_LIMIT = 2000
 
@@ -84,8 +85,10 @@ class OutcomeRecorder(NullRecorder):
 
     async def _gathered(self) -> None:
         """Wait until the window this row fell into closes (one timer for all of its rows)."""
+        loop = asyncio.get_running_loop()
+        if self._window is not None and self._window.get_loop() is not loop:
+            self._window = None  # left by a loop that is gone (a recorder reused by another run)
         if self._window is None:
-            loop = asyncio.get_running_loop()
             self._window = window = loop.create_future()
             loop.call_later(self._linger, self._close_window, window)
         await asyncio.shield(self._window)  # a cancelled record leaves the window to the others

@@ -76,17 +76,20 @@ GC_THRESHOLD = (10_000, 10, 10)
 
 @contextlib.contextmanager
 def tuned_gc() -> Iterator[None]:
-    """The garbage collector as a long-running component wants it: what start-up made (modules, settings,
-    the mapping) frozen out of every collection, and young collections less often (:data:`GC_THRESHOLD`).
-    Put back as it was afterwards, for a caller that goes on (a test, ``b24bridge demo``)."""
-    before = gc.get_threshold()
+    """The garbage collector as a long-running component wants it: what start-up made (modules, settings)
+    collected once and then frozen out of every collection, and young collections less often
+    (:data:`GC_THRESHOLD`).  Put back as it was afterwards, for a caller that goes on (a test); a freeze the
+    caller made itself is left as it was."""
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    gc.collect()  # start-up's garbage is not frozen for the life of the process
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
     try:
         yield
     finally:
         gc.set_threshold(*before)
-        gc.unfreeze()
+        if not frozen:
+            gc.unfreeze()
 
 
 def run(main: Callable[[asyncio.Event], Awaitable[None]], event_loop: str = "auto") -> None:

@@ -59,4 +59,17 @@ def test_a_component_runs_with_the_collector_tuned_and_the_caller_gets_its_own_b
     threshold, frozen = seen[0]
     assert threshold == runner.GC_THRESHOLD and threshold[0] > before[0]  # young collections less often
     assert frozen > 10_000  # what start-up made (modules, settings) is out of every collection
-    assert gc.get_threshold() == before and gc.get_freeze_count() == 0  # a test or the demo goes on as it was
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0  # a test goes on as it was
+
+
+def test_a_freeze_the_caller_made_itself_is_left_frozen():
+    async def main(stop: asyncio.Event) -> None:
+        pass
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        runner.run(main, "asyncio")
+        assert gc.get_freeze_count() >= frozen
+    finally:
+        gc.unfreeze()
