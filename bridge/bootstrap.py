@@ -240,10 +240,7 @@ async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def _ingest_config(settings: Settings) -> IngestConfig:
-    try:
-        bindings = settings.token_bindings()
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    bindings = settings.token_bindings()
     return IngestConfig([t for t, _ in bindings], settings.ingest_max_body_bytes, settings.ingest_max_batch,
                         settings.ingest_body_timeout,
                         sources={t: names for t, names in bindings if names is not None})

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .errors import ConfigError
 from .working_hours import DEFAULT_WORKING_HOURS, WorkingHours
 
 DEFAULT_DATABASE_URL = "postgresql://bridge:bridge@127.0.0.1:5432/bridge"
@@ -197,17 +198,18 @@ class Settings(BaseSettings):
     def token_bindings(self) -> list[tuple[bytes, frozenset[str] | None]]:
         """Each token with the 1C bases it may send for (``token@a|b``), or None: any base.  A token listed
         again with the same bases counts once; with other bases (``t@a,t@b`` or ``t,t@a``) it is refused,
-        since one entry would silently override the other."""
+        since one entry would silently override the other (:class:`ConfigError`, for every command that reads
+        them: the ingest, ``simulate``)."""
         bound: dict[bytes, tuple[int, frozenset[str] | None]] = {}
         for number, entry in enumerate(self.ingest_tokens, 1):
             token, at, sources = entry.get_secret_value().partition("@")
             names = frozenset(s.strip() for s in sources.split("|") if s.strip())
             if at and (not token.strip() or not names):
-                raise ValueError("an entry of BRIDGE_INGEST_TOKENS is token@source or token@sourceA|sourceB: "
+                raise ConfigError("an entry of BRIDGE_INGEST_TOKENS is token@source or token@sourceA|sourceB: "
                                  "a token and at least one source")
             key, binding = token.strip().encode(), names if at else None
             if key in bound and bound[key][1] != binding:
-                raise ValueError(f"entries {bound[key][0]} and {number} of BRIDGE_INGEST_TOKENS are the same token "
+                raise ConfigError(f"entries {bound[key][0]} and {number} of BRIDGE_INGEST_TOKENS are the same token "
                                  "with different bases (the value is not shown): list it once, with all its "
                                  "bases (token@sourceA|sourceB), or without @ for any base")
             bound.setdefault(key, (number, binding))

@@ -97,3 +97,10 @@ def test_an_ingest_limit_below_one_is_refused_at_start(monkeypatch, name):
     monkeypatch.setenv(name, "0")
     with pytest.raises(pydantic.ValidationError):
         Settings()
+
+
+def test_simulate_with_conflicting_token_entries_is_one_error_line_not_a_traceback(monkeypatch):
+    monkeypatch.setenv("BRIDGE_INGEST_TOKENS", "tok@ut-a,tok@ut-b")
+    result = CliRunner().invoke(main, ["simulate", "--url", "http://127.0.0.1:9/v1/events"])
+    assert result.exit_code == 2, result.output
+    assert "entries 1 and 2 of BRIDGE_INGEST_TOKENS" in result.output and "Traceback" not in result.output

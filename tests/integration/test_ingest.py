@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge import ops_http
+from bridge.errors import ConfigError
 from bridge.ingest import IngestConfig, create_app
 from bridge.settings import Settings
 from tests.contract.samples import event, payload_with
@@ -311,7 +312,7 @@ def test_a_token_listed_twice_with_different_bases_is_refused_not_silently_narro
     ``tok,tok@ut-a`` bound a token the operator also listed as free.  Refused at start, naming the entries
     (never the token: it is a secret)."""
     monkeypatch.setenv("BRIDGE_INGEST_TOKENS", value)
-    with pytest.raises(ValueError, match=r"entries 1 and 2") as refused:
+    with pytest.raises(ConfigError, match=r"entries 1 and 2") as refused:
         Settings().token_bindings()
     assert "tok@ut-a|ut-b" not in str(refused.value) and "tok" not in str(refused.value).replace("token", "")
 
@@ -364,7 +365,6 @@ async def test_a_compressed_body_gets_415_naming_the_content_encoding(ingest, pa
 async def test_a_trailing_slash_is_the_same_endpoint_not_a_redirect(ingest):
     """A sender configured with ``…/v1/events/`` got 307 to ``/v1/events``, and 1C's HTTP client does not
     follow a redirect for a POST: every run would fail on a slash."""
-    from tests.integration.test_heartbeat import beat
     client, pool = ingest
     body = fresh()
     r = await client.post("/v1/events/", json=body, headers=AUTH)
