@@ -10,6 +10,7 @@ sales manager now sees, and compares it with what the simulator says must be the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -98,23 +99,26 @@ def database_for(dsn: str, suffix: str) -> str:
     return _with_database(dsn, _database_name(dsn, suffix))
 
 
-def database_suffix(vhost: str) -> str:
+def database_suffix(dsn: str, vhost: str) -> str:
     """What the demo adds to the configured database's name: ``_demo`` with the default vhost, else
-    ``_demo_<vhost>`` (lower case, other characters as ``_``), so a second demo run with its own ``--vhost``
-    and ports has its own database too instead of dropping (``WITH (FORCE)``) the first one's."""
+    ``_demo_<vhost>`` (a vhost with other characters than a–z, 0–9 and ``_`` written with ``_`` and a short
+    hash of itself, so ``a-b`` and ``a_b`` stay apart), so a second demo run with its own ``--vhost`` and
+    ports has its own database too instead of dropping (``WITH (FORCE)``) the first one's.  ConfigError for
+    a name PostgreSQL would cut at 63 bytes (two long vhosts could then share one)."""
     if vhost == DEMO_VHOST:
         return "_demo"
-    return "_demo_" + re.sub(r"[^a-z0-9_]", "_", vhost.lower())
-
-
-def demo_database(dsn: str, vhost: str) -> str:
-    """The DSN of the database a demo with ``--vhost vhost`` recreates (ConfigError for a name PostgreSQL
-    would cut at 63 bytes: two long vhosts could then share one)."""
-    name = _database_name(dsn, database_suffix(vhost))
+    plain = re.sub(r"[^a-z0-9_]", "_", vhost.lower())
+    suffix = "_demo_" + plain + ("" if plain == vhost else "_" + hashlib.sha1(vhost.encode()).hexdigest()[:6])
+    name = _database_name(dsn, suffix)
     if len(name.encode()) > 63:
         raise ConfigError(f"demo: the database name {name!r} (from BRIDGE_DATABASE_URL and --vhost) is longer "
                           "than PostgreSQL's 63 bytes; choose a shorter --vhost")
-    return _with_database(dsn, name)
+    return suffix
+
+
+def demo_database(dsn: str, vhost: str) -> str:
+    """The DSN of the database a demo with ``--vhost vhost`` recreates."""
+    return database_for(dsn, database_suffix(dsn, vhost))
 
 
 async def fresh_database(dsn: str, suffix: str = "_demo") -> str:
@@ -202,8 +206,7 @@ async def running_demo(settings: Settings, options: DemoOptions,
     say = progress or (lambda *_: None)
     say("database", 0, 1)
     configured = settings.database_url.get_secret_value()
-    demo_database(configured, options.vhost)  # a name too long for PostgreSQL is refused before anything is dropped
-    demo_dsn = await fresh_database(configured, database_suffix(options.vhost))
+    demo_dsn = await fresh_database(configured, database_suffix(configured, options.vhost))
     amqp_url = await fresh_vhost(settings.amqp_url.get_secret_value(), options.rabbitmq_api, options.vhost)
     say("database", 1, 1)
     token = secrets.token_urlsafe(24)

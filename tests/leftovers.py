@@ -29,10 +29,10 @@ import httpx
 
 from tests import services
 
-# what tests/conftest.py, tests/e2e/test_simulated_days.py (the demo's `<test db>_demo_demo_<hex>`) and benchmarks/*.py
+# what tests/conftest.py, tests/e2e/test_simulated_days.py (the demo's `<test db>_demo_demo_<hex>_<hash>`) and benchmarks/*.py
 # (--namespace bench…, made next to the configured database: `bridge`, or `postgres` in the smoke runs) name theirs
 VHOSTS = re.compile(r"^(t-[0-9a-f]{12}|demo-[0-9a-f]{8}|b24bridge-bench[a-z0-9_]*|b24bridge-canary-[0-9a-f]{8})$")
-DATABASES = re.compile(r"^(bridge_t_[0-9a-f]{12}(?:_demo(?:_demo_[0-9a-f]{8})?)?|bridge_e_[0-9a-f]{12}|bridge_tpl_(\d+)_[0-9a-f]{6}"
+DATABASES = re.compile(r"^(bridge_t_[0-9a-f]{12}(?:_demo(?:_demo_[0-9a-f]{8}_[0-9a-f]{6})?)?|bridge_e_[0-9a-f]{12}|bridge_tpl_(\d+)_[0-9a-f]{6}"
                        r"|(bridge|postgres)_bench_[a-z0-9_]+)$")
 CANARY_TIMEOUT = 30.0
 EXIT_API_STUCK = 3

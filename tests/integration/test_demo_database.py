@@ -36,6 +36,8 @@ def test_a_demo_with_its_own_vhost_gets_its_own_database():
 
     dsn = "postgresql://bridge:bridge@127.0.0.1:5432/bridge"
     assert demo_database(dsn, DEMO_VHOST).endswith("/bridge_demo")  # the README's bridge_demo, unchanged
-    assert demo_database(dsn, "h-ingest-demo").endswith("/bridge_demo_h_ingest_demo")
+    assert demo_database(dsn, "mine_2").endswith("/bridge_demo_mine_2")
+    others = {demo_database(dsn, v) for v in ("a-b", "a_b", "A-B", "a.b")}  # never one database for two vhosts
+    assert len(others) == 4 and all(d.rsplit("/", 1)[1].startswith("bridge_demo_a_b") for d in others)
     with pytest.raises(ConfigError, match="--vhost"):
         demo_database(dsn, "v" * 60)

@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
+from bridge.demo import demo_database
 from tests import leftovers, services
 from tests.helpers import execute_sql
 from tests.helpers import wait_for
@@ -21,7 +22,8 @@ def test_the_sweep_lists_stale_test_and_benchmark_leftovers_but_not_the_demo_or_
     tag = uuid.uuid4().hex
     vhosts = [f"t-{tag[:12]}", f"b24bridge-bench_smoke_{tag[:8]}", f"keep-{tag[:8]}"]
     databases = [f"bridge_e_{tag[:12]}", f"bridge_bench_relay_{tag[:6]}", f"keep_{tag[:8]}"]
-    databases.insert(2, f"bridge_t_{tag[12:24]}_demo")  # what the demo tests' running_demo makes
+    demo = demo_database(f"postgresql://u@h/bridge_t_{tag[12:24]}", f"demo-{tag[24:32]}")  # a demo test's database
+    databases.insert(2, demo.rsplit("/", 1)[1])
     with httpx.Client(base_url=rabbit.api_url, timeout=60) as api:
         for name in vhosts:
             api.put(f"/vhosts/{quote(name, safe='')}").raise_for_status()
