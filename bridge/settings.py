@@ -70,7 +70,8 @@ class Settings(BaseSettings):
 
     relay_batch_size: int = Field(500, ge=1, le=10_000)
     relay_poll_interval: float = Field(1.0, gt=0, description="seconds between polls when NOTIFY is silent")
-    relay_metrics_port: int = Field(9101, ge=1, le=65535)
+    relay_metrics_port: int = Field(9101, ge=0, le=65535, description="the relay's /metrics and probes port "
+                                    "(0: a free one the system picks, as the tests run it)")
     working_hours: str = Field(
         DEFAULT_WORKING_HOURS,
         description="when 1C must post heartbeats: 'mon-fri 09:00-18:00 Europe/Moscow' or 'always' (silence alert and notice)",
@@ -80,7 +81,8 @@ class Settings(BaseSettings):
     consumer_wait_in_hand: float = Field(
         3.0, ge=0, le=30,
         description="seconds a message whose dependency is missing looks again in hand before the wait queue (0: never)")
-    consumer_metrics_port: int = Field(9102, ge=1, le=65535)
+    consumer_metrics_port: int = Field(9102, ge=0, le=65535, description="the consumers' /metrics and probes "
+                                       "port (0: a free one the system picks)")
     startup_check: bool = Field(
         True, description="check the mapping against the portal before consuming (off: skip, for emergencies)"
     )
@@ -89,7 +91,8 @@ class Settings(BaseSettings):
         description="which targets `b24bridge consume` serves",
     )
 
-    reconcile_metrics_port: int = Field(9104, ge=1, le=65535, description="`b24bridge reconcile --every`: /metrics and probes port")
+    reconcile_metrics_port: int = Field(9104, ge=0, le=65535, description="`b24bridge reconcile --every`: /metrics "
+                                        "and probes port (0: a free one the system picks)")
 
     console_host: str | None = Field(None, description="console listen address (default: BRIDGE_INGEST_HOST)")
     console_port: int = Field(9103, ge=1, le=65535, description="the operator console's port (own port: expose it to operators only)")

@@ -81,12 +81,20 @@ def test_a_port_option_outside_1_to_65535_is_a_usage_error(command, port):
 
 @pytest.mark.parametrize("name", ["BRIDGE_INGEST_PORT", "BRIDGE_RELAY_METRICS_PORT", "BRIDGE_CONSUMER_METRICS_PORT",
                                   "BRIDGE_CONSOLE_PORT", "BRIDGE_RECONCILE_METRICS_PORT"])
-def test_a_port_setting_outside_1_to_65535_is_refused_at_start(monkeypatch, name):
+def test_a_port_setting_over_65535_is_refused_at_start(monkeypatch, name):
     import pydantic
 
     monkeypatch.setenv(name, "70000")
     with pytest.raises(pydantic.ValidationError, match=name.removeprefix("BRIDGE_").lower()):
         Settings()
+
+
+@pytest.mark.parametrize("name", ["BRIDGE_RELAY_METRICS_PORT", "BRIDGE_CONSUMER_METRICS_PORT",
+                                  "BRIDGE_RECONCILE_METRICS_PORT"])
+def test_a_probe_port_of_0_is_a_free_port_the_system_picks(monkeypatch, name):
+    """As the end-to-end tests start relays and consumers side by side."""
+    monkeypatch.setenv(name, "0")
+    assert getattr(Settings(), name.removeprefix("BRIDGE_").lower()) == 0
 
 
 @pytest.mark.parametrize("name", ["BRIDGE_INGEST_MAX_BATCH", "BRIDGE_INGEST_MAX_BODY_BYTES"])

@@ -119,9 +119,21 @@ async def test_an_orders_trace_says_where_each_of_its_documents_is(crm, db_pool)
     await settled(crm, lc.order_id, STAGE_ID="B24B_INVOICE")
     # in the deal: applied by its own delivery or by the push it was handed to (its own event may not be back
     # from the wait queue yet, or be back and find itself applied)
-    done = await traced(crm, db_pool, lc.order_id, lambda f: len(f.order_documents) == 2 and all(
-        d["deal_pending_since"] is None for d in f.order_documents))
-    text = await cli(crm, lc.order_id)
+    def in_the_deal(f):
+        return len(f.order_documents) == 2 and all(d["deal_pending_since"] is None for d in f.order_documents)
+
+    def latest(f):
+        return [(d["doc_id"], d["last_outcome"]) for d in f.order_documents]
+
+    # the CLI's text and the structure from the same moment: an outcome is written up to 0.1 s after the
+    # deal is (outcomes.RECORD_LINGER), and a document's own event may come back from the wait queue
+    done = await traced(crm, db_pool, lc.order_id, in_the_deal)
+    for _ in range(20):
+        text = await cli(crm, lc.order_id)
+        again = await traced(crm, db_pool, lc.order_id, in_the_deal)
+        if latest(again) == latest(done):
+            break
+        done = again
     assert "not in the deal yet" not in text.stdout
     for d in done.order_documents:
         assert d["last_outcome"] in ("applied", "handed_over", "duplicate", "waiting"), d
