@@ -95,7 +95,7 @@ class Routes:
     async def _rest(self, request: Request) -> Response:
         sandbox = self.sandbox
         start = sandbox.clock()
-        method = "?"  # until the path names a known method: never the webhook's code, never any path a scanner tries
+        method = "?"  # until the path names a known method: never the webhook's code, nor a scanner's path
         xml = _wants_xml(request.path_params["path"])
         try:
             target = _route(request.path_params["path"])

@@ -76,8 +76,8 @@ def broker(what: str) -> Iterator[None]:
 @contextmanager
 def http(method: str, code: str, scrub: Callable[[str], str]) -> Iterator[None]:
     """Any httpx or :mod:`bridge.b24.http11` failure (no HTTP reply) → :class:`B24TransportError` for
-    ``method`` with ``code`` (a reply over the size limit → :class:`B24ReplyTooLarge`); ``scrub`` takes secrets out of the text, since httpx may put the URL in its
-    messages."""
+    ``method`` with ``code`` (a reply over the size limit → :class:`B24ReplyTooLarge`); ``scrub`` takes
+    secrets out of the text, since httpx may put the URL in its messages."""
     try:
         yield
     except http11.ReplyTooLarge as exc:  # the request's own: its retry tiers, not a pause of every message

@@ -15,10 +15,6 @@ from .settings import Settings, unknown_variables
 
 log = logging.getLogger(__name__)
 
-# A DSN's password is always hidden inside a URL (``logs`` masks ``scheme://user:***@``); hiding it as a
-# bare word too is only safe when it is long enough not to be an ordinary word: the development default
-# ``bridge`` would otherwise turn every logger name into ``***.cli``.
-
 
 def setup(settings: Settings) -> None:
     """Logging, the secrets logging must never show, and a warning for each unknown BRIDGE_* variable."""

@@ -6,14 +6,13 @@ and one request through httpx costs ≈ 0.9 ms of CPU where the same request on 
 
 Scope — what the portal's REST API needs and nothing more: GET and POST with a body of known length;
 replies with ``Content-Length``, chunked or ended by the close, at most :data:`MAX_BODY` bytes as sent and as
-decompressed (a runaway or hostile reply is :class:`ReplyTooLarge`, not a consumer out of memory); gzip and deflate;
-TLS verified exactly as
-httpx verifies it (``httpx.create_ssl_context``: ``SSL_CERT_FILE``, ``SSL_CERT_DIR``, else certifi); one
-request at a time per connection, idle connections kept 5 s (httpcore's default).  No proxies (with
-``BRIDGE_B24_PROXY_URL`` :class:`bridge.b24.transport.Edge` sends through httpx instead), no redirects (the
-bridge reads ``Location`` itself), no HTTP/2, no cookies.  Happy eyeballs races whole connections, TLS
-handshake included (anyio races the TCP connect only): on a long round trip a second handshake may start
-before the first ends, and the loser is closed.
+decompressed (a runaway or hostile reply is :class:`ReplyTooLarge`, not a consumer out of memory); gzip and
+deflate; TLS verified exactly as httpx verifies it (``httpx.create_ssl_context``: ``SSL_CERT_FILE``,
+``SSL_CERT_DIR``, else certifi); one request at a time per connection, idle connections kept 5 s (httpcore's
+default).  No proxies (with ``BRIDGE_B24_PROXY_URL`` :class:`bridge.b24.transport.Edge` sends through httpx
+instead), no redirects (the bridge reads ``Location`` itself), no HTTP/2, no cookies.  Happy eyeballs races
+whole connections, TLS handshake included (anyio races the TCP connect only): on a long round trip a second
+handshake may start before the first ends, and the loser is closed.
 
 Every failure says whether the request can have reached the server: :class:`NotSent` (the name did not
 resolve, the connection or TLS handshake failed or timed out, no free connection in time) is safe to

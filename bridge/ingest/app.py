@@ -4,9 +4,9 @@ Transport rules (contract v1): one event object or a JSON array of up to 1000; `
 event in request order (``accepted`` | ``duplicate`` | ``rejected`` with field errors); first write wins on
 ``event_id``; ``400`` for a body that is not JSON, ``401`` for a missing or unknown token, ``408`` for a
 body that does not arrive in time, ``413`` for a body, batch or value count too large, ``415`` for a
-content type other than JSON; a path with a trailing slash is the same endpoint, and any other path or method
-gets ``404``/``405`` in the same ``{"error", "message"}`` shape.  Nothing a client sends ever gets a 500: a value the contract, the decoder or
-PostgreSQL refuses rejects its event alone; a storage failure answers ``503`` with ``Retry-After`` so the
+content type other than JSON; a path with a trailing slash is the same endpoint, and any other path or
+method gets ``404``/``405`` in the same ``{"error", "message"}`` shape.  Nothing a client sends ever gets a
+500: a value the contract, the decoder or PostgreSQL refuses rejects its event alone; a storage failure answers ``503`` with ``Retry-After`` so the
 1C sender tries again.  Every answer is counted in ``bridge_ingest_requests_total``.
 """
 
