@@ -13,7 +13,8 @@ push it handed over to, or its own settling when it failed nowhere); a delivery 
 what is left.  A push that dies after taking a hand-over leaves the resync rows behind; the sweep (every
 30 s, rows over a minute old) recomputes those orders.  A crash anywhere repeats (2) on redelivery, which
 changes nothing that already happened: the deal is found by its external key, fields are three-way diffed,
-the product rows are replaced whole, and the paid notification carries a TAG.
+the product rows are replaced whole, and the paid notification carries a TAG.  A new deal is made with its
+rows and notes in one chained request (one the redelivery finds by its key takes its notes as posted).
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ import asyncpg
 from onec_outbox.contract import CustomerOrderEvent, InvoiceEvent, PaymentEvent, ShipmentEvent
 
 from .. import metrics, topology
+from ..b24 import B24, chain_ref
+from ..b24.limits import MAX_BATCH_COMMANDS
+from ..b24.query import Unencodable
 from ..backoff import sleep_or_stop
-from ..b24 import B24
 from ..consumer import RECEIVED_AT, Outcome
 from ..domain import deal as domain
 from ..domain.diff import owned_changes, unconfirmed
@@ -331,10 +334,22 @@ class _ApplyDeal:
                 self._in_funnel(int(found[0].get("CATEGORY_ID") or 0))
             return int(found[0]["ID"]) if found else None
 
+        made_whole = False  # the new deal's rows and notes went in the same request as the deal
+
         async def create() -> int:
-            return int(await self.b24.call("crm.deal.add", {
-                "fields": {**fields, "CATEGORY_ID": self.desired["category_id"]},
-                "params": {"REGISTER_SONET_EVENT": "N"}}))
+            nonlocal made_whole
+            add = ("crm.deal.add", {"fields": {**fields, "CATEGORY_ID": self.desired["category_id"]},
+                                    "params": {"REGISTER_SONET_EVENT": "N"}})
+            steps = [add, *self._filling(chain_ref(0), {"stage": None, "rows": []})]  # a new deal has no rows
+            if len(steps) <= MAX_BATCH_COMMANDS:
+                try:
+                    results = await self.b24.call_chain(steps)
+                except Unencodable:  # rows too many for one batch command: the deal alone, the rest after it
+                    pass
+                else:
+                    made_whole = True
+                    return int(results[0])
+            return int(await self.b24.call(*add))
 
         deal = await find_or_create(
             b24_type="deal", entity_id=self.state.order_id, linked=link.b24_id if link is not None else None,
@@ -345,9 +360,8 @@ class _ApplyDeal:
             pushed = {"notes": self.desired["notes"], "stage": None}
         elif deal.how is How.CREATED:
             pushed = {"stage": None}
-        if pushed.get("rows") != self.desired["rows"]:
-            await self.b24.call("crm.deal.productrows.set", {"id": deal_id, "rows": self.desired["rows"]})
-        await self._comment(deal_id, pushed.get("notes") or {})
+        if not made_whole:
+            await self._fill(deal_id, pushed)
         await self._notify_paid(deal_id, pushed)
         return deal_id
 
@@ -368,13 +382,31 @@ class _ApplyDeal:
                 pushed=pushed_fields, method="crm.deal.update", params={"params": {"REGISTER_SONET_EVENT": "N"}},
                 read=("crm.deal.list", {"filter": {"ID": deal_id}, "select": sorted(set(changes) - THREE_WAY)}))
 
-    async def _comment(self, deal_id: int, pushed_notes: dict[str, str]) -> None:
-        if not self.mapping.deals.timeline_comments:
-            return
-        for key, text in self.desired["notes"].items():
-            if pushed_notes.get(key) != text:
-                await self.b24.call("crm.timeline.comment.add", {"fields": {
-                    "ENTITY_ID": deal_id, "ENTITY_TYPE": "deal", "COMMENT": text}})
+    def _filling(self, deal_id: int | str, pushed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """The product rows (when they differ from ``pushed``), then the timeline notes not pushed yet, as
+        commands; ``deal_id`` may be a chain reference to the ``crm.deal.add`` before them."""
+        steps: list[tuple[str, dict[str, Any]]] = []
+        if pushed.get("rows") != self.desired["rows"]:
+            steps.append(("crm.deal.productrows.set", {"id": deal_id, "rows": self.desired["rows"]}))
+        if self.mapping.deals.timeline_comments:
+            notes = pushed.get("notes") or {}
+            steps += [("crm.timeline.comment.add", {"fields": {"ENTITY_ID": deal_id, "ENTITY_TYPE": "deal",
+                                                               "COMMENT": text}})
+                      for key, text in self.desired["notes"].items() if notes.get(key) != text]
+        return steps
+
+    async def _fill(self, deal_id: int, pushed: dict[str, Any]) -> None:
+        """Rows and notes of a deal that exists.  The rows first and alone: when they fail, no note is on
+        the timeline yet, and the retry posts each once.  Then the notes in one request (a batch runs its
+        commands in order, so they keep theirs on the timeline)."""
+        steps = self._filling(deal_id, pushed)
+        if steps and steps[0][0] == "crm.deal.productrows.set":
+            await self.b24.call(*steps.pop(0))
+        if len(steps) > 1:
+            for at in range(0, len(steps), MAX_BATCH_COMMANDS):
+                await self.b24.call_chain(steps[at:at + MAX_BATCH_COMMANDS])
+        elif steps:
+            await self.b24.call(*steps[0])
 
     async def _notify_paid(self, deal_id: int, pushed: dict[str, Any]) -> None:
         """Tell the deal's responsible person — whoever it is now, managers reassign deals — once per

@@ -16,8 +16,12 @@ import uuid
 
 import pytest
 
+from bridge.b24 import client_from_settings
+from bridge.settings import Settings
+from bridge.sync.deal import DealHandler
 from onec_outbox.contract import parse_event
-from tests.support.deals import deal_of, seed_links
+from tests.integration.conftest import MAPPING
+from tests.support.deals import deal_of, deal_of_id, seed_links
 from tests.support.orders import Lifecycle
 
 
@@ -29,7 +33,7 @@ async def test_a_push_failing_after_the_deal_update_does_not_leave_a_field_behin
     await deal_handler.handle(parse_event(lc.invoice(first, number="СЧ-1", date="2026-11-28", amount="1100.00")))
     # the invoice is deleted: Bitrix24 takes the update that empties its number and date, then the row
     # replacement of the same push is refused, and the push fails
-    portal.sandbox.faults.add_error("ACCESS_DENIED", method="crm.deal.productrows.set", count=1)
+    portal.sandbox.faults.add_error("ACCESS_DENIED", method="crm.deal.productrows.set", count=1, nested=True)
     with pytest.raises(Exception):  # noqa: B017 - any failure of the push will do
         await deal_handler.handle(parse_event(lc.invoice(first, number="СЧ-1", date="2026-11-28",
                                                           amount="1100.00", deleted=True)))
@@ -56,3 +60,25 @@ async def test_a_field_a_failed_push_set_is_cleared_when_1c_empties_it(db_pool, 
     deal = deal_of(portal.sandbox, lc.order_id)
     assert deal["UF_CRM_B24B_PAID_SUM"] is None and deal["UF_CRM_B24B_PAYMENT_DATE"] is None
     assert deal["STAGE_ID"] == "B24B_INVOICE"
+
+
+async def test_a_note_is_posted_once_when_the_rows_of_its_push_were_refused(db_pool, portal):
+    """Rows and notes of a deal that exists are separate requests, rows first: a batch does not stop at a
+    failing command, so notes riding with refused rows would be on the timeline before the retry posts them."""
+    client = client_from_settings(Settings(b24_webhook_url=portal.webhook_url, b24_batch_linger=0.02))
+    handler = DealHandler(db_pool, client, MAPPING)
+    try:
+        cp, product, _ = await seed_links(db_pool, portal.sandbox)
+        lc = Lifecycle(cp, product)
+        await handler.handle(parse_event(lc.order(amount="1200.00")))
+        portal.sandbox.faults.add_error("ACCESS_DENIED", method="crm.deal.productrows.set", count=1, nested=True)
+        changed = parse_event(lc.order(amount="1500.00"))  # new rows, and the order's note with the new sum
+        with pytest.raises(Exception):  # noqa: B017 - any failure of the push will do
+            await handler.handle(changed)
+        await handler.handle(changed)  # the redelivery
+    finally:
+        await client.aclose()
+    deal_id = str(deal_of_id(portal.sandbox, lc.order_id))
+    notes = [c["COMMENT"] for c in portal.sandbox.state()["timeline_comments"] if str(c["ENTITY_ID"]) == deal_id]
+    assert sum("на сумму 1500.00" in n for n in notes) == 1, notes
+    assert [r[2] for r in deal_of(portal.sandbox, lc.order_id)["rows"]] == [10.0]
