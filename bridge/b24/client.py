@@ -33,7 +33,7 @@ from ..errors import (
 )
 from . import calls, metrics
 from .auth import Auth, OAuthAuth
-from .coalescer import Coalescer, step_token
+from .coalescer import Coalescer, chain_ref, step_token
 from .envelope import COMMAND_MISSING, PAUSED, BatchResult, Page, items_of, parse_batch, parse_reply
 from .limits import (
     DEFAULT_BATCHING,
@@ -56,6 +56,16 @@ from .ratelimit import Bucket, LocalBucket
 from .transport import USER_AGENT, Edge, HttpClient, never_sent
 
 log = logging.getLogger("bridge.b24")
+
+
+def _resolved(params: Mapping[str, Any] | None, earlier: list[Any]) -> Mapping[str, Any] | None:
+    """A chain step's parameters as the trace shows them: one that refers to an earlier step's result
+    (``chain_ref(j)``, e.g. the ``id`` of a new deal's rows) as the id that step returned."""
+    refs = {chain_ref(j): value for j, value in enumerate(earlier)}
+    if not params or not any(isinstance(v, str) and v in refs for v in params.values()):
+        return params
+    return {k: refs[v] if isinstance(v, str) and v in refs else v for k, v in params.items()}
+
 
 class B24Client:
     """Async Bitrix24 REST client (one per portal and process; share it between tasks)."""
@@ -189,7 +199,7 @@ class B24Client:
                 self._count(method, outcome, params, since)
                 raise outcome
             metrics.CALLS.labels(method, "ok").inc()
-            calls.note(method, params, result=outcome.result, since=since)
+            calls.note(method, _resolved(params, values), result=outcome.result, since=since)
             values.append(outcome.result)
         if len(values) < len(methods):
             raise B24ServerError(methods[len(values)], COMMAND_MISSING, "the batch reply has no result for this step")

@@ -10,14 +10,17 @@ before the commit is harmless: the redelivered event finds what was created by i
 Look-ups cost what they must and no more: companies and contacts are looked up by ``ORIGIN_ID`` together
 with the look-ups of concurrent events (one IN-filtered list command for up to 50), and the children of
 an object this event has just created (its requisite, the requisite's bank details) are not looked up at
-all, because a new object holds nothing yet.
+all, because a new object holds nothing yet.  And a new object is made with what it holds in one chained
+request: a company with its requisite, bank details, addresses (and, without contact matching, its contact
+persons); a contact person, after its look-ups, with its tie to the company, its requisite and address.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -28,6 +31,7 @@ from .. import topology
 from ..b24 import B24, chain_ref
 from ..b24.limits import MAX_BATCH_COMMANDS
 from ..b24.lookup import KeyLookup
+from ..b24.query import Unencodable
 from ..consumer import Outcome
 from ..domain import counterparty as domain
 from ..domain.diff import field_changes, multifield_changes, owned_changes, unconfirmed
@@ -209,6 +213,7 @@ class _Apply:
         self.pushed = pushed
         self.fresh = False  # the owner is new or re-made: links and pushed state of what it holds are void
         self.tree: _Tree | None = None  # what the owner's chained creation made with it (see _create_tree)
+        self.made: dict[str, tuple[int, int | None]] = {}  # contact persons made after it (_create_person)
         self.matcher: Matcher | None = None
         self.source = ""
         self.adopted: set[tuple[str, int]] = set()  # (kind, id) a manager made, found by matching: adopted
@@ -227,9 +232,9 @@ class _Apply:
         return person.id
 
     async def _person(self, kind: str, state: domain.PersonState, link: Link | None, pushed: dict | None,
-                      extra: dict[str, str]) -> Keyed:
-        """A company or contact: the linked one, else found by ORIGINATOR_ID + ORIGIN_ID, else created; a
-        found one is brought up to date."""
+                      extra: dict[str, str], made: Callable[[], Awaitable[int]] | None = None) -> Keyed:
+        """A company or contact: the linked one, else found by ORIGINATOR_ID + ORIGIN_ID, else created
+        (by ``made`` when given); a found one is brought up to date."""
 
         async def find() -> int | None:
             found = await self.lookup(kind, state.fields["ORIGINATOR_ID"]).find(state.fields["ORIGIN_ID"])
@@ -245,6 +250,8 @@ class _Apply:
             fields = _new_person_fields(state, extra)
             if state is self.desired.main:  # the owner: made with everything it holds, in one request
                 b24_id = await self._create_tree(kind, fields)
+            elif made is not None:
+                b24_id = await made()
             else:
                 b24_id = int(await self.b24.call(f"crm.{kind}.add", {"fields": fields}))
             self.created.add((kind, b24_id))
@@ -299,26 +306,45 @@ class _Apply:
         # otherwise each goes the usual way after it (its phone/e-mail looked for first)
         chained = kind == "company" and not self._contacts_matched()
         for person_id, state in (await self._unmade_contacts() if chained else {}).items():
-            if len(steps) + (4 if state.city else 2) > MAX_BATCH_COMMANDS:
+            person_steps, requisite = self._person_steps(person_id, state, chain_ref(0), len(steps))
+            if len(steps) + len(person_steps) > MAX_BATCH_COMMANDS:
                 break  # the others the usual way, after the chain
-            contact = len(steps)
-            steps += [("crm.contact.add", {"fields": _new_person_fields(state, self._contact_extra())}),
-                      ("crm.contact.company.add", {"id": chain_ref(contact), "fields": {"COMPANY_ID": chain_ref(0)}})]
-            requisite = None
-            if state.city:
-                requisite = len(steps)
-                steps += [("crm.requisite.add", {"fields": {
-                              "ENTITY_TYPE_ID": domain.REQUISITE_OWNER_CONTACT, "ENTITY_ID": chain_ref(contact),
-                              **self._city_requisite(person_id)}}),
-                          ("crm.address.add", {"fields": {"CITY": state.city, "TYPE_ID": domain.ADDRESS_ACTUAL,
-                                                          "ENTITY_TYPE_ID": 8, "ENTITY_ID": chain_ref(requisite)}})]
-            people[person_id] = (contact, requisite)
+            people[person_id] = (len(steps), requisite)
+            steps += person_steps
         results = await self.b24.call_chain(steps)
         self.tree = _Tree(
             requisite=int(results[1]),
             bank_details={n: int(results[2 + i]) for i, n in enumerate(details)},
             contacts={p: (int(results[c]), int(results[r]) if r is not None else None) for p, (c, r) in people.items()})
         self.created.add(("requisite", self.tree.requisite))
+        return int(results[0])
+
+    def _person_steps(self, person_id: str, state: domain.PersonState, company_id: int | str,
+                      start: int) -> tuple[list[tuple[str, dict[str, Any]]], int | None]:
+        """A new contact person as chain steps from step ``start`` on: the contact, tied to its company
+        (``company_id`` may be a chain reference), and with a city its address-only requisite and address;
+        and the requisite's step (None without a city)."""
+        steps: list[tuple[str, dict[str, Any]]] = [
+            ("crm.contact.add", {"fields": _new_person_fields(state, self._contact_extra())}),
+            ("crm.contact.company.add", {"id": chain_ref(start), "fields": {"COMPANY_ID": company_id}})]
+        if not state.city:
+            return steps, None
+        steps += [("crm.requisite.add", {"fields": {
+                      "ENTITY_TYPE_ID": domain.REQUISITE_OWNER_CONTACT, "ENTITY_ID": chain_ref(start),
+                      **self._city_requisite(person_id)}}),
+                  ("crm.address.add", {"fields": {"CITY": state.city, "TYPE_ID": domain.ADDRESS_ACTUAL,
+                                                  "ENTITY_TYPE_ID": 8, "ENTITY_ID": chain_ref(start + 2)}})]
+        return steps, start + 2
+
+    async def _create_person(self, person_id: str, state: domain.PersonState, company_id: int) -> int:
+        """A contact person no one made yet (after its look-ups), with everything it holds, in one request
+        (see :meth:`_person_steps`); what it made goes to ``self.made`` for :meth:`contacts` to link."""
+        steps, requisite = self._person_steps(person_id, state, company_id, 0)
+        try:
+            results = await self.b24.call_chain(steps)
+        except Unencodable:  # a value no batch command can carry: the contact alone, the rest the usual way
+            return int(await self.b24.call(*steps[0]))
+        self.made[person_id] = (int(results[0]), int(results[requisite]) if requisite is not None else None)
         return int(results[0])
 
     def _contacts_matched(self) -> bool:
@@ -506,22 +532,26 @@ class _Apply:
         pushed_all = self.pushed.get("contacts") or {}
         links = await self.uow.links_many(ONEC_CONTACT_PERSON, list(self.desired.contacts))  # contact + requisite
         for person_id, state in self.desired.contacts.items():
-            if self.tree is not None and person_id in self.tree.contacts:  # made with the company
-                contact_id, requisite_id = self.tree.contacts[person_id]
-                await self.uow.save_link(ONEC_CONTACT_PERSON, person_id, "contact", contact_id)
-                if requisite_id is not None:
-                    await self.uow.save_link(ONEC_CONTACT_PERSON, person_id, "requisite", requisite_id)
-                continue
-            link = links.get((person_id, "contact"))
-            pushed = pushed_all.get(person_id) if link is not None else None
-            contact_id = (await self._person("contact", state, link, pushed, {
-                "ASSIGNED_BY_ID": str(self.mapping.default_responsible_id)})).id
-            if pushed is None or self.fresh:  # newly made or found, or a new company: link it (false = linked)
-                await self.b24.call("crm.contact.company.add", {"id": contact_id, "fields": {"COMPANY_ID": company_id}})
+            made = self.tree.contacts.get(person_id) if self.tree is not None else None  # with the company
+            if made is None:
+                link = links.get((person_id, "contact"))
+                pushed = pushed_all.get(person_id) if link is not None else None
+                contact_id = (await self._person("contact", state, link, pushed, self._contact_extra(), made=partial(
+                    self._create_person, person_id, state, company_id))).id
+                made = self.made.get(person_id)  # made just now, with everything it holds
+                if made is None:  # linked, found, or made alone
+                    if pushed is None or self.fresh:  # new to this company: tie it (false = tied)
+                        await self.b24.call("crm.contact.company.add",
+                                            {"id": contact_id, "fields": {"COMPANY_ID": company_id}})
+                    await self.uow.save_link(ONEC_CONTACT_PERSON, person_id, "contact", contact_id)
+                    if state.city and (pushed is None or pushed.get("city") != state.city):
+                        await self._contact_city(person_id, contact_id, state.city, links.get((person_id, "requisite")),
+                                                 pushed.get("city") if pushed else None)
+                    continue
+            contact_id, requisite_id = made
             await self.uow.save_link(ONEC_CONTACT_PERSON, person_id, "contact", contact_id)
-            if state.city and (pushed is None or pushed.get("city") != state.city):
-                await self._contact_city(person_id, contact_id, state.city, links.get((person_id, "requisite")),
-                                         pushed.get("city") if pushed else None)
+            if requisite_id is not None:
+                await self.uow.save_link(ONEC_CONTACT_PERSON, person_id, "requisite", requisite_id)
 
     async def _contact_city(self, person_id: str, contact_id: int, city: str, link: Link | None,
                             pushed_city: str | None) -> None:

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from bridge.b24 import Batching
+from bridge.b24 import Batching, chain_ref
 from bridge.b24 import calls as b24_calls
 from bridge.b24.urls import entity_url, portal_origin
 from bridge.errors import B24ValidationError
@@ -53,3 +53,16 @@ def test_card_addresses_come_from_the_portal_origin_never_the_webhook_path():
     assert entity_url(origin, "contact", 7) == "https://portal.example.ru/crm/contact/details/7/"
     assert entity_url(origin, "product", 9, iblock_id=14) == "https://portal.example.ru/crm/catalog/14/product/9/"
     assert entity_url(origin, "product", 9) is None and entity_url(origin, "requisite", 3) is None
+
+
+@pytest.mark.parametrize("linger", [0.05, None], ids=["coalesced", "alone"])
+async def test_a_chain_step_that_refers_to_an_earlier_one_is_noted_with_the_id_that_step_made(sandbox, linger):
+    async with make(sandbox, batching=Batching(linger=linger)) as b24:
+        with b24_calls.capture():
+            deal_id, _ = await b24.call_chain([
+                ("crm.deal.add", {"fields": {"TITLE": "Заказ"}}),
+                ("crm.deal.productrows.set", {"id": chain_ref(0), "rows": [{"PRODUCT_NAME": "Гвоздь", "PRICE": 5}]})])
+            noted = b24_calls.take()
+    # the trace shows `crm.deal.productrows.set(id=12)`, not the chain's placeholder
+    assert [(c["method"], c.get("ids")) for c in noted] == [
+        ("crm.deal.add", {"result": deal_id}), ("crm.deal.productrows.set", {"id": deal_id})]

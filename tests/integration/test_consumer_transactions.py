@@ -1,6 +1,8 @@
 """What one event costs PostgreSQL: at most two short transactions on the happy path (the first takes the
 object's lease and reads, the last writes the links, the inbox row and gives the lease back), one for an
-event that changes nothing, and never a connection held while Bitrix24 is called.
+event that changes nothing, and never a connection held while Bitrix24 is called.  And what a new object costs
+Bitrix24: a company with everything it holds, a contact person, a deal with its rows and notes — each one
+request after its look-ups.
 
 Counted on the client side: each COMMIT/ROLLBACK, or statement outside a transaction block, on the
 handler's pool (tests/support/pgcount.py).  Handler level, real PostgreSQL, the sandbox over HTTP."""
@@ -22,7 +24,7 @@ from bridge.sync.product import ProductHandler
 from onec_outbox.contract import parse_event
 from tests.e2e.test_products import product
 from tests.integration.test_counterparty_repairs import of, version
-from tests.support.deals import seed_links
+from tests.support.deals import deal_of, deal_of_id, seed_links
 from tests.support.orders import Lifecycle
 from tests.support.pgcount import Transactions
 
@@ -106,3 +108,75 @@ async def test_a_new_company_with_everything_it_holds_is_made_in_one_chained_req
         version(cp, 2, name="Ромашка 2", contact_persons=people))) is Outcome.APPLIED
     assert [len(x) for x in of(portal.sandbox, cp)] == [1, 0, 1, 2, 2]
     await client.aclose()
+
+
+def requests_of(portal) -> int:
+    return portal.sandbox.stats()["http_requests"]
+
+
+async def test_a_new_deal_comes_with_its_rows_and_notes_in_the_request_that_makes_it(counted, portal):
+    handlers, _, pool = counted
+    cp, item, _ = await seed_links(pool, portal.sandbox)
+    order = Lifecycle(cp, item)
+    invoice = order.invoice(number="СЧ-7")
+    await handlers["deal"].handle(parse_event(invoice))  # the invoice came first: the deal waits for its order
+    before = requests_of(portal)
+    assert await handlers["deal"].handle(parse_event(order.order())) is Outcome.APPLIED
+    # the 1C user's look-up (user.get), the deal's by the order's key, then the deal, its rows and both notes
+    # in one batch: 6 requests before
+    assert requests_of(portal) - before == 3
+    deal = deal_of(portal.sandbox, order.order_id)
+    assert [(float(price), float(quantity)) for _, price, quantity in deal["rows"]] == [(120.0, 10.0)]
+    notes = [c["COMMENT"] for c in portal.sandbox.state()["timeline_comments"]
+             if str(c["ENTITY_ID"]) == str(deal_of_id(portal.sandbox, order.order_id))]
+    assert [n.split(" №")[0] for n in notes] == ["1С: Заказ покупателя", "1С: Счёт на оплату"]  # 1C's order
+    # a new payment on a deal that exists: its note and the paid stage, the notes not sent twice
+    assert await handlers["deal"].handle(parse_event(order.payment())) is Outcome.APPLIED
+    notes = [c["COMMENT"] for c in portal.sandbox.state()["timeline_comments"]
+             if str(c["ENTITY_ID"]) == str(deal_of_id(portal.sandbox, order.order_id))]
+    assert [n.split(" ")[1] for n in notes] == ["Заказ", "Счёт", "Оплата"]
+
+
+async def test_rows_too_many_for_one_batch_command_still_reach_a_new_deal(counted, portal):
+    handlers, _, pool = counted
+    cp, item, _ = await seed_links(pool, portal.sandbox)
+    order = Lifecycle(cp, item)
+    rows = [dict(order.items()[0], quantity="1.000", price="1.0000", amount="1.00", vat="0.17")
+            for _ in range(200)]  # about 2,000 query variables: more than PHP's max_input_vars in a batch
+    event = order.order(amount="200.00")
+    event["payload"]["items"] = rows
+    assert await handlers["deal"].handle(parse_event(event)) is Outcome.APPLIED
+    assert len(deal_of(portal.sandbox, order.order_id)["rows"]) == 200
+
+
+async def test_a_new_contact_person_of_a_company_that_exists_is_made_in_one_request_after_its_look_ups(counted, portal):
+    handlers, _, _ = counted
+    cp = str(uuid.uuid4())
+    first = version(cp, 1)
+    await handlers["counterparty"].handle(parse_event(first))
+    newcomer = {**first["payload"]["contact_persons"][0], "id": str(uuid.uuid4()), "first_name": "Олег",
+                "last_name": "Новиков", "name": "Новиков Олег", "phones": ["+7 (916) 555-55-55"],
+                "emails": ["oleg@romashka.example"], "city": "Тула"}
+    writes: list[tuple[str, bool]] = []  # (method, inside a batch) of every write the push makes
+    stop = portal.sandbox.on_call(lambda call: writes.append((call.method, call.nested))
+                                  if call.method.endswith(".add") else None)
+    second = version(cp, 2, contact_persons=[*first["payload"]["contact_persons"], newcomer])
+    try:
+        assert await handlers["counterparty"].handle(parse_event(second)) is Outcome.APPLIED
+    finally:
+        stop()
+    # the contact, its tie to the company, its address-only requisite and its address: one batch, not four requests
+    assert writes == [("crm.contact.add", True), ("crm.contact.company.add", True), ("crm.requisite.add", True),
+                      ("crm.address.add", True)]
+    contact = next(c for c in portal.sandbox.state()["contacts"] if c["ORIGIN_ID"] == newcomer["id"])
+    company = of(portal.sandbox, cp)[0][0]
+    assert {(str(j["CONTACT_ID"]), str(j["COMPANY_ID"])) for j in portal.sandbox.state()["contact_company"]} >= {
+        (contact["ID"], company["ID"])}
+    requisite = next(r for r in portal.sandbox.state()["requisites"]
+                     if (r["ENTITY_TYPE_ID"], r["ENTITY_ID"]) == ("3", contact["ID"]))
+    assert [a["CITY"] for a in portal.sandbox.state()["addresses"] if a["ENTITY_ID"] == requisite["ID"]] == ["Тула"]
+    # the next version finds it linked: nothing made twice
+    before = portal.sandbox.stats()["per_method"].copy()
+    assert await handlers["counterparty"].handle(parse_event(version(cp, 3, name="Ромашка 3", contact_persons=[
+        *first["payload"]["contact_persons"], newcomer]))) is Outcome.APPLIED
+    assert portal.sandbox.stats()["per_method"].get("crm.contact.add") == before.get("crm.contact.add")

@@ -98,7 +98,7 @@ async def test_a_contact_persons_phone_1c_removed_is_deleted_after_a_push_that_d
 
     await handler.handle(parse_event(with_persons(1, [a, x], second=False)))
     # v2: the first person's X becomes Y (Bitrix24 takes it), then linking a new second person is refused
-    sandbox.faults.add_error("ACCESS_DENIED", method="crm.contact.company.add", count=1)
+    sandbox.faults.add_error("ACCESS_DENIED", method="crm.contact.company.add", count=1, nested=True)
     with pytest.raises(Exception):  # noqa: B017 - any failure of the push will do
         await handler.handle(parse_event(with_persons(2, [a, y], second=True)))
     first = [c for c in sandbox.state()["contacts"] if c["ORIGIN_ID"] == p1]
