@@ -360,8 +360,10 @@ async def run(args: argparse.Namespace, dsn: str, portal: Portal, mapping: Any, 
     def observe(conn: Any) -> None:
         protocols.append((conn._protocol, conn._protocol.queries_count))
 
-    # both before the pool: its JSON codecs bind at connect, and it opens connections as they are needed
-    with budget if not noop else contextlib.nullcontext(), observing(observe), tuned_gc():
+    # the collector tuned first: its start-up collection is no consumer's work (the budget counted it as
+    # garbage collection, ≈ 0.1–0.2 ms per event of a run of 600–900 events); the other two before the pool:
+    # its JSON codecs bind at connect, and it opens connections as they are needed
+    with tuned_gc(), budget if not noop else contextlib.nullcontext(), observing(observe):
         return await _run(args, dsn, portal, mapping, messages, noop=noop, budget=budget, protocols=protocols)
 
 
