@@ -196,7 +196,7 @@ class B24Client:
                     reset_at = self.operating.refused(method)
                     if outcome.reset_at is None:
                         outcome.reset_at = reset_at
-                self._count(method, outcome, params, since)
+                self._count(method, outcome, _resolved(params, values), since)
                 raise outcome
             metrics.CALLS.labels(method, "ok").inc()
             calls.note(method, _resolved(params, values), result=outcome.result, since=since)
@@ -334,8 +334,9 @@ class B24Client:
     async def _send_one_with_slot(self, method: str, params: Mapping[str, Any]) -> Page:
         return await self._send_one(method, params, slot_held=True)
 
-    async def _send_batch_with_slot(self, commands: dict[str, str], methods: dict[str, str]) -> BatchResult:
-        return await self._batch(commands, methods, halt=False, slot_held=True)
+    async def _send_batch_with_slot(self, commands: dict[str, str], methods: dict[str, str], *,
+                                    halt: bool = False) -> BatchResult:
+        return await self._batch(commands, methods, halt=halt, slot_held=True)
 
     async def _batch(
         self, commands: dict[str, str], methods: dict[str, str], *, halt: bool, slot_held: bool

@@ -5,7 +5,7 @@ after its first call arrived.  The drainer first takes a slot of the rate limite
 up to ``max_commands`` calls off the queue — so while the portal's limit is the bottleneck, calls pile
 up during the wait and go out as full batches (commands per request grow with the load).  A lone call
 is sent as a plain request.  Each caller gets its own result, or its own typed error from
-``result_error``: a failing command never fails its neighbours (``halt=0``).  When the whole request
+``result_error``: a failing command never fails its neighbours.  When the whole request
 fails (network, 503 after retries, auth) every caller gets that error, re-labelled with its own method.
 
 Ordering contract: calls that are in the queue together are independent.  A call that depends on
@@ -15,7 +15,12 @@ otherwise commands keep queue order.
 
 A *chain* (:meth:`Coalescer.submit_chain`) is the exception that saves a round trip: a few commands of
 one caller that refer to each other's results (``$result[<step>]…``) travel together, in order, in the
-same batch as other callers' commands; each step's key is filled in when the batch is assembled.
+same batch as other callers' commands; each step's key is filled in when the batch is assembled.  A step
+after a failed one must not run: the portal resolves a reference to a missing result as the whole result
+bucket (``CRestUtil::processBatchElement``), which an ``id`` read with PHP's ``intval`` takes as 1.  So a
+batch that holds a chain runs with ``halt=1``, its chains after its single calls; the calls and chains a
+failure kept from running go back to the head of the queue, for the next request, and their callers
+never see the failure.
 """
 
 from __future__ import annotations
@@ -91,7 +96,7 @@ class Coalescer:
         batching: Batching,
         acquire_slot: Callable[[], Awaitable[float]],
         send_one: Callable[[str, Mapping[str, Any]], Awaitable[Page]],
-        send_batch: Callable[[dict[str, str], dict[str, str]], Awaitable[BatchResult]],
+        send_batch: Callable[..., Awaitable[BatchResult]],  # (commands, methods, *, halt)
     ) -> None:
         self.batching = batching
         self._acquire_slot = acquire_slot
@@ -243,9 +248,14 @@ class Coalescer:
                     template = template.replace(step_token(j), step_key)
                 commands[key], methods[key] = template, method
             chains.append((item, step_keys))
-        commands = {k: commands[k] for k in sorted(commands, key=_queue_order)}  # chains in place, in order
+        # a step that refers to a failed one must not run: the portal resolves `$result[<failed key>]` to the
+        # whole result bucket, an array PHP's intval reads as 1, so a new deal's rows would replace deal 1's
+        # and its notes land on deal 1.  Such a batch halts at the first failure, with the chains after every
+        # single call: what did not run goes back to the queue for the next request (below)
+        halt = any(len(item.chain or ()) > 1 for item in items)
+        commands = {k: commands[k] for k in sorted(commands, key=lambda k: _queue_order(k, chains_last=halt))}
         try:
-            result = await self._send_batch(commands, {k: methods[k] for k in commands})
+            result = await self._send_batch(commands, {k: methods[k] for k in commands}, halt=halt)
         except B24Error as exc:
             for item in items:
                 _settle(item.future, exc=relabel(exc, item.method))
@@ -256,12 +266,23 @@ class Coalescer:
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
+        ran = result.results.keys() | result.errors.keys()
+        if halt:  # after a failure: the calls and chains that never ran are sent again, in their order
+            unsent = [item for key, item in keys.items() if key not in ran]
+            unsent += [item for item, step_keys in chains if not ran.intersection(step_keys)]
+            if unsent:
+                self._queue[:0] = unsent
+                self._kick()
         for item, step_keys in chains:
+            if halt and not ran.intersection(step_keys):
+                continue
             _settle(item.future, result=[
                 result.errors[key] if key in result.errors else result.page(key) if key in result.results
                 else B24ServerError(method, COMMAND_MISSING, "the batch reply has no result for this step")
                 for key, (method, _) in zip(step_keys, item.chain or [], strict=True)])
         for key, item in keys.items():
+            if halt and key not in ran:
+                continue
             if key in result.errors:
                 _settle(item.future, exc=result.errors[key])
             elif key in result.results:
@@ -284,10 +305,11 @@ class Coalescer:
             await asyncio.gather(*(t for t in [self._drainer, *self._sending] if t), return_exceptions=True)
 
 
-def _queue_order(key: str) -> tuple[int, int]:
-    """``c3`` → (3, -1), ``c3s1`` → (3, 1): the batch keeps the queue's order and a chain's own order."""
+def _queue_order(key: str, *, chains_last: bool = False) -> tuple[int, int, int]:
+    """``c3`` → (0, 3, -1), ``c3s1`` → (0, 3, 1): the batch keeps the queue's order and a chain's own order;
+    ``chains_last``: every chain's steps after every single call (``c3s1`` → (1, 3, 1))."""
     item, _, step = key[1:].partition("s")
-    return int(item), int(step) if step else -1
+    return int(bool(step) and chains_last), int(item), int(step) if step else -1
 
 
 def _settle(

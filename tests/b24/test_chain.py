@@ -69,3 +69,30 @@ async def test_a_step_refused_for_operating_time_pauses_that_method_for_every_ca
             await b24.call_chain(_company_then_contact("busy"))
         assert b24.operating.wait("crm.company.add") > 0  # call() on it now waits instead of being refused
         assert b24.operating.wait("crm.contact.add") == 0
+
+
+async def test_a_step_after_a_failed_one_never_runs_and_what_the_failure_held_back_goes_in_the_next_request(sandbox):
+    """The portal resolves `$result[<failed step>]` to the whole result bucket, which PHP's intval reads as
+    1: a deal's rows after a refused `crm.deal.add` would replace deal 1's.  The batch halts at the failure
+    instead; the chain queued after it, and nothing else, goes again."""
+    ran: list[str] = []
+    stop = sandbox.sandbox.on_call(lambda call: ran.append(call.params.get("fields", {}).get("NAME", call.method))
+                                   if call.method == "crm.contact.add" else None)
+    try:
+        async with make(sandbox, batching=Batching(linger=0.05)) as b24:
+            read = asyncio.ensure_future(b24.call("crm.company.list", {"filter": {"TITLE": "nobody"}}))
+            single = asyncio.ensure_future(b24.call("crm.company.add", {"fields": {"TITLE": "fine"}}))
+            refused = asyncio.ensure_future(b24.call_chain([
+                ("crm.company.update", {"id": 999999, "fields": {"TITLE": "x"}}),
+                ("crm.contact.add", {"fields": {"NAME": "of the refused", "COMPANY_ID": chain_ref(0)}})]))
+            held_back = asyncio.ensure_future(b24.call_chain(_company_then_contact("next")))
+            with pytest.raises((B24NotFound, B24ValidationError)):
+                await refused
+            company_id, contact_id = await held_back
+            assert await read == [] and isinstance(await single, int)
+    finally:
+        stop()
+    assert ran == ["of next"]  # the refused chain's contact was never attempted
+    contact = sandbox.sandbox.call("crm.contact.get", {"id": contact_id}).result.value
+    assert contact["COMPANY_ID"] == str(company_id)
+    assert sandbox.sandbox.stats()["http_requests"] == 2  # the batch, then the chain it held back

@@ -25,7 +25,7 @@ class Recorder:
         self.batches.append([method])
         return Page(result=True)
 
-    async def batch(self, commands: dict[str, str], methods: dict[str, str]) -> BatchResult:
+    async def batch(self, commands: dict[str, str], methods: dict[str, str], *, halt: bool = False) -> BatchResult:
         self.batches.append(list(commands.values()))
         return BatchResult(keys=tuple(commands), results={k: True for k in commands})
 
