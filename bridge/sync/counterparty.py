@@ -536,8 +536,11 @@ class _Apply:
             if made is None:
                 link = links.get((person_id, "contact"))
                 pushed = pushed_all.get(person_id) if link is not None else None
-                contact_id = (await self._person("contact", state, link, pushed, self._contact_extra(), made=partial(
-                    self._create_person, person_id, state, company_id))).id
+                person = await self._person("contact", state, link, pushed, self._contact_extra(), made=partial(
+                    self._create_person, person_id, state, company_id))
+                contact_id = person.id
+                if person.relinked:  # its linked contact was deleted by hand: this one holds nothing yet
+                    pushed = None
                 made = self.made.get(person_id)  # made just now, with everything it holds
                 if made is None:  # linked, found, or made alone
                     if pushed is None or self.fresh:  # new to this company: tie it (false = tied)

@@ -340,7 +340,9 @@ class _ApplyDeal:
             nonlocal made_whole
             add = ("crm.deal.add", {"fields": {**fields, "CATEGORY_ID": self.desired["category_id"]},
                                     "params": {"REGISTER_SONET_EVENT": "N"}})
-            steps = [add, *self._filling(chain_ref(0), {"stage": None, "rows": []})]  # a new deal has no rows
+            # the rows last: refused, the notes are on the timeline already (the redelivery finds the deal
+            # and takes its notes as posted) and the retry sets them; a new deal has no rows to replace
+            steps = [add, *self._notes(chain_ref(0), {}), *self._rows(chain_ref(0), {"rows": []})]
             if len(steps) <= MAX_BATCH_COMMANDS:
                 try:
                     results = await self.b24.call_chain(steps)
@@ -382,31 +384,34 @@ class _ApplyDeal:
                 pushed=pushed_fields, method="crm.deal.update", params={"params": {"REGISTER_SONET_EVENT": "N"}},
                 read=("crm.deal.list", {"filter": {"ID": deal_id}, "select": sorted(set(changes) - THREE_WAY)}))
 
-    def _filling(self, deal_id: int | str, pushed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-        """The product rows (when they differ from ``pushed``), then the timeline notes not pushed yet, as
-        commands; ``deal_id`` may be a chain reference to the ``crm.deal.add`` before them."""
-        steps: list[tuple[str, dict[str, Any]]] = []
-        if pushed.get("rows") != self.desired["rows"]:
-            steps.append(("crm.deal.productrows.set", {"id": deal_id, "rows": self.desired["rows"]}))
-        if self.mapping.deals.timeline_comments:
-            notes = pushed.get("notes") or {}
-            steps += [("crm.timeline.comment.add", {"fields": {"ENTITY_ID": deal_id, "ENTITY_TYPE": "deal",
-                                                               "COMMENT": text}})
-                      for key, text in self.desired["notes"].items() if notes.get(key) != text]
-        return steps
+    def _rows(self, deal_id: int | str, pushed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """Replacing the product rows, when they differ from ``pushed``'s (``deal_id`` may be a chain
+        reference to the ``crm.deal.add`` before it)."""
+        if pushed.get("rows") == self.desired["rows"]:
+            return []
+        return [("crm.deal.productrows.set", {"id": deal_id, "rows": self.desired["rows"]})]
+
+    def _notes(self, deal_id: int | str, pushed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """A timeline comment for each note not pushed yet, in 1C's order."""
+        if not self.mapping.deals.timeline_comments:
+            return []
+        posted = pushed.get("notes") or {}
+        return [("crm.timeline.comment.add", {"fields": {"ENTITY_ID": deal_id, "ENTITY_TYPE": "deal",
+                                                         "COMMENT": text}})
+                for key, text in self.desired["notes"].items() if posted.get(key) != text]
 
     async def _fill(self, deal_id: int, pushed: dict[str, Any]) -> None:
-        """Rows and notes of a deal that exists.  The rows first and alone: when they fail, no note is on
-        the timeline yet, and the retry posts each once.  Then the notes in one request (a batch runs its
-        commands in order, so they keep theirs on the timeline)."""
-        steps = self._filling(deal_id, pushed)
-        if steps and steps[0][0] == "crm.deal.productrows.set":
-            await self.b24.call(*steps.pop(0))
-        if len(steps) > 1:
-            for at in range(0, len(steps), MAX_BATCH_COMMANDS):
-                await self.b24.call_chain(steps[at:at + MAX_BATCH_COMMANDS])
-        elif steps:
-            await self.b24.call(*steps[0])
+        """Rows and notes of a deal that exists.  The rows first and alone: when they are refused no note is
+        on the timeline yet, and the retry posts each once.  Then the notes in one request (a batch runs its
+        commands in order and stops at a refused one)."""
+        for method, params in self._rows(deal_id, pushed):
+            await self.b24.call(method, params)
+        notes = self._notes(deal_id, pushed)
+        if len(notes) == 1:
+            await self.b24.call(*notes[0])
+        elif notes:
+            for at in range(0, len(notes), MAX_BATCH_COMMANDS):
+                await self.b24.call_chain(notes[at:at + MAX_BATCH_COMMANDS])
 
     async def _notify_paid(self, deal_id: int, pushed: dict[str, Any]) -> None:
         """Tell the deal's responsible person — whoever it is now, managers reassign deals — once per

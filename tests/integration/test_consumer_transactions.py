@@ -150,7 +150,7 @@ async def test_rows_too_many_for_one_batch_command_still_reach_a_new_deal(counte
 
 
 async def test_a_new_contact_person_of_a_company_that_exists_is_made_in_one_request_after_its_look_ups(counted, portal):
-    handlers, _, _ = counted
+    handlers, _, pool = counted
     cp = str(uuid.uuid4())
     first = version(cp, 1)
     await handlers["counterparty"].handle(parse_event(first))
@@ -175,8 +175,17 @@ async def test_a_new_contact_person_of_a_company_that_exists_is_made_in_one_requ
     requisite = next(r for r in portal.sandbox.state()["requisites"]
                      if (r["ENTITY_TYPE_ID"], r["ENTITY_ID"]) == ("3", contact["ID"]))
     assert [a["CITY"] for a in portal.sandbox.state()["addresses"] if a["ENTITY_ID"] == requisite["ID"]] == ["Тула"]
-    # the next version finds it linked: nothing made twice
-    before = portal.sandbox.stats()["per_method"].copy()
-    assert await handlers["counterparty"].handle(parse_event(version(cp, 3, name="Ромашка 3", contact_persons=[
-        *first["payload"]["contact_persons"], newcomer]))) is Outcome.APPLIED
-    assert portal.sandbox.stats()["per_method"].get("crm.contact.add") == before.get("crm.contact.add")
+    # linked as made: the next version looks nothing up and makes nothing twice
+    async with pool.acquire() as conn:
+        linked = {r["b24_type"]: str(r["b24_id"]) for r in await conn.fetch(
+            "SELECT b24_type, b24_id FROM entity_links WHERE onec_type = 'contact_person' AND onec_id = $1",
+            newcomer["id"])}
+    assert linked == {"contact": contact["ID"], "requisite": requisite["ID"]}
+    tried: list[str] = []
+    stop = portal.sandbox.on_call(lambda call: tried.append(call.method))
+    try:
+        assert await handlers["counterparty"].handle(parse_event(version(cp, 3, name="Ромашка 3", contact_persons=[
+            *first["payload"]["contact_persons"], newcomer]))) is Outcome.APPLIED
+    finally:
+        stop()
+    assert not {"crm.contact.add", "crm.contact.list", "crm.requisite.add", "crm.address.add"} & set(tried), tried

@@ -82,6 +82,24 @@ async def test_a_company_deleted_by_hand_comes_back_with_requisite_accounts_addr
     assert len(linked) == 2
 
 
+async def test_a_contact_person_deleted_by_hand_comes_back_tied_to_its_company_with_its_city(world):
+    handler, sandbox = world
+    cp = str(uuid.uuid4())
+    await handler.handle(parse_event(version(cp, 1)))
+    person = version(cp, 1)["payload"]["contact_persons"][0]
+    gone = next(c for c in sandbox.state()["contacts"] if c["ORIGIN_ID"] == person["id"])
+    sandbox.call("crm.contact.delete", {"id": gone["ID"]})  # takes its requisite and address with it
+    changed = {**person, "phones": ["+7 (916) 777-77-77"]}  # the next change of the person finds it gone
+    assert await handler.handle(parse_event(version(cp, 2, contact_persons=[changed]))) is Outcome.APPLIED
+    again = [c for c in sandbox.state()["contacts"] if c["ORIGIN_ID"] == person["id"]]
+    company = of(sandbox, cp)[0][0]
+    assert len(again) == 1 and again[0]["ID"] != gone["ID"]
+    assert (again[0]["ID"], company["ID"]) in {(str(j["CONTACT_ID"]), str(j["COMPANY_ID"]))
+                                               for j in sandbox.state()["contact_company"]}
+    requisites = [r["ID"] for r in sandbox.state()["requisites"] if (r["ENTITY_TYPE_ID"], r["ENTITY_ID"]) == ("3", again[0]["ID"])]
+    assert [a["CITY"] for a in sandbox.state()["addresses"] if a["ENTITY_ID"] in requisites] == [person["city"]]
+
+
 async def test_a_person_who_becomes_an_entrepreneur_gets_a_company_with_the_ip_requisite(world):
     handler, sandbox = world
     cp = str(uuid.uuid4())

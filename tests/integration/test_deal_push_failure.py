@@ -62,23 +62,63 @@ async def test_a_field_a_failed_push_set_is_cleared_when_1c_empties_it(db_pool, 
     assert deal["STAGE_ID"] == "B24B_INVOICE"
 
 
-async def test_a_note_is_posted_once_when_the_rows_of_its_push_were_refused(db_pool, portal):
-    """Rows and notes of a deal that exists are separate requests, rows first: a batch does not stop at a
-    failing command, so notes riding with refused rows would be on the timeline before the retry posts them."""
+@pytest.fixture
+async def batching_handler(db_pool, portal):
+    """The deal handler with batching on, as in production: a batch does not stop at a refused command
+    unless it holds a chain."""
     client = client_from_settings(Settings(b24_webhook_url=portal.webhook_url, b24_batch_linger=0.02))
-    handler = DealHandler(db_pool, client, MAPPING)
-    try:
-        cp, product, _ = await seed_links(db_pool, portal.sandbox)
-        lc = Lifecycle(cp, product)
-        await handler.handle(parse_event(lc.order(amount="1200.00")))
-        portal.sandbox.faults.add_error("ACCESS_DENIED", method="crm.deal.productrows.set", count=1, nested=True)
-        changed = parse_event(lc.order(amount="1500.00"))  # new rows, and the order's note with the new sum
-        with pytest.raises(Exception):  # noqa: B017 - any failure of the push will do
-            await handler.handle(changed)
-        await handler.handle(changed)  # the redelivery
-    finally:
-        await client.aclose()
-    deal_id = str(deal_of_id(portal.sandbox, lc.order_id))
-    notes = [c["COMMENT"] for c in portal.sandbox.state()["timeline_comments"] if str(c["ENTITY_ID"]) == deal_id]
+    yield DealHandler(db_pool, client, MAPPING)
+    await client.aclose()
+
+
+def notes_of(sandbox, order_id: str) -> list[str]:
+    deal_id = str(deal_of_id(sandbox, order_id))
+    return [c["COMMENT"] for c in sandbox.state()["timeline_comments"] if str(c["ENTITY_ID"]) == deal_id]
+
+
+async def test_a_note_is_posted_once_when_the_rows_of_its_push_were_refused(db_pool, portal, batching_handler):
+    """Rows and notes of a deal that exists go in separate requests, rows first: notes riding with refused
+    rows would be on the timeline before the retry posts them again."""
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    lc = Lifecycle(cp, product)
+    await batching_handler.handle(parse_event(lc.order(amount="1200.00")))
+    portal.sandbox.faults.add_error("ACCESS_DENIED", method="crm.deal.productrows.set", count=1, nested=True)
+    changed = parse_event(lc.order(amount="1500.00"))  # new rows, and the order's note with the new sum
+    with pytest.raises(Exception):  # noqa: B017 - any failure of the push will do
+        await batching_handler.handle(changed)
+    await batching_handler.handle(changed)  # the redelivery
+    notes = notes_of(portal.sandbox, lc.order_id)
     assert sum("на сумму 1500.00" in n for n in notes) == 1, notes
-    assert [r[2] for r in deal_of(portal.sandbox, lc.order_id)["rows"]] == [10.0]
+    assert [r[1] for r in deal_of(portal.sandbox, lc.order_id)["rows"]] == [150.0]
+
+
+async def test_a_new_deal_whose_rows_were_refused_gets_them_on_redelivery_and_each_note_once(
+        db_pool, portal, batching_handler):
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    lc = Lifecycle(cp, product)
+    await batching_handler.handle(parse_event(lc.invoice(number="СЧ-9")))  # waits for its order
+    portal.sandbox.faults.add_error("ACCESS_DENIED", method="crm.deal.productrows.set", count=1, nested=True)
+    order = parse_event(lc.order(amount="1200.00"))
+    with pytest.raises(Exception):  # noqa: B017 - any failure of the push will do
+        await batching_handler.handle(order)  # the deal and its two notes made, the rows refused
+    await batching_handler.handle(order)  # the redelivery finds the deal by its key
+    assert [n.split(" №")[0] for n in notes_of(portal.sandbox, lc.order_id)] == [
+        "1С: Заказ покупателя", "1С: Счёт на оплату"]
+    assert [r[1:] for r in deal_of(portal.sandbox, lc.order_id)["rows"]] == [(120.0, 10.0)]
+
+
+async def test_a_refused_new_deal_writes_nothing_else(db_pool, portal, batching_handler):
+    """Its rows and notes refer to the deal's id: on the portal a reference to a failed command is the whole
+    result bucket, which `intval` reads as 1 — they would land on deal 1.  They must not even be tried."""
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    lc = Lifecycle(cp, product)
+    tried: list[str] = []
+    stop = portal.sandbox.on_call(lambda call: tried.append(call.method))
+    portal.sandbox.faults.add_error("ACCESS_DENIED", method="crm.deal.add", count=1, nested=True)
+    try:
+        with pytest.raises(Exception):  # noqa: B017 - any failure of the push will do
+            await batching_handler.handle(parse_event(lc.order(amount="1200.00")))
+    finally:
+        stop()
+    assert "crm.deal.add" in tried
+    assert not {"crm.deal.productrows.set", "crm.timeline.comment.add"} & set(tried), tried

@@ -106,3 +106,8 @@ async def test_a_contact_persons_phone_1c_removed_is_deleted_after_a_push_that_d
     assert await handler.handle(parse_event(with_persons(3, [a], second=True))) is Outcome.APPLIED
     first = [c for c in sandbox.state()["contacts"] if c["ORIGIN_ID"] == p1]
     assert len(first) == 1 and [p["VALUE"] for p in first[0]["PHONE"]] == [a]
+    second = [c for c in sandbox.state()["contacts"] if c["ORIGIN_ID"] == p2]  # made once, and tied in the end
+    company = of(sandbox, cp)[0][0]
+    assert len(second) == 1
+    assert (second[0]["ID"], company["ID"]) in {(str(j["CONTACT_ID"]), str(j["COMPANY_ID"]))
+                                                for j in sandbox.state()["contact_company"]}
