@@ -267,7 +267,10 @@ class Coalescer:
                 raise
             return
         ran = result.results.keys() | result.errors.keys()
-        if halt:  # after a failure: the calls and chains that never ran are sent again, in their order
+        # halted at a failure: the calls and chains that never ran are sent again, in their order (a reply
+        # missing commands without any failure is the portal's fault: those callers hear of it, as before)
+        halt = halt and bool(result.errors)
+        if halt:
             unsent = [item for key, item in keys.items() if key not in ran]
             unsent += [item for item, step_keys in chains if not ran.intersection(step_keys)]
             if unsent:

@@ -7,8 +7,10 @@ import asyncio
 import pytest
 
 from bridge.b24 import Batching, chain_ref
+from bridge.b24.coalescer import Coalescer
+from bridge.b24.envelope import COMMAND_MISSING, BatchResult, Page
 from bridge.b24.limits import NO_BATCHING
-from bridge.errors import B24NotFound, B24ValidationError
+from bridge.errors import B24NotFound, B24ServerError, B24ValidationError
 from tests.b24.conftest import make
 
 
@@ -96,3 +98,29 @@ async def test_a_step_after_a_failed_one_never_runs_and_what_the_failure_held_ba
     contact = sandbox.sandbox.call("crm.contact.get", {"id": contact_id}).result.value
     assert contact["COMPANY_ID"] == str(company_id)
     assert sandbox.sandbox.stats()["http_requests"] == 2  # the batch, then the chain it held back
+
+
+async def test_a_reply_missing_commands_without_a_failure_is_reported_not_sent_again_for_ever():
+    """Halted batches send again what never ran; a reply that just lacks commands (no failure in it) is the
+    portal's fault, and its callers hear of it instead of the coalescer looping."""
+    sent: list[dict[str, str]] = []
+
+    async def slot() -> float:
+        return 0.0
+
+    async def one(method, params) -> Page:
+        return Page(result=True)
+
+    async def batch(commands: dict[str, str], methods: dict[str, str], *, halt: bool = False) -> BatchResult:
+        sent.append(commands)
+        return BatchResult(keys=tuple(commands), results={})  # nothing answered, nothing failed
+
+    coalescer = Coalescer(Batching(linger=0.01), slot, one, batch)
+    outcomes = await asyncio.wait_for(asyncio.gather(  # a loop of re-sends fails here, not by hanging
+        coalescer.submit("crm.company.add", {}, "crm.company.add?fields[TITLE]=x"),
+        coalescer.submit_chain([("crm.deal.add", "crm.deal.add?fields[TITLE]=y"),
+                                ("crm.deal.productrows.set", "crm.deal.productrows.set?id=$result[__chain_step_0__]")]),
+        return_exceptions=True), 10)
+    assert isinstance(outcomes[0], B24ServerError) and outcomes[0].code == COMMAND_MISSING
+    assert all(isinstance(step, B24ServerError) for step in outcomes[1])
+    assert len(sent) == 1
