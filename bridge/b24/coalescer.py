@@ -11,16 +11,18 @@ fails (network, 503 after retries, auth) every caller gets that error, re-labell
 Ordering contract: calls that are in the queue together are independent.  A call that depends on
 another (a contact for a company just created) is issued only after the caller awaited the first one,
 so it lands in a later batch.  Within a batch, reads go ahead of writes (see ``Coalescer._take``);
-otherwise commands keep queue order.
+otherwise commands keep queue order (but for the dependent chains, below).
 
 A *chain* (:meth:`Coalescer.submit_chain`) is the exception that saves a round trip: a few commands of
 one caller that refer to each other's results (``$result[<step>]…``) travel together, in order, in the
 same batch as other callers' commands; each step's key is filled in when the batch is assembled.  A step
-after a failed one must not run: the portal resolves a reference to a missing result as the whole result
-bucket (``CRestUtil::processBatchElement``), which an ``id`` read with PHP's ``intval`` takes as 1.  So a
-batch that holds a chain runs with ``halt=1``, its chains after its single calls; the calls and chains a
-failure kept from running go back to the head of the queue, for the next request, and their callers
-never see the failure.
+that refers to a failed one must not run: the portal resolves a reference to a missing result as the whole
+result bucket (``CRestUtil::processBatchElement``), which an ``id`` read with PHP's ``intval`` takes as 1.
+So a batch that holds such a chain runs with ``halt=1``, each priority class's dependent chains after its
+other calls (a refused bulk call never holds back a deal's chain); the calls and chains a failure kept from
+running go back to the head of the queue for the next request, and their callers never see the failure —
+except a call of the method the failure paused for operating time, which gets that refusal and waits the
+pause out as any call of it would.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import B24Error, B24ServerError
+from ..errors import B24Error, B24OperationTimeLimit, B24ServerError
 from . import calls
 from .envelope import COMMAND_MISSING, BatchResult, Page
 from .limits import Batching
@@ -49,6 +51,12 @@ class _Pending:
     first: bool = False  # a read: goes ahead of writes (see Coalescer._take)
     priority: int = calls.NORMAL  # the caller's class (calls.priority): lower goes first
     queued_at: float = 0.0  # loop time when queued (a waiting call is promoted, so none starves)
+    taken_rank: int = 0  # the class it was taken in for a request (its place in the batch, see _send)
+
+    @property
+    def dependent(self) -> bool:
+        """A chain whose later steps refer to earlier steps' results: its batch halts at a failure."""
+        return self.chain is not None and any(_TOKEN in template for _, template in self.chain[1:])
 
     def rank(self, now: float) -> int:
         """The priority class now: one class better for every ``PRIORITY_AGING`` seconds waited."""
@@ -67,10 +75,13 @@ class _Pending:
 PRIORITY_AGING = 10.0  # seconds a queued call waits before it counts as one class more urgent
 
 
+_TOKEN = "__chain_step_"
+
+
 def step_token(index: int) -> str:
     """What a chain step's params write where the key of step ``index`` goes: ``$result[<token>]``.
     Letters, digits and underscores only, so it survives query encoding unchanged."""
-    return f"__chain_step_{index}__"
+    return f"{_TOKEN}{index}__"
 
 
 def chain_ref(step: int, *path: str) -> str:
@@ -196,6 +207,8 @@ class Coalescer:
         for rank in sorted(set(ranks.values())):
             group = sorted((item for item in self._queue if ranks[id(item)] == rank), key=lambda item: item.due)
             taken, room = self._take_class(group, room)
+            for item in taken:
+                item.taken_rank = rank
             items += taken
             if room <= 0:
                 break
@@ -250,10 +263,13 @@ class Coalescer:
             chains.append((item, step_keys))
         # a step that refers to a failed one must not run: the portal resolves `$result[<failed key>]` to the
         # whole result bucket, an array PHP's intval reads as 1, so a new deal's rows would replace deal 1's
-        # and its notes land on deal 1.  Such a batch halts at the first failure, with the chains after every
-        # single call: what did not run goes back to the queue for the next request (below)
-        halt = any(len(item.chain or ()) > 1 for item in items)
-        commands = {k: commands[k] for k in sorted(commands, key=lambda k: _queue_order(k, chains_last=halt))}
+        # and its notes land on deal 1.  Such a batch halts at the first failure, each class's dependent
+        # chains after its other calls (a refused bulk call never holds back a deal's chain): what did not
+        # run goes back to the queue for the next request (_held_back)
+        halt = any(item.dependent for item in items)
+        place = {key: (items[index].taken_rank, halt and items[index].dependent, index, step)
+                 for key in commands for index, step in [_queue_order(key)]}
+        commands = {k: commands[k] for k in sorted(commands, key=place.__getitem__)}
         try:
             result = await self._send_batch(commands, {k: methods[k] for k in commands}, halt=halt)
         except B24Error as exc:
@@ -266,25 +282,17 @@ class Coalescer:
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
-        ran = result.results.keys() | result.errors.keys()
-        # halted at a failure: the calls and chains that never ran are sent again, in their order (a reply
-        # missing commands without any failure is the portal's fault: those callers hear of it, as before)
-        halt = halt and bool(result.errors)
-        if halt:
-            unsent = [item for key, item in keys.items() if key not in ran]
-            unsent += [item for item, step_keys in chains if not ran.intersection(step_keys)]
-            if unsent:
-                self._queue[:0] = unsent
-                self._kick()
+        held_back = self._held_back([(key, items[_queue_order(key)[0]]) for key in commands], methods, result) \
+            if halt else set()
         for item, step_keys in chains:
-            if halt and not ran.intersection(step_keys):
+            if id(item) in held_back:
                 continue
             _settle(item.future, result=[
                 result.errors[key] if key in result.errors else result.page(key) if key in result.results
                 else B24ServerError(method, COMMAND_MISSING, "the batch reply has no result for this step")
                 for key, (method, _) in zip(step_keys, item.chain or [], strict=True)])
         for key, item in keys.items():
-            if halt and key not in ran:
+            if id(item) in held_back:
                 continue
             if key in result.errors:
                 _settle(item.future, exc=result.errors[key])
@@ -300,6 +308,31 @@ class Coalescer:
                     ),
                 )
 
+    def _held_back(self, sent: list[tuple[str, _Pending]], methods: dict[str, str], result: BatchResult) -> set[int]:
+        """After a request that halted (``sent``: its keys in order, with their items): the calls and chains
+        after the failed command never ran and go back to the head of the queue for the next request; a
+        call of a method the failure paused for operating time gets that refusal instead (its caller waits
+        the pause out).  Answers the ids of the items sent again.  No failure: nothing is sent again (a
+        reply missing commands is the portal's fault, reported to their callers as before)."""
+        failed = next((n for n, (key, _) in enumerate(sent) if key in result.errors), None)
+        if failed is None:
+            return set()
+        halting = result.errors[sent[failed][0]]
+        paused = halting.method if isinstance(halting, B24OperationTimeLimit) else None
+        answered = {id(item) for key, item in sent if key in result.results or key in result.errors}
+        again: dict[int, _Pending] = {}
+        for key, item in sent[failed + 1:]:
+            if id(item) in answered:  # the failed chain's own later steps: it hears of its failure
+                continue
+            if item.chain is None and methods[key] == paused:
+                _settle(item.future, exc=relabel(halting, item.method))
+            else:
+                again[id(item)] = item
+        self._queue[:0] = again.values()
+        if again:
+            self._kick()
+        return set(again)
+
     async def aclose(self) -> None:
         """Send what is queued now and wait for every request in flight."""
         self._closing = True
@@ -308,11 +341,10 @@ class Coalescer:
             await asyncio.gather(*(t for t in [self._drainer, *self._sending] if t), return_exceptions=True)
 
 
-def _queue_order(key: str, *, chains_last: bool = False) -> tuple[int, int, int]:
-    """``c3`` → (0, 3, -1), ``c3s1`` → (0, 3, 1): the batch keeps the queue's order and a chain's own order;
-    ``chains_last``: every chain's steps after every single call (``c3s1`` → (1, 3, 1))."""
+def _queue_order(key: str) -> tuple[int, int]:
+    """``c3`` → (3, -1), ``c3s1`` → (3, 1): the item's place among those taken, the step's in its chain."""
     item, _, step = key[1:].partition("s")
-    return int(bool(step) and chains_last), int(item), int(step) if step else -1
+    return int(item), int(step) if step else -1
 
 
 def _settle(

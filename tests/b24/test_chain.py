@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from bridge.b24 import Batching, chain_ref
+from bridge.b24 import Batching, calls, chain_ref
 from bridge.b24.coalescer import Coalescer
 from bridge.b24.envelope import COMMAND_MISSING, BatchResult, Page
 from bridge.b24.limits import NO_BATCHING
-from bridge.errors import B24NotFound, B24ServerError, B24ValidationError
+from bridge.errors import B24NotFound, B24OperationTimeLimit, B24ServerError, B24ValidationError
 from tests.b24.conftest import make
 
 
@@ -124,3 +124,76 @@ async def test_a_reply_missing_commands_without_a_failure_is_reported_not_sent_a
     assert isinstance(outcomes[0], B24ServerError) and outcomes[0].code == COMMAND_MISSING
     assert all(isinstance(step, B24ServerError) for step in outcomes[1])
     assert len(sent) == 1
+
+
+class Scripted:
+    """Stands in for the portal behind the coalescer: each batch refuses the commands ``refuse`` names (by
+    method) the first time, and halts there when asked to, as the portal does."""
+
+    def __init__(self, refuse: dict[str, B24ServerError | B24OperationTimeLimit]) -> None:
+        self.refuse = dict(refuse)
+        self.batches: list[tuple[list[str], bool]] = []
+
+    async def slot(self) -> float:
+        return 0.0
+
+    async def one(self, method, params) -> Page:
+        self.batches.append(([method], False))
+        return Page(result=method)
+
+    async def batch(self, commands: dict[str, str], methods: dict[str, str], *, halt: bool = False) -> BatchResult:
+        self.batches.append(([methods[k] for k in commands], halt))
+        results, errors = {}, {}
+        for key in commands:
+            error = self.refuse.pop(methods[key], None)
+            if error is not None:
+                errors[key] = error
+                if halt:
+                    break
+            else:
+                results[key] = f"{methods[key]}#{key}"
+        return BatchResult(keys=tuple(commands), results=results, errors=errors)
+
+
+def _dependent(method: str) -> list[tuple[str, str]]:
+    return [(method, f"{method}?fields[TITLE]=x"), ("crm.deal.productrows.set", "crm.deal.productrows.set?id=$result[__chain_step_0__]")]
+
+
+async def test_what_a_refused_call_held_back_goes_in_the_next_request_and_a_bulk_refusal_never_holds_back_a_deal():
+    portal = Scripted({"catalog.product.update": B24ServerError("catalog.product.update", "ERROR_CORE", "no")})
+    coalescer = Coalescer(Batching(linger=0.01), portal.slot, portal.one, portal.batch)
+
+    async def as_(level: int, call):
+        with calls.priority(level):
+            return await call
+
+    outcomes = await asyncio.gather(
+        as_(calls.BULK, coalescer.submit("catalog.product.update", {}, "catalog.product.update?id=1")),
+        as_(calls.BULK, coalescer.submit("catalog.product.list", {}, "catalog.product.list", first=True)),
+        as_(calls.BULK, coalescer.submit("crm.company.update", {}, "crm.company.update?id=2")),
+        as_(calls.URGENT, coalescer.submit_chain(_dependent("crm.deal.add"))),
+        return_exceptions=True)
+    assert isinstance(outcomes[0], B24ServerError)
+    assert outcomes[1].result.startswith("catalog.product.list")
+    assert outcomes[2].result.startswith("crm.company.update")  # held back by the refusal, then sent again
+    assert [step.result.split("#")[0] for step in outcomes[3]] == ["crm.deal.add", "crm.deal.productrows.set"]
+    (first, halted), (second, _) = portal.batches
+    assert halted and first[:2] == ["crm.deal.add", "crm.deal.productrows.set"]  # the deal's class went first
+    assert first[2:] == ["catalog.product.list", "catalog.product.update", "crm.company.update"]
+    assert second == ["crm.company.update"]
+
+
+async def test_a_call_of_a_method_paused_for_operating_time_gets_the_refusal_not_another_request():
+    refusal = B24OperationTimeLimit("crm.company.update", "OPERATION_TIME_LIMIT", "busy", reset_at=None)
+    portal = Scripted({"crm.company.update": refusal})
+    coalescer = Coalescer(Batching(linger=0.01), portal.slot, portal.one, portal.batch)
+    outcomes = await asyncio.gather(
+        coalescer.submit("crm.company.update", {}, "crm.company.update?id=1"),
+        coalescer.submit("crm.company.update", {}, "crm.company.update?id=2"),
+        coalescer.submit("crm.contact.update", {}, "crm.contact.update?id=3"),
+        coalescer.submit_chain(_dependent("crm.deal.add")),
+        return_exceptions=True)
+    assert isinstance(outcomes[0], B24OperationTimeLimit) and isinstance(outcomes[1], B24OperationTimeLimit)
+    assert outcomes[2].result.startswith("crm.contact.update")
+    assert [step.result.split("#")[0] for step in outcomes[3]] == ["crm.deal.add", "crm.deal.productrows.set"]
+    assert [methods for methods, _ in portal.batches][1:] == [["crm.contact.update", "crm.deal.add", "crm.deal.productrows.set"]]
