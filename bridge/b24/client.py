@@ -162,12 +162,14 @@ class B24Client:
             calls.note(method, params, result=page.result, since=since)
             return page
 
-    async def call_chain(self, steps: Sequence[tuple[str, Mapping[str, Any] | None]]) -> list[Any]:
+    async def call_chain(self, steps: Sequence[tuple[str, Mapping[str, Any] | None]], *,
+                         halt: bool = False) -> list[Any]:
         """Commands that depend on each other in one request, saving a round trip per step: a later step
         refers to an earlier one's result with :func:`chain_ref` (``chain_ref(0, "element", "id")``).  With
         batching on, the chain rides in a batch with other callers' commands.  Returns each step's
         ``result``; the first failing step's typed error is raised (a batch is not a transaction: the
-        steps before it took effect)."""
+        steps before it took effect).  ``halt``: no step runs after a refused one even when none refers to
+        another (a step that does refer never runs after a refusal)."""
         await calls.before_call()
         methods = [normalize_method(method) for method, _ in steps]
         since = calls.started()
@@ -177,7 +179,7 @@ class B24Client:
                    for method, (_, params) in zip(methods, steps, strict=True)]
         if self._coalescer is not None:
             outcomes: list[Page | B24Error] = await self._coalescer.submit_chain(
-                list(zip(methods, encoded, strict=True)))
+                list(zip(methods, encoded, strict=True)), halt=halt)
         else:
             keys = [f"step{j}" for j in range(len(steps))]
             commands: dict[str, str] = {}

@@ -52,11 +52,13 @@ class _Pending:
     priority: int = calls.NORMAL  # the caller's class (calls.priority): lower goes first
     queued_at: float = 0.0  # loop time when queued (a waiting call is promoted, so none starves)
     taken_rank: int = 0  # the class it was taken in for a request (its place in the batch, see _send)
+    halting: bool = False  # a chain whose steps must not run after a refused one (submit_chain's halt)
 
     @property
     def dependent(self) -> bool:
-        """A chain whose later steps refer to earlier steps' results: its batch halts at a failure."""
-        return self.chain is not None and any(_TOKEN in template for _, template in self.chain[1:])
+        """A chain whose later steps must not run after a refused one — they refer to earlier steps' results,
+        or its caller asked so: its batch halts at a failure."""
+        return self.chain is not None and (self.halting or any(_TOKEN in t for _, t in self.chain[1:]))
 
     def rank(self, now: float) -> int:
         """The priority class now: one class better for every ``PRIORITY_AGING`` seconds waited."""
@@ -129,14 +131,15 @@ class Coalescer:
         self._kick()
         return await future
 
-    async def submit_chain(self, steps: list[tuple[str, str]]) -> list[Page | B24Error]:
+    async def submit_chain(self, steps: list[tuple[str, str]], *, halt: bool = False) -> list[Page | B24Error]:
         """Send dependent commands together (templates may hold :func:`step_token`); per step its page or
-        its error, in order."""
+        its error, in order.  ``halt``: no step runs after a refused one, even when none refers to another
+        (steps that do refer never run after a refusal)."""
         if not 1 <= len(steps) <= self.batching.max_commands:
             raise ValueError(f"a chain has 1 to {self.batching.max_commands} commands, got {len(steps)}")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.append(_Pending(steps[0][0], {}, steps[0][1], future, chain=list(steps),
+        self._queue.append(_Pending(steps[0][0], {}, steps[0][1], future, chain=list(steps), halting=halt,
                                     priority=calls.current_priority(), queued_at=loop.time()))
         self._kick()
         return await future

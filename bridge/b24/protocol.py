@@ -20,7 +20,8 @@ class B24(Protocol):
     async def call_page(self, method: str, params: Mapping[str, Any] | None = None) -> Page:
         """One page of a list method, with ``next``/``total``."""
 
-    async def call_chain(self, steps: Sequence[tuple[str, Mapping[str, Any] | None]]) -> list[Any]:
+    async def call_chain(self, steps: Sequence[tuple[str, Mapping[str, Any] | None]], *,
+                         halt: bool = False) -> list[Any]:
         """Dependent calls in one request; later steps refer to earlier results (``chain_ref``)."""
 
     async def batch(

@@ -122,3 +122,22 @@ async def test_a_refused_new_deal_writes_nothing_else(db_pool, portal, batching_
         stop()
     assert "crm.deal.add" in tried
     assert not {"crm.deal.productrows.set", "crm.timeline.comment.add"} & set(tried), tried
+
+
+async def test_notes_after_a_refused_one_wait_for_the_retry_and_each_is_posted_once(db_pool, portal, batching_handler):
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    lc = Lifecycle(cp, product)
+    await batching_handler.handle(parse_event(lc.order(amount="1200.00")))
+    portal.sandbox.faults.add_error("ACCESS_DENIED", method="crm.deal.update", count=1, nested=True)
+    with pytest.raises(Exception):  # noqa: B017 - the invoice's push fails before its note
+        await batching_handler.handle(parse_event(lc.invoice(number="СЧ-5")))
+    before = notes_of(portal.sandbox, lc.order_id)
+    # the payment's push posts two notes (the invoice's and its own) in one request; the first is refused
+    portal.sandbox.faults.add_error("ACCESS_DENIED", method="crm.timeline.comment.add", count=1, nested=True)
+    payment = parse_event(lc.payment(number="ПП-5"))
+    with pytest.raises(Exception):  # noqa: B017 - any failure of the push will do
+        await batching_handler.handle(payment)
+    assert notes_of(portal.sandbox, lc.order_id) == before  # nothing after the refused note
+    await batching_handler.handle(payment)  # the redelivery
+    notes = notes_of(portal.sandbox, lc.order_id)
+    assert len(notes) == len(set(notes)) == len(before) + 2, notes
