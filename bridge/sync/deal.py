@@ -409,9 +409,9 @@ class _ApplyDeal:
         notes = self._notes(deal_id, pushed)
         if len(notes) == 1:
             await self.b24.call(*notes[0])
-        elif notes:
-            for at in range(0, len(notes), MAX_BATCH_COMMANDS):  # halting: a note after a refused one would
-                await self.b24.call_chain(notes[at:at + MAX_BATCH_COMMANDS], halt=True)  # be posted twice
+        elif notes:  # halting: a note that ran after a refused one would be posted again by the retry
+            for at in range(0, len(notes), MAX_BATCH_COMMANDS):
+                await self.b24.call_chain(notes[at:at + MAX_BATCH_COMMANDS], halt=True)
 
     async def _notify_paid(self, deal_id: int, pushed: dict[str, Any]) -> None:
         """Tell the deal's responsible person — whoever it is now, managers reassign deals — once per
