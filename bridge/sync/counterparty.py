@@ -213,7 +213,7 @@ class _Apply:
         self.pushed = pushed
         self.fresh = False  # the owner is new or re-made: links and pushed state of what it holds are void
         self.tree: _Tree | None = None  # what the owner's chained creation made with it (see _create_tree)
-        self.made: dict[str, tuple[int, int | None]] = {}  # contact persons made after it (_create_person)
+        self.persons_made: dict[str, tuple[int, int | None]] = {}  # contact persons made after it (_create_person)
         self.matcher: Matcher | None = None
         self.source = ""
         self.adopted: set[tuple[str, int]] = set()  # (kind, id) a manager made, found by matching: adopted
@@ -232,9 +232,9 @@ class _Apply:
         return person.id
 
     async def _person(self, kind: str, state: domain.PersonState, link: Link | None, pushed: dict | None,
-                      extra: dict[str, str], made: Callable[[], Awaitable[int]] | None = None) -> Keyed:
+                      extra: dict[str, str], create_with: Callable[[], Awaitable[int]] | None = None) -> Keyed:
         """A company or contact: the linked one, else found by ORIGINATOR_ID + ORIGIN_ID, else created
-        (by ``made`` when given); a found one is brought up to date."""
+        (by ``create_with`` when given); a found one is brought up to date."""
 
         async def find() -> int | None:
             found = await self.lookup(kind, state.fields["ORIGINATOR_ID"]).find(state.fields["ORIGIN_ID"])
@@ -250,8 +250,8 @@ class _Apply:
             fields = _new_person_fields(state, extra)
             if state is self.desired.main:  # the owner: made with everything it holds, in one request
                 b24_id = await self._create_tree(kind, fields)
-            elif made is not None:
-                b24_id = await made()
+            elif create_with is not None:
+                b24_id = await create_with()
             else:
                 b24_id = int(await self.b24.call(f"crm.{kind}.add", {"fields": fields}))
             self.created.add((kind, b24_id))
@@ -338,13 +338,13 @@ class _Apply:
 
     async def _create_person(self, person_id: str, state: domain.PersonState, company_id: int) -> int:
         """A contact person no one made yet (after its look-ups), with everything it holds, in one request
-        (see :meth:`_person_steps`); what it made goes to ``self.made`` for :meth:`contacts` to link."""
+        (see :meth:`_person_steps`); what it made goes to ``self.persons_made`` for :meth:`contacts` to link."""
         steps, requisite = self._person_steps(person_id, state, company_id, 0)
         try:
             results = await self.b24.call_chain(steps)
         except Unencodable:  # a value no batch command can carry: the contact alone, the rest the usual way
             return int(await self.b24.call(*steps[0]))
-        self.made[person_id] = (int(results[0]), int(results[requisite]) if requisite is not None else None)
+        self.persons_made[person_id] = (int(results[0]), int(results[requisite]) if requisite is not None else None)
         return int(results[0])
 
     def _contacts_matched(self) -> bool:
@@ -476,8 +476,8 @@ class _Apply:
         for number, fields in self.desired.bank_details.items():
             key = f"{self.entity_id}/{number}"
             link = links.get((key, "bankdetail"))
-            made = self.tree.bank_details.get(number) if self.tree is not None else None
-            detail_id = made if made is not None else (
+            chained = self.tree.bank_details.get(number) if self.tree is not None else None  # with the company
+            detail_id = chained if chained is not None else (
                 await self._bank_detail(requisite_id, fields, link, pushed_all.get(number))).id
             await self.uow.save_link(ONEC_BANK_ACCOUNT, key, "bankdetail", detail_id)
         for number in set(pushed_all) - set(self.desired.bank_details):  # account closed in 1C
@@ -532,17 +532,17 @@ class _Apply:
         pushed_all = self.pushed.get("contacts") or {}
         links = await self.uow.links_many(ONEC_CONTACT_PERSON, list(self.desired.contacts))  # contact + requisite
         for person_id, state in self.desired.contacts.items():
-            made = self.tree.contacts.get(person_id) if self.tree is not None else None  # with the company
-            if made is None:
+            chained = self.tree.contacts.get(person_id) if self.tree is not None else None  # with the company
+            if chained is None:
                 link = links.get((person_id, "contact"))
                 pushed = pushed_all.get(person_id) if link is not None else None
-                person = await self._person("contact", state, link, pushed, self._contact_extra(), made=partial(
-                    self._create_person, person_id, state, company_id))
+                person = await self._person("contact", state, link, pushed, self._contact_extra(),
+                                            create_with=partial(self._create_person, person_id, state, company_id))
                 contact_id = person.id
                 if person.relinked:  # its linked contact was deleted by hand: this one holds nothing yet
                     pushed = None
-                made = self.made.get(person_id)  # made just now, with everything it holds
-                if made is None:  # linked, found, or made alone
+                chained = self.persons_made.get(person_id)  # made just now, with everything it holds
+                if chained is None:  # linked, found, or made alone
                     if pushed is None or self.fresh:  # new to this company: tie it (false = tied)
                         await self.b24.call("crm.contact.company.add",
                                             {"id": contact_id, "fields": {"COMPANY_ID": company_id}})
@@ -551,7 +551,7 @@ class _Apply:
                         await self._contact_city(person_id, contact_id, state.city, links.get((person_id, "requisite")),
                                                  pushed.get("city") if pushed else None)
                     continue
-            contact_id, requisite_id = made
+            contact_id, requisite_id = chained
             await self.uow.save_link(ONEC_CONTACT_PERSON, person_id, "contact", contact_id)
             if requisite_id is not None:
                 await self.uow.save_link(ONEC_CONTACT_PERSON, person_id, "requisite", requisite_id)
