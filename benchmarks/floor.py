@@ -16,6 +16,12 @@ and per message does:
   (``bridge.b24.http11``): the least a consumer that writes to the portal sends (the bridge sends ≈ 0.7
   requests per event at a steady 100/s, fewer when batches fill).
 
+Then the same rate as it reaches a consumer end to end (``benchmarks.e2e`` posts a tenth of a second's events
+per ingest request and the relay publishes them together): **100 ms bursts**, first per message as above
+(``+http``), then **batched** — what arrived within ``--linger`` seconds of the first waiting message in one
+statement (a multi-row insert), one request and one ack (``multiple``): the floor of a consumer that applies
+events in batches, against which a per-event design's cost is read.
+
 And, on its own, the CPU of one **timer wake-up** (``asyncio.sleep`` of 1, 5, 20 ms on uvloop): a process
 that goes idle between events pays a wake-up for each; on some virtual machines that costs more than the
 work it wakes for.
@@ -41,19 +47,23 @@ from bridge.runner import loop_factory
 from bridge.settings import Settings
 
 MESSAGE_BYTES = 1300  # about a 1C event as the relay publishes it
+BURST = 0.1  # s: benchmarks.e2e posts a tenth of a second's events per ingest request, and the relay publishes them together
 PUBLISHER = """
 import asyncio, sys, time, aio_pika
-async def main(url, queue, rate, n, size):
+async def main(url, queue, rate, n, size, period):
     connection = await aio_pika.connect(url)
     channel = await connection.channel()
     due = time.perf_counter()
+    each = max(round(rate * period), 1)  # a period's messages published together (period 0: one at a time)
     for i in range(n):
         await channel.default_exchange.publish(aio_pika.Message(b"x" * size, message_id=str(i)), routing_key=queue)
-        due += 1 / rate
+        if (i + 1) % each:
+            continue
+        due += each / rate
         if due > time.perf_counter():
             await asyncio.sleep(due - time.perf_counter())
     await connection.close()
-asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))
+asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])))
 """
 SERVER = """
 import asyncio, sys
@@ -83,33 +93,56 @@ def run_time() -> int:
         return int(f.read().split()[0])
 
 
-async def consume(amqp_url: str, rate: float, seconds: float, work) -> float:
-    """CPU µs per message of this process while it receives ``rate`` messages/s for ``seconds`` and does
-    ``work(message)`` before each ack."""
+async def consume(amqp_url: str, rate: float, seconds: float, work, *, period: float = 0.0,
+                  linger: float | None = None) -> tuple[float, float]:
+    """CPU µs per message of this process while it receives ``rate`` messages/s for ``seconds`` (a
+    ``period``'s messages at once, 0: evenly), and messages per call of ``work``.  ``linger`` None: ``work(message)``
+    before each ack; else ``work(messages)`` for what arrived within ``linger`` s of the first one waiting, then
+    one ack of them all (``multiple``), as a consumer that applies events in batches would."""
     n = max(int(rate * seconds), 20)
+    loop = asyncio.get_running_loop()
     connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=32)
         queue = await channel.declare_queue(f"bench-floor-{uuid.uuid4().hex[:8]}", exclusive=True)
-        done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        seen, started = 0, 0
+        done: asyncio.Future[float] = loop.create_future()
+        seen, started, calls = 0, 0, 0
+        waiting: list[aio_pika.abc.AbstractIncomingMessage] = []
+
+        def count(k: int) -> None:
+            nonlocal seen, calls
+            seen, calls = seen + k, calls + 1
+            if seen >= n and not done.done():
+                done.set_result((run_time() - started) / (seen - 1) / 1000)
+
+        async def flush() -> None:
+            await asyncio.sleep(linger)
+            batch = waiting[:]
+            waiting.clear()
+            await work(batch)
+            await batch[-1].ack(multiple=True)
+            count(len(batch))
 
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            nonlocal seen, started
-            if seen == 0:
+            nonlocal started
+            if started == 0:
                 started = run_time()
-            await work(message)
-            await message.ack()
-            seen += 1
-            if seen == n and not done.done():
-                done.set_result((run_time() - started) / (n - 1) / 1000)
+            if linger is None:
+                await work(message)
+                await message.ack()
+                count(1)
+                return
+            waiting.append(message)
+            if len(waiting) == 1:
+                await flush()
 
         await queue.consume(on_message)
         publisher = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", PUBLISHER, amqp_url, queue.name, str(rate), str(n), str(MESSAGE_BYTES))
+            sys.executable, "-c", PUBLISHER, amqp_url, queue.name, str(rate), str(n), str(MESSAGE_BYTES),
+            str(period))
         await publisher.wait()
-        return await asyncio.wait_for(done, 60)
+        return await asyncio.wait_for(done, 60), seen / max(calls, 1)
     finally:
         await connection.close()
 
@@ -151,14 +184,28 @@ async def main(args: argparse.Namespace) -> None:
         if reply.status != 200:
             raise RuntimeError(f"the local server answered {reply.status}")
 
+    async def batched(messages) -> None:
+        async with pool.acquire() as conn:
+            await conn.execute("INSERT INTO floor_inbox SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                               [f"{time.monotonic_ns()}-{m.message_id}" for m in messages])
+        commands = ",".join(f'"c{i}":"crm.deal.update?id={i}&fields[TITLE]=x"' for i in range(len(messages)))
+        reply = await http.request("POST", url, f'{{"halt":0,"cmd":{{{commands}}}}}'.encode(),
+                                   [("Content-Type", "application/json")])
+        if reply.status != 200:
+            raise RuntimeError(f"the local server answered {reply.status}")
+
     works = {"ack": ack_only, "+pg": with_pg, "+http": with_http}
     print(f"CPU µs per message of one consumer process (aio-pika, uvloop, prefetch 32; {MESSAGE_BYTES} B messages, "
           f"{args.seconds:g} s per rate; /proc/self/schedstat)")
     try:
         for rate in args.rates:
-            figures = {name: await consume(amqp_url, rate, args.seconds, work) for name, work in works.items()}
+            figures = {name: (await consume(amqp_url, rate, args.seconds, work))[0] for name, work in works.items()}
             print(f"{rate:7g} msg/s: " + "   ".join(f"{name} {value:6.0f} µs" for name, value in figures.items()),
                   flush=True)
+            one, _ = await consume(amqp_url, rate, args.seconds, with_http, period=BURST)
+            many, size = await consume(amqp_url, rate, args.seconds, batched, period=BURST, linger=args.linger)
+            print(f"{'':7} {BURST * 1000:g} ms bursts: +http {one:6.0f} µs   batched {many:6.0f} µs "
+                  f"({size:.1f} messages per statement and request)", flush=True)
         wakes = {gap: await timer_wake(gap, min(args.seconds, 2.0)) for gap in (0.001, 0.005, 0.02)}
         print("one timer wake-up (asyncio.sleep): " + "   ".join(f"{gap * 1000:g} ms {us:5.0f} µs"
                                                                  for gap, us in wakes.items()))
@@ -174,6 +221,9 @@ if __name__ == "__main__":
     parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=[50.0, 100.0, 2000.0],
                         help="messages per second, comma-separated (default 50,100,2000)")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per rate and kind of work")
+    parser.add_argument("--linger", type=float, default=0.02,
+                        help="seconds a batched consumer waits for more after the first message (default 0.02, "
+                             "the Bitrix24 client's own batch linger)")
     parser.add_argument("--smoke", action="store_true", help="a tiny run (CI): 200 msg/s for 0.5 s")
     parsed = parser.parse_args()
     if parsed.smoke:

@@ -35,7 +35,9 @@ FIGURES = {
                  r"against the floor: httpx \d+\.\d\d×"],
     "memory": [r"backlog +\d+ +(\d+\.\d +){5}", r"against \d+ \(same run\): the relay's peak [+-]\d+\.\d MB "
                r"\(\d+\.\d\d×\), the consumers' peak [+-]\d+\.\d MB \(\d+\.\d\d×\)"],
-    "floor": [r"msg/s: ack +\d+ µs +\+pg +\d+ µs +\+http +\d+ µs", r"one timer wake-up .* 20 ms +\d+ µs"],
+    "floor": [r"msg/s: ack +\d+ µs +\+pg +\d+ µs +\+http +\d+ µs",
+              r"ms bursts: \+http +\d+ µs +batched +\d+ µs \(\d+\.\d messages per statement and request\)",
+              r"one timer wake-up .* 20 ms +\d+ µs"],
     "consumer": [r"stmts/event", r"consumers +(\d+\.\d\d +){4}\d+\.\d +\d+ +\d+\.\d",
                  r"where the consumers' \d+\.\d\d CPU ms per event go", r"PostgreSQL round trips: .* µs +\d+\.\d+ ms",
                  r"the rest: .* -?\d+\.\d+ ms"],
