@@ -113,7 +113,7 @@ async def accept(body: bytes, pool: asyncpg.Pool) -> tuple[int, dict]:
         fields = ", ".join(e["path"] for e in exc.errors)
         return 400, {"error": "invalid_heartbeat", "message": f"bad fields: {fields}", "errors": exc.errors}
     try:
-        with edges.postgres("heartbeat"):
+        with edges.postgres("heartbeat", every_error=True):  # read-only, a timeout…: retried, as when away
             received_at = await receive(pool, beat)
     except InfrastructureError as exc:
         log.error("heartbeat not stored", extra={"action": "heartbeat.storage_error", "error": str(exc)})

@@ -89,13 +89,20 @@ def _columns(events: list[NewEvent]) -> tuple[list, ...]:
             [e.occurred_at for e in events], [e.body for e in events])
 
 
+# SQLSTATE classes of a statement refused for the values it was given: 22 data exception (a number out of
+# numeric's range, a bad text encoding…), 23 integrity constraint, 54 program limit (a value too large to
+# index).  Anything else — a read-only server after a failover, a lock or statement timeout, a deadlock, a
+# full disk, a missing table — is the store failing, not the event: it must be retried, never rejected.
+DATA_REFUSALS = ("22", "23", "54")
+
+
 def _refused(exc: BaseException) -> bool:
-    """A refusal of the data, not PostgreSQL being away: an error the server raised for a statement
-    (class 22 data, 54 limits…), or one asyncpg raised encoding an argument (a ValueError/OverflowError,
-    e.g. a timestamp outside PostgreSQL's range)."""
+    """A refusal of the event's data, which no retry can change: an error the server raised for its values
+    (:data:`DATA_REFUSALS`), or one asyncpg raised encoding an argument (a ValueError/OverflowError, e.g. a
+    timestamp outside PostgreSQL's range)."""
     if isinstance(exc, (ValueError, OverflowError)):
         return True
-    return isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, edges.POSTGRES_DOWN)
+    return isinstance(exc, asyncpg.PostgresError) and str(exc.sqlstate or "")[:2] in DATA_REFUSALS
 
 
 class Outbox:
@@ -116,10 +123,11 @@ class Outbox:
         """Like :meth:`store`, but one event PostgreSQL refuses (a data error the validation let through)
         cannot fail the others: the batch is retried event by event, each under its own savepoint, in one
         transaction.  Returns the event_ids stored now and ``{index: why}`` for the refused events.
-        PostgreSQL being away raises :class:`~bridge.errors.InfrastructureError` (nothing is stored)."""
+        Any other failure of PostgreSQL (away, read-only, a timeout, a missing table…) raises
+        :class:`~bridge.errors.InfrastructureError` and nothing is stored: the sender retries."""
         if not events:
             return set(), {}
-        with edges.postgres("outbox store"):
+        with edges.postgres("outbox store", every_error=True):
             async with self._pool.acquire() as conn:
                 try:
                     async with conn.transaction():

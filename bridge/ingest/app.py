@@ -209,8 +209,16 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
             if exc.status != 408:
                 await drain(request, config.body_timeout)
             return _error(exc.status, exc.code, exc.message, exc.headers)
-        status, answer = await heartbeat.accept(body, state["pool"])
-        return JSONResponse(answer, status_code=status)
+        try:
+            status, answer = await heartbeat.accept(body, state["pool"])
+        except Exception as exc:  # a bridge bug: answered in the documented shape, never a bare 500 page
+            log.exception("heartbeat failed", extra={"action": "heartbeat.failed", "error": type(exc).__name__})
+            return _error(500, "internal_error", f"the bridge failed on this heartbeat ({type(exc).__name__}); "
+                          "report it")
+        if status == 400:
+            log.warning("heartbeat refused", extra={"action": "heartbeat.refuse", "status": status,
+                                                    "error": answer.get("error")})
+        return JSONResponse(answer, status_code=status, headers={"Retry-After": "5"} if status == 503 else None)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:

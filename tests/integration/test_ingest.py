@@ -194,6 +194,53 @@ async def test_a_storage_failure_answers_503_with_retry_after_not_500(db_url):
     assert r.status_code == 503 and r.headers["retry-after"] == "5"
 
 
+@contextlib.asynccontextmanager
+async def ingest_on(db_url: str, **server_settings: str):
+    """The ingest on its own pool, every connection with these PostgreSQL settings; yields (client, that
+    pool, a pool without them to look with)."""
+    import asyncpg
+
+    from bridge import db
+
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2, server_settings=server_settings)
+    plain = await db.create_pool(db_url, max_size=2)
+    try:
+        async with serving(create_app(IngestConfig([TOKEN.encode()]), pool=pool)) as client:
+            yield client, pool, plain
+    finally:
+        await pool.close()
+        await plain.close()
+
+
+async def test_a_read_only_database_answers_503_and_rejects_nothing_so_1c_sends_again(db_url):
+    """After a failover the server may take reads but no writes: that is the store failing, not the events.
+    Answered ``rejected``, 1C would take them out of its queue for good (lost)."""
+    events = [fresh(), fresh("product")]
+    async with ingest_on(db_url, default_transaction_read_only="on") as (client, _, plain):
+        r = await client.post("/v1/events", json=events, headers=AUTH)
+        assert r.status_code == 503, r.text
+        assert r.headers["retry-after"] == "5" and r.json()["error"] == "storage_unavailable"
+        h = await client.post("/v1/heartbeat", json=beat(), headers=AUTH)
+        assert h.status_code == 503 and h.headers["retry-after"] == "5", h.text
+        assert h.json()["error"] == "storage_unavailable"
+        assert await stored(plain) == []
+
+
+async def test_a_lock_timeout_answers_503_and_the_retry_stores_every_event(db_url):
+    """A migration or a long maintenance statement holding the outbox: the ingest gives up after its lock
+    timeout with 503; the sender's next try, once the lock is gone, stores each event once."""
+    events = [fresh(), fresh("customer_order")]
+    async with ingest_on(db_url, lock_timeout="200ms") as (client, _, plain):
+        async with plain.acquire() as holder, holder.transaction():
+            await holder.execute("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE")
+            r = await client.post("/v1/events", json=events, headers=AUTH)
+        assert r.status_code == 503, r.text
+        assert await stored(plain) == []
+        again = await client.post("/v1/events", json=events, headers=AUTH)
+        assert [x["status"] for x in again.json()["results"]] == ["accepted", "accepted"], again.text
+        assert sorted(e["event_id"] for e in await stored(plain)) == sorted(e["event_id"] for e in events)
+
+
 async def test_health_readiness_metrics_and_openapi_are_served(ingest):
     client, _ = ingest
     assert (await client.get("/healthz")).json() == {"status": "ok"}
