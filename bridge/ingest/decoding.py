@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from decimal import Decimal
 from typing import Any
 
 from onec_outbox.contract.events import UnreadableNumber
@@ -34,6 +35,9 @@ class JsonFloat(float):
     text: str
 
 
+NUMERIC_MAX_SCALE = 16383  # digits after the point PostgreSQL's numeric (and so jsonb) holds
+
+
 def _float(limit: int):
     def parse(text: str) -> Any:
         if len(text) > limit:
@@ -41,6 +45,9 @@ def _float(limit: int):
         value = float(text)
         if not math.isfinite(value):
             return UnreadableNumber(text, "выходит за диапазон чисел двойной точности (±1.8e308)")
+        if ("e" in text or "E" in text) and -Decimal(text).as_tuple().exponent > NUMERIC_MAX_SCALE:
+            # stored as sent, jsonb reads it as numeric: 1e-16384 is a float (0.0) but no numeric
+            return UnreadableNumber(text, f"больше {NUMERIC_MAX_SCALE} знаков после запятой (предел PostgreSQL)")
         number = JsonFloat(value)
         number.text = text
         return number

@@ -70,6 +70,8 @@ def _poisons() -> list[tuple[str, object, str]]:
         ("Infinity in an unknown field", _with_unknown("Infinity"), "payload.extra"),
         ("-Infinity in an unknown field", _with_unknown("[1, -Infinity]"), "payload.extra[1]"),
         ("1e400 in an unknown field", _with_unknown('{"x": 1e400}'), "payload.extra.x"),
+        # a double (0.0), but stored as sent into jsonb, whose numeric holds at most 16,383 decimals
+        ("1e-16384 in an unknown field", _with_unknown('{"x": 1e-16384}'), "payload.extra.x"),
         ("a name over the string limit", long_name, "payload.name"),
         ("a list over the items limit", long_list, "payload.phones"),
     ]
