@@ -27,14 +27,18 @@ import httpx
 from .b24 import http11
 from .errors import B24ReplyTooLarge, B24TransportError, BrokerUnavailable, InfrastructureError
 
-# PostgreSQL is down, restarting, full or the connection broke (OSError covers refused/reset sockets and
-# TimeoutError, as asyncpg raises them for connect and pool timeouts).
+# PostgreSQL is down, restarting, full, serving no writes or no longer letting the bridge in, or the
+# connection broke (OSError covers refused/reset sockets and TimeoutError, as asyncpg raises them for connect
+# and pool timeouts): nothing the bridge sends can succeed until that changes, whatever the message.
 POSTGRES_DOWN: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresConnectionError,  # SQLSTATE class 08
     asyncpg.InterfaceError,  # connection closed or broken under a query
     asyncpg.CannotConnectNowError,  # 57P03: starting up / shutting down
-    asyncpg.TooManyConnectionsError,  # 53300
+    asyncpg.InsufficientResourcesError,  # class 53: too many connections, disk full, out of memory
+    asyncpg.ReadOnlySQLTransactionError,  # 25006: a standby (a failover under way, or the DSN points at one)
+    asyncpg.InvalidAuthorizationSpecificationError,  # class 28: the bridge's role or password gone
+    asyncpg.InvalidCatalogNameError,  # 3D000: the database gone
     asyncpg.AdminShutdownError,  # 57P01: the server terminated the session
     asyncpg.CrashShutdownError,  # 57P02
     # a pooled connection the server cut mid-transaction during a restart: "cannot switch to state 15;

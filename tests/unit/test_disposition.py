@@ -160,6 +160,12 @@ EDGES = [
     (edges.postgres("PostgreSQL"), asyncpg.TooManyConnectionsError("sorry, too many clients"), Pause()),
     (edges.postgres("PostgreSQL"), asyncpg.CannotConnectNowError("the database system is starting up"), Pause()),
     (edges.postgres("PostgreSQL"), asyncpg.AdminShutdownError("terminating connection"), Pause()),
+    # a server that cannot serve anyone right now (a standby after a failover, a full disk, the database or
+    # the bridge's role gone): every message would burn its retries on it; pausing waits it out
+    (edges.postgres("PostgreSQL"), asyncpg.ReadOnlySQLTransactionError("read-only transaction"), Pause()),
+    (edges.postgres("PostgreSQL"), asyncpg.DiskFullError("could not extend file"), Pause()),
+    (edges.postgres("PostgreSQL"), asyncpg.InvalidCatalogNameError('database "bridge" does not exist'), Pause()),
+    (edges.postgres("PostgreSQL"), asyncpg.InvalidPasswordError("password authentication failed"), Pause()),
     # PostgreSQL refusing the statement is the caller's business (or a bug): it passes unchanged
     (edges.postgres("PostgreSQL"), asyncpg.UniqueViolationError("duplicate key"), Retry(0)),
     (edges.postgres("PostgreSQL"), asyncpg.SerializationError("could not serialize"), Retry(0)),
