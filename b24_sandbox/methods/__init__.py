@@ -104,9 +104,18 @@ class Call:
                 return self.params[name]
         return default
 
+    def array_param(self, name: str, default: Any = None) -> Any:
+        """A legacy crm.* top-level array (``fields``, ``filter``, ``rows``…) as ``CCrmRestHelper::resolveArrayParam``
+        finds it: ``name``, ``NAME``, ``Name`` or ``arName``, the first that is set (a null is not set)."""
+        lower = name.lower()
+        for key in (lower, lower.upper(), lower.capitalize(), "ar" + lower.capitalize()):
+            if self.params.get(key) is not None:
+                return self.params[key]
+        return default
+
     def fields(self, *names: str) -> dict[str, Any]:
-        """The ``fields`` object (``fields``/``FIELDS``/``Fields``/``arFields``); not an object → 400."""
-        raw = self.param(*(names or ("fields", "FIELDS", "Fields", "arFields")))
+        """The ``fields`` object (any :meth:`array_param` spelling unless ``names`` are given); not an object → 400."""
+        raw = self.param(*names) if names else self.array_param("fields")
         if isinstance(raw, list) and not raw:
             return {}
         if isinstance(raw, list):

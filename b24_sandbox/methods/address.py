@@ -91,11 +91,11 @@ def _kind(name: str) -> str | None:
 
 @method("crm.address.list")
 def list_(call: Call) -> Result:
-    rows = listing.candidates(call.store, TABLE, call.param("filter", "FILTER"), _kind)
-    rows = listing.apply_filter(rows, call.param("filter", "FILTER"), lambda r, n: r.get(n), _kind)
-    rows = listing.apply_order(rows, call.param("order", "ORDER"), lambda r, n: r.get(n), _kind, default="ENTITY_ID")
+    rows = listing.candidates(call.store, TABLE, call.array_param("filter"), _kind)
+    rows = listing.apply_filter(rows, call.array_param("filter"), lambda r, n: r.get(n), _kind)
+    rows = listing.apply_order(rows, call.array_param("order"), lambda r, n: r.get(n), _kind, default="ENTITY_ID")
     page = listing.paginate(rows, call.param("start"), call.config.page_size, floor_start=False)
-    select = [values.text(s) for s in listing.as_list(call.param("select", "SELECT", default=[])) if s]
+    select = [values.text(s) for s in listing.as_list(call.array_param("select", default=[])) if s]
     chosen = None if not select or "*" in select else set(select)
     return Result([render(r, chosen) for r in page.rows], page.total, page.next)
 

@@ -127,10 +127,10 @@ def _legacy(call: Call) -> dict[str, Any]:
 def legacy_list(call: Call) -> Result:
     rows = [render_legacy(r) for r in call.store.rows(TABLE) if r["id"] != 0]
     get = (lambda r, n: r.get(n))
-    rows = listing.apply_filter(rows, call.param("filter", "FILTER"), get, _legacy_kind)
-    rows = listing.apply_order(rows, call.param("order", "ORDER"), get, _legacy_kind)
+    rows = listing.apply_filter(rows, call.array_param("filter"), get, _legacy_kind)
+    rows = listing.apply_order(rows, call.array_param("order"), get, _legacy_kind)
     page = listing.paginate(rows, call.param("start"), call.config.page_size)
-    select = [values.text(s) for s in listing.as_list(call.param("select", "SELECT", default=[])) if s]
+    select = [values.text(s) for s in listing.as_list(call.array_param("select", default=[])) if s]
     if select and "*" not in select:
         page.rows = [{k: v for k, v in r.items() if k in select or k == "ID"} for r in page.rows]
     return Result(page.rows, page.total, page.next)
@@ -187,7 +187,7 @@ def legacy_default_get(call: Call) -> dict[str, Any]:
 def legacy_default_set(call: Call) -> bool:
     """Rename funnel 0 (``name``); an empty name puts the portal's own name back, as
     ``DealCategory::setDefaultCategoryName`` drops the option."""
-    fields = call.param("fields", "FIELDS", default={})
+    fields = call.array_param("fields", default={})
     name = call.param("name", "NAME", default=fields.get("NAME") if isinstance(fields, dict) else None)
     call.store.get(TABLE, 0)["name"] = values.text(name).strip() or DEFAULT_NAME
     return True

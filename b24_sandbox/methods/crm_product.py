@@ -111,16 +111,16 @@ def _kind(name: str) -> str | None:
 
 @method("crm.product.list")
 def list_(call: Call) -> Result:
-    filter_ = call.param("filter", "FILTER")
+    filter_ = call.array_param("filter")
     by_catalog_name = {op + MAP[name]: value for op, name, value in
                        ((*listing.split_key(str(k)), v) for k, v in (filter_ if isinstance(filter_, dict) else {}).items())
                        if name in MAP}
     found = listing.candidates(call.store, PRODUCTS, by_catalog_name, product_kind)
     rows = [(view(call, r), r) for r in found]
     rows = listing.apply_filter(rows, filter_, lambda r, n: r[0].get(n), _kind)
-    rows = listing.apply_order(rows, call.param("order", "ORDER"), lambda r, n: r[0].get(n), _kind)
+    rows = listing.apply_order(rows, call.array_param("order"), lambda r, n: r[0].get(n), _kind)
     page = listing.paginate(rows, call.param("start"), call.config.page_size)
-    select = [values.text(s) for s in listing.as_list(call.param("select", "SELECT", default=[])) if s]
+    select = [values.text(s) for s in listing.as_list(call.array_param("select", default=[])) if s]
     chosen = None if not select or "*" in select else set(select)
     return Result([render(call, r, chosen) for _, r in page.rows], page.total, page.next)
 

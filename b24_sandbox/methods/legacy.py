@@ -114,14 +114,14 @@ class LegacyCrud:
     def list(self, call: Call) -> Result:
         rows = self.query(call)
         page = listing.paginate(rows, call.param("start"), call.config.page_size, self.entity.floor_start)
-        chosen = selection(self.entity, call.store, call.param("select", "SELECT"))
+        chosen = selection(self.entity, call.store, call.array_param("select"))
         return Result([self.render(call, r, chosen) for r in page.rows], page.total, page.next)
 
     def query(self, call: Call) -> list[dict[str, Any]]:
-        filter_, kind_of = self.internalize_filter(call, call.param("filter", "FILTER")), self.kind_of(call)
+        filter_, kind_of = self.internalize_filter(call, call.array_param("filter")), self.kind_of(call)
         rows = listing.candidates(call.store, self.entity.table, filter_, kind_of)
         rows = listing.apply_filter(rows, filter_, self.get_value, kind_of)
-        return listing.apply_order(rows, call.param("order", "ORDER"), self.get_value, kind_of)
+        return listing.apply_order(rows, call.array_param("order"), self.get_value, kind_of)
 
     def internalize_filter(self, call: Call, filter_: Any) -> Any:
         """``CCrmRestProxyBase::internalizeFilterFields``: LIKE (``%``, ``%=``, ``=%``) on a ``crm_status``,

@@ -60,8 +60,8 @@ def _kind(name: str) -> str | None:
 
 @method("crm.status.list")
 def list_(call: Call) -> Result:
-    rows = listing.apply_filter(call.store.rows(TABLE), call.param("filter", "FILTER"), lambda r, n: r.get(n), _kind)
-    order = call.param("order", "ORDER") or {"SORT": "ASC"}
+    rows = listing.apply_filter(call.store.rows(TABLE), call.array_param("filter"), lambda r, n: r.get(n), _kind)
+    order = call.array_param("order") or {"SORT": "ASC"}
     rows = listing.apply_order(rows, order, lambda r, n: r.get(n), _kind)
     return Result([render(r) for r in rows], len(rows))
 

@@ -168,12 +168,12 @@ def _kind(name: str) -> str | None:
 
 
 def _list(call: Call, entity_id: str) -> Result:
-    filter_ = call.param("filter", "FILTER", default={})
+    filter_ = call.array_param("filter", default={})
     filter_ = dict(filter_) if isinstance(filter_, dict) else {}
     lang = values.text(filter_.pop("LANG", "")) or None
     rows = [r for r in call.store.rows(TABLE) if r["ENTITY_ID"] == entity_id]
     rows = listing.apply_filter(rows, filter_, lambda r, n: r.get(n), _kind)
-    rows = listing.apply_order(rows, call.param("order", "ORDER"), lambda r, n: r.get(n), _kind)
+    rows = listing.apply_order(rows, call.array_param("order"), lambda r, n: r.get(n), _kind)
     return Result([render(r, lang) for r in rows], len(rows))
 
 

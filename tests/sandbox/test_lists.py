@@ -123,3 +123,26 @@ def test_like_on_a_status_or_link_field_is_an_exact_match(portal):
     assert ids("crm.deal.list", **{"%STAGE_ID": "NE"}) == [] and ids("crm.deal.list", **{"%STAGE_ID": "NEW"}) == [str(deal)]
     assert ids("crm.deal.list", **{"%COMPANY_ID": str(company)[:1] + "%"}) == []
     assert ids("crm.company.list", **{"%TITLE": "ромаш"}) == [str(company), str(company + 1)]  # a string: LIKE
+
+
+@pytest.mark.parametrize("spelling", ["filter", "FILTER", "Filter", "arFilter"])
+def test_a_filter_is_read_in_every_legacy_spelling(companies, spelling):
+    """``resolveArrayParam``: a look-up spelled ``Filter`` must find one record, not the whole table."""
+    body = companies.call("crm.company.list", **{spelling: {"ORIGIN_ID": "guid-83"}}, select=["ID"]).json()
+    assert body["result"] == [{"ID": "84"}] and body["total"] == 1
+
+
+def test_order_and_select_are_read_in_every_legacy_spelling(companies):
+    rows = companies.result("crm.company.list", Order={"ID": "DESC"}, arSelect=["ID"], Filter={"<ID": 3})
+    assert rows == [{"ID": "2"}, {"ID": "1"}]
+
+
+@pytest.mark.parametrize("method, key", [("crm.status.list", "ENTITY_ID"), ("crm.dealcategory.list", "NAME"),
+                                         ("crm.product.list", "NAME")])
+def test_other_legacy_lists_read_the_same_spellings(portal, method, key):
+    portal.result("crm.dealcategory.add", fields={"NAME": "Опт"})
+    portal.result("crm.product.add", fields={"NAME": "Кирпич"})
+    value = {"crm.status.list": "DEAL_STAGE", "crm.dealcategory.list": "Опт", "crm.product.list": "Кирпич"}[method]
+    rows = portal.result(method, arFilter={key: value})
+    assert rows and all(r[key] == value for r in rows)
+    assert len(portal.result(method, Filter={key: "нет такого"})) == 0
