@@ -39,6 +39,7 @@ RATE_REQUIRED = "Discount Rate (DISCOUNT_RATE) is required if Percentage Discoun
 SUM_REQUIRED_AT_100 = ("Discount Sum (DISCOUNT_SUM) is required if Percentage Discount Type (DISCOUNT_TYPE_ID) "
                        "is defined and Discount Rate (DISCOUNT_RATE) is 100%")
 SUM_REQUIRED = "Discount Sum (DISCOUNT_SUM) is required if Monetary Discount Type (DISCOUNT_TYPE_ID) is defined."
+ROWS_NOT_ARRAY = "The parameter rows must be array."
 
 
 def rows_of(call: Call, deal_id: int) -> list[dict[str, Any]]:
@@ -153,10 +154,21 @@ def _row(call: Call, raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _given_rows(call: Call) -> list[dict[str, Any]]:
+    """``rows`` in any legacy spelling (``rows``/``ROWS``/``Rows``/``arRows``).  Left out it is ``[]``, as the
+    portal's ``resolveArrayParam`` defaults it, so the deal's rows are cleared; a scalar is refused before
+    anything is touched (``CCrmDealRestProxy::setProductRows``)."""
+    rows = call.array_param("rows", default=[])
+    if not isinstance(rows, (list, dict)):
+        raise invalid(ROWS_NOT_ARRAY)
+    return [r for r in listing.as_list(rows) if isinstance(r, dict)]
+
+
 @method("crm.deal.productrows.set")
 def set_rows(call: Call) -> bool:
+    call.id()  # the portal checks the id, then rows, then whether the deal exists
+    raw_rows = _given_rows(call)
     deal_id, deal = _deal(call)
-    raw_rows = [r for r in listing.as_list(call.param("rows", "ROWS", default=[])) if isinstance(r, dict)]
     prepared = [_row(call, raw) for raw in raw_rows]
     present = rows_of(call, deal_id)
     for old in present:

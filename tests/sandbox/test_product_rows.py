@@ -96,3 +96,29 @@ def test_no_rows_on_a_deal_without_rows_leave_its_amount_alone(portal):
     assert portal.result("crm.deal.get", id=int(deal["ID"]))["OPPORTUNITY"] == "5.00"
     portal.result("crm.deal.productrows.set", id=int(deal["ID"]), rows=[])
     assert portal.result("crm.deal.get", id=int(deal["ID"]))["OPPORTUNITY"] == "0.00"  # rows removed: synced
+
+
+@pytest.mark.parametrize("spelling", ["rows", "ROWS", "Rows", "arRows"])
+def test_rows_are_found_in_every_legacy_spelling(portal, spelling):
+    """``CCrmRestHelper::resolveArrayParam``: a client writing ``Rows`` sets its rows, it does not wipe the deal."""
+    deal_id = portal.result("crm.deal.add", fields={"TITLE": "Ромашка"})
+    assert portal.result("crm.deal.productrows.set", id=deal_id, **{spelling: [{"PRODUCT_NAME": "Х", "PRICE": 7}]})
+    assert [r["PRODUCT_NAME"] for r in portal.result("crm.deal.productrows.get", id=deal_id)] == ["Х"]
+
+
+@pytest.mark.parametrize("rows", ["Х", 5])
+def test_rows_that_are_not_an_array_are_refused_and_nothing_changes(portal, rows):
+    deal_id = portal.result("crm.deal.add", fields={"TITLE": "Ромашка"})
+    portal.result("crm.deal.productrows.set", id=deal_id, rows=[{"PRODUCT_NAME": "Х", "PRICE": 7}])
+    assert portal.error("crm.deal.productrows.set", id=deal_id, rows=rows) == (
+        400, {"error": "", "error_description": "The parameter rows must be array."})
+    assert len(portal.result("crm.deal.productrows.get", id=deal_id)) == 1
+
+
+def test_rows_left_out_clear_the_deal_as_on_the_portal(portal):
+    """The portal defaults a missing ``rows`` to ``[]`` (``resolveArrayParam($arParams, 'rows')``, default
+    ``array()``), so a client that forgets it loses the deal's rows; the sandbox must show that, not hide it."""
+    deal_id = portal.result("crm.deal.add", fields={"TITLE": "Ромашка"})
+    portal.result("crm.deal.productrows.set", id=deal_id, rows=[{"PRODUCT_NAME": "Х", "PRICE": 7}])
+    assert portal.result("crm.deal.productrows.set", id=deal_id, rows=None) is True
+    assert portal.result("crm.deal.productrows.get", id=deal_id) == []
