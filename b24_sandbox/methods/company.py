@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import titles
 from ..entity import Entity, Field
-from ..errors import invalid
+from ..errors import ApiError, invalid
 from ..multifield import KINDS
 from .common import (ACTIVITY, AUDIT, CURRENCY, EXTERNAL, LEAD, OWNER_COMPANY, RO, UTM, address, required,
                      status)
@@ -77,6 +77,11 @@ def _on_delete(call, record):
     delete_timeline(store, "company", company_id)
 
 
+def _not_found(_id: int) -> ApiError:
+    # CCrmCompanyRestProxy::innerUpdate's own text (EN crm-company-update.md); get keeps the base "Not found"
+    return invalid("Company is not found")
+
+
 CRUD = LegacyCrud(COMPANY, defaults=_defaults, prepare=_prepare, on_delete=_on_delete,
-                  delete_not_found=lambda _id: invalid("Company is not found"))
+                  update_not_found=_not_found, delete_not_found=_not_found)
 CRUD.register("crm.company")

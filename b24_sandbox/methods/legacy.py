@@ -36,6 +36,7 @@ class LegacyCrud:
         decorate: Hook | None = None,
         on_delete: Hook | None = None,
         delete_not_found: Callable[[int], ApiError] | None = None,
+        update_not_found: Callable[[int], ApiError] | None = None,
     ) -> None:
         self.entity = entity
         self._defaults = defaults
@@ -44,16 +45,19 @@ class LegacyCrud:
         self._decorate = decorate
         self._on_delete = on_delete
         self._delete_not_found = delete_not_found
+        self._update_not_found = update_not_found
 
     def register(self, prefix: str, *, ops: tuple[str, ...] = ("add", "update", "get", "list", "delete")) -> None:
         for op in ops:
             method(f"{prefix}.{op}")(getattr(self, op))
         method(f"{prefix}.fields")(self.describe)
 
-    def find(self, call: Call, record_id: int) -> dict[str, Any]:
+    def find(self, call: Call, record_id: int,
+             missing: Callable[[int], ApiError] | None = None) -> dict[str, Any]:
+        """The record, or the 400 its method answers for a missing one (``missing``, else the entity's text)."""
         record = call.store.get(self.entity.table, record_id)
         if record is None:
-            raise invalid(self.entity.not_found(record_id))
+            raise (missing or (lambda rid: invalid(self.entity.not_found(rid))))(record_id)
         return record
 
     def add(self, call: Call) -> int:
@@ -77,7 +81,7 @@ class LegacyCrud:
     def update(self, call: Call) -> bool:
         record_id = call.id()
         raw = call.fields()
-        record = self.find(call, record_id)
+        record = self.find(call, record_id, self._update_not_found)
         multifield.validate(self.entity.multifields, raw)
         data = internalize(self.entity, raw, call.store, call.tz)
         if self._prepare:
@@ -93,9 +97,7 @@ class LegacyCrud:
     def delete(self, call: Call) -> bool:
         """``true``, after removing what hangs on the record (the family's ``on_delete``); 400 if missing."""
         record_id = call.id()
-        record = call.store.get(self.entity.table, record_id)
-        if record is None:
-            raise (self._delete_not_found or (lambda rid: invalid(self.entity.not_found(rid))))(record_id)
+        record = self.find(call, record_id, self._delete_not_found)
         if self._on_delete:
             self._on_delete(call, record)
         call.store.delete(self.entity.table, record_id)

@@ -59,8 +59,18 @@ def test_missing_id_answers_400_with_empty_error(portal):
 def test_missing_record_answers_400_not_404(portal):
     status, body = portal.error("crm.company.get", id=4242)
     assert status == 400 and body == {"error": "", "error_description": "Not found"}
-    status, body = portal.error("crm.contact.update", id=4242, fields={"NAME": "x"})
+    status, body = portal.error("crm.deal.update", id=4242, fields={"TITLE": "x"})
     assert status == 400 and body == {"error": "", "error_description": "Not found"}
+
+
+@pytest.mark.parametrize("method, text", [("crm.company.update", "Company is not found"),
+                                          ("crm.contact.update", "Contact is not found")])
+def test_update_of_a_missing_company_or_contact_words_it_as_its_proxy_does(portal, method, text):
+    """``CCrmCompanyRestProxy``/``CCrmContactRestProxy::innerUpdate`` check ``Exists`` with their own words
+    (EN crm-company-update.md); ``get`` keeps the base "Not found"."""
+    assert portal.error(method, id=4242, fields={"COMMENTS": "x"}) == (
+        400, {"error": "", "error_description": text})
+    assert portal.error(method.replace("update", "get"), id=4242)[1]["error_description"] == "Not found"
 
 
 def test_company_without_title_is_refused(portal):
