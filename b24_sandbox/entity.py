@@ -83,12 +83,14 @@ def coerce(kind: str, value: Any, tz: timezone) -> Any:
     return values.text(value)
 
 
-def internalize(entity: Entity, raw: dict[str, Any], store: Store, tz: timezone) -> dict[str, Any]:
-    """Keep only writable fields (standard and defined ``UF_*``), coerced; everything else is dropped."""
+def internalize(entity: Entity, raw: dict[str, Any], store: Store, tz: timezone,
+                unlocked: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Keep only writable fields (standard, ``unlocked`` read-only ones and defined ``UF_*``), coerced; everything
+    else is dropped."""
     ufs = {uf["FIELD_NAME"]: uf for uf in uf_definitions(store, entity.uf_entity)}
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        if entity.writable(key):
+        if entity.writable(key) or (key in unlocked and key in entity.fields):
             out[key] = coerce(entity.fields[key].kind, value, tz)
         elif key in ufs:
             out[key] = uf_value(ufs[key], value)

@@ -82,6 +82,6 @@ def _not_found(_id: int) -> ApiError:
     return invalid("Company is not found")
 
 
-CRUD = LegacyCrud(COMPANY, defaults=_defaults, prepare=_prepare, on_delete=_on_delete,
+CRUD = LegacyCrud(COMPANY, defaults=_defaults, prepare=_prepare, on_delete=_on_delete, importable=True,
                   update_not_found=_not_found, delete_not_found=_not_found)
 CRUD.register("crm.company")

@@ -166,7 +166,7 @@ def _on_delete(call: Call, record: dict[str, Any]) -> None:
     delete_timeline(store, "contact", contact_id)
 
 
-CRUD = LegacyCrud(CONTACT, defaults=_defaults, after_write=_after_write, on_delete=_on_delete,
+CRUD = LegacyCrud(CONTACT, defaults=_defaults, after_write=_after_write, on_delete=_on_delete, importable=True,
                   update_not_found=lambda _id: invalid("Contact is not found"),  # CCrmContactRestProxy::innerUpdate
                   delete_not_found=lambda _id: core("Element not found"))
 CRUD.register("crm.contact")

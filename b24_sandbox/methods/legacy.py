@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import listing, multifield
+from .. import listing, multifield, values
 from ..entity import Entity, Field, externalize, internalize, selection, uf_definitions
 from ..errors import ApiError, invalid
 from . import Call, Result, method
@@ -37,6 +37,7 @@ class LegacyCrud:
         on_delete: Hook | None = None,
         delete_not_found: Callable[[int], ApiError] | None = None,
         update_not_found: Callable[[int], ApiError] | None = None,
+        importable: bool = False,
     ) -> None:
         self.entity = entity
         self._defaults = defaults
@@ -46,6 +47,7 @@ class LegacyCrud:
         self._on_delete = on_delete
         self._delete_not_found = delete_not_found
         self._update_not_found = update_not_found
+        self._importable = importable
 
     def register(self, prefix: str, *, ops: tuple[str, ...] = ("add", "update", "get", "list", "delete")) -> None:
         for op in ops:
@@ -63,7 +65,8 @@ class LegacyCrud:
     def add(self, call: Call) -> int:
         raw = call.fields()
         multifield.validate(self.entity.multifields, raw)
-        data = internalize(self.entity, raw, call.store, call.tz)
+        unlocked = SYSTEM_FIELDS if self._importable and self._importing(call) else frozenset()
+        data = internalize(self.entity, raw, call.store, call.tz, unlocked)
         record: dict[str, Any] = {name: None for name in self.entity.fields}
         record.update(self._meta(call, creating=True))
         if self._defaults:
@@ -93,6 +96,12 @@ class LegacyCrud:
             self._after_write(call, record, raw, False)
         call.store.reindex(self.entity.table, record_id)
         return True
+
+    @staticmethod
+    def _importing(call: Call) -> bool:
+        """``params[IMPORT]`` as the portal's ``add`` reads it: PHP truthiness, so ``"N"`` imports too."""
+        params = call.array_param("params")
+        return isinstance(params, dict) and values.php_bool(params.get("IMPORT"))
 
     def delete(self, call: Call) -> bool:
         """``true``, after removing what hangs on the record (the family's ``on_delete``); 400 if missing."""
@@ -194,6 +203,9 @@ class LegacyCrud:
         return meta
 
 
+# ``CCrmRestProxyBase::add`` with ``params[IMPORT]`` lets these read-only fields through; they stick only where the
+# family's ``innerAdd`` then sets ALLOW_SET_SYSTEM_FIELDS (companies and contacts: ``importable``)
+SYSTEM_FIELDS = frozenset({"DATE_CREATE", "DATE_MODIFY", "CREATED_BY_ID", "MODIFY_BY_ID"})
 NO_LIKE_TYPES = frozenset({"crm_status", "crm_company", "crm_contact"})
 TYPES = {"int": "integer", "money": "double", "decimal": "double", "flag": "char", "date": "date",
          "datetime": "datetime", "ids": "integer", "str": "string", "file": "file"}

@@ -73,6 +73,25 @@ def test_update_of_a_missing_company_or_contact_words_it_as_its_proxy_does(porta
     assert portal.error(method.replace("update", "get"), id=4242)[1]["error_description"] == "Not found"
 
 
+@pytest.mark.parametrize("prefix", ["crm.company", "crm.contact"])
+def test_import_lets_add_set_the_system_fields(portal, prefix):
+    """``params[IMPORT]``: DATE_CREATE, DATE_MODIFY, CREATED_BY_ID and MODIFY_BY_ID are taken as given (§4.1)."""
+    stamps = {"DATE_CREATE": "2019-05-06T10:11:12+03:00", "DATE_MODIFY": "2020-01-02T03:04:05+03:00",
+              "CREATED_BY_ID": 3, "MODIFY_BY_ID": 4}
+    record_id = portal.result(f"{prefix}.add", fields={"TITLE": "Из 1С", "NAME": "Из 1С", **stamps},
+                              params={"IMPORT": "Y"})
+    record = portal.result(f"{prefix}.get", id=record_id)
+    assert {k: record[k] for k in stamps} == {**stamps, "CREATED_BY_ID": "3", "MODIFY_BY_ID": "4"}
+
+
+def test_without_import_the_system_fields_stay_the_portals(portal):
+    for params in ({}, {"IMPORT": "0"}, {"REGISTER_SONET_EVENT": "Y"}):
+        company_id = portal.result("crm.company.add", fields={"TITLE": "x", "DATE_CREATE": "2019-05-06T10:11:12+03:00",
+                                                              "CREATED_BY_ID": 3}, params=params)
+        company = portal.result("crm.company.get", id=company_id)
+        assert not company["DATE_CREATE"].startswith("2019") and company["CREATED_BY_ID"] == "1"
+
+
 def test_company_without_title_is_refused(portal):
     status, body = portal.error("crm.company.add", fields={"COMMENTS": "no title"})
     assert status == 400 and body["error"] == "" and "Company name" in body["error_description"]
