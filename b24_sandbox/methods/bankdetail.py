@@ -52,6 +52,7 @@ def _prepare(call: Call, data: dict[str, Any], raw: dict[str, Any], existing: di
     if existing is None or "ENTITY_ID" in data:
         owner = data.get("ENTITY_ID")
         if not values.is_positive_id(owner) or call.store.get("requisites", owner) is None:
+            # with the full stop: the docs' error-reply example has it, their table (and §4.7) drop it
             raise invalid("ENTITY_ID is not defined or invalid.")
     if (existing is None or "NAME" in data) and not (data.get("NAME") or "").strip():
         raise invalid(required("Name"))
