@@ -92,8 +92,10 @@ def _limits(config: IngestConfig) -> str:
             f"Per event (that event alone is rejected, with the field path): strings up to {MAX_STRING} "
             f"characters (too_long), arrays up to {MAX_ITEMS} elements (too_many_items), nesting up to "
             f"{MAX_DEPTH} levels (too_deep), numbers of up to {config.max_number_chars} characters that a "
-            "double can hold (number_unrepresentable; NaN and Infinity are not JSON). Unknown fields are "
-            "stored with the values exactly as sent.")
+            "double and PostgreSQL's numeric can hold, at most 16383 digits after the point "
+            "(number_unrepresentable; NaN and Infinity are not JSON). Unknown fields are "
+            "stored with the values exactly as sent. A storage failure answers 503 with Retry-After and "
+            "stores nothing of the request.")
 
 
 def _json_or_none(body: bytes) -> Any:

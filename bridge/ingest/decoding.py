@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from decimal import Decimal
 from typing import Any
 
 from onec_outbox.contract.events import UnreadableNumber
@@ -36,6 +35,19 @@ class JsonFloat(float):
 
 
 NUMERIC_MAX_SCALE = 16383  # digits after the point PostgreSQL's numeric (and so jsonb) holds
+NUMERIC_MAX_EXPONENT = 2**30 - 1  # numeric's input refuses an exponent this large either way (INT_MAX / 2)
+
+
+def _numeric_refusal(text: str) -> str | None:
+    """Why PostgreSQL's numeric would refuse this JSON number with an exponent, None if it takes it: worked
+    out on the text with integers (``Decimal`` raises on a 19-digit exponent, and the body must not 500)."""
+    mantissa, _, exponent = text.lower().partition("e")
+    power = int(exponent)
+    if abs(power) >= NUMERIC_MAX_EXPONENT:
+        return f"показатель степени {exponent} вне диапазона PostgreSQL"
+    if len(mantissa.partition(".")[2]) - power > NUMERIC_MAX_SCALE:
+        return f"больше {NUMERIC_MAX_SCALE} знаков после запятой (предел PostgreSQL)"
+    return None
 
 
 def _float(limit: int):
@@ -45,9 +57,10 @@ def _float(limit: int):
         value = float(text)
         if not math.isfinite(value):
             return UnreadableNumber(text, "выходит за диапазон чисел двойной точности (±1.8e308)")
-        if ("e" in text or "E" in text) and -Decimal(text).as_tuple().exponent > NUMERIC_MAX_SCALE:
-            # stored as sent, jsonb reads it as numeric: 1e-16384 is a float (0.0) but no numeric
-            return UnreadableNumber(text, f"больше {NUMERIC_MAX_SCALE} знаков после запятой (предел PostgreSQL)")
+        if "e" in text or "E" in text:  # stored as sent, jsonb reads it as numeric: 1e-16384 is 0.0, no numeric
+            why = _numeric_refusal(text)
+            if why:
+                return UnreadableNumber(text, why)
         number = JsonFloat(value)
         number.text = text
         return number

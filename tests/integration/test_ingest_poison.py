@@ -72,6 +72,9 @@ def _poisons() -> list[tuple[str, object, str]]:
         ("1e400 in an unknown field", _with_unknown('{"x": 1e400}'), "payload.extra.x"),
         # a double (0.0), but stored as sent into jsonb, whose numeric holds at most 16,383 decimals
         ("1e-16384 in an unknown field", _with_unknown('{"x": 1e-16384}'), "payload.extra.x"),
+        ("a 19-digit negative exponent", _with_unknown('{"x": 1e-9999999999999999999}'), "payload.extra.x"),
+        ("a zero with a 20-digit exponent", _with_unknown('{"x": 0e99999999999999999999}'), "payload.extra.x"),
+        ("a zero with an exponent numeric refuses", _with_unknown('{"x": 0e1073741823}'), "payload.extra.x"),
         ("a name over the string limit", long_name, "payload.name"),
         ("a list over the items limit", long_list, "payload.phones"),
     ]
