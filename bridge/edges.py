@@ -35,7 +35,8 @@ POSTGRES_DOWN: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,  # SQLSTATE class 08
     asyncpg.InterfaceError,  # connection closed or broken under a query
     asyncpg.CannotConnectNowError,  # 57P03: starting up / shutting down
-    asyncpg.InsufficientResourcesError,  # class 53: too many connections, disk full, out of memory
+    asyncpg.TooManyConnectionsError,  # 53300
+    asyncpg.DiskFullError,  # 53100 (not all of class 53: one message's query can run out of memory or temp space)
     asyncpg.ReadOnlySQLTransactionError,  # 25006: a standby (a failover under way, or the DSN points at one)
     asyncpg.InvalidAuthorizationSpecificationError,  # class 28: the bridge's role or password gone
     asyncpg.InvalidCatalogNameError,  # 3D000: the database gone
@@ -45,6 +46,13 @@ POSTGRES_DOWN: tuple[type[BaseException], ...] = (
     # another operation (2) is in progress" (MagicStack/asyncpg#784); not a bug of ours (found by tests/chaos)
     asyncpg.InternalClientError,
 )
+
+# SQLSTATE classes of a statement refused for the values it was given: 22 data exception (a number out of
+# numeric's range, a bad text encoding…), 54 program limit (a value too large to index).  Anything else — a
+# read-only server after a failover, a lock or statement timeout, a deadlock, a full disk, a missing table,
+# even a unique violation (the outbox's only one left after ON CONFLICT (event_id) is on its id: a sequence
+# behind its rows after a restore) — is the store failing, not the row: retried, never blamed on the data.
+DATA_REFUSALS = ("22", "54")
 
 # RabbitMQ is away, or closed the connection or a channel (a closed channel must be rebuilt).
 BROKER_DOWN: tuple[type[BaseException], ...] = (
@@ -66,6 +74,15 @@ def postgres(what: str, *, every_error: bool = False) -> Iterator[None]:
         yield
     except caught as exc:
         raise InfrastructureError(f"{what} unavailable: {_text(exc)}") from exc
+
+
+def refuses_data(exc: BaseException) -> bool:
+    """PostgreSQL refused these values, which no retry changes (:data:`DATA_REFUSALS`), or asyncpg could not
+    encode one (a ValueError/OverflowError, e.g. a timestamp outside PostgreSQL's range): the one row is
+    to blame, not the store."""
+    if isinstance(exc, (ValueError, OverflowError)):
+        return True
+    return isinstance(exc, asyncpg.PostgresError) and str(exc.sqlstate or "")[:2] in DATA_REFUSALS
 
 
 @contextmanager

@@ -89,22 +89,6 @@ def _columns(events: list[NewEvent]) -> tuple[list, ...]:
             [e.occurred_at for e in events], [e.body for e in events])
 
 
-# SQLSTATE classes of a statement refused for the values it was given: 22 data exception (a number out of
-# numeric's range, a bad text encoding…), 23 integrity constraint, 54 program limit (a value too large to
-# index).  Anything else — a read-only server after a failover, a lock or statement timeout, a deadlock, a
-# full disk, a missing table — is the store failing, not the event: it must be retried, never rejected.
-DATA_REFUSALS = ("22", "23", "54")
-
-
-def _refused(exc: BaseException) -> bool:
-    """A refusal of the event's data, which no retry can change: an error the server raised for its values
-    (:data:`DATA_REFUSALS`), or one asyncpg raised encoding an argument (a ValueError/OverflowError, e.g. a
-    timestamp outside PostgreSQL's range)."""
-    if isinstance(exc, (ValueError, OverflowError)):
-        return True
-    return isinstance(exc, asyncpg.PostgresError) and str(exc.sqlstate or "")[:2] in DATA_REFUSALS
-
-
 class Outbox:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -136,7 +120,7 @@ class Outbox:
                             await conn.execute(Q.outbox_notify)
                     return {r["event_id"] for r in rows}, {}
                 except Exception as exc:
-                    if not _refused(exc):
+                    if not edges.refuses_data(exc):
                         raise
                 stored: set[uuid.UUID] = set()
                 refused: dict[int, str] = {}
@@ -146,7 +130,7 @@ class Outbox:
                             async with conn.transaction():
                                 rows = await conn.fetch(Q.outbox_insert, *_columns([event]))
                         except Exception as exc:
-                            if not _refused(exc):
+                            if not edges.refuses_data(exc):
                                 raise
                             refused[index] = f"{type(exc).__name__}: {exc}"
                             continue

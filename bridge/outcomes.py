@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from . import disposition
+from . import disposition, edges
 from .sql import Q
 
 log = logging.getLogger(__name__)
@@ -100,15 +100,15 @@ class OutcomeRecorder(NullRecorder):
             window.set_result(None)
 
     async def _write(self, batch: list[_Row]) -> None:
-        """All rows in one statement; if that fails for a reason of its own (not a lost or slow database),
-        row by row, so that one row the database refuses costs only its own trace."""
+        """All rows in one statement; if the database refused a value (not a lost, slow, read-only or full
+        one), row by row, so that one row the database refuses costs only its own trace."""
         try:
             async with asyncio.timeout(self._timeout):
                 async with self._pool.acquire() as conn:
                     await conn.executemany(Q.outcome_insert, [r.args for r in batch])
             return
         except Exception as exc:  # noqa: BLE001 - a witness: never let the trace stop the consumer
-            if len(batch) == 1 or isinstance(exc, (TimeoutError, OSError, asyncpg.InterfaceError)):
+            if len(batch) == 1 or not edges.refuses_data(exc):
                 self._failed(batch, exc)
                 return
         for row in batch:

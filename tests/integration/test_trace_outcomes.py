@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import aio_pika
+import asyncpg
 import pytest
 
 from bridge import outcomes, topology, wire
@@ -206,3 +207,26 @@ async def test_an_outcome_the_database_refuses_costs_only_its_own_row_in_a_group
     assert set(good) <= stored and bad not in stored
     refused = [r for r in caplog.records if getattr(r, "action", None) == "trace.record_failed"]
     assert [r.event_id for r in refused] == [bad]
+
+
+async def test_a_read_only_database_costs_one_failed_statement_not_one_per_row(db_url, caplog):
+    """After a failover every row is refused alike: trying them one by one only multiplies the failing
+    statements (each waiting out its timeout on a slow server).  Row by row is for a value refused."""
+    from bridge import db
+    from tests.support.pgcount import Transactions
+
+    setup = await asyncpg.connect(db_url)
+    await setup.execute(f'ALTER DATABASE "{await setup.fetchval("SELECT current_database()")}" '
+                        "SET default_transaction_read_only = on")
+    await setup.close()
+    counter = Transactions()
+    pool = await db.create_pool(db_url, max_size=5, observe=counter.observe)
+    try:
+        recorder = outcomes.OutcomeRecorder(pool)
+        ids = [str(uuid.uuid4()) for _ in range(5)]
+        await asyncio.gather(*(recorder.record({"consumer": "deal", "event_id": i}, Outcome.APPLIED) for i in ids))
+    finally:
+        await pool.close()
+    refused = [r for r in caplog.records if getattr(r, "action", None) == "trace.record_failed"]
+    assert sorted(r.event_id for r in refused) == sorted(ids)  # each one said, none stored
+    assert counter.count == 1, counter.ended
