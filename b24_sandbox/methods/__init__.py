@@ -106,9 +106,9 @@ class Call:
 
     def array_param(self, name: str, default: Any = None) -> Any:
         """A legacy crm.* top-level array (``fields``, ``filter``, ``rows``…) as ``CCrmRestHelper::resolveArrayParam``
-        finds it: ``name``, ``NAME``, ``Name`` or ``arName``, the first that is set (a null is not set)."""
+        finds it: ``NAME``, ``name``, ``Name`` or ``arName``, the first that is set (a null is not set: ``isset``)."""
         lower = name.lower()
-        for key in (lower, lower.upper(), lower.capitalize(), "ar" + lower.capitalize()):
+        for key in (lower.upper(), lower, lower.capitalize(), "ar" + lower.capitalize()):
             if self.params.get(key) is not None:
                 return self.params[key]
         return default

@@ -146,3 +146,10 @@ def test_other_legacy_lists_read_the_same_spellings(portal, method, key):
     rows = portal.result(method, arFilter={key: value})
     assert rows and all(r[key] == value for r in rows)
     assert len(portal.result(method, Filter={key: "нет такого"})) == 0
+
+
+def test_the_upper_case_spelling_wins_when_two_are_sent(companies):
+    """``resolveArrayParam`` looks at ``FILTER`` before ``filter`` (CORP ``CCrmRestHelper``)."""
+    body = companies.call("crm.company.list", FILTER={"ORIGIN_ID": "guid-83"}, filter={"ORIGIN_ID": "guid-1"},
+                          select=["ID"]).json()
+    assert body["result"] == [{"ID": "84"}]
