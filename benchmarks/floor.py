@@ -109,6 +109,7 @@ async def consume(amqp_url: str, rate: float, seconds: float, work, *, period: f
         done: asyncio.Future[float] = loop.create_future()
         seen, started, calls = 0, 0, 0
         waiting: list[aio_pika.abc.AbstractIncomingMessage] = []
+        in_order = asyncio.Lock()
 
         def count(k: int) -> None:
             nonlocal seen, calls
@@ -120,8 +121,9 @@ async def consume(amqp_url: str, rate: float, seconds: float, work, *, period: f
             await asyncio.sleep(linger)
             batch = waiting[:]
             waiting.clear()
-            await work(batch)
-            await batch[-1].ack(multiple=True)
+            async with in_order:  # a later batch's ack(multiple) must not ack an earlier one still at work
+                await work(batch)
+                await batch[-1].ack(multiple=True)
             count(len(batch))
 
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
