@@ -40,14 +40,23 @@ SUM_REQUIRED_AT_100 = ("Discount Sum (DISCOUNT_SUM) is required if Percentage Di
                        "is defined and Discount Rate (DISCOUNT_RATE) is 100%")
 SUM_REQUIRED = "Discount Sum (DISCOUNT_SUM) is required if Monetary Discount Type (DISCOUNT_TYPE_ID) is defined."
 ROWS_NOT_ARRAY = "The parameter rows must be array."
+ID_PARAM_INVALID = "The parameter id is invalid or not defined."  # productRows' own words, not the CRUD's
 
 
 def rows_of(call: Call, deal_id: int) -> list[dict[str, Any]]:
     return sorted(call.store.where(TABLE, "OWNER_ID", deal_id), key=lambda r: (r["SORT"], r["ID"]))
 
 
+def _deal_id(call: Call) -> int:
+    """``CCrmDealRestProxy::getProductRows``/``setProductRows``: ``intval($ID) <= 0`` → their own text."""
+    raw = call.param("id", "ID")
+    if not values.is_positive_id(raw):
+        raise invalid(ID_PARAM_INVALID)
+    return values.intval(raw)
+
+
 def _deal(call: Call) -> tuple[int, dict[str, Any]]:
-    deal_id = call.id()
+    deal_id = _deal_id(call)
     deal = call.store.get("deals", deal_id)
     if deal is None:
         raise invalid("Not found")
@@ -166,7 +175,7 @@ def _given_rows(call: Call) -> list[dict[str, Any]]:
 
 @method("crm.deal.productrows.set")
 def set_rows(call: Call) -> bool:
-    call.id()  # the portal checks the id, then rows, then whether the deal exists
+    _deal_id(call)  # the portal checks the id, then rows, then whether the deal exists
     raw_rows = _given_rows(call)
     deal_id, deal = _deal(call)
     prepared = [_row(call, raw) for raw in raw_rows]

@@ -122,3 +122,12 @@ def test_rows_left_out_clear_the_deal_as_on_the_portal(portal):
     portal.result("crm.deal.productrows.set", id=deal_id, rows=[{"PRODUCT_NAME": "Х", "PRICE": 7}])
     assert portal.result("crm.deal.productrows.set", id=deal_id, rows=None) is True
     assert portal.result("crm.deal.productrows.get", id=deal_id) == []
+
+
+@pytest.mark.parametrize("method", ["crm.deal.productrows.set", "crm.deal.productrows.get"])
+@pytest.mark.parametrize("bad_id", [0, -3, "abc"])
+def test_a_bad_deal_id_gets_the_product_rows_own_words(portal, method, bad_id):
+    """``CCrmDealRestProxy::getProductRows``/``setProductRows`` say it their way, not the CRUD's "ID is not
+    defined or invalid." (EN ``crm-deal-productrows-set.md``, its error table)."""
+    assert portal.error(method, id=bad_id, rows=[]) == (
+        400, {"error": "", "error_description": "The parameter id is invalid or not defined."})
