@@ -153,3 +153,12 @@ def test_the_upper_case_spelling_wins_when_two_are_sent(companies):
     body = companies.call("crm.company.list", FILTER={"ORIGIN_ID": "guid-83"}, filter={"ORIGIN_ID": "guid-1"},
                           select=["ID"]).json()
     assert body["result"] == [{"ID": "84"}]
+
+
+@pytest.mark.parametrize("name", ["filter", "order"])
+@pytest.mark.parametrize("value", ["ID", 5])
+def test_a_filter_or_order_that_is_not_an_array_is_refused_not_ignored(companies, name, value):
+    """``CCrmRestProxyBase::processMethodRequest`` (LIST) refuses it; ignored, a client's mistyped look-up
+    would get the whole table back."""
+    assert companies.error("crm.company.list", **{name: value}) == (
+        400, {"error": "", "error_description": f"Parameter '{name}' must be array."})
