@@ -113,6 +113,14 @@ class Call:
                 return self.params[key]
         return default
 
+    def array(self, name: str, refusal: str) -> list[Any] | dict[str, Any]:
+        """:meth:`array_param` where the portal checks ``is_array``: left out → ``[]`` (its default ``array()``),
+        set but not an array (a string, a number) → 400 ``""`` ``refusal``, before anything is touched."""
+        value = self.array_param(name, default=[])
+        if not isinstance(value, (list, dict)):
+            raise invalid(refusal)
+        return value
+
     def fields(self, *names: str) -> dict[str, Any]:
         """The ``fields`` object (any :meth:`array_param` spelling unless ``names`` are given); not an object → 400."""
         raw = self.param(*names) if names else self.array_param("fields")

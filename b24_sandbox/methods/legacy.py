@@ -129,7 +129,9 @@ class LegacyCrud:
         return Result([self.render(call, r, chosen) for r in page.rows], page.total, page.next)
 
     def query(self, call: Call) -> list[dict[str, Any]]:
-        order, raw_filter = _array(call, "order"), _array(call, "filter")
+        # ``CCrmRestProxyBase::processMethodRequest`` (LIST) checks ``order``, then ``filter``
+        order = call.array("order", "Parameter 'order' must be array.")
+        raw_filter = call.array("filter", "Parameter 'filter' must be array.")
         filter_, kind_of = self.internalize_filter(call, raw_filter), self.kind_of(call)
         rows = listing.candidates(call.store, self.entity.table, filter_, kind_of)
         rows = listing.apply_filter(rows, filter_, self.get_value, kind_of)
@@ -202,15 +204,6 @@ class LegacyCrud:
             if name in fields:
                 meta[name] = value
         return meta
-
-
-def _array(call: Call, name: str) -> Any:
-    """``CCrmRestProxyBase::processMethodRequest`` (LIST): ``order``, then ``filter``, left out → ``[]``; set but
-    not an array (a string, a number) → 400 ``""`` "Parameter 'order' must be array." (or 'filter')."""
-    value = call.array_param(name, default=[])
-    if not isinstance(value, (list, dict)):
-        raise invalid(f"Parameter '{name}' must be array.")
-    return value
 
 
 # ``CCrmRestProxyBase::add`` with ``params[IMPORT]`` lets these read-only fields through; they stick only where the

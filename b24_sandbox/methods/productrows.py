@@ -55,12 +55,11 @@ def _deal_id(call: Call) -> int:
     return values.intval(raw)
 
 
-def _deal(call: Call) -> tuple[int, dict[str, Any]]:
-    deal_id = _deal_id(call)
+def _deal(call: Call, deal_id: int) -> dict[str, Any]:
     deal = call.store.get("deals", deal_id)
     if deal is None:
         raise invalid("Not found")
-    return deal_id, deal
+    return deal
 
 
 def _isset(raw: dict[str, Any], name: str) -> bool:
@@ -163,21 +162,12 @@ def _row(call: Call, raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _given_rows(call: Call) -> list[dict[str, Any]]:
-    """``rows`` in any legacy spelling (``rows``/``ROWS``/``Rows``/``arRows``).  Left out it is ``[]``, as the
-    portal's ``resolveArrayParam`` defaults it, so the deal's rows are cleared; a scalar is refused before
-    anything is touched (``CCrmDealRestProxy::setProductRows``)."""
-    rows = call.array_param("rows", default=[])
-    if not isinstance(rows, (list, dict)):
-        raise invalid(ROWS_NOT_ARRAY)
-    return [r for r in listing.as_list(rows) if isinstance(r, dict)]
-
-
 @method("crm.deal.productrows.set")
 def set_rows(call: Call) -> bool:
-    _deal_id(call)  # the portal checks the id, then rows, then whether the deal exists
-    raw_rows = _given_rows(call)
-    deal_id, deal = _deal(call)
+    deal_id = _deal_id(call)  # the portal checks the id, then rows, then whether the deal exists
+    # rows in any legacy spelling; left out it is [] and the deal's rows are cleared, as on the portal
+    raw_rows = [r for r in listing.as_list(call.array("rows", ROWS_NOT_ARRAY)) if isinstance(r, dict)]
+    deal = _deal(call, deal_id)
     prepared = [_row(call, raw) for raw in raw_rows]
     present = rows_of(call, deal_id)
     for old in present:
@@ -217,5 +207,6 @@ def render(row: dict[str, Any]) -> dict[str, Any]:
 
 @method("crm.deal.productrows.get")
 def get_rows(call: Call) -> list[dict[str, Any]]:
-    deal_id, _ = _deal(call)
+    deal_id = _deal_id(call)
+    _deal(call, deal_id)
     return [render(r) for r in rows_of(call, deal_id)]
