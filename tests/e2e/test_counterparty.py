@@ -182,4 +182,8 @@ async def _applied_trace(pool, stack, ident):
     from bridge.trace import trace
 
     result = await trace(pool, ident)
-    return result if result.events and result.events[0]["applied_by"] else None
+    if not result.events or not result.events[0]["applied_by"]:
+        return None
+    # the outcome row is written up to outcomes.RECORD_LINGER after the inbox row: wait for it, or a second
+    # trace read a moment later sees one more outcome than this one
+    return result if any(o["outcome"] == "applied" for o in result.events[0].get("outcomes", [])) else None
