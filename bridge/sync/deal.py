@@ -29,7 +29,7 @@ import asyncpg
 
 from onec_outbox.contract import CustomerOrderEvent, InvoiceEvent, PaymentEvent, ShipmentEvent
 
-from .. import metrics, topology
+from .. import edges, metrics, topology
 from ..b24 import B24, chain_ref
 from ..b24.limits import MAX_BATCH_COMMANDS
 from ..b24.query import Unencodable
@@ -37,7 +37,7 @@ from ..backoff import sleep_or_stop
 from ..consumer import RECEIVED_AT, Outcome
 from ..domain import deal as domain
 from ..domain.diff import owned_changes, unconfirmed
-from ..errors import DependencyMissing
+from ..errors import DependencyMissing, ServiceUnavailable
 from ..links import Link, UnitOfWork, state_hash, unit_of_work
 from ..mapping import STAGE_KEYS, USER_FIELD_KEYS, Mapping
 from ..projection import OrderProjection
@@ -59,6 +59,10 @@ SWEEP_MAX_PAUSE = 1800.0  # longest pause before an order that keeps failing is 
 REDO_RETRY = (0.5, 16.0)  # a redo that failed (its company not in Bitrix24 yet) is tried again after 0.5 s,
 # doubling to every 16 s (the documents that handed it over were acked: nothing else brings them back) ...
 REDO_FOR = SWEEP_AFTER + SWEEP_EVERY  # ... until the sweep is sure to have found its rows
+# a redo or a swept order that failed because Bitrix24 or PostgreSQL is down is no fault of the order: it is
+# tried again like a paused consumer's probe (bridge.pause), one order per round, every 0.5 s growing to 3 s,
+# for as long as the outage lasts, so its deal catches up within seconds of the return, not a minute later
+OUTAGE_RETRY = (0.5, 3.0)
 
 
 def order_key(source: str, order_id: str) -> str:
@@ -147,19 +151,30 @@ class DealHandler:
             try:
                 _, more = await self._recompute(key, source, order_id)
             except Exception as exc:  # noqa: BLE001 - tried again shortly, then by the sweep
-                retry_in = self._redo_later(key)
+                retry_in = self._redo_later(key, exc)
                 log.log(logging.INFO if isinstance(exc, DependencyMissing) else logging.WARNING,
                         "could not recompute a deal handed over; tried again later", extra={
                             "action": "deal.redo_failed", "order_id": order_id, "retry_in": retry_in,
                             "error": f"{type(exc).__name__}: {exc}"})
+                if isinstance(exc, ServiceUnavailable):  # the others would fail alike: they wait with it
+                    for other in pending:
+                        self._redo_later(other, exc)
+                    return
                 continue
             self._redo_due.pop(key, None)
             pending |= more
 
-    def _redo_later(self, key: str) -> float | None:
-        """When the failed redo of ``key`` is tried again (seconds), None: left to the sweep."""
+    def _redo_later(self, key: str, exc: BaseException | None = None) -> float | None:
+        """When the failed redo of ``key`` is tried again (seconds), None: left to the sweep.  A failure of
+        Bitrix24 or PostgreSQL themselves (``exc`` a ServiceUnavailable) is tried again every few seconds
+        however long it lasts: the time towards the sweep counts only the order's own failures."""
         now = self._clock()
         _, pause, first = self._redo_due.get(key, (0.0, 0.0, now))
+        if isinstance(exc, ServiceUnavailable):
+            pause = min(max(pause * 2, OUTAGE_RETRY[0]), OUTAGE_RETRY[1])
+            self._redo_due[key] = (now + pause, pause, now)
+            self._sweep_backoff.pop(key, None)
+            return pause
         if now - first > REDO_FOR:  # the sweep's turn: at once, not after a pause it may have begun
             self._redo_due.pop(key, None)
             self._sweep_backoff.pop(key, None)
@@ -178,24 +193,37 @@ class DealHandler:
     async def _recompute(self, key: str, source: str, order_id: str) -> tuple[bool, set[str]]:
         """Recompute one order's deal now (True), or hand it to the push holding it (False); and the
         orders handed over to this recompute meanwhile (for :meth:`redo`)."""
-        async with unit_of_work(self._pool, self.name, source, None) as uow:
-            taken = await uow.take_or_hand_over(key)
-            if taken:
-                await self._sync_order(uow, source, order_id)
+        with edges.postgres("PostgreSQL"):  # a lost database is an outage, as for a message (bridge.consumer)
+            async with unit_of_work(self._pool, self.name, source, None) as uow:
+                taken = await uow.take_or_hand_over(key)
+                if taken:
+                    await self._sync_order(uow, source, order_id)
         return taken, uow.handed_back
 
     async def sweep(self, *, older_than: float = SWEEP_AFTER, limit: int = 100) -> int:
         """Recompute the orders whose facts have waited longer than ``older_than`` seconds for their deal
         (the push a document handed them to died, or their event failed and waits); returns how many were
-        settled.  An order that fails is tried again after a growing pause (1 min doubling to 30 min)."""
+        settled.  An order that fails is tried again after a growing pause (1 min doubling to 30 min); one
+        that fails because a service is down is left to the redo's short pauses (``OUTAGE_RETRY``)."""
         now = self._clock()
         settled = 0
-        resting = [k for k, (not_before, _) in self._sweep_backoff.items() if now < not_before]
-        for row in await self._pool.fetch(Q.projection_resync_overdue, older_than, limit, resting):
+        # (an order the redo tries again is not swept meanwhile: its pauses are the redo's)
+        resting = [k for k, (not_before, _) in self._sweep_backoff.items() if now < not_before] + list(self._redo_due)
+        rows = await self._pool.fetch(Q.projection_resync_overdue, older_than, limit, resting)
+        for n, row in enumerate(rows):
             key = order_key(row["source"], row["order_id"])
             _, pause = self._sweep_backoff.get(key, (0.0, 0.0))
             try:
                 taken, more = await self._recompute(key, row["source"], row["order_id"])
+            except ServiceUnavailable as exc:  # no fault of the order: the redo tries it again within seconds
+                for left in rows[n:]:  # with the rest of this round, which would fail alike
+                    retry_in = self._redo_later(order_key(left["source"], left["order_id"]), exc)
+                metrics.RESYNC_SWEPT.labels("failed").inc()
+                log.warning("could not recompute a deal whose facts waited: a service is down; tried again "
+                            "shortly", extra={"action": "deal.sweep_failed", "order_id": row["order_id"],
+                                              "retry_in": retry_in, "orders": len(rows) - n,
+                                              "error": f"{type(exc).__name__}: {exc}"})
+                break
             except Exception as exc:  # noqa: BLE001 - tried again later
                 pause = min(max(pause * 2, SWEEP_AFTER), SWEEP_MAX_PAUSE)
                 self._sweep_backoff[key] = (now + pause, pause)

@@ -391,3 +391,124 @@ async def test_a_retry_recorded_by_the_push_it_handed_over_to_still_applies_the_
     assert deal_of(portal.sandbox, b.order_id)["STAGE_ID"] == "B24B_PAID"
     assert await _waiting(db_pool) == 0
     assert await deal_handler.handle(parse_event(payment)) is Outcome.DUPLICATE  # nothing of it waits now
+
+
+@contextlib.asynccontextmanager
+async def _handler_on_a_fake_clock(db_pool, portal):
+    """A deal handler whose client does not retry in itself (a 502 reaches the handler at once) and whose
+    redo and sweep read ``clock[0]``; ``run_for`` calls redo_due every half second, as background() does."""
+    from bridge.b24 import client_from_settings
+    from bridge.settings import Settings
+    from tests.integration.conftest import MAPPING
+
+    client = client_from_settings(Settings(b24_webhook_url=portal.webhook_url, b24_batch_linger=0,
+                                           b24_max_retries=0))
+    handler = DealHandler(db_pool, client, MAPPING)
+    clock = [1000.0]
+    handler._clock = lambda: clock[0]
+    tries = [0]
+    recompute = handler._recompute
+
+    async def counted(*args):
+        tries[0] += 1
+        return await recompute(*args)
+
+    handler._recompute = counted
+
+    async def run_for(seconds: float) -> None:
+        end = clock[0] + seconds
+        while clock[0] < end:
+            clock[0] += 0.5
+            await handler.redo_due()
+
+    try:
+        yield handler, run_for, tries
+    finally:
+        portal.sandbox.faults.clear()
+        await client.aclose()
+
+
+async def test_a_redo_that_fails_while_the_portal_is_down_catches_up_within_seconds_of_its_return(db_pool, portal):
+    """The documents that handed their orders over were acked, and the portal then went down for longer than
+    the redo's own patience (``REDO_FOR``).  An outage is no fault of the orders: their redo keeps trying, one
+    order per round and at most every 3 s, and every deal is right within seconds of the portal's return —
+    not left to the sweep, whose pauses after a failure begin at a minute (it was up to 90 s stale)."""
+    from bridge.errors import ServiceUnavailable
+    from bridge.sync import deal as deal_module
+
+    async with _handler_on_a_fake_clock(db_pool, portal) as (handler, run_for, tries):
+        cp, product, company = await seed_links(db_pool, portal.sandbox)
+        orders = [Lifecycle(cp, product) for _ in range(3)]
+        portal.sandbox.faults.outage(mode="502")
+        for lc in orders:  # their facts are stored; the pushes fail
+            with pytest.raises(ServiceUnavailable):
+                await handler.handle(parse_event(lc.order()))
+        await handler.redo({order_key(lc.source, lc.order_id) for lc in orders})
+        tries[0] = 0
+        await run_for(deal_module.REDO_FOR + 60)
+        assert tries[0] <= (deal_module.REDO_FOR + 60) / deal_module.OUTAGE_RETRY[1] + 5  # one probe a round
+        assert {order_key(lc.source, lc.order_id) for lc in orders} <= set(handler._redo_due)
+        portal.sandbox.faults.clear()
+        await run_for(deal_module.OUTAGE_RETRY[1] + 0.5)
+        for lc in orders:
+            assert deal_of(portal.sandbox, lc.order_id)["COMPANY_ID"] == str(company)
+        assert await _waiting(db_pool) == 0
+        assert handler._redo_due == {}
+
+
+async def test_an_order_the_sweep_finds_while_the_portal_is_down_is_pushed_within_seconds_of_its_return(
+        db_pool, portal):
+    """The sweep reaches an order left behind while the portal is down: that failure is not the order's, so
+    the order is not put off for a minute (the sweep's pause) but tried again within seconds, with the
+    other orders of that round, which are not each tried against a portal that is down."""
+    from bridge.sync import deal as deal_module
+
+    async with _handler_on_a_fake_clock(db_pool, portal) as (handler, run_for, tries):
+        cp, product, company = await seed_links(db_pool, portal.sandbox)
+        orders = [Lifecycle(cp, product) for _ in range(3)]
+        portal.sandbox.faults.outage(mode="502")
+        for lc in orders:
+            with contextlib.suppress(Exception):
+                await handler.handle(parse_event(lc.order()))
+        await db_pool.execute("UPDATE order_resync SET written_at = now() - interval '1 hour'")
+        tries[0] = 0
+        assert await handler.sweep() == 0
+        assert tries[0] == 1  # the first failed for the outage: the rest of the round waits with it
+        assert handler._sweep_backoff == {}
+        portal.sandbox.faults.clear()
+        await run_for(deal_module.OUTAGE_RETRY[0] + 0.5)
+        for lc in orders:
+            assert deal_of(portal.sandbox, lc.order_id)["COMPANY_ID"] == str(company)
+        assert await _waiting(db_pool) == 0
+
+
+async def test_a_redo_on_a_database_that_cannot_write_is_tried_again_like_an_outage(db_pool, db_url, portal):
+    """PostgreSQL up but read-only (a failover under way, a DSN that reached a standby) is an outage as well:
+    the handed-over order is tried again every few seconds for as long as it lasts, and pushed once the
+    primary is back."""
+    from bridge.errors import ServiceUnavailable
+    from bridge.sync import deal as deal_module
+
+    async with _handler_on_a_fake_clock(db_pool, portal) as (handler, run_for, _):
+        cp, product, company = await seed_links(db_pool, portal.sandbox)
+        lc = Lifecycle(cp, product)
+        key = order_key(lc.source, lc.order_id)
+        portal.sandbox.faults.outage(mode="502")
+        with pytest.raises(ServiceUnavailable):
+            await handler.handle(parse_event(lc.order()))
+        portal.sandbox.faults.clear()
+        name = db_url.rsplit("/", 1)[1].split("?")[0]
+        await db_pool.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+        read_only = await db.create_pool(db_url, max_size=2)
+        try:
+            handler._pool = read_only
+            await handler.redo({key})
+            assert handler._redo_due[key][1] == deal_module.OUTAGE_RETRY[0]
+            await run_for(deal_module.REDO_FOR + 10)
+            assert key in handler._redo_due  # not the order's fault: still the redo's, not the sweep's
+        finally:
+            await read_only.close()
+        handler._pool = db_pool  # the primary is back
+        await run_for(deal_module.OUTAGE_RETRY[1] + 0.5)
+        assert deal_of(portal.sandbox, lc.order_id)["COMPANY_ID"] == str(company)
+        assert await _waiting(db_pool) == 0
