@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from onec_outbox.contract import ContractViolation, Heartbeat, parse_heartbeat
+from onec_outbox.contract.events import unstorable
 
 from . import edges, metrics
 from .errors import InfrastructureError
@@ -91,6 +92,7 @@ def now() -> datetime:
 # --- POST /v1/heartbeat (the route in bridge/ingest/app.py checks token, content type and size first) -----
 
 MAX_BODY_BYTES = 16 * 1024  # a heartbeat is a few hundred bytes
+BOM = b"\xef\xbb\xbf"
 
 
 async def accept(body: bytes, pool: asyncpg.Pool) -> tuple[int, dict]:
@@ -98,6 +100,9 @@ async def accept(body: bytes, pool: asyncpg.Pool) -> tuple[int, dict]:
     ``503`` (retry) when PostgreSQL is away.  1C never fails its run on this answer; it only logs it."""
     if not body.strip():
         return 400, {"error": "invalid_json", "message": "the body is empty: send one heartbeat object"}
+    if body.startswith(BOM):  # (the events' words: bridge.ingest.decoding)
+        return 400, {"error": "invalid_json", "message": "the body starts with a byte order mark (BOM); send "
+                     "UTF-8 without it (1С: ИспользованиеByteOrderMark.НеИспользовать)"}
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -105,10 +110,12 @@ async def accept(body: bytes, pool: asyncpg.Pool) -> tuple[int, dict]:
     if not isinstance(data, dict):
         return 400, {"error": "invalid_body", "message": "the body must be one heartbeat object"}
     try:
+        # NUL or half a surrogate pair in a field it keeps, or in any key: named at its field (PostgreSQL
+        # could not store it); an unknown field's value is ignored, as the heartbeat ignores the field
+        known = {k: (v if k in Heartbeat.model_fields else None) for k, v in data.items()}
+        if problems := unstorable(known):
+            raise ContractViolation(problems)
         beat = parse_heartbeat(data)
-        if nul := [k for k in ("source", "module_version", "platform_version") if "\x00" in getattr(beat, k)]:
-            raise ContractViolation([{"path": k, "code": "invalid_character", "message": "символ NUL в строке"}
-                                     for k in nul])
     except ContractViolation as exc:
         fields = ", ".join(e["path"] for e in exc.errors)
         return 400, {"error": "invalid_heartbeat", "message": f"bad fields: {fields}", "errors": exc.errors}

@@ -105,8 +105,20 @@ def _json_or_none(body: bytes) -> Any:
         return None
 
 
+class Answer(JSONResponse):
+    """JSON that can always be written: a string the sender gave with half a surrogate pair (an ``event_id``
+    echoed as sent, ``"x\\ud83d"``) is not UTF-8, so such an answer escapes it (``\\ud83d``, as it came)
+    instead of failing after the events were stored (a bare 500 the 1C sender would resend for ever)."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+    return Answer({"error": code, "message": message}, status_code=status, headers=headers)
 
 
 def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
@@ -185,7 +197,7 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
             metrics.INGEST_EVENTS.labels(entity, status).inc(count)
         metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
         log.info("ingest stored events", extra={"action": "ingest.batch", "events": len(items), **counts})
-        return JSONResponse({"results": [r.as_json() for r in results]})
+        return Answer({"results": [r.as_json() for r in results]})
 
     def prepare(body: bytes) -> tuple[list[Any], list[Result], Valid]:
         items, texts, floats = decode_events(body, config, MAX_ITEMS)
@@ -193,10 +205,15 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
 
     @app.post("/v1/heartbeat", summary="The 1C sender's heartbeat after every run (same bearer token)",
               responses={200: {"description": "stored as the source's latest"},
-                         400: {"description": "not JSON, or a field is wrong (errors name each)"},
-                         401: {"description": "bad token"}, 408: {"description": "the body did not arrive in time"},
-                         413: {"description": "body too large"},
-                         415: {"description": "not JSON, or compressed"}, 503: {"description": "storage unavailable; retry"}},
+                         400: {"model": ErrorBody,
+                               "description": "not JSON, or a field is wrong (invalid_heartbeat: errors name each)"},
+                         401: {"model": ErrorBody, "description": "bad token"},
+                         403: {"model": ErrorBody, "description": "another base than the token is bound to"},
+                         408: {"model": ErrorBody, "description": "the body did not arrive in time"},
+                         413: {"model": ErrorBody, "description": "body too large"},
+                         415: {"model": ErrorBody, "description": "not JSON, or compressed"},
+                         500: {"model": ErrorBody, "description": "a bridge bug (never what 1C sent)"},
+                         503: {"model": ErrorBody, "description": "storage unavailable; retry"}},
               openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                   "schema": heartbeat_json_schema()}}}})
     async def post_heartbeat(request: Request) -> Response:
@@ -220,18 +237,19 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
         if status == 400:
             log.warning("heartbeat refused", extra={"action": "heartbeat.refuse", "status": status,
                                                     "error": answer.get("error")})
-        return JSONResponse(answer, status_code=status, headers={"Retry-After": "5"} if status == 503 else None)
+        return Answer(answer, status_code=status, headers={"Retry-After": "5"} if status == 503 else None)
 
-    @app.get("/healthz", include_in_schema=False)
+    # (GET and HEAD, as the relay's and consumers' probes answer: some uptime checkers send HEAD)
+    @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz", include_in_schema=False)
+    @app.api_route("/readyz", methods=["GET", "HEAD"], include_in_schema=False)
     async def readyz() -> Response:
         ok, results = await run_checks(checks)
         return JSONResponse({"status": "ok" if ok else "failing", "checks": results}, status_code=200 if ok else 503)
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.api_route("/metrics", methods=["GET", "HEAD"], include_in_schema=False)
     async def prometheus() -> Response:
         body, content_type = metrics.exposition(registry)
         return Response(body, media_type=content_type)

@@ -14,7 +14,8 @@ class FieldProblem(BaseModel):
 
 
 class EventResult(BaseModel):
-    event_id: str | int | None = Field(description="The event_id as sent (null when it was not a string)")
+    event_id: str | int | None = Field(
+        description="The event_id as sent: a string spelled as sent, an integer as the integer, else null")
     status: Literal["accepted", "duplicate", "rejected"] = Field(
         description="accepted: stored now; duplicate: already stored (first write wins); rejected: see errors")
     errors: list[FieldProblem] = Field(description="Empty unless rejected")
@@ -24,7 +25,7 @@ class Results(BaseModel):
     results: list[EventResult] = Field(description="One result per event, in request order")
 
 
-ERROR_CODES = ("invalid_json", "invalid_body", "unauthorized", "forbidden_source", "body_timeout", "body_too_large",
+ERROR_CODES = ("invalid_json", "invalid_body", "invalid_heartbeat", "unauthorized", "forbidden_source", "body_timeout", "body_too_large",
                "batch_too_large", "too_many_values", "unsupported_media_type", "storage_unavailable",
                "internal_error", "not_found", "method_not_allowed", "http_error")
 

@@ -56,7 +56,8 @@ def validate(items: list[Any], exact_numbers: bool = False,
         else:
             dumped = event_to_json(event)
             body = dumps_exact(dumped, item) if exact_numbers else dumps_exact(dumped, None)
-        event_id = str(event.event_id)
+        sent = item.get("event_id")  # echoed as sent (the 1C sender matches its queue on its own spelling)
+        event_id = sent if isinstance(sent, str) else str(event.event_id)
         valid.append((len(results), NewEvent(
             event.event_id, event.event_type, event.entity, event.source, event.entity_id, event.version,
             event.occurred_at, body)))
@@ -72,7 +73,7 @@ async def store_valid(results: list[Result], valid: Valid, outbox: Outbox) -> li
         if position in refused:
             log.warning("PostgreSQL refused a validated event", extra={
                 "action": "ingest.storage_refused", "event_id": str(event.event_id), "error": refused[position]})
-            results[index] = Result(str(event.event_id), "rejected", [{
+            results[index] = Result(results[index].event_id, "rejected", [{
                 "path": "(событие)", "code": "storage_refused",
                 "message": f"PostgreSQL не принял событие: {refused[position][:300]}; исправьте его в 1С "
                            "и сообщите администратору моста"}])

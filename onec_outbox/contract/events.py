@@ -201,6 +201,13 @@ def _unstorable(data: object, path: str = "", depth: int = 0) -> list[dict[str, 
     return found
 
 
+def unstorable(data: object) -> list[dict[str, str]]:
+    """Every problem :func:`parse_event` refuses before the contract's own rules (NUL or half a surrogate
+    pair in any string or key, numbers, lengths, nesting), each as ``{"path", "code", "message"}``: for
+    other JSON the bridge keeps or answers with (the heartbeat)."""
+    return [] if _clean(data) else _unstorable(data)
+
+
 def _clean(data: object) -> bool:
     """True when :func:`_unstorable` would find nothing, decided without building a single path: the
     common case, walked fast, every string's characters checked in one search at the end.  Anything
@@ -253,10 +260,10 @@ def parse_event(data: object) -> Event:
     Returns the typed event (``CounterpartyEvent`` …, all subclasses of :class:`Event`); raises
     :class:`ContractViolation` with every problem found, each as ``{"path", "code", "message"}``.
     """
-    unstorable = [] if _clean(data) else _unstorable(data)
-    if unstorable:
+    problems = unstorable(data)
+    if problems:
         event_id = data.get("event_id") if isinstance(data, dict) else None
-        raise ContractViolation(unstorable, event_id=event_id if isinstance(event_id, str) else None)
+        raise ContractViolation(problems, event_id=event_id if isinstance(event_id, str) else None)
     try:
         return EVENT_ADAPTER.validate_python(data)
     except ValidationError as exc:

@@ -4,6 +4,7 @@ shown on the relay's /metrics (read from PostgreSQL, so it does not matter which
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -133,3 +134,35 @@ async def test_an_empty_heartbeat_body_is_named_empty(ingest):
     r = await client.post("/v1/heartbeat", content=b"", headers={**AUTH, "Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["error"] == "invalid_json" and "empty" in r.json()["message"]
     assert await heartbeat.latest(pool) == []
+
+
+async def test_half_an_emoji_in_a_heartbeat_is_refused_at_its_field_not_answered_500(ingest):
+    """A string cut in the middle of a surrogate pair cannot be stored (nor echoed in UTF-8): the heartbeat is
+    refused with 400 naming the field, as an event would be; an unknown field's value is ignored as before."""
+    client, pool = ingest
+    headers = {**AUTH, "Content-Type": "application/json"}
+    for field in ("module_version", "platform_version", "source"):
+        body = json.dumps(beat(**{field: "1.5.0 \ud83d"}))  # ensure_ascii: the escape as a client sends it
+        r = await client.post("/v1/heartbeat", content=body.encode(), headers=headers)
+        assert r.status_code == 400, (field, r.status_code, r.text)
+        assert r.json()["error"] == "invalid_heartbeat"
+        assert [(e["path"], e["code"]) for e in r.json()["errors"]] == [(field, "invalid_character")]
+    r = await client.post("/v1/heartbeat", content=json.dumps({**beat(), "x\ud83d": 1}).encode(), headers=headers)
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "invalid_character"
+    assert await heartbeat.latest(pool) == []
+    r = await client.post("/v1/heartbeat", content=json.dumps({**beat(), "note": "x\ud83d"}).encode(), headers=headers)
+    assert r.status_code == 200, r.text
+
+
+async def test_a_heartbeat_with_a_bom_is_told_how_to_stop_1c_writing_it(ingest):
+    client, _ = ingest
+    r = await client.post("/v1/heartbeat", content=b"\xef\xbb\xbf" + json.dumps(beat()).encode(),
+                          headers={**AUTH, "Content-Type": "application/json"})
+    assert r.status_code == 400 and "ИспользованиеByteOrderMark" in r.json()["message"]
+
+
+async def test_probes_answer_head_as_uptime_checkers_send_it(ingest):
+    client, _ = ingest
+    for path in ("/healthz", "/readyz", "/metrics"):
+        r = await client.head(path)
+        assert r.status_code == 200, path

@@ -77,6 +77,8 @@ def _poisons() -> list[tuple[str, object, str]]:
         ("a zero with an exponent numeric refuses", _with_unknown('{"x": 0e1073741823}'), "payload.extra.x"),
         ("a name over the string limit", long_name, "payload.name"),
         ("a list over the items limit", long_list, "payload.phones"),
+        # echoed as sent (escaped: it is not UTF-8), not a 500 after the good ones were stored
+        ("half an emoji in event_id", (json.dumps({**fresh(), "event_id": "x\ud83d"}), "x\ud83d"), "event_id"),
     ]
 
 
@@ -242,3 +244,16 @@ async def test_a_client_that_hangs_up_mid_body_is_not_counted_as_a_bridge_failur
             break
         await asyncio.sleep(0.05)
     assert (await count("400"), await count("500")) == (refused + 1, failed)
+
+
+async def test_each_event_id_is_echoed_as_the_sender_spelled_it(served):
+    """The 1C sender matches the results against its queue by the event_id it sent: an upper-case UUID
+    comes back upper-case, accepted or duplicate (the outbox keeps one event per UUID whatever the spelling)."""
+    client, pool, _ = served
+    e = fresh()
+    upper = {**e, "event_id": e["event_id"].upper()}
+    r = await client.post("/v1/events", json=[upper], headers=AUTH)
+    assert r.json()["results"][0] == {"event_id": upper["event_id"], "status": "accepted", "errors": []}
+    r = await client.post("/v1/events", json=[e], headers=AUTH)
+    assert r.json()["results"][0] == {"event_id": e["event_id"], "status": "duplicate", "errors": []}
+    assert await stored_ids(pool) == [e["event_id"]]
