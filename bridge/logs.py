@@ -22,6 +22,7 @@ _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime",
 _WEBHOOK_PATH = re.compile(r"(/rest/\d+/)([^/\s\"']+)")
 _URL_PASSWORD = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s\"']*:)([^@\s\"']+)(@)", re.IGNORECASE)
 _secrets: dict[str, None] = {}  # insertion-ordered: the oldest go first when the cap is reached
+_longest_first: tuple[str, ...] = ()  # _secrets, longest first (a secret inside another is replaced after it)
 _MAX_SECRETS = 256  # OAuth access tokens are renewed hourly; expired ones need no protection for ever
 _lock = threading.Lock()
 
@@ -41,23 +42,30 @@ def url_password(url: str) -> str | None:
 
 def register_secret(value: str | None) -> None:
     """Remember a value that must never appear in a log line (ignores short or empty values)."""
+    global _longest_first
     if value and len(value) >= 4:
         with _lock:
             _secrets.pop(value, None)
             _secrets[value] = None
             while len(_secrets) > _MAX_SECRETS:
                 del _secrets[next(iter(_secrets))]
+            _longest_first = tuple(sorted(_secrets, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
-    """Replace every registered secret, webhook code and URL password in ``text`` by ``***``."""
-    with _lock:
-        known = sorted(_secrets, key=len, reverse=True)
-    for secret in known:
+    """Replace every registered secret, webhook code and URL password in ``text`` by ``***``.  (Every log
+    line passes here: the patterns are searched only where their fixed part, ``/rest/`` or ``://``, occurs.)"""
+    for secret in _longest_first:  # (a tuple replaced whole on registration: read without the lock)
         if secret in text:
             text = text.replace(secret, "***")
-    text = _WEBHOOK_PATH.sub(r"\1***", text)
-    return _URL_PASSWORD.sub(r"\1***\3", text)
+    if "/rest/" in text:
+        text = _WEBHOOK_PATH.sub(r"\1***", text)
+    if "://" in text:
+        text = _URL_PASSWORD.sub(r"\1***\3", text)
+    return text
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # made once, not by every json.dumps(default=…)
 
 
 class JsonFormatter(logging.Formatter):
@@ -73,7 +81,7 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return redact(json.dumps(out, ensure_ascii=False, default=str))
+        return redact(_ENCODER.encode(out))
 
 
 class TextFormatter(logging.Formatter):
