@@ -72,6 +72,11 @@ class LegacyCrud:
         if self._defaults:
             record.update(self._defaults(call))
         record.update({k: v for k, v in data.items() if v is not None or k not in record})
+        if "LAST_ACTIVITY_TIME" in self.entity.fields:
+            # a new record's last activity is its creation (EN crm-company-get.md, crm-contact-get.md,
+            # crm-deal-get.md: LAST_ACTIVITY_TIME/_BY equal DATE_CREATE/CREATED_BY_ID); update leaves them
+            record["LAST_ACTIVITY_TIME"] = record.get("DATE_CREATE")
+            record["LAST_ACTIVITY_BY"] = record.get("CREATED_BY_ID")
         if self._prepare:
             self._prepare(call, record, raw, None)
         new_id = call.store.insert(self.entity.table, record)

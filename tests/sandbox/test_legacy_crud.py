@@ -149,6 +149,20 @@ def test_get_sends_every_key_of_the_docs_example_with_null_for_what_is_unset(por
     assert {k: record[k] for k in unset} == dict.fromkeys(unset)
 
 
+@pytest.mark.parametrize("prefix", list(GET_EXAMPLE_KEYS))
+def test_last_activity_is_the_creation_and_an_update_does_not_move_it(make_portal, clock, prefix):
+    """EN crm-company-get.md, crm-contact-get.md, crm-deal-get.md: LAST_ACTIVITY_TIME and LAST_ACTIVITY_BY equal
+    DATE_CREATE and CREATED_BY_ID (the company's DATE_MODIFY is later: an update leaves them)."""
+    portal = make_portal()
+    record_id = portal.result(f"{prefix}.add", fields={"TITLE": "T", "NAME": "N"})
+    clock.advance(3600)
+    portal.result(f"{prefix}.update", id=record_id, fields={"COMMENTS": "позже"})
+    record = portal.result(f"{prefix}.get", id=record_id)
+    assert record["DATE_MODIFY"] != record["DATE_CREATE"]
+    assert (record["LAST_ACTIVITY_TIME"], record["LAST_ACTIVITY_BY"]) == (record["DATE_CREATE"], record["CREATED_BY_ID"])
+    assert record["LAST_ACTIVITY_TIME"] and record["LAST_ACTIVITY_BY"] == "1"
+
+
 def test_a_company_address_is_kept_and_select_star_includes_it(portal):
     """The address fields are plain fields: written, read back, and part of ``*`` (neither UF nor multi)."""
     company_id = portal.company(ADDRESS_CITY="Москва", REG_ADDRESS="ул. Ленина, 1", ADDRESS_LOC_ADDR_ID=7)
