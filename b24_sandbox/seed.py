@@ -30,17 +30,30 @@ DEFAULT_STAGES = (
     ("APOLOGY", "Анализ причины провала", 80, "F", "#FF5752"),
 )
 
+# The stock lists as the crm module's installer fills them (``CCrmStatus::InstallDefault`` and
+# ``crm/install/index.php``): (STATUS_ID, a Russian portal's name from the module's ``lang/ru`` files[, SORT]);
+# SORT is 10, 20, … unless given.
 STATUS_LISTS = {
     "COMPANY_TYPE": (("CUSTOMER", "Клиент"), ("SUPPLIER", "Поставщик"), ("COMPETITOR", "Конкурент"),
                      ("PARTNER", "Партнер"), ("OTHER", "Другое")),
     "CONTACT_TYPE": (("CLIENT", "Клиенты"), ("SUPPLIER", "Поставщики"), ("PARTNER", "Партнеры"),
                      ("OTHER", "Другое")),
-    "SOURCE": (("CALL", "Звонок"), ("EMAIL", "Электронная почта"), ("WEB", "Веб-сайт"),
-               ("ADVERTISING", "Реклама"), ("PARTNER", "Существующий клиент"), ("RECOMMENDATION", "По рекомендации"),
-               ("TRADE_SHOW", "Выставка"), ("WEBFORM", "CRM-форма"), ("CALLBACK", "Обратный звонок"),
-               ("STORE", "Интернет-магазин"), ("OTHER", "Другое")),
+    # CCrmStatus::GetDefaultSources, the list RU crm-lead-add.md prints as a portal's default sources
+    "SOURCE": (("CALL", "Звонок", 10), ("EMAIL", "Электронная почта", 20), ("WEB", "Веб-сайт", 30),
+               ("ADVERTISING", "Реклама", 40), ("PARTNER", "Существующий клиент", 50),
+               ("RECOMMENDATION", "По рекомендации", 60), ("TRADE_SHOW", "Выставка", 70),
+               ("WEBFORM", "CRM-форма", 75), ("CALLBACK", "Обратный звонок", 77),
+               ("RC_GENERATOR", "Генератор продаж", 78), ("STORE", "Интернет-магазин", 79), ("OTHER", "Другое", 80)),
     "DEAL_TYPE": (("SALE", "Продажа"), ("COMPLEX", "Комплексная продажа"), ("GOODS", "Продажа товара"),
                   ("SERVICES", "Продажа услуги"), ("SERVICE", "Сервисное обслуживание")),
+    # crm/install/index.php ("Create default industry list"); RU crm-item-add.md: 'IT' = 'Информационные технологии'
+    "INDUSTRY": (("IT", "Информационные технологии"), ("TELECOM", "Телекоммуникации и связь"),
+                 ("MANUFACTURING", "Производство"), ("BANKING", "Банковские услуги"), ("CONSULTING", "Консалтинг"),
+                 ("FINANCE", "Финансы"), ("GOVERNMENT", "Правительство"), ("DELIVERY", "Доставка"),
+                 ("ENTERTAINMENT", "Развлечения"), ("NOTPROFIT", "Не для получения прибыли"), ("OTHER", "Другое")),
+    # CCrmStatus::GetDefaultEmployees; RU crm-item-add.md: 'EMPLOYEES_1' = 'менее 50'
+    "EMPLOYEES": (("EMPLOYEES_1", "менее 50"), ("EMPLOYEES_2", "50-250"), ("EMPLOYEES_3", "250-500"),
+                  ("EMPLOYEES_4", "более 500")),
 }
 
 USERS = (
@@ -66,8 +79,8 @@ def seed(store: Store, tz: timezone, at: float) -> None:
         add_status(store, "DEAL_STAGE", status_id, name, sort, semantics=semantics, color=color, category_id=0,
                    system="Y")
     for entity_id, rows in STATUS_LISTS.items():
-        for n, (status_id, name) in enumerate(rows):
-            add_status(store, entity_id, status_id, name, (n + 1) * 10, system="Y")
+        for n, (status_id, name, *sort) in enumerate(rows):
+            add_status(store, entity_id, status_id, name, sort[0] if sort else (n + 1) * 10, system="Y")
     for uid, name, last_name, email, position in USERS:
         store.put("users", uid, {"ID": uid, "XML_ID": None, "ACTIVE": True, "NAME": name, "LAST_NAME": last_name,
                                  "SECOND_NAME": "", "EMAIL": email, "LAST_LOGIN": now, "DATE_REGISTER": now,

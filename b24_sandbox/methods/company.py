@@ -15,6 +15,7 @@ from .common import (ACTIVITY, AUDIT, CURRENCY, EXTERNAL, LEAD, OWNER_COMPANY, R
 from .contact import unlink_company
 from .legacy import LegacyCrud
 from .requisite import delete_for_owner
+from .status import first_status
 from .timeline import delete_timeline
 
 COMPANY = Entity(
@@ -59,7 +60,8 @@ COMPANY = Entity(
 def _defaults(call):
     return {"COMPANY_TYPE": "CUSTOMER", "HAS_PHONE": "N", "HAS_EMAIL": "N", "HAS_IMOL": "N",
             "ASSIGNED_BY_ID": call.user_id, "CURRENCY_ID": "RUB", "OPENED": "Y", "IS_MY_COMPANY": "N",
-            "REVENUE": None, "INDUSTRY": None, "EMPLOYEES": None}
+            "REVENUE": None, "INDUSTRY": first_status(call.store, "INDUSTRY"),
+            "EMPLOYEES": first_status(call.store, "EMPLOYEES")}
 
 
 def _prepare(call, data, raw, existing):

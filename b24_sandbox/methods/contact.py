@@ -23,6 +23,7 @@ from . import Call, method
 from .common import ACTIVITY, AUDIT, EXTERNAL, LEAD, OWNER_CONTACT, RO, UTM, address, status
 from .legacy import LegacyCrud
 from .requisite import delete_for_owner
+from .status import first_status
 from .timeline import delete_timeline
 
 LINKS = "contact_company"
@@ -66,7 +67,7 @@ CONTACT = Entity(
 
 
 def _defaults(call: Call) -> dict[str, Any]:
-    return {"TYPE_ID": "CLIENT", "SOURCE_ID": "SELF", "OPENED": "Y", "EXPORT": "Y", "HAS_PHONE": "N",
+    return {"TYPE_ID": "CLIENT", "SOURCE_ID": first_status(call.store, "SOURCE"), "OPENED": "Y", "EXPORT": "Y", "HAS_PHONE": "N",
             "HAS_EMAIL": "N", "HAS_IMOL": "N", "ASSIGNED_BY_ID": call.user_id}
 
 

@@ -18,7 +18,7 @@ from ..errors import invalid
 from . import Call
 from .common import ACTIVITY, AUDIT, CURRENCY, LEAD, RO, USER_RO, UTM, status
 from .legacy import LegacyCrud
-from .status import semantic_id, stage, stages
+from .status import first_status, semantic_id, stage, stages
 from .timeline import delete_timeline
 
 CURRENCIES = ("RUB", "USD", "EUR", "UAH", "BYN", "KZT", "CNY")
@@ -75,7 +75,7 @@ def _defaults(call: Call) -> dict[str, Any]:
             "TAX_VALUE": Decimal(0), "BEGINDATE": today.isoformat(),
             "CLOSEDATE": (today + timedelta(days=7)).isoformat(), "ASSIGNED_BY_ID": call.user_id, "OPENED": "Y",
             "CLOSED": "N", "CATEGORY_ID": 0, "IS_NEW": "Y", "IS_RECURRING": "N", "IS_RETURN_CUSTOMER": "N",
-            "IS_REPEATED_APPROACH": "N", "SOURCE_ID": None, "MOVED_BY_ID": call.user_id, "MOVED_TIME": call.now()}
+            "IS_REPEATED_APPROACH": "N", "SOURCE_ID": first_status(call.store, "SOURCE"), "MOVED_BY_ID": call.user_id, "MOVED_TIME": call.now()}
 
 
 def _prepare(call: Call, data: dict[str, Any], raw: dict[str, Any], existing: dict[str, Any] | None) -> None:

@@ -31,6 +31,13 @@ def stage(store: Store, category_id: int, status_id: str) -> dict[str, Any] | No
     return next((r for r in stages(store, category_id) if r["STATUS_ID"] == status_id), None)
 
 
+def first_status(store: Store, entity_id: str) -> str | None:
+    """The list's first item by SORT: what ``add`` puts in a ``crm_status`` field left out ("by default, the
+    first available …", RU crm-company-add.md, crm-contact-add.md, crm-deal-add.md)."""
+    rows = sorted((r for r in store.rows(TABLE) if r["ENTITY_ID"] == entity_id), key=lambda r: (r["SORT"], r["ID"]))
+    return rows[0]["STATUS_ID"] if rows else None
+
+
 def semantic_id(row: dict[str, Any] | None) -> str:
     return {"S": "S", "F": "F"}.get((row or {}).get("SEMANTICS") or "", "P")
 

@@ -232,3 +232,42 @@ def test_field_descriptors_name_status_lists_currencies_users_and_links(portal):
     assert contact["COMPANY_IDS"]["type"] == "crm_company" and contact["COMPANY_IDS"]["isMultiple"] is True
     assert deal["CATEGORY_ID"]["type"] == "crm_category" and deal["CATEGORY_ID"]["isImmutable"] is True
     assert (deal["LEAD_ID"]["type"], deal["LEAD_ID"]["isReadOnly"]) == ("crm_lead", True)
+
+
+def test_the_status_lists_a_company_field_names_exist_and_a_new_company_gets_their_first_item(portal):
+    """crm.company.fields names INDUSTRY and EMPLOYEES as statusType lists; the crm installer fills them
+    (IT … OTHER at SORT 10 … 110, EMPLOYEES_1 … _4 at 10 … 40) and RU crm-company-add.md defaults both fields to
+    the first item, as the EN get example shows ("INDUSTRY": "IT", "EMPLOYEES": "EMPLOYEES_1")."""
+    fields = portal.result("crm.company.fields")
+    for name in ("COMPANY_TYPE", "INDUSTRY", "EMPLOYEES"):
+        assert portal.result("crm.status.list", filter={"ENTITY_ID": fields[name]["statusType"]}) != []
+    industry = portal.result("crm.status.list", filter={"ENTITY_ID": "INDUSTRY"})
+    assert [(r["STATUS_ID"], r["SORT"]) for r in industry] == [
+        (code, str(sort)) for code, sort in zip(
+            "IT TELECOM MANUFACTURING BANKING CONSULTING FINANCE GOVERNMENT DELIVERY ENTERTAINMENT NOTPROFIT OTHER".split(),
+            range(10, 120, 10))]
+    assert industry[0]["NAME"] == "Информационные технологии"  # RU crm-item-add.md
+    employees = portal.result("crm.status.list", filter={"ENTITY_ID": "EMPLOYEES"})
+    assert [r["STATUS_ID"] for r in employees] == ["EMPLOYEES_1", "EMPLOYEES_2", "EMPLOYEES_3", "EMPLOYEES_4"]
+    assert employees[0]["NAME"] == "менее 50"  # RU crm-item-add.md
+    company = portal.result("crm.company.get", id=portal.company())
+    assert (company["COMPANY_TYPE"], company["INDUSTRY"], company["EMPLOYEES"]) == ("CUSTOMER", "IT", "EMPLOYEES_1")
+    given = portal.result("crm.company.get", id=portal.company(INDUSTRY="BANKING", EMPLOYEES="EMPLOYEES_3"))
+    assert (given["INDUSTRY"], given["EMPLOYEES"]) == ("BANKING", "EMPLOYEES_3")
+
+
+def test_source_is_the_installers_list_and_a_contact_or_deal_without_one_gets_its_first_item(portal):
+    """CCrmStatus::GetDefaultSources, the list RU crm-lead-add.md prints (CALL … OTHER, RC_GENERATOR included);
+    RU crm-contact-add.md and crm-deal-add.md: SOURCE_ID "by default — the first available source type".  A
+    default that is no item of the list (the sandbox's old "SELF") or none at all (deals) is what no portal sends."""
+    sources = portal.result("crm.status.list", filter={"ENTITY_ID": "SOURCE"})
+    assert [(r["STATUS_ID"], r["SORT"]) for r in sources] == [
+        ("CALL", "10"), ("EMAIL", "20"), ("WEB", "30"), ("ADVERTISING", "40"), ("PARTNER", "50"),
+        ("RECOMMENDATION", "60"), ("TRADE_SHOW", "70"), ("WEBFORM", "75"), ("CALLBACK", "77"),
+        ("RC_GENERATOR", "78"), ("STORE", "79"), ("OTHER", "80")]
+    contact = portal.result("crm.contact.get", id=portal.contact())
+    deal = portal.result("crm.deal.get", id=portal.result("crm.deal.add", fields={"TITLE": "x"}))
+    assert contact["SOURCE_ID"] == deal["SOURCE_ID"] == "CALL"
+    assert {r["STATUS_ID"] for r in sources} >= {contact["SOURCE_ID"], deal["SOURCE_ID"]}
+    web = portal.result("crm.deal.get", id=portal.result("crm.deal.add", fields={"TITLE": "y", "SOURCE_ID": "WEB"}))
+    assert web["SOURCE_ID"] == "WEB"
