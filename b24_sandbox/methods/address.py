@@ -1,7 +1,8 @@
 """crm.address.add|update|list|fields: addresses have no id of their own.
 
 The key is the triple (TYPE_ID, ENTITY_TYPE_ID, ENTITY_ID) with ENTITY_TYPE_ID 8 = requisite; ``add`` of
-an existing triple fails "TypeAddress exists", ``update`` of a missing one "TypeAddress not found".
+an existing triple fails "TypeAddress exists", ``update`` of a missing one "TypeAddress not found" (``delete``:
+"TypeAddress not found.", as its docs' example words it).
 """
 
 from __future__ import annotations
@@ -73,7 +74,9 @@ def delete(call: Call) -> bool:
     fields = call.fields()
     key = _key(call, fields)
     if call.store.get(TABLE, key) is None:
-        raise invalid("TypeAddress not found")
+        # with the full stop: EN crm-address-delete.md's error-reply example has it (its table drops it, as the
+        # tables drop the one of "ENTITY_ID is not defined or invalid." too); update's page shows no example
+        raise invalid("TypeAddress not found.")
     call.store.delete(TABLE, key)
     return True
 

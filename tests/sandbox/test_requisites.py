@@ -135,6 +135,17 @@ def test_address_update_of_a_missing_type_fails(portal):
     assert (status, body) == (400, {"error": "", "error_description": "TypeAddress not found"})
 
 
+def test_address_delete_of_a_missing_type_words_it_as_the_docs_example(portal):
+    """EN crm-address-delete.md: the error-reply example reads "TypeAddress not found." (with the full stop)."""
+    requisite_id = portal.requisite(portal.company())
+    key = {"TYPE_ID": 4, "ENTITY_TYPE_ID": 8, "ENTITY_ID": requisite_id}
+    status, body = portal.error("crm.address.delete", fields=key)
+    assert (status, body) == (400, {"error": "", "error_description": "TypeAddress not found."})
+    assert portal.result("crm.address.add", fields={**key, "CITY": "Тверь"}) is True
+    assert portal.result("crm.address.delete", fields=key) is True
+    assert portal.error("crm.address.delete", fields=key)[1]["error_description"] == "TypeAddress not found."
+
+
 def test_address_needs_a_known_type_and_a_requisite_owner(portal):
     requisite_id = portal.requisite(portal.company())
     status, body = portal.error("crm.address.add", fields={"TYPE_ID": 99, "ENTITY_TYPE_ID": 8,
