@@ -50,6 +50,10 @@ class Entity:
     floor_start: bool = True
     touch_on_create: bool = True
     titles: dict[str, str] = field(default_factory=dict)  # ``*.fields`` titles; the code where none is given
+    # an ORM ``getList`` behind ``list`` (requisites, bank details, presets): a ``select`` gives exactly the named
+    # fields in the named order, ID only when named (EN crm-requisite-list.md, crm-requisite-bank-detail-list.md);
+    # the legacy lists (companies, contacts, deals) always send ID and keep the entity's field order
+    orm_select: bool = False
 
     def writable(self, name: str) -> bool:
         spec = self.fields.get(name)
@@ -133,6 +137,8 @@ def externalize(
     select: Selection | None = None,
 ) -> dict[str, Any]:
     """The reply form of ``record``: strings and nulls, only the selected fields (all for ``get``)."""
+    if select is not None and select.order is not None:
+        return _externalize_in_order(entity, record, store, tz, select.order)
     out: dict[str, Any] = {}
     for name, spec in entity.fields.items():
         if spec.writeonly:
@@ -142,10 +148,7 @@ def externalize(
     for uf in uf_definitions(store, entity.uf_entity):
         name = uf["FIELD_NAME"]
         if select is None or name in select.fields:
-            value = record.get(name)
-            if value is None and uf.get("MULTIPLE") == "Y":
-                value = []
-            out[name] = value if value not in (None, "") else (False if uf.get("USER_TYPE_ID") == "boolean" else None)
+            out[name] = _uf_out(uf, record.get(name))
     for kind in entity.multifields:
         if select is None or kind in select.multifields:
             items = multifield.externalize(record, kind)
@@ -154,10 +157,29 @@ def externalize(
     return out
 
 
+def _uf_out(uf: dict[str, Any], value: Any) -> Any:
+    if value is None and uf.get("MULTIPLE") == "Y":
+        value = []
+    return value if value not in (None, "") else (False if uf.get("USER_TYPE_ID") == "boolean" else None)
+
+
+def _externalize_in_order(entity: Entity, record: dict[str, Any], store: Store, tz: timezone,
+                          order: list[str]) -> dict[str, Any]:
+    ufs = {uf["FIELD_NAME"]: uf for uf in uf_definitions(store, entity.uf_entity)}
+    out: dict[str, Any] = {}
+    for name in order:
+        if name in ufs:
+            out[name] = _uf_out(ufs[name], record.get(name))
+        else:
+            out[name] = externalize_value(entity.fields[name].kind, record.get(name), tz)
+    return out
+
+
 @dataclass
 class Selection:
     fields: set[str]
     multifields: set[str]
+    order: list[str] | None = None  # ORM lists: exactly these fields in this order (see ``Entity.orm_select``)
 
 
 def selection(entity: Entity, store: Store, select: Any) -> Selection:
@@ -168,6 +190,16 @@ def selection(entity: Entity, store: Store, select: Any) -> Selection:
     ufs = {uf["FIELD_NAME"] for uf in uf_definitions(store, entity.uf_entity)}
     if not names:
         return Selection(standard | ufs, set())
+    if entity.orm_select:
+        order: dict[str, None] = {}
+        for name in names:
+            if name == "*":
+                order.update(dict.fromkeys(n for n in entity.fields if n in standard))
+            elif name == "UF_*":
+                order.update(dict.fromkeys(uf["FIELD_NAME"] for uf in uf_definitions(store, entity.uf_entity)))
+            elif name in standard or name in ufs:
+                order[name] = None
+        return Selection(set(order), set(), list(order))
     chosen: set[str] = set()
     multis: set[str] = set()
     for name in names:

@@ -40,6 +40,7 @@ BANK_DETAIL = Entity(
     },
     not_found=lambda bid: f"The BankDetail with ID '{bid}' is not found",
     floor_start=False,
+    orm_select=True,
     touch_on_create=False,
 )
 

@@ -54,6 +54,7 @@ REQUISITE = Entity(
     uf_entity="CRM_REQUISITE",
     not_found=lambda rid: f"The Requisite with ID '{rid}' is not found",
     floor_start=False,
+    orm_select=True,
     touch_on_create=False,
 )
 
@@ -75,6 +76,7 @@ PRESET = Entity(
     },
     not_found=lambda pid: f"The RequisitePreset with ID '{pid}' is not found",
     floor_start=False,
+    orm_select=True,
 )
 
 OWNER_TABLES = {OWNER_CONTACT: "contacts", OWNER_COMPANY: "companies"}

@@ -64,6 +64,42 @@ def test_requisite_round_trip_with_rq_fields_and_xml_id(portal):
     assert found == [{"ID": str(requisite_id), "RQ_KPP": "770102002"}]
 
 
+def test_requisite_and_bank_detail_lists_give_exactly_the_selected_fields_in_the_selected_order(portal):
+    """The ORM lists answer ``select`` as written: EN crm-requisite-list.md example 1 selects
+    ENTITY_TYPE_ID, ENTITY_ID, ID, NAME and gets them in that order, example 2 selects only a UF field and gets only
+    it (no ID); crm-requisite-bank-detail-list.md selects ENTITY_ID, ID, NAME and gets them in that order."""
+    company_id = portal.company()
+    requisite_id = portal.requisite(company_id, RQ_INN="7701234567")
+    portal.sandbox.store.insert("userfields", {"ENTITY_ID": "CRM_REQUISITE", "FIELD_NAME": "UF_CRM_1707997209",
+                                               "USER_TYPE_ID": "string", "MULTIPLE": "N"})
+    portal.result("crm.requisite.update", id=requisite_id, fields={"UF_CRM_1707997209": "45"})
+    rows = portal.result("crm.requisite.list", filter={"PRESET_ID": "1"},
+                         select=["ENTITY_TYPE_ID", "ENTITY_ID", "ID", "NAME"])
+    assert [list(r.items()) for r in rows] == [[("ENTITY_TYPE_ID", "4"), ("ENTITY_ID", str(company_id)),
+                                               ("ID", str(requisite_id)), ("NAME", "Организация")]]
+    assert portal.result("crm.requisite.list", filter={"ID": requisite_id},
+                         select=["UF_CRM_1707997209"]) == [{"UF_CRM_1707997209": "45"}]
+    assert portal.result("crm.requisite.list", select=["NAME"]) == [{"NAME": "Организация"}]
+    star = portal.result("crm.requisite.list", select=["RQ_INN", "*"])[0]
+    assert list(star)[:3] == ["RQ_INN", "ID", "ENTITY_TYPE_ID"] and "UF_CRM_1707997209" not in star
+    everything = portal.result("crm.requisite.list")[0]
+    assert list(everything)[0] == "ID" and everything["UF_CRM_1707997209"] == "45"
+    bank_id = portal.result("crm.requisite.bankdetail.add", fields={"ENTITY_ID": requisite_id, "NAME": "Счёт"})
+    banks = portal.result("crm.requisite.bankdetail.list", select=["ENTITY_ID", "ID", "NAME"])
+    assert [list(r.items()) for r in banks] == [[("ENTITY_ID", str(requisite_id)), ("ID", str(bank_id)),
+                                                ("NAME", "Счёт")]]
+    assert portal.result("crm.requisite.bankdetail.list", select=["NAME"]) == [{"NAME": "Счёт"}]
+    assert portal.result("crm.requisite.preset.list", filter={"ID": 2}, select=["NAME", "ID"]) == [
+        {"NAME": "ИП", "ID": "2"}]
+
+
+def test_legacy_lists_still_send_id_first_whatever_the_select(portal):
+    """docs/sandbox.md: the legacy crm.company/contact/deal lists keep ID and the entity's field order."""
+    company_id = portal.company()
+    assert portal.result("crm.company.list", select=["TITLE"]) == [{"ID": str(company_id), "TITLE": "ООО Ромашка"}]
+    assert list(portal.result("crm.company.list", select=["TITLE", "ID"])[0]) == ["ID", "TITLE"]
+
+
 def test_requisite_validation_errors(portal):
     company_id = portal.company()
     base = {"ENTITY_TYPE_ID": 4, "ENTITY_ID": company_id, "PRESET_ID": 1, "NAME": "R"}
