@@ -1,4 +1,4 @@
-"""crm.status.list|add|fields and crm.dealcategory.stage.list: stages and other reference lists.
+"""crm.status.list|add|get|fields|entity.items and crm.dealcategory.stage.list: stages and other reference lists.
 
 Funnel 0's stages live in ``DEAL_STAGE`` with bare ids; funnel N's in ``DEAL_STAGE_N`` with ids prefixed
 ``C{N}:`` (added by ``crm.status.add`` when missing).  SEMANTICS is null (in progress), "S" or "F".
@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from .. import listing, seed, values
-from ..errors import core, invalid
+from ..errors import ID_INVALID, core, invalid
 from ..store import Store
 from . import Call, Result, method
 
@@ -34,7 +34,8 @@ def stage(store: Store, category_id: int, status_id: str) -> dict[str, Any] | No
 def first_status(store: Store, entity_id: str) -> str | None:
     """The list's first item by SORT: what ``add`` puts in a ``crm_status`` field left out ("by default, the
     first available …", RU crm-company-add.md, crm-contact-add.md, crm-deal-add.md)."""
-    rows = sorted((r for r in store.rows(TABLE) if r["ENTITY_ID"] == entity_id), key=lambda r: (r["SORT"], r["ID"]))
+    rows = sorted((r for r in store.rows(TABLE) if r["ENTITY_ID"] == entity_id),
+                  key=lambda r: (r["SORT"], r["ID"]))
     return rows[0]["STATUS_ID"] if rows else None
 
 
@@ -115,3 +116,51 @@ def add(call: Call) -> int:
 def dealcategory_stage_list(call: Call) -> list[dict[str, Any]]:
     category_id = values.intval(call.param("id", "ID", default=0))
     return [{"NAME": r["NAME"], "SORT": r["SORT"], "STATUS_ID": r["STATUS_ID"]} for r in stages(call.store, category_id)]
+
+
+@method("crm.status.entity.items")
+def entity_items(call: Call) -> list[dict[str, Any]]:
+    """Every item of one list by SORT as ``{NAME, SORT (int), STATUS_ID}``, no total (EN
+    crm-status-entity-items.md; the recorded fast_bitrix24 batch ``call_batch`` reads STATUS and SOURCE this
+    way: ``result_total`` stays ``[]``).  A list the portal does not hold is empty."""
+    entity_id = values.text(call.param("entityId")).strip()
+    if not entity_id:
+        raise invalid("The parameter entityId is not defined or invalid.")
+    rows = sorted((r for r in call.store.rows(TABLE) if r["ENTITY_ID"] == entity_id),
+                  key=lambda r: (r["SORT"], r["ID"]))
+    return [{"NAME": r["NAME"], "SORT": r["SORT"], "STATUS_ID": r["STATUS_ID"]} for r in rows]
+
+
+@method("crm.status.get")
+def get(call: Call) -> dict[str, Any]:
+    """One item as ``list`` renders it; a missing one → 400 ``""`` "Status is not found." (EN crm-status-get.md)."""
+    raw = call.param("id", "ID")
+    if not values.is_positive_id(raw):
+        raise invalid(ID_INVALID)
+    row = call.store.get(TABLE, values.intval(raw))
+    if row is None:
+        raise invalid("Status is not found.")
+    return render(row)
+
+
+# RU crm-status-fields.md (reply example): the flags and a Russian portal's titles
+_FIELDS = (
+    ("ID", "integer", False, True, False, "ID"),
+    ("ENTITY_ID", "string", True, False, True, "ID элемента сущности"),
+    ("STATUS_ID", "string", True, False, True, "Статус"),
+    ("SORT", "integer", False, False, False, "Сортировка"),
+    ("NAME", "string", True, False, False, "Название"),
+    ("NAME_INIT", "string", False, True, False, "Название по умолчанию"),
+    ("SYSTEM", "char", False, True, False, "Системный"),
+    ("CATEGORY_ID", "integer", False, False, True, "CATEGORY_ID"),
+    ("COLOR", "string", False, False, False, "COLOR"),
+    ("SEMANTICS", "char", False, False, True, "SEMANTICS"),
+    ("EXTRA", "crm_status_extra", False, False, False, "Дополнительные поля"),
+)
+
+
+@method("crm.status.fields")
+def fields_(call: Call) -> dict[str, Any]:
+    return {name: {"type": type_, "isRequired": required, "isReadOnly": readonly, "isImmutable": immutable,
+                   "isMultiple": False, "isDynamic": False, "title": title}
+            for name, type_, required, readonly, immutable, title in _FIELDS}

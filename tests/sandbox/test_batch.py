@@ -219,3 +219,23 @@ def test_a_command_that_is_not_a_string_is_skipped_but_counts_towards_fifty(port
     body = portal.result("batch", cmd=cmd)
     assert "n" not in body["result"] and "n" not in body["result_error"]
     assert len(body["result"]) == 49 and list(body["result_error"]) == ["k49"]
+
+
+def test_status_entity_items_in_a_named_batch_have_the_shape_of_the_real_reply(portal):
+    """The recorded ``call_batch``: crm.status.entity.items for two lists under caller-chosen keys, each a list
+    of {NAME, SORT (int), STATUS_ID}; no totals (``result_total`` is ``[]``), no next.  The lead STATUS list is
+    not seeded (leads are not emulated), so the second command reads DEAL_STAGE; SOURCE is read as recorded."""
+    real = real_reply("call_batch")["response"]["result"]
+    body = portal.call("batch", halt=0, cmd={"statuses": "crm.status.entity.items?entityId=DEAL_STAGE",
+                                             "sources": "crm.status.entity.items?entityId=SOURCE"}).json()
+    mine = body["result"]
+    assert list(mine) == BUCKETS and list(mine["result"]) == list(real["result"])
+    assert {k: mine[k] for k in ("result_error", "result_total", "result_next")} == {
+        k: real[k] for k in ("result_error", "result_total", "result_next")}
+    for key in ("statuses", "sources"):
+        assert {tuple((k, type(v).__name__) for k, v in row.items()) for row in mine["result"][key]} == {
+            tuple((k, type(v).__name__) for k, v in row.items()) for row in real["result"][key]}
+    assert [r["STATUS_ID"] for r in mine["result"]["sources"]][:2] == ["CALL", "EMAIL"]
+    assert [r["SORT"] for r in mine["result"]["statuses"]] == [10, 20, 30, 40, 50, 60, 70, 80]
+    direct = portal.call("crm.status.entity.items", entityId="SOURCE").json()
+    assert "total" not in direct and direct["result"] == mine["result"]["sources"]

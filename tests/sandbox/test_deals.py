@@ -277,3 +277,24 @@ def test_userfield_show_filter_is_stored_alike_by_add_and_update(portal):
     for sent, stored in (("S", "S"), ("Y", "E"), ("E", "E"), ("N", "N")):
         portal.result("crm.deal.userfield.update", id=field_id, fields={"SHOW_FILTER": sent})
         assert portal.result("crm.deal.userfield.get", id=field_id)["SHOW_FILTER"] == stored
+
+
+def test_status_get_fields_and_entity_items_answer_as_the_docs_show(portal):
+    """EN crm-status-get.md (a row as list gives it; "Status is not found."), RU crm-status-fields.md (the
+    descriptors and their titles), EN crm-status-entity-items.md (items by SORT; no entityId → 400)."""
+    row = portal.result("crm.status.list", filter={"ENTITY_ID": "INDUSTRY"})[0]
+    assert portal.result("crm.status.get", id=row["ID"]) == row
+    assert portal.error("crm.status.get", id=99999) == (400, {"error": "", "error_description": "Status is not found."})
+    assert portal.error("crm.status.get")[1]["error_description"] == "ID is not defined or invalid."
+    fields = portal.result("crm.status.fields")
+    assert list(fields) == ["ID", "ENTITY_ID", "STATUS_ID", "SORT", "NAME", "NAME_INIT", "SYSTEM", "CATEGORY_ID",
+                            "COLOR", "SEMANTICS", "EXTRA"]
+    assert fields["ENTITY_ID"] == {"type": "string", "isRequired": True, "isReadOnly": False, "isImmutable": True,
+                                   "isMultiple": False, "isDynamic": False, "title": "ID элемента сущности"}
+    assert fields["EXTRA"]["type"] == "crm_status_extra" and fields["NAME_INIT"]["isReadOnly"] is True
+    assert portal.result("crm.status.entity.items", entityId="EMPLOYEES") == [
+        {"NAME": "менее 50", "SORT": 10, "STATUS_ID": "EMPLOYEES_1"}, {"NAME": "50-250", "SORT": 20, "STATUS_ID": "EMPLOYEES_2"},
+        {"NAME": "250-500", "SORT": 30, "STATUS_ID": "EMPLOYEES_3"}, {"NAME": "более 500", "SORT": 40, "STATUS_ID": "EMPLOYEES_4"}]
+    assert portal.result("crm.status.entity.items", entityId="NO_SUCH_LIST") == []
+    assert portal.error("crm.status.entity.items") == (
+        400, {"error": "", "error_description": "The parameter entityId is not defined or invalid."})

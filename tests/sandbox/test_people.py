@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .conftest import real_reply
+
 
 def test_user_get_filters_by_id_and_email(portal):
     users = portal.result("user.get")
@@ -54,3 +56,11 @@ def test_board_page_shows_deals_by_stage_with_card_fields(portal):
     assert column < html.index("Заказ №7") < html.index("Финальный счёт")
     for text in ("ООО Гвозди", "Номер счёта", "СЧ-7", "Гвоздь", "Оплачено: Заказ №7"):
         assert text in html
+
+
+def test_user_fields_is_the_recorded_flat_code_to_label_object(portal):
+    """The recorded ``user_fields`` reply: a flat {code: label} object in the portal's words, no total or next."""
+    real = real_reply("user_fields")["response"]
+    body = portal.call("user.fields").json()
+    assert list(body) == ["result", "time"] and "total" not in body
+    assert list(body["result"].items()) == list(real["result"].items())
