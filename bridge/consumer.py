@@ -162,6 +162,7 @@ class Consumer:
             if chores is not None:
                 chores.cancel()
                 await asyncio.gather(chores, return_exceptions=True)
+            await self._recorder.flush()  # the outcomes of the last events handled
 
     async def _sessions(self, stop: asyncio.Event, backoff: Backoff) -> None:
         while not stop.is_set():
@@ -263,7 +264,7 @@ class Consumer:
                 metrics.APPLY_LATENCY.labels(event.entity).observe(max(time.time() - delivery.received_at, 0.0))
         log.info("event handled", extra={**context, "action": f"consumer.{outcome.value}",
                                          "version": event.version})
-        await self._record(context, outcome)
+        self._recorder.note(context, outcome, b24_calls.take())  # acked: written with the others of a moment
 
     async def _record(self, context: dict, outcome: Any) -> None:
         await self._recorder.record(context, outcome, b24_calls.take())

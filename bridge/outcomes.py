@@ -43,6 +43,12 @@ class NullRecorder:
     async def record(self, context: dict[str, Any], outcome: Any, calls: list[dict[str, Any]] | None = None) -> None:
         return None
 
+    def note(self, context: dict[str, Any], outcome: Any, calls: list[dict[str, Any]] | None = None) -> None:
+        return None
+
+    async def flush(self) -> None:
+        return None
+
 
 class OutcomeRecorder(NullRecorder):
     """Writes outcomes by group commit: a ``record`` returns once its row is stored; the rows recorded within
@@ -56,18 +62,64 @@ class OutcomeRecorder(NullRecorder):
         self._pending: list[_Row] = []
         self._writing = asyncio.Lock()
         self._window: asyncio.Future[None] | None = None  # the rows recorded until it is done write together
+        self._writer: asyncio.Task | None = None  # writes what note() left, a linger after the first row
+
+    @staticmethod
+    def _row(context: dict[str, Any], outcome: Any, calls: list[dict[str, Any]] | None) -> _Row | None:
+        event_id = _uuid(context.get("event_id"))
+        if event_id is None:  # a message without a usable id cannot be traced by id anyway
+            return None
+        row = row_of(outcome)
+        return _Row(context, row["outcome"], (
+            event_id, context.get("consumer"), row["outcome"], context.get("entity_type"),
+            _uuid(context.get("entity_id")), row.get("reason"), row.get("error"), row.get("retry_tier"),
+            row.get("missing"), row.get("waiting_since"), calls or []))
+
+    def note(self, context: dict[str, Any], outcome: Any, calls: list[dict[str, Any]] | None = None) -> None:
+        """:meth:`record` without waiting for it (an event already acked): one task writes the rows of a
+        ``linger`` in one statement, where each ``record`` would wait on the window, and hold its message's
+        task, for itself.  :meth:`flush` (a consumer stopping) writes what is left."""
+        row = self._row(context, outcome, calls)
+        if row is None:
+            return
+        self._pending.append(row)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_noted())
+
+    async def _write_noted(self) -> None:
+        while self._pending:
+            await asyncio.sleep(self._linger)
+            await self._write_pending()
+
+    async def _write_pending(self) -> None:
+        async with self._writing:
+            batch = [r for r in self._pending if not r.done]
+            self._pending = []
+            if not batch:
+                return
+            try:
+                await self._write(batch)
+            except BaseException:  # cancelled while writing: kept for flush() or the next writer
+                self._pending[:0] = [r for r in batch if not r.done]
+                raise
+            for r in batch:
+                r.done = True
+
+    async def flush(self) -> None:
+        """Write at once what :meth:`note` left (a stopping consumer: nothing noted is dropped)."""
+        writer, self._writer = self._writer, None
+        if writer is not None and not writer.done():
+            if not self._writing.locked():  # waiting out its linger: cancelled (a write under way ends first)
+                writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+        await self._write_pending()
 
     async def record(self, context: dict[str, Any], outcome: Any, calls: list[dict[str, Any]] | None = None) -> None:
         """Store ``outcome`` (an Outcome or a decision) of the event in ``context`` (consumer, event_id,
         entity_type, entity_id: the consumer's log context)."""
-        event_id = _uuid(context.get("event_id"))
-        if event_id is None:  # a message without a usable id cannot be traced by id anyway
+        mine = self._row(context, outcome, calls)
+        if mine is None:
             return
-        row = row_of(outcome)
-        mine = _Row(context, row["outcome"], (
-            event_id, context.get("consumer"), row["outcome"], context.get("entity_type"),
-            _uuid(context.get("entity_id")), row.get("reason"), row.get("error"), row.get("retry_tier"),
-            row.get("missing"), row.get("waiting_since"), calls or []))
         self._pending.append(mine)
         if self._linger > 0:
             await self._gathered()

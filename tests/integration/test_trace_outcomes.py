@@ -230,3 +230,27 @@ async def test_a_read_only_database_costs_one_failed_statement_not_one_per_row(d
     refused = [r for r in caplog.records if getattr(r, "action", None) == "trace.record_failed"]
     assert sorted(r.event_id for r in refused) == sorted(ids)  # each one said, none stored
     assert counter.count == 1, counter.ended
+
+
+async def test_noted_outcomes_are_written_together_a_moment_later_and_a_flush_writes_the_rest(counted):
+    """A consumer notes the outcome of an event it has acked and goes on (no task waits for the row): the
+    rows of a moment go in one statement, and a stopping consumer's flush writes what is still noted."""
+    recorder, pool, counter = counted
+    before = counter.count
+    ids = [str(uuid.uuid4()) for _ in range(6)]
+    for i in ids[:5]:
+        recorder.note({"consumer": "deal", "event_id": i}, Outcome.APPLIED, [{"method": "crm.deal.update"}])
+        await asyncio.sleep(0.005)
+
+    async def stored() -> int:
+        async with pool.acquire() as conn:
+            return await conn.fetchval("SELECT count(*) FROM event_outcomes WHERE event_id = ANY($1)",
+                                       [uuid.UUID(i) for i in ids])
+
+    assert await stored() == 0  # not yet: the window is open
+    await asyncio.sleep(0.7)
+    assert await stored() == 5
+    assert counter.count - before - 2 <= 1, counter.ended[before:]  # one statement for five (+ the two counts)
+    recorder.note({"consumer": "deal", "event_id": ids[5]}, Outcome.STALE)
+    await recorder.flush()
+    assert await stored() == 6
