@@ -22,6 +22,16 @@ per ingest request and the relay publishes them together): **100 ms bursts**, fi
 statement (a multi-row insert), one request and one ack (``multiple``): the floor of a consumer that applies
 events in batches, against which a per-event design's cost is read.
 
+In the same bursts, **the bridge's consumer around a handler that does nothing** (``bridge.consumer.Consumer``
+with a handler that answers "applied"): simulator events as the relay publishes them, each checked against
+its checksum, parsed, counted in the metrics, logged (one JSON line, to ``/dev/null``), acked and noted for
+the trace (when the database has the bridge's schema) — what the framework costs before any handler work,
+read against **ack** in the same bursts.
+
+And **one event's parse** (checksum and contract, ``bridge.consumer.parse``) run back to back and after 1 and
+20 ms of idling: code that runs after the process slept pays for caches (and a clock) gone cold, which a
+benchmark that replays a backlog at full speed never sees.
+
 And, on its own, the CPU of one **timer wake-up** (``asyncio.sleep`` of 1, 5, 20 ms on uvloop): a process
 that goes idle between events pays a wake-up for each; on some virtual machines that costs more than the
 work it wakes for.
@@ -35,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 import uuid
@@ -42,9 +53,12 @@ import uuid
 import aio_pika
 import asyncpg
 
+from bridge import db, logs, outcomes, topology, wire
 from bridge.b24 import http11
+from bridge.consumer import Consumer, ConsumerConfig, Outcome, parse
 from bridge.runner import loop_factory
 from bridge.settings import Settings
+from onec_outbox.contract import ENTITIES
 
 MESSAGE_BYTES = 1300  # about a 1C event as the relay publishes it
 BURST = 0.1  # s: benchmarks.e2e posts a tenth of a second's events per ingest request, and the relay publishes them together
@@ -84,6 +98,29 @@ async def main():
     print(server.sockets[0].getsockname()[1], flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 asyncio.run(main())
+"""
+
+
+FRAMEWORK_PUBLISHER = """
+import asyncio, sys, time, uuid, aio_pika
+from benchmarks.consumer import Message
+from onec_outbox.simulator import ScenarioConfig, generate
+async def main(url, queue, rate, n, period):
+    events = [Message(e) for e in generate(ScenarioConfig(seed=1, days=3)).events]
+    connection = await aio_pika.connect(url)
+    channel = await connection.channel()
+    due, each = time.perf_counter(), max(round(rate * period), 1)
+    for i in range(n):
+        m = events[i % len(events)]
+        await channel.default_exchange.publish(aio_pika.Message(
+            m.body, headers=m.headers, message_id=str(uuid.uuid4()), type=m.type), routing_key=queue)
+        if (i + 1) % each:
+            continue
+        due += each / rate
+        if due > time.perf_counter():
+            await asyncio.sleep(due - time.perf_counter())
+    await connection.close()
+asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])))
 """
 
 
@@ -149,6 +186,86 @@ async def consume(amqp_url: str, rate: float, seconds: float, work, *, period: f
         await connection.close()
 
 
+class _Nothing:
+    """A consumer target's handler that applies nothing: every event is "applied" at once."""
+
+    name = "floor"
+    mapping_keys = ()
+    event_types = frozenset(f"{entity}.upserted" for entity in ENTITIES)
+
+    def __init__(self, target: topology.Target) -> None:
+        self.target = target
+
+    async def handle(self, event) -> Outcome:
+        return Outcome.APPLIED
+
+
+async def framework(amqp_url: str, dsn: str, rate: float, seconds: float) -> tuple[float, bool]:
+    """CPU µs per event of the bridge's Consumer with a handler that does nothing, events arriving in
+    ``BURST`` bursts; and whether the outcomes were recorded (the database has the bridge's schema)."""
+    n = max(int(rate * seconds), 20)
+    target = topology.Target(f"floor-{uuid.uuid4().hex[:8]}", ())
+    pool = await db.create_pool(dsn, max_size=2)
+    recorded = await pool.fetchval("SELECT to_regclass('event_outcomes') IS NOT NULL")
+    consumer = Consumer(_Nothing(target), lambda: aio_pika.connect(amqp_url), ConsumerConfig(prefetch=64),
+                        recorder=outcomes.OutcomeRecorder(pool) if recorded else None)
+    done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+    seen, started = 0, 0
+    process = consumer._process
+
+    async def counted(message) -> None:
+        nonlocal seen, started
+        started = started or run_time()
+        await process(message)
+        seen += 1
+        if seen >= n and not done.done():
+            done.set_result((run_time() - started) / (seen - 1) / 1000)
+
+    consumer._process = counted  # type: ignore[method-assign]
+    logs.configure("INFO", "json", open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - as a consumer logs
+    stop = asyncio.Event()
+    running = asyncio.create_task(consumer.run(stop))
+    try:
+        while consumer._publish_channel is None:  # its queue is declared
+            await asyncio.sleep(0.05)
+        publisher = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", FRAMEWORK_PUBLISHER, amqp_url, target.queue, str(rate), str(n), str(BURST))
+        await publisher.wait()
+        return await asyncio.wait_for(done, 60), recorded
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 60)
+        logs.configure("WARNING", "json")
+        connection = await aio_pika.connect(amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            for spec in topology.queues_for(target):
+                await channel.queue_delete(spec.name)
+        await pool.close()
+
+
+def cold_parse(events: int = 60) -> dict[float, float]:
+    """CPU µs of one event's parse (checksum and contract) right after the last one and after idling."""
+    from benchmarks.consumer import Message
+    from onec_outbox.simulator import ScenarioConfig, generate
+
+    messages = [Message(e) for e in generate(ScenarioConfig(seed=1, days=3)).events][:events]
+    for m in messages:
+        m.redelivered = False  # type: ignore[attr-defined]
+    types = _Nothing.event_types
+    figures = {}
+    for gap in (0.0, 0.001, 0.02):
+        spent = 0
+        for m in messages:
+            if gap:
+                time.sleep(gap)
+            before = time.thread_time_ns()
+            parse(wire.decode(m), types)  # type: ignore[arg-type]
+            spent += time.thread_time_ns() - before
+        figures[gap] = spent / len(messages) / 1000
+    return figures
+
+
 async def timer_wake(gap: float, seconds: float) -> float:
     """CPU µs of one ``asyncio.sleep(gap)`` (the wake-up after it)."""
     n = max(int(seconds / gap), 20)
@@ -208,6 +325,15 @@ async def main(args: argparse.Namespace) -> None:
             many, size = await consume(amqp_url, rate, args.seconds, batched, period=BURST, linger=args.linger)
             print(f"{'':7} {BURST * 1000:g} ms bursts: +http {one:6.0f} µs   batched {many:6.0f} µs "
                   f"({size:.1f} messages per statement and request)", flush=True)
+            acked, _ = await consume(amqp_url, rate, args.seconds, ack_only, period=BURST)
+            bridge, recorded = await framework(amqp_url, settings.database_url.get_secret_value(), rate, args.seconds)
+            print(f"{'':7} {BURST * 1000:g} ms bursts: ack {acked:6.0f} µs   the bridge's consumer around a handler "
+                  f"that does nothing {bridge:6.0f} µs ({bridge / acked:.2f}×; "
+                  f"{'outcomes recorded' if recorded else 'no bridge schema: outcomes not recorded'})", flush=True)
+        parsed = cold_parse()
+        print("one event's parse (checksum and contract): " + "   ".join(
+            f"{'back to back' if gap == 0 else f'after {gap * 1000:g} ms idle'} {us:5.0f} µs"
+            for gap, us in parsed.items()), flush=True)
         wakes = {gap: await timer_wake(gap, min(args.seconds, 2.0)) for gap in (0.001, 0.005, 0.02)}
         print("one timer wake-up (asyncio.sleep): " + "   ".join(f"{gap * 1000:g} ms {us:5.0f} µs"
                                                                  for gap, us in wakes.items()))

@@ -37,6 +37,8 @@ FIGURES = {
                r"\(\d+\.\d\d×\), the consumers' peak [+-]\d+\.\d MB \(\d+\.\d\d×\)"],
     "floor": [r"msg/s: ack +\d+ µs +\+pg +\d+ µs +\+http +\d+ µs",
               r"ms bursts: \+http +\d+ µs +batched +\d+ µs \(\d+\.\d messages per statement and request\)",
+              r"ms bursts: ack +\d+ µs +the bridge's consumer around a handler that does nothing +\d+ µs",
+              r"one event's parse \(checksum and contract\): back to back +\d+ µs .* after 20 ms idle +\d+ µs",
               r"one timer wake-up .* 20 ms +\d+ µs"],
     "consumer": [r"stmts/event", r"consumers +(\d+\.\d\d +){4}\d+\.\d +\d+ +\d+\.\d",
                  r"where the consumers' \d+\.\d\d CPU ms per event go", r"PostgreSQL round trips: .* µs +\d+\.\d+ ms",
