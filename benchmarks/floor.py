@@ -63,14 +63,22 @@ from onec_outbox.contract import ENTITIES
 MESSAGE_BYTES = 1300  # about a 1C event as the relay publishes it
 BURST = 0.1  # s: benchmarks.e2e posts a tenth of a second's events per ingest request, and the relay publishes them together
 PUBLISHER = """
-import asyncio, sys, time, aio_pika
+import asyncio, sys, time, uuid, aio_pika
 async def main(url, queue, rate, n, size, period):
+    if size:
+        messages = [(b"x" * size, None, None)]
+    else:  # simulator events as the relay publishes them (run from the project's root)
+        from benchmarks.consumer import Message
+        from onec_outbox.simulator import ScenarioConfig, generate
+        messages = [(m.body, m.headers, m.type) for m in map(Message, generate(ScenarioConfig(seed=1, days=3)).events)]
     connection = await aio_pika.connect(url)
     channel = await connection.channel()
     due = time.perf_counter()
     each = max(round(rate * period), 1)  # a period's messages published together (period 0: one at a time)
     for i in range(n):
-        await channel.default_exchange.publish(aio_pika.Message(b"x" * size, message_id=str(i)), routing_key=queue)
+        body, headers, kind = messages[i % len(messages)]
+        await channel.default_exchange.publish(aio_pika.Message(body, headers=headers, message_id=str(uuid.uuid4()),
+                                                                type=kind), routing_key=queue)
         if (i + 1) % each:
             continue
         due += each / rate
@@ -98,29 +106,6 @@ async def main():
     print(server.sockets[0].getsockname()[1], flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 asyncio.run(main())
-"""
-
-
-FRAMEWORK_PUBLISHER = """
-import asyncio, sys, time, uuid, aio_pika
-from benchmarks.consumer import Message
-from onec_outbox.simulator import ScenarioConfig, generate
-async def main(url, queue, rate, n, period):
-    events = [Message(e) for e in generate(ScenarioConfig(seed=1, days=3)).events]
-    connection = await aio_pika.connect(url)
-    channel = await connection.channel()
-    due, each = time.perf_counter(), max(round(rate * period), 1)
-    for i in range(n):
-        m = events[i % len(events)]
-        await channel.default_exchange.publish(aio_pika.Message(
-            m.body, headers=m.headers, message_id=str(uuid.uuid4()), type=m.type), routing_key=queue)
-        if (i + 1) % each:
-            continue
-        due += each / rate
-        if due > time.perf_counter():
-            await asyncio.sleep(due - time.perf_counter())
-    await connection.close()
-asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])))
 """
 
 
@@ -229,7 +214,7 @@ async def framework(amqp_url: str, dsn: str, rate: float, seconds: float) -> tup
         while consumer._publish_channel is None:  # its queue is declared
             await asyncio.sleep(0.05)
         publisher = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", FRAMEWORK_PUBLISHER, amqp_url, target.queue, str(rate), str(n), str(BURST))
+            sys.executable, "-c", PUBLISHER, amqp_url, target.queue, str(rate), str(n), "0", str(BURST))
         await publisher.wait()
         return await asyncio.wait_for(done, 60), recorded
     finally:
