@@ -92,7 +92,6 @@ def now() -> datetime:
 # --- POST /v1/heartbeat (the route in bridge/ingest/app.py checks token, content type and size first) -----
 
 MAX_BODY_BYTES = 16 * 1024  # a heartbeat is a few hundred bytes
-BOM = b"\xef\xbb\xbf"
 
 
 async def accept(body: bytes, pool: asyncpg.Pool) -> tuple[int, dict]:
@@ -100,25 +99,22 @@ async def accept(body: bytes, pool: asyncpg.Pool) -> tuple[int, dict]:
     ``503`` (retry) when PostgreSQL is away.  1C never fails its run on this answer; it only logs it."""
     if not body.strip():
         return 400, {"error": "invalid_json", "message": "the body is empty: send one heartbeat object"}
-    if body.startswith(BOM):  # (the events' words: bridge.ingest.decoding)
-        return 400, {"error": "invalid_json", "message": "the body starts with a byte order mark (BOM); send "
-                     "UTF-8 without it (1С: ИспользованиеByteOrderMark.НеИспользовать)"}
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # (ValueError: an integer over 4,300 digits)
         return 400, {"error": "invalid_json", "message": f"the body is not UTF-8 JSON: {exc}"}
     if not isinstance(data, dict):
         return 400, {"error": "invalid_body", "message": "the body must be one heartbeat object"}
+    # NUL or half a surrogate pair in a field it keeps (PostgreSQL could not store it): named at the field,
+    # with every other field's error; unknown fields are ignored, whatever they hold
+    errors = unstorable({k: v for k, v in data.items() if k in Heartbeat.model_fields})
     try:
-        # NUL or half a surrogate pair in a field it keeps, or in any key: named at its field (PostgreSQL
-        # could not store it); an unknown field's value is ignored, as the heartbeat ignores the field
-        known = {k: (v if k in Heartbeat.model_fields else None) for k, v in data.items()}
-        if problems := unstorable(known):
-            raise ContractViolation(problems)
         beat = parse_heartbeat(data)
     except ContractViolation as exc:
-        fields = ", ".join(e["path"] for e in exc.errors)
-        return 400, {"error": "invalid_heartbeat", "message": f"bad fields: {fields}", "errors": exc.errors}
+        errors += [e for e in exc.errors if e["path"] not in {p["path"] for p in errors}]
+    if errors:
+        fields = ", ".join(e["path"] for e in errors)
+        return 400, {"error": "invalid_heartbeat", "message": f"bad fields: {fields}", "errors": errors}
     try:
         with edges.postgres("heartbeat", every_error=True):  # read-only, a timeout…: retried, as when away
             received_at = await receive(pool, beat)

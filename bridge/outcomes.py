@@ -83,8 +83,9 @@ class OutcomeRecorder(NullRecorder):
         if row is None:
             return
         self._pending.append(row)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write_noted())
+        loop = asyncio.get_running_loop()
+        if self._writer is None or self._writer.done() or self._writer.get_loop() is not loop:  # (a loop gone)
+            self._writer = loop.create_task(self._write_noted())
 
     async def _write_noted(self) -> None:
         while self._pending:
@@ -108,7 +109,7 @@ class OutcomeRecorder(NullRecorder):
     async def flush(self) -> None:
         """Write at once what :meth:`note` left (a stopping consumer: nothing noted is dropped)."""
         writer, self._writer = self._writer, None
-        if writer is not None and not writer.done():
+        if writer is not None and not writer.done() and writer.get_loop() is asyncio.get_running_loop():
             if not self._writing.locked():  # waiting out its linger: cancelled (a write under way ends first)
                 writer.cancel()
             await asyncio.gather(writer, return_exceptions=True)

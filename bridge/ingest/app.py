@@ -35,7 +35,7 @@ from ..openapi_docs import install as install_docs
 from ..ops_http import run_checks
 from ..outbox import Outbox
 from .config import IngestConfig
-from .decoding import decode_events
+from .decoding import decode_events, refuse_bom
 from .request import RequestRejected, check_content_type, check_sources, check_token, drain, read_body
 from .responses import ErrorBody, Results
 from .store import Result, Valid, store_valid, validate
@@ -221,6 +221,7 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
             token = check_token(request, config.tokens)
             check_content_type(request)
             body = await read_body(request, heartbeat.MAX_BODY_BYTES, config.body_timeout)
+            refuse_bom(body)
             if config.sources.get(token) is not None:
                 check_sources([_json_or_none(body)], config.sources[token])
         except RequestRejected as exc:

@@ -126,6 +126,14 @@ def widest_array(body: bytes, max_items: int, budget: int) -> tuple[str, int]:
     return widest
 
 
+def refuse_bom(body: bytes) -> None:
+    """A body written with a byte order mark (1C's default for a file, not for HTTP) is refused saying how
+    to stop it (events and the heartbeat alike)."""
+    if body.startswith(BOM):
+        raise RequestRejected(400, "invalid_json", "the body starts with a byte order mark (BOM); send UTF-8 "
+                              "without it (1С: ИспользованиеByteOrderMark.НеИспользовать)")
+
+
 def decode(body: bytes, config: IngestConfig, max_items: int) -> tuple[list[Any], bool]:
     """The events of a body (one object becomes a list of one) and whether any carries a non-integer
     number; anything else is refused with a :class:`RequestRejected` that names the problem."""
@@ -137,9 +145,7 @@ def decode_events(body: bytes, config: IngestConfig, max_items: int) -> tuple[li
     """Like :func:`decode`, plus each event's JSON text exactly as sent (``None`` if the body could not be
     cut into events, which only a body the fast path does not expect can cause): what the outbox stores,
     so an event is never encoded again."""
-    if body.startswith(BOM):
-        raise RequestRejected(400, "invalid_json", "the body starts with a byte order mark (BOM); send UTF-8 "
-                              "without it (1С: ИспользованиеByteOrderMark.НеИспользовать)")
+    refuse_bom(body)
     if not body.strip():
         raise RequestRejected(400, "invalid_json", "the body is empty: send one event object or a JSON array "
                               "of events")

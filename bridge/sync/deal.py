@@ -59,10 +59,14 @@ SWEEP_MAX_PAUSE = 1800.0  # longest pause before an order that keeps failing is 
 REDO_RETRY = (0.5, 16.0)  # a redo that failed (its company not in Bitrix24 yet) is tried again after 0.5 s,
 # doubling to every 16 s (the documents that handed it over were acked: nothing else brings them back) ...
 REDO_FOR = SWEEP_AFTER + SWEEP_EVERY  # ... until the sweep is sure to have found its rows
-# a redo or a swept order that failed because Bitrix24 or PostgreSQL is down is no fault of the order: it is
-# tried again like a paused consumer's probe (bridge.pause), one order per round, every 0.5 s growing to 3 s,
-# for as long as the outage lasts, so its deal catches up within seconds of the return, not a minute later
+# a redo or a swept order that failed because Bitrix24 or PostgreSQL is down (nothing got through since its
+# last try) is no fault of the order: it is tried again like a paused consumer's probe (bridge.pause), one
+# order per round and a different one each round, every 0.5 s growing to 3 s, for as long as the outage
+# lasts (up to OUTAGE_FOR; then the sweep probes for it, once a round), so its deal catches up within seconds
+# of the return, not a minute later.  One that fails so while other pushes get through fails on its own (a
+# request of its own the portal answers 5xx): the usual pauses
 OUTAGE_RETRY = (0.5, 3.0)
+OUTAGE_FOR = 15 * 60.0  # as long as a consumer holds a message through an outage (bridge.consumer)
 
 
 def order_key(source: str, order_id: str) -> str:
@@ -82,8 +86,10 @@ class DealHandler:
         self._mapping = mapping
         self._responsibles = Responsibles(b24, mapping)
         self.wait_budget = mapping.deals.dependency_wait_hours * 3600
-        self._sweep_backoff: dict[str, tuple[float, float]] = {}  # order key → (not before, pause)
-        self._redo_due: dict[str, tuple[float, float, float]] = {}  # order key → (when, pause, first failed)
+        self._sweep_backoff: dict[str, tuple[float, float, float]] = {}  # order key → (not before, pause, tried)
+        # order key → (when, pause, first failed, last tried: None if not since it was put off)
+        self._redo_due: dict[str, tuple[float, float, float, float | None]] = {}
+        self._last_through = float("-inf")  # (clock) when a push last changed a deal: Bitrix24 answered
         self._clock = time.monotonic  # the redo's and the sweep's (tests move it)
 
     async def handle(self, event: DocumentEvent) -> Outcome:
@@ -142,51 +148,76 @@ class DealHandler:
 
     async def redo(self, keys: set[str]) -> None:
         """Recompute the orders other documents handed over to a push of this process while it ran (their
-        lease ``keys``), and those handed over to these recomputes in turn.  One that fails keeps its
-        ``order_resync`` rows: the sweep (or the retry of the event that failed on it) recomputes it."""
-        pending = set(keys)
+        lease ``keys``), and those handed over to these recomputes in turn, the one tried longest ago first.
+        One that fails keeps its ``order_resync`` rows: the sweep (or the retry of the event that failed on
+        it) recomputes it."""
+        pending = sorted(set(keys), key=self._last_tried)
         while pending:
-            key = pending.pop()
+            key = pending.pop(0)
             source, _, order_id = key.rpartition("/order/")
             try:
                 _, more = await self._recompute(key, source, order_id)
             except Exception as exc:  # noqa: BLE001 - tried again shortly, then by the sweep
+                down = self._down(key, exc)
                 retry_in = self._redo_later(key, exc)
                 log.log(logging.INFO if isinstance(exc, DependencyMissing) else logging.WARNING,
                         "could not recompute a deal handed over; tried again later", extra={
                             "action": "deal.redo_failed", "order_id": order_id, "retry_in": retry_in,
                             "error": f"{type(exc).__name__}: {exc}"})
-                if isinstance(exc, ServiceUnavailable):  # the others would fail alike: they wait with it
+                if down and retry_in is not None:  # the others would fail alike: they wait with it, untried
                     for other in pending:
-                        self._redo_later(other, exc)
+                        self._put_off(other, retry_in)
                     return
                 continue
             self._redo_due.pop(key, None)
-            pending |= more
+            pending += [k for k in more if k not in pending]
+
+    def _last_tried(self, key: str) -> float:
+        entry = self._redo_due.get(key)
+        return float("-inf") if entry is None or entry[3] is None else entry[3]
+
+    def _down(self, key: str, exc: BaseException, tried: float | None = None) -> bool:
+        """Whether ``exc`` says Bitrix24 or PostgreSQL is down rather than the order failing on its own: a
+        ServiceUnavailable, and no push has got through since the order was last tried (``tried``; default:
+        the redo's last try; never tried: taken as down)."""
+        if tried is None:
+            entry = self._redo_due.get(key)
+            tried = None if entry is None else entry[3]
+        return isinstance(exc, ServiceUnavailable) and (tried is None or self._last_through <= tried)
 
     def _redo_later(self, key: str, exc: BaseException | None = None) -> float | None:
-        """When the failed redo of ``key`` is tried again (seconds), None: left to the sweep.  A failure of
-        Bitrix24 or PostgreSQL themselves (``exc`` a ServiceUnavailable) is tried again every few seconds
-        however long it lasts: the time towards the sweep counts only the order's own failures."""
+        """When the failed redo of ``key`` is tried again (seconds), None: left to the sweep.  An outage
+        (:meth:`_down`) is tried again every few seconds for ``OUTAGE_FOR``, the order's own failures for
+        ``REDO_FOR`` (both counted from its first failure)."""
         now = self._clock()
-        _, pause, first = self._redo_due.get(key, (0.0, 0.0, now))
-        if isinstance(exc, ServiceUnavailable):
+        _, pause, first, _ = self._redo_due.get(key, (0.0, 0.0, now, None))
+        if exc is not None and self._down(key, exc):
+            if now - first > OUTAGE_FOR:  # the sweep probes for it now, once a round
+                self._redo_due.pop(key, None)
+                self._sweep_backoff[key] = (now + SWEEP_AFTER, SWEEP_AFTER, now)
+                return None
             pause = min(max(pause * 2, OUTAGE_RETRY[0]), OUTAGE_RETRY[1])
-            self._redo_due[key] = (now + pause, pause, now)
+            self._redo_due[key] = (now + pause, pause, first, now)
             self._sweep_backoff.pop(key, None)
             return pause
-        if now - first > REDO_FOR:  # the sweep's turn: at once, not after a pause it may have begun
-            self._redo_due.pop(key, None)
-            self._sweep_backoff.pop(key, None)
+        if now - first > REDO_FOR:  # the sweep's turn: at once, not after a pause it may have begun (it
+            self._redo_due.pop(key, None)  # tells the order's own failure from an outage as the redo does)
+            self._sweep_backoff[key] = (now, 0.0, now)
             return None
         pause = min(max(pause * 2, REDO_RETRY[0]), REDO_RETRY[1])
-        self._redo_due[key] = (now + pause, pause, first)
+        self._redo_due[key] = (now + pause, pause, first, now)
         return pause
+
+    def _put_off(self, key: str, delay: float) -> None:
+        """``key`` waits ``delay`` seconds untried (another order probes an outage for it)."""
+        now = self._clock()
+        _, pause, first, tried = self._redo_due.get(key, (0.0, 0.0, now, None))
+        self._redo_due[key] = (now + delay, pause, first, tried)
 
     async def redo_due(self) -> None:
         """Try again the redos whose pause is over (:meth:`background` calls this twice a second)."""
         now = self._clock()
-        due = {key for key, (when, _, _) in self._redo_due.items() if when <= now}
+        due = {key for key, (when, _, _, _) in self._redo_due.items() if when <= now}
         if due:
             await self.redo(due)
 
@@ -208,29 +239,40 @@ class DealHandler:
         now = self._clock()
         settled = 0
         # (an order the redo tries again is not swept meanwhile: its pauses are the redo's)
-        resting = [k for k, (not_before, _) in self._sweep_backoff.items() if now < not_before] + list(self._redo_due)
+        # (a rest ends early once a push got through after the order's last try: the portal is back)
+        resting = [k for k, (not_before, _, tried) in self._sweep_backoff.items()
+                   if now < not_before and self._last_through <= tried] + list(self._redo_due)
         rows = await self._pool.fetch(Q.projection_resync_overdue, older_than, limit, resting)
         for n, row in enumerate(rows):
             key = order_key(row["source"], row["order_id"])
-            _, pause = self._sweep_backoff.get(key, (0.0, 0.0))
+            _, pause, tried = self._sweep_backoff.get(key, (0.0, 0.0, None))
             try:
                 taken, more = await self._recompute(key, row["source"], row["order_id"])
-            except ServiceUnavailable as exc:  # no fault of the order: the redo tries it again within seconds
-                for left in rows[n:]:  # with the rest of this round, which would fail alike
-                    retry_in = self._redo_later(order_key(left["source"], left["order_id"]), exc)
+            except ServiceUnavailable as exc:
+                if not self._down(key, exc, tried):  # others got through since its last try: its own failure
+                    self._sweep_failed(key, row["order_id"], pause, exc)
+                    continue
+                if pause:  # an outage longer than the redo's OUTAGE_FOR: this sweep's one probe, every minute
+                    self._sweep_backoff[key] = (now + SWEEP_AFTER, SWEEP_AFTER, now)
+                    metrics.RESYNC_SWEPT.labels("failed").inc()
+                    log.warning("could not recompute a deal whose facts waited: a service is still down", extra={
+                        "action": "deal.sweep_failed", "order_id": row["order_id"], "retry_in": SWEEP_AFTER,
+                        "error": f"{type(exc).__name__}: {exc}"})
+                    break
+                # the redo tries it again within seconds, with the rest of this round, which would fail alike
+                # and wait untried; it tells an outage from the order's own failure on its next try
+                self._sweep_backoff.pop(key, None)
+                retry_in = self._redo_later(key, exc)
+                for left in rows[n + 1:]:
+                    self._put_off(order_key(left["source"], left["order_id"]), retry_in or OUTAGE_RETRY[0])
                 metrics.RESYNC_SWEPT.labels("failed").inc()
-                log.warning("could not recompute a deal whose facts waited: a service is down; tried again "
-                            "shortly", extra={"action": "deal.sweep_failed", "order_id": row["order_id"],
-                                              "retry_in": retry_in, "orders": len(rows) - n,
-                                              "error": f"{type(exc).__name__}: {exc}"})
+                log.warning("could not recompute a deal whose facts waited: a service is down; its orders are "
+                            "tried again shortly", extra={"action": "deal.sweep_failed", "order_id": row["order_id"],
+                                                          "retry_in": retry_in, "orders": len(rows) - n,
+                                                          "error": f"{type(exc).__name__}: {exc}"})
                 break
             except Exception as exc:  # noqa: BLE001 - tried again later
-                pause = min(max(pause * 2, SWEEP_AFTER), SWEEP_MAX_PAUSE)
-                self._sweep_backoff[key] = (now + pause, pause)
-                metrics.RESYNC_SWEPT.labels("failed").inc()
-                log.info("could not recompute a deal whose facts waited; tried again later", extra={
-                    "action": "deal.sweep_failed", "order_id": row["order_id"], "retry_in": pause,
-                    "error": f"{type(exc).__name__}: {exc}"})
+                self._sweep_failed(key, row["order_id"], pause, exc)
                 continue
             self._sweep_backoff.pop(key, None)
             await self.redo(more)
@@ -240,6 +282,15 @@ class DealHandler:
             else:  # a push holds it now: recomputed when that push ends
                 metrics.RESYNC_SWEPT.labels("handed_over").inc()
         return settled
+
+    def _sweep_failed(self, key: str, order_id: str, pause: float, exc: BaseException) -> None:
+        now = self._clock()
+        pause = min(max(pause * 2, SWEEP_AFTER), SWEEP_MAX_PAUSE)
+        self._sweep_backoff[key] = (now + pause, pause, now)
+        metrics.RESYNC_SWEPT.labels("failed").inc()
+        log.info("could not recompute a deal whose facts waited; tried again later", extra={
+            "action": "deal.sweep_failed", "order_id": order_id, "retry_in": pause,
+            "error": f"{type(exc).__name__}: {exc}"})
 
     async def background(self, stop: asyncio.Event) -> None:
         """Failed redos tried again (every 0.5 s) and the sweep (every ``SWEEP_EVERY`` seconds) while the
@@ -291,6 +342,7 @@ class DealHandler:
         deal_id = await apply.run(link, pushed)
         await uow.save_link(ONEC_ORDER, order_id, "deal", deal_id, pushed_state=desired)
         uow.recomputed(order_id, resync)  # kept if the push fails
+        self._last_through = self._clock()  # Bitrix24 answered (see _down)
         return True
 
     def _category(self, state: domain.DealState, pushed: dict[str, Any] | None) -> int:

@@ -302,11 +302,11 @@ async def test_a_failing_redo_is_tried_again_until_the_sweep_takes_over(db_pool,
     with pytest.raises(DependencyMissing):
         await deal_handler.handle(parse_event(other.order()))
     await deal_handler.redo({key})
-    deal_handler._sweep_backoff[key] = (clock[0] + 3600, 1800)  # the sweep had failed on it meanwhile
+    deal_handler._sweep_backoff[key] = (clock[0] + 3600, 1800, clock[0])  # the sweep had failed on it meanwhile
     await run_for(deal_module.REDO_FOR - 17)
     assert key in deal_handler._redo_due
     await run_for(34)
-    assert key not in deal_handler._redo_due and key not in deal_handler._sweep_backoff  # the sweep's at once
+    assert key not in deal_handler._redo_due and deal_handler._sweep_backoff[key][0] <= clock[0]  # the sweep's at once
 
 
 async def _company_made(db_pool, portal, counterparty_id: str) -> None:
@@ -497,13 +497,11 @@ async def test_a_redo_on_a_database_that_cannot_write_is_tried_again_like_an_out
         with pytest.raises(ServiceUnavailable):
             await handler.handle(parse_event(lc.order()))
         portal.sandbox.faults.clear()
-        name = db_url.rsplit("/", 1)[1].split("?")[0]
-        await db_pool.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
-        read_only = await db.create_pool(db_url, max_size=2)
+        read_only = await asyncpg.create_pool(db_url, min_size=1, max_size=2, init=db._init_connection,
+                                              server_settings={"default_transaction_read_only": "on"})
         try:
             handler._pool = read_only
             await handler.redo({key})
-            assert handler._redo_due[key][1] == deal_module.OUTAGE_RETRY[0]
             await run_for(deal_module.REDO_FOR + 10)
             assert key in handler._redo_due  # not the order's fault: still the redo's, not the sweep's
         finally:
@@ -512,3 +510,46 @@ async def test_a_redo_on_a_database_that_cannot_write_is_tried_again_like_an_out
         await run_for(deal_module.OUTAGE_RETRY[1] + 0.5)
         assert deal_of(portal.sandbox, lc.order_id)["COMPANY_ID"] == str(company)
         assert await _waiting(db_pool) == 0
+
+
+async def test_one_order_the_portal_keeps_refusing_does_not_hold_up_the_others(db_pool, portal):
+    """A 5xx for one order's own request does not hold up the others: the probe goes to a different order each
+    round, so the other handed-over orders are pushed at once (the failing one was the probe of every round
+    and they waited behind it for ever); the failing one is probed at most every 3 s, and after
+    ``OUTAGE_FOR`` left to the sweep, once a minute (it was every 3 s for ever)."""
+    from bridge.errors import B24ServerError, ServiceUnavailable
+    from bridge.sync import deal as deal_module
+
+    async with _handler_on_a_fake_clock(db_pool, portal) as (handler, run_for, tries):
+        cp, product, company = await seed_links(db_pool, portal.sandbox)
+        orders = [Lifecycle(cp, product) for _ in range(3)]
+        portal.sandbox.faults.outage(mode="502")
+        for lc in orders:
+            with pytest.raises(ServiceUnavailable):
+                await handler.handle(parse_event(lc.order()))
+        portal.sandbox.faults.clear()
+        bad, sync = orders[0], handler._sync_order
+
+        async def refusing(uow, source, order_id):
+            if order_id == bad.order_id:
+                raise B24ServerError("crm.deal.add", "INTERNAL_SERVER_ERROR", "the portal fails on this deal", 500)
+            return await sync(uow, source, order_id)
+
+        handler._sync_order = refusing
+        for _ in range(3):  # whichever order probes first, the others are pushed within a round or two
+            await handler.redo({order_key(lc.source, lc.order_id) for lc in orders})
+        await run_for(1.0)
+        for lc in orders[1:]:
+            assert deal_of(portal.sandbox, lc.order_id)["COMPANY_ID"] == str(company)
+        tries[0] = 0
+        await run_for(60)  # nothing else gets through: it may be an outage, so one probe every 3 s at most
+        assert tries[0] <= 60 / deal_module.OUTAGE_RETRY[1] + 2, tries[0]
+        await run_for(deal_module.OUTAGE_FOR)
+        assert order_key(bad.source, bad.order_id) not in handler._redo_due  # then the sweep's, once a minute
+        assert handler._sweep_backoff[order_key(bad.source, bad.order_id)][1] == deal_module.SWEEP_AFTER
+        other = Lifecycle(cp, product)
+        assert await handler.handle(parse_event(other.order())) is Outcome.APPLIED  # a push gets through
+        before = tries[0]
+        await handler.sweep(older_than=0)  # its minute's rest ends early: the portal answers again
+        assert tries[0] == before + 1
+        assert handler._sweep_backoff[order_key(bad.source, bad.order_id)][1] == 2 * deal_module.SWEEP_AFTER

@@ -254,3 +254,25 @@ async def test_noted_outcomes_are_written_together_a_moment_later_and_a_flush_wr
     recorder.note({"consumer": "deal", "event_id": ids[5]}, Outcome.STALE)
     await recorder.flush()
     assert await stored() == 6
+
+
+async def test_a_stopping_consumer_writes_the_outcomes_it_noted(db_pool, amqp_url):
+    """The outcome of an acked event waits a moment in memory to share a statement: a consumer stopped in
+    that moment writes it before it returns, so a restart never leaves the trace without it."""
+    event_id, _ = await publish(amqp_url)
+    stop = asyncio.Event()
+    consumer = Consumer(ScriptedHandler([Outcome.APPLIED]), connector(amqp_url), ConsumerConfig(prefetch=4),
+                        recorder=outcomes.OutcomeRecorder(db_pool, linger=60))  # (no window closes by itself)
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        async def handled() -> bool:
+            return consumer.handled >= 1
+
+        assert await wait_for(handled, timeout=30)
+        before = await trace(db_pool, event_id)
+        assert not before.events or not before.events[0]["outcomes"]  # noted, not written yet
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    found = await trace(db_pool, event_id)
+    assert [o["outcome"] for o in found.events[0]["outcomes"]] == ["applied"]
