@@ -32,7 +32,7 @@ from onec_outbox.contract.events import MAX_DEPTH, MAX_ITEMS, MAX_STRING
 from .. import heartbeat, metrics
 from ..errors import ConfigError, InfrastructureError
 from ..openapi_docs import install as install_docs
-from ..ops_http import run_checks
+from ..ops_http import routes as ops_routes
 from ..outbox import Outbox
 from .config import IngestConfig
 from .decoding import decode_events, refuse_bom
@@ -240,20 +240,8 @@ def create_app(config: IngestConfig, *, pool: asyncpg.Pool | None = None,
                                                     "error": answer.get("error")})
         return Answer(answer, status_code=status, headers={"Retry-After": "5"} if status == 503 else None)
 
-    # (GET and HEAD, as the relay's and consumers' probes answer: some uptime checkers send HEAD)
-    @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
-    async def healthz() -> dict:
-        return {"status": "ok"}
-
-    @app.api_route("/readyz", methods=["GET", "HEAD"], include_in_schema=False)
-    async def readyz() -> Response:
-        ok, results = await run_checks(checks)
-        return JSONResponse({"status": "ok" if ok else "failing", "checks": results}, status_code=200 if ok else 503)
-
-    @app.api_route("/metrics", methods=["GET", "HEAD"], include_in_schema=False)
-    async def prometheus() -> Response:
-        body, content_type = metrics.exposition(registry)
-        return Response(body, media_type=content_type)
+    # /healthz, /readyz and /metrics as the relay and the consumers serve them (GET and HEAD)
+    app.router.routes.extend(ops_routes(checks, registry))
 
     @app.exception_handler(HTTPException)
     async def routing_error(request: Request, exc: HTTPException) -> Response:
