@@ -270,43 +270,36 @@ async def test_a_redo_waiting_for_its_company_is_tried_again_within_seconds(db_p
     assert await _waiting(db_pool) == 0
 
 
-async def test_a_failing_redo_is_tried_again_until_the_sweep_takes_over(db_pool, portal, deal_handler):
+async def test_a_failing_redo_is_tried_again_until_the_sweep_takes_over(db_pool, portal):
     """A company that takes longer than the doubling pauses (0.5 s … 16 s, 31.5 s in all) still gets its
     handed-over orders pushed by the redo: it keeps trying every 16 s until the sweep is sure to have found the
     rows (``REDO_FOR``), never leaving a gap between the two; then the sweep's turn comes at once."""
     from bridge.sync import deal as deal_module
 
-    clock = [1000.0]
-    deal_handler._clock = lambda: clock[0]
+    async with _handler_on_a_fake_clock(db_pool, portal) as (handler, run_for, _):
+        _, product, company = await seed_links(db_pool, portal.sandbox)
+        lc = Lifecycle(str(uuid.uuid4()), product)
+        with pytest.raises(DependencyMissing):
+            await handler.handle(parse_event(lc.order()))
+        await handler.redo({order_key(lc.source, lc.order_id)})
+        await run_for(40.0)  # past the doubling's 31.5 s, still inside REDO_FOR
+        async with unit_of_work(db_pool, "counterparty", lc.source, "seed") as uow:
+            await uow.save_link("counterparty", lc.counterparty_id, "company", company, version=1,
+                                pushed_state={"main": {"fields": {"TITLE": "ООО Ромашка"}}})
+        await run_for(16.5)
+        assert deal_of(portal.sandbox, lc.order_id)["COMPANY_ID"] == str(company)
 
-    async def run_for(seconds: float) -> None:  # as background() does: redo_due every half second
-        end = clock[0] + seconds
-        while clock[0] < end:
-            clock[0] += 0.5
-            await deal_handler.redo_due()
-
-    _, product, company = await seed_links(db_pool, portal.sandbox)
-    lc = Lifecycle(str(uuid.uuid4()), product)
-    with pytest.raises(DependencyMissing):
-        await deal_handler.handle(parse_event(lc.order()))
-    await deal_handler.redo({order_key(lc.source, lc.order_id)})
-    await run_for(40.0)  # past the doubling's 31.5 s, still inside REDO_FOR
-    async with unit_of_work(db_pool, "counterparty", lc.source, "seed") as uow:
-        await uow.save_link("counterparty", lc.counterparty_id, "company", company, version=1,
-                            pushed_state={"main": {"fields": {"TITLE": "ООО Ромашка"}}})
-    await run_for(16.5)
-    assert deal_of(portal.sandbox, lc.order_id)["COMPANY_ID"] == str(company)
-
-    other = Lifecycle(str(uuid.uuid4()), product)  # a company that never comes: left to the sweep after REDO_FOR
-    key = order_key(other.source, other.order_id)
-    with pytest.raises(DependencyMissing):
-        await deal_handler.handle(parse_event(other.order()))
-    await deal_handler.redo({key})
-    deal_handler._sweep_backoff[key] = (clock[0] + 3600, 1800, clock[0])  # the sweep had failed on it meanwhile
-    await run_for(deal_module.REDO_FOR - 17)
-    assert key in deal_handler._redo_due
-    await run_for(34)
-    assert key not in deal_handler._redo_due and deal_handler._sweep_backoff[key][0] <= clock[0]  # the sweep's at once
+        other = Lifecycle(str(uuid.uuid4()), product)  # a company that never comes: left to the sweep after REDO_FOR
+        key = order_key(other.source, other.order_id)
+        with pytest.raises(DependencyMissing):
+            await handler.handle(parse_event(other.order()))
+        await handler.redo({key})
+        now = handler._clock()
+        handler._sweep_backoff[key] = (now + 3600, 1800, now)  # the sweep had failed on it meanwhile
+        await run_for(deal_module.REDO_FOR - 17)
+        assert key in handler._redo_due
+        await run_for(34)
+        assert key not in handler._redo_due and handler._sweep_backoff[key][0] <= handler._clock()  # the sweep's
 
 
 async def _company_made(db_pool, portal, counterparty_id: str) -> None:
