@@ -421,21 +421,30 @@ async def _handler_on_a_fake_clock(db_pool, portal):
         await client.aclose()
 
 
+async def _orders_stuck_in_an_outage(db_pool, portal, handler, n: int = 3) -> tuple[int, list[Lifecycle]]:
+    """``n`` new orders of a company in Bitrix24 whose pushes failed while the portal answered 502: their facts
+    wait in ``order_resync``.  The outage goes on (``portal.sandbox.faults.clear()`` ends it).  Returns the
+    company's id and the orders."""
+    from bridge.errors import ServiceUnavailable
+
+    cp, product, company = await seed_links(db_pool, portal.sandbox)
+    orders = [Lifecycle(cp, product) for _ in range(n)]
+    portal.sandbox.faults.outage(mode="502")
+    for lc in orders:
+        with pytest.raises(ServiceUnavailable):
+            await handler.handle(parse_event(lc.order()))
+    return company, orders
+
+
 async def test_a_redo_that_fails_while_the_portal_is_down_catches_up_within_seconds_of_its_return(db_pool, portal):
     """The documents that handed their orders over were acked, and the portal then went down for longer than
     the redo's own patience (``REDO_FOR``).  An outage is no fault of the orders: their redo keeps trying, one
     order per round and at most every 3 s, and every deal is right within seconds of the portal's return —
     not left to the sweep, whose pauses after a failure begin at a minute (it was up to 90 s stale)."""
-    from bridge.errors import ServiceUnavailable
     from bridge.sync import deal as deal_module
 
     async with _handler_on_a_fake_clock(db_pool, portal) as (handler, run_for, tries):
-        cp, product, company = await seed_links(db_pool, portal.sandbox)
-        orders = [Lifecycle(cp, product) for _ in range(3)]
-        portal.sandbox.faults.outage(mode="502")
-        for lc in orders:  # their facts are stored; the pushes fail
-            with pytest.raises(ServiceUnavailable):
-                await handler.handle(parse_event(lc.order()))
+        company, orders = await _orders_stuck_in_an_outage(db_pool, portal, handler)
         await handler.redo({order_key(lc.source, lc.order_id) for lc in orders})
         tries[0] = 0
         await run_for(deal_module.REDO_FOR + 60)
@@ -457,12 +466,7 @@ async def test_an_order_the_sweep_finds_while_the_portal_is_down_is_pushed_withi
     from bridge.sync import deal as deal_module
 
     async with _handler_on_a_fake_clock(db_pool, portal) as (handler, run_for, tries):
-        cp, product, company = await seed_links(db_pool, portal.sandbox)
-        orders = [Lifecycle(cp, product) for _ in range(3)]
-        portal.sandbox.faults.outage(mode="502")
-        for lc in orders:
-            with contextlib.suppress(Exception):
-                await handler.handle(parse_event(lc.order()))
+        company, orders = await _orders_stuck_in_an_outage(db_pool, portal, handler)
         await db_pool.execute("UPDATE order_resync SET written_at = now() - interval '1 hour'")
         tries[0] = 0
         assert await handler.sweep() == 0
@@ -479,16 +483,11 @@ async def test_a_redo_on_a_database_that_cannot_write_is_tried_again_like_an_out
     """PostgreSQL up but read-only (a failover under way, a DSN that reached a standby) is an outage as well:
     the handed-over order is tried again every few seconds for as long as it lasts, and pushed once the
     primary is back."""
-    from bridge.errors import ServiceUnavailable
     from bridge.sync import deal as deal_module
 
     async with _handler_on_a_fake_clock(db_pool, portal) as (handler, run_for, _):
-        cp, product, company = await seed_links(db_pool, portal.sandbox)
-        lc = Lifecycle(cp, product)
+        company, (lc,) = await _orders_stuck_in_an_outage(db_pool, portal, handler, 1)
         key = order_key(lc.source, lc.order_id)
-        portal.sandbox.faults.outage(mode="502")
-        with pytest.raises(ServiceUnavailable):
-            await handler.handle(parse_event(lc.order()))
         portal.sandbox.faults.clear()
         read_only = await asyncpg.create_pool(db_url, min_size=1, max_size=2, init=db._init_connection,
                                               server_settings={"default_transaction_read_only": "on"})
@@ -510,16 +509,11 @@ async def test_one_order_the_portal_keeps_refusing_does_not_hold_up_the_others(d
     round, so the other handed-over orders are pushed at once (the failing one was the probe of every round
     and they waited behind it for ever); the failing one is probed at most every 3 s, and after
     ``OUTAGE_FOR`` left to the sweep, once a minute (it was every 3 s for ever)."""
-    from bridge.errors import B24ServerError, ServiceUnavailable
+    from bridge.errors import B24ServerError
     from bridge.sync import deal as deal_module
 
     async with _handler_on_a_fake_clock(db_pool, portal) as (handler, run_for, tries):
-        cp, product, company = await seed_links(db_pool, portal.sandbox)
-        orders = [Lifecycle(cp, product) for _ in range(3)]
-        portal.sandbox.faults.outage(mode="502")
-        for lc in orders:
-            with pytest.raises(ServiceUnavailable):
-                await handler.handle(parse_event(lc.order()))
+        company, orders = await _orders_stuck_in_an_outage(db_pool, portal, handler)
         portal.sandbox.faults.clear()
         bad, sync = orders[0], handler._sync_order
 
@@ -540,7 +534,7 @@ async def test_one_order_the_portal_keeps_refusing_does_not_hold_up_the_others(d
         await run_for(deal_module.OUTAGE_FOR)
         assert order_key(bad.source, bad.order_id) not in handler._redo_due  # then the sweep's, once a minute
         assert handler._sweep_backoff[order_key(bad.source, bad.order_id)][1] == deal_module.SWEEP_AFTER
-        other = Lifecycle(cp, product)
+        other = Lifecycle(bad.counterparty_id, bad.product_id)
         assert await handler.handle(parse_event(other.order())) is Outcome.APPLIED  # a push gets through
         before = tries[0]
         await handler.sweep(older_than=0)  # its minute's rest ends early: the portal answers again
