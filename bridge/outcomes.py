@@ -1,8 +1,8 @@
 """What each consumer did with each event, kept in PostgreSQL (``event_outcomes``) for ``b24bridge trace``.
 
 The consumer calls :meth:`OutcomeRecorder.record` once per decision it obeyed — a handler's
-:class:`~bridge.consumer.Outcome` or a :mod:`bridge.disposition` decision — with the Bitrix24 calls of that
-attempt (:mod:`bridge.b24.calls`).  Written outside the handler's transactions, the outcomes of events
+:class:`~bridge.consumer.Outcome` (:meth:`~OutcomeRecorder.note`, without waiting: the event is acked) or a
+:mod:`bridge.disposition` decision — with the Bitrix24 calls of that attempt (:mod:`bridge.b24.calls`).  Written outside the handler's transactions, the outcomes of events
 handled at the same time in one statement: the trace is a witness, so a failure to record is logged and
 consuming goes on.
 """
