@@ -176,7 +176,7 @@ class _Nothing:
 
     name = "floor"
     mapping_keys = ()
-    event_types = frozenset(f"{entity}.upserted" for entity in ENTITIES)
+    event_types = frozenset(topology.upserted(entity) for entity in ENTITIES)
 
     def __init__(self, target: topology.Target) -> None:
         self.target = target
@@ -235,8 +235,6 @@ def cold_parse(events: int = 60) -> dict[float, float]:
     from onec_outbox.simulator import ScenarioConfig, generate
 
     messages = [Message(e) for e in generate(ScenarioConfig(seed=1, days=3)).events][:events]
-    for m in messages:
-        m.redelivered = False  # type: ignore[attr-defined]
     types = _Nothing.event_types
     figures = {}
     for gap in (0.0, 0.001, 0.02):

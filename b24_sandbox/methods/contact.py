@@ -67,8 +67,8 @@ CONTACT = Entity(
 
 
 def _defaults(call: Call) -> dict[str, Any]:
-    return {"TYPE_ID": "CLIENT", "SOURCE_ID": first_status(call.store, "SOURCE"), "OPENED": "Y", "EXPORT": "Y", "HAS_PHONE": "N",
-            "HAS_EMAIL": "N", "HAS_IMOL": "N", "ASSIGNED_BY_ID": call.user_id}
+    return {"TYPE_ID": "CLIENT", "SOURCE_ID": first_status(call.store, "SOURCE"), "OPENED": "Y", "EXPORT": "Y",
+            "HAS_PHONE": "N", "HAS_EMAIL": "N", "HAS_IMOL": "N", "ASSIGNED_BY_ID": call.user_id}
 
 
 def links(store: Store, contact_id: int) -> list[dict[str, Any]]:

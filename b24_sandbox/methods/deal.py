@@ -75,7 +75,8 @@ def _defaults(call: Call) -> dict[str, Any]:
             "TAX_VALUE": Decimal(0), "BEGINDATE": today.isoformat(),
             "CLOSEDATE": (today + timedelta(days=7)).isoformat(), "ASSIGNED_BY_ID": call.user_id, "OPENED": "Y",
             "CLOSED": "N", "CATEGORY_ID": 0, "IS_NEW": "Y", "IS_RECURRING": "N", "IS_RETURN_CUSTOMER": "N",
-            "IS_REPEATED_APPROACH": "N", "SOURCE_ID": first_status(call.store, "SOURCE"), "MOVED_BY_ID": call.user_id, "MOVED_TIME": call.now()}
+            "IS_REPEATED_APPROACH": "N", "SOURCE_ID": first_status(call.store, "SOURCE"), "MOVED_BY_ID": call.user_id,
+            "MOVED_TIME": call.now()}
 
 
 def _prepare(call: Call, data: dict[str, Any], raw: dict[str, Any], existing: dict[str, Any] | None) -> None:

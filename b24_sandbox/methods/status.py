@@ -31,11 +31,15 @@ def stage(store: Store, category_id: int, status_id: str) -> dict[str, Any] | No
     return next((r for r in stages(store, category_id) if r["STATUS_ID"] == status_id), None)
 
 
+def items(store: Store, entity_id: str) -> list[dict[str, Any]]:
+    """One list's items by SORT (then ID)."""
+    return sorted((r for r in store.rows(TABLE) if r["ENTITY_ID"] == entity_id), key=lambda r: (r["SORT"], r["ID"]))
+
+
 def first_status(store: Store, entity_id: str) -> str | None:
     """The list's first item by SORT: what ``add`` puts in a ``crm_status`` field left out ("by default, the
     first available …", RU crm-company-add.md, crm-contact-add.md, crm-deal-add.md)."""
-    rows = sorted((r for r in store.rows(TABLE) if r["ENTITY_ID"] == entity_id),
-                  key=lambda r: (r["SORT"], r["ID"]))
+    rows = items(store, entity_id)
     return rows[0]["STATUS_ID"] if rows else None
 
 
@@ -126,9 +130,7 @@ def entity_items(call: Call) -> list[dict[str, Any]]:
     entity_id = values.text(call.param("entityId")).strip()
     if not entity_id:
         raise invalid("The parameter entityId is not defined or invalid.")
-    rows = sorted((r for r in call.store.rows(TABLE) if r["ENTITY_ID"] == entity_id),
-                  key=lambda r: (r["SORT"], r["ID"]))
-    return [{"NAME": r["NAME"], "SORT": r["SORT"], "STATUS_ID": r["STATUS_ID"]} for r in rows]
+    return [{"NAME": r["NAME"], "SORT": r["SORT"], "STATUS_ID": r["STATUS_ID"]} for r in items(call.store, entity_id)]
 
 
 @method("crm.status.get")

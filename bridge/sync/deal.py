@@ -172,17 +172,20 @@ class DealHandler:
             self._redo_due.pop(key, None)
             pending += [k for k in more if k not in pending]
 
-    def _last_tried(self, key: str) -> float:
+    def _tried(self, key: str) -> float | None:
+        """When the redo last tried ``key`` (None: not since it was put off, or not the redo's)."""
         entry = self._redo_due.get(key)
-        return float("-inf") if entry is None or entry[3] is None else entry[3]
+        return None if entry is None else entry[3]
+
+    def _last_tried(self, key: str) -> float:
+        tried = self._tried(key)
+        return float("-inf") if tried is None else tried
 
     def _down(self, key: str, exc: BaseException, tried: float | None = None) -> bool:
         """Whether ``exc`` says Bitrix24 or PostgreSQL is down rather than the order failing on its own: a
         ServiceUnavailable, and no push has got through since the order was last tried (``tried``; default:
         the redo's last try; never tried: taken as down)."""
-        if tried is None:
-            entry = self._redo_due.get(key)
-            tried = None if entry is None else entry[3]
+        tried = self._tried(key) if tried is None else tried
         return isinstance(exc, ServiceUnavailable) and (tried is None or self._last_through <= tried)
 
     def _redo_later(self, key: str, exc: BaseException | None = None) -> float | None:

@@ -247,10 +247,15 @@ async def test_noted_outcomes_are_written_together_a_moment_later_and_a_flush_wr
             return await conn.fetchval("SELECT count(*) FROM event_outcomes WHERE event_id = ANY($1)",
                                        [uuid.UUID(i) for i in ids])
 
-    assert await stored() == 0  # not yet: the window is open
-    await asyncio.sleep(0.7)
-    assert await stored() == 5
-    assert counter.count - before - 2 <= 1, counter.ended[before:]  # one statement for five (+ the two counts)
+    looks = 0
+
+    async def all_five() -> bool:
+        nonlocal looks
+        looks += 1
+        return await stored() == 5
+
+    assert await wait_for(all_five, timeout=10)
+    assert counter.count - before - looks <= 1, counter.ended[before:]  # one statement for five (+ the looks)
     recorder.note({"consumer": "deal", "event_id": ids[5]}, Outcome.STALE)
     await recorder.flush()
     assert await stored() == 6
