@@ -5,6 +5,7 @@
     python -m benchmarks.e2e --skip-limited           # only the fixed-rate runs
     python -m benchmarks.e2e --smoke                  # seconds: what the CI smoke test runs
     python -m benchmarks.e2e --rates 50,100 --consumers 2 --compare 5bef8a3   # beside another commit
+    python -m benchmarks.e2e --rates 100,200 --consumers 1,2 --rounds 2 --skip-limited   # 1 process against 2
 
 Every component runs as its own process, as in production (``b24bridge ingest``, ``relay``, ``consume`` ×
 ``--consumers``, and the sandbox portal), so the CPU each one spends per event is read from
@@ -40,6 +41,13 @@ ratio.  What an older commit does not export (the apply-latency histogram: its p
 ``-``; lease waits, hand-overs) is left out.  A side that fails is reported and the run goes on; it exits
 non-zero only when a side measured nothing.  Where an older commit dead-letters into RabbitMQ rather than a
 ``dead_letters`` table, an event it dead-letters never counts as handled, and its phase ends "not drained".
+
+**One consumer process against several** (``--consumers 1,2 [--rounds N]``, fixed rates): the same phases with
+each count of consumer processes, the counts alternating which goes first, each on a fresh database and vhost;
+then per rate the consumers' CPU per event of each count (medians over the phases that drained), the events
+each process received per second, and the ratio to the first count.  A process's CPU per event falls as more
+events reach it at once (docs/performance.md, "CPU per event and the events each process sees"), so this is
+how to read the cost of adding a replica on one host.
 
 Needs PostgreSQL and RabbitMQ with the management plugin; a database ``<name>_<namespace>`` and a vhost
 ``b24bridge-<namespace>`` are recreated, and dropped at the end.  ``--json FILE`` also writes the figures.
@@ -541,14 +549,16 @@ async def teardown(args: argparse.Namespace, suffix: str, dsn: str) -> None:
 
 
 async def fixed_rates(args: argparse.Namespace, code: Path | None = None, label: str = "",
-                      phases: list[Phase] | None = None, suffix: str = "") -> list[Phase]:
-    """The fixed-rate phases, on this checkout's processes or (``code``) another's; ``label`` names them.
-    Each measured phase is appended to ``phases`` as it ends (kept if a later one fails)."""
+                      phases: list[Phase] | None = None, suffix: str = "", consumers: int | None = None) -> list[Phase]:
+    """The fixed-rate phases, on this checkout's processes or (``code``) another's, with ``consumers``
+    processes (default: the first of ``--consumers``); ``label`` names them.  Each measured phase is appended
+    to ``phases`` as it ends (kept if a later one fails)."""
+    consumers = consumers or args.consumers[0]
     dsn, amqp_url, portal, mapping_file = await setup(args, suffix, 0, 0, code)
     bridge = pool = None
     try:
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=3)
-        bridge = Bridge(dsn, amqp_url, portal.webhook_url, mapping_file, consumers=args.consumers,
+        bridge = Bridge(dsn, amqp_url, portal.webhook_url, mapping_file, consumers=consumers,
                         prefetch=args.prefetch, rate=1000, burst=1000, code=code or ROOT)
         counts = [round(r * args.duration) for r in args.rates]
         events = mix(args.seed, sum(counts) + args.warmup)
@@ -560,8 +570,8 @@ async def fixed_rates(args: argparse.Namespace, code: Path | None = None, label:
                             args.drain_timeout)
         at = args.warmup
         for rate, n in zip(args.rates, counts, strict=True):
-            say(f"{rate:g} events/s for {n / rate:.0f} s ({n} events), {args.consumers} consumer process(es)")
-            name = f"{label} {rate:g}/s" if label else f"{rate:g}/s × {args.consumers} cons."
+            say(f"{rate:g} events/s for {n / rate:.0f} s ({n} events), {consumers} consumer process(es)")
+            name = f"{label} {rate:g}/s" if label else f"{rate:g}/s × {consumers} cons."
             phase = await run_phase(name, rate, events[at: at + n], bridge, portal, pool, db_name, args.drain_timeout)
             say("  " + phase.row())
             say("  p95 by entity (ms): " + ", ".join(f"{e} {v * 1000:.0f}" for e, v in phase.p95_by_entity.items()
@@ -668,12 +678,44 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
     return {"commit": old, "sides": runs, "medians": medians, "errors": errors}
 
 
+def process_counts(args: argparse.Namespace) -> dict[str, Any]:
+    """The fixed rates with each count of consumer processes in ``args.consumers``, the counts alternating
+    which goes first, ``args.rounds`` times: every count's phases, and per rate the consumers' CPU per event
+    of each count (medians over the phases that drained) as lines to print after the table."""
+    from ._worktree import alternate
+
+    runs: dict[int, list[list[Phase]]] = {c: [] for c in args.consumers}
+    errors: list[str] = []
+    for r, name, count in alternate([(f"{c} cons.", c) for c in args.consumers], args.rounds):
+        say(f"round {r + 1}: {name}")
+        runs[count].append([])
+        try:  # a fresh database and vhost each time: nothing one count leaves can reach the other
+            asyncio.run(fixed_rates(args, label=f"{name} r{r + 1}", phases=runs[count][-1], consumers=count))
+        except Exception as exc:  # noqa: BLE001 - report it, measure the other counts
+            errors.append(f"round {r + 1}, {name}: {type(exc).__name__}: {str(exc)[:500]}")
+            say(f"round {r + 1}: {name} stopped after {len(runs[count][-1])} phase(s): {errors[-1]}")
+    medians: dict[str, dict[str, float]] = {}
+    lines: list[str] = []
+    first = args.consumers[0]
+    for i, rate in enumerate(args.rates):
+        cpu = {c: [ps[i].cpu_ms.get("consumers", 0.0) for ps in rounds if len(ps) > i and ps[i].drained]
+               for c, rounds in runs.items()}
+        m = {c: statistics.median(xs) for c, xs in cpu.items() if xs}
+        medians[f"{rate:g}"] = {str(c): v for c, v in m.items()}
+        lines.append(f"{rate:g}/s, consumers' CPU ms per event (median): " + ", ".join(
+            f"{c} process{'es' if c > 1 else ''} ({rate / c:g}/s each) {v:.2f}"
+            + (f" = {v / m[first]:.2f}× {first}'s" if c != first and first in m else "")
+            for c, v in m.items()) + "".join(f"; {c}: no phase drained" for c in cpu if c not in m))
+    return {"sides": runs, "medians": medians, "lines": lines, "errors": errors}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rates", default="50,100,200", help="events per second, comma-separated")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of sending per rate")
     parser.add_argument("--warmup", type=int, default=200, help="events sent first and not measured")
-    parser.add_argument("--consumers", type=int, default=1, help="consumer processes")
+    parser.add_argument("--consumers", default="1",
+                        help="consumer processes; several counts, comma-separated (1,2), run the fixed rates with each")
     parser.add_argument("--prefetch", type=int, help="BRIDGE_CONSUMER_PREFETCH (default: the setting's)")
     parser.add_argument("--drain-timeout", type=float, default=300.0)
     parser.add_argument("--skip-limited", action="store_true", help="no run against the 2/s portal")
@@ -689,7 +731,8 @@ def main() -> None:
     parser.add_argument("--compare", metavar="COMMIT",
                         help="run the fixed rates also on the ingest, relay and consumers of COMMIT (a git "
                              "worktree; 5bef8a3 is where issue 12 measured), alternating; no 2/s portal run")
-    parser.add_argument("--rounds", type=int, default=1, help="with --compare: runs of each side (medians)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --compare or several --consumers: runs of each side or count (medians)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the component processes go too
@@ -699,9 +742,17 @@ def main() -> None:
         args.drain_timeout = args.limited_timeout = 180.0
     args.rates = [float(r) for r in str(args.rates).split(",") if r.strip()]
     args.limited_prefetch = [int(p) for p in str(args.limited_prefetch).split(",") if p.strip()]
+    try:
+        args.consumers = list(dict.fromkeys(int(c) for c in str(args.consumers).split(",") if c.strip()))
+    except ValueError:
+        parser.error(f"--consumers: whole numbers, comma-separated, not {args.consumers!r}")
+    if not args.consumers or min(args.consumers) < 1:
+        parser.error("--consumers: one or more counts of at least 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be 1 or more")
+    if len(args.consumers) > 1 and args.compare:
+        parser.error("--compare runs one count of consumer processes: give --consumers one number")
     if args.compare:
-        if args.rounds < 1:
-            parser.error("--rounds must be 1 or more")
         result = compare(args)
         sides = {name: [[p.__dict__ | {"sustained": p.sustained} for p in ps] for ps in rounds]
                  for name, rounds in result["sides"].items()}
@@ -712,7 +763,11 @@ def main() -> None:
             raise SystemExit("a side measured nothing: " + "; ".join(result["errors"]))
         return
     phases: list[Phase] = []
-    if not args.skip_rates:
+    counts: dict[str, Any] | None = None
+    if not args.skip_rates and len(args.consumers) > 1:
+        counts = process_counts(args)
+        phases = [p for rounds in counts["sides"].values() for ps in rounds for p in ps]
+    elif not args.skip_rates:
         phases += asyncio.run(fixed_rates(args))
     slow: list[Phase] = []
     if not args.skip_limited:
@@ -721,14 +776,23 @@ def main() -> None:
     say(HEADER)
     for phase in phases + slow:
         say(phase.row())
-    kept = [p.rate for p in phases if p.sustained]
-    if phases:
-        say(f"highest rate sustained (backlog not growing by more than 5 % of the rate per second): "
-            f"{max(kept):g} events/s" if kept else "no rate sustained")
+    groups = ({f" with {c} consumer process{'es' if c > 1 else ''}": [p for ps in rounds for p in ps]
+               for c, rounds in counts["sides"].items()} if counts is not None else {"": phases})
+    for which, group in groups.items():
+        kept = [p.rate for p in group if p.sustained]
+        if group:
+            say(f"highest rate sustained{which} (backlog not growing by more than 5 % of the rate per second): "
+                f"{max(kept):g} events/s" if kept else f"no rate sustained{which}")
+    for line in counts["lines"] if counts is not None else ():
+        say(line)
     if args.json:
-        args.json.write_text(json.dumps({"rates": [p.__dict__ | {"sustained": p.sustained} for p in phases],
-                                         "limited": [p.__dict__ for p in slow]}, indent=2, default=str),
-                             encoding="utf-8")
+        figures: dict[str, Any] = {"rates": [p.__dict__ | {"sustained": p.sustained} for p in phases],
+                                   "limited": [p.__dict__ for p in slow]}
+        if counts is not None:
+            figures["consumers"] = {"medians": counts["medians"], "errors": counts["errors"]}
+        args.json.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
+    if counts is not None and not all(any(rounds) for rounds in counts["sides"].values()):
+        raise SystemExit("a count of consumer processes measured nothing: " + "; ".join(counts["errors"]))
 
 
 if __name__ == "__main__":

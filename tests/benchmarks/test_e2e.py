@@ -86,3 +86,27 @@ def test_the_end_to_end_benchmark_runs_a_commit_beside_today(pg_server, rabbit, 
     assert set(ratio) == {"now", head} and all(v > 0 for v in ratio.values()), run.stdout
     assert re.search(rf"20/s, consumers' CPU ms per event \(median of 1 / 1\): now \d+\.\d\d, {head} \d+\.\d\d: "
                      rf"{head}/now = \d+\.\d\d×", run.stdout), run.stdout
+
+
+def test_the_end_to_end_benchmark_runs_one_consumer_process_beside_two(pg_server, rabbit, namespace, tmp_path):
+    """``--consumers 1,2`` runs the fixed rates with each count of consumer processes: both counts handled
+    every event, each phase ran that many consumer processes and counted their CPU, and the CPU per event of
+    each count is printed with the rate each process received and the ratio to the first count."""
+    out = tmp_path / "figures.json"
+    env = {**os.environ, "BRIDGE_DATABASE_URL": pg_server, "BRIDGE_AMQP_URL": rabbit.amqp_url}
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.e2e", "--smoke", "--skip-limited", "--consumers", "1,2",
+         "--namespace", namespace, "--rabbitmq-api", rabbit.api_url, "--json", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "20 events/s for 3 s (60 events), 1 consumer process(es)" in run.stdout, run.stdout
+    assert "20 events/s for 3 s (60 events), 2 consumer process(es)" in run.stdout, run.stdout
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    assert sorted(p["name"] for p in figures["rates"]) == ["1 cons. r1 20/s", "2 cons. r1 20/s"], figures["rates"]
+    for phase in figures["rates"]:
+        assert phase["note"] == "" and phase["cpu_ms"]["consumers"] > 0, phase  # drained, CPU counted
+    assert figures["limited"] == [] and figures["consumers"]["errors"] == []
+    assert set(figures["consumers"]["medians"]["20"]) == {"1", "2"}, figures["consumers"]
+    assert re.search(r"20/s, consumers' CPU ms per event \(median\): 1 process \(20/s each\) \d+\.\d\d, "
+                     r"2 processes \(10/s each\) \d+\.\d\d = \d+\.\d\d× 1's", run.stdout), run.stdout
+    assert "highest rate sustained with 2 consumer processes" in run.stdout, run.stdout
