@@ -131,14 +131,15 @@ class Bridge:
                  prefetch: int | None, rate: float, burst: int, code: Path = ROOT, relay: bool = True) -> None:
         self.code = code  # the checkout whose ``b24bridge`` runs: this one, or another (--compare)
         self.token = secrets.token_urlsafe(24)
-        self.ingest_port = _free_port()
+        self._ports: set[int] = set()  # handed to processes that may not listen yet (see _port)
+        self.ingest_port = self._port()
         self.ingest_url = f"http://127.0.0.1:{self.ingest_port}"
         self.env = {**os.environ, "BRIDGE_DATABASE_URL": dsn, "BRIDGE_AMQP_URL": amqp_url,
                     "BRIDGE_B24_WEBHOOK_URL": webhook_url, "BRIDGE_INGEST_TOKENS": self.token,
                     "BRIDGE_INGEST_HOST": "127.0.0.1", "BRIDGE_INGEST_PORT": str(self.ingest_port),
                     "BRIDGE_MAPPING_FILE": str(mapping_file), "BRIDGE_LOG_LEVEL": "WARNING",
                     "BRIDGE_B24_RATE_PER_SECOND": str(rate), "BRIDGE_B24_RATE_BURST": str(burst),
-                    "BRIDGE_RELAY_METRICS_PORT": str(_free_port())}
+                    "BRIDGE_RELAY_METRICS_PORT": str(self._port())}
         if prefetch:
             self.env["BRIDGE_CONSUMER_PREFETCH"] = str(prefetch)
         self.env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(code), os.environ.get("PYTHONPATH"))))
@@ -161,8 +162,18 @@ class Bridge:
     def start_relay(self) -> None:
         self._start("relay", ["relay"])
 
-    def start_consumer(self, i: int, prefetch: int | None = None) -> None:
+    def _port(self) -> int:
+        """A free port none of this run's processes was given: one given to a process still starting is
+        free to the kernel, and a consumer's /healthz given the ingest's port answered for an ingest that
+        could not bind it (every post then a 404)."""
         port = _free_port()
+        while port in self._ports:
+            port = _free_port()
+        self._ports.add(port)
+        return port
+
+    def start_consumer(self, i: int, prefetch: int | None = None) -> None:
+        port = self._port()
         env = {"BRIDGE_CONSUMER_METRICS_PORT": str(port)}
         if prefetch:
             env["BRIDGE_CONSUMER_PREFETCH"] = str(prefetch)
