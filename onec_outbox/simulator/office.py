@@ -16,7 +16,7 @@ import copy
 import random
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from onec_outbox.simulator import data
@@ -24,6 +24,7 @@ from onec_outbox.simulator.world import CENT, Card, Organization, World, money, 
 
 MINUTE = 60_000
 PAYMENT_KINDS = ("bank", "cash", "card")
+CASH_LIMIT = Decimal(100_000)  # roubles of cash a company or ИП may pay under one contract
 _VAT = {"22": Decimal(22), "20": Decimal(20), "10": Decimal(10), "7": Decimal(7), "5": Decimal(5)}
 
 
@@ -76,9 +77,9 @@ class Doc:
 def reprice(item: dict[str, Any], discount: Decimal) -> dict[str, Any]:
     """The same row with another discount: amount and VAT recomputed (prices include VAT)."""
     gross = Decimal(item["quantity"]) * Decimal(item["price"])
-    amount = (gross * (100 - discount) / 100).quantize(CENT)
+    amount = (gross * (100 - discount) / 100).quantize(CENT, ROUND_HALF_UP)  # 1C's Окр: halves up
     rate = _VAT.get(item["vat_rate"])
-    vat = (amount * rate / (100 + rate)).quantize(CENT) if rate else Decimal(0)
+    vat = (amount * rate / (100 + rate)).quantize(CENT, ROUND_HALF_UP) if rate else Decimal(0)
     return {**item, "discount_percent": money(discount), "vat_amount": money(vat), "amount": money(amount)}
 
 
@@ -206,28 +207,33 @@ class Office:
         return order.write(at, posted=True, items=items, amount=money(total(items)))
 
     def invoice(self, clock: Clock, order: Doc, discount: Decimal | None = None) -> Doc:
-        """СчетНаОплатуПокупателю from the order (written, so ``posted`` is true)."""
+        """СчетНаОплатуПокупателю from the order (written, so ``posted`` is true); ``discount``: percentage
+        points more off every row than the order gives (a re-issued invoice is never dearer than the order)."""
         items = copy.deepcopy(order.payload["items"])
         if discount is not None:
-            items = [reprice(i, discount) for i in items]
+            items = [reprice(i, Decimal(i["discount_percent"]) + discount) for i in items]
         payload = {"number": None, "date": None, "posted": True, "deleted": False, "order_id": order.id,
                    "currency": "RUB", "amount": money(total(items)), "items": items}
         doc = Doc(self, "invoice", payload)
         self.organization_of[doc.id] = order.payload["organization"]["id"]  # not in the invoice payload
         return doc.write(clock.later(5, 90))
 
-    def payment_kind(self, buyer_id: str) -> str:
-        if self._first_kinds:
-            return self._first_kinds.pop(0)
+    def payment_kind(self, buyer_id: str, amount: Decimal) -> str:
         form = self.cards[buyer_id].payload["legal_form"]
+        # cash between an organisation and a company or ИП: at most 100,000 ₽ under one contract (Указание
+        # Банка России 5348-У, п. 6); over it such a buyer pays by bank (the first cash payment waits)
+        no_cash = form != "person" and amount > CASH_LIMIT
+        if self._first_kinds and not (no_cash and self._first_kinds[0] == "cash"):
+            return self._first_kinds.pop(0)
         weights = (10, 45, 45) if form == "person" else (80, 12, 8)
-        return self.rng.choices(PAYMENT_KINDS, weights)[0]
+        kind = self.rng.choices(PAYMENT_KINDS, weights)[0]
+        return "bank" if no_cash and kind == "cash" else kind
 
     def pay(self, clock: Clock, allocations: list[tuple[Doc | None, Decimal]], order: Doc) -> Doc:
         """A payment from ``order``'s buyer to its organization, split over orders (None: no order)."""
         rng = self.rng
         buyer_id = order.payload["counterparty_id"]
-        kind = self.payment_kind(buyer_id)
+        kind = self.payment_kind(buyer_id, sum((a for _, a in allocations), Decimal(0)))
         payload = {
             # a bank payment carries the payer's own number; 1C numbers cash and card receipts itself
             "number": str(rng.randint(1, 9999)) if kind == "bank" else None,
@@ -258,5 +264,5 @@ class Office:
         """A partial payment: a round share of the amount, strictly between zero and it."""
         share = amount * Decimal(self.rng.choice((30, 40, 50, 60, 70))) / 100
         rounded = (share / 100).to_integral_value() * 100
-        return rounded if 0 < rounded < amount else (amount / 2).quantize(CENT)
+        return rounded if 0 < rounded < amount else (amount / 2).quantize(CENT, ROUND_HALF_UP)
 

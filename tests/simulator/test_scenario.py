@@ -225,6 +225,42 @@ def test_payment_amount_is_the_sum_of_its_allocations(history):
         assert Decimal(p["amount"]) == sum(Decimal(a["amount"]) for a in p["allocations"])
 
 
+@pytest.mark.parametrize("seed", range(1, 21))
+def test_no_company_or_entrepreneur_pays_over_100000_roubles_in_cash(seed):
+    """Cash between an organisation and a company or ИП is capped at 100,000 ₽ per contract (Указание Банка
+    России 5348-У, п. 6): a larger payment from such a buyer comes by bank.  Persons may pay any sum."""
+    history = History(generate(ScenarioConfig(seed=seed)).events)
+    forms = {c: history.final(c)["legal_form"] for c in history.ids("counterparty")}
+    for payment in history.ids("payment"):
+        for p in history.payloads(payment):
+            if p["kind"] == "cash" and forms[p["counterparty_id"]] != "person":
+                assert Decimal(p["amount"]) <= 100_000, (seed, payment, p["amount"])
+
+
+@pytest.mark.parametrize("seed", range(1, 21))
+def test_a_reissued_invoice_is_never_dearer_than_its_order(seed):
+    """The invoice issued again with a discount takes it off on top of the rows' own (a row at 7 % stays
+    cheaper, not dearer, than in the order)."""
+    history = History(generate(ScenarioConfig(seed=seed)).events)
+    for invoice in history.ids("invoice"):
+        p = history.final(invoice)
+        order = history.final(p["order_id"])
+        rows = {i["product_id"]: i for i in order["items"]}
+        for row in p["items"]:
+            assert Decimal(row["discount_percent"]) >= Decimal(rows[row["product_id"]]["discount_percent"]), row
+        assert Decimal(p["amount"]) <= Decimal(order["amount"]), (seed, invoice)
+
+
+def test_row_amounts_and_vat_round_halves_up_as_1c_does():
+    """1C's Окр rounds a half kopeck up (2288.265 → 2288.27), not to even as Decimal.quantize does by default."""
+    from onec_outbox.simulator.office import reprice
+
+    row = reprice({"product_id": "p", "quantity": "5.000", "price": "492.10", "vat_rate": "20"}, Decimal(7))
+    assert row["amount"] == "2288.27"  # 2460.50 × 0.93 = 2288.265
+    row = reprice({"product_id": "p", "quantity": "1.000", "price": "6295.95", "vat_rate": "20"}, Decimal(0))
+    assert row["vat_amount"] == "1049.33"  # 6295.95 × 20/120 = 1049.325
+
+
 def test_order_amount_is_the_sum_of_its_rows(history):
     for order in history.ids("customer_order"):
         for p in history.payloads(order):
