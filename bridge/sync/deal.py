@@ -417,7 +417,7 @@ class _ApplyDeal:
                 self._in_funnel(int(found[0].get("CATEGORY_ID") or 0))
             return int(found[0]["ID"]) if found else None
 
-        made_whole = False  # the new deal's rows and notes went in the same request as the deal
+        made_whole = False  # its rows and notes went in the request that made (or updated) the deal
 
         async def create() -> int:
             nonlocal made_whole
@@ -436,10 +436,14 @@ class _ApplyDeal:
                     return int(results[0])
             return int(await self.b24.call(*add))
 
+        async def refresh(deal_id: int) -> None:
+            nonlocal made_whole  # the linked deal's rows and notes ride in the request that updates it
+            fill = self._fill_steps(deal_id, pushed or {})
+            made_whole = await self._update(deal_id, (pushed or {}).get("fields"), then=fill)
+
         deal = await find_or_create(
             b24_type="deal", entity_id=self.state.order_id, linked=link.b24_id if link is not None else None,
-            refresh=lambda deal_id: self._update(deal_id, (pushed or {}).get("fields")), find=find,
-            update=lambda deal_id: self._update(deal_id, None), create=create)
+            refresh=refresh, find=find, update=lambda deal_id: self._update(deal_id, None), create=create)
         deal_id = deal.id
         if deal.how is How.FOUND:  # after a crash the notes may already be on the timeline: not twice
             pushed = {"notes": self.desired["notes"], "stage": None}
@@ -455,17 +459,39 @@ class _ApplyDeal:
             self.desired["category_id"] = category
             self.desired["fields"]["STAGE_ID"] = self.mapping.deals.stage_id(self.desired["stage"], category)
 
-    async def _update(self, deal_id: int, pushed_fields: dict[str, Any] | None) -> None:
+    async def _update(self, deal_id: int, pushed_fields: dict[str, Any] | None,
+                      then: list[tuple[str, dict[str, Any]]] | None = None) -> bool:
         """Fields 1C owns — all of them when 1C changed one, so a manager's edit is put back (and logged) —
-        never the create-only ones, nor CATEGORY_ID: a deal stays in its funnel."""
+        never the create-only ones, nor CATEGORY_ID: a deal stays in its funnel.  ``then`` (the rows and
+        notes, :meth:`_fill_steps`) go in the same request after the update, halting at a refused step as
+        :meth:`_fill` would stop; True when they did (False: too many for one request, or a row too big for
+        a batch command: :meth:`_fill` sends them)."""
         deals = self.mapping.deals
         changes = owned_changes(self.desired["fields"], pushed_fields, self.mapping.create_only("deal"),
                                 three_way=THREE_WAY, clear=[getattr(deals.user_fields, k) for k in USER_FIELD_KEYS])
-        if changes:
-            await owned.update(
-                self.b24, entity="deal", b24_id=deal_id, entity_id=self.state.order_id, fields=changes,
-                pushed=pushed_fields, method="crm.deal.update", params={"params": {"REGISTER_SONET_EVENT": "N"}},
-                read=("crm.deal.list", {"filter": {"ID": deal_id}, "select": sorted(set(changes) - THREE_WAY)}))
+        then = then or []
+        if len(then) + 2 > MAX_BATCH_COMMANDS:
+            then = []
+        try:
+            if changes:
+                await owned.update(
+                    self.b24, entity="deal", b24_id=deal_id, entity_id=self.state.order_id, fields=changes,
+                    pushed=pushed_fields, method="crm.deal.update", params={"params": {"REGISTER_SONET_EVENT": "N"}},
+                    read=("crm.deal.list", {"filter": {"ID": deal_id}, "select": sorted(set(changes) - THREE_WAY)}),
+                    then=then)
+            elif then:
+                await self.b24.call_chain(then, halt=True)
+        except Unencodable:  # nothing was sent: the update alone, the rows and notes as _fill sends them
+            if not then:
+                raise
+            await self._update(deal_id, pushed_fields)
+            return False
+        return bool(then)
+
+    def _fill_steps(self, deal_id: int, pushed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """The rows (first: refused, no note is on the timeline yet and the retry posts each once), then the
+        notes, of a deal that exists."""
+        return [*self._rows(deal_id, pushed), *self._notes(deal_id, pushed)]
 
     def _rows(self, deal_id: int | str, pushed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         """Replacing the product rows, when they differ from ``pushed``'s (``deal_id`` may be a chain
@@ -484,9 +510,10 @@ class _ApplyDeal:
                 for key, text in self.desired["notes"].items() if posted.get(key) != text]
 
     async def _fill(self, deal_id: int, pushed: dict[str, Any]) -> None:
-        """Rows and notes of a deal that exists.  The rows first and alone: when they are refused no note is
-        on the timeline yet, and the retry posts each once.  Then the notes in one request (a batch runs its
-        commands in order and stops at a refused one)."""
+        """Rows and notes of a deal found by its key, or of a linked one whose update could not carry them
+        (:meth:`_update`).  The rows first and alone: when they are refused no note is on the timeline yet,
+        and the retry posts each once.  Then the notes in one request (a batch runs its commands in order and
+        stops at a refused one)."""
         for method, params in self._rows(deal_id, pushed):
             await self.b24.call(method, params)
         notes = self._notes(deal_id, pushed)

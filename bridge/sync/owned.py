@@ -11,7 +11,7 @@ of ``bridge_consumer_owned_field_overwrites_total{entity, field}``.  docs/owners
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import metrics
@@ -28,14 +28,18 @@ def _known(pushed: Mapping[str, Any] | None) -> bool:
 
 async def update(b24: B24, *, entity: str, b24_id: int, entity_id: str, fields: dict[str, Any],
                  pushed: dict[str, Any] | None, method: str, params: dict[str, Any] | None = None,
-                 read: tuple[str, dict[str, Any]] | None = None, current: dict[str, Any] | None = None) -> None:
+                 read: tuple[str, dict[str, Any]] | None = None, current: dict[str, Any] | None = None,
+                 then: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
     """``method`` (an ``*.update``) with ``fields``; ``read``: the list call that shows the record's
-    ``fields`` as Bitrix24 holds them (a list of one row), sent in the same request before the update."""
+    ``fields`` as Bitrix24 holds them (a list of one row), sent in the same request before the update;
+    ``then``: calls that follow the update in that request, none of them after a refused one."""
     call = (method, {"id": b24_id, "fields": fields, **(params or {})})
     if current is None and read is not None and _known(pushed):
-        result, _ = await b24.call_chain([read, call])
+        result = (await b24.call_chain([read, call, *then], halt=bool(then)))[0]
         rows = items_of(result, read[0])
         current = rows[0] if rows else {}
+    elif then:
+        await b24.call_chain([call, *then], halt=True)
     else:
         await b24.call(*call)
     plain = {k: v for k, v in fields.items() if not (isinstance(v, list) and v and isinstance(v[0], dict))}

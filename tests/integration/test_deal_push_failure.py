@@ -77,8 +77,8 @@ def notes_of(sandbox, order_id: str) -> list[str]:
 
 
 async def test_a_note_is_posted_once_when_the_rows_of_its_push_were_refused(db_pool, portal, batching_handler):
-    """Rows and notes of a deal that exists go in separate requests, rows first: notes riding with refused
-    rows would be on the timeline before the retry posts them again."""
+    """Rows and notes of a deal that exists go rows first, in a request that halts at a refused step: a
+    note that ran after refused rows would be on the timeline before the retry posts it again."""
     cp, product, _ = await seed_links(db_pool, portal.sandbox)
     lc = Lifecycle(cp, product)
     await batching_handler.handle(parse_event(lc.order(amount="1200.00")))
@@ -141,3 +141,24 @@ async def test_notes_after_a_refused_one_wait_for_the_retry_and_each_is_posted_o
     await batching_handler.handle(payment)  # the redelivery
     notes = notes_of(portal.sandbox, lc.order_id)
     assert len(notes) == len(set(notes)) == len(before) + 2, notes
+
+
+async def test_a_linked_deal_gets_its_fields_rows_and_note_in_one_request(db_pool, portal, batching_handler):
+    """An order changed in 1C (new amount, so new fields, new rows and a note with the new sum) is one
+    request to the portal: the read of the owned fields, the update, the rows and the note, in that order
+    and halting at a refused step — not three requests one after another."""
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    lc = Lifecycle(cp, product)
+    await batching_handler.handle(parse_event(lc.order(amount="1200.00")))
+    tried: list[str] = []
+    stop = portal.sandbox.on_call(lambda call: tried.append(call.method))
+    before = portal.sandbox.stats()["http_requests"]
+    try:
+        await batching_handler.handle(parse_event(lc.order(amount="1500.00")))
+    finally:
+        stop()
+    assert portal.sandbox.stats()["http_requests"] - before == 1, tried
+    assert [m for m in tried if m != "batch"] == [
+        "crm.deal.list", "crm.deal.update", "crm.deal.productrows.set", "crm.timeline.comment.add"], tried
+    assert [r[1] for r in deal_of(portal.sandbox, lc.order_id)["rows"]] == [150.0]
+    assert sum("на сумму 1500.00" in n for n in notes_of(portal.sandbox, lc.order_id)) == 1
