@@ -62,9 +62,10 @@ RETURNING id
 -- exchange as if 1C had just sent it.  An event still in the outbox (kept 7 days) is marked unpublished
 -- again; one already purged from it is inserted anew.
 -- $1 event_id uuid, $2 event_type, $3 entity, $4 source, $5 entity_id uuid, $6 version bigint,
--- $7 occurred_at timestamptz, $8 body text (JSON), $9 replays int
+-- $7 occurred_at timestamptz, $8 body text (JSON: cast from text, so the pool's jsonb codec does not encode it as a
+-- JSON string), $9 replays int
 INSERT INTO outbox (event_id, event_type, entity, source, entity_id, version, occurred_at, body, replays)
-VALUES ($1::uuid, $2, $3, $4, $5::uuid, $6, $7, $8::jsonb, $9)
+VALUES ($1::uuid, $2, $3, $4, $5::uuid, $6, $7, $8::text::jsonb, $9)
     ON CONFLICT (event_id) DO UPDATE SET published_at = NULL, replays = EXCLUDED.replays
 
 -- name: dead_letter_counts
