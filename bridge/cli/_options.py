@@ -5,3 +5,14 @@ from __future__ import annotations
 import click
 
 PORT = click.IntRange(1, 65535)  # a TCP port: 0 would be a random one, above 65535 a traceback from bind()
+
+
+def recorded(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A value kept as the record of who did something and why (``--by``, ``--reason``): trimmed, and not
+    blank — an empty reason or author would be a record that says nothing."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        raise click.BadParameter("must not be empty (it is recorded)", ctx=ctx, param=param)
+    return value

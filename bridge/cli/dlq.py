@@ -12,6 +12,7 @@ from .. import dlq as dlq_mod
 from ..bootstrap import COMMAND_POOL_SIZE, Needs, build
 from ..settings import Settings
 from . import _output
+from ._options import recorded
 
 
 def _queues(queue: str | None) -> tuple[str, ...]:
@@ -73,8 +74,10 @@ def reading(f):
 
 def marking(f):
     """Filters and bookkeeping of replay and purge: ``--reason`` is the operator's why, and required."""
-    f = click.option("--by", default=default_user, show_default="the OS user", help="Who does it (recorded).")(f)
-    f = click.option("--reason", "why", required=True, help="Why (recorded on each row), e.g. a ticket.")(f)
+    f = click.option("--by", default=default_user, show_default="the OS user", callback=recorded,
+                     help="Who does it (recorded).")(f)
+    f = click.option("--reason", "why", required=True, callback=recorded,
+                     help="Why (recorded on each row), e.g. a ticket.")(f)
     f = click.option("--all", "everything", is_flag=True, help="Every open dead letter (needed when no filter "
                                                                  "is given).")(f)
     for option in reversed([*_common, _failure_opt]):

@@ -11,6 +11,7 @@ from .. import review as review_mod
 from ..bootstrap import COMMAND_POOL_SIZE, Needs, build
 from ..settings import Settings
 from . import _output
+from ._options import recorded
 from .dlq import default_user
 
 
@@ -66,7 +67,8 @@ def show(item_id) -> None:
               help="With --adopt: the record is not one of the candidates (matching did not find it, e.g. its ИНН "
                    "is mistyped in Bitrix24); without it a non-candidate id is refused as a typo.")
 @click.option("--create", "create_new", is_flag=True, help="None of them: create a new record.")
-@click.option("--by", default=default_user, show_default="the OS user", help="Who decides (recorded).")
+@click.option("--by", default=default_user, show_default="the OS user", callback=recorded,
+              help="Who decides (recorded).")
 @click.option("--note", help="Why (recorded), e.g. a ticket.")
 def resolve(item_id, target, any_record, create_new, by, note) -> None:
     """Decide a parked item; its event goes back through the outbox and completes by itself."""

@@ -271,6 +271,9 @@ async def test_replay_needs_a_reason_and_a_filter_and_marks_the_row_once(db_url,
     assert no_reason.exit_code == 2 and "--reason" in no_reason.output
     no_filter = await asyncio.to_thread(cli, db_url, "dlq", "replay", "--reason", "fixed")
     assert no_filter.exit_code == 2
+    for blank in (["--reason", "  "], ["--reason", "fixed", "--by", ""]):  # a record that says nothing
+        refused = await asyncio.to_thread(cli, db_url, "dlq", "replay", "--event-id", event_id, *blank)
+        assert refused.exit_code == 2 and "must not be empty" in refused.output, refused.output
 
     first = await asyncio.to_thread(cli, db_url, "dlq", "replay", "--event-id", event_id, "--reason", "e-mail fixed",
                                     "--by", "ops")
@@ -278,8 +281,11 @@ async def test_replay_needs_a_reason_and_a_filter_and_marks_the_row_once(db_url,
     assert "replayed 1 dead letter" in first.output and "replayed 0 dead letter" in second.output
     (row,) = await rows(db_pool)
     assert (row["replayed_by"], row["replay_reason"]) == ("ops", "e-mail fixed")
-    outbox = await db_pool.fetch("SELECT published_at, replays FROM outbox WHERE event_id = $1::uuid", event_id)
+    outbox = await db_pool.fetch("SELECT published_at, replays, jsonb_typeof(body) AS kind, body->>'event_id' AS id "
+                                 "FROM outbox WHERE event_id = $1::uuid", event_id)
     assert [(r["published_at"], r["replays"]) for r in outbox] == [(None, 1)]  # queued once, for the relay
+    # the event as an object, as the ingest stores it (the pool's jsonb codec once stored the text as a string)
+    assert [(r["kind"], r["id"]) for r in outbox] == [("object", event_id)]
 
 
 async def test_a_body_that_is_not_an_event_cannot_be_replayed_only_purged(db_pool, amqp_url):
