@@ -36,14 +36,18 @@ TOKEN_METHOD = "oauth.token"
 _WEBHOOK_PATH = re.compile(r"^/rest/(\d+)/([^/]+)/?$")
 
 
-def origin_of(url: str, what: str) -> tuple[str, str]:
-    """(``scheme://host[:port]``, lower-cased ``host[:port]``: the portal's key) of a URL from the settings.
+def origin_of(url: str, what: str) -> tuple[str, str, str]:
+    """(``scheme://[user:password@]host[:port]`` to send to, the same without the user and password to
+    show, lower-cased ``host[:port]``: the portal's key) of a URL from the settings.  A password in the URL
+    is registered as a secret: no log line, message or page shows it.
 
     Errors name the setting and the expected shape, never the URL: its path may hold the secret."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{what} must be an http(s) URL with a host (scheme {parts.scheme!r})")
-    return f"{parts.scheme}://{parts.netloc}", parts.netloc.lower()
+    register_secret(parts.password)
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{parts.netloc}", f"{parts.scheme}://{host}", host.lower()
 
 
 class Auth(Protocol):
@@ -68,7 +72,7 @@ class WebhookAuth:
     can_refresh = False
 
     def __init__(self, webhook_url: str) -> None:
-        origin, self.portal = origin_of(webhook_url, "BRIDGE_B24_WEBHOOK_URL")
+        origin, shown, self.portal = origin_of(webhook_url, "BRIDGE_B24_WEBHOOK_URL")
         match = _WEBHOOK_PATH.match(urlsplit(webhook_url.strip()).path)
         if not match:
             raise ConfigError(
@@ -77,7 +81,7 @@ class WebhookAuth:
             )
         user, self._code = match.groups()
         register_secret(self._code)
-        self.base_url = f"{origin}/rest/{user}/***/"
+        self.base_url = f"{shown}/rest/{user}/***/"
         self._real_base = f"{origin}/rest/{user}/{self._code}/"
 
     def target(self, method: str) -> tuple[str, str | None]:
@@ -175,9 +179,10 @@ class OAuthAuth:
         initial_refresh_token: str | None = None,
         server_url: str = DEFAULT_OAUTH_SERVER_URL,
     ) -> None:
-        origin, self.portal = origin_of(portal_url, "BRIDGE_B24_OAUTH_PORTAL_URL")
+        origin, shown, self.portal = origin_of(portal_url, "BRIDGE_B24_OAUTH_PORTAL_URL")
         origin_of(server_url, "BRIDGE_B24_OAUTH_SERVER_URL")
-        self.base_url = f"{origin}/rest/"
+        self.base_url = f"{shown}/rest/"
+        self._real_base = f"{origin}/rest/" if origin != shown else None
         self.client_id = client_id
         self._client_secret = client_secret
         self._initial = initial_refresh_token
@@ -196,7 +201,7 @@ class OAuthAuth:
         self._fetch = fetch
 
     def target(self, method: str) -> tuple[str, str | None]:
-        return self.base_url + method, None
+        return self.base_url + method, self._real_base + method if self._real_base is not None else None
 
     def sign(self, params: Mapping[str, Any], token: str | None) -> Mapping[str, Any]:
         return {**params, "auth": token}

@@ -67,6 +67,20 @@ async def test_a_network_error_leaks_no_secret(caplog):
     assert_clean(info.value, caplog, b24)
 
 
+async def test_a_password_in_the_webhook_url_shows_neither_in_logs_nor_in_the_portal_shown(caplog):
+    """A webhook URL may carry a user and password (a portal behind basic auth): both go with the requests,
+    neither into a log line, an error, the URL the commands print, nor the portal's key."""
+    password = "PASSW0RD-of-the-proxy"
+    b24 = make(f"http://someone:{password}@127.0.0.1:{closed_port()}/rest/7/{WEBHOOK_CODE}/")
+    assert b24.auth.base_url.startswith("http://127.0.0.1:") and "@" not in b24.auth.portal
+    async with b24:
+        with pytest.raises(B24TransportError) as info:
+            await b24.call("crm.company.get", {"id": 1})
+    assert_clean(info.value, caplog, b24)
+    texts = [str(info.value), b24.auth.base_url, *(r.getMessage() + repr(r.__dict__) for r in caplog.records)]
+    assert not [t for t in texts if password in t or "someone" in t], texts
+
+
 async def test_a_network_error_through_httpx_leaks_no_secret(caplog):
     b24 = B24Client(WebhookAuth(f"http://127.0.0.1:{closed_port()}/rest/7/{WEBHOOK_CODE}/"), http_client="httpx",
                     retry=RetryPolicy(max_retries=1, base_delay=0), rate=RateLimit(1000, 1000), batching=NO_BATCHING)
