@@ -63,14 +63,26 @@ async def probe(dsn: str) -> None:
     await conn.close()
 
 
+# The migration this code's statements need: a database migrated to an older one lacks tables or columns they
+# use (tests/deploy/test_package_data.py pins it to the migrations' head: a new migration moves it).
+SCHEMA_REVISION = "0013"
+
+
 async def require_schema(pool: asyncpg.Pool, dsn: str) -> None:
-    """A database without the bridge's tables (never migrated, or BRIDGE_DATABASE_URL names another one) is
-    one clear error at start, not a traceback at a command's first query or a component failing later."""
-    if await pool.fetchval("SELECT to_regclass('outbox')") is not None:
-        return
+    """A database without the bridge's tables (never migrated, or BRIDGE_DATABASE_URL names another one), or
+    migrated by an older release and not since (an upgrade without `b24bridge migrate`), is one clear error at
+    start, not a traceback at a command's first query or every event failing later."""
     parts = urlsplit(dsn)
     name = parts.path.lstrip("/") or parts.username or "?"
     where = f"database {name!r} on {parts.hostname or 'localhost'}:{parts.port or 5432}"
+    if await pool.fetchval("SELECT to_regclass('outbox')") is not None:
+        revision = (await pool.fetchval("SELECT max(version_num) FROM alembic_version")
+                    if await pool.fetchval("SELECT to_regclass('alembic_version')") is not None else None)
+        if revision is not None and revision < SCHEMA_REVISION:  # ("0005" < "0013": zero-padded, in order)
+            raise ConfigError(f"BRIDGE_DATABASE_URL: {where} is migrated to revision {revision}, this release needs "
+                              f"{SCHEMA_REVISION}: run `b24bridge migrate` (an upgrade's migrations first, then "
+                              "the new release's components)")
+        return
     elsewhere = await pool.fetchval(
         "SELECT string_agg(n.nspname, ', ' ORDER BY n.nspname) FROM pg_class c "
         "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = 'outbox' AND c.relkind IN ('r', 'p')")

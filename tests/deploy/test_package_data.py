@@ -30,6 +30,20 @@ def test_the_bridge_finds_its_migrations_inside_the_package_by_default(monkeypat
     assert {"bridge/migrations/env.py", "bridge/migrations/script.py.mako"} <= migration_files()
 
 
+def test_the_schema_revision_the_components_require_is_the_newest_migration(monkeypatch):
+    """Components refuse a database migrated to an older revision than ``db.SCHEMA_REVISION``: a new migration
+    must move it, or a release that needs the new table would start on a database without it."""
+    from alembic.script import ScriptDirectory
+
+    from bridge import db, schema
+
+    monkeypatch.delenv("BRIDGE_MIGRATIONS_DIR", raising=False)
+    heads = ScriptDirectory.from_config(schema.alembic_config("postgresql://u@h/d")).get_heads()
+    assert heads == [db.SCHEMA_REVISION]
+    revisions = [r.revision for r in ScriptDirectory.from_config(schema.alembic_config("postgresql://u@h/d")).walk_revisions()]
+    assert sorted(revisions) == sorted(revisions, key=int)  # the check compares them as zero-padded text
+
+
 def test_no_migration_lives_outside_the_package():
     """A revision added under the old top-level migrations/ (say, by a branch older than the move) would
     never run: the bridge only reads bridge/migrations."""

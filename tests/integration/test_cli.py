@@ -65,6 +65,9 @@ CASES = {
                                               "has no bridge schema"),
     "database without the schema for relay": (lambda f: (["relay"], {"BRIDGE_DATABASE_URL": f["empty_db_url"]}),
                                               "has no bridge schema"),
+    "database migrated by an older release": (lambda f: (["review", "list"], {"BRIDGE_DATABASE_URL": f["old_db_url"]}),
+                                               f"is migrated to revision 0005, this release needs "
+                                               f"{db.SCHEMA_REVISION}: run `b24bridge migrate`"),
     "tables under another schema": (lambda f: (["dlq", "list"], {"BRIDGE_DATABASE_URL": f["other_schema_db_url"]}),
                                     "the bridge's tables are in schema elsewhere, which is not on this role's "
                                     "search_path"),
@@ -81,6 +84,12 @@ def test_each_configuration_error_gives_one_line_a_json_log_line_and_exit_2(case
         fixtures |= {"busy_port": request.getfixturevalue("busy_port"), "db_url": request.getfixturevalue("db_url")}
     if case.startswith("database without the schema"):
         fixtures |= {"empty_db_url": request.getfixturevalue("empty_db_url")}
+    if case == "database migrated by an older release":  # an upgrade whose `b24bridge migrate` did not run
+        url = request.getfixturevalue("empty_db_url")
+        from bridge import schema
+
+        schema.migrate(url, "0005")
+        fixtures |= {"old_db_url": url}
     if case == "tables under another schema":  # migrated by a role whose search_path put them in "elsewhere"
         url = request.getfixturevalue("empty_db_url")
         asyncio.run(execute_sql(url, "CREATE SCHEMA elsewhere; CREATE TABLE elsewhere.outbox (id bigint)"))
