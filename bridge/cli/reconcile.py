@@ -13,9 +13,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .. import metrics, ops_http, runner
 from ..bootstrap import RECONCILE_POOL_SIZE, Needs, build
 from ..domain.reconcile import ENTITIES, KINDS, Report
+from ..errors import B24Error
 from ..reconcile import Reconciler, export
 from ..settings import Settings
 from . import _output
+from .portal import CannotRun
 
 log = logging.getLogger("bridge.reconcile")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -46,7 +48,8 @@ def command(entities: tuple[str, ...], repair: bool, as_json: bool, every: float
     edited by hand, deal amounts and stages 1C's documents do not call for.
 
     Reads each list with start=-1 over ID windows, 50 pages per batch request. Exit code 0 when Bitrix24
-    matches, 1 when something is left to look at (after --repair: what it could not fix).
+    matches, 1 when something is left to look at (after --repair: what it could not fix), 2 when the portal
+    could not be read (nothing was compared).
     """
     settings = Settings()
     wanted = list(entities) or list(ENTITIES)
@@ -54,8 +57,11 @@ def command(entities: tuple[str, ...], repair: bool, as_json: bool, every: float
         runner.setup(settings)
         runner.run(lambda stop: scheduled(settings, wanted, repair, every, stop), settings.event_loop)
         return
-    with _progress(quiet=as_json) as progress:
-        before, after = asyncio.run(once(settings, wanted, repair, progress))
+    try:
+        with _progress(quiet=as_json) as progress:
+            before, after = asyncio.run(once(settings, wanted, repair, progress))
+    except B24Error as exc:  # exit 1 says "something found": a portal that could not be read is not that
+        raise CannotRun(f"cannot read the portal: {exc}") from exc
     if as_json:
         out: dict[str, Any] = before.as_dict()
         if after is not None:

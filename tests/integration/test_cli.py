@@ -204,3 +204,17 @@ async def test_review_resolve_adopts_a_record_matching_did_not_find_when_told_so
         assert await pool.fetchval("SELECT target_id FROM review_items WHERE id = $1", item_id) == 500
     finally:
         await pool.close()
+
+
+def test_reconcile_against_a_portal_it_cannot_reach_exits_2_not_1(db_url):
+    """Exit 1 tells a script that Bitrix24 has drifted; a portal that could not be read has not been compared
+    at all: one `Error:` line and exit 2, as `portal check` does, never a traceback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once the block ends: nothing listens there
+    done = b24bridge("reconcile", BRIDGE_DATABASE_URL=db_url, BRIDGE_B24_MAX_RETRIES="0",
+                     BRIDGE_B24_WEBHOOK_URL=f"http://127.0.0.1:{port}/rest/1/code1234/")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and "cannot read the portal" in errors[0] and "code1234" not in done.stderr, done.stderr
