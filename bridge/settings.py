@@ -11,7 +11,7 @@ import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -153,8 +153,31 @@ class Settings(BaseSettings):
         "auto", description="uvloop (the default when installed: less CPU per event) or the standard library's asyncio"
     )
 
-    log_level: str = "INFO"
-    log_format: str = Field("json", description="json (default) or text")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "text"] = Field("json", description="json (default) or text")
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value: object, info: Any) -> object:
+        if not isinstance(value, str):
+            return value
+        return value.strip().upper() if info.field_name == "log_level" else value.strip().lower()
+
+    @field_validator("database_url", "amqp_url")
+    @classmethod
+    def _check_service_url(cls, value: SecretStr, info: Any) -> SecretStr:
+        """A URL of the right kind, checked at start; the message never shows it (it holds a password)."""
+        schemes, shape = ((("postgresql", "postgres"), "a postgresql:// URL of user, host, port and database")
+                          if info.field_name == "database_url" else (("amqp", "amqps"), "an amqp:// URL of user, host, port and vhost"))
+        try:
+            parts = urlsplit(value.get_secret_value().strip())
+            usable = parts.scheme in schemes  # (no host: a Unix socket, ?host=/var/run/postgresql)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not one
+        except ValueError:
+            usable = False
+        if not usable:
+            raise ValueError(f"must be {shape}; the value given is not shown: it may hold a password")
+        return value
 
     @field_validator("ingest_tokens", "console_users", "console_tokens", mode="before")
     @classmethod

@@ -74,6 +74,11 @@ CASES = {
     "bad mapping": (lambda f: (["consume", "--entity", "counterparty"], {"BRIDGE_MAPPING_FILE": str(f["bad_mapping"])}),
                     "not valid YAML"),
     "bad setting": (lambda f: (["relay"], {"BRIDGE_RELAY_BATCH_SIZE": "many"}), "BRIDGE_RELAY_BATCH_SIZE"),
+    "unknown log level": (lambda f: (["relay"], {"BRIDGE_LOG_LEVEL": "LOUD"}), "BRIDGE_LOG_LEVEL"),
+    "database URL of another kind": (lambda f: (["dlq", "list"], {"BRIDGE_DATABASE_URL": "mysql://u:pw-1234@h/db"}),
+                                     "BRIDGE_DATABASE_URL: Value error, must be a postgresql:// URL"),
+    "broker URL of another kind": (lambda f: (["relay"], {"BRIDGE_AMQP_URL": "rabbit://u:pw-1234@h/"}),
+                                   "BRIDGE_AMQP_URL: Value error, must be an amqp:// URL"),
 }
 
 
@@ -109,6 +114,7 @@ def test_each_configuration_error_gives_one_line_a_json_log_line_and_exit_2(case
     [logged] = [json.loads(line) for line in lines if line.startswith("{")]
     assert logged["level"] == "error" and logged["action"] == "config.error"
     assert logged["msg"] == errors[0].removeprefix("Error: ")
+    assert "pw-1234" not in done.stderr  # a URL's password is never echoed
 
 
 # --------------------------------------------------------------------------------------- dead letters
