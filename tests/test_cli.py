@@ -79,6 +79,25 @@ def test_a_port_option_outside_1_to_65535_is_a_usage_error(command, port):
     assert "1<=x<=65535" in done.output and "Traceback" not in done.output
 
 
+NUMBER_OPTIONS = [  # (arguments, the value, the range the error names)
+    (["dlq", "list", "--limit"], "-5", "1<=x<=100000"), (["trace", "x", "--limit"], "0", "1<=x<=100000"),
+    (["review", "list", "--limit"], "-1", "1<=x<=100000"),
+    (["review", "show"], "99999999999999999999999", "1<=x<=9223372036854775807"),
+    (["review", "resolve", "1", "--any-record", "--adopt"], "0", "1<=x<=9223372036854775807"),
+    (["relay", "--batch-size"], "-5", "1<=x<=10000"),
+]
+
+
+@pytest.mark.parametrize("args, value, bounds", NUMBER_OPTIONS, ids=lambda v: " ".join(v) if isinstance(v, list) else v)
+def test_a_count_or_id_out_of_its_range_is_a_usage_error_before_any_database_is_asked(args, value, bounds):
+    """A negative --limit was PostgreSQL's "LIMIT must not be negative", a 23-digit id asyncpg's
+    OverflowError, --adopt 0 a ValueError: tracebacks with exit 1.  (No database is reachable here: the
+    usage error comes first.)"""
+    done = CliRunner().invoke(main, [*args, value], env={"BRIDGE_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    assert done.exit_code == 2, done.output
+    assert bounds in done.output and "Traceback" not in done.output
+
+
 @pytest.mark.parametrize("name", ["BRIDGE_INGEST_PORT", "BRIDGE_RELAY_METRICS_PORT", "BRIDGE_CONSUMER_METRICS_PORT",
                                   "BRIDGE_CONSOLE_PORT", "BRIDGE_RECONCILE_METRICS_PORT"])
 def test_a_port_setting_over_65535_is_refused_at_start(monkeypatch, name):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 PORT = click.IntRange(1, 65535)  # a TCP port: 0 would be a random one, above 65535 a traceback from bind()
+LIMIT = click.IntRange(1, 100_000)  # rows a listing shows: PostgreSQL refuses a negative LIMIT, asyncpg a huge one
+RECORD_ID = click.IntRange(1, 2**63 - 1)  # a row or Bitrix24 id: a bigint, never zero or negative
 
 
 def recorded(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -12,7 +12,7 @@ from .. import dlq as dlq_mod
 from ..bootstrap import COMMAND_POOL_SIZE, Needs, build
 from ..settings import Settings
 from . import _output
-from ._options import recorded
+from ._options import LIMIT, recorded
 
 
 def _queues(queue: str | None) -> tuple[str, ...]:
@@ -53,7 +53,7 @@ _queue_opt = click.option("--queue", "--consumer", "queue",
 _common = [
     click.option("--event-id", "event_ids", multiple=True, help="Only this event (repeatable)."),
     click.option("--entity-id", help="Only events of this 1C object (its UUID)."),
-    click.option("--limit", type=int, default=dlq_mod.DEFAULT_LIMIT, show_default=True, help="At most this many."),
+    click.option("--limit", type=LIMIT, default=dlq_mod.DEFAULT_LIMIT, show_default=True, help="At most this many."),
 ]
 _failure_opt = click.option("--failure-reason", help="Only this failure reason (e.g. b24_rejected, "
                                                      "dependency_missing, unrouted).")

@@ -7,7 +7,7 @@ from ..settings import Settings
 
 
 @click.command("relay")
-@click.option("--batch-size", type=int, help="Rows per claim (default BRIDGE_RELAY_BATCH_SIZE, 500).")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), help="Rows per claim (default BRIDGE_RELAY_BATCH_SIZE, 500).")
 def command(batch_size: int | None) -> None:
     """Publish outbox rows to RabbitMQ (exchange onec.<entity>) with publisher confirms.
 

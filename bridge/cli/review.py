@@ -11,7 +11,7 @@ from .. import review as review_mod
 from ..bootstrap import COMMAND_POOL_SIZE, Needs, build
 from ..settings import Settings
 from . import _output
-from ._options import recorded
+from ._options import LIMIT, RECORD_ID, recorded
 from .dlq import default_user
 
 
@@ -31,7 +31,7 @@ def command() -> None:
 @command.command("list")
 @click.option("--state", type=click.Choice(review_mod.STATES), default="open", show_default=True)
 @click.option("--consumer", help="Only this consumer's items (counterparty, product).")
-@click.option("--limit", type=int, default=review_mod.DEFAULT_LIMIT, show_default=True)
+@click.option("--limit", type=LIMIT, default=review_mod.DEFAULT_LIMIT, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 def list_(state, consumer, limit, as_json) -> None:
     """Parked items with their reason and the candidate Bitrix24 ids (reading changes nothing)."""
@@ -51,7 +51,7 @@ def list_(state, consumer, limit, as_json) -> None:
 
 
 @command.command("show")
-@click.argument("item_id", type=int)
+@click.argument("item_id", type=RECORD_ID)
 def show(item_id) -> None:
     """One item in full: candidates with why each matched, the decision, the stored event."""
     items = _run(lambda s: s.select("all", [item_id]))
@@ -61,8 +61,8 @@ def show(item_id) -> None:
 
 
 @command.command("resolve")
-@click.argument("item_id", type=int)
-@click.option("--adopt", "target", type=int, help="The Bitrix24 id of the record this 1C object is: one of the item's candidates.")
+@click.argument("item_id", type=RECORD_ID)
+@click.option("--adopt", "target", type=RECORD_ID, help="The Bitrix24 id of the record this 1C object is: one of the item's candidates.")
 @click.option("--any-record", is_flag=True,
               help="With --adopt: the record is not one of the candidates (matching did not find it, e.g. its ИНН "
                    "is mistyped in Bitrix24); without it a non-candidate id is refused as a typo.")

@@ -13,6 +13,7 @@ from ..bootstrap import COMMAND_POOL_SIZE, Needs, build
 from ..settings import Settings
 from ..trace import Ambiguous, NotFound, Trace, trace
 from . import _output
+from ._options import LIMIT
 
 
 @click.command("trace")
@@ -20,7 +21,7 @@ from . import _output
 @click.option("--source", help="1C source (installation) of a document number, when several share it.")
 @click.option("--date", "on_date", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Date of a document number (YYYY-MM-DD), when several share it.")
-@click.option("--limit", type=int, default=20, show_default=True, help="Events to show.")
+@click.option("--limit", type=LIMIT, default=20, show_default=True, help="Events to show.")
 @click.option("--json", "as_json", is_flag=True, help="The whole trace as JSON (for scripts).")
 def command(ident: str, source: str | None, on_date: datetime | None, limit: int, as_json: bool) -> None:
     """Why is it (not) in Bitrix24? Received, published, each consumer's outcome with its time and Bitrix24
