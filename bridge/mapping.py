@@ -346,8 +346,15 @@ def load(path: Path | None) -> Mapping:
     """The mapping at ``path``, or the embedded default when ``path`` is None."""
     if path is None:
         return parse(default_text(), "embedded default mapping")
+    return parse(read_file(path), str(path))
+
+
+def read_file(path: Path) -> str:
+    """A mapping file's text; one that cannot be read, or is not UTF-8 (saved in Windows' cp1251), is a
+    ConfigError naming the file."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"mapping file {path}: cannot read it: {exc.strerror}") from exc
-    return parse(text, str(path))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"mapping file {path}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from exc

@@ -186,6 +186,12 @@ class Settings(BaseSettings):
             return [t.strip() for t in value.split(",") if t.strip()]
         return value
 
+    @field_validator("mapping_file", "migrations_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``BRIDGE_MAPPING_FILE=`` (a Helm value left empty) means the default, not the current directory."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("working_hours")
     @classmethod
     def _check_working_hours(cls, value: str) -> str:

@@ -131,3 +131,19 @@ def test_simulate_with_conflicting_token_entries_is_one_error_line_not_a_traceba
     result = CliRunner().invoke(main, ["simulate", "--url", "http://127.0.0.1:9/v1/events"])
     assert result.exit_code == 2, result.output
     assert "entries 1 and 2 of BRIDGE_INGEST_TOKENS" in result.output and "Traceback" not in result.output
+
+
+def test_portal_setup_refuses_a_write_it_cannot_make_before_it_changes_the_portal(tmp_path):
+    """`portal setup --write` into a directory that does not exist made the stages and fields, then could not
+    save the mapping naming them: now it stops first (the portal here is unreachable: it is never asked)."""
+    done = CliRunner().invoke(main, ["portal", "setup", "--write", str(tmp_path / "no" / "such" / "m.yaml")],
+                              env={"BRIDGE_B24_WEBHOOK_URL": "http://127.0.0.1:1/rest/1/code1234/"})
+    assert done.exit_code == 2, done.output
+    assert "no such directory" in done.output and "nothing was changed" in done.output
+
+
+def test_an_empty_mapping_file_setting_means_the_embedded_default(monkeypatch):
+    """A Helm value left empty sets BRIDGE_MAPPING_FILE="": that is the default mapping, not the current
+    directory read as a file ("Is a directory")."""
+    monkeypatch.setenv("BRIDGE_MAPPING_FILE", "  ")
+    assert Settings().mapping_file is None

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -85,6 +86,8 @@ def setup(mapping_file: Path | None, dry_run: bool, write_to: Path | None, force
         or settings.mapping_file
     if write_to is not None and not force:
         _refuse_to_replace(write_to, source)
+    if write_to is not None and not dry_run:
+        _can_write(write_to)  # before the portal is changed: else stages made, the mapping naming them lost
     mapping, text, origin = _load(source)
     report = _run(settings, lambda b24: service.setup(b24, mapping, text, origin, dry_run=dry_run))
     written = None
@@ -119,6 +122,15 @@ def _refuse_to_replace(target: Path, source: Path | None) -> None:
                           f"drop --mapping to update {target} itself, or add --force to replace it")
 
 
+def _can_write(target: Path) -> None:
+    """Refuse a --write FILE that cannot be written (no such directory, no permission) before anything else."""
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise CannotRun(f"cannot write the mapping to {target}: no such directory {folder}; nothing was changed")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise CannotRun(f"cannot write the mapping to {target}: permission denied; nothing was changed")
+
+
 def _write(target: Path, text: str) -> str:
     """Write the mapping only when it changes, keeping the previous text as ``<file>.bak``; returns what
     was done, for the report."""
@@ -139,10 +151,7 @@ def _load(path: Path | None) -> tuple[mapping_mod.Mapping, str, str]:
     if path is None:
         text, origin = mapping_mod.default_text(), "the embedded default mapping"
     else:
-        try:
-            text, origin = Path(path).read_text(encoding="utf-8"), str(path)
-        except OSError as exc:
-            raise ConfigError(f"mapping file {path}: cannot read it: {exc.strerror}") from exc
+        text, origin = mapping_mod.read_file(path), str(path)
     return mapping_mod.parse(text, origin), text, origin
 
 

@@ -75,6 +75,8 @@ CASES = {
                     "not valid YAML"),
     "bad setting": (lambda f: (["relay"], {"BRIDGE_RELAY_BATCH_SIZE": "many"}), "BRIDGE_RELAY_BATCH_SIZE"),
     "unknown log level": (lambda f: (["relay"], {"BRIDGE_LOG_LEVEL": "LOUD"}), "BRIDGE_LOG_LEVEL"),
+    "mapping saved as cp1251": (lambda f: (["consume", "--entity", "deal"], {"BRIDGE_MAPPING_FILE": str(f["cp1251_mapping"])}),
+                                "not UTF-8 text (byte 26): save it as UTF-8"),
     "database URL of another kind": (lambda f: (["dlq", "list"], {"BRIDGE_DATABASE_URL": "mysql://u:pw-1234@h/db"}),
                                      "BRIDGE_DATABASE_URL: Value error, must be a postgresql:// URL"),
     "broker URL of another kind": (lambda f: (["relay"], {"BRIDGE_AMQP_URL": "rabbit://u:pw-1234@h/"}),
@@ -84,7 +86,9 @@ CASES = {
 
 @pytest.mark.parametrize("case", CASES)
 def test_each_configuration_error_gives_one_line_a_json_log_line_and_exit_2(case, request, pg_server, bad_mapping):
-    fixtures = {"pg_server": pg_server, "bad_mapping": bad_mapping}
+    cp1251 = bad_mapping.with_name("cp1251.yaml")  # a Windows editor's save of a mapping with a Russian comment
+    cp1251.write_bytes("deals:\n  category_id: 0 # Продажи\n".encode("cp1251"))
+    fixtures = {"pg_server": pg_server, "bad_mapping": bad_mapping, "cp1251_mapping": cp1251}
     if case == "busy port":
         fixtures |= {"busy_port": request.getfixturevalue("busy_port"), "db_url": request.getfixturevalue("db_url")}
     if case.startswith("database without the schema"):
