@@ -5,10 +5,14 @@ Apart from ``bridge.db`` so that only what migrates loads Alembic and SQLAlchemy
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 
 from .errors import ConfigError
 from .settings import Settings
@@ -40,8 +44,23 @@ def sqlalchemy_url(dsn: str) -> str:
 
 def migrate(dsn: str, revision: str = "head") -> None:
     """Upgrade the schema to ``revision`` (blocking; runs its own event loop inside Alembic's env)."""
-    command.upgrade(alembic_config(dsn), revision)
+    with _named(revision):
+        command.upgrade(alembic_config(dsn), revision)
 
 
 def downgrade(dsn: str, revision: str) -> None:
-    command.downgrade(alembic_config(dsn), revision)
+    with _named(revision):
+        command.downgrade(alembic_config(dsn), revision)
+
+
+@contextmanager
+def _named(revision: str) -> Iterator[None]:
+    """A revision Alembic does not know is a ConfigError naming it and the known ones, not a traceback."""
+    try:
+        yield
+    except CommandError as exc:
+        if "Can't locate revision" not in str(exc) and "No such revision" not in str(exc):
+            raise
+        known = [r.revision for r in ScriptDirectory(str(migrations_dir())).walk_revisions()]
+        raise ConfigError(f"no schema revision {revision!r}: use head, base or one of "
+                          f"{', '.join(sorted(known))}") from exc

@@ -228,3 +228,13 @@ def test_reconcile_against_a_portal_it_cannot_reach_exits_2_not_1(db_url):
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1 and "cannot read the portal" in errors[0] and "code1234" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("direction", ["--revision", "--downgrade"])
+def test_migrate_to_a_revision_that_does_not_exist_names_the_ones_that_do(empty_db_url, direction):
+    done = b24bridge("migrate", direction, "nosuch", BRIDGE_DATABASE_URL=empty_db_url)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
+    [error] = errors
+    assert error.startswith("Error: no schema revision 'nosuch': use head, base or one of 0001, 0002, ")
+    assert error.endswith(f", {db.SCHEMA_REVISION}"), error
