@@ -319,6 +319,15 @@ def _open(selector: Selector) -> Selector:
     return replace(selector, state="open")
 
 
+def unreplayable(letter: DeadLetter) -> str | None:
+    """Why ``replay`` would refuse this letter (its body is not a v1 event: only purge settles it), or None."""
+    try:
+        _replayable(letter)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _replayable(letter: DeadLetter) -> Any:
     """The v1 event in a letter's body, or ValueError saying why it cannot go back (purge those)."""
     try:

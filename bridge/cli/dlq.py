@@ -139,7 +139,8 @@ def count() -> None:
 
 @command.command("export")
 @reading
-@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-", help="File (default stdout).")
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8", lazy=False), default="-",
+              help="File (default stdout); made even when no letter matches, and checked before anything is read.")
 def export(queue, event_ids, entity_id, limit, state, failure_reason, output) -> None:
     """Write dead letters as JSON lines (headers and body)."""
     letters = _run(lambda t: t.select(_selector(queue, event_ids, entity_id, failure_reason, state), limit))
@@ -156,9 +157,13 @@ def replay(queue, event_ids, entity_id, limit, failure_reason, everything, why, 
     replayed a second time."""
     selector = _selector(queue, event_ids, entity_id, failure_reason)
     _require_filter(selector, everything, "replay")
-    if dry_run:
+    if dry_run:  # what the replay would say of each, refusals included
         for letter in _run(lambda t: t.select(selector, limit)):
-            click.echo(f"would replay {letter.event_id} from {letter.queue} ({letter.reason})")
+            problem = dlq_mod.unreplayable(letter)
+            if problem is None:
+                click.echo(f"would replay {letter.event_id} from {letter.queue} ({letter.reason})")
+            else:
+                click.echo(f"cannot replay {letter.event_id} from {letter.queue}: {problem}", err=True)
         return
     result = _run(lambda t: t.replay(selector, by=by, why=why, limit=limit))
     for letter in result.done:

@@ -288,12 +288,15 @@ async def test_replay_needs_a_reason_and_a_filter_and_marks_the_row_once(db_url,
     assert [(r["kind"], r["id"]) for r in outbox] == [("object", event_id)]
 
 
-async def test_a_body_that_is_not_an_event_cannot_be_replayed_only_purged(db_pool, amqp_url):
+async def test_a_body_that_is_not_an_event_cannot_be_replayed_only_purged(db_url, db_pool, amqp_url):
     await publish(amqp_url, b"not json", message_id="poison-1", exchange=topology.DLX, routing_key=TARGET.dlq,
                   headers={wire.H_REASON: "unparseable"})
     sink = await run(DeadLetterSink(db_pool, connector(amqp_url), [TARGET]))
     assert await wait_for(lambda: rows(db_pool))
     await settle(sink)
+    dry = await asyncio.to_thread(CliRunner().invoke, main, ["dlq", "replay", "--event-id", "poison-1", "--reason",
+                                                              "try", "--dry-run"], env={"BRIDGE_DATABASE_URL": db_url})
+    assert "would replay" not in dry.output and "cannot replay poison-1" in dry.output, dry.output  # as the run says
     result = await DeadLetterTable(db_pool).replay(Selector(event_ids=frozenset({"poison-1"})), by="t", why="try")
     assert result.done == [] and "not JSON" in result.refused[0][1]
     assert (await rows(db_pool))[0]["replayed_at"] is None
@@ -359,3 +362,13 @@ async def test_a_message_the_queue_dead_lettered_for_its_delivery_limit_is_store
         [(e["event_id"], "delivery_limit", "counterparty")]
     assert stored[0]["last_failed_at"] is not None and stored[0]["exchange"] == "onec.counterparty"
     assert metrics.DEAD_LETTERS.labels("counterparty", "delivery_limit")._value.get() == counted + 1
+
+
+def test_export_makes_its_file_even_when_nothing_matches_and_refuses_a_path_it_cannot_write(db_url, tmp_path):
+    """`dlq export -o FILE` is how an operator keeps a copy: no file at all for an empty export looked like a
+    failure, and a path in a missing directory said "exported 0" with exit 0."""
+    empty = tmp_path / "none.jsonl"
+    done = cli(db_url, "dlq", "export", "--event-id", "nothing-like-this", "-o", str(empty))
+    assert done.exit_code == 0 and empty.exists() and empty.read_text() == "", done.output
+    refused = cli(db_url, "dlq", "export", "-o", str(tmp_path / "no" / "such" / "x.jsonl"))
+    assert refused.exit_code == 2 and "exported" not in refused.output, refused.output
