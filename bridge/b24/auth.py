@@ -10,6 +10,7 @@ the new access token instead of refreshing again.  Refresh happens only after th
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import logging
@@ -18,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 import asyncpg
 
@@ -36,24 +37,31 @@ TOKEN_METHOD = "oauth.token"
 _WEBHOOK_PATH = re.compile(r"^/rest/(\d+)/([^/]+)/?$")
 
 
-def origin_of(url: str, what: str) -> tuple[str, str, str]:
-    """(``scheme://[user:password@]host[:port]`` to send to, the same without the user and password to
-    show, lower-cased ``host[:port]``: the portal's key) of a URL from the settings.  A password in the URL
-    is registered as a secret: no log line, message or page shows it.
+def origin_of(url: str, what: str) -> tuple[str, str, dict[str, str]]:
+    """(``scheme://host[:port]``, lower-cased ``host[:port]``: the portal's key, the headers that carry a
+    user and password written in the URL) of a URL from the settings.  Such a user and password (a portal
+    behind basic authentication) go in an ``Authorization: Basic`` header, never in a URL the bridge shows,
+    logs or keys anything by; the password and the header are registered secrets.
 
     Errors name the setting and the expected shape, never the URL: its path may hold the secret."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{what} must be an http(s) URL with a host (scheme {parts.scheme!r})")
-    register_secret(parts.password)
     host = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{parts.netloc}", f"{parts.scheme}://{host}", host.lower()
+    headers: dict[str, str] = {}
+    if parts.username is not None or parts.password is not None:
+        pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        register_secret(unquote(parts.password or ""))
+        register_secret(headers["Authorization"].removeprefix("Basic "))
+    return f"{parts.scheme}://{host}", host.lower(), headers
 
 
 class Auth(Protocol):
     kind: str
     portal: str  # host[:port], the key of the shared rate limit
     base_url: str  # for display: never holds a secret
+    headers: dict[str, str]  # sent with every request (basic authentication written in the URL)
 
     def target(self, method: str) -> tuple[str, str | None]:
         """(display URL, real URL or None when the display URL is the real one)."""
@@ -72,7 +80,7 @@ class WebhookAuth:
     can_refresh = False
 
     def __init__(self, webhook_url: str) -> None:
-        origin, shown, self.portal = origin_of(webhook_url, "BRIDGE_B24_WEBHOOK_URL")
+        origin, self.portal, self.headers = origin_of(webhook_url, "BRIDGE_B24_WEBHOOK_URL")
         match = _WEBHOOK_PATH.match(urlsplit(webhook_url.strip()).path)
         if not match:
             raise ConfigError(
@@ -81,7 +89,7 @@ class WebhookAuth:
             )
         user, self._code = match.groups()
         register_secret(self._code)
-        self.base_url = f"{shown}/rest/{user}/***/"
+        self.base_url = f"{origin}/rest/{user}/***/"
         self._real_base = f"{origin}/rest/{user}/{self._code}/"
 
     def target(self, method: str) -> tuple[str, str | None]:
@@ -179,10 +187,9 @@ class OAuthAuth:
         initial_refresh_token: str | None = None,
         server_url: str = DEFAULT_OAUTH_SERVER_URL,
     ) -> None:
-        origin, shown, self.portal = origin_of(portal_url, "BRIDGE_B24_OAUTH_PORTAL_URL")
+        origin, self.portal, self.headers = origin_of(portal_url, "BRIDGE_B24_OAUTH_PORTAL_URL")
         origin_of(server_url, "BRIDGE_B24_OAUTH_SERVER_URL")
-        self.base_url = f"{shown}/rest/"
-        self._real_base = f"{origin}/rest/" if origin != shown else None
+        self.base_url = f"{origin}/rest/"
         self.client_id = client_id
         self._client_secret = client_secret
         self._initial = initial_refresh_token
@@ -201,7 +208,7 @@ class OAuthAuth:
         self._fetch = fetch
 
     def target(self, method: str) -> tuple[str, str | None]:
-        return self.base_url + method, self._real_base + method if self._real_base is not None else None
+        return self.base_url + method, None
 
     def sign(self, params: Mapping[str, Any], token: str | None) -> Mapping[str, Any]:
         return {**params, "auth": token}

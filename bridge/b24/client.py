@@ -92,7 +92,8 @@ class B24Client:
         self.bucket: Bucket = bucket if bucket is not None else LocalBucket(rate)
         self.operating = OperatingTracker(operating)
         self._rng = rng or random.Random()
-        self._edge = Edge(timeouts, auth.secrets, transport, user_agent, client=http_client, proxy=proxy)
+        self._edge = Edge(timeouts, auth.secrets, transport, user_agent, client=http_client, proxy=proxy,
+                          headers=getattr(auth, "headers", None))
         if isinstance(auth, OAuthAuth):
             auth.bind(self._fetch_raw)
         self._coalescer = (

@@ -35,7 +35,7 @@ def auth_from_settings(settings: Settings, pool: asyncpg.Pool | None = None) -> 
     refresh = (
         settings.b24_oauth_refresh_token.get_secret_value() if settings.b24_oauth_refresh_token else None
     )
-    _, _, portal = origin_of(settings.b24_oauth_portal_url, "BRIDGE_B24_OAUTH_PORTAL_URL")
+    _, portal, _ = origin_of(settings.b24_oauth_portal_url, "BRIDGE_B24_OAUTH_PORTAL_URL")
     return OAuthAuth(
         settings.b24_oauth_portal_url,
         settings.b24_oauth_client_id,

@@ -87,13 +87,14 @@ class Edge:
         max_connections: int = 20,
         client: HttpClient = "builtin",
         proxy: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self._secrets = secrets
         self._proxy = proxy_address(proxy) if proxy else None
         self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._timeout = httpx.Timeout(connect=timeouts.connect, read=timeouts.read, write=timeouts.read,
                                       pool=timeouts.pool)
-        self._headers = {"Accept": "application/json", "User-Agent": user_agent}
+        self._headers = {"Accept": "application/json", "User-Agent": user_agent, **(headers or {})}
         self.builtin: http11.Http11 | None = None
         if transport is None and client == "builtin" and self._proxy is None:
             self.builtin = http11.Http11(

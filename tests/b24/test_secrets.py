@@ -6,6 +6,9 @@ never hands the code to logging at all, not that redaction catches it afterwards
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import logging
 import re
 import socket
@@ -68,8 +71,8 @@ async def test_a_network_error_leaks_no_secret(caplog):
 
 
 async def test_a_password_in_the_webhook_url_shows_neither_in_logs_nor_in_the_portal_shown(caplog):
-    """A webhook URL may carry a user and password (a portal behind basic auth): both go with the requests,
-    neither into a log line, an error, the URL the commands print, nor the portal's key."""
+    """A webhook URL may carry a user and password (a portal behind basic auth): neither goes into a log
+    line, an error, the URL the commands print, nor the portal's key (they are sent: the test below)."""
     password = "PASSW0RD-of-the-proxy"
     b24 = make(f"http://someone:{password}@127.0.0.1:{closed_port()}/rest/7/{WEBHOOK_CODE}/")
     assert b24.auth.base_url.startswith("http://127.0.0.1:") and "@" not in b24.auth.portal
@@ -79,6 +82,40 @@ async def test_a_password_in_the_webhook_url_shows_neither_in_logs_nor_in_the_po
     assert_clean(info.value, caplog, b24)
     texts = [str(info.value), b24.auth.base_url, *(r.getMessage() + repr(r.__dict__) for r in caplog.records)]
     assert not [t for t in texts if password in t or "someone" in t], texts
+
+
+@pytest.mark.parametrize("client", ["builtin", "httpx"])
+async def test_a_user_and_password_in_the_webhook_url_go_as_basic_authentication(client):
+    """What the portal (or the web server in front of it) receives: an ``Authorization: Basic`` header with
+    the URL's user and password (percent-decoded), and a request line without them, through either client."""
+    seen: list[bytes] = []
+
+    async def portal(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+        await reader.readexactly(length)
+        seen.append(head)
+        body = json.dumps({"result": {"ID": "1"}, "time": {"start": 0, "finish": 0, "duration": 0}}).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(portal, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    b24 = B24Client(WebhookAuth(f"http://some%20one:p%40ss-w0rd@127.0.0.1:{port}/rest/7/{WEBHOOK_CODE}/"),
+                    http_client=client, retry=RetryPolicy(max_retries=0, base_delay=0), rate=RateLimit(1000, 1000),
+                    batching=NO_BATCHING)
+    try:
+        async with b24:
+            assert await b24.call("crm.company.get", {"id": 1}) == {"ID": "1"}
+    finally:
+        server.close()
+        await server.wait_closed()
+    (head,) = seen
+    expected = base64.b64encode(b"some one:p@ss-w0rd").decode()
+    assert re.search(rf"(?im)^authorization: basic {re.escape(expected)}\r$", head.decode()), head
+    assert head.startswith(f"POST /rest/7/{WEBHOOK_CODE}/crm.company.get HTTP/1.1".encode()), head
 
 
 async def test_a_network_error_through_httpx_leaks_no_secret(caplog):
