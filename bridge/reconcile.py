@@ -209,10 +209,13 @@ class Reconciler:
 
     async def run(self, entities: Iterable[str] = domain.ENTITIES) -> Report:
         wanted = [e for e in domain.ENTITIES if e in set(entities)]
+        # a company's twins are found by its requisites' INN/KPP: read them for `--entity company` too (their
+        # own findings are reported only when asked for)
+        read = [e for e in domain.ENTITIES if e in wanted or (e == "requisite" and "company" in wanted)]
         report = Report()
-        facts = await known(self.pool, wanted)
+        facts = await known(self.pool, read)
         records: dict[str, dict[int, dict[str, Any]]] = {}
-        for entity in wanted:
+        for entity in read:
             spec = await self._spec(entity, facts)
             if spec is None:
                 continue
@@ -220,8 +223,9 @@ class Reconciler:
             records[entity] = {int(r[spec.id_key]): _upper_id(r, spec.id_key) for r in rows}
             if spec.method == "catalog.product.list":
                 await self._base_prices(records[entity])
-            report.scanned[entity] = len(rows)
-            report.checked[entity] = len(facts.by_id.get(entity, {}))
+            if entity in wanted:
+                report.scanned[entity] = len(rows)
+                report.checked[entity] = len(facts.by_id.get(entity, {}))
         for entity in wanted:
             if entity not in records:
                 continue
@@ -233,7 +237,7 @@ class Reconciler:
             if entity == "requisite":
                 report.findings += domain.drift(entity, views, present)
             report.findings += self._duplicates(entity, present, facts.by_id[entity])
-        if "company" in records and "requisite" in records:
+        if "company" in wanted and "company" in records and "requisite" in records:
             report.findings += _company_twins(records["company"], records["requisite"], facts.by_id["company"])
         if "deal" in records:
             report.findings += await self._deals(facts, records["deal"])

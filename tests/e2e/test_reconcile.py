@@ -109,6 +109,10 @@ async def test_reconcile_finds_planted_drift_and_repair_fixes_all_but_the_duplic
 
     code, out = await reconcile(crm, "--json")
     assert kinds(json.loads(out)) == {("company", "twin", int(twin))}
+    # one entity: its twins are found by the requisites' INN/KPP, read for it without reporting them
+    code, out = await reconcile(crm, "--json", "--entity", "company")
+    assert (code, kinds(json.loads(out))) == (1, {("company", "twin", int(twin))}), out
+    assert set(json.loads(out)["scanned"]) == {"company"}, out  # the requisites read for it are not reported
 
     # the consumers carry on as before: the next 1C change of the repaired company is a plain update
     await crm.post(full_company(version=2, name="ООО Лютик-2", kpp="773601002", contact_persons=[]) | {
