@@ -14,7 +14,9 @@ what is left.  A push that dies after taking a hand-over leaves the resync rows 
 30 s, rows over a minute old) recomputes those orders.  A crash anywhere repeats (2) on redelivery, which
 changes nothing that already happened: the deal is found by its external key, fields are three-way diffed,
 the product rows are replaced whole, and the paid notification carries a TAG.  A new deal is made with its
-rows and notes in one chained request (one the redelivery finds by its key takes its notes as posted).
+rows and notes in one chained request (one the redelivery finds by its key takes its notes as posted); a
+linked deal gets its update, rows and notes in one request that halts at a refused step, the responsible
+person a paid notification goes to read with its owned fields.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ..backoff import sleep_or_stop
 from ..consumer import RECEIVED_AT, Outcome
 from ..domain import deal as domain
 from ..domain.diff import owned_changes, unconfirmed
-from ..errors import DependencyMissing, ServiceUnavailable
+from ..errors import B24Error, B24NotFound, DependencyMissing, ServiceUnavailable
 from ..links import Link, UnitOfWork, state_hash, unit_of_work
 from ..mapping import STAGE_KEYS, USER_FIELD_KEYS, Mapping
 from ..projection import OrderProjection
@@ -405,6 +407,9 @@ class _ApplyDeal:
         self.source = source
         self.state = state
         self.desired = desired
+        self._responsible: int | None = None  # the deal's ASSIGNED_BY_ID as its update left it, when read
+        self._notifying = False  # this push tells the responsible person the client paid
+        self._first_write: str | None = None  # the method of the first write the last update request holds
 
     async def run(self, link: Link | None, pushed: dict[str, Any] | None) -> int:
         fields = self.desired["fields"]
@@ -436,14 +441,21 @@ class _ApplyDeal:
                     return int(results[0])
             return int(await self.b24.call(*add))
 
+        self._notifying = self._paid_news(pushed or {})
+
         async def refresh(deal_id: int) -> None:
             nonlocal made_whole  # the linked deal's rows and notes ride in the request that updates it
             fill = self._fill_steps(deal_id, pushed or {})
             made_whole = await self._update(deal_id, (pushed or {}).get("fields"), then=fill)
 
+        async def gone(exc: B24Error, deal_id: int) -> bool:
+            """The linked deal was deleted by hand: its own first write says "not found" (rows or a note
+            refused after an update that went through are the push's failure, not the deal gone)."""
+            return isinstance(exc, B24NotFound) and exc.method == self._first_write
+
         deal = await find_or_create(
             b24_type="deal", entity_id=self.state.order_id, linked=link.b24_id if link is not None else None,
-            refresh=refresh, find=find, update=lambda deal_id: self._update(deal_id, None), create=create)
+            refresh=refresh, find=find, update=lambda deal_id: self._update(deal_id, None), create=create, gone=gone)
         deal_id = deal.id
         if deal.how is How.FOUND:  # after a crash the notes may already be on the timeline: not twice
             pushed = {"notes": self.desired["notes"], "stage": None}
@@ -472,13 +484,19 @@ class _ApplyDeal:
         then = then or []
         if len(then) + 2 > MAX_BATCH_COMMANDS:
             then = []
+        self._responsible = None  # (a deal found or made after a refused refresh is another record)
+        self._first_write = "crm.deal.update" if changes else then[0][0] if then else None
+        # the responsible person a paid notification goes to, read with the owned fields (not by a crm.deal.get
+        # after them): a create-only field the update leaves alone, or the value it sends
+        select = set(changes) - THREE_WAY | ({"ASSIGNED_BY_ID"} if self._notifying else set())
         try:
             if changes:
-                await owned.update(
+                current = await owned.update(
                     self.b24, entity="deal", b24_id=deal_id, entity_id=self.state.order_id, fields=changes,
                     pushed=pushed_fields, method="crm.deal.update", params={"params": {"REGISTER_SONET_EVENT": "N"}},
-                    read=("crm.deal.list", {"filter": {"ID": deal_id}, "select": sorted(set(changes) - THREE_WAY)}),
-                    then=then)
+                    read=("crm.deal.list", {"filter": {"ID": deal_id}, "select": sorted(select)}), then=then)
+                responsible = changes.get("ASSIGNED_BY_ID") or (current or {}).get("ASSIGNED_BY_ID")
+                self._responsible = int(responsible) if responsible else None
             elif then:
                 await self.b24.call_chain(then, halt=True)
         except Unencodable:  # nothing was sent: the update alone, the rows and notes as _fill sends them
@@ -523,16 +541,25 @@ class _ApplyDeal:
             for at in range(0, len(notes), MAX_BATCH_COMMANDS):
                 await self.b24.call_chain(notes[at:at + MAX_BATCH_COMMANDS], halt=True)
 
-    async def _notify_paid(self, deal_id: int, pushed: dict[str, Any]) -> None:
-        """Tell the deal's responsible person — whoever it is now, managers reassign deals — once per
-        transition into the paid stage."""
+    def _paid_news(self, pushed: dict[str, Any]) -> bool:
+        """Whether this push moves the deal into the paid stage (news for its responsible person): once per
+        transition, not for more payments of a deal paid already."""
         tag = self.desired["paid_tag"]
         if not self.mapping.deals.notify_paid or tag is None or pushed.get("paid_tag") == tag:
+            return False
+        return not (pushed.get("stage") == domain.PAID and pushed.get("paid_tag"))
+
+    async def _notify_paid(self, deal_id: int, pushed: dict[str, Any]) -> None:
+        """Tell the deal's responsible person — whoever it is now, managers reassign deals — once per
+        transition into the paid stage.  Who that is was read with the update's owned fields when it could
+        be (one request less), else is asked for."""
+        if not self._paid_news(pushed):
             return
-        if pushed.get("stage") == domain.PAID and pushed.get("paid_tag"):
-            return  # still paid, only more payments arrived: no new "client paid" message
-        deal = await self.b24.call("crm.deal.get", {"id": deal_id})
-        user_id = int(deal.get("ASSIGNED_BY_ID") or self.mapping.default_responsible_id)
+        tag = self.desired["paid_tag"]
+        user_id = self._responsible
+        if user_id is None:
+            deal = await self.b24.call("crm.deal.get", {"id": deal_id})
+            user_id = int(deal.get("ASSIGNED_BY_ID") or self.mapping.default_responsible_id)
         await self.b24.call("im.notify.system.add", {
             "USER_ID": user_id, "MESSAGE": domain.paid_message(self.state, deal_id, self.desired["client"]),
             "TAG": tag, "CLIENT_ID": "b24bridge"})

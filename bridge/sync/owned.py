@@ -29,10 +29,11 @@ def _known(pushed: Mapping[str, Any] | None) -> bool:
 async def update(b24: B24, *, entity: str, b24_id: int, entity_id: str, fields: dict[str, Any],
                  pushed: dict[str, Any] | None, method: str, params: dict[str, Any] | None = None,
                  read: tuple[str, dict[str, Any]] | None = None, current: dict[str, Any] | None = None,
-                 then: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+                 then: Sequence[tuple[str, dict[str, Any]]] = ()) -> dict[str, Any] | None:
     """``method`` (an ``*.update``) with ``fields``; ``read``: the list call that shows the record's
     ``fields`` as Bitrix24 holds them (a list of one row), sent in the same request before the update;
-    ``then``: calls that follow the update in that request, none of them after a refused one."""
+    ``then``: calls that follow the update in that request, none of them after a refused one.  Returns the
+    row read (None: none was)."""
     call = (method, {"id": b24_id, "fields": fields, **(params or {})})
     if current is None and read is not None and _known(pushed):
         result = (await b24.call_chain([read, call, *then], halt=bool(then)))[0]
@@ -44,6 +45,7 @@ async def update(b24: B24, *, entity: str, b24_id: int, entity_id: str, fields: 
         await b24.call(*call)
     plain = {k: v for k, v in fields.items() if not (isinstance(v, list) and v and isinstance(v[0], dict))}
     report(entity, b24_id, entity_id, overwritten(current or {}, pushed, plain))  # phones: item ops, not values
+    return current
 
 
 def report(entity: str, b24_id: int, entity_id: str, edits: Mapping[str, tuple[Any, Any]]) -> None:

@@ -17,6 +17,7 @@ import uuid
 import pytest
 
 from bridge.b24 import client_from_settings
+from bridge.errors import B24NotFound
 from bridge.settings import Settings
 from bridge.sync.deal import DealHandler
 from onec_outbox.contract import parse_event
@@ -50,8 +51,8 @@ async def test_a_field_a_failed_push_set_is_cleared_when_1c_empties_it(db_pool, 
     payment = str(uuid.uuid4())
     await deal_handler.handle(parse_event(lc.order(amount="1200.00")))
     await deal_handler.handle(parse_event(lc.invoice(amount="1200.00")))
-    # the payment: Bitrix24 takes the paid sum and stage, then the paid notification's look-up is refused
-    portal.sandbox.faults.add_error("ACCESS_DENIED", method="crm.deal.get", count=1)
+    # the payment: Bitrix24 takes the paid sum and stage, then the paid notification is refused
+    portal.sandbox.faults.add_error("ACCESS_DENIED", method="im.notify.system.add", count=1)
     with pytest.raises(Exception):  # noqa: B017 - any failure of the push will do
         await deal_handler.handle(parse_event(lc.payment(payment, amount="1200.00")))
     assert deal_of(portal.sandbox, lc.order_id)["UF_CRM_B24B_PAID_SUM"] is not None
@@ -162,3 +163,43 @@ async def test_a_linked_deal_gets_its_fields_rows_and_note_in_one_request(db_poo
         "crm.deal.list", "crm.deal.update", "crm.deal.productrows.set", "crm.timeline.comment.add"], tried
     assert [r[1] for r in deal_of(portal.sandbox, lc.order_id)["rows"]] == [150.0]
     assert sum("на сумму 1500.00" in n for n in notes_of(portal.sandbox, lc.order_id)) == 1
+
+
+async def test_the_paid_notification_reads_the_responsible_with_the_update_not_after_it(
+        db_pool, portal, batching_handler):
+    """Who a "client paid" notification goes to (a manager may have reassigned the deal) is read in the
+    update's own request, with the owned fields: the payment is two requests (the update with its rows and
+    notes, then the notification), not a crm.deal.get between them."""
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    lc = Lifecycle(cp, product)
+    await batching_handler.handle(parse_event(lc.order()))
+    deal_id = deal_of_id(portal.sandbox, lc.order_id)
+    portal.sandbox.call("crm.deal.update", {"id": deal_id, "fields": {"ASSIGNED_BY_ID": 3}})  # reassigned
+    tried: list[str] = []
+    stop = portal.sandbox.on_call(lambda call: tried.append(call.method))
+    before = portal.sandbox.stats()["http_requests"]
+    try:
+        await batching_handler.handle(parse_event(lc.payment()))
+    finally:
+        stop()
+    assert portal.sandbox.stats()["http_requests"] - before == 2 and "crm.deal.get" not in tried, tried
+    notes = [n for n in portal.sandbox.state()["notifications"] if n["TAG"] and lc.order_id in n["TAG"]]
+    assert [int(n["USER_ID"]) for n in notes] == [3]
+
+
+async def test_a_note_refused_as_not_found_after_the_update_is_no_deal_gone_and_is_posted_on_the_retry(
+        db_pool, portal, batching_handler):
+    """The rows and notes ride in the update's request: a "not found" from one of them (the update went
+    through, so the deal is there) must not be read as the linked deal deleted by hand — a relink would find
+    the same deal and take every note as posted, and this one would never be."""
+    cp, product, _ = await seed_links(db_pool, portal.sandbox)
+    lc = Lifecycle(cp, product)
+    await batching_handler.handle(parse_event(lc.order(amount="1200.00")))
+    portal.sandbox.faults.add_error("NOT_FOUND", method="crm.timeline.comment.add", count=1, nested=True, status=400,
+                                    description="Not found")
+    changed = parse_event(lc.order(amount="1500.00"))
+    with pytest.raises(B24NotFound):  # the push fails; it does not take the deal for gone
+        await batching_handler.handle(changed)
+    await batching_handler.handle(changed)  # the redelivery
+    assert sum("на сумму 1500.00" in n for n in notes_of(portal.sandbox, lc.order_id)) == 1
+    assert len([d for d in portal.sandbox.state()["deals"] if d["ORIGIN_ID"] == lc.order_id]) == 1
