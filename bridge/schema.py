@@ -5,6 +5,7 @@ Apart from ``bridge.db`` so that only what migrates loads Alembic and SQLAlchemy
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,6 +62,11 @@ def _named(revision: str) -> Iterator[None]:
     except CommandError as exc:
         if "Can't locate revision" not in str(exc) and "No such revision" not in str(exc):
             raise
-        known = [r.revision for r in ScriptDirectory(str(migrations_dir())).walk_revisions()]
-        raise ConfigError(f"no schema revision {revision!r}: use head, base or one of "
-                          f"{', '.join(sorted(known))}") from exc
+        known = sorted(r.revision for r in ScriptDirectory(str(migrations_dir())).walk_revisions())
+        unknown = re.findall(r"identified by '([^']+)'|No such revision[^']*'([^']+)'", str(exc))
+        unknown = [a or b for a, b in unknown]
+        if unknown and revision not in unknown:  # the database's own revision: a newer release migrated it
+            raise ConfigError(f"the database is at schema revision {unknown[0]!r}, which this release does not "
+                              f"know (it knows {', '.join(known)}): a newer release migrated it; run that "
+                              "release's `b24bridge migrate`") from exc
+        raise ConfigError(f"no schema revision {revision!r}: use head, base or one of {', '.join(known)}") from exc

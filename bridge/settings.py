@@ -11,10 +11,10 @@ import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import ConfigError
@@ -158,21 +158,22 @@ class Settings(BaseSettings):
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
-    def _any_case(cls, value: object, info: Any) -> object:
+    def _any_case(cls, value: object, info: ValidationInfo) -> object:
         if not isinstance(value, str):
             return value
-        return value.strip().upper() if info.field_name == "log_level" else value.strip().lower()
+        if info.field_name == "log_format":
+            return value.strip().lower()
+        level = value.strip().upper()
+        return {"WARN": "WARNING", "FATAL": "CRITICAL"}.get(level, level)  # what logging.setLevel also takes
 
     @field_validator("database_url", "amqp_url")
     @classmethod
-    def _check_service_url(cls, value: SecretStr, info: Any) -> SecretStr:
+    def _check_service_url(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
         """A URL of the right kind, checked at start; the message never shows it (it holds a password)."""
         schemes, shape = ((("postgresql", "postgres"), "a postgresql:// URL of user, host, port and database")
                           if info.field_name == "database_url" else (("amqp", "amqps"), "an amqp:// URL of user, host, port and vhost"))
-        try:
-            parts = urlsplit(value.get_secret_value().strip())
-            usable = parts.scheme in schemes  # (no host: a Unix socket, ?host=/var/run/postgresql)
-            parts.port  # noqa: B018 - raises ValueError for a port that is not one
+        try:  # the scheme only: no host is a Unix socket (?host=/var/run/postgresql), h1:5432,h2:5432 several
+            usable = urlsplit(value.get_secret_value().strip()).scheme in schemes
         except ValueError:
             usable = False
         if not usable:

@@ -147,3 +147,16 @@ def test_an_empty_mapping_file_setting_means_the_embedded_default(monkeypatch):
     directory read as a file ("Is a directory")."""
     monkeypatch.setenv("BRIDGE_MAPPING_FILE", "  ")
     assert Settings().mapping_file is None
+
+
+@pytest.mark.parametrize("given, level", [("warn", "WARNING"), ("FATAL", "CRITICAL"), (" debug ", "DEBUG")])
+def test_a_log_level_is_read_as_logging_reads_it(monkeypatch, given, level):
+    """WARN and FATAL are what `logging` itself accepts: a deployment that set them keeps starting."""
+    monkeypatch.setenv("BRIDGE_LOG_LEVEL", given)
+    assert Settings().log_level == level
+
+
+def test_a_database_url_of_several_hosts_is_accepted(monkeypatch):
+    """asyncpg connects to the first of several hosts that answers (a primary and its standby)."""
+    monkeypatch.setenv("BRIDGE_DATABASE_URL", "postgresql://u:p@h1:5432,h2:5432/db?target_session_attrs=read-write")
+    assert Settings().database_url.get_secret_value().startswith("postgresql://u:p@h1:5432,h2:5432/")

@@ -227,7 +227,7 @@ def test_reconcile_against_a_portal_it_cannot_reach_exits_2_not_1(db_url):
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1 and "cannot read the portal" in errors[0] and "code1234" not in done.stderr, done.stderr
+    assert len(errors) == 1 and "the portal failed: " in errors[0] and "code1234" not in done.stderr, done.stderr
 
 
 @pytest.mark.parametrize("direction", ["--revision", "--downgrade"])
@@ -238,3 +238,16 @@ def test_migrate_to_a_revision_that_does_not_exist_names_the_ones_that_do(empty_
     [error] = errors
     assert error.startswith("Error: no schema revision 'nosuch': use head, base or one of 0001, 0002, ")
     assert error.endswith(f", {db.SCHEMA_REVISION}"), error
+
+
+def test_migrate_on_a_database_a_newer_release_migrated_says_so(empty_db_url):
+    """An older image's `migrate` against a database at a revision it does not know: Alembic names the
+    database's revision, not the one asked for ("head")."""
+    from bridge import schema
+
+    schema.migrate(empty_db_url)
+    asyncio.run(execute_sql(empty_db_url, "UPDATE alembic_version SET version_num = '0999'"))
+    done = b24bridge("migrate", BRIDGE_DATABASE_URL=empty_db_url)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    [error] = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
+    assert error.startswith("Error: the database is at schema revision '0999', which this release does not know")
