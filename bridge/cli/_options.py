@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
 
 PORT = click.IntRange(1, 65535)  # a TCP port: 0 would be a random one, above 65535 a traceback from bind()
@@ -18,3 +21,14 @@ def recorded(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     if not value:
         raise click.BadParameter("must not be empty (it is recorded)", ctx=ctx, param=param)
     return value
+
+
+def writable(target: Path) -> str | None:
+    """Why ``target`` cannot be written (no such directory, no permission), or None; asked before any work
+    whose result would go there, so nothing is done (or truncated) for a file that cannot be made."""
+    folder = target.parent
+    if not folder.is_dir():
+        return f"no such directory {folder}"
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        return "permission denied"
+    return None

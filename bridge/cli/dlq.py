@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+from pathlib import Path
 
 import click
 
@@ -12,7 +13,7 @@ from .. import dlq as dlq_mod
 from ..bootstrap import COMMAND_POOL_SIZE, Needs, build
 from ..settings import Settings
 from . import _output
-from ._options import LIMIT, recorded
+from ._options import LIMIT, recorded, writable
 
 
 def _queues(queue: str | None) -> tuple[str, ...]:
@@ -139,11 +140,15 @@ def count() -> None:
 
 @command.command("export")
 @reading
-@click.option("--output", "-o", type=click.File("w", encoding="utf-8", lazy=False), default="-",
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-",
               help="File (default stdout); made even when no letter matches, and checked before anything is read.")
 def export(queue, event_ids, entity_id, limit, state, failure_reason, output) -> None:
     """Write dead letters as JSON lines (headers and body)."""
+    if output.name != "-" and (problem := writable(Path(output.name))) is not None:
+        raise click.BadParameter(f"cannot write {output.name}: {problem}", param_hint="--output")
+    # read first: an earlier export in the file is replaced only once there is something to replace it with
     letters = _run(lambda t: t.select(_selector(queue, event_ids, entity_id, failure_reason, state), limit))
+    output.write("")  # (the file is made even when no letter matches)
     for letter in letters:
         output.write(json.dumps(letter.export(), ensure_ascii=False, default=str) + "\n")
     click.echo(f"exported {len(letters)} dead letter(s)", err=True)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from ..errors import B24Error, ConfigError
 from ..portal import service
 from ..portal.scopes import WEBHOOK_SCOPES, scopes_text
 from ..settings import Settings
+from ._options import writable
 
 T = TypeVar("T")
 
@@ -123,12 +123,10 @@ def _refuse_to_replace(target: Path, source: Path | None) -> None:
 
 
 def _can_write(target: Path) -> None:
-    """Refuse a --write FILE that cannot be written (no such directory, no permission) before anything else."""
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise CannotRun(f"cannot write the mapping to {target}: no such directory {folder}; nothing was changed")
-    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise CannotRun(f"cannot write the mapping to {target}: permission denied; nothing was changed")
+    """Refuse a --write FILE that cannot be written before anything else."""
+    problem = writable(target)
+    if problem is not None:
+        raise CannotRun(f"cannot write the mapping to {target}: {problem}; nothing was changed")
 
 
 def _write(target: Path, text: str) -> str:

@@ -49,7 +49,7 @@ def command(entities: tuple[str, ...], repair: bool, as_json: bool, every: float
 
     Reads each list with start=-1 over ID windows, 50 pages per batch request. Exit code 0 when Bitrix24
     matches, 1 when something is left to look at (after --repair: what it could not fix), 2 when the portal
-    could not be read (nothing was compared).
+    failed (nothing was compared, or with --repair part of the repairs may be made).
     """
     settings = Settings()
     wanted = list(entities) or list(ENTITIES)
@@ -60,8 +60,9 @@ def command(entities: tuple[str, ...], repair: bool, as_json: bool, every: float
     try:
         with _progress(quiet=as_json) as progress:
             before, after = asyncio.run(once(settings, wanted, repair, progress))
-    except B24Error as exc:  # exit 1 says "something found": a portal that could not be read is not that
-        raise CannotRun(f"cannot read the portal: {exc}") from exc
+    except B24Error as exc:  # exit 1 says "something found": a portal that failed us is not that
+        raise CannotRun(f"the portal failed{' (repairs made so far stay: run it again)' if repair else ''}: "
+                        f"{exc}") from exc
     if as_json:
         out: dict[str, Any] = before.as_dict()
         if after is not None:

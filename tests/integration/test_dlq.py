@@ -372,3 +372,10 @@ def test_export_makes_its_file_even_when_nothing_matches_and_refuses_a_path_it_c
     assert done.exit_code == 0 and empty.exists() and empty.read_text() == "", done.output
     refused = cli(db_url, "dlq", "export", "-o", str(tmp_path / "no" / "such" / "x.jsonl"))
     assert refused.exit_code == 2 and "exported" not in refused.output, refused.output
+
+
+def test_an_export_that_cannot_read_the_table_leaves_an_earlier_export_alone(tmp_path):
+    kept = tmp_path / "yesterday.jsonl"
+    kept.write_text('{"event_id": "kept"}\n', encoding="utf-8")
+    done = cli("postgresql://nobody@127.0.0.1:1/none", "dlq", "export", "-o", str(kept))
+    assert done.exit_code != 0 and kept.read_text(encoding="utf-8") == '{"event_id": "kept"}\n', done.output
