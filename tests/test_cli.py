@@ -85,6 +85,9 @@ NUMBER_OPTIONS = [  # (arguments, the value, the range the error names)
     (["review", "show"], "99999999999999999999999", "1<=x<=9223372036854775807"),
     (["review", "resolve", "1", "--any-record", "--adopt"], "0", "1<=x<=9223372036854775807"),
     (["relay", "--batch-size"], "-5", "1<=x<=10000"),
+    (["simulate", "--dry-run", "--counterparties"], "99999999999999999999", "1<=x<=100000"),  # (it hung)
+    (["demo", "--orders"], "-5", "0<=x<=100000"), (["demo", "--days"], "0", "1<=x<=250"),  # (after a reset)
+    (["sandbox", "--rate"], "-5", "x>=0"),
 ]
 
 
@@ -160,3 +163,12 @@ def test_a_database_url_of_several_hosts_is_accepted(monkeypatch):
     """asyncpg connects to the first of several hosts that answers (a primary and its standby)."""
     monkeypatch.setenv("BRIDGE_DATABASE_URL", "postgresql://u:p@h1:5432,h2:5432/db?target_session_attrs=read-write")
     assert Settings().database_url.get_secret_value().startswith("postgresql://u:p@h1:5432,h2:5432/")
+
+
+@pytest.mark.parametrize("args, says", [
+    (["simulate", "--url", "not a url"], "must be an http:// or https:// URL with a host"),  # (retried for ever)
+    (["sandbox", "--webhook-code", " "], "must not be empty"),  # (a webhook URL ending in //)
+])
+def test_a_url_or_code_that_cannot_work_is_a_usage_error(args, says):
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 2 and says in done.output, done.output

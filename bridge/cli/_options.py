@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
@@ -32,3 +33,20 @@ def writable(target: Path) -> str | None:
     if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
         return "permission denied"
     return None
+
+
+def http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An http(s) URL with a host: anything else can never be reached, and retrying it would go on for ever."""
+    if value is None:
+        return None
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter("must be an http:// or https:// URL with a host", ctx=ctx, param=param)
+    return value.strip()
+
+
+def not_blank(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A value that means nothing when empty (a webhook code: the URL would end in ``//``)."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("must not be empty", ctx=ctx, param=param)
+    return value

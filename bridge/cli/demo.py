@@ -31,15 +31,17 @@ def log_path_for(vhost: str) -> Path:
 
 @click.command("demo")
 @click.option("--seed", type=int, default=1, show_default=True, help="The simulated 1C base (same seed, same day).")
-@click.option("--counterparties", type=int, default=12, show_default=True)
-@click.option("--products", type=int, default=15, show_default=True)
-@click.option("--orders", type=int, default=20, show_default=True)
-@click.option("--days", type=int, default=1, show_default=True, help="Working days the simulation spans.")
+@click.option("--counterparties", type=click.IntRange(1, 100_000), default=12, show_default=True)
+@click.option("--products", type=click.IntRange(1, 100_000), default=15, show_default=True)
+@click.option("--orders", type=click.IntRange(0, 100_000), default=20, show_default=True)
+@click.option("--days", type=click.IntRange(1, 250), default=1, show_default=True,
+              help="Working days the simulation spans.")
 @click.option("--sandbox-port", type=PORT, default=8090, show_default=True, help="Port of the sandbox Bitrix24.")
 @click.option("--ingest-port", type=PORT, default=8080, show_default=True, help="Port of the bridge's ingest.")
-@click.option("--rate", type=float, default=2.0, show_default=True,
+@click.option("--rate", type=click.FloatRange(0), default=2.0, show_default=True,
               help="The sandbox portal's request limit per second (a cloud portal: 2; 0 = none).")
-@click.option("--burst", type=int, default=50, show_default=True, help="The sandbox portal's burst (cloud: 50).")
+@click.option("--burst", type=click.IntRange(0), default=50, show_default=True,
+              help="The sandbox portal's burst (cloud: 50).")
 @click.option("--rabbitmq-api", help="RabbitMQ management API (default http://<amqp host>:15672/api).")
 @click.option("--vhost", default=DEFAULT_VHOST, show_default=True,
               help="RabbitMQ vhost the demo recreates; any other than the default also names its database "

@@ -10,7 +10,7 @@ from b24_sandbox import config as sandbox_config
 from b24_sandbox.persistence import StateFileError
 
 from .. import logs
-from ._options import PORT
+from ._options import PORT, not_blank
 
 
 def _webhook(value: str) -> tuple[int, str]:
@@ -36,15 +36,15 @@ def _method_cost(value: str) -> tuple[str, float]:
 @click.option("--port", default=8090, show_default=True, type=PORT, help="TCP port.")
 @click.option("--webhook-user", default=sandbox_config.DEFAULT_WEBHOOK_USER, show_default=True, type=int,
               help="User id in the webhook URL.")
-@click.option("--webhook-code", default=sandbox_config.DEFAULT_WEBHOOK_CODE, show_default=True,
+@click.option("--webhook-code", default=sandbox_config.DEFAULT_WEBHOOK_CODE, show_default=True, callback=not_blank,
               help="Secret code in the webhook URL.")
 @click.option("--extra-webhook", "extra_webhooks", multiple=True, metavar="USER/CODE",
               help="Another webhook the portal accepts (repeatable); it has its own operating-time budget.")
 @click.option("--webhook-scope", default=sandbox_config.DEFAULT_WEBHOOK_SCOPE, show_default=True,
               help="Scopes every webhook was given, comma-separated; other methods answer 401 insufficient_scope.")
-@click.option("--rate", default=sandbox_config.DEFAULT_RATE, show_default=True, type=float,
+@click.option("--rate", default=sandbox_config.DEFAULT_RATE, show_default=True, type=click.FloatRange(0),
               help="Leaky-bucket drain, requests per second (0 = no limit).")
-@click.option("--burst", default=sandbox_config.DEFAULT_BURST, show_default=True, type=int,
+@click.option("--burst", default=sandbox_config.DEFAULT_BURST, show_default=True, type=click.IntRange(0),
               help="Leaky-bucket size (0 = no limit).")
 @click.option("--operating-limit", default=sandbox_config.DEFAULT_OPERATING_LIMIT, show_default=True, type=float,
               help="OPERATION_TIME_LIMIT budget: seconds per method per webhook/app per 10 minutes (0 = off).")

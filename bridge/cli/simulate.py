@@ -15,6 +15,7 @@ from onec_outbox.simulator.sender import IngestRefused, SendOptions, send
 
 from .. import logs
 from ..settings import Settings
+from ._options import http_url
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -32,12 +33,12 @@ def _start(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
 
 
 @click.command("simulate")
-@click.option("--url", default=DEFAULT_URL, show_default=True, help="Base URL of the ingest.")
+@click.option("--url", default=DEFAULT_URL, show_default=True, callback=http_url, help="Base URL of the ingest.")
 @click.option("--token", help="Bearer token for the ingest (default: the first of BRIDGE_INGEST_TOKENS).")
 @click.option("--seed", type=int, default=1, show_default=True, help="The same seed gives the same run.")
-@click.option("--counterparties", type=click.IntRange(1), default=30, show_default=True)
-@click.option("--products", type=click.IntRange(1), default=40, show_default=True)
-@click.option("--orders", type=click.IntRange(0), default=60, show_default=True)
+@click.option("--counterparties", type=click.IntRange(1, 100_000), default=30, show_default=True)
+@click.option("--products", type=click.IntRange(1, 100_000), default=40, show_default=True)
+@click.option("--orders", type=click.IntRange(0, 100_000), default=60, show_default=True)
 @click.option("--days", type=click.IntRange(1, 250), default=3, show_default=True,
               help="Working days the run spans (documents get dates across them).")
 @click.option("--start", callback=_start, help="First working day's start [default: 2026-03-02T09:00:00+03:00].")
