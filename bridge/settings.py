@@ -193,6 +193,16 @@ class Settings(BaseSettings):
         """``BRIDGE_MAPPING_FILE=`` (a Helm value left empty) means the default, not the current directory."""
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("console_grafana_url")
+    @classmethod
+    def _check_link(cls, value: str | None) -> str | None:
+        """The console puts it in a link: only an http(s) address (a ``javascript:`` one would run in the page)."""
+        if value is None or not value.strip():
+            return None
+        if urlsplit(value.strip()).scheme not in ("http", "https"):
+            raise ValueError("must be an http:// or https:// address")
+        return value.strip()
+
     @field_validator("working_hours")
     @classmethod
     def _check_working_hours(cls, value: str) -> str:

@@ -172,3 +172,12 @@ def test_a_database_url_of_several_hosts_is_accepted(monkeypatch):
 def test_a_url_or_code_that_cannot_work_is_a_usage_error(args, says):
     done = CliRunner().invoke(main, args)
     assert done.exit_code == 2 and says in done.output, done.output
+
+
+def test_the_consoles_grafana_link_is_an_http_address_or_refused(monkeypatch):
+    """The console renders it as a link: a javascript: URL would run in every operator's page."""
+    monkeypatch.setenv("BRIDGE_CONSOLE_GRAFANA_URL", "javascript:alert(1)")
+    with pytest.raises(ValueError, match="must be an http:// or https:// address"):
+        Settings()
+    monkeypatch.setenv("BRIDGE_CONSOLE_GRAFANA_URL", " https://grafana.example/d/bridge ")
+    assert Settings().console_grafana_url == "https://grafana.example/d/bridge"
