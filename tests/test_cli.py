@@ -181,3 +181,16 @@ def test_the_consoles_grafana_link_is_an_http_address_or_refused(monkeypatch):
         Settings()
     monkeypatch.setenv("BRIDGE_CONSOLE_GRAFANA_URL", " https://grafana.example/d/bridge ")
     assert Settings().console_grafana_url == "https://grafana.example/d/bridge"
+
+
+def test_portal_check_json_prints_its_document_when_the_portal_cannot_be_asked():
+    """`--json` promises one JSON document on stdout: an unreachable portal is one too (exit 2)."""
+    import json
+
+    done = CliRunner().invoke(main, ["portal", "check", "--json"],
+                              env={"BRIDGE_B24_WEBHOOK_URL": "http://127.0.0.1:1/rest/1/code1234/",
+                                   "BRIDGE_B24_MAX_RETRIES": "0"})
+    assert done.exit_code == 2, done.output
+    document = json.loads(done.stdout)
+    assert document["ok"] is False and document["checked"] is False and "cannot ask the portal" in document["error"]
+    assert "code1234" not in done.output

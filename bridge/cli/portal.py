@@ -53,7 +53,12 @@ def check(mapping_file: Path | None, as_json: bool) -> None:
     """Verify the mapping against the portal and say exactly what is wrong (exit 1 if anything is)."""
     settings = Settings()
     mapping, _, origin = _load(mapping_file or settings.mapping_file)
-    result = _run(settings, lambda b24: service.check(b24, mapping))
+    try:
+        result = _run(settings, lambda b24: service.check(b24, mapping))
+    except CannotRun as exc:  # --json: a script still gets its one document, saying nothing was checked
+        if as_json:
+            _echo_json({"ok": False, "mapping": origin, "checked": False, "error": exc.message})
+        raise
     if as_json:
         _echo_json({"ok": result.ok, "mapping": origin, "scopes": list(WEBHOOK_SCOPES),
                     "problems": [p.as_dict() for p in result.problems]})
