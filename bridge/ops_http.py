@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -73,7 +74,12 @@ def listen(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror} (is another process using the port?)") from exc
+        hint = (" (is another process using the port?)" if exc.errno == errno.EADDRINUSE
+                else f" (no address {host!r} on this machine)" if isinstance(exc, socket.gaierror)
+                or exc.errno == errno.EADDRNOTAVAIL else "")
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from exc
+    bound = sock.getsockname()[1]  # (port 0: the one the system picked)
+    log.info(f"listening on {host}:{bound}", extra={"action": "http.listen", "host": host, "port": bound})
     return sock
 
 

@@ -194,3 +194,20 @@ def test_portal_check_json_prints_its_document_when_the_portal_cannot_be_asked()
     document = json.loads(done.stdout)
     assert document["ok"] is False and document["checked"] is False and "cannot ask the portal" in document["error"]
     assert "code1234" not in done.output
+
+
+def test_a_listening_component_says_where_and_an_unknown_host_is_named(caplog):
+    """An operator reading the logs of `ingest`, `run` or a component's /metrics port learns where it
+    listens; a host this machine has no address for is named as such, not blamed on a busy port."""
+    import logging
+
+    from bridge import ops_http
+    from bridge.errors import ConfigError
+
+    caplog.set_level(logging.INFO, logger="bridge.ops_http")
+    sock = ops_http.listen("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    sock.close()
+    assert [r.getMessage() for r in caplog.records] == [f"listening on 127.0.0.1:{port}"]
+    with pytest.raises(ConfigError, match=r"no address 'no\.such\.host\.invalid' on this machine"):
+        ops_http.listen("no.such.host.invalid", 18123)
