@@ -25,7 +25,7 @@ import asyncpg
 
 from .. import edges
 from ..errors import B24AuthError, B24ServerError, ConfigError
-from ..logs import redact, register_secret
+from ..logs import redact, register_secret, url_password
 from ..sql import Q
 from . import metrics
 from .envelope import BAD_REPLY, NON_JSON
@@ -52,7 +52,7 @@ def origin_of(url: str, what: str) -> tuple[str, str, dict[str, str]]:
     if parts.username is not None or parts.password is not None:
         pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
-        register_secret(unquote(parts.password or ""))
+        register_secret(url_password(url))  # (a short one would eat ordinary words: inside a URL it is hidden anyway)
         register_secret(headers["Authorization"].removeprefix("Basic "))
     return f"{parts.scheme}://{host}", host.lower(), headers
 

@@ -75,6 +75,10 @@ CASES = {
                     "not valid YAML"),
     "bad setting": (lambda f: (["relay"], {"BRIDGE_RELAY_BATCH_SIZE": "many"}), "BRIDGE_RELAY_BATCH_SIZE"),
     "unknown log level": (lambda f: (["relay"], {"BRIDGE_LOG_LEVEL": "LOUD"}), "BRIDGE_LOG_LEVEL"),
+    # the refused password is no registered secret: the message is not masked into "***er than"
+    "short console password": (lambda f: (["console"], {"BRIDGE_CONSOLE_USERS": "anna:short",
+                                                       "BRIDGE_DATABASE_URL": f["pg_server"]}),
+                               "the password of 'anna' is shorter than 8 characters"),
     "mapping saved as cp1251": (lambda f: (["consume", "--entity", "deal"], {"BRIDGE_MAPPING_FILE": str(f["cp1251_mapping"])}),
                                 "not UTF-8 text (byte 26): save it as UTF-8"),
     "database URL of another kind": (lambda f: (["dlq", "list"], {"BRIDGE_DATABASE_URL": "mysql://u:pw-1234@h/db"}),
