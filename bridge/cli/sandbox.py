@@ -9,7 +9,7 @@ from b24_sandbox import Sandbox, SandboxConfig
 from b24_sandbox import config as sandbox_config
 from b24_sandbox.persistence import StateFileError
 
-from .. import logs
+from .. import logs, ops_http
 from ._options import PORT, not_blank
 
 
@@ -88,6 +88,7 @@ def command(host: str, port: int, webhook_user: int, webhook_code: str, extra_we
         sandbox = Sandbox(config)
     except StateFileError as exc:
         raise click.ClickException(str(exc)) from exc
+    sock = ops_http.listen(host, port)  # a busy port is one Error: line, before anything says it started
     scheme = "https" if ssl_certfile else "http"
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     base = f"{scheme}://{shown_host}:{port}"
@@ -97,8 +98,10 @@ def command(host: str, port: int, webhook_user: int, webhook_code: str, extra_we
     if state_file:
         click.echo(f"State file:  {state_file}")
     try:
-        uvicorn.run(sandbox, host=host, port=port, log_config=None, access_log=False, lifespan="on",
-                    ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
-                    proxy_headers=False)  # the rate limit is per TCP peer: a header must not pick the bucket
+        uvicorn.Server(uvicorn.Config(
+            sandbox, log_config=None, access_log=False, lifespan="on", ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile, proxy_headers=False,  # the rate limit is per TCP peer: a header must not pick the bucket
+        )).run(sockets=[sock])
     finally:
+        sock.close()
         sandbox.close()

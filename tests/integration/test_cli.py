@@ -255,3 +255,10 @@ def test_migrate_on_a_database_a_newer_release_migrated_says_so(empty_db_url):
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     [error] = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
     assert error.startswith("Error: the database is at schema revision '0999', which this release does not know")
+
+
+def test_a_sandbox_on_a_busy_port_says_so_before_it_prints_its_addresses(busy_port):
+    """It printed "Webhook URL … Board …" as if it had started, then uvicorn exited 3."""
+    done = b24bridge("sandbox", "--port", str(busy_port))
+    assert done.returncode == 2 and "Webhook URL" not in done.stdout, done.stdout + done.stderr
+    assert f"Error: cannot listen on 127.0.0.1:{busy_port}: Address already in use" in done.stderr
