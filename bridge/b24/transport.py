@@ -18,6 +18,7 @@ client's exceptions become :class:`~bridge.errors.B24TransportError` here, once,
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -123,12 +124,19 @@ class Edge:
                 text = text.replace(password, "***")
         return redact(text)
 
+    def _scrub_naming_proxy(self, text: str) -> str:
+        """A failure through the proxy says so (the proxy's host, never its password): "All connection
+        attempts failed" alone sends an operator to look at the portal when the proxy is what is down."""
+        assert self._proxy is not None
+        parts = urlsplit(self._proxy)
+        return f"{self.scrub(text)} (through the proxy {parts.hostname}:{parts.port or 3128})"
+
     async def send(
         self, label: str, verb: str, display_url: str, real_url: str | None, content: bytes | None = None
     ) -> Reply:
         started = time.perf_counter()
         try:
-            with edges.http(label, TRANSPORT, self.scrub):
+            with edges.http(label, TRANSPORT, self._scrub_naming_proxy if self._proxy else self.scrub):
                 status, headers, body = await self._exchange(verb, display_url, real_url, content)
         except (B24TransportError, B24ReplyTooLarge):  # a reply or a failure is a request; a cancelled one is not
             metrics.REQUEST_SECONDS.labels(label).observe(time.perf_counter() - started)

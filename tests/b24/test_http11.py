@@ -449,6 +449,19 @@ async def test_a_proxy_that_refuses_the_tunnel_was_never_sent():
     assert never_sent(info.value) and "s3cr3t" not in str(info.value) + str(info.value.__cause__)
 
 
+async def test_a_proxy_that_does_not_answer_is_named_in_the_error_without_its_password():
+    """"All connection attempts failed" alone sends an operator to the portal; the proxy is what is down."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed when the block ends
+    e = edge(["s3cr3t"], proxy=f"http://squid:pw-0f-the-proxy@127.0.0.1:{port}")
+    with pytest.raises(B24TransportError) as info:
+        await e.send("crm.deal.add", "POST", "https://portal/rest/1/***/", "https://portal.invalid/rest/1/s3cr3t/", b"{}")
+    await e.aclose()
+    assert str(info.value).endswith(f"(through the proxy 127.0.0.1:{port})"), str(info.value)
+    assert "pw-0f-the-proxy" not in str(info.value) and "squid" not in str(info.value)
+
+
 def test_a_proxy_password_is_scrubbed_from_error_texts():
     e = edge(proxy="http://squid:pw-0f-the-proxy@proxy.corp:3128")
     assert e.scrub("proxy http://squid:pw-0f-the-proxy@proxy.corp:3128 said no (pw-0f-the-proxy)") == \
