@@ -187,8 +187,11 @@ class OAuthAuth:
         initial_refresh_token: str | None = None,
         server_url: str = DEFAULT_OAUTH_SERVER_URL,
     ) -> None:
-        origin, self.portal, self.headers = origin_of(portal_url, "BRIDGE_B24_OAUTH_PORTAL_URL")
+        origin, self.portal, _ = origin_of(portal_url, "BRIDGE_B24_OAUTH_PORTAL_URL")
         origin_of(server_url, "BRIDGE_B24_OAUTH_SERVER_URL")
+        # no basic credentials from the URL: the token requests go to the OAuth server through the same
+        # client, and a portal's credentials must not go there (a webhook portal's may, WebhookAuth)
+        self.headers: dict[str, str] = {}
         self.base_url = f"{origin}/rest/"
         self.client_id = client_id
         self._client_secret = client_secret

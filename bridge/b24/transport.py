@@ -18,10 +18,10 @@ client's exceptions become :class:`~bridge.errors.B24TransportError` here, once,
 from __future__ import annotations
 
 import time
-from urllib.parse import urlsplit
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 import httpx
 
