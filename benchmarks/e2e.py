@@ -650,6 +650,12 @@ async def limited(args: argparse.Namespace) -> list[Phase]:
         await close_all(args, "_limited", dsn, pool, bridge, portal)
 
 
+def consumer_cpu(rounds: list[list[Phase]], i: int) -> list[float]:
+    """The consumers' CPU ms per event of the ``i``-th rate in each round whose phase drained (one that did
+    not has not counted all its events' work)."""
+    return [ps[i].cpu_ms.get("consumers", 0.0) for ps in rounds if len(ps) > i and ps[i].drained]
+
+
 def compare(args: argparse.Namespace) -> dict[str, Any]:
     """The fixed rates on today's processes and on those of ``args.compare`` (a git worktree of it: its
     ingest, relay, consumers, migrations and mapping; the sandbox and this harness are today's), alternating
@@ -678,8 +684,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
                 say(phase.row())
     medians: dict[str, dict[str, float]] = {}
     for i, rate in enumerate(args.rates):
-        cpu = {name: [ps[i].cpu_ms.get("consumers", 0.0) for ps in rounds if len(ps) > i and ps[i].drained]
-               for name, rounds in runs.items()}
+        cpu = {name: consumer_cpu(rounds, i) for name, rounds in runs.items()}
         if not cpu["now"] or not cpu[old]:
             say(f"{rate:g}/s: not measured on both sides (a phase that did not drain does not count)")
             continue
@@ -709,8 +714,7 @@ def process_counts(args: argparse.Namespace) -> dict[str, Any]:
     lines: list[str] = []
     first = args.consumers[0]
     for i, rate in enumerate(args.rates):
-        cpu = {c: [ps[i].cpu_ms.get("consumers", 0.0) for ps in rounds if len(ps) > i and ps[i].drained]
-               for c, rounds in runs.items()}
+        cpu = {c: consumer_cpu(rounds, i) for c, rounds in runs.items()}
         m = {c: statistics.median(xs) for c, xs in cpu.items() if xs}
         medians[f"{rate:g}"] = {str(c): v for c, v in m.items()}
         lines.append(f"{rate:g}/s, consumers' CPU ms per event (median): " + ", ".join(

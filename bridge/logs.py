@@ -37,6 +37,11 @@ def url_password(url: str) -> str | None:
         password = urlsplit(url if "://" in url else f"http://{url}").password
     except ValueError:
         return None
+    return long_enough(password)
+
+
+def long_enough(password: str | None) -> str | None:
+    """``password`` when it is long enough to hide wherever it shows on its own, else None."""
     return password if password and len(password) >= MIN_BARE_PASSWORD else None
 
 

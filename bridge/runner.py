@@ -29,8 +29,8 @@ def setup(settings: Settings) -> None:
         logs.register_secret(value)
     for entry in settings.console_users:  # user:password — the password is the secret, the whole entry too
         logs.register_secret(entry.get_secret_value())
-        password = entry.get_secret_value().partition(":")[2]  # (a shorter one is refused by the console)
-        logs.register_secret(password if len(password) >= logs.MIN_BARE_PASSWORD else None)
+        # (a shorter one is refused by the console; registered, it would mask words in that very message)
+        logs.register_secret(logs.long_enough(entry.get_secret_value().partition(":")[2]))
     if settings.b24_proxy_url:
         logs.register_secret(settings.b24_proxy_url.get_secret_value())
     for secret in (settings.database_url, settings.amqp_url, *((settings.b24_proxy_url,) if settings.b24_proxy_url

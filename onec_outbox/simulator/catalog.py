@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from onec_outbox.simulator import data
 from onec_outbox.simulator.office import MINUTE, Doc, Office
 from onec_outbox.simulator.world import (
-    CENT,
     Card,
     address,
     bank_account,
     contact_person,
+    kopecks,
     landline,
     mobile,
     money,
@@ -134,7 +134,7 @@ def reprice_products(office: Office, span: int, retired: Card | None) -> None:
         for minute in sorted(rng.sample(range(15, span), rng.choice((1, 1, 2)))):
             at = minute * MINUTE + rng.randrange(MINUTE)
             sale = Decimal(doc.payload["sale_price"]["amount"]) * Decimal(rng.choice((90, 95, 105, 110, 115))) / 100
-            sale = sale.quantize(CENT, ROUND_HALF_UP)
+            sale = kopecks(sale)
             doc.payload["sale_price"] = {**doc.payload["sale_price"], "amount": money(sale)}
             if doc.payload["purchase_price"] is not None and rng.random() < 0.5:
                 purchase = Decimal(doc.payload["purchase_price"]["amount"]) * Decimal("1.05")

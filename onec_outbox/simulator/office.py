@@ -16,11 +16,11 @@ import copy
 import random
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from onec_outbox.simulator import data
-from onec_outbox.simulator.world import CENT, Card, Organization, World, money, new_id
+from onec_outbox.simulator.world import Card, Organization, World, kopecks, money, new_id
 
 MINUTE = 60_000
 PAYMENT_KINDS = ("bank", "cash", "card")
@@ -77,9 +77,9 @@ class Doc:
 def reprice(item: dict[str, Any], discount: Decimal) -> dict[str, Any]:
     """The same row with another discount: amount and VAT recomputed (prices include VAT)."""
     gross = Decimal(item["quantity"]) * Decimal(item["price"])
-    amount = (gross * (100 - discount) / 100).quantize(CENT, ROUND_HALF_UP)  # 1C's Окр: halves up
+    amount = kopecks(gross * (100 - discount) / 100)
     rate = _VAT.get(item["vat_rate"])
-    vat = (amount * rate / (100 + rate)).quantize(CENT, ROUND_HALF_UP) if rate else Decimal(0)
+    vat = kopecks(amount * rate / (100 + rate)) if rate else Decimal(0)
     return {**item, "discount_percent": money(discount), "vat_amount": money(vat), "amount": money(amount)}
 
 
@@ -264,5 +264,5 @@ class Office:
         """A partial payment: a round share of the amount, strictly between zero and it."""
         share = amount * Decimal(self.rng.choice((30, 40, 50, 60, 70))) / 100
         rounded = (share / 100).to_integral_value() * 100
-        return rounded if 0 < rounded < amount else (amount / 2).quantize(CENT, ROUND_HALF_UP)
+        return rounded if 0 < rounded < amount else kopecks(amount / 2)
 

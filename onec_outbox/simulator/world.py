@@ -28,9 +28,14 @@ def new_id(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
+def kopecks(value: Decimal) -> Decimal:
+    """``value`` rounded to kopecks as 1C's ``Окр`` rounds: a half kopeck up (2288.265 → 2288.27)."""
+    return value.quantize(CENT, ROUND_HALF_UP)
+
+
 def money(value: Decimal) -> str:
     """A decimal string with kopecks, as the 1C module writes sums (``"12500.00"``)."""
-    return str(value.quantize(CENT, ROUND_HALF_UP))
+    return str(kopecks(value))
 
 
 @dataclass(frozen=True)
